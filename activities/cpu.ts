@@ -1,0 +1,11 @@
+import type { ArtifactStore } from '../shared/artifacts';
+import { createPrepareActivity } from './prepare';
+
+/** Everything the CPU worker registers. Workflows import this file's types only. */
+export function createCpuActivities(deps: { store: ArtifactStore }) {
+  return {
+    prepareDatasetActivity: createPrepareActivity(deps.store),
+  };
+}
+
+export type CpuActivities = ReturnType<typeof createCpuActivities>;

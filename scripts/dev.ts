@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { Client, Connection } from '@temporalio/client';
+import type { Command } from 'commander';
+import { pixelHome, workflowUiUrl } from '../shared/config/env';
+import { findTemporalCli, startDevServer, stopChild, waitForTemporal, type DevServer } from '../shared/temporal/cli';
+import { failureMessage, followPipeline, summarizeResult } from '../shared/temporal/follow';
+import { ensureSearchAttributes } from '../shared/temporal/search-attributes';
+import { startPipeline } from '../shared/temporal/start';
+import { intOption, readJsonInput } from './options';
+
+interface DevOptions {
+  port: number;
+  uiPort: number;
+  run?: boolean;
+  input?: string;
+  inputFile?: string;
+  exitWhenDone?: boolean;
+}
+
+const ROOT = path.resolve(__dirname, '..');
+
+/** Starts a worker script as a child process, prefixing its output lines with its name. */
+function startWorker(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', script)], {
+    cwd: process.cwd(),
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream) readline.createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
+  }
+  child.once('exit', (code, signal) => console.log(`[${name}] exited (${signal ?? `code ${code}`})`));
+  return child;
+}
+
+async function alreadyRunning(address: string): Promise<boolean> {
+  try {
+    await waitForTemporal(address, 1_500);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function registerDevCommand(program: Command): void {
+  program
+    .command('dev')
+    .description('Start the local stack: Temporal dev server (SQLite, Web UI), CPU worker and GPU worker')
+    .option('--port <port>', 'Temporal frontend port', intOption('--port', 1, 65535), 7233)
+    .option('--ui-port <port>', 'Temporal Web UI port', intOption('--ui-port', 1, 65535), 8233)
+    .option('--run', 'also start a pipeline run (input from --input / --input-file, default {}) and follow it')
+    .option('--input <json>', 'pipeline input for --run, as a JSON object')
+    .option('--input-file <file>', 'pipeline input for --run, from a JSON file')
+    .option('--exit-when-done', 'with --run: stop the stack when the run ends, exiting non-zero if it failed')
+    .addHelpText('after', `\nState lives in PIXEL_HOME (default ./.pixel): temporal.db, artifacts/, logs/. Ctrl-C stops everything gracefully.`)
+    .action(async (opts: DevOptions) => {
+      const input = opts.run ? readJsonInput(opts.input, opts.inputFile) : undefined;
+      const home = pixelHome();
+      const address = `127.0.0.1:${opts.port}`;
+      const uiUrl = `http://localhost:${opts.uiPort}`;
+      let server: DevServer | undefined;
+      const workers: ChildProcess[] = [];
+      let stopping: Promise<void> | undefined;
+
+      const stop = (): Promise<void> => {
+        stopping ??= (async () => {
+          console.log('stopping workers (they finish in-flight work first) ...');
+          await Promise.all(workers.map((w) => stopChild(w, 40_000)));
+          if (server) {
+            console.log('stopping Temporal ...');
+            await server.stop();
+          }
+        })();
+        return stopping;
+      };
+      process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+      process.once('SIGTERM', () => void stop().then(() => process.exit(143)));
+
+      if (await alreadyRunning(address)) {
+        console.log(`Temporal already answers at ${address}; using it`);
+      } else {
+        const cli = findTemporalCli();
+        console.log(`starting Temporal dev server (${cli}) ...`);
+        server = await startDevServer({
+          cli,
+          dbFile: path.join(home, 'temporal.db'),
+          port: opts.port,
+          uiPort: opts.uiPort,
+          logFile: path.join(home, 'logs', 'temporal.log'),
+        });
+      }
+      const connection = await Connection.connect({ address });
+      const added = await ensureSearchAttributes(connection, 'default');
+      if (added.length > 0) console.log(`registered search attributes: ${added.join(', ')}`);
+
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        PIXEL_TEMPORAL_ADDRESS: address,
+        PIXEL_HOME: home,
+        PIXEL_ARTIFACTS: process.env.PIXEL_ARTIFACTS ?? path.join(home, 'artifacts'),
+      };
+      workers.push(startWorker('cpu', 'cpu-worker.ts', env), startWorker('gpu', 'gpu-worker.ts', env));
+      console.log(`Temporal UI: ${uiUrl}`);
+      console.log(`Temporal address: ${address} (artifacts in ${env.PIXEL_ARTIFACTS})`);
+
+      if (!opts.run) {
+        console.log('stack is up; start a run with `npx pixel run` (Ctrl-C to stop)');
+        await new Promise<never>(() => undefined);
+      }
+      const client = new Client({ connection });
+      const handle = await startPipeline(client, input);
+      console.log(`started run ${handle.workflowId}`);
+      console.log(`  ${workflowUiUrl({ address, namespace: 'default', uiUrl }, handle.workflowId)}`);
+      let failed = false;
+      try {
+        console.log(summarizeResult(await followPipeline(handle)));
+      } catch (err) {
+        failed = true;
+        console.error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);
+      }
+      await connection.close();
+      if (opts.exitWhenDone) {
+        await stop();
+        process.exit(failed ? 1 : 0);
+      }
+      console.log(`stack is still up: look at the run in ${uiUrl} (Ctrl-C to stop)`);
+      await new Promise<never>(() => undefined);
+    });
+}

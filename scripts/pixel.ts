@@ -1,0 +1,25 @@
+import { Command } from 'commander';
+import { registerBenchDataCommand } from './bench-data';
+import { registerDataGenerateCommand } from './data-generate';
+import { registerDataPrepareCommand } from './data-prepare';
+import { registerDevCommand } from './dev';
+import { registerRunCommand } from './run';
+
+const program = new Command();
+program
+  .name('pixel')
+  .description('Train and ship a therapeutic conversational model through durable Temporal workflows.')
+  .showHelpAfterError();
+
+registerDevCommand(program);
+registerRunCommand(program);
+const data = program.command('data').description('Generate and prepare conversation data');
+registerDataGenerateCommand(data);
+registerDataPrepareCommand(data);
+const bench = program.command('bench').description('Benchmarks that print JSON figures');
+registerBenchDataCommand(bench);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(`pixel: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,38 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Command } from 'commander';
+import { temporalSettings, workflowUiUrl } from '../shared/config/env';
+import { failureMessage, followPipeline, summarizeResult } from '../shared/temporal/follow';
+import { startPipeline } from '../shared/temporal/start';
+import { readJsonInput } from './options';
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('Start a training pipeline run on a running stack and follow its progress')
+    .option('--input <json>', 'pipeline input as a JSON object (default {})')
+    .option('--input-file <file>', 'read the pipeline input from a JSON file')
+    .option('--id <workflowId>', 'workflow id (default pipeline-<time>-<random>)')
+    .option('--detach', 'print the run id and return without waiting')
+    .addHelpText('after', '\nConnects to PIXEL_TEMPORAL_ADDRESS (default localhost:7233). Start the stack first with `pixel dev`.')
+    .action(async (opts: { input?: string; inputFile?: string; id?: string; detach?: boolean }) => {
+      const input = readJsonInput(opts.input, opts.inputFile);
+      const settings = temporalSettings();
+      const connection = await Connection.connect({ address: settings.address, connectTimeout: 5_000 }).catch((err: unknown) => {
+        throw new Error(`cannot reach Temporal at ${settings.address} (${String(err)}); start the stack with \`pixel dev\``);
+      });
+      try {
+        const client = new Client({ connection, namespace: settings.namespace });
+        const handle = await startPipeline(client, input, opts.id);
+        console.log(`started ${handle.workflowId}`);
+        console.log(`  ${workflowUiUrl(settings, handle.workflowId)}`);
+        if (opts.detach) return;
+        try {
+          console.log(summarizeResult(await followPipeline(handle)));
+        } catch (err) {
+          throw new Error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);
+        }
+      } finally {
+        await connection.close();
+      }
+    });
+}

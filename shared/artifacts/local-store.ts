@@ -1,0 +1,194 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs, type WriteStream } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { FileRef } from '../contracts';
+import { ArtifactNotFoundError, ArtifactUnreadableError, type ArtifactStore, type ArtifactWriter } from './store';
+
+const FLUSH_BYTES = 1 << 20;
+
+function assertKey(key: string): void {
+  if (key.length === 0 || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '')) {
+    throw new Error(`invalid artifact key "${key}": use a relative path without '..' or empty segments`);
+  }
+}
+
+/**
+ * An {@link ArtifactStore} on the local filesystem, under one root folder. URIs are `file://`
+ * URIs; reads also accept plain paths (absolute, or relative to the process's working
+ * directory) so a local source file can be named directly.
+ */
+export class LocalArtifactStore implements ArtifactStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  uriFor(key: string): string {
+    assertKey(key);
+    return pathToFileURL(path.join(this.root, key)).href;
+  }
+
+  /** The filesystem path of a URI or plain path. */
+  pathOf(uriOrPath: string): string {
+    if (uriOrPath.startsWith('file:')) return fileURLToPath(uriOrPath);
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uriOrPath)) {
+      throw new ArtifactUnreadableError(uriOrPath, 'the local artifact store reads only file:// URIs and paths');
+    }
+    return path.resolve(uriOrPath);
+  }
+
+  async exists(uri: string): Promise<boolean> {
+    try {
+      await fs.access(this.pathOf(uri));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async stat(uri: string): Promise<{ bytes: number }> {
+    const file = this.pathOf(uri);
+    let st;
+    try {
+      st = await fs.stat(file);
+    } catch (err) {
+      throw translate(uri, err);
+    }
+    if (!st.isFile()) throw new ArtifactUnreadableError(uri, 'it is not a regular file');
+    try {
+      await fs.access(file, fs.constants.R_OK);
+    } catch (err) {
+      throw translate(uri, err);
+    }
+    return { bytes: st.size };
+  }
+
+  async openRead(uri: string): Promise<Readable> {
+    await this.stat(uri);
+    return createReadStream(this.pathOf(uri), { highWaterMark: 1 << 20 });
+  }
+
+  async readText(uri: string): Promise<string> {
+    await this.stat(uri);
+    return fs.readFile(this.pathOf(uri), 'utf8');
+  }
+
+  async writeText(key: string, text: string): Promise<FileRef> {
+    const writer = this.openWrite(key);
+    try {
+      await writer.write(text);
+      return await writer.close();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
+  openWrite(key: string): ArtifactWriter {
+    const uri = this.uriFor(key);
+    return new LocalWriter(uri, path.join(this.root, key));
+  }
+
+  async removePrefix(prefix: string): Promise<void> {
+    assertKey(prefix);
+    await fs.rm(path.join(this.root, prefix), { recursive: true, force: true });
+  }
+}
+
+function translate(uri: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new ArtifactNotFoundError(uri, err);
+  if (code === 'EACCES' || code === 'EPERM') return new ArtifactUnreadableError(uri, 'permission denied', err);
+  if (code === 'EISDIR') return new ArtifactUnreadableError(uri, 'it is a directory', err);
+  return new ArtifactUnreadableError(uri, code ?? String(err), err);
+}
+
+/** Writes to a temporary sibling, hashing as it goes, and renames into place on close. */
+class LocalWriter implements ArtifactWriter {
+  private readonly hash = createHash('sha256');
+  private readonly tmp: string;
+  private stream: WriteStream | undefined;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private bytes = 0;
+  private failure: Error | undefined;
+  private done = false;
+
+  constructor(readonly uri: string, private readonly target: string) {
+    this.tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  }
+
+  private async open(): Promise<WriteStream> {
+    if (this.stream) return this.stream;
+    await fs.mkdir(path.dirname(this.target), { recursive: true });
+    const stream = createWriteStream(this.tmp);
+    stream.on('error', (err) => {
+      this.failure = err;
+    });
+    this.stream = stream;
+    return stream;
+  }
+
+  async write(text: string): Promise<void> {
+    if (this.done) throw new Error(`write after close: ${this.uri}`);
+    this.pending.push(text);
+    this.pendingBytes += text.length;
+    if (this.pendingBytes >= FLUSH_BYTES) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const stream = await this.open();
+    if (this.failure) throw this.failure;
+    if (this.pending.length === 0) return;
+    const chunk = Buffer.from(this.pending.join(''), 'utf8');
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (!stream.write(chunk)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = () => {
+          stream.off('error', onError);
+          resolve();
+        };
+        const onError = (err: Error) => {
+          stream.off('drain', onDrain);
+          reject(err);
+        };
+        stream.once('drain', onDrain);
+        stream.once('error', onError);
+      });
+    }
+  }
+
+  async close(): Promise<FileRef> {
+    await this.flush();
+    this.done = true;
+    const stream = await this.open();
+    await new Promise<void>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      stream.once('error', reject);
+      stream.end(() => resolve());
+    });
+    await fs.rename(this.tmp, this.target);
+    return { uri: this.uri, bytes: this.bytes, sha256: this.hash.digest('hex') };
+  }
+
+  async abort(): Promise<void> {
+    this.done = true;
+    this.pending = [];
+    if (this.stream) {
+      const stream = this.stream;
+      if (!stream.closed) {
+        await new Promise<void>((resolve) => {
+          stream.once('close', () => resolve());
+          stream.destroy();
+        });
+      }
+    }
+    await fs.rm(this.tmp, { force: true });
+  }
+}

@@ -1,0 +1,54 @@
+import type { Readable } from 'node:stream';
+import type { FileRef } from '../contracts';
+
+/** Raised when an artifact or source does not exist. */
+export class ArtifactNotFoundError extends Error {
+  constructor(readonly uri: string, cause?: unknown) {
+    super(`not found: ${uri}`, { cause });
+    this.name = 'ArtifactNotFoundError';
+  }
+}
+
+/** Raised when an artifact exists but cannot be read (permissions, a directory, ...). */
+export class ArtifactUnreadableError extends Error {
+  constructor(readonly uri: string, reason: string, cause?: unknown) {
+    super(`cannot read ${uri}: ${reason}`, { cause });
+    this.name = 'ArtifactUnreadableError';
+  }
+}
+
+/** A file being written into the store; it becomes visible only when {@link close} resolves. */
+export interface ArtifactWriter {
+  readonly uri: string;
+  /** Appends text (UTF-8). Resolves once the data is buffered or flushed. */
+  write(text: string): Promise<void>;
+  /** Flushes, makes the file visible atomically and returns its reference (size and sha256). */
+  close(): Promise<FileRef>;
+  /** Discards what was written. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Where stages keep what they produce. Workflows only ever see URIs from it.
+ *
+ * Implementations must make each file appear atomically (no reader sees half a file), so a
+ * stage can write its manifest last and treat the manifest's presence as "complete".
+ * Keys are `/`-separated relative paths (`datasets/prepared/<key>/train-00000.jsonl`).
+ */
+export interface ArtifactStore {
+  /** The URI a key has in this store. */
+  uriFor(key: string): string;
+  /** Whether the artifact (or, for local stores, a plain path) exists. */
+  exists(uri: string): Promise<boolean>;
+  /** Size of an artifact; throws {@link ArtifactNotFoundError} or {@link ArtifactUnreadableError}. */
+  stat(uri: string): Promise<{ bytes: number }>;
+  /** Streams an artifact's bytes; errors as {@link stat}. */
+  openRead(uri: string): Promise<Readable>;
+  readText(uri: string): Promise<string>;
+  /** Writes a whole small file atomically. */
+  writeText(key: string, text: string): Promise<FileRef>;
+  /** Starts a streamed write of a (possibly large) file. */
+  openWrite(key: string): ArtifactWriter;
+  /** Removes everything under a key prefix (used to clean up an aborted stage). */
+  removePrefix(prefix: string): Promise<void>;
+}

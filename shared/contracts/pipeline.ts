@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { PrepareConfigSchema, PrepareDatasetResultSchema } from './prepare';
+
+/** Input of `trainingPipelineWorkflow`; `{}` runs the default pipeline on synthetic data. */
+export const PipelineInputSchema = z
+  .object({
+    /** Shown in the UI as the `RunName` search attribute; defaults to the workflow id. */
+    runName: z
+      .string()
+      .trim()
+      .min(1, 'runName is empty')
+      .max(128)
+      .regex(/^[\w.:@-]+$/, 'runName may hold only letters, digits and . _ : @ -')
+      .optional(),
+    data: PrepareConfigSchema.prefault({}),
+    /** Reuse cached stage outputs whose inputs and config are unchanged. */
+    useCache: z.boolean().default(true),
+  })
+  .strict();
+export type PipelineInput = z.input<typeof PipelineInputSchema>;
+export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
+
+/** Stages of the pipeline, in the order they run. Later issues append to this list. */
+export const PIPELINE_STAGES = ['prepare'] as const;
+export type PipelineStageName = (typeof PIPELINE_STAGES)[number];
+
+export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed']);
+export type StageStatus = z.infer<typeof StageStatusSchema>;
+
+export const StageProgressSchema = z.object({
+  name: z.enum(PIPELINE_STAGES),
+  status: StageStatusSchema,
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  durationMs: z.number().optional(),
+  /** Headline counts of the stage (records read, accepted, quarantined, ...). */
+  counts: z.record(z.string(), z.number()).optional(),
+  cacheHit: z.boolean().optional(),
+  error: z.string().optional(),
+});
+export type StageProgress = z.infer<typeof StageProgressSchema>;
+
+export const RunStatusSchema = z.enum(['running', 'completed', 'failed']);
+
+export const PipelineProgressSchema = z.object({
+  runName: z.string(),
+  status: RunStatusSchema,
+  currentStage: z.string(),
+  stages: z.array(StageProgressSchema),
+  datasetSha: z.string().optional(),
+});
+export type PipelineProgress = z.infer<typeof PipelineProgressSchema>;
+
+export const PipelineResultSchema = z.object({
+  runName: z.string(),
+  dataset: PrepareDatasetResultSchema,
+  stages: z.array(StageProgressSchema),
+});
+export type PipelineResult = z.infer<typeof PipelineResultSchema>;

@@ -1,0 +1,11 @@
+import { defineSearchAttributeKey } from '@temporalio/common';
+
+/** The stage a pipeline run is in now (`prepare`, ..., `completed`, `failed`). */
+export const PIPELINE_STAGE = defineSearchAttributeKey('PipelineStage', 'KEYWORD');
+/** sha256 of the prepared dataset manifest the run trains on. */
+export const DATASET_SHA = defineSearchAttributeKey('DatasetSha', 'KEYWORD');
+/** Human-chosen name of the run (defaults to the workflow id). */
+export const RUN_NAME = defineSearchAttributeKey('RunName', 'KEYWORD');
+
+/** Every custom search attribute Pixel uses; registered when the server starts. */
+export const SEARCH_ATTRIBUTE_KEYS = [PIPELINE_STAGE, DATASET_SHA, RUN_NAME] as const;

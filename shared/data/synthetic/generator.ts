@@ -1,0 +1,279 @@
+import type { ConversationRecordInput, Message } from '../../contracts';
+import { Rng } from '../rng';
+import {
+  ASSISTANT_CLOSINGS,
+  CITIES,
+  CRISIS_ACKNOWLEDGEMENTS,
+  CRISIS_RESOURCES,
+  CRISIS_SEVERITIES,
+  CRISIS_STATEMENTS,
+  CRISIS_TYPES,
+  DURATIONS,
+  FIRST_NAMES,
+  HARD_NEGATIVES,
+  HUMAN_HELP,
+  IMMINENT_RESOURCES,
+  LAST_NAMES,
+  MONTHS,
+  OPEN_QUESTIONS,
+  OPENERS,
+  PROTECTIVE_FACTORS,
+  REFLECTIONS,
+  SAFETY_ASSESSMENTS,
+  STREETS,
+  STREET_SUFFIXES,
+  SYSTEM_PROMPTS,
+  TOPICS,
+  TOPIC_BANKS,
+  US_AREA_CODES,
+  USER_CLOSINGS,
+  USER_FOLLOW_UPS,
+  VALIDATIONS,
+  type CrisisSeverity,
+  type CrisisType,
+  type SyntheticTopic,
+} from './lexicon';
+
+/** Bump when the output for a given (seed, index) changes; it is part of the cache key. */
+export const GENERATOR_VERSION = '1';
+
+export interface GeneratorOptions {
+  seed: number;
+  /** Share of conversations that are crisis disclosures, in [0, 1]. */
+  crisisShare: number;
+  /** Share of conversations with PII in a user turn, in [0, 1]. */
+  piiShare: number;
+}
+
+/** The kinds of PII the generator plants, with the exact text planted. */
+export type PlantedPiiType = 'PERSON' | 'EMAIL_ADDRESS' | 'PHONE_NUMBER' | 'STREET_ADDRESS' | 'DATE_OF_BIRTH' | 'US_SSN' | 'CREDIT_CARD' | 'AGE';
+export interface PlantedPii {
+  type: PlantedPiiType;
+  value: string;
+}
+
+const SEVERITY_WEIGHTS = [0.3, 0.3, 0.25, 0.15];
+
+function fill(template: string, slots: Record<string, string>): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    const value = slots[name];
+    if (value !== undefined) return value;
+    const lower = slots[name.charAt(0).toLowerCase() + name.slice(1)];
+    if (lower !== undefined) return lower.charAt(0).toUpperCase() + lower.slice(1);
+    return whole;
+  });
+}
+
+function digits(rng: Rng, n: number): string {
+  let out = '';
+  for (let i = 0; i < n; i++) out += String(rng.int(0, 9));
+  return out;
+}
+
+/** A 16-digit card number starting with 4 whose last digit makes the Luhn sum valid. */
+function luhnCard(rng: Rng): string {
+  const body = `4${digits(rng, 14)}`;
+  let sum = 0;
+  for (let i = 0; i < body.length; i++) {
+    let d = Number(body[body.length - 1 - i]);
+    if (i % 2 === 0) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  const check = (10 - (sum % 10)) % 10;
+  const full = `${body}${check}`;
+  return `${full.slice(0, 4)} ${full.slice(4, 8)} ${full.slice(8, 12)} ${full.slice(12)}`;
+}
+
+/** An SSN-shaped number that follows the area/group/serial rules (never 000, 666, 9xx). */
+function ssn(rng: Rng): string {
+  let area = rng.int(1, 899);
+  if (area === 666) area = 667;
+  const group = rng.int(1, 99);
+  const serial = rng.int(1, 9999);
+  return `${String(area).padStart(3, '0')}-${String(group).padStart(2, '0')}-${String(serial).padStart(4, '0')}`;
+}
+
+function plantPii(rng: Rng): { sentence: string; pii: PlantedPii[] } {
+  const first = rng.pick(FIRST_NAMES);
+  const last = rng.pick(LAST_NAMES);
+  const kind = rng.weighted(
+    ['name', 'email', 'phone', 'address', 'dob', 'ssn', 'card', 'age'] as const,
+    [0.25, 0.15, 0.15, 0.12, 0.1, 0.07, 0.06, 0.1],
+  );
+  switch (kind) {
+    case 'name': {
+      const who = `${first} ${last}`;
+      return { sentence: `By the way, my name is ${who}.`, pii: [{ type: 'PERSON', value: who }] };
+    }
+    case 'email': {
+      const email = `${first.toLowerCase()}.${last.toLowerCase().replace(/[^a-z]/g, '')}${rng.int(1, 99)}@${rng.pick(['example.com', 'example.org', 'example.net'])}`;
+      return { sentence: `You can email me at ${email} if that is easier.`, pii: [{ type: 'EMAIL_ADDRESS', value: email }] };
+    }
+    case 'phone': {
+      const phone = `(${rng.pick(US_AREA_CODES)}) ${rng.int(2, 9)}${digits(rng, 2)}-${digits(rng, 4)}`;
+      return { sentence: `My number is ${phone}, in case we get cut off.`, pii: [{ type: 'PHONE_NUMBER', value: phone }] };
+    }
+    case 'address': {
+      const address = `${rng.int(10, 9899)} ${rng.pick(STREETS)} ${rng.pick(STREET_SUFFIXES)}, ${rng.pick(CITIES)}`;
+      return { sentence: `I live at ${address}, with my parents.`, pii: [{ type: 'STREET_ADDRESS', value: address }] };
+    }
+    case 'dob': {
+      const dob = `${rng.pick(MONTHS)} ${rng.int(1, 28)}, ${rng.int(1950, 2006)}`;
+      return { sentence: `I was born on ${dob}, if that matters.`, pii: [{ type: 'DATE_OF_BIRTH', value: dob }] };
+    }
+    case 'ssn': {
+      const value = ssn(rng);
+      return { sentence: `The insurance form asked for my social security number, ${value}, and I panicked.`, pii: [{ type: 'US_SSN', value }] };
+    }
+    case 'card': {
+      const value = luhnCard(rng);
+      return { sentence: `I paid for the session with my card ${value} but I am not sure it went through.`, pii: [{ type: 'CREDIT_CARD', value }] };
+    }
+    case 'age': {
+      const age = String(rng.int(16, 79));
+      const who = `${first}`;
+      return {
+        sentence: `I'm ${who}, I'm ${age} years old.`,
+        pii: [
+          { type: 'PERSON', value: who },
+          { type: 'AGE', value: age },
+        ],
+      };
+    }
+  }
+}
+
+function userOpening(rng: Rng, topic: SyntheticTopic): string {
+  const bank = TOPIC_BANKS[topic];
+  return fill(rng.pick(OPENERS), {
+    concern: rng.pick(bank.concerns),
+    duration: rng.pick(DURATIONS),
+    age: rng.pick(['in my twenties', 'in my thirties', 'a student', 'a new parent', 'retired', 'in my forties']),
+  });
+}
+
+function therapistReply(rng: Rng, topic: SyntheticTopic, turn: number): string {
+  const bank = TOPIC_BANKS[topic];
+  const parts: string[] = [];
+  if (turn === 0 || rng.chance(0.5)) {
+    parts.push(fill(rng.pick(REFLECTIONS), { feeling: rng.pick(bank.feelings), duration: rng.pick(DURATIONS) }));
+  }
+  if (rng.chance(0.6)) parts.push(rng.pick(VALIDATIONS));
+  if (turn > 0 && rng.chance(0.5)) parts.push(rng.pick(bank.psychoeducation));
+  if (turn > 0 && rng.chance(0.7)) parts.push(rng.pick(bank.techniques));
+  if (turn === 0 || rng.chance(0.6)) parts.push(rng.pick(OPEN_QUESTIONS));
+  if (parts.length === 0) parts.push(rng.pick(OPEN_QUESTIONS));
+  return parts.join(' ');
+}
+
+function crisisReply(rng: Rng, severity: CrisisSeverity): string {
+  const parts = [rng.pick(CRISIS_ACKNOWLEDGEMENTS), rng.pick(SAFETY_ASSESSMENTS)];
+  if (severity === 'imminent') parts.push(rng.pick(IMMINENT_RESOURCES));
+  parts.push(rng.pick(CRISIS_RESOURCES));
+  parts.push(rng.pick(HUMAN_HELP));
+  return parts.join(' ');
+}
+
+const CRISIS_FOLLOW_UPS: Record<CrisisSeverity, string[]> = {
+  low: ['I am safe, I just feel really low.', 'I am at home. I do not think I would do anything.'],
+  moderate: ['I am at home alone. I do not know if I am safe.', 'I have not done anything, but the thoughts scare me.'],
+  high: ['I am not sure I am safe.', 'I am alone and I do not want to call anyone.'],
+  imminent: ['No, I am not safe.', 'I do not want to call anyone, I just wanted to tell someone.'],
+};
+
+const CRISIS_SECOND_REPLIES: Record<CrisisSeverity, string[]> = {
+  low: [
+    'I am glad you are safe right now. These feelings deserve care, and a mental-health professional can help. If the thoughts get stronger, please call or text 988 or your local crisis line.',
+  ],
+  moderate: [
+    'Thank you for being honest with me. Please consider calling or texting 988 now so you can talk it through with a trained counsellor, and let someone you trust know you are struggling tonight.',
+  ],
+  high: [
+    'I am worried about your safety. Please call or text 988 right now, or your local crisis line, and if you can, move away from anything you could use to hurt yourself and ask someone to stay with you.',
+  ],
+  imminent: [
+    'Your life matters and I want you to get help right now: please call 911 or your local emergency number, or go to the nearest emergency room. If you can, tell someone nearby what is happening so you are not alone.',
+  ],
+};
+
+/**
+ * Generates conversation number `index` for the given options. The result depends only on
+ * `(options, index)`, so any prefix of a larger run is identical to a smaller run.
+ */
+export function generateConversation(index: number, options: GeneratorOptions): ConversationRecordInput {
+  const rng = new Rng(options.seed, index);
+  const messages: Message[] = [];
+  const labels: string[] = [];
+  const metadata: Record<string, unknown> = { generator: { version: GENERATOR_VERSION, seed: options.seed, index } };
+  if (rng.chance(0.4)) messages.push({ role: 'system', content: rng.pick(SYSTEM_PROMPTS) });
+
+  const isCrisis = rng.chance(options.crisisShare);
+  const hasPii = rng.chance(options.piiShare);
+  const topic: SyntheticTopic = rng.pick(TOPICS);
+  let recordTopic: string = topic;
+
+  if (isCrisis) {
+    const type: CrisisType = rng.pick(CRISIS_TYPES);
+    const severity: CrisisSeverity = rng.weighted(CRISIS_SEVERITIES, SEVERITY_WEIGHTS);
+    const statement = rng.pick(CRISIS_STATEMENTS[type][severity]);
+    const lead = rng.chance(0.5) ? `${userOpening(rng, topic)} ` : '';
+    const protective = severity !== 'imminent' && rng.chance(0.3) ? ` ${rng.pick(PROTECTIVE_FACTORS)}` : '';
+    messages.push({ role: 'user', content: `${lead}${statement}${protective}` });
+    messages.push({ role: 'assistant', content: crisisReply(rng, severity) });
+    if (rng.chance(0.6)) {
+      messages.push({ role: 'user', content: rng.pick(CRISIS_FOLLOW_UPS[severity]) });
+      messages.push({ role: 'assistant', content: rng.pick(CRISIS_SECOND_REPLIES[severity]) });
+    }
+    labels.push('crisis', `crisis:${type}`, `severity:${severity}`);
+    metadata.crisis = { type, severity, protectiveFactor: protective !== '' };
+    recordTopic = 'crisis';
+  } else {
+    messages.push({ role: 'user', content: userOpening(rng, topic) });
+    const exchanges = rng.int(1, 3);
+    for (let turn = 0; turn < exchanges; turn++) {
+      if (turn > 0) {
+        const bank = TOPIC_BANKS[topic];
+        messages.push({ role: 'user', content: rng.chance(0.5) ? rng.pick(bank.details) : rng.pick(USER_FOLLOW_UPS) });
+      }
+      messages.push({ role: 'assistant', content: therapistReply(rng, topic, turn) });
+    }
+    if (rng.chance(0.5)) {
+      messages.push({ role: 'user', content: rng.pick(USER_CLOSINGS) });
+      messages.push({ role: 'assistant', content: rng.pick(ASSISTANT_CLOSINGS) });
+    }
+    if (rng.chance(0.05)) {
+      const negative = rng.pick(HARD_NEGATIVES);
+      const first = messages.findIndex((m) => m.role === 'user');
+      const target = messages[first] as Message;
+      messages[first] = { role: 'user', content: `${target.content} ${negative.text}` };
+      metadata.hardNegative = negative.kind;
+    }
+  }
+
+  if (hasPii) {
+    const userTurns = messages.map((m, i) => (m.role === 'user' ? i : -1)).filter((i) => i >= 0);
+    const at = rng.pick(userTurns);
+    const planted = plantPii(rng);
+    const target = messages[at] as Message;
+    messages[at] = { role: 'user', content: `${target.content} ${planted.sentence}` };
+    labels.push('pii');
+    metadata.pii = planted.pii;
+  }
+
+  return {
+    id: `synthetic-${options.seed}-${index}`,
+    source: 'synthetic',
+    topic: recordTopic,
+    messages,
+    ...(labels.length > 0 ? { labels } : {}),
+    metadata,
+  };
+}
+
+/** Yields conversations `start` .. `start + count - 1`. */
+export function* generateConversations(count: number, options: GeneratorOptions, start = 0): Generator<ConversationRecordInput> {
+  for (let i = start; i < start + count; i++) yield generateConversation(i, options);
+}

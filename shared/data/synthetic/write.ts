@@ -1,0 +1,36 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import { generateConversation, type GeneratorOptions } from './generator';
+
+/**
+ * Writes `count` synthetic conversations as JSONL to `file`, streaming (constant memory).
+ * `onProgress` receives the number written so far, about every 10,000 records.
+ */
+export async function writeSyntheticJsonl(
+  file: string,
+  count: number,
+  options: GeneratorOptions,
+  onProgress?: (written: number) => void,
+): Promise<{ records: number; bytes: number }> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const out = createWriteStream(file);
+  const failed = new Promise<never>((_, reject) => out.once('error', reject));
+  let bytes = 0;
+  let batch: string[] = [];
+  const flush = async () => {
+    const chunk = batch.join('');
+    batch = [];
+    bytes += Buffer.byteLength(chunk);
+    if (!out.write(chunk)) await Promise.race([new Promise<void>((resolve) => out.once('drain', () => resolve())), failed]);
+  };
+  for (let i = 0; i < count; i++) {
+    batch.push(`${JSON.stringify(generateConversation(i, options))}\n`);
+    if (batch.length === 1000) await flush();
+    if ((i + 1) % 10_000 === 0) onProgress?.(i + 1);
+  }
+  await flush();
+  await Promise.race([new Promise<void>((resolve) => out.end(() => resolve())), failed]);
+  onProgress?.(count);
+  return { records: count, bytes };
+}

@@ -1,0 +1,89 @@
+import { SingleBar } from 'cli-progress';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { PipelineProgress, PipelineResult } from '../contracts';
+
+const getProgress = 'getProgressQuery';
+
+interface Heartbeat {
+  phase?: string;
+  read?: number;
+  accepted?: number;
+  quarantined?: number;
+  total?: number;
+}
+
+async function pendingHeartbeat(handle: WorkflowHandle): Promise<{ activity: string; details: Heartbeat } | undefined> {
+  const description = await handle.describe();
+  const pending = description.raw.pendingActivities?.[0];
+  const payload = pending?.heartbeatDetails?.payloads?.[0];
+  if (!pending || !payload) return undefined;
+  return { activity: pending.activityType?.name ?? 'activity', details: defaultPayloadConverter.fromPayload<Heartbeat>(payload) };
+}
+
+/** Whole-failure chain as one line: "stage prepare failed: source ... not found". */
+export function failureMessage(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err instanceof WorkflowFailedError ? err.cause : err;
+  while (e instanceof Error && parts.length < 4) {
+    if (!parts.some((p) => p.includes(e instanceof Error ? e.message : ''))) parts.push(e.message);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.join(' <- ') || String(err);
+}
+
+/**
+ * Follows a pipeline run until it closes, showing its stage and the running activity's counts
+ * (a progress bar on a terminal, a line per change otherwise). Resolves with the result or
+ * throws the workflow's failure.
+ */
+export async function followPipeline(handle: WorkflowHandle, log: (line: string) => void = console.log): Promise<PipelineResult> {
+  const tty = Boolean(process.stderr.isTTY);
+  const bar = tty ? new SingleBar({ format: '  {stage} |{bar}| {value}/{total} records, {quarantined} quarantined', hideCursor: true, clearOnComplete: true }) : undefined;
+  let barStarted = false;
+  let lastLine = '';
+  let done = false;
+  const result = handle.result().finally(() => {
+    done = true;
+  }) as Promise<PipelineResult>;
+  result.catch(() => undefined);
+
+  while (!done) {
+    try {
+      const progress = (await handle.query(getProgress)) as PipelineProgress;
+      const beat = progress.status === 'running' ? await pendingHeartbeat(handle) : undefined;
+      const d = beat?.details;
+      const line = `stage ${progress.currentStage}${d ? `: ${d.phase ?? ''} read ${d.read ?? 0}, accepted ${d.accepted ?? 0}, quarantined ${d.quarantined ?? 0}` : ''}`;
+      if (bar && d && (d.read ?? 0) > 0) {
+        const total = Math.max(d.total ?? 0, d.read ?? 0);
+        if (!barStarted) {
+          bar.start(total, d.read ?? 0, { stage: progress.currentStage, quarantined: d.quarantined ?? 0 });
+          barStarted = true;
+        }
+        bar.setTotal(total);
+        bar.update(d.read ?? 0, { stage: progress.currentStage, quarantined: d.quarantined ?? 0 });
+      } else if (line !== lastLine && !barStarted) {
+        log(line);
+      }
+      lastLine = line;
+    } catch {
+      // The run may not have had its first workflow task yet; try again.
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+  }
+  if (barStarted) bar?.stop();
+  return result;
+}
+
+/** A short, log-safe summary of a finished run (ids and counts, no text). */
+export function summarizeResult(result: PipelineResult): string {
+  const d = result.dataset;
+  const reasons = Object.entries(d.counts.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  return [
+    `run ${result.runName} completed`,
+    `  prepare: ${d.counts.read} read, ${d.counts.accepted} accepted (train ${d.counts.bySplit.train}, val ${d.counts.bySplit.val}, test ${d.counts.bySplit.test}), ${d.counts.quarantined} quarantined (${reasons})${d.cacheHit ? ' [cached]' : ''}`,
+    `  dataset ${d.datasetSha}`,
+    `  manifest ${d.manifestUri}`,
+    `  quarantine ${d.quarantineUri}`,
+  ].join('\n');
+}

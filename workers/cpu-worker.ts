@@ -1,0 +1,5 @@
+import { artifactStoreFromEnv } from '../shared/artifacts';
+import { createCpuWorker } from './factory';
+import { runWorkerProcess } from './run-worker';
+
+void runWorkerProcess('cpu-worker', (connection, namespace) => createCpuWorker({ connection, namespace, store: artifactStoreFromEnv() }));

@@ -1,0 +1,44 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createCpuActivities } from '../activities/cpu';
+import { createGpuActivities } from '../activities/gpu';
+import type { AcceleratorInfo } from '../activities/accelerator';
+import type { ArtifactStore } from '../shared/artifacts';
+import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../shared/contracts';
+
+/** How long in-flight activities may finish after SIGINT/SIGTERM before they are cancelled. */
+export const SHUTDOWN_GRACE = '30 seconds';
+
+export interface WorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  /** Overrides the queue (tests use a queue per test). */
+  taskQueue?: string;
+  extra?: Partial<WorkerOptions>;
+}
+
+/** Workflows plus CPU activities. */
+export function createCpuWorker(deps: WorkerDeps & { store: ArtifactStore }): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue ?? CPU_TASK_QUEUE,
+    workflowsPath: require.resolve('../workflows'),
+    activities: createCpuActivities({ store: deps.store }),
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    ...deps.extra,
+  });
+}
+
+/** GPU-queue activities; on a machine without a GPU they run on the CPU execution provider. */
+export function createGpuWorker(deps: WorkerDeps & { accelerator: AcceleratorInfo }): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue ?? GPU_TASK_QUEUE,
+    activities: createGpuActivities({ accelerator: deps.accelerator }),
+    // One training job per GPU: they do not share a device well.
+    maxConcurrentActivityTaskExecutions: Math.max(1, deps.accelerator.gpus.length),
+    shutdownGraceTime: SHUTDOWN_GRACE,
+    ...deps.extra,
+  });
+}

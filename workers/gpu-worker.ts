@@ -1,0 +1,13 @@
+import { detectAccelerator } from '../activities/accelerator';
+import { createGpuWorker } from './factory';
+import { runWorkerProcess } from './run-worker';
+
+void runWorkerProcess('gpu-worker', async (connection, namespace) => {
+  const accelerator = await detectAccelerator();
+  if (accelerator.executionProvider === 'cpu') {
+    console.log(`[gpu-worker] no GPU (${accelerator.reason}): GPU-queue work runs on the CPU execution provider`);
+  } else {
+    console.log(`[gpu-worker] using CUDA on ${accelerator.gpus.map((g) => `${g.name} (${g.memoryMiB} MiB)`).join(', ')}`);
+  }
+  return createGpuWorker({ connection, namespace, accelerator });
+});

@@ -1,0 +1,2 @@
+export { trainingPipelineWorkflow } from './pipeline';
+export { getProgressQuery } from './messages';

@@ -1,0 +1,92 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { CpuActivities } from '../activities/cpu';
+import {
+  CPU_TASK_QUEUE,
+  DATASET_SHA,
+  ErrorTypes,
+  NON_RETRYABLE_ERROR_TYPES,
+  PIPELINE_STAGE,
+  PipelineInputSchema,
+  RUN_NAME,
+  parseWith,
+  type PipelineInput,
+  type PipelineResult,
+  type PipelineStageName,
+} from '../shared/contracts';
+import { getProgressQuery } from './messages';
+import { PipelineState } from './pipeline-state';
+
+const cpu = proxyActivities<CpuActivities>({
+  taskQueue: CPU_TASK_QUEUE,
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+
+/** Turns a failed activity into the ApplicationFailure the workflow fails with, keeping its type. */
+function stageFailure(stage: PipelineStageName, err: unknown): ApplicationFailure {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const type = cause instanceof ApplicationFailure && cause.type ? cause.type : 'StageFailed';
+  return ApplicationFailure.create({ message: `stage ${stage} failed: ${message}`, type, nonRetryable: true, cause: cause instanceof Error ? cause : undefined });
+}
+
+/**
+ * The training pipeline. One JSON object in (every field defaulted: `{}` runs the default
+ * pipeline on synthetic data), references and counts out. Stages run in order; each one is an
+ * activity that passes artifact URIs on, never data.
+ */
+export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promise<PipelineResult> {
+  const parsed = parseWith(PipelineInputSchema, 'pipeline input', input ?? {});
+  if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, ErrorTypes.InvalidInput);
+  const config = parsed.value;
+  const state = new PipelineState(config.runName ?? workflowInfo().workflowId);
+  setHandler(getProgressQuery, () => state.progress());
+
+  const publish = (): void => {
+    upsertSearchAttributes([{ key: PIPELINE_STAGE, value: state.currentStage }]);
+    setCurrentDetails(state.details());
+  };
+  upsertSearchAttributes([{ key: RUN_NAME, value: state.runName }]);
+
+  async function stage<T>(name: PipelineStageName, run: () => Promise<T>, summarize: (result: T) => { counts: Record<string, number>; cacheHit?: boolean }): Promise<T> {
+    state.begin(name, new Date());
+    publish();
+    try {
+      const result = await run();
+      const { counts, cacheHit } = summarize(result);
+      state.complete(name, new Date(), counts, cacheHit);
+      return result;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const failure = stageFailure(name, err);
+      state.fail(name, new Date(), failure.message);
+      publish();
+      throw failure;
+    }
+  }
+
+  const dataset = await stage(
+    'prepare',
+    () => cpu.prepareDatasetActivity({ config: config.data, useCache: config.useCache }),
+    (r) => ({
+      counts: { read: r.counts.read, accepted: r.counts.accepted, quarantined: r.counts.quarantined, ...r.counts.bySplit },
+      cacheHit: r.cacheHit,
+    }),
+  );
+  state.setDatasetSha(dataset.datasetSha);
+  upsertSearchAttributes([{ key: DATASET_SHA, value: dataset.datasetSha }]);
+
+  state.finish();
+  publish();
+  return { runName: state.runName, dataset, stages: state.stagesSnapshot() };
+}
