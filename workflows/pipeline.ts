@@ -10,7 +10,6 @@ import {
 } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities/cpu';
 import {
-  CPU_TASK_QUEUE,
   DATASET_SHA,
   ErrorTypes,
   NON_RETRYABLE_ERROR_TYPES,
@@ -25,8 +24,9 @@ import {
 import { getProgressQuery } from './messages';
 import { PipelineState } from './pipeline-state';
 
+// CPU activities run on the workflow's own task queue (the CPU queue in production), which also
+// keeps each test's worker on a queue of its own.
 const cpu = proxyActivities<CpuActivities>({
-  taskQueue: CPU_TASK_QUEUE,
   startToCloseTimeout: '4 hours',
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },

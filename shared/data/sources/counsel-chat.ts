@@ -97,8 +97,9 @@ export async function* readCounselChatSource(
   );
   stream.on('error', (err) => parser.destroy(err));
   for await (const entry of parser as AsyncIterable<{ record: Row; raw: string; info: { lines: number } }>) {
-    while (skipped.length > 0) yield skipped.shift() as SourceItem;
     const line = startLine(entry.info.lines, entry.raw);
+    // The parser may run ahead of this loop; keep the output in file order.
+    while (skipped.length > 0 && (skipped[0] as SourceItem).line < line) yield skipped.shift() as SourceItem;
     const mapped = counselChatRowToRecord(entry.record);
     if (typeof mapped === 'string') {
       yield { kind: 'rejected', line, reason: 'schema_violation', detail: mapped, raw: entry.raw };

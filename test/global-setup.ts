@@ -1,0 +1,24 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { SEARCH_ATTRIBUTE_KEYS } from '../shared/contracts';
+import { findTemporalCli } from '../shared/temporal/cli';
+
+/**
+ * Starts one real Temporal dev server (the existing CLI binary, through @temporalio/testing)
+ * for every workflow test file; each file uses its own task queue on it.
+ */
+export default async function globalSetup(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pixel-test-temporal-'));
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: findTemporalCli() },
+      dbFilename: path.join(dir, 'temporal.db'),
+      searchAttributes: [...SEARCH_ATTRIBUTE_KEYS],
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+  (globalThis as { __PIXEL_TEMPORAL__?: TestWorkflowEnvironment }).__PIXEL_TEMPORAL__ = env;
+  process.env.PIXEL_TEST_TEMPORAL_ADDRESS = env.address;
+}

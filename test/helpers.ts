@@ -1,0 +1,27 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+
+/** A temporary folder removed by the returned cleanup. */
+export function tempDir(prefix = 'pixel-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The shared dev server started by the jest global setup. */
+export async function testEnvironment(): Promise<TestWorkflowEnvironment> {
+  const address = process.env.PIXEL_TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('PIXEL_TEST_TEMPORAL_ADDRESS is not set: run the tests through jest (test/global-setup.ts)');
+  return TestWorkflowEnvironment.createFromExistingServer({ address });
+}
+
+/** Path of a data set in ../shared/data (beside the project root). */
+export function sharedData(file: string): string {
+  return path.resolve(__dirname, '..', '..', 'shared', 'data', file);
+}
+
+/** A unique task queue name so test files never steal each other's tasks. */
+export function uniqueQueue(name: string): string {
+  return `${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
