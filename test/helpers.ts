@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 
 /** A temporary folder removed by the returned cleanup. */
 export function tempDir(prefix = 'pixel-test-'): { dir: string; cleanup: () => void } {
@@ -11,6 +12,7 @@ export function tempDir(prefix = 'pixel-test-'): { dir: string; cleanup: () => v
 
 /** The shared dev server started by the jest global setup. */
 export async function testEnvironment(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
   const address = process.env.PIXEL_TEST_TEMPORAL_ADDRESS;
   if (!address) throw new Error('PIXEL_TEST_TEMPORAL_ADDRESS is not set: run the tests through jest (test/global-setup.ts)');
   return TestWorkflowEnvironment.createFromExistingServer({ address });
@@ -24,4 +26,16 @@ export function sharedData(file: string): string {
 /** A unique task queue name so test files never steal each other's tasks. */
 export function uniqueQueue(name: string): string {
   return `${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+let runtimeInstalled = false;
+/** Worker logs at WARN in tests, so jest output shows failures rather than state changes. */
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  } catch {
+    // Already installed by an earlier call in this process.
+  }
 }

@@ -1,0 +1,30 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { quietRuntime } from '../test/helpers';
+
+/**
+ * Replays saved histories against today's workflow code. A failure here means a change to the
+ * workflow's command sequence that needs a `patched()` guard, or running workflows would break.
+ * Record a new fixture with UPDATE_HISTORIES=1 (see pipeline.workflow.test.ts).
+ */
+const FIXTURES = ['pipeline-default-v1.json'];
+
+describe('trainingPipelineWorkflow replay', () => {
+  beforeAll(() => quietRuntime());
+
+  it.each(FIXTURES)('replays %s', async (fixture) => {
+    const history = historyFromJSON(JSON.parse(readFileSync(path.join(__dirname, '__histories__', fixture), 'utf8')));
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, history, `replay-${fixture}`);
+  }, 60_000);
+
+  it('detects a history that does not match the code (near miss)', async () => {
+    const json = JSON.parse(readFileSync(path.join(__dirname, '__histories__', FIXTURES[0] as string), 'utf8')) as {
+      events: { activityTaskScheduledEventAttributes?: { activityType?: { name: string } } }[];
+    };
+    const scheduled = json.events.find((e) => e.activityTaskScheduledEventAttributes);
+    scheduled!.activityTaskScheduledEventAttributes!.activityType!.name = 'someOtherActivity';
+    await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, historyFromJSON(json), 'replay-mutated')).rejects.toThrow(/[Nn]ondeterminism|mismatch|does not match/);
+  }, 60_000);
+});

@@ -1,0 +1,145 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
+import { LocalArtifactStore } from '../shared/artifacts';
+import { DATASET_SHA, PIPELINE_STAGE, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
+import { createCpuWorker } from '../workers/factory';
+import { getProgressQuery } from './messages';
+import { trainingPipelineWorkflow } from './pipeline';
+
+/** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
+const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v1.json');
+
+describe('trainingPipelineWorkflow on a real dev server', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  let t: ReturnType<typeof tempDir>;
+  const taskQueue = uniqueQueue('pipeline-test');
+
+  beforeAll(async () => {
+    t = tempDir();
+    env = await testEnvironment();
+    worker = await createCpuWorker({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      taskQueue,
+      store: new LocalArtifactStore(path.join(t.dir, 'artifacts')),
+    });
+    running = worker.run();
+  }, 120_000);
+
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+    t?.cleanup();
+  });
+
+  function start(input: PipelineInput | unknown, name: string): Promise<WorkflowHandle<typeof trainingPipelineWorkflow>> {
+    return env.client.workflow.start(trainingPipelineWorkflow, {
+      taskQueue,
+      workflowId: `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
+      args: [input as PipelineInput],
+    });
+  }
+
+  async function failureOf(handle: WorkflowHandle): Promise<ApplicationFailure> {
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    return cause as ApplicationFailure;
+  }
+
+  it('runs the default pipeline from {} and exposes progress and search attributes', async () => {
+    const handle = await start({}, 'default');
+    const result: PipelineResult = await handle.result();
+    expect(result.runName).toBe(handle.workflowId);
+    expect(result.dataset.counts.read).toBe(2000);
+    expect(result.dataset.counts.accepted + result.dataset.counts.quarantined).toBe(2000);
+    expect(result.dataset.counts.bySplit.train).toBeGreaterThan(1200);
+    expect(result.stages).toEqual([expect.objectContaining({ name: 'prepare', status: 'completed' })]);
+
+    const progress = await handle.query(getProgressQuery);
+    expect(progress).toMatchObject({ status: 'completed', currentStage: 'completed', datasetSha: result.dataset.datasetSha });
+
+    const description = await handle.describe();
+    expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('completed');
+    expect(description.typedSearchAttributes.get(RUN_NAME)).toBe(handle.workflowId);
+    expect(description.typedSearchAttributes.get(DATASET_SHA)).toBe(result.dataset.datasetSha);
+
+    if (process.env.UPDATE_HISTORIES === '1') {
+      mkdirSync(path.dirname(HISTORY_FIXTURE), { recursive: true });
+      writeFileSync(HISTORY_FIXTURE, historyToJSON(await handle.fetchHistory()));
+    }
+  });
+
+  it('reuses the prepared dataset on a second identical run', async () => {
+    const input = { runName: 'cache-check', data: { source: { kind: 'synthetic', count: 300, seed: 9 } } } as const;
+    const first = await (await start(input, 'cache-1')).result();
+    const second = await (await start(input, 'cache-2')).result();
+    expect(first.dataset.cacheHit).toBe(false);
+    expect(second.dataset.cacheHit).toBe(true);
+    expect(second.dataset.manifestUri).toBe(first.dataset.manifestUri);
+    expect(second.runName).toBe('cache-check');
+  });
+
+  it.each([
+    [{ data: { split: { ratios: { train: 0.5, val: 0.1, test: 0.1 } } } }, 'data.split.ratios: ratios must sum to 1'],
+    [{ data: { source: { kind: 'parquet' } } }, 'data.source.kind'],
+    [{ data: { shardSize: 0 } }, 'data.shardSize'],
+    [{ runName: 'has spaces' }, 'runName'],
+    [{ dta: {} }, 'Unrecognized key: "dta"'],
+    [[1, 2], 'pipeline input'],
+  ])('fails at once, non-retryably, on bad input %j', async (input, expected) => {
+    const failure = await failureOf(await start(input, 'bad-input'));
+    expect(failure.type).toBe('InvalidInput');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toContain(expected);
+  });
+
+  it('quarantines bad lines of a source file, counts them and succeeds', async () => {
+    const file = path.join(t.dir, 'mixed.jsonl');
+    const ok = (i: number) => JSON.stringify({ id: `c${i}`, source: 'test', messages: [{ role: 'user', content: `hello ${i}` }, { role: 'assistant', content: `hi ${i}` }] });
+    writeFileSync(file, [ok(1), 'not json', ok(2), '{"id":"e","source":"t","messages":[]}', ok(1), ok(3), ok(4), ok(5)].join('\n'));
+    const handle = await start({ data: { source: { kind: 'jsonl', uri: file } } }, 'bad-lines');
+    const result = await handle.result();
+    expect(result.dataset.counts).toMatchObject({ read: 8, accepted: 5, quarantined: 3, byReason: { malformed_json: 1, empty_conversation: 1, duplicate_content: 1 } });
+    const progress = await handle.query(getProgressQuery);
+    expect(progress.stages[0]?.counts).toMatchObject({ read: 8, accepted: 5, quarantined: 3 });
+  });
+
+  it('fails non-retryably, naming the file, when the source is missing', async () => {
+    const missing = path.join(t.dir, 'no-such-file.jsonl');
+    const handle = await start({ data: { source: { kind: 'jsonl', uri: missing } } }, 'missing');
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('SourceNotFound');
+    expect(failure.message).toContain(missing);
+    const progress = await handle.query(getProgressQuery);
+    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }] });
+    const description = await handle.describe();
+    expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('failed');
+    // One attempt only: the failure is permanent.
+    const history = await handle.fetchHistory();
+    const started = history.events?.filter((e) => e.activityTaskStartedEventAttributes) ?? [];
+    expect(started).toHaveLength(1);
+    expect(started[0]?.activityTaskStartedEventAttributes?.attempt).toBe(1);
+  });
+
+  it('fails with NoUsableRecords when every line is bad', async () => {
+    const file = path.join(t.dir, 'all-bad.jsonl');
+    writeFileSync(file, 'x\ny\n');
+    const failure = await failureOf(await start({ data: { source: { kind: 'jsonl', uri: file } } }, 'all-bad'));
+    expect(failure.type).toBe('NoUsableRecords');
+    expect(failure.message).toMatch(/2 read, 0 accepted, 2 quarantined/);
+  });
+});
