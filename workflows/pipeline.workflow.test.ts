@@ -41,7 +41,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     t?.cleanup();
   });
 
-  function start(input: PipelineInput | unknown, name: string): Promise<WorkflowHandle<typeof trainingPipelineWorkflow>> {
+  function start(input: unknown, name: string): Promise<WorkflowHandle<typeof trainingPipelineWorkflow>> {
     return env.client.workflow.start(trainingPipelineWorkflow, {
       taskQueue,
       workflowId: `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,7 +118,7 @@ describe('prepareDataset on a JSONL file', () => {
     expect(manifest.shards.reduce((s, x) => s + x.records, 0)).toBe(20);
     for (const shard of manifest.shards) {
       const text = readFileSync(fileURLToPath(shard.uri));
-      expect(require('node:crypto').createHash('sha256').update(text).digest('hex')).toBe(shard.sha256);
+      expect(createHash('sha256').update(text).digest('hex')).toBe(shard.sha256);
       expect(text.length).toBe(shard.bytes);
       const records = readJsonl<{ id: string }>(shard.uri);
       expect(records.length).toBe(shard.records);

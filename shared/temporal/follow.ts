@@ -43,14 +43,14 @@ export async function followPipeline(handle: WorkflowHandle, log: (line: string)
   let barStarted = false;
   let lastLine = '';
   let done = false;
-  const result = handle.result().finally(() => {
+  const result = (handle.result() as Promise<PipelineResult>).finally(() => {
     done = true;
-  }) as Promise<PipelineResult>;
+  });
   result.catch(() => undefined);
 
   while (!done) {
     try {
-      const progress = (await handle.query(getProgress)) as PipelineProgress;
+      const progress = await handle.query<PipelineProgress>(getProgress);
       const beat = progress.status === 'running' ? await pendingHeartbeat(handle) : undefined;
       const d = beat?.details;
       const line = `stage ${progress.currentStage}${d ? `: ${d.phase ?? ''} read ${d.read ?? 0}, accepted ${d.accepted ?? 0}, quarantined ${d.quarantined ?? 0}` : ''}`;

@@ -1,0 +1,33 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { SEARCH_ATTRIBUTE_KEYS } from '../shared/contracts';
+
+const exec = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..');
+
+/**
+ * No Docker engine runs here, so the compose files are checked the way CI can: Debian's
+ * docker-compose (installed by scripts/setup.sh --test) must accept them and list the stack.
+ */
+describe('docker-compose files', () => {
+  async function compose(...args: string[]): Promise<string> {
+    const { stdout } = await exec('docker-compose', args, { cwd: ROOT, env: { ...process.env, COMPOSE_PROJECT_NAME: 'pixel-ci' } });
+    return stdout;
+  }
+
+  it('declares the whole stack', async () => {
+    const services = (await compose('-f', 'docker-compose.yml', 'config', '--services')).split('\n').filter(Boolean).sort();
+    expect(services).toEqual(['cpu-worker', 'gpu-worker', 'postgresql', 'temporal', 'temporal-setup', 'temporal-ui'].sort());
+  });
+
+  it('registers every search attribute the code uses', async () => {
+    const config = await compose('-f', 'docker-compose.yml', 'config');
+    for (const key of SEARCH_ATTRIBUTE_KEYS) expect(config).toContain(key.name);
+  });
+
+  it('accepts the GPU override, which reserves NVIDIA devices for the GPU worker', async () => {
+    const config = await compose('-f', 'docker-compose.yml', '-f', 'docker-compose.gpu.yml', 'config');
+    expect(config).toMatch(/driver: nvidia/);
+  });
+});
