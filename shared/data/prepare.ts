@@ -160,6 +160,10 @@ class ShardWriter {
   }
 }
 
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('preparation cancelled');
+}
+
 function emptyCounts(): PrepareCounts {
   return { read: 0, accepted: 0, quarantined: 0, blankLines: 0, byReason: {}, bySplit: { train: 0, val: 0, test: 0 }, byTopic: {} };
 }
@@ -191,10 +195,10 @@ export async function prepareRecords(options: PrepareRunOptions): Promise<Prepar
     for await (const item of options.items) {
       counts.read += 1;
       if (counts.read % PROGRESS_EVERY === 0) {
-        if (signal?.aborted) throw signal.reason ?? new Error('preparation cancelled');
         options.onProgress?.({ read: counts.read, accepted: counts.accepted, quarantined: counts.quarantined });
         // Give timers, heartbeats and cancellation a turn between batches.
         await new Promise<void>((resolve) => setImmediate(resolve));
+        throwIfAborted(signal);
       }
       if (item.kind === 'rejected') {
         await reject({ line: item.line, reason: item.reason, detail: item.detail, raw: item.raw });
@@ -238,6 +242,8 @@ export async function prepareRecords(options: PrepareRunOptions): Promise<Prepar
       await writers[split].write(`${JSON.stringify(record)}\n`);
     }
     options.onProgress?.({ read: counts.read, accepted: counts.accepted, quarantined: counts.quarantined });
+    // A cancellation that arrived during the last batch must still keep the manifest unwritten.
+    throwIfAborted(signal);
 
     for (const split of SPLIT_NAMES) await writers[split].rotate();
     const quarantineRef = await quarantine.close();
