@@ -1,5 +1,6 @@
 export * from './hash';
 export * from './prepare';
+export * from './records';
 export * from './prepare-dataset';
 export * from './rng';
 export * from './splitter';

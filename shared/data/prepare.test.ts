@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../test/helpers';
 import { LocalArtifactStore } from '../artifacts';
 import { PrepareConfigSchema, type QuarantineEntry } from '../contracts';
-import { validateCandidate } from './prepare';
+import { validateCandidate } from './records';
 import { loadPreparedManifest, prepareDataset, preparedKey } from './prepare-dataset';
 
 const good = (id: string, extra: Record<string, unknown> = {}) =>
