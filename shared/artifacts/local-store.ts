@@ -111,7 +111,7 @@ class LocalWriter implements ArtifactWriter {
   private readonly hash = createHash('sha256');
   private readonly tmp: string;
   private stream: WriteStream | undefined;
-  private pending: string[] = [];
+  private pending: (string | Buffer)[] = [];
   private pendingBytes = 0;
   private bytes = 0;
   private failure: Error | undefined;
@@ -132,10 +132,10 @@ class LocalWriter implements ArtifactWriter {
     return stream;
   }
 
-  async write(text: string): Promise<void> {
+  async write(data: string | Buffer): Promise<void> {
     if (this.done) throw new Error(`write after close: ${this.uri}`);
-    this.pending.push(text);
-    this.pendingBytes += text.length;
+    this.pending.push(data);
+    this.pendingBytes += data.length;
     if (this.pendingBytes >= FLUSH_BYTES) await this.flush();
   }
 
@@ -143,7 +143,9 @@ class LocalWriter implements ArtifactWriter {
     const stream = await this.open();
     if (this.failure) throw this.failure;
     if (this.pending.length === 0) return;
-    const chunk = Buffer.from(this.pending.join(''), 'utf8');
+    const chunk = this.pending.every((p) => typeof p === 'string')
+      ? Buffer.from(this.pending.join(''), 'utf8')
+      : Buffer.concat(this.pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
     this.pending = [];
     this.pendingBytes = 0;
     this.hash.update(chunk);

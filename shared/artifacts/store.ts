@@ -20,8 +20,8 @@ export class ArtifactUnreadableError extends Error {
 /** A file being written into the store; it becomes visible only when {@link close} resolves. */
 export interface ArtifactWriter {
   readonly uri: string;
-  /** Appends text (UTF-8). Resolves once the data is buffered or flushed. */
-  write(text: string): Promise<void>;
+  /** Appends text (as UTF-8) or bytes. Resolves once the data is buffered or flushed. */
+  write(data: string | Buffer): Promise<void>;
   /** Flushes, makes the file visible atomically and returns its reference (size and sha256). */
   close(): Promise<FileRef>;
   /** Discards what was written. */

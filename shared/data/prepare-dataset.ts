@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
 import type { ArtifactStore } from '../artifacts';
 import {
   PreparedManifestSchema,
@@ -18,6 +20,8 @@ import { GENERATOR_VERSION, generateConversation } from './synthetic/generator';
 export interface ResolvedSource {
   fingerprint: SourceFingerprint;
   open(stats: SourceStats): AsyncIterable<SourceItem>;
+  /** For line-based sources: the raw bytes, for the threaded path. */
+  openBytes?: () => Promise<Readable>;
 }
 
 async function* syntheticItems(spec: Extract<SourceSpec, { kind: 'synthetic' }>): AsyncGenerator<SourceItem> {
@@ -41,7 +45,9 @@ export async function resolveSource(spec: SourceSpec, store: ArtifactStore, maxL
   await store.stat(spec.uri);
   const { sha256, bytes } = await hashStream(await store.openRead(spec.uri));
   const fingerprint: SourceFingerprint = { kind: spec.kind, uri: spec.uri, bytes, sha256 };
-  if (spec.kind === 'jsonl') return { fingerprint, open: (stats) => readJsonlSource(store, spec.uri, maxLineLength, stats) };
+  if (spec.kind === 'jsonl') {
+    return { fingerprint, open: (stats) => readJsonlSource(store, spec.uri, maxLineLength, stats), openBytes: () => store.openRead(spec.uri) };
+  }
   return { fingerprint, open: () => readCounselChatSource(store, spec.uri) };
 }
 
@@ -99,6 +105,23 @@ export interface PrepareDatasetOptions {
   useCache?: boolean;
   onProgress?: (progress: PrepareProgress & { phase: 'fingerprint' | 'prepare' }) => void;
   signal?: AbortSignal;
+  /**
+   * Worker threads for a JSONL source's per-record work: a number (0: none), or 'auto' (the
+   * default): one per core for files of 32 MB or more, none below (starting threads costs more
+   * than it saves). `PIXEL_PREPARE_THREADS` overrides 'auto'. The output is the same either way.
+   */
+  threads?: number | 'auto';
+}
+
+const THREADS_MIN_BYTES = 32 * 1024 * 1024;
+
+/** How many worker threads a preparation uses (see {@link PrepareDatasetOptions.threads}). */
+export function chooseThreads(requested: number | 'auto' | undefined, sourceBytes: number | undefined): number {
+  if (typeof requested === 'number') return Math.max(0, Math.floor(requested));
+  const fromEnv = process.env.PIXEL_PREPARE_THREADS;
+  if (fromEnv !== undefined && /^\d+$/.test(fromEnv)) return Number(fromEnv);
+  if (sourceBytes === undefined || sourceBytes < THREADS_MIN_BYTES) return 0;
+  return Math.max(1, Math.min(8, availableParallelism()));
 }
 
 /**
@@ -117,13 +140,14 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
   }
   await store.removePrefix(key);
   const stats: SourceStats = { blankLines: 0 };
+  const threads = source.openBytes ? chooseThreads(options.threads, source.fingerprint.bytes) : 0;
   const { manifest, manifestRef } = await prepareRecords({
     config,
     store,
     outputKey: key,
     cacheKey,
     fingerprint: source.fingerprint,
-    items: source.open(stats),
+    ...(threads > 0 && source.openBytes ? { jsonl: { stream: await source.openBytes(), threads } } : { items: source.open(stats) }),
     stats,
     onProgress: (p) => options.onProgress?.({ phase: 'prepare', ...p }),
     ...(options.signal ? { signal: options.signal } : {}),

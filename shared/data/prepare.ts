@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ArtifactStore, ArtifactWriter } from '../artifacts';
 import {
   PREPARED_MANIFEST_VERSION,
@@ -15,8 +16,9 @@ import {
 } from '../contracts';
 import { FingerprintMap } from './fingerprint-map';
 import { canonicalJson, sha256Hex } from './hash';
-import { processItem, type Processed } from './records';
+import { processItem } from './records';
 import type { SourceItem, SourceStats } from './sources/types';
+import { runThreaded } from './prepare-threaded';
 
 /** Bump when the output of the stage changes for the same input; it is part of the cache key. */
 export const PREPARE_STAGE_VERSION = '1';
@@ -37,7 +39,10 @@ export interface PrepareRunOptions {
   outputKey: string;
   cacheKey: string;
   fingerprint: SourceFingerprint;
-  items: AsyncIterable<SourceItem>;
+  /** The source as items, processed on this thread. */
+  items?: AsyncIterable<SourceItem>;
+  /** A JSONL source as raw bytes, processed by worker threads (see {@link runThreaded}). */
+  jsonl?: { stream: Readable; threads: number };
   stats: SourceStats;
   onProgress?: (progress: PrepareProgress) => void;
   signal?: AbortSignal;
@@ -80,7 +85,7 @@ class ShardWriter {
     private readonly shardSize: number,
   ) {}
 
-  async write(line: string): Promise<void> {
+  async write(line: string | Buffer): Promise<void> {
     if (!this.writer) {
       const name = `${this.split}-${String(this.shards.length).padStart(5, '0')}.jsonl`;
       this.writer = this.store.openWrite(`${this.outputKey}/${name}`);
@@ -111,102 +116,152 @@ function emptyCounts(): PrepareCounts {
   return { read: 0, accepted: 0, quarantined: 0, blankLines: 0, byReason: {}, bySplit: { train: 0, val: 0, test: 0 }, byTopic: {} };
 }
 
+/** A record that passed validation, as the sink needs it. */
+export interface Candidate {
+  line: number;
+  id: string;
+  /** Content fingerprint, then id fingerprint (three 32-bit words each). */
+  fp: ArrayLike<number>;
+  split: SplitName;
+  topic: string;
+  /** The record's JSONL line (with its newline). */
+  data: string | Buffer;
+  /** The original text, only needed if the record turns out to be a duplicate. */
+  raw: () => string;
+}
+
 /**
- * The data-preparation stage over a stream of source items: validate, quarantine, dedupe,
- * split by salted hash and write sharded JSONL, then the manifest (last, so its presence means
- * the dataset is complete). Memory stays flat in the number of records apart from two maps of
- * 96-bit fingerprints (about 24 bytes a record) used for duplicate detection.
+ * Where processed records go, in source order: duplicate detection (first occurrence wins),
+ * counts, shard writes and quarantine. Both drivers (this thread, worker threads) feed it.
  */
-export async function prepareRecords(options: PrepareRunOptions): Promise<PrepareOutcome> {
-  const { config, store, outputKey, signal } = options;
-  const started = Date.now();
-  const counts = emptyCounts();
-  const writers = Object.fromEntries(
-    SPLIT_NAMES.map((split) => [split, new ShardWriter(store, outputKey, split, config.shardSize)]),
-  ) as Record<SplitName, ShardWriter>;
-  const quarantine = store.openWrite(`${outputKey}/quarantine.jsonl`);
-  const seenContent = new FingerprintMap();
-  const seenIds = new FingerprintMap();
+export class PrepareSink {
+  readonly counts = emptyCounts();
+  private readonly writers: Record<SplitName, ShardWriter>;
+  private readonly quarantineWriter: ArtifactWriter;
+  private readonly seenContent = new FingerprintMap();
+  private readonly seenIds = new FingerprintMap();
 
-  const reject = async (entry: QuarantineEntry): Promise<void> => {
-    counts.quarantined += 1;
-    counts.byReason[entry.reason] = (counts.byReason[entry.reason] ?? 0) + 1;
-    await quarantine.write(`${JSON.stringify(entry)}\n`);
-  };
+  constructor(private readonly options: PrepareRunOptions) {
+    const { store, outputKey, config } = options;
+    this.writers = Object.fromEntries(
+      SPLIT_NAMES.map((split) => [split, new ShardWriter(store, outputKey, split, config.shardSize)]),
+    ) as Record<SplitName, ShardWriter>;
+    this.quarantineWriter = store.openWrite(`${outputKey}/quarantine.jsonl`);
+  }
 
-  const rawOf = (item: SourceItem): string =>
-    item.kind === 'value' ? (item.raw ?? JSON.stringify(item.value)) : item.raw;
+  async quarantine(entry: QuarantineEntry): Promise<void> {
+    this.counts.read += 1;
+    this.counts.quarantined += 1;
+    this.counts.byReason[entry.reason] = (this.counts.byReason[entry.reason] ?? 0) + 1;
+    await this.quarantineWriter.write(`${JSON.stringify(entry)}\n`);
+  }
 
-  /** Applies one processed batch in source order: duplicates, counts, shard writes. */
-  const consume = async (items: SourceItem[], results: Processed[]): Promise<void> => {
-    for (let i = 0; i < results.length; i++) {
-      const r = results[i] as Processed;
-      counts.read += 1;
-      if (!r.ok) {
-        await reject({ line: r.line, reason: r.reason, detail: r.detail, ...(r.recordId !== undefined ? { recordId: r.recordId } : {}), raw: r.raw });
-        continue;
-      }
-      const firstContent = seenContent.get(r.c0, r.c1, r.c2);
-      if (firstContent !== undefined) {
-        await reject({ line: r.line, reason: 'duplicate_content', detail: `same messages as line ${firstContent}`, recordId: r.id, raw: rawOf(items[i] as SourceItem) });
-        continue;
-      }
-      const firstId = seenIds.get(r.i0, r.i1, r.i2);
-      if (firstId !== undefined) {
-        await reject({ line: r.line, reason: 'duplicate_id', detail: `id already used on line ${firstId}`, recordId: r.id, raw: rawOf(items[i] as SourceItem) });
-        continue;
-      }
-      seenContent.set(r.c0, r.c1, r.c2, r.line);
-      seenIds.set(r.i0, r.i1, r.i2, r.line);
-      counts.accepted += 1;
-      counts.bySplit[r.split] += 1;
-      counts.byTopic[r.topic] = (counts.byTopic[r.topic] ?? 0) + 1;
-      await writers[r.split].write(`${r.json}\n`);
+  async offer(c: Candidate): Promise<void> {
+    const fp = c.fp;
+    const firstContent = this.seenContent.get(fp[0] as number, fp[1] as number, fp[2] as number);
+    if (firstContent !== undefined) {
+      await this.quarantine({ line: c.line, reason: 'duplicate_content', detail: `same messages as line ${firstContent}`, recordId: c.id, raw: c.raw() });
+      return;
     }
-    options.onProgress?.({ read: counts.read, accepted: counts.accepted, quarantined: counts.quarantined });
-    // Give timers, heartbeats and cancellation a turn between batches.
+    const firstId = this.seenIds.get(fp[3] as number, fp[4] as number, fp[5] as number);
+    if (firstId !== undefined) {
+      await this.quarantine({ line: c.line, reason: 'duplicate_id', detail: `id already used on line ${firstId}`, recordId: c.id, raw: c.raw() });
+      return;
+    }
+    this.seenContent.set(fp[0] as number, fp[1] as number, fp[2] as number, c.line);
+    this.seenIds.set(fp[3] as number, fp[4] as number, fp[5] as number, c.line);
+    const counts = this.counts;
+    counts.read += 1;
+    counts.accepted += 1;
+    counts.bySplit[c.split] += 1;
+    counts.byTopic[c.topic] = (counts.byTopic[c.topic] ?? 0) + 1;
+    await this.writers[c.split].write(c.data);
+  }
+
+  /** Between batches: report progress, let timers and heartbeats run, honour cancellation. */
+  async batchDone(): Promise<void> {
+    const { read, accepted, quarantined } = this.counts;
+    this.options.onProgress?.({ read, accepted, quarantined });
     await new Promise<void>((resolve) => setImmediate(resolve));
-    throwIfAborted(signal);
-  };
+    throwIfAborted(this.options.signal);
+  }
 
-  try {
-    let batch: SourceItem[] = [];
-    const dispatch = (items: SourceItem[]): Promise<void> => consume(items, items.map((item) => processItem(item, config.split)));
-    for await (const item of options.items) {
-      batch.push(item);
-      if (batch.length === BATCH_SIZE) {
-        await dispatch(batch);
-        batch = [];
-      }
-    }
-    if (batch.length > 0) await dispatch(batch);
-    options.onProgress?.({ read: counts.read, accepted: counts.accepted, quarantined: counts.quarantined });
+  /** Closes every file and writes the manifest, last. */
+  async finish(started: number): Promise<PrepareOutcome> {
     // A cancellation that arrived during the last batch must still keep the manifest unwritten.
-    throwIfAborted(signal);
-
-    for (const split of SPLIT_NAMES) await writers[split].rotate();
-    const quarantineRef = await quarantine.close();
-    const shards = SPLIT_NAMES.flatMap((split) => writers[split].shards);
+    throwIfAborted(this.options.signal);
+    for (const split of SPLIT_NAMES) await this.writers[split].rotate();
+    const quarantineRef = await this.quarantineWriter.close();
+    const shards = SPLIT_NAMES.flatMap((split) => this.writers[split].shards);
+    const { config, store, outputKey } = this.options;
     const manifest: PreparedManifest = {
       kind: 'prepared-dataset',
       manifestVersion: PREPARED_MANIFEST_VERSION,
       recordSchemaVersion: RECORD_SCHEMA_VERSION,
       stageVersion: PREPARE_STAGE_VERSION,
-      cacheKey: options.cacheKey,
+      cacheKey: this.options.cacheKey,
       datasetSha: datasetSha(shards),
       createdAt: new Date().toISOString(),
-      source: options.fingerprint,
+      source: this.options.fingerprint,
       config,
-      counts: { ...counts, blankLines: options.stats.blankLines },
+      counts: { ...this.counts, blankLines: this.counts.blankLines + this.options.stats.blankLines },
       shards,
-      quarantine: { ...quarantineRef, records: counts.quarantined },
+      quarantine: { ...quarantineRef, records: this.counts.quarantined },
       durationMs: Date.now() - started,
     };
     PreparedManifestSchema.parse(manifest);
     const manifestRef = await store.writeText(`${outputKey}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
     return { manifest, manifestRef };
+  }
+
+  async abort(): Promise<void> {
+    await Promise.all([...SPLIT_NAMES.map((s) => this.writers[s].abort()), this.quarantineWriter.abort()]);
+  }
+}
+
+function rawOf(item: SourceItem): string {
+  return item.kind === 'value' ? (item.raw ?? JSON.stringify(item.value)) : item.raw;
+}
+
+/** Processes source items on this thread, in batches. */
+async function runInline(items: AsyncIterable<SourceItem>, split: PrepareConfig['split'], sink: PrepareSink): Promise<void> {
+  let batch: SourceItem[] = [];
+  const flush = async (): Promise<void> => {
+    for (const item of batch) {
+      const r = processItem(item, split);
+      if (!r.ok) {
+        await sink.quarantine({ line: r.line, reason: r.reason, detail: r.detail, ...(r.recordId !== undefined ? { recordId: r.recordId } : {}), raw: r.raw });
+      } else {
+        await sink.offer({ line: r.line, id: r.id, fp: [r.c0, r.c1, r.c2, r.i0, r.i1, r.i2], split: r.split, topic: r.topic, data: `${r.json}\n`, raw: () => rawOf(item) });
+      }
+    }
+    batch = [];
+    await sink.batchDone();
+  };
+  for await (const item of items) {
+    batch.push(item);
+    if (batch.length === BATCH_SIZE) await flush();
+  }
+  if (batch.length > 0) await flush();
+}
+
+/**
+ * The data-preparation stage over a source: validate, quarantine, dedupe, split by salted hash
+ * and write sharded JSONL, then the manifest (last, so its presence means the dataset is
+ * complete). Memory stays flat in the number of records apart from two maps of 96-bit
+ * fingerprints (about 24 bytes a record) used for duplicate detection. The output is the same
+ * whether the per-record work runs on this thread or on worker threads.
+ */
+export async function prepareRecords(options: PrepareRunOptions): Promise<PrepareOutcome> {
+  const started = Date.now();
+  const sink = new PrepareSink(options);
+  try {
+    if (options.jsonl) await runThreaded(options.jsonl.stream, options.jsonl.threads, options.config, sink);
+    else if (options.items) await runInline(options.items, options.config.split, sink);
+    else throw new Error('prepareRecords needs items or a jsonl stream');
+    return await sink.finish(started);
   } catch (err) {
-    await Promise.all([...SPLIT_NAMES.map((s) => writers[s].abort()), quarantine.abort()]);
+    await sink.abort();
     throw err;
   }
 }

@@ -16,3 +16,17 @@ export type SourceItem =
 export interface SourceStats {
   blankLines: number;
 }
+
+/** How much of an over-long line the quarantine keeps, in bytes. */
+export const TOO_LONG_KEEP = 4096;
+
+/** The quarantine item for a line over the length limit, the same on every reading path. */
+export function tooLongItem(line: number, maxLineLength: number, head: Buffer): Extract<SourceItem, { kind: 'rejected' }> {
+  return {
+    kind: 'rejected',
+    line,
+    reason: 'line_too_long',
+    detail: `line is longer than ${maxLineLength} bytes; the quarantine keeps its first ${TOO_LONG_KEEP} bytes`,
+    raw: head.subarray(0, TOO_LONG_KEEP).toString('utf8'),
+  };
+}

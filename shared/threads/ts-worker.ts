@@ -1,0 +1,14 @@
+import { existsSync } from 'node:fs';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+
+/**
+ * Starts a worker thread running a TypeScript module. Pixel runs its TypeScript through tsx
+ * (jest through its own transform, which worker threads do not inherit), so the thread
+ * registers tsx's CommonJS hook first; a compiled `.js` sibling is used as is when present.
+ */
+export function startTsWorker(modulePath: string, options: WorkerOptions = {}): Worker {
+  const js = modulePath.replace(/\.ts$/, '.js');
+  if (js !== modulePath && existsSync(js)) return new Worker(js, options);
+  const bootstrap = `require('tsx/cjs/api').register(); require(${JSON.stringify(modulePath)});`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}
