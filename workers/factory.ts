@@ -7,6 +7,8 @@ import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../shared/contracts';
 
 /** How long in-flight activities may finish after SIGINT/SIGTERM before they are cancelled. */
 export const SHUTDOWN_GRACE = '30 seconds';
+/** Longest gap between heartbeats sent to the server, and so the delay before a cancellation lands. */
+export const HEARTBEAT_THROTTLE = '2 seconds';
 
 export interface WorkerDeps {
   connection: NativeConnection;
@@ -25,6 +27,9 @@ export function createCpuWorker(deps: WorkerDeps & { store: ArtifactStore }): Pr
     workflowsPath: require.resolve('../workflows'),
     activities: createCpuActivities({ store: deps.store }),
     shutdownGraceTime: SHUTDOWN_GRACE,
+    // Cancellation reaches an activity only with a heartbeat's answer; the default throttle
+    // (up to 60 s) would leave a cancelled stage running for a minute.
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
     ...deps.extra,
   });
 }
@@ -39,6 +44,7 @@ export function createGpuWorker(deps: WorkerDeps & { accelerator: AcceleratorInf
     // One training job per GPU: they do not share a device well.
     maxConcurrentActivityTaskExecutions: Math.max(1, deps.accelerator.gpus.length),
     shutdownGraceTime: SHUTDOWN_GRACE,
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
     ...deps.extra,
   });
 }

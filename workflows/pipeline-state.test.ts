@@ -39,3 +39,13 @@ describe('PipelineState', () => {
     expect(s.progress().stages[0]?.counts?.read).toBe(1);
   });
 });
+
+describe('PipelineState cancellation', () => {
+  it('marks the stage and the run cancelled, with no error', () => {
+    const s = new PipelineState('r');
+    s.begin('prepare', new Date(0));
+    s.cancel('prepare', new Date(1500));
+    expect(s.progress()).toMatchObject({ status: 'cancelled', currentStage: 'cancelled', stages: [{ status: 'cancelled', durationMs: 1500 }] });
+    expect(s.progress().stages[0]?.error).toBeUndefined();
+  });
+});

@@ -40,13 +40,22 @@ export class PipelineState {
   }
 
   fail(name: PipelineStageName, now: Date, error: string): void {
+    this.end(name, now, 'failed');
+    this.stage(name).error = error;
+  }
+
+  /** The run was cancelled (from the UI, the CLI or a parent) while `name` was running. */
+  cancel(name: PipelineStageName, now: Date): void {
+    this.end(name, now, 'cancelled');
+  }
+
+  private end(name: PipelineStageName, now: Date, status: 'failed' | 'cancelled'): void {
     const s = this.stage(name);
-    s.status = 'failed';
+    s.status = status;
     s.finishedAt = now.toISOString();
     if (s.startedAt) s.durationMs = now.getTime() - Date.parse(s.startedAt);
-    s.error = error;
-    this.status = 'failed';
-    this.current = 'failed';
+    this.status = status;
+    this.current = status;
   }
 
   finish(): void {

@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   isCancellation,
@@ -27,6 +28,8 @@ import { PipelineState } from './pipeline-state';
 // CPU activities run on the workflow's own task queue (the CPU queue in production), which also
 // keeps each test's worker on a queue of its own.
 const cpu = proxyActivities<CpuActivities>({
+  // A cancelled run waits for its stage to stop and clean up, so nothing half-written survives it.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '4 hours',
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
@@ -67,7 +70,12 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
       state.complete(name, new Date(), counts, cacheHit);
       return result;
     } catch (err) {
-      if (isCancellation(err)) throw err;
+      if (isCancellation(err)) {
+        state.cancel(name, new Date());
+        // Still allowed after a cancellation request: commands that complete the run's record.
+        publish();
+        throw err;
+      }
       const failure = stageFailure(name, err);
       state.fail(name, new Date(), failure.message);
       publish();

@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -142,4 +142,36 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(failure.type).toBe('NoUsableRecords');
     expect(failure.message).toMatch(/2 read, 0 accepted, 2 quarantined/);
   });
+
+  it('cancels a running preparation promptly, marks the run cancelled and leaves no manifest', async () => {
+    const count = 3_000_000;
+    const handle = await start({ data: { source: { kind: 'synthetic', count, seed: 77 } } }, 'cancel');
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const pending = (await handle.describe()).raw.pendingActivities?.[0];
+      if (pending?.heartbeatDetails?.payloads?.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const cancelledAt = Date.now();
+    await handle.cancel();
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - cancelledAt).toBeLessThan(15_000);
+    expect((await handle.describe()).typedSearchAttributes.get(PIPELINE_STAGE)).toBe('cancelled');
+    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }] });
+    const prepared = path.join(t.dir, 'artifacts', 'datasets', 'prepared');
+    for (const dir of readdirSync(prepared)) {
+      const files = readdirSync(path.join(prepared, dir));
+      if (files.includes('manifest.json')) {
+        const manifest = JSON.parse(readFileSync(path.join(prepared, dir, 'manifest.json'), 'utf8')) as { counts: { read: number } };
+        expect(manifest.counts.read).not.toBe(count);
+      } else {
+        expect(files).toEqual([]);
+      }
+    }
+  }, 60_000);
 });

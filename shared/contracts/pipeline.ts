@@ -24,7 +24,7 @@ export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
 export const PIPELINE_STAGES = ['prepare'] as const;
 export type PipelineStageName = (typeof PIPELINE_STAGES)[number];
 
-export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed']);
+export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
 export type StageStatus = z.infer<typeof StageStatusSchema>;
 
 export const StageProgressSchema = z.object({
@@ -40,7 +40,7 @@ export const StageProgressSchema = z.object({
 });
 export type StageProgress = z.infer<typeof StageProgressSchema>;
 
-export const RunStatusSchema = z.enum(['running', 'completed', 'failed']);
+export const RunStatusSchema = z.enum(['running', 'completed', 'failed', 'cancelled']);
 
 export const PipelineProgressSchema = z.object({
   runName: z.string(),

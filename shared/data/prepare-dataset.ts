@@ -141,17 +141,25 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
   await store.removePrefix(key);
   const stats: SourceStats = { blankLines: 0 };
   const threads = source.openBytes ? chooseThreads(options.threads, source.fingerprint.bytes) : 0;
-  const { manifest, manifestRef } = await prepareRecords({
-    config,
-    store,
-    outputKey: key,
-    cacheKey,
-    fingerprint: source.fingerprint,
-    ...(threads > 0 && source.openBytes ? { jsonl: { stream: await source.openBytes(), threads } } : { items: source.open(stats) }),
-    stats,
-    onProgress: (p) => options.onProgress?.({ phase: 'prepare', ...p }),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  let outcome: Awaited<ReturnType<typeof prepareRecords>>;
+  try {
+    outcome = await prepareRecords({
+      config,
+      store,
+      outputKey: key,
+      cacheKey,
+      fingerprint: source.fingerprint,
+      ...(threads > 0 && source.openBytes ? { jsonl: { stream: await source.openBytes(), threads } } : { items: source.open(stats) }),
+      stats,
+      onProgress: (p) => options.onProgress?.({ phase: 'prepare', ...p }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (err) {
+    // No half-written dataset is left behind (finished shards included); a retry starts clean.
+    await store.removePrefix(key);
+    throw err;
+  }
+  const { manifest, manifestRef } = outcome;
   return toResult(manifest, manifestRef.uri, manifestRef.sha256, false);
 }
 

@@ -1,9 +1,9 @@
 import { SingleBar } from 'cli-progress';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import { getProgressQuery } from '../../workflows/messages';
 import type { PipelineProgress, PipelineResult } from '../contracts';
 
-const getProgress = 'getProgressQuery';
 
 interface Heartbeat {
   phase?: string;
@@ -50,7 +50,7 @@ export async function followPipeline(handle: WorkflowHandle, log: (line: string)
 
   while (!done) {
     try {
-      const progress = await handle.query<PipelineProgress>(getProgress);
+      const progress: PipelineProgress = await handle.query(getProgressQuery);
       const beat = progress.status === 'running' ? await pendingHeartbeat(handle) : undefined;
       const d = beat?.details;
       const line = `stage ${progress.currentStage}${d ? `: ${d.phase ?? ''} read ${d.read ?? 0}, accepted ${d.accepted ?? 0}, quarantined ${d.quarantined ?? 0}` : ''}`;
