@@ -100,6 +100,8 @@ export function registerDevCommand(program: Command): void {
         PIXEL_TEMPORAL_ADDRESS: address,
         PIXEL_HOME: home,
         PIXEL_ARTIFACTS: process.env.PIXEL_ARTIFACTS ?? path.join(home, 'artifacts'),
+        // Worker state changes would drown the run's progress; PIXEL_LOG_LEVEL=INFO brings them back.
+        PIXEL_LOG_LEVEL: process.env.PIXEL_LOG_LEVEL ?? 'WARN',
       };
       workers.push(startWorker('cpu', 'cpu-worker.ts', env), startWorker('gpu', 'gpu-worker.ts', env));
       console.log(`Temporal UI: ${uiUrl}`);

@@ -1,4 +1,4 @@
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import { createCpuActivities } from '../activities/cpu';
 import { createGpuActivities } from '../activities/gpu';
 import type { AcceleratorInfo } from '../activities/accelerator';
@@ -19,12 +19,14 @@ export interface WorkerDeps {
 }
 
 /** Workflows plus CPU activities. */
-export function createCpuWorker(deps: WorkerDeps & { store: ArtifactStore }): Promise<Worker> {
+export async function createCpuWorker(deps: WorkerDeps & { store: ArtifactStore }): Promise<Worker> {
+  // Bundled here rather than by Worker.create so webpack's report stays out of the worker log.
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: new DefaultLogger('WARN') });
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? CPU_TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    workflowBundle,
     activities: createCpuActivities({ store: deps.store }),
     shutdownGraceTime: SHUTDOWN_GRACE,
     // Cancellation reaches an activity only with a heartbeat's answer; the default throttle

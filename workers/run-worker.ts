@@ -1,4 +1,4 @@
-import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import { temporalSettings } from '../shared/config/env';
 
 /**
@@ -8,7 +8,12 @@ import { temporalSettings } from '../shared/config/env';
 export async function runWorkerProcess(name: string, build: (connection: NativeConnection, namespace: string) => Promise<Worker>): Promise<void> {
   const settings = temporalSettings();
   const metrics = process.env.PIXEL_METRICS_ADDRESS;
+  const levels: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+  const requested = (process.env.PIXEL_LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
+  const level = levels.includes(requested) ? requested : 'INFO';
+  if (level !== requested) console.warn(`[${name}] PIXEL_LOG_LEVEL=${process.env.PIXEL_LOG_LEVEL} is not one of ${levels.join(', ')}; using INFO`);
   Runtime.install({
+    logger: new DefaultLogger(level),
     shutdownSignals: ['SIGINT', 'SIGTERM'],
     ...(metrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics } } } } : {}),
   });
