@@ -1,0 +1,57 @@
+import { ConversationRecordSchema, RECORD_SCHEMA_VERSION } from './record';
+import { PipelineInputSchema } from './pipeline';
+import { PrepareConfigSchema } from './prepare';
+
+const base = { id: 'c1', source: 'unit', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] };
+
+describe('ConversationRecordSchema', () => {
+  it('fills the schema version and topic', () => {
+    expect(ConversationRecordSchema.parse(base)).toMatchObject({ schemaVersion: RECORD_SCHEMA_VERSION, topic: 'general' });
+  });
+
+  it.each([
+    ['a future schema version', { ...base, schemaVersion: 2 }, 'schemaVersion'],
+    ['an empty id', { ...base, id: '   ' }, 'id'],
+    ['an id over 256 characters', { ...base, id: 'x'.repeat(257) }, 'id'],
+    ['a system role spelt wrong', { ...base, messages: [{ role: 'System', content: 'x' }] }, 'messages.0.role'],
+    ['content that is not text', { ...base, messages: [{ role: 'user', content: 5 }] }, 'messages.0.content'],
+    ['labels that are not a list', { ...base, labels: 'crisis' }, 'labels'],
+    ['metadata that is a list', { ...base, metadata: [] }, 'metadata'],
+    ['a missing source', { id: 'c1', messages: base.messages }, 'source'],
+  ])('rejects %s', (_label, value, field) => {
+    const r = ConversationRecordSchema.safeParse(value);
+    expect(r.success).toBe(false);
+    if (!r.success) expect(r.error.issues.map((i) => i.path.join('.'))).toContain(field);
+  });
+
+  it.each([
+    ['an id of exactly 256 characters', { ...base, id: 'x'.repeat(256) }],
+    ['extra metadata of any shape', { ...base, metadata: { nested: { a: [1, 2] } } }],
+    ['a group id', { ...base, groupId: 'q1' }],
+  ])('accepts %s (near misses)', (_label, value) => {
+    expect(ConversationRecordSchema.safeParse(value).success).toBe(true);
+  });
+});
+
+describe('PipelineInputSchema', () => {
+  it('runs the default pipeline from {}', () => {
+    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), useCache: true });
+  });
+
+  it('keeps the defaults of fields left out of a partial input', () => {
+    const parsed = PipelineInputSchema.parse({ data: { source: { kind: 'synthetic', count: 10 } } });
+    expect(parsed.data.source).toEqual({ kind: 'synthetic', count: 10, seed: 42, crisisShare: 0.1, piiShare: 0.15 });
+    expect(parsed.data.split.ratios).toEqual({ train: 0.7, val: 0.15, test: 0.15 });
+  });
+
+  it.each([
+    [{ data: { source: { kind: 'jsonl' } } }, 'data.source.uri'],
+    [{ data: { source: { kind: 'synthetic', crisisShare: 1.5 } } }, 'data.source.crisisShare'],
+    [{ data: { source: { kind: 'synthetic', count: 10, extra: 1 } } }, 'data.source'],
+    [{ useCache: 'yes' }, 'useCache'],
+  ])('names the bad field of %j', (input, field) => {
+    const r = PipelineInputSchema.safeParse(input);
+    expect(r.success).toBe(false);
+    if (!r.success) expect(r.error.issues.map((i) => i.path.join('.'))).toContain(field);
+  });
+});

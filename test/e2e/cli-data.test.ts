@@ -1,0 +1,50 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { ConversationRecordSchema } from '../../shared/contracts';
+import { tempDir } from '../helpers';
+
+const exec = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..', '..');
+const PIXEL = path.join(ROOT, 'bin', 'pixel.js');
+
+describe('pixel data', () => {
+  const t = tempDir('pixel-cli-data-');
+  afterAll(() => t.cleanup());
+
+  it('generate writes N valid records, the same for the same seed', async () => {
+    const a = path.join(t.dir, 'a.jsonl');
+    const b = path.join(t.dir, 'b.jsonl');
+    const { stdout } = await exec(process.execPath, [PIXEL, 'data', 'generate', '--count', '500', '--out', a, '--seed', '3'], { cwd: ROOT });
+    await exec(process.execPath, [PIXEL, 'data', 'generate', '--count', '500', '--out', b, '--seed', '3'], { cwd: ROOT });
+    expect(stdout).toMatch(/wrote 500 conversations/);
+    const lines = readFileSync(a, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(500);
+    for (const line of lines) ConversationRecordSchema.parse(JSON.parse(line));
+    expect(readFileSync(b, 'utf8')).toBe(readFileSync(a, 'utf8'));
+  });
+
+  it.each([
+    [['--count', '-5'], '--count must be an integer'],
+    [['--count', '10', '--crisis-share', '2'], '--crisis-share must be a number from 0 to 1'],
+    [['--count', '10'], "required option '--out <file>' not specified"],
+  ])('generate refuses %j with a clear message', async (args, message) => {
+    const err = await exec(process.execPath, [PIXEL, 'data', 'generate', ...args], { cwd: ROOT }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).not.toBe(0);
+    expect(err?.stderr).toContain(message);
+  });
+
+  it('prepare runs the stage locally and reports counts as JSON', async () => {
+    const file = path.join(t.dir, 'p.jsonl');
+    await exec(process.execPath, [PIXEL, 'data', 'generate', '--count', '300', '--out', file], { cwd: ROOT });
+    const { stdout } = await exec(process.execPath, [PIXEL, 'data', 'prepare', file, '--artifacts', path.join(t.dir, 'store')], { cwd: ROOT });
+    const result = JSON.parse(stdout) as { counts: { read: number; accepted: number; quarantined: number }; cacheHit: boolean };
+    expect(result.counts.read).toBe(300);
+    expect(result.counts.accepted + result.counts.quarantined).toBe(300);
+    expect(result.cacheHit).toBe(false);
+  });
+});
