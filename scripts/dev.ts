@@ -8,6 +8,7 @@ import { findTemporalCli, startDevServer, stopChild, waitForTemporal, type DevSe
 import { failureMessage, followPipeline, summarizeResult } from '../shared/temporal/follow';
 import { ensureSearchAttributes } from '../shared/temporal/search-attributes';
 import { startPipeline } from '../shared/temporal/start';
+import { PipelineInputSchema, parseWith } from '../shared/contracts';
 import { intOption, readJsonInput } from './options';
 
 interface DevOptions {
@@ -56,7 +57,13 @@ export function registerDevCommand(program: Command): void {
     .option('--exit-when-done', 'with --run: stop the stack when the run ends, exiting non-zero if it failed')
     .addHelpText('after', `\nState lives in PIXEL_HOME (default ./.pixel): temporal.db, artifacts/, logs/. Ctrl-C stops everything gracefully.`)
     .action(async (opts: DevOptions) => {
-      const input = opts.run ? readJsonInput(opts.input, opts.inputFile) : undefined;
+      let input: unknown;
+      if (opts.run) {
+        // Checked before anything starts, so bad input never leaves a stack behind.
+        input = readJsonInput(opts.input, opts.inputFile);
+        const parsed = parseWith(PipelineInputSchema, 'pipeline input', input);
+        if (!parsed.ok) throw new Error(parsed.message);
+      }
       const home = pixelHome();
       const address = `127.0.0.1:${opts.port}`;
       const uiUrl = `http://localhost:${opts.uiPort}`;
@@ -78,56 +85,77 @@ export function registerDevCommand(program: Command): void {
       process.once('SIGINT', () => void stop().then(() => process.exit(130)));
       process.once('SIGTERM', () => void stop().then(() => process.exit(143)));
 
-      if (await alreadyRunning(address)) {
-        console.log(`Temporal already answers at ${address}; using it`);
-      } else {
-        const cli = findTemporalCli();
-        console.log(`starting Temporal dev server (${cli}) ...`);
-        server = await startDevServer({
-          cli,
-          dbFile: path.join(home, 'temporal.db'),
-          port: opts.port,
-          uiPort: opts.uiPort,
-          logFile: path.join(home, 'logs', 'temporal.log'),
-        });
-      }
-      const connection = await Connection.connect({ address });
-      const added = await ensureSearchAttributes(connection, 'default');
-      if (added.length > 0) console.log(`registered search attributes: ${added.join(', ')}`);
+      // Resolves never; rejects when a worker dies while the stack is meant to be up.
+      let workerDied: (err: Error) => void = () => undefined;
+      const workerDeath = new Promise<never>((_, reject) => {
+        workerDied = reject;
+      });
+      workerDeath.catch(() => undefined);
 
-      const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        PIXEL_TEMPORAL_ADDRESS: address,
-        PIXEL_HOME: home,
-        PIXEL_ARTIFACTS: process.env.PIXEL_ARTIFACTS ?? path.join(home, 'artifacts'),
-        // Worker state changes would drown the run's progress; PIXEL_LOG_LEVEL=INFO brings them back.
-        PIXEL_LOG_LEVEL: process.env.PIXEL_LOG_LEVEL ?? 'WARN',
-      };
-      workers.push(startWorker('cpu', 'cpu-worker.ts', env), startWorker('gpu', 'gpu-worker.ts', env));
-      console.log(`Temporal UI: ${uiUrl}`);
-      console.log(`Temporal address: ${address} (artifacts in ${env.PIXEL_ARTIFACTS})`);
-
-      if (!opts.run) {
-        console.log('stack is up; start a run with `npx pixel run` (Ctrl-C to stop)');
-        await new Promise<never>(() => undefined);
-      }
-      const client = new Client({ connection });
-      const handle = await startPipeline(client, input);
-      console.log(`started run ${handle.workflowId}`);
-      console.log(`  ${workflowUiUrl({ address, namespace: 'default', uiUrl }, handle.workflowId)}`);
-      let failed = false;
+      let connection: Connection | undefined;
       try {
-        console.log(summarizeResult(await followPipeline(handle)));
+        if (await alreadyRunning(address)) {
+          console.log(`Temporal already answers at ${address}; using it`);
+        } else {
+          const cli = findTemporalCli();
+          console.log(`starting Temporal dev server (${cli}) ...`);
+          server = await startDevServer({
+            cli,
+            dbFile: path.join(home, 'temporal.db'),
+            port: opts.port,
+            uiPort: opts.uiPort,
+            logFile: path.join(home, 'logs', 'temporal.log'),
+          });
+        }
+        connection = await Connection.connect({ address });
+        const added = await ensureSearchAttributes(connection, 'default');
+        if (added.length > 0) console.log(`registered search attributes: ${added.join(', ')}`);
+
+        const env: NodeJS.ProcessEnv = {
+          ...process.env,
+          PIXEL_TEMPORAL_ADDRESS: address,
+          PIXEL_HOME: home,
+          PIXEL_ARTIFACTS: process.env.PIXEL_ARTIFACTS ?? path.join(home, 'artifacts'),
+          // Worker state changes would drown the run's progress; PIXEL_LOG_LEVEL=INFO brings them back.
+          PIXEL_LOG_LEVEL: process.env.PIXEL_LOG_LEVEL ?? 'WARN',
+        };
+        for (const [name, script] of [['cpu', 'cpu-worker.ts'], ['gpu', 'gpu-worker.ts']] as const) {
+          const child = startWorker(name, script, env);
+          child.once('exit', (code, signal) => {
+            if (!stopping) workerDied(new Error(`the ${name} worker exited (${signal ?? `code ${code}`}); see its output above`));
+          });
+          workers.push(child);
+        }
+        console.log(`Temporal UI: ${uiUrl}`);
+        console.log(`Temporal address: ${address} (artifacts in ${env.PIXEL_ARTIFACTS})`);
+
+        if (!opts.run) {
+          console.log('stack is up; start a run with `npx pixel run` (Ctrl-C to stop)');
+          await workerDeath;
+        }
+        const client = new Client({ connection });
+        const handle = await startPipeline(client, input);
+        console.log(`started run ${handle.workflowId}`);
+        console.log(`  ${workflowUiUrl({ address, namespace: 'default', uiUrl }, handle.workflowId)}`);
+        let failed = false;
+        try {
+          console.log(summarizeResult(await Promise.race([followPipeline(handle), workerDeath])));
+        } catch (err) {
+          failed = true;
+          console.error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);
+        }
+        if (opts.exitWhenDone) {
+          await connection.close();
+          await stop();
+          process.exit(failed ? 1 : 0);
+        }
+        console.log(`stack is still up: look at the run in ${uiUrl} (Ctrl-C to stop)`);
+        await workerDeath;
       } catch (err) {
-        failed = true;
-        console.error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);
-      }
-      await connection.close();
-      if (opts.exitWhenDone) {
+        // Whatever failed after startup began, take down what was started.
+        await connection?.close().catch(() => undefined);
         await stop();
-        process.exit(failed ? 1 : 0);
+        throw err;
       }
-      console.log(`stack is still up: look at the run in ${uiUrl} (Ctrl-C to stop)`);
-      await new Promise<never>(() => undefined);
     });
 }

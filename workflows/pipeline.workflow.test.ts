@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -7,7 +7,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
 import { LocalArtifactStore } from '../shared/artifacts';
-import { DATASET_SHA, PIPELINE_STAGE, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
+import { DATASET_SHA, PIPELINE_STAGE, PrepareConfigSchema, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
+import { prepareCacheKey, preparedKey, resolveSource } from '../shared/data';
 import { createCpuWorker } from '../workers/factory';
 import { getProgressQuery } from './messages';
 import { trainingPipelineWorkflow } from './pipeline';
@@ -20,17 +21,14 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
   let worker: Worker;
   let running: Promise<void>;
   let t: ReturnType<typeof tempDir>;
+  let store: LocalArtifactStore;
   const taskQueue = uniqueQueue('pipeline-test');
 
   beforeAll(async () => {
     t = tempDir();
     env = await testEnvironment();
-    worker = await createCpuWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue,
-      store: new LocalArtifactStore(path.join(t.dir, 'artifacts')),
-    });
+    store = new LocalArtifactStore(path.join(t.dir, 'artifacts'));
+    worker = await createCpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, store });
     running = worker.run();
   }, 120_000);
 
@@ -163,15 +161,11 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(Date.now() - cancelledAt).toBeLessThan(15_000);
     expect((await handle.describe()).typedSearchAttributes.get(PIPELINE_STAGE)).toBe('cancelled');
     expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }] });
-    const prepared = path.join(t.dir, 'artifacts', 'datasets', 'prepared');
-    for (const dir of readdirSync(prepared)) {
-      const files = readdirSync(path.join(prepared, dir));
-      if (files.includes('manifest.json')) {
-        const manifest = JSON.parse(readFileSync(path.join(prepared, dir, 'manifest.json'), 'utf8')) as { counts: { read: number } };
-        expect(manifest.counts.read).not.toBe(count);
-      } else {
-        expect(files).toEqual([]);
-      }
-    }
+    // The cancelled run's own cache folder: no manifest was published and no attempt is left.
+    const config = PrepareConfigSchema.parse({ source: { kind: 'synthetic', count, seed: 77 } });
+    const source = await resolveSource(config.source, store, config.maxLineLength);
+    const folder = path.join(t.dir, 'artifacts', preparedKey(prepareCacheKey(source.fingerprint, config)));
+    expect(existsSync(path.join(folder, 'manifest.json'))).toBe(false);
+    expect(existsSync(path.join(folder, 'attempts')) ? readdirSync(path.join(folder, 'attempts')) : []).toEqual([]);
   }, 60_000);
 });

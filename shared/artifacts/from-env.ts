@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LocalArtifactStore } from './local-store';
 import type { ArtifactStore } from './store';
 
@@ -16,5 +17,5 @@ export function artifactStoreFromEnv(): ArtifactStore {
   if (root && /^[a-z][a-z0-9+.-]*:\/\//i.test(root) && !root.startsWith('file:')) {
     throw new Error(`PIXEL_ARTIFACTS=${root}: only local paths and file:// URIs are supported so far`);
   }
-  return new LocalArtifactStore(root?.startsWith('file:') ? new URL(root).pathname : defaultArtifactRoot());
+  return new LocalArtifactStore(root?.startsWith('file:') ? fileURLToPath(root) : defaultArtifactRoot());
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FileRef } from '../contracts';
 import { ArtifactNotFoundError, ArtifactUnreadableError, type ArtifactStore, type ArtifactWriter } from './store';
@@ -170,11 +171,13 @@ class LocalWriter implements ArtifactWriter {
     await this.flush();
     this.done = true;
     const stream = await this.open();
-    await new Promise<void>((resolve, reject) => {
-      if (this.failure) return reject(this.failure);
-      stream.once('error', reject);
-      stream.end(() => resolve());
-    });
+    if (this.failure) throw this.failure;
+    // finished() rejects on any error up to the close, including one from the final flush
+    // that end()'s callback would not report (a full disk shows up only here).
+    stream.end();
+    await finished(stream);
+    const late = this.failure as Error | undefined; // set by the 'error' listener meanwhile
+    if (late) throw late;
     await fs.rename(this.tmp, this.target);
     return { uri: this.uri, bytes: this.bytes, sha256: this.hash.digest('hex') };
   }

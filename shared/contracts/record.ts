@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** Most messages one conversation may have (longer ones are quarantined, not parsed). */
+export const MAX_MESSAGES = 1000;
+
 /** Version of {@link ConversationRecordSchema}; bump it when a field changes meaning. */
 export const RECORD_SCHEMA_VERSION = 1;
 
@@ -22,7 +25,7 @@ export const ConversationRecordSchema = z.object({
   schemaVersion: z.literal(RECORD_SCHEMA_VERSION).default(RECORD_SCHEMA_VERSION),
   id: z.string().trim().min(1, 'id is empty').max(256, 'id is longer than 256 characters'),
   groupId: z.string().trim().min(1).max(256).optional(),
-  messages: z.array(MessageSchema).min(1, 'conversation has no messages'),
+  messages: z.array(MessageSchema).min(1, 'conversation has no messages').max(MAX_MESSAGES, `a conversation has at most ${MAX_MESSAGES} messages`),
   source: z.string().trim().min(1, 'source is empty').max(128),
   topic: z.string().trim().min(1).max(64).default('general'),
   labels: z.array(z.string().min(1).max(128)).max(64).optional(),

@@ -4,12 +4,14 @@ import type { z } from 'zod';
  * Formats a zod error as one line a person can act on, naming every bad field by its path,
  * e.g. `pipeline input: data.split.train: Too big: expected number to be <=1`.
  */
-export function describeZodError(what: string, error: z.ZodError): string {
-  const issues = error.issues.map((issue) => {
+export function describeZodError(what: string, error: z.ZodError, maxIssues = 8): string {
+  // Bounded: a record with 100k bad elements must not produce a 50 MB message.
+  const issues = error.issues.slice(0, maxIssues).map((issue) => {
     const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
-    return `${path}: ${issue.message}`;
+    return `${path}: ${issue.message}`.slice(0, 300);
   });
-  return `${what}: ${issues.join('; ')}`;
+  const more = error.issues.length - issues.length;
+  return `${what}: ${issues.join('; ')}${more > 0 ? `; and ${more} more` : ''}`;
 }
 
 /** Result of {@link parseWith}: either the parsed value or a message naming the bad fields. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 export function sha256Hex(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -24,4 +24,29 @@ export async function hashStream(stream: Readable): Promise<{ sha256: string; by
     bytes += chunk.length;
   }
   return { sha256: hash.digest('hex'), bytes };
+}
+
+/** A stream's bytes passed through unchanged, hashed on the way; `digest()` once it has ended. */
+export function hashingTap(source: Readable): { stream: Readable; digest: () => { sha256: string; bytes: number } | undefined } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let ended = false;
+  async function* pass(): AsyncGenerator<Buffer> {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      yield chunk;
+    }
+    ended = true;
+  }
+  let result: { sha256: string; bytes: number } | undefined;
+  return {
+    // Readable.from ends the generator (and so destroys the source) when the reader stops early.
+    stream: Readable.from(pass(), { objectMode: false }),
+    digest: () => {
+      if (!ended) return undefined;
+      result ??= { sha256: hash.digest('hex'), bytes };
+      return result;
+    },
+  };
 }

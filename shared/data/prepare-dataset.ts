@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import type { ArtifactStore } from '../artifacts';
 import {
   PreparedManifestSchema,
@@ -9,7 +10,7 @@ import {
   type SourceFingerprint,
   type SourceSpec,
 } from '../contracts';
-import { canonicalJson, hashStream, sha256Hex } from './hash';
+import { canonicalJson, hashStream, hashingTap, sha256Hex } from './hash';
 import { prepareCacheKey, prepareRecords, type PrepareProgress } from './prepare';
 import { readCounselChatSource } from './sources/counsel-chat';
 import { readJsonlSource } from './sources/jsonl';
@@ -19,9 +20,22 @@ import { GENERATOR_VERSION, generateConversation } from './synthetic/generator';
 /** A source ready to read, with the fingerprint of its content. */
 export interface ResolvedSource {
   fingerprint: SourceFingerprint;
-  open(stats: SourceStats): AsyncIterable<SourceItem>;
-  /** For line-based sources: the raw bytes, for the threaded path. */
-  openBytes?: () => Promise<Readable>;
+  /**
+   * Opens the source. For files, `verify()` (after the last item) confirms that the bytes read
+   * are the bytes fingerprinted, so a file that changed in between cannot be cached under the
+   * old fingerprint.
+   */
+  open(stats: SourceStats): { items: AsyncIterable<SourceItem>; verify: () => void } | Promise<{ items: AsyncIterable<SourceItem>; verify: () => void }>;
+  /** For line-based sources: the raw bytes, for the threaded path (with the same check). */
+  openBytes?: () => Promise<{ stream: Readable; verify: () => void }>;
+}
+
+/** The source file changed while it was being prepared; a retry fingerprints it again. */
+export class SourceChangedError extends Error {
+  constructor(uri: string) {
+    super(`${uri} changed while it was being prepared; preparing it again`);
+    this.name = 'SourceChangedError';
+  }
 }
 
 async function* syntheticItems(spec: Extract<SourceSpec, { kind: 'synthetic' }>): AsyncGenerator<SourceItem> {
@@ -39,16 +53,37 @@ export async function resolveSource(spec: SourceSpec, store: ArtifactStore, maxL
     const { kind: _kind, ...settings } = spec;
     return {
       fingerprint: { kind: 'synthetic', sha256: sha256Hex(canonicalJson({ generator: GENERATOR_VERSION, ...settings })) },
-      open: () => syntheticItems(spec),
+      open: () => ({ items: syntheticItems(spec), verify: () => undefined }),
     };
   }
   await store.stat(spec.uri);
   const { sha256, bytes } = await hashStream(await store.openRead(spec.uri));
   const fingerprint: SourceFingerprint = { kind: spec.kind, uri: spec.uri, bytes, sha256 };
+  const openTapped = async () => {
+    const tap = hashingTap(await store.openRead(spec.uri));
+    const verify = () => {
+      const read = tap.digest();
+      if (!read || read.sha256 !== sha256 || read.bytes !== bytes) throw new SourceChangedError(spec.uri);
+    };
+    return { stream: tap.stream, verify };
+  };
   if (spec.kind === 'jsonl') {
-    return { fingerprint, open: (stats) => readJsonlSource(store, spec.uri, maxLineLength, stats), openBytes: () => store.openRead(spec.uri) };
+    return {
+      fingerprint,
+      open: async (stats) => {
+        const { stream, verify } = await openTapped();
+        return { items: readJsonlSource(stream, maxLineLength, stats), verify };
+      },
+      openBytes: openTapped,
+    };
   }
-  return { fingerprint, open: () => readCounselChatSource(store, spec.uri) };
+  return {
+    fingerprint,
+    open: async () => {
+      const { stream, verify } = await openTapped();
+      return { items: readCounselChatSource(stream, spec.uri), verify };
+    },
+  };
 }
 
 /** Where a preparation with this cache key keeps its output. */
@@ -138,25 +173,41 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
     const cached = await loadPreparedManifest(store, key);
     if (cached) return toResult(cached.manifest, cached.uri, cached.sha256, true);
   }
-  await store.removePrefix(key);
+  // Each attempt writes into a folder of its own and publishes by writing the manifest under
+  // the key last, so concurrent runs (or a retry beside a stalled attempt) never touch each
+  // other's files.
+  const attemptKey = `${key}/attempts/${new Date().toISOString().replace(/[:.]/g, '')}-${randomBytes(4).toString('hex')}`;
   const stats: SourceStats = { blankLines: 0 };
   const threads = source.openBytes ? chooseThreads(options.threads, source.fingerprint.bytes) : 0;
   let outcome: Awaited<ReturnType<typeof prepareRecords>>;
   try {
+    let input: Pick<Parameters<typeof prepareRecords>[0], 'items' | 'jsonl'>;
+    let verify: () => void;
+    if (threads > 0 && source.openBytes) {
+      const opened = await source.openBytes();
+      input = { jsonl: { stream: opened.stream, threads } };
+      verify = opened.verify;
+    } else {
+      const opened = await source.open(stats);
+      input = { items: opened.items };
+      verify = opened.verify;
+    }
     outcome = await prepareRecords({
       config,
       store,
-      outputKey: key,
+      outputKey: attemptKey,
+      manifestKey: `${key}/manifest.json`,
       cacheKey,
       fingerprint: source.fingerprint,
-      ...(threads > 0 && source.openBytes ? { jsonl: { stream: await source.openBytes(), threads } } : { items: source.open(stats) }),
+      ...input,
+      beforeManifest: verify,
       stats,
       onProgress: (p) => options.onProgress?.({ phase: 'prepare', ...p }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (err) {
-    // No half-written dataset is left behind (finished shards included); a retry starts clean.
-    await store.removePrefix(key);
+    // No half-written attempt is left behind (finished shards included).
+    await store.removePrefix(attemptKey).catch(() => undefined);
     throw err;
   }
   const { manifest, manifestRef } = outcome;

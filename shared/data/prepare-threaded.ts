@@ -58,7 +58,7 @@ export async function runThreaded(stream: Readable, threads: number, config: Pre
   // A thread holds one chunk at a time, so a small heap is plenty; capping it keeps the
   // stage's peak RSS down (V8 otherwise grows each thread's heap freely). Room grows with the
   // longest line a chunk may carry.
-  const resourceLimits = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 64 + 8 * Math.ceil(config.maxLineLength / (1 << 20)) };
+  const resourceLimits = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 128 + 8 * Math.ceil(config.maxLineLength / (1 << 20)) };
   const pool = new OrderedPool<ChunkJob, ChunkResult>(
     Array.from({ length: Math.max(1, threads) }, () => startTsWorker(path.join(__dirname, 'prepare-worker.ts'), { resourceLimits, workerData })),
   );
@@ -70,7 +70,16 @@ export async function runThreaded(stream: Readable, threads: number, config: Pre
         inFlight.push(Promise.resolve(piece));
       } else {
         const job: ChunkJob = { buffer: piece.buffer, firstLine: piece.firstLine };
-        inFlight.push(pool.submit(job, [piece.buffer.buffer as ArrayBuffer]).then((result) => ({ kind: 'chunk', result })));
+        const step = pool.submit(job, [piece.buffer.buffer as ArrayBuffer]).then(
+          (result): Step => ({ kind: 'chunk', result }),
+          (err: unknown) => {
+            throw new Error(`preparing the chunk from line ${job.firstLine} in a worker thread failed: ${err instanceof Error ? err.message : String(err)}`);
+          },
+        );
+        // Awaited in order later; until then a thread's failure must not count as unhandled
+        // (Node would end the whole worker process).
+        step.catch(() => undefined);
+        inFlight.push(step);
       }
       while (inFlight.length >= maxInFlight) await apply(await (inFlight.shift() as Promise<Step>), sink, config.maxLineLength);
     }

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../test/helpers';
 import { LocalArtifactStore } from '../artifacts';
 import { PrepareConfigSchema, type QuarantineEntry } from '../contracts';
-import { validateCandidate } from './records';
-import { loadPreparedManifest, prepareDataset, preparedKey } from './prepare-dataset';
+import { contentFingerprint, validateCandidate } from './records';
+import { SourceChangedError, loadPreparedManifest, prepareDataset, preparedKey, resolveSource } from './prepare-dataset';
 
 const good = (id: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, source: 'test', topic: 'anxiety', messages: [{ role: 'user', content: `question ${id}` }, { role: 'assistant', content: `answer ${id}` }], ...extra });
@@ -189,6 +189,28 @@ describe('prepareDataset on a JSONL file', () => {
     for (const splits of groupSplit.values()) expect(splits.size).toBe(1);
   });
 
+  it('lets two runs with the same key work at once without damaging each other', async () => {
+    const { store, config } = setup(Array.from({ length: 3000 }, (_, i) => good(`r${i}`)), { shardSize: 100 });
+    const [a, b] = await Promise.all([prepareDataset({ config, store, useCache: false }), prepareDataset({ config, store, useCache: false })]);
+    expect(a.datasetSha).toBe(b.datasetSha);
+    expect(a.manifestUri).toBe(b.manifestUri);
+    // Whichever manifest was published last, every file it lists is there, whole.
+    const loaded = await loadPreparedManifest(store, preparedKey(a.cacheKey));
+    expect(loaded?.manifest.counts.accepted).toBe(3000);
+    expect((await prepareDataset({ config, store })).cacheHit).toBe(true);
+  });
+
+  it('notices a source that changed after it was fingerprinted', async () => {
+    const { file, store, config } = setup(Array.from({ length: 50 }, (_, i) => good(`r${i}`)));
+    const source = await resolveSource(config.source, store, config.maxLineLength);
+    writeFileSync(file, [readFileSync(file, 'utf8'), good('late')].join('\n'));
+    const opened = await source.open({ blankLines: 0 });
+    for await (const _item of opened.items) {
+      // read everything
+    }
+    expect(() => opened.verify()).toThrow(SourceChangedError);
+  });
+
   it('quarantines an over-long line and goes on', async () => {
     const long = JSON.stringify({ id: 'long', source: 't', messages: [{ role: 'user', content: 'x'.repeat(5000) }, { role: 'assistant', content: 'y' }] });
     const { store, config } = setup([good('a'), long, good('b')], { maxLineLength: 2048 });
@@ -235,5 +257,37 @@ describe('prepareDataset on synthetic data', () => {
     } finally {
       t.cleanup();
     }
+  });
+});
+
+describe('validateCandidate on hostile records', () => {
+  it('quarantines a conversation with too many messages without parsing them', () => {
+    const messages = Array.from({ length: 300_000 }, () => ({}));
+    const started = Date.now();
+    const verdict = validateCandidate({ id: 'x', source: 's', messages });
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(verdict).toMatchObject({ ok: false, reason: 'schema_violation' });
+    if (!verdict.ok) expect(verdict.detail).toMatch(/300000 messages; a conversation has at most 1000/);
+  });
+
+  it('keeps the detail short when many fields are wrong', () => {
+    const messages = Array.from({ length: 900 }, () => ({ role: 'robot', content: 5 }));
+    const verdict = validateCandidate({ id: 'x', source: 's', messages });
+    expect(verdict.ok).toBe(false);
+    if (!verdict.ok) {
+      expect(verdict.detail.length).toBeLessThan(3000);
+      expect(verdict.detail).toMatch(/and \d+ more$/);
+    }
+  });
+});
+
+describe('contentFingerprint', () => {
+  it('tells apart conversations whose texts could be joined the same way (near miss)', () => {
+    const a = contentFingerprint({ messages: [{ role: 'user', content: 'hi\u0001assistant\u0000there' }, { role: 'assistant', content: 'ok' }] });
+    const b = contentFingerprint({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'there\u0001assistant\u0000ok' }] });
+    const c = contentFingerprint({ messages: [{ role: 'user', content: 'hi:2:x' }, { role: 'assistant', content: 'ok' }] });
+    const d = contentFingerprint({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'x' }, { role: 'assistant', content: 'ok' }] });
+    expect(a).not.toEqual(b);
+    expect(c).not.toEqual(d);
   });
 });

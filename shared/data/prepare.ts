@@ -35,8 +35,12 @@ export interface PrepareProgress {
 export interface PrepareRunOptions {
   config: PrepareConfig;
   store: ArtifactStore;
-  /** Key prefix the shards, quarantine and manifest are written under. */
+  /** Key prefix the shards and quarantine are written under. */
   outputKey: string;
+  /** Where the manifest is published, last (default `<outputKey>/manifest.json`). */
+  manifestKey?: string;
+  /** Runs after the last record and before the manifest; throwing stops the publication. */
+  beforeManifest?: () => void;
   cacheKey: string;
   fingerprint: SourceFingerprint;
   /** The source as items, processed on this thread. */
@@ -190,6 +194,7 @@ export class PrepareSink {
   async finish(started: number): Promise<PrepareOutcome> {
     // A cancellation that arrived during the last batch must still keep the manifest unwritten.
     throwIfAborted(this.options.signal);
+    this.options.beforeManifest?.();
     for (const split of SPLIT_NAMES) await this.writers[split].rotate();
     const quarantineRef = await this.quarantineWriter.close();
     const shards = SPLIT_NAMES.flatMap((split) => this.writers[split].shards);
@@ -210,7 +215,7 @@ export class PrepareSink {
       durationMs: Date.now() - started,
     };
     PreparedManifestSchema.parse(manifest);
-    const manifestRef = await store.writeText(`${outputKey}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+    const manifestRef = await store.writeText(this.options.manifestKey ?? `${outputKey}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
     return { manifest, manifestRef };
   }
 

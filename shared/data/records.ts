@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   ConversationRecordSchema,
+  MAX_MESSAGES,
   describeZodError,
   type ConversationRecord,
   type QuarantineReason,
@@ -20,7 +21,8 @@ const MAX_DETAIL = 300;
 export function contentFingerprint(record: Pick<ConversationRecord, 'messages'>): [number, number, number] {
   // One update() per record: each call into the hash has a fixed cost that dominates at this size.
   let text = '';
-  for (const m of record.messages) text += `${m.role}\u0000${m.content}\u0001`;
+  // Length-prefixed, so no content can imitate a message boundary.
+  for (const m of record.messages) text += `${m.role}:${m.content.length}:${m.content}`;
   const digest = createHash('sha256').update(text).digest();
   return [digest.readUInt32LE(0), digest.readUInt32LE(4), digest.readUInt32LE(8)];
 }
@@ -57,6 +59,10 @@ export function validateCandidate(value: unknown): Verdict {
   const messages = candidate.messages;
   if (Array.isArray(messages) && (messages.length === 0 || messages.every(isBlankContent))) {
     return { ok: false, reason: 'empty_conversation', detail: messages.length === 0 ? 'messages is an empty list' : 'every message is blank', recordId };
+  }
+  if (Array.isArray(messages) && messages.length > MAX_MESSAGES) {
+    // Checked before parsing: validating each of 100k elements would cost more than the line is worth.
+    return { ok: false, reason: 'schema_violation', detail: `record: messages: ${messages.length} messages; a conversation has at most ${MAX_MESSAGES}`, recordId };
   }
   const parsed = ConversationRecordSchema.safeParse(value);
   if (!parsed.success) {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -142,6 +142,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     ...searchAttributeFlags(),
   ];
   const child = spawn(cli, args, { stdio: ['ignore', log, log] });
+  closeSync(log); // the child has its own copy
   let exited: string | undefined;
   child.once('exit', (code, signal) => {
     exited = `Temporal dev server exited (${signal ?? `code ${code}`}); see ${options.logFile}`;

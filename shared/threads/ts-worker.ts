@@ -9,6 +9,8 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 export function startTsWorker(modulePath: string, options: WorkerOptions = {}): Worker {
   const js = modulePath.replace(/\.ts$/, '.js');
   if (js !== modulePath && existsSync(js)) return new Worker(js, options);
-  const bootstrap = `require('tsx/cjs/api').register(); require(${JSON.stringify(modulePath)});`;
+  // Resolved here, not in the thread: the thread would resolve from the working directory.
+  const tsx = require.resolve('tsx/cjs/api');
+  const bootstrap = `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(modulePath)});`;
   return new Worker(bootstrap, { ...options, eval: true });
 }

@@ -47,4 +47,21 @@ describe('pixel data', () => {
     expect(result.counts.accepted + result.counts.quarantined).toBe(300);
     expect(result.cacheHit).toBe(false);
   });
+
+  it('dev --run refuses bad input before starting anything', async () => {
+    const started = Date.now();
+    const err = await exec(process.execPath, [PIXEL, 'dev', '--run', '--port', '17391', '--ui-port', '17392', '--input', '{"data":{"shardSize":0}}'], {
+      cwd: ROOT,
+      env: { ...process.env, PIXEL_HOME: path.join(t.dir, 'home') },
+      timeout: 30_000,
+    }).then(
+      () => undefined,
+      (e: { code: number; stderr: string; stdout: string }) => e,
+    );
+    expect(err?.code).toBe(1);
+    expect(err?.stderr).toContain('data.shardSize');
+    expect(err?.stdout).not.toContain('starting Temporal');
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
 });
+

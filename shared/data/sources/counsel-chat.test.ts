@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { sharedData, tempDir } from '../../../test/helpers';
 import { LocalArtifactStore } from '../../artifacts';
@@ -76,7 +76,7 @@ describe('counsel-chat source', () => {
     );
     const store = new LocalArtifactStore(path.join(t.dir, 'store'));
     const items: SourceItem[] = [];
-    for await (const item of readCounselChatSource(store, file)) items.push(item);
+    for await (const item of readCounselChatSource(createReadStream(file), file)) items.push(item);
     expect(items.map((i) => [i.line, i.kind])).toEqual([
       [2, 'value'],
       [3, 'value'],

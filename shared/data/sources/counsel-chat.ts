@@ -1,5 +1,5 @@
 import { parse, type CsvError } from 'csv-parse';
-import type { ArtifactStore } from '../../artifacts';
+import type { Readable } from 'node:stream';
 import type { ConversationRecordInput } from '../../contracts';
 import type { SourceItem } from './types';
 
@@ -62,11 +62,7 @@ export function counselChatRowToRecord(row: Row): ConversationRecordInput | stri
  * count) come out as `malformed_csv` items with their line and raw text; rows that lack a
  * required column come out as `schema_violation`.
  */
-export async function* readCounselChatSource(
-  store: ArtifactStore,
-  uri: string,
-): AsyncGenerator<SourceItem> {
-  const stream = await store.openRead(uri);
+export async function* readCounselChatSource(stream: Readable, uri: string): AsyncGenerator<SourceItem> {
   const skipped: SourceItem[] = [];
   const parser = stream.pipe(
     parse({
@@ -96,16 +92,22 @@ export async function* readCounselChatSource(
     }),
   );
   stream.on('error', (err) => parser.destroy(err));
-  for await (const entry of parser as AsyncIterable<{ record: Row; raw: string; info: { lines: number } }>) {
-    const line = startLine(entry.info.lines, entry.raw);
-    // The parser may run ahead of this loop; keep the output in file order.
-    while (skipped.length > 0 && (skipped[0] as SourceItem).line < line) yield skipped.shift() as SourceItem;
-    const mapped = counselChatRowToRecord(entry.record);
-    if (typeof mapped === 'string') {
-      yield { kind: 'rejected', line, reason: 'schema_violation', detail: mapped, raw: entry.raw };
-    } else {
-      yield { kind: 'value', line, value: mapped, raw: entry.raw };
+  try {
+    for await (const entry of parser as AsyncIterable<{ record: Row; raw: string; info: { lines: number } }>) {
+      const line = startLine(entry.info.lines, entry.raw);
+      // The parser may run ahead of this loop; keep the output in file order.
+      while (skipped.length > 0 && (skipped[0] as SourceItem).line < line) yield skipped.shift() as SourceItem;
+      const mapped = counselChatRowToRecord(entry.record);
+      if (typeof mapped === 'string') {
+        yield { kind: 'rejected', line, reason: 'schema_violation', detail: mapped, raw: entry.raw };
+      } else {
+        yield { kind: 'value', line, value: mapped, raw: entry.raw };
+      }
     }
+    while (skipped.length > 0) yield skipped.shift() as SourceItem;
+  } finally {
+    // A consumer that stops early (cancellation, a failed write) must not leak the file.
+    parser.destroy();
+    stream.destroy();
   }
-  while (skipped.length > 0) yield skipped.shift() as SourceItem;
 }

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { ConversationRecordSchema } from '../../contracts';
 import { generateConversation, generateConversations, type PlantedPii } from './generator';
+import { writeSyntheticJsonl } from './write';
 import { CRISIS_TYPES } from './lexicon';
 
 const options = { seed: 7, crisisShare: 0.1, piiShare: 0.15 };
@@ -93,5 +95,11 @@ describe('synthetic generator', () => {
       seen.add(key);
     }
     expect(duplicates / 20_000).toBeLessThan(0.01);
+  });
+});
+
+describe('writeSyntheticJsonl', () => {
+  (existsSync('/dev/full') ? it : it.skip)('fails when the disk is full instead of reporting success', async () => {
+    await expect(writeSyntheticJsonl('/dev/full', 50, options)).rejects.toThrow(/ENOSPC/);
   });
 });

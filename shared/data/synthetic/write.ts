@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
 import * as path from 'node:path';
 import { generateConversation, type GeneratorOptions } from './generator';
 
@@ -16,6 +17,7 @@ export async function writeSyntheticJsonl(
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const out = createWriteStream(file);
   const failed = new Promise<never>((_, reject) => out.once('error', reject));
+  failed.catch(() => undefined); // surfaced by the awaits below
   let bytes = 0;
   let batch: string[] = [];
   const flush = async () => {
@@ -30,7 +32,9 @@ export async function writeSyntheticJsonl(
     if ((i + 1) % 10_000 === 0) onProgress?.(i + 1);
   }
   await flush();
-  await Promise.race([new Promise<void>((resolve) => out.end(() => resolve())), failed]);
+  out.end();
+  // Rejects on a failed final flush too (a full disk), which end()'s callback does not report.
+  await finished(out);
   onProgress?.(count);
   return { records: count, bytes };
 }
