@@ -1,0 +1,88 @@
+import type { Detector, Finding } from './types';
+
+/** Detectors by name and by the categories they find. */
+export class DetectorRegistry {
+  private readonly detectors = new Map<string, Detector>();
+
+  register(detector: Detector): this {
+    if (this.detectors.has(detector.name)) throw new Error(`detector ${detector.name} is registered twice`);
+    this.detectors.set(detector.name, detector);
+    return this;
+  }
+
+  /** Every detector that finds at least one of `categories` (all detectors when omitted). */
+  select(categories?: readonly string[]): Detector[] {
+    const all = [...this.detectors.values()];
+    if (!categories) return all;
+    const wanted = new Set(categories);
+    return all.filter((d) => d.categories.some((c) => wanted.has(c)));
+  }
+
+  get names(): string[] {
+    return [...this.detectors.keys()];
+  }
+}
+
+export interface EngineOptions {
+  /** Findings below this score are dropped (once, here, not in detectors). */
+  threshold?: number;
+  /** Only these categories (default: every category the registry knows). */
+  categories?: readonly string[];
+}
+
+export interface AnalysisResult {
+  findings: Finding[];
+  /** Findings that lost to an overlapping, stronger finding or fell under the threshold. */
+  discarded: { finding: Finding; reason: string }[];
+}
+
+/**
+ * Resolves overlaps: a finding survives unless it overlaps one with a higher score (ties go to
+ * the longer span, then to the earlier detector). Input order does not matter.
+ */
+export function resolveOverlaps(findings: Finding[]): { kept: Finding[]; lost: { finding: Finding; to: Finding }[] } {
+  const ranked = [...findings].sort((a, b) => b.score - a.score || b.end - b.start - (a.end - a.start) || a.start - b.start);
+  const kept: Finding[] = [];
+  const lost: { finding: Finding; to: Finding }[] = [];
+  for (const f of ranked) {
+    const winner = kept.find((k) => f.start < k.end && k.start < f.end);
+    if (winner) lost.push({ finding: f, to: winner });
+    else kept.push(f);
+  }
+  kept.sort((a, b) => a.start - b.start);
+  return { kept, lost };
+}
+
+/** Runs the selected detectors over a text, merges overlaps and applies the threshold once. */
+export class DetectionEngine {
+  private readonly detectors: Detector[];
+  private readonly threshold: number;
+  private readonly categories: Set<string> | undefined;
+
+  constructor(registry: DetectorRegistry, options: EngineOptions = {}) {
+    this.detectors = registry.select(options.categories);
+    this.threshold = options.threshold ?? 0.5;
+    this.categories = options.categories ? new Set(options.categories) : undefined;
+  }
+
+  analyze(text: string): AnalysisResult {
+    const raw: Finding[] = [];
+    for (const d of this.detectors) {
+      for (const f of d.detect(text)) if (!this.categories || this.categories.has(f.category)) raw.push(f);
+    }
+    const discarded: AnalysisResult['discarded'] = [];
+    const above = raw.filter((f) => {
+      if (f.score >= this.threshold) return true;
+      discarded.push({ finding: f, reason: `score ${f.score.toFixed(2)} below threshold ${this.threshold}` });
+      return false;
+    });
+    const { kept, lost } = resolveOverlaps(above);
+    for (const l of lost) discarded.push({ finding: l.finding, reason: `overlaps ${l.to.category} from ${l.to.detector} (score ${l.to.score.toFixed(2)})` });
+    return { findings: kept, discarded };
+  }
+
+  /** Findings only. */
+  detect(text: string): Finding[] {
+    return this.analyze(text).findings;
+  }
+}

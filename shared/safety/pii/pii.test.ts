@@ -1,0 +1,79 @@
+import { createPiiEngine, createPiiRegistry } from '.';
+import type { Finding } from '../types';
+
+const engine = createPiiEngine();
+const found = (text: string): [string, string][] => engine.detect(text).map((f: Finding) => [f.category, text.slice(f.start, f.end)]);
+
+describe('PII detectors', () => {
+  it.each([
+    // [text, expected findings]; near misses expect none.
+    ['write to jane.doe+work@example.org today', [['EMAIL', 'jane.doe+work@example.org']]],
+    ['my handle is jane@localhost', []],
+    ['an @ sign alone: me @ home', []],
+    ['SSN 123-45-6789 on the form', [['US_SSN', '123-45-6789']]],
+    ['invalid area 666-45-6789', []],
+    ['invalid group 123-00-6789', []],
+    ['part number 123-45-67890', []],
+    ['card 4111 1111 1111 1111 please', [['CREDIT_CARD', '4111 1111 1111 1111']]],
+    ['fails Luhn 4111 1111 1111 1112', []],
+    ['IBAN GB82 WEST 1234 5698 7654 32 to pay', [['IBAN', 'GB82 WEST 1234 5698 7654 32']]],
+    ['bad checksum GB82 WEST 1234 5698 7654 33', []],
+    ['server at 192.168.10.254 is down', [['IP_ADDRESS', '192.168.10.254']]],
+    ['version 1.2.3.4.5 is out', []],
+    ['not an address 256.1.1.1', []],
+    ['v6 2001:db8:85a3::8a2e:370:7334 here', [['IP_ADDRESS', '2001:db8:85a3::8a2e:370:7334']]],
+    ['meet at 12:30 today', []],
+    ['see https://example.com/path?q=1.', [['URL', 'https://example.com/path?q=1']]],
+    ['visit example.org for more', [['DOMAIN', 'example.org']]],
+    ['the file notes.txt is open', []],
+    ['I was born on March 4, 1991 in Ohio', [['DATE_OF_BIRTH', 'March 4, 1991']]],
+    ['the meeting is on 12/05/2024', [['DATE', '12/05/2024']]],
+    ['ratio 3/4 of them', []],
+    ['my son is 12 years old', [['AGE', '12']]],
+    ['I spent 12 years in the army', []],
+    ['I live at 42 Maple Street, Springfield, IL 62704', [['ADDRESS', '42 Maple Street, Springfield, IL 62704']]],
+    ['call me on (415) 555-2671 tonight', [['PHONE', '(415) 555-2671']]],
+    ['call 988 if you are in crisis', []],
+    ['the count was 1234567 items', []],
+  ] as [string, [string, string][]][])('%s', (text, expected) => {
+    expect(found(text)).toEqual(expected);
+  });
+
+  it('explains each finding without quoting the text', () => {
+    const [finding] = engine.detect('SSN 123-45-6789');
+    expect(finding?.explanation).toMatch(/pattern dashed .*context \+0\.35.*ssn valid/);
+    expect(finding?.explanation).not.toContain('6789');
+  });
+
+  it('keeps the stronger of two overlapping findings and says why the other lost', () => {
+    const result = engine.analyze('card 4111111111111111 ok');
+    expect(result.findings.map((f) => f.category)).toEqual(['CREDIT_CARD']);
+  });
+});
+
+describe('linear-time matching', () => {
+  const adversarial: [string, string][] = [
+    ['digits', '1'.repeat(100_000)],
+    ['digit groups', '1234 '.repeat(20_000)],
+    ['local parts', 'a.'.repeat(50_000)],
+    ['almost emails', 'a@b'.repeat(33_000)],
+    ['labels', 'ab-'.repeat(33_000)],
+    ['dotted numbers', '1.'.repeat(50_000)],
+    ['hex and colons', 'a:'.repeat(50_000)],
+    ['capitalised words', 'Maple '.repeat(16_000)],
+    ['numbered words', '12 Oak '.repeat(14_000)],
+    ['urls', 'www.'.repeat(25_000)],
+    ['dashes', '12-'.repeat(33_000)],
+    ['years old', '1 years '.repeat(12_000)],
+  ];
+  const registry = createPiiRegistry();
+  it.each(registry.select().flatMap((d) => adversarial.map(([name, text]) => [d.name, name, text] as const)))(
+    '%s on 100 KB of %s',
+    (detectorName, _name, text) => {
+      const detector = registry.select().find((d) => d.name === detectorName)!;
+      const started = process.hrtime.bigint();
+      detector.detect(text);
+      expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(1000);
+    },
+  );
+});
