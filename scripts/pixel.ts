@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBenchDataCommand } from './bench-data';
+import { registerBenchSafetyCommand } from './bench-safety';
 import { registerDataGenerateCommand } from './data-generate';
 import { registerDataPrepareCommand } from './data-prepare';
 import { registerDevCommand } from './dev';
@@ -18,6 +19,7 @@ registerDataGenerateCommand(data);
 registerDataPrepareCommand(data);
 const bench = program.command('bench').description('Benchmarks that print JSON figures');
 registerBenchDataCommand(bench);
+registerBenchSafetyCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`pixel: ${err instanceof Error ? err.message : String(err)}`);

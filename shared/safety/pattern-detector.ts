@@ -78,7 +78,7 @@ export class PatternDetector implements Detector {
       } catch (err) {
         throw new Error(`${config.name}: pattern ${p.name} is not a valid regular expression: ${(err as Error).message}`);
       }
-      const category = p.category ?? (config.categories[0]);
+      const category: string = p.category ?? config.categories[0] ?? '';
       if (!config.categories.includes(category)) throw new Error(`${config.name}: pattern ${p.name} has category ${category}, not one of ${config.categories.join(', ')}`);
       return { name: p.name, regex, score: p.score, category, group: p.group };
     });

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { DetectionEngine, DetectorRegistry, type EngineOptions } from '../engine';
 import { parsePatternDetectors } from '../pattern-detector';
 import { PII_CATEGORIES } from '../types';
+import { PersonDetector } from './person';
 import { PhoneDetector } from './phone';
 
 /** The default data-defined PII detectors (pattern-detectors.yaml beside this file). */
@@ -18,6 +19,7 @@ export function createPiiRegistry(extraFiles: readonly string[] = []): DetectorR
     for (const detector of parsePatternDetectors(readFileSync(file, 'utf8'), file)) registry.register(detector);
   }
   registry.register(new PhoneDetector());
+  registry.register(new PersonDetector());
   return registry;
 }
 

