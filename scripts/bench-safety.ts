@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { generateConversation } from '../shared/data';
+import { assessCrisis } from '../shared/safety/crisis/assess';
+import { evaluateCssrs } from '../shared/safety/crisis/cssrs-eval';
 import { createPiiEngine } from '../shared/safety/pii';
 import { evaluatePresidio } from '../shared/safety/pii/presidio-eval';
 import { intOption } from './options';
@@ -18,6 +20,10 @@ export function registerBenchSafetyCommand(bench: Command): void {
       const presidio = path.join(DATA, 'pii_presidio_generated_large.json');
       if (!existsSync(presidio)) throw new Error(`${presidio} is missing: the benchmark needs ../shared/data`);
       const pii = evaluatePresidio(presidio, engine);
+      const cssrs = path.join(DATA, 'cssrs_reddit_500_users.csv');
+      if (!existsSync(cssrs)) throw new Error(`${cssrs} is missing: the benchmark needs ../shared/data`);
+      const { precision, recall, f1, tp, fp, fn, severityAgreement, users, atRiskThreshold } = evaluateCssrs(cssrs, 'LOW');
+      const crisis = { precision, recall, f1, tp, fp, fn, severityAgreement, users, atRiskThreshold, unit: 'user (flagged if any post reaches the threshold)' };
 
       // Throughput on the synthetic conversations' message texts, one core (this thread).
       const texts: string[] = [];
@@ -25,11 +31,15 @@ export function registerBenchSafetyCommand(bench: Command): void {
         for (const m of generateConversation(i, { seed: 42, crisisShare: 0.1, piiShare: 0.15 }).messages) texts.push(m.content);
       }
       texts.length = opts.texts;
-      for (const t of texts.slice(0, 2000)) engine.detect(t); // warm up
+      const scan = (t: string) => {
+        engine.detect(t);
+        assessCrisis(t);
+      };
+      for (const t of texts.slice(0, 2000)) scan(t); // warm up
       const runs: number[] = [];
       for (let r = 0; r < 3; r++) {
         const started = process.hrtime.bigint();
-        for (const t of texts) engine.detect(t);
+        for (const t of texts) scan(t);
         runs.push(texts.length / (Number(process.hrtime.bigint() - started) / 1e9));
       }
       runs.sort((a, b) => a - b);
@@ -37,9 +47,10 @@ export function registerBenchSafetyCommand(bench: Command): void {
         JSON.stringify({
           benchmark: 'safety',
           pii,
+          crisis,
           textsPerSecondPerCore: Math.round(runs[1] as number),
-          throughputScope: 'PII engine on synthetic message texts, median of 3 runs, one thread',
-          targets: { piiF1: { structured: 0.95, PERSON: 0.8, ADDRESS: 0.8 }, textsPerSecondPerCore: 20_000 },
+          throughputScope: 'PII engine + crisis assessment on synthetic message texts, median of 3 runs, one thread',
+          targets: { piiF1: { structured: 0.95, PERSON: 0.8, ADDRESS: 0.8 }, crisis: { f1: 0.8, recall: 0.9 }, textsPerSecondPerCore: 20_000 },
         }),
       );
     });

@@ -1,0 +1,103 @@
+import { assessCrisis } from './assess';
+import { INDICATORS, TRIGGERS } from './indicators';
+import { parsePythonStringList, quadraticKappa } from './cssrs-eval';
+
+describe('assessCrisis', () => {
+  it.each([
+    // [text, severity, types, timeline]
+    ['Sometimes I wish I could go to sleep and never wake up.', 'LOW', ['suicidal_ideation'], 'ongoing'],
+    ['I have been having thoughts about killing myself.', 'MODERATE', ['suicidal_ideation'], 'ongoing'],
+    ['I keep looking up ways to kill myself.', 'HIGH', ['suicidal_ideation'], 'ongoing'],
+    ["I'm going to kill myself.", 'HIGH', ['suicidal_ideation'], 'ongoing'],
+    ["I'm going to kill myself tonight.", 'IMMINENT', ['suicidal_ideation'], 'immediate'],
+    ['I wrote my goodbye letters today.', 'IMMINENT', ['suicidal_ideation'], 'immediate'],
+    ['I took a handful of pills with vodka and feel strange.', 'IMMINENT', ['suicidal_ideation'], 'ongoing'],
+    ['I have been cutting myself again when it gets bad.', 'MODERATE', ['self_harm'], 'ongoing'],
+    ['The voices are telling me to jump.', 'HIGH', ['psychosis'], 'ongoing'],
+    ["I'm going to hurt him when he gets home.", 'HIGH', ['violence'], 'ongoing'],
+    ["I can't stop drinking and I get the shakes in the morning.", 'MODERATE', ['substance_abuse'], 'ongoing'],
+    ['I feel completely hopeless.', 'LOW', ['severe_depression'], 'ongoing'],
+    ["I'm having a panic attack and can't breathe.", 'LOW', ['panic'], 'ongoing'],
+  ] as const)('%s -> %s', (text, severity, types, timeline) => {
+    const a = assessCrisis(text);
+    expect(a.severity).toBe(severity);
+    expect(a.types).toEqual(types);
+    expect(a.timeline).toBe(timeline);
+    expect(a.indicators.length).toBeGreaterThan(0);
+    for (const i of a.indicators) expect(i.end).toBeGreaterThan(i.start);
+  });
+
+  it.each([
+    // Near misses: crisis words that are not a crisis, and why.
+    ['I would never hurt myself, I just feel stuck.', 'negated'],
+    ["I don't want to kill myself, I want things to change.", 'negated'],
+    ['My friend said she wants to die after the breakup.', 'third_person'],
+    ['How can I help my brother who is suicidal?', 'helping_others'],
+    ['This exam is killing me.', undefined],
+    ['I nearly died of embarrassment in that meeting.', undefined],
+    ['I could murder a pizza right now.', undefined],
+    ['I am dying to see that film.', undefined],
+  ] as const)('%s is not a crisis', (text, reason) => {
+    const a = assessCrisis(text);
+    expect(a.severity).toBe('NONE');
+    expect(a.protocol.name).toBe('none');
+    if (reason) expect(a.suppressed.map((s) => s.reason)).toContain(reason);
+  });
+
+  it('counts a past, resolved event as history only', () => {
+    const a = assessCrisis('Years ago I tried to kill myself, but I have been well for a long time now.');
+    expect(a.severity).toBe('LOW');
+    expect(a.indicators[0]?.past).toBe(true);
+  });
+
+  it('reports protective factors and lowers confidence, not the level explicit intent sets', () => {
+    const bare = assessCrisis("I'm going to kill myself.");
+    const supported = assessCrisis("I'm going to kill myself. My sister checks on me every day and my kids need me.");
+    expect(supported.severity).toBe(bare.severity);
+    expect(supported.protectiveFactors.map((p) => p.id).sort()).toEqual(['responsibilities', 'support']);
+    expect(supported.confidence).toBeLessThanOrEqual(bare.confidence);
+    expect(supported.confidence).toBeGreaterThanOrEqual(0.8);
+  });
+
+  it('recommends a response protocol by severity', () => {
+    expect(assessCrisis("I'm going to kill myself tonight.").protocol.actions.join(' ')).toMatch(/escalate to a human/);
+    expect(assessCrisis('I keep looking up ways to kill myself.').protocol.name).toBe('crisis_line');
+    expect(assessCrisis('I have been having thoughts about killing myself.').protocol.name).toBe('assess');
+  });
+
+  it('runs in linear time on 100 KB of near-matches for every indicator', () => {
+    for (const text of ['kill '.repeat(20_000), 'i want to '.repeat(10_000), 'not '.repeat(25_000), 'my friend '.repeat(10_000), 'voices '.repeat(14_000)]) {
+      const started = Date.now();
+      assessCrisis(text);
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+    expect(INDICATORS.length).toBeGreaterThan(10);
+  });
+});
+
+describe('C-SSRS helpers', () => {
+  it.each([
+    ["['a', 'b']", ['a', 'b']],
+    [`["it's", 'x']`, ["it's", 'x']],
+    ["['cut at the lim", ['cut at the lim']],
+    ['[]', []],
+    ['not a list', undefined],
+  ])('parses %s', (text, expected) => {
+    expect(parsePythonStringList(text)).toEqual(expected);
+  });
+
+  it('computes quadratic-weighted kappa', () => {
+    expect(quadraticKappa([0, 1, 2, 3], [0, 1, 2, 3], 4)).toBe(1);
+    expect(quadraticKappa([0, 0, 3, 3], [3, 3, 0, 0], 4)).toBeLessThan(0);
+  });
+});
+
+describe('crisis triggers', () => {
+  it.each(INDICATORS.map((i) => [i.id, i] as const))('every match of %s contains a trigger word', (_id, indicator) => {
+    // The indicator's own table examples above must pass the prefilter; here, each regex's
+    // literal words are checked against it on a sample built from its source.
+    const words = indicator.regex.source.replace(/\\s/g, ' ').match(/[a-z']{3,}/g) ?? [];
+    expect(words.some((w) => TRIGGERS.test(w))).toBe(true);
+  });
+});
+

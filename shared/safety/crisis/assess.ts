@@ -1,0 +1,184 @@
+import {
+  FIRST_PERSON,
+  HELPING_OTHERS,
+  IDIOM,
+  IMMEDIATE,
+  INDICATORS,
+  NEGATION,
+  PAST,
+  PROTECTIVE,
+  SEVERITIES,
+  SEVERITY_RANK,
+  SHORT_TERM,
+  THIRD_PERSON,
+  TRIGGERS,
+  type CrisisType,
+  type Indicator,
+  type Rung,
+  type Severity,
+} from './indicators';
+
+export type Timeline = 'none' | 'ongoing' | 'short_term' | 'immediate';
+
+export interface IndicatorHit {
+  id: string;
+  type: CrisisType;
+  rung: Rung;
+  severity: Severity;
+  start: number;
+  end: number;
+  /** True when the sentence places it in the past (history, not current risk). */
+  past: boolean;
+}
+
+export type SuppressionReason = 'negated' | 'third_person' | 'helping_others' | 'idiom';
+
+export interface SuppressedHit {
+  id: string;
+  type: CrisisType;
+  start: number;
+  end: number;
+  reason: SuppressionReason;
+}
+
+export type ProtocolName = 'none' | 'supportive' | 'assess' | 'crisis_line' | 'emergency';
+
+export interface Protocol {
+  name: ProtocolName;
+  actions: string[];
+}
+
+export interface CrisisAssessment {
+  severity: Severity;
+  types: CrisisType[];
+  /** Confidence in the assessed severity, in [0, 1]. */
+  confidence: number;
+  timeline: Timeline;
+  indicators: IndicatorHit[];
+  /** Crisis phrases that were recognised and set aside, and why (negation, someone else, idiom). */
+  suppressed: SuppressedHit[];
+  protectiveFactors: { id: string; start: number; end: number }[];
+  protocol: Protocol;
+}
+
+const PROTOCOLS: Record<Severity, Protocol> = {
+  NONE: { name: 'none', actions: [] },
+  LOW: { name: 'supportive', actions: ['acknowledge and validate', 'ask open questions about how they are coping', 'mention that support is available'] },
+  MODERATE: {
+    name: 'assess',
+    actions: ['acknowledge and validate', 'ask directly about thoughts of suicide or self-harm', 'offer a crisis line (988 in the US)', 'encourage contact with a professional'],
+  },
+  HIGH: {
+    name: 'crisis_line',
+    actions: ['acknowledge and take it seriously', 'assess immediate safety', 'give a crisis line (call or text 988 in the US) now', 'encourage reaching a trusted person and professional help today', 'flag for human review'],
+  },
+  IMMINENT: {
+    name: 'emergency',
+    actions: ['acknowledge and stay with them', 'give the emergency number (911 / local) and the crisis line (988) now', 'encourage moving away from means and not being alone', 'escalate to a human immediately'],
+  },
+};
+
+/** Explicit rungs set a floor that protective factors cannot lower. */
+const EXPLICIT: ReadonlySet<Rung> = new Set(['intent', 'plan', 'behaviour']);
+const NEGATION_EMBEDDED = new Set(['not-want-live']);
+
+function sentences(text: string): { start: number; text: string }[] {
+  const out: { start: number; text: string }[] = [];
+  const re = /[^.!?\n]+[.!?]*/g;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) out.push({ start: m.index, text: m[0] });
+  return out;
+}
+
+function raise(severity: Severity, by: number): Severity {
+  return SEVERITIES[Math.min(4, SEVERITY_RANK[severity] + by)] as Severity;
+}
+
+/**
+ * Assesses one text for crisis: which types, how severe (NONE..IMMINENT, following the C-SSRS
+ * ladder for suicide), how soon, what protects, and what response protocol fits. Negated phrases,
+ * phrases about someone else, questions about helping someone and idioms are set aside (and
+ * reported as suppressed); past events count only as LOW (history).
+ */
+export function assessCrisis(text: string, indicators: readonly Indicator[] = INDICATORS): CrisisAssessment {
+  const hits: IndicatorHit[] = [];
+  const suppressed: SuppressedHit[] = [];
+  let immediate = false;
+  let shortTerm = false;
+  const candidates = TRIGGERS.test(text) ? sentences(text) : [];
+  for (const sentence of candidates) {
+    const lower = sentence.text;
+    const sentenceHits: IndicatorHit[] = [];
+    for (const indicator of indicators) {
+      indicator.regex.lastIndex = 0;
+      for (let m = indicator.regex.exec(lower); m !== null; m = indicator.regex.exec(lower)) {
+        if (m[0].length === 0) {
+          indicator.regex.lastIndex += 1;
+          continue;
+        }
+        const start = sentence.start + m.index;
+        const end = start + m[0].length;
+        const prefix = lower.slice(0, m.index);
+        const around = lower.slice(Math.max(0, m.index - 25), m.index + m[0].length + 25);
+        let reason: SuppressionReason | undefined;
+        if (IDIOM.test(around)) reason = 'idiom';
+        else if (!NEGATION_EMBEDDED.has(indicator.id) && NEGATION.test(prefix)) reason = 'negated';
+        else if (HELPING_OTHERS.test(lower)) reason = 'helping_others';
+        else if (!FIRST_PERSON.test(m[0]) && THIRD_PERSON.test(prefix) && !/\b(?:i|i'm|im)\b[^.!?]{0,30}$/iu.test(prefix)) reason = 'third_person';
+        if (reason) {
+          suppressed.push({ id: indicator.id, type: indicator.type, start, end, reason });
+          continue;
+        }
+        sentenceHits.push({ id: indicator.id, type: indicator.type, rung: indicator.rung, severity: indicator.severity, start, end, past: PAST.test(lower) });
+      }
+    }
+    if (sentenceHits.some((h) => !h.past)) {
+      if (IMMEDIATE.test(lower)) immediate = true;
+      else if (SHORT_TERM.test(lower)) shortTerm = true;
+    }
+    hits.push(...sentenceHits);
+  }
+
+  const protectiveFactors: CrisisAssessment['protectiveFactors'] = [];
+  for (const p of PROTECTIVE) {
+    const m = p.regex.exec(text);
+    if (m) protectiveFactors.push({ id: p.id, start: m.index, end: m.index + m[0].length });
+  }
+
+  const current = hits.filter((h) => !h.past);
+  let severity: Severity = 'NONE';
+  for (const h of hits) {
+    const s: Severity = h.past ? 'LOW' : h.severity;
+    if (SEVERITY_RANK[s] > SEVERITY_RANK[severity]) severity = s;
+  }
+  const timeline: Timeline = hits.length === 0 ? 'none' : immediate ? 'immediate' : shortTerm ? 'short_term' : 'ongoing';
+  // Immediacy escalates: thoughts or intent "tonight" are a step more urgent.
+  const suicidalOrHarm = current.some((h) => h.type === 'suicidal_ideation' || h.type === 'self_harm' || h.type === 'violence' || h.type === 'psychosis');
+  if (timeline === 'immediate' && suicidalOrHarm && SEVERITY_RANK[severity] >= SEVERITY_RANK.MODERATE) severity = raise(severity, 1);
+  else if (timeline === 'short_term' && suicidalOrHarm && SEVERITY_RANK[severity] >= SEVERITY_RANK.HIGH) severity = raise(severity, 1);
+  // Several current suicidal rungs together (thoughts and a method) outweigh any one of them.
+  const rungs = new Set(current.filter((h) => h.type === 'suicidal_ideation').map((h) => h.rung));
+  if (rungs.size >= 3 && SEVERITY_RANK[severity] < SEVERITY_RANK.HIGH) severity = 'HIGH';
+
+  const explicit = current.some((h) => EXPLICIT.has(h.rung));
+  let confidence: number;
+  if (hits.length === 0) {
+    confidence = suppressed.length > 0 ? 0.75 : 0.9;
+  } else {
+    const weights = hits.map((h) => (indicators.find((i) => i.id === h.id)?.weight ?? 0.5) * (h.past ? 0.8 : 1));
+    confidence = Math.max(...weights) + 0.05 * (new Set(hits.map((h) => h.id)).size - 1);
+    // Protective factors lower confidence of risk, never below what explicit intent sets.
+    confidence -= 0.1 * protectiveFactors.length;
+    confidence = Math.max(explicit ? 0.8 : 0.3, Math.min(0.99, confidence));
+  }
+  const types = [...new Set(hits.map((h) => h.type))];
+  return {
+    severity,
+    types,
+    confidence: Math.round(confidence * 100) / 100,
+    timeline,
+    indicators: hits,
+    suppressed,
+    protectiveFactors,
+    protocol: PROTOCOLS[severity],
+  };
+}
