@@ -5,6 +5,7 @@ import { registerDataGenerateCommand } from './data-generate';
 import { registerDataPrepareCommand } from './data-prepare';
 import { registerDevCommand } from './dev';
 import { registerRunCommand } from './run';
+import { registerSafetyScanCommand } from './safety-scan';
 
 const program = new Command();
 program
@@ -17,6 +18,8 @@ registerRunCommand(program);
 const data = program.command('data').description('Generate and prepare conversation data');
 registerDataGenerateCommand(data);
 registerDataPrepareCommand(data);
+const safety = program.command('safety').description('Safety checks on texts');
+registerSafetyScanCommand(safety);
 const bench = program.command('bench').description('Benchmarks that print JSON figures');
 registerBenchDataCommand(bench);
 registerBenchSafetyCommand(bench);

@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import { createPiiEngine } from '../shared/safety/pii';
+import { scanJsonl, scanText } from '../shared/safety/scan';
+
+export function registerSafetyScanCommand(safety: Command): void {
+  safety
+    .command('scan')
+    .description('Scan texts for crisis language and PII, and redact the PII (one JSON line per input line)')
+    .option('--input <file>', 'JSONL of {"id","text"} lines or conversation records')
+    .option('--output <file>', 'where to write the results (with --input)')
+    .option('--text <text>', 'scan one text and print the result')
+    .addHelpText('after', '\nOutput per line: {"id", "crisis": {"severity","types","confidence","timeline","protocol"}, "pii": [{"category","start","end","score"}], "redacted"}.\nBias and content gates are not part of the scan yet.')
+    .action(async (opts: { input?: string; output?: string; text?: string }) => {
+      const engine = createPiiEngine();
+      if (opts.text !== undefined) {
+        if (opts.input) throw new Error('give either --text or --input, not both');
+        console.log(JSON.stringify(scanText('text', opts.text, engine)));
+        return;
+      }
+      if (!opts.input || !opts.output) throw new Error('give --input and --output, or --text');
+      const { lines, errors } = await scanJsonl(opts.input, opts.output, engine, (n) => process.stderr.isTTY && process.stderr.write(`\r  scanned ${n} lines`));
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      console.log(`scanned ${lines} lines into ${opts.output} (${errors} with errors)`);
+    });
+}

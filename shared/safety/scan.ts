@@ -1,0 +1,81 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import { z } from 'zod';
+import { ConversationRecordSchema, describeZodError } from '../contracts';
+import { readLines } from '../data/sources/lines';
+import { assessCrisis } from './crisis/assess';
+import type { DetectionEngine } from './engine';
+import { Redactor } from './redact';
+
+/** What `pixel safety scan` writes for one text. Offsets are into `text`. */
+export interface ScanResult {
+  id: string;
+  crisis: { severity: string; types: string[]; confidence: number; timeline: string; protocol: string };
+  pii: { category: string; start: number; end: number; score: number }[];
+  redacted: string;
+}
+
+/** Scans one text: crisis assessment, PII findings, and the text with PII replaced. */
+export function scanText(id: string, text: string, engine: DetectionEngine): ScanResult {
+  const crisis = assessCrisis(text);
+  const findings = engine.detect(text);
+  const { text: redacted } = new Redactor().redact(text, findings, crisis.indicators);
+  return {
+    id,
+    crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, timeline: crisis.timeline, protocol: crisis.protocol.name },
+    pii: findings.map((f) => ({ category: f.category, start: f.start, end: f.end, score: Math.round(f.score * 100) / 100 })),
+    redacted,
+  };
+}
+
+const TextLineSchema = z.object({ id: z.union([z.string().min(1), z.number()]).transform(String), text: z.string() }).strict();
+
+/** A scan input line: `{"id", "text"}` or a conversation record (its messages joined by newlines). */
+export function textOfLine(value: unknown): { id: string; text: string } | string {
+  const plain = TextLineSchema.safeParse(value);
+  if (plain.success) return plain.data;
+  const record = ConversationRecordSchema.safeParse(value);
+  if (record.success) return { id: record.data.id, text: record.data.messages.map((m) => m.content).join('\n') };
+  return describeZodError('expected {"id","text"} or a conversation record', plain.error);
+}
+
+/**
+ * Scans a JSONL file line by line into another, one output line per input line in the same
+ * order. A line that cannot be read gets `{"line", "id"?, "error"}`; the scan never stops early.
+ */
+export async function scanJsonl(input: string, output: string, engine: DetectionEngine, onProgress?: (n: number) => void): Promise<{ lines: number; errors: number }> {
+  const out = createWriteStream(output);
+  let lines = 0;
+  let errors = 0;
+  const write = async (obj: unknown) => {
+    if (!out.write(`${JSON.stringify(obj)}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  };
+  for await (const item of readLines(createReadStream(input), 16 * 1024 * 1024, { blankLines: 0 })) {
+    lines += 1;
+    if (item.kind !== 'text') {
+      errors += 1;
+      await write({ line: item.line, error: item.kind === 'rejected' ? item.detail : 'unreadable line' });
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(item.raw);
+    } catch (err) {
+      errors += 1;
+      await write({ line: item.line, error: `malformed JSON: ${(err as Error).message.slice(0, 200)}` });
+      continue;
+    }
+    const parsed = textOfLine(value);
+    if (typeof parsed === 'string') {
+      errors += 1;
+      const id = value && typeof value === 'object' && 'id' in value ? String((value).id) : undefined;
+      await write({ line: item.line, ...(id ? { id } : {}), error: parsed });
+      continue;
+    }
+    await write(scanText(parsed.id, parsed.text, engine));
+    if (lines % 1000 === 0) onProgress?.(lines);
+  }
+  out.end();
+  await finished(out);
+  return { lines, errors };
+}

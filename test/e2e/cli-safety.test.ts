@@ -1,0 +1,52 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { tempDir } from '../helpers';
+
+const exec = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..', '..');
+const PIXEL = path.join(ROOT, 'bin', 'pixel.js');
+
+describe('pixel safety scan', () => {
+  const t = tempDir('pixel-cli-safety-');
+  afterAll(() => t.cleanup());
+
+  it('writes one line per input line, in order, with errors for bad lines and no early stop', async () => {
+    const input = path.join(t.dir, 'in.jsonl');
+    const output = path.join(t.dir, 'out.jsonl');
+    writeFileSync(
+      input,
+      [
+        JSON.stringify({ id: 'a', text: 'Call me on (415) 555-2671, I feel fine.' }),
+        '{"id": "broken"',
+        JSON.stringify({ id: 'b' }),
+        JSON.stringify({ id: 'c', text: "I'm going to kill myself tonight." }),
+        JSON.stringify({ id: 'd', source: 's', messages: [{ role: 'user', content: 'I am Maria Garcia' }, { role: 'assistant', content: 'Hello' }] }),
+      ].join('\n'),
+    );
+    const { stdout } = await exec(process.execPath, [PIXEL, 'safety', 'scan', '--input', input, '--output', output], { cwd: ROOT });
+    expect(stdout).toContain('scanned 5 lines');
+    const lines = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatchObject({ id: 'a', crisis: { severity: 'NONE' }, pii: [{ category: 'PHONE', start: 11, end: 25 }], redacted: 'Call me on [PHONE_1], I feel fine.' });
+    expect(lines[1]).toMatchObject({ line: 2, error: expect.stringContaining('malformed JSON') });
+    expect(lines[2]).toMatchObject({ line: 3, id: 'b', error: expect.stringContaining('text') });
+    expect(lines[3]).toMatchObject({ id: 'c', crisis: { severity: 'IMMINENT', protocol: 'emergency' } });
+    expect(lines[4]).toMatchObject({ id: 'd', pii: [{ category: 'PERSON' }] });
+  });
+
+  it('scans one text with --text', async () => {
+    const { stdout } = await exec(process.execPath, [PIXEL, 'safety', 'scan', '--text', 'SSN 123-45-6789'], { cwd: ROOT });
+    expect(JSON.parse(stdout)).toMatchObject({ pii: [{ category: 'US_SSN', start: 4, end: 15 }], redacted: 'SSN [US_SSN_1]' });
+  });
+
+  it('says what is missing when given neither input nor text', async () => {
+    const err = await exec(process.execPath, [PIXEL, 'safety', 'scan'], { cwd: ROOT }).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err?.code).toBe(1);
+    expect(err?.stderr).toContain('give --input and --output, or --text');
+  });
+});
