@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { generateConversation } from '../shared/data';
+import { detectBias } from '../shared/safety/bias/bias';
+import { evaluateCrowsPairs } from '../shared/safety/bias/fairness';
 import { assessCrisis } from '../shared/safety/crisis/assess';
 import { evaluateCssrs } from '../shared/safety/crisis/cssrs-eval';
 import { createPiiEngine } from '../shared/safety/pii';
@@ -23,6 +25,9 @@ export function registerBenchSafetyCommand(bench: Command): void {
       const cssrs = path.join(DATA, 'cssrs_reddit_500_users.csv');
       if (!existsSync(cssrs)) throw new Error(`${cssrs} is missing: the benchmark needs ../shared/data`);
       const { precision, recall, f1, tp, fp, fn, severityAgreement, users, atRiskThreshold } = evaluateCssrs(cssrs, 'LOW');
+      const crows = path.join(DATA, 'crows_pairs.csv');
+      if (!existsSync(crows)) throw new Error(`${crows} is missing: the benchmark needs ../shared/data`);
+      const bias = { byType: evaluateCrowsPairs(crows), unit: 'share of CrowS-Pairs sentences flagged, more- vs less-stereotyping' };
       const crisis = { precision, recall, f1, tp, fp, fn, severityAgreement, users, atRiskThreshold, unit: 'user (flagged if any post reaches the threshold)' };
 
       // Throughput on the synthetic conversations' message texts, one core (this thread).
@@ -34,6 +39,7 @@ export function registerBenchSafetyCommand(bench: Command): void {
       const scan = (t: string) => {
         engine.detect(t);
         assessCrisis(t);
+        detectBias(t);
       };
       for (const t of texts.slice(0, 2000)) scan(t); // warm up
       const runs: number[] = [];
@@ -48,8 +54,9 @@ export function registerBenchSafetyCommand(bench: Command): void {
           benchmark: 'safety',
           pii,
           crisis,
+          bias,
           textsPerSecondPerCore: Math.round(runs[1] as number),
-          throughputScope: 'PII engine + crisis assessment on synthetic message texts, median of 3 runs, one thread',
+          throughputScope: 'PII engine + crisis assessment + bias detection on synthetic message texts, median of 3 runs, one thread',
           targets: { piiF1: { structured: 0.95, PERSON: 0.8, ADDRESS: 0.8 }, crisis: { f1: 0.8, recall: 0.9 }, textsPerSecondPerCore: 20_000 },
         }),
       );

@@ -3,6 +3,7 @@ import { finished } from 'node:stream/promises';
 import { z } from 'zod';
 import { ConversationRecordSchema, describeZodError } from '../contracts';
 import { readLines } from '../data/sources/lines';
+import { detectBias } from './bias/bias';
 import { assessCrisis } from './crisis/assess';
 import type { DetectionEngine } from './engine';
 import { Redactor } from './redact';
@@ -12,6 +13,7 @@ export interface ScanResult {
   id: string;
   crisis: { severity: string; types: string[]; confidence: number; timeline: string; protocol: string };
   pii: { category: string; start: number; end: number; score: number }[];
+  bias: { type: string; level: string; start: number; end: number }[];
   redacted: string;
 }
 
@@ -24,6 +26,7 @@ export function scanText(id: string, text: string, engine: DetectionEngine): Sca
     id,
     crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, timeline: crisis.timeline, protocol: crisis.protocol.name },
     pii: findings.map((f) => ({ category: f.category, start: f.start, end: f.end, score: Math.round(f.score * 100) / 100 })),
+    bias: detectBias(text).map((b) => ({ type: b.type, level: b.level, start: b.start, end: b.end })),
     redacted,
   };
 }
