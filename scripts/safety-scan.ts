@@ -5,11 +5,11 @@ import { scanJsonl, scanText } from '../shared/safety/scan';
 export function registerSafetyScanCommand(safety: Command): void {
   safety
     .command('scan')
-    .description('Scan texts for crisis language, PII and bias, and redact the PII (one JSON line per input line)')
+    .description('Scan texts for crisis language, PII, bias and content gates, and redact the PII (one JSON line per input line)')
     .option('--input <file>', 'JSONL of {"id","text"} lines or conversation records')
     .option('--output <file>', 'where to write the results (with --input)')
     .option('--text <text>', 'scan one text and print the result')
-    .addHelpText('after', '\nOutput per line: {"id", "crisis": {"severity","types","confidence","timeline","protocol"}, "pii": [{"category","start","end","score"}], "bias": [{"type","level","start","end"}], "redacted"}.\nContent gates are not part of the scan yet.')
+    .addHelpText('after', '\nOutput per line: {"id", "crisis": {"severity","types","confidence","timeline","protocol"}, "pii": [{"category","start","end","score"}], "bias": [{"type","level","start","end"}], "gates": [{"gate","severity","start","end"}], "redacted"}.')
     .action(async (opts: { input?: string; output?: string; text?: string }) => {
       const engine = createPiiEngine();
       if (opts.text !== undefined) {

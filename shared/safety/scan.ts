@@ -5,6 +5,7 @@ import { ConversationRecordSchema, describeZodError } from '../contracts';
 import { readLines } from '../data/sources/lines';
 import { detectBias } from './bias/bias';
 import { assessCrisis } from './crisis/assess';
+import { checkGates } from './gates';
 import type { DetectionEngine } from './engine';
 import { Redactor } from './redact';
 
@@ -14,6 +15,7 @@ export interface ScanResult {
   crisis: { severity: string; types: string[]; confidence: number; timeline: string; protocol: string };
   pii: { category: string; start: number; end: number; score: number }[];
   bias: { type: string; level: string; start: number; end: number }[];
+  gates: { gate: string; severity: string; start: number; end: number }[];
   redacted: string;
 }
 
@@ -27,6 +29,7 @@ export function scanText(id: string, text: string, engine: DetectionEngine): Sca
     crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, timeline: crisis.timeline, protocol: crisis.protocol.name },
     pii: findings.map((f) => ({ category: f.category, start: f.start, end: f.end, score: Math.round(f.score * 100) / 100 })),
     bias: detectBias(text).map((b) => ({ type: b.type, level: b.level, start: b.start, end: b.end })),
+    gates: checkGates(text).map((g) => ({ gate: g.gate, severity: g.severity, start: g.start, end: g.end })),
     redacted,
   };
 }
