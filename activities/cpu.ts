@@ -1,10 +1,12 @@
 import type { ArtifactStore } from '../shared/artifacts';
 import { createPrepareActivity } from './prepare';
+import { createSafetyActivities } from './safety';
 
 /** Everything the CPU worker registers. Workflows import this file's types only. */
 export function createCpuActivities(deps: { store: ArtifactStore }) {
   return {
     prepareDatasetActivity: createPrepareActivity(deps.store),
+    ...createSafetyActivities(deps.store),
   };
 }
 

@@ -39,6 +39,11 @@ export class PipelineState {
     if (cacheHit !== undefined) s.cacheHit = cacheHit;
   }
 
+  /** Live counts of a running stage (shards done, ...). */
+  progressCounts(name: PipelineStageName, counts: Record<string, number>): void {
+    this.stage(name).counts = { ...counts };
+  }
+
   fail(name: PipelineStageName, now: Date, error: string): void {
     this.end(name, now, 'failed');
     this.stage(name).error = error;

@@ -3,6 +3,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -11,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities/cpu';
 import {
+  CRISIS_COUNT,
   DATASET_SHA,
   ErrorTypes,
   NON_RETRYABLE_ERROR_TYPES,
@@ -21,7 +23,13 @@ import {
   type PipelineInput,
   type PipelineResult,
   type PipelineStageName,
+  type SafetyResult,
+  type SafetyShardResult,
+  type ShardRef,
 } from '../shared/contracts';
+
+/** Guards the safety stage's commands for histories recorded before it existed. */
+export const SAFETY_STAGE_PATCH = 'safety-stage-v1';
 import { getProgressQuery } from './messages';
 import { PipelineState } from './pipeline-state';
 
@@ -94,7 +102,35 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
   state.setDatasetSha(dataset.datasetSha);
   upsertSearchAttributes([{ key: DATASET_SHA, value: dataset.datasetSha }]);
 
+  // Runs started before the safety stage existed finish without it on replay.
+  let safety: SafetyResult | undefined;
+  if (patched(SAFETY_STAGE_PATCH)) {
+    safety = await stage(
+      'safety',
+      async () => {
+        const shards = dataset.shards;
+        const results: SafetyShardResult[] = new Array<SafetyShardResult>(shards.length);
+        let next = 0;
+        let done = 0;
+        // Bounded fan-out: a few shard activities at a time, results kept in shard order.
+        const lane = async (): Promise<void> => {
+          while (next < shards.length) {
+            const i = next++;
+            results[i] = await cpu.safetyFilterShardActivity({ shard: shards[i] as ShardRef, policy: config.safety.policy });
+            done += 1;
+            state.progressCounts('safety', { shards: shards.length, shardsDone: done });
+            setCurrentDetails(state.details());
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(config.safety.concurrency, shards.length) }, lane));
+        return cpu.summarizeSafetyActivity({ datasetSha: dataset.datasetSha, shards: results });
+      },
+      (r) => ({ counts: { records: r.counts.records, kept: r.counts.kept, rejected: r.counts.rejected, crisis: r.counts.crisis, piiRedacted: r.counts.piiRedacted } }),
+    );
+    upsertSearchAttributes([{ key: CRISIS_COUNT, value: safety.counts.crisis }]);
+  }
+
   state.finish();
   publish();
-  return { runName: state.runName, dataset, stages: state.stagesSnapshot() };
+  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), stages: state.stagesSnapshot() };
 }

@@ -7,14 +7,14 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
 import { LocalArtifactStore } from '../shared/artifacts';
-import { DATASET_SHA, PIPELINE_STAGE, PrepareConfigSchema, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
+import { CRISIS_COUNT, DATASET_SHA, PIPELINE_STAGE, PrepareConfigSchema, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
 import { prepareCacheKey, preparedKey, resolveSource } from '../shared/data';
 import { createCpuWorker } from '../workers/factory';
 import { getProgressQuery } from './messages';
 import { trainingPipelineWorkflow } from './pipeline';
 
 /** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
-const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v1.json');
+const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v2.json');
 
 describe('trainingPipelineWorkflow on a real dev server', () => {
   let env: TestWorkflowEnvironment;
@@ -65,7 +65,12 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(result.dataset.counts.read).toBe(2000);
     expect(result.dataset.counts.accepted + result.dataset.counts.quarantined).toBe(2000);
     expect(result.dataset.counts.bySplit.train).toBeGreaterThan(1200);
-    expect(result.stages).toEqual([expect.objectContaining({ name: 'prepare', status: 'completed' })]);
+    expect(result.stages).toEqual([expect.objectContaining({ name: 'prepare', status: 'completed' }), expect.objectContaining({ name: 'safety', status: 'completed' })]);
+    // Safety: every accepted record filtered; crisis conversations kept and labelled; no planted PII left.
+    const safety = result.safety!;
+    expect(safety.counts.records).toBe(result.dataset.counts.accepted);
+    expect(safety.counts.crisis).toBeGreaterThan(100);
+    expect(safety.counts.kept + safety.counts.rejected).toBe(safety.counts.records);
 
     const progress = await handle.query(getProgressQuery);
     expect(progress).toMatchObject({ status: 'completed', currentStage: 'completed', datasetSha: result.dataset.datasetSha });
@@ -74,6 +79,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('completed');
     expect(description.typedSearchAttributes.get(RUN_NAME)).toBe(handle.workflowId);
     expect(description.typedSearchAttributes.get(DATASET_SHA)).toBe(result.dataset.datasetSha);
+    expect(description.typedSearchAttributes.get(CRISIS_COUNT)).toBe(safety.counts.crisis);
 
     if (process.env.UPDATE_HISTORIES === '1') {
       mkdirSync(path.dirname(HISTORY_FIXTURE), { recursive: true });
@@ -123,7 +129,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(failure.type).toBe('SourceNotFound');
     expect(failure.message).toContain(missing);
     const progress = await handle.query(getProgressQuery);
-    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }] });
+    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }] });
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('failed');
     // One attempt only: the failure is permanent.
@@ -160,7 +166,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(Date.now() - cancelledAt).toBeLessThan(15_000);
     expect((await handle.describe()).typedSearchAttributes.get(PIPELINE_STAGE)).toBe('cancelled');
-    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }] });
+    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }] });
     // The cancelled run's own cache folder: no manifest was published and no attempt is left.
     const config = PrepareConfigSchema.parse({ source: { kind: 'synthetic', count, seed: 77 } });
     const source = await resolveSource(config.source, store, config.maxLineLength);

@@ -5,3 +5,4 @@ export * from './record';
 export * from './search-attributes';
 export * from './task-queues';
 export * from './validation';
+export * from './safety';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PrepareConfigSchema, PrepareDatasetResultSchema } from './prepare';
+import { SafetyConfigSchema, SafetyResultSchema } from './safety';
 
 /** Input of `trainingPipelineWorkflow`; `{}` runs the default pipeline on synthetic data. */
 export const PipelineInputSchema = z
@@ -13,6 +14,8 @@ export const PipelineInputSchema = z
       .regex(/^[\w.:@-]+$/, 'runName may hold only letters, digits and . _ : @ -')
       .optional(),
     data: PrepareConfigSchema.prefault({}),
+    /** Safety filtering: crisis labelling, PII redaction, bias and content gates. */
+    safety: SafetyConfigSchema.prefault({}),
     /** Reuse cached stage outputs whose inputs and config are unchanged. */
     useCache: z.boolean().default(true),
   })
@@ -21,7 +24,7 @@ export type PipelineInput = z.input<typeof PipelineInputSchema>;
 export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
 
 /** Stages of the pipeline, in the order they run. Later issues append to this list. */
-export const PIPELINE_STAGES = ['prepare'] as const;
+export const PIPELINE_STAGES = ['prepare', 'safety'] as const;
 export type PipelineStageName = (typeof PIPELINE_STAGES)[number];
 
 export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
@@ -54,6 +57,8 @@ export type PipelineProgress = z.infer<typeof PipelineProgressSchema>;
 export const PipelineResultSchema = z.object({
   runName: z.string(),
   dataset: PrepareDatasetResultSchema,
+  /** Absent on runs that predate the safety stage. */
+  safety: SafetyResultSchema.optional(),
   stages: z.array(StageProgressSchema),
 });
 export type PipelineResult = z.infer<typeof PipelineResultSchema>;

@@ -144,6 +144,8 @@ export const PrepareDatasetResultSchema = z.object({
   counts: PrepareCountsSchema,
   quarantineUri: z.string(),
   shardsBySplit: SplitCountsSchema,
+  /** Every shard (URI, split, size, hash), so later stages can fan out over them. */
+  shards: z.array(ShardRefSchema).default([]),
   durationMs: count,
 });
 export type PrepareDatasetResult = z.infer<typeof PrepareDatasetResultSchema>;

@@ -1,6 +1,7 @@
 import { ConversationRecordSchema, RECORD_SCHEMA_VERSION } from './record';
 import { PipelineInputSchema } from './pipeline';
 import { PrepareConfigSchema } from './prepare';
+import { SafetyConfigSchema } from './safety';
 
 const base = { id: 'c1', source: 'unit', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] };
 
@@ -35,7 +36,7 @@ describe('ConversationRecordSchema', () => {
 
 describe('PipelineInputSchema', () => {
   it('runs the default pipeline from {}', () => {
-    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), useCache: true });
+    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), useCache: true });
   });
 
   it('keeps the defaults of fields left out of a partial input', () => {

@@ -7,5 +7,8 @@ export const DATASET_SHA = defineSearchAttributeKey('DatasetSha', 'KEYWORD');
 /** Human-chosen name of the run (defaults to the workflow id). */
 export const RUN_NAME = defineSearchAttributeKey('RunName', 'KEYWORD');
 
+/** Conversations the safety stage labelled as crisis (kept and labelled, not dropped). */
+export const CRISIS_COUNT = defineSearchAttributeKey('CrisisCount', 'INT');
+
 /** Every custom search attribute Pixel uses; registered when the server starts. */
-export const SEARCH_ATTRIBUTE_KEYS = [PIPELINE_STAGE, DATASET_SHA, RUN_NAME] as const;
+export const SEARCH_ATTRIBUTE_KEYS = [PIPELINE_STAGE, DATASET_SHA, RUN_NAME, CRISIS_COUNT] as const;

@@ -130,6 +130,7 @@ function toResult(manifest: PreparedManifest, manifestUri: string, manifestSha25
     counts: manifest.counts,
     quarantineUri: manifest.quarantine.uri,
     shardsBySplit,
+    shards: manifest.shards,
     durationMs: manifest.durationMs,
   };
 }

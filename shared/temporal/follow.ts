@@ -82,6 +82,12 @@ export function summarizeResult(result: PipelineResult): string {
   return [
     `run ${result.runName} completed`,
     `  prepare: ${d.counts.read} read, ${d.counts.accepted} accepted (train ${d.counts.bySplit.train}, val ${d.counts.bySplit.val}, test ${d.counts.bySplit.test}), ${d.counts.quarantined} quarantined (${reasons})${d.cacheHit ? ' [cached]' : ''}`,
+    ...(result.safety
+      ? [
+          `  safety: ${result.safety.counts.kept} kept, ${result.safety.counts.rejected} rejected, ${result.safety.counts.crisis} crisis conversations labelled, ${result.safety.counts.piiRedacted} PII entities redacted`,
+          `  safety report ${result.safety.reportUri}`,
+        ]
+      : []),
     `  dataset ${d.datasetSha}`,
     `  manifest ${d.manifestUri}`,
     `  quarantine ${d.quarantineUri}`,

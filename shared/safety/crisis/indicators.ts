@@ -30,7 +30,8 @@ const SELF = String.raw`(?:myself|my\s(?:own\s)?life|my\sself)`;
 const KILL = String.raw`(?:kill|killing|end|ending|take|taking|off)`;
 
 function rx(source: string): RegExp {
-  return new RegExp(source, 'giu');
+  // "can't", "cant" and "cannot" alike.
+  return new RegExp(source.replace(/can'\?t/g, "can(?:'?t|not)"), 'giu');
 }
 
 export const INDICATORS: Indicator[] = [
@@ -59,6 +60,15 @@ export const INDICATORS: Indicator[] = [
   { id: 'hopeless', type: 'severe_depression', rung: 'distress', severity: 'LOW', weight: 0.6, regex: rx(String.raw`\b(?:completely\s|totally\s|so\s)?hopeless\b|\bno\sway\sout\b|\bnothing\s(?:will\s)?(?:ever\s)?(?:get|gets|getting)\sbetter\b|\bno\sfuture\sfor\sme\b|\bhaven'?t\s(?:left|gotten\sout\sof)\s(?:my\s)?bed\sin\s(?:days|weeks)\b`) },
   // Panic.
   { id: 'panic', type: 'panic', rung: 'distress', severity: 'LOW', weight: 0.6, regex: rx(String.raw`\bpanic\sattacks?\b|\bcan'?t\s(?:breathe|catch\smy\sbreath)\b|\b(?:feel|feels|felt)\slike\si'?m\s(?:dying|having\sa\sheart\sattack)\b`) },
+  // Common phrasings beside the ones above (general first-person language).
+  { id: 'wish-dead-2', type: 'suicidal_ideation', rung: 'wish_dead', severity: 'LOW', weight: 0.7, regex: rx(String.raw`\b(?:go\sto\ssleep|fall\sasleep)\sand\s(?:never|not)\swake\sup\b|\bwish(?:es|ed)?\si\s(?:just\s)?(?:was|were)\s(?:not|n't)\s(?:here|alive|around)\b|\bcan't\shold\son\b|\bdon't\ssee\sthe\spoint\sin\s(?:living|life|going\son)\b`) },
+  { id: 'plan-2', type: 'suicidal_ideation', rung: 'plan', severity: 'IMMINENT', weight: 0.85, regex: rx(String.raw`\b(?:gave|giving|given)\saway\s(?:all\s|most\s|some\s)?(?:of\s)?my\s(?:things|stuff|belongings|possessions)\b|\bsaying\sgoodbye\sto\s(?:everyone|the\speople\si|my\s(?:family|friends))\b`) },
+  { id: 'self-harm-intent', type: 'self_harm', rung: 'intent', severity: 'MODERATE', weight: 0.8, regex: rx(String.raw`\b(?:going\sto|gonna|will|about\sto)\s(?:cut|burn|hurt\smyself|harm\smyself)\b`) },
+  { id: 'perception', type: 'psychosis', rung: 'distress', severity: 'LOW', weight: 0.55, regex: rx(String.raw`\bhearing\s(?:faint\s)?(?:whispers|things|noises\sno\sone\selse)\b|\b(?:they|people)\s(?:are|were)\scoming\sfor\sme\b|\beveryone\sis\s(?:against|after|plotting\sagainst)\sme\b`) },
+  { id: 'violence-thoughts', type: 'violence', rung: 'active_thoughts', severity: 'MODERATE', weight: 0.7, regex: rx(String.raw`\b(?:thoughts|thinking|think)\s(?:about|of)\s(?:hurting|killing|attacking|stabbing|shooting)\s(?:him|her|them|my\s\w{2,15}|someone|people|the\s\w{2,15})\b|\b(?:imagine|fantasi[sz]e)\s(?:about\s)?(?:hitting|hurting|killing|getting\sback\sat|stabbing)\b|\busing\sit\son\s(?:him|her|them|the\sperson)\b`) },
+  { id: 'substance-2', type: 'substance_abuse', rung: 'distress', severity: 'MODERATE', weight: 0.7, regex: rx(String.raw`\b(?:more|extra)\s(?:of\smy\s)?(?:\w{2,12}\s)?(?:pills|meds|medication)\sthan\s(?:prescribed|i\sshould)\b|\b(?:overdid\sit|used\s(?:way\s)?more\sthan\susual)\b`) },
+  { id: 'depression-2', type: 'severe_depression', rung: 'distress', severity: 'LOW', weight: 0.55, regex: rx(String.raw`\bfeel(?:ing)?\s(?:so\s)?empty\b|\b(?:have\snot|haven't|not)\sleft\s(?:my\s)?bed\sin\s(?:\w{2,8}\s)?(?:days|weeks)\b|\bstopped\seating\b|\b(?:do\snot|don't)\ssee\sa\sfuture\b|\bi\s(?:have|'ve)\sgiven\sup\b`) },
+  { id: 'panic-2', type: 'panic', rung: 'distress', severity: 'LOW', weight: 0.55, regex: rx(String.raw`\b(?:wave\sof\s)?panic(?:king|ky)?\b|\bcould(?:\snot|n't)\s(?:breathe|catch\smy\sbreath)\b|\b(?:think|feel\slike)\si\s(?:am|'m)\s(?:dying|going\sto\s(?:die|pass\sout))\b|\bgoing\sto\spass\sout\b`) },
 ];
 
 /** Used in tests and the lexicon check: `I` marks first-person phrases. */
@@ -97,4 +107,4 @@ export const PROTECTIVE: { id: string; regex: RegExp }[] = [
  * and skips the indicator pass (most texts). The test "every indicator has a trigger" keeps the
  * two in step.
  */
-export const TRIGGERS = /(?:dead|gone|born|die|disappear|wake|asleep|sleep|existing|better\soff|live|living|alive|exist|here|reason|point|life|tired|can'?t|suicid|kill|hang|shoot|end|commit|method|pills|meds|medication|rope|noose|gun|jump|intend|plan|decided|gonna|going|note|letter|gave|giving|given|goodbye|took|swallowed|taken|overdos|tried|attempt|cut|burn|hurt|harm|scratch|hit|punish|relaps|self|injur|urge|voices|watching|following|recording|poisoning|tracking|chip|something|stab|murder|beat|pay|drink|drank|black|shakes|stop|quit|prescribed|mixing|mixed|hopeless|way\sout|better|future|bed|panic|breath|dying|heart)/i;
+export const TRIGGERS = /(?:dead|gone|born|die|disappear|wake|asleep|sleep|existing|better\soff|live|living|alive|exist|here|reason|point|life|tired|can'?t|suicid|kill|hang|shoot|end|commit|method|pills|meds|medication|rope|noose|gun|jump|intend|plan|decided|gonna|going|note|letter|gave|giving|given|goodbye|took|swallowed|taken|overdos|tried|attempt|cut|burn|hurt|harm|scratch|hit|punish|relaps|self|injur|urge|voices|watching|following|recording|poisoning|tracking|chip|something|stab|murder|beat|pay|drink|drank|black|shakes|stop|quit|prescribed|mixing|mixed|hopeless|way\sout|better|future|bed|panic|breath|dying|heart|whisper|coming|against|imagin|fantasi|using|overdid|usual|empty|eating|given\sup|hold|breath|pass\sout|cannot|see\sa\sfuture|point)/i;

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { FileRefSchema, ShardRefSchema } from './prepare';
+
+/** What the safety stage rejects and what it keeps and labels. Crisis is always kept and labelled. */
+export const SafetyPolicySchema = z
+  .object({
+    /** A record with a content gate at or above this severity is rejected. */
+    rejectGateSeverity: z.enum(['INFO', 'WARNING', 'ERROR', 'CRITICAL']).default('ERROR'),
+    /** A record with a bias finding at or above this level is rejected. */
+    rejectBiasLevel: z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']).default('HIGH'),
+    /** Replace PII with typed placeholders in kept (and rejected) records. */
+    redactPii: z.boolean().default(true),
+    /** PII findings below this score are not redacted. */
+    piiThreshold: z.number().min(0).max(1).default(0.5),
+    /** Explanations kept in the audit report, per shard. */
+    auditSamples: z.number().int().min(0).max(1000).default(20),
+  })
+  .strict();
+export type SafetyPolicy = z.output<typeof SafetyPolicySchema>;
+
+export const SafetyConfigSchema = z
+  .object({
+    policy: SafetyPolicySchema.prefault({}),
+    /** Shards filtered at the same time (one activity each). */
+    concurrency: z.number().int().min(1).max(64).default(4),
+  })
+  .strict();
+
+export const SafetyFilterShardInputSchema = z.object({ shard: ShardRefSchema, policy: SafetyPolicySchema.prefault({}) }).strict();
+export type SafetyFilterShardInput = z.input<typeof SafetyFilterShardInputSchema>;
+
+const count = z.number().int().min(0);
+export const SafetyCountsSchema = z.object({
+  records: count,
+  kept: count,
+  rejected: count,
+  crisis: count,
+  piiRedacted: count,
+  byCrisisSeverity: z.record(z.string(), count),
+  byCrisisType: z.record(z.string(), count),
+  byPiiCategory: z.record(z.string(), count),
+  byBiasType: z.record(z.string(), count),
+  byGate: z.record(z.string(), count),
+  byRejectReason: z.record(z.string(), count),
+});
+export type SafetyCounts = z.infer<typeof SafetyCountsSchema>;
+
+export const SafetyShardResultSchema = z.object({
+  split: z.enum(['train', 'val', 'test']),
+  kept: FileRefSchema.extend({ records: count }),
+  rejected: FileRefSchema.extend({ records: count }),
+  audit: FileRefSchema,
+  counts: SafetyCountsSchema,
+  cacheHit: z.boolean(),
+});
+export type SafetyShardResult = z.infer<typeof SafetyShardResultSchema>;
+
+export const SafetySummarizeInputSchema = z.object({ datasetSha: z.string(), shards: z.array(SafetyShardResultSchema) }).strict();
+export type SafetySummarizeInput = z.input<typeof SafetySummarizeInputSchema>;
+
+export const SafetyResultSchema = z.object({
+  reportUri: z.string(),
+  manifestUri: z.string(),
+  counts: SafetyCountsSchema,
+  keptBySplit: z.object({ train: count, val: count, test: count }),
+});
+export type SafetyResult = z.infer<typeof SafetyResultSchema>;

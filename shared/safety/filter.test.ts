@@ -1,0 +1,87 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../../test/helpers';
+import { LocalArtifactStore } from '../artifacts';
+import { ConversationRecordSchema, SafetyPolicySchema, type ConversationRecord, type ShardRef } from '../contracts';
+import { sha256Hex } from '../data/hash';
+import { generateConversation } from '../data/synthetic/generator';
+import { emptySafetyCounts, filterRecord, filterShard, summarizeSafety } from './filter';
+import { createPiiEngine } from './pii';
+
+const engine = createPiiEngine();
+const policy = SafetyPolicySchema.parse({});
+const rec = (user: string, assistant: string, extra: Partial<ConversationRecord> = {}): ConversationRecord =>
+  ConversationRecordSchema.parse({ id: 'r', source: 't', messages: [{ role: 'user', content: user }, { role: 'assistant', content: assistant }], ...extra });
+
+describe('filterRecord', () => {
+  it('keeps and labels a crisis conversation, with the crisis language intact', () => {
+    const v = filterRecord(rec("I'm going to kill myself tonight.", 'Are you safe right now? Please call 988.'), engine, policy, emptySafetyCounts());
+    expect(v.rejectReasons).toEqual([]);
+    expect(v.record.labels).toEqual(expect.arrayContaining(['crisis', 'crisis:suicidal_ideation', 'severity:imminent']));
+    expect(v.record.messages[0]?.content).toBe("I'm going to kill myself tonight.");
+    expect(v.record.metadata?.safety).toMatchObject({ crisis: { severity: 'IMMINENT', protocol: 'emergency' } });
+  });
+
+  it('redacts PII consistently across turns and strips planted PII from metadata', () => {
+    const v = filterRecord(
+      rec('Email me at sam.k@example.com.', 'I will not email sam.k@example.com, let us talk here.', { metadata: { pii: [{ type: 'EMAIL_ADDRESS', value: 'sam.k@example.com' }] } }),
+      engine,
+      policy,
+      emptySafetyCounts(),
+    );
+    expect(JSON.stringify(v.record)).not.toContain('sam.k@example.com');
+    expect(v.record.messages.map((m) => m.content)).toEqual(['Email me at [EMAIL_1].', 'I will not email [EMAIL_1], let us talk here.']);
+    expect(v.record.metadata?.plantedPiiTypes).toEqual(['EMAIL_ADDRESS']);
+  });
+
+  it.each([
+    ['unauthorized medical advice', 'I feel anxious.', 'You should take 50 mg of xanax.', 'gate:medical_advice:ERROR'],
+    ['a boundary violation', 'I feel alone.', "Let's meet for coffee after the session.", 'gate:boundary_violation:ERROR'],
+    ['hate', 'All immigrants are criminals.', 'Tell me more.', 'bias:cultural:HIGH'],
+  ])('rejects %s with the reason', (_name, user, assistant, reason) => {
+    expect(filterRecord(rec(user, assistant), engine, policy, emptySafetyCounts()).rejectReasons).toContain(reason);
+  });
+
+  it('keeps a user who swears (near miss: the gate applies to the assistant)', () => {
+    expect(filterRecord(rec('This is fucking hard.', 'It sounds really hard.'), engine, policy, emptySafetyCounts()).rejectReasons).toEqual([]);
+  });
+});
+
+describe('filterShard', () => {
+  it('writes kept, rejected and audit, and reuses a finished shard without counting it twice', async () => {
+    const t = tempDir();
+    try {
+      const store = new LocalArtifactStore(t.dir);
+      const records = Array.from({ length: 300 }, (_, i) => ConversationRecordSchema.parse(generateConversation(i, { seed: 4, crisisShare: 0.2, piiShare: 0.5 })));
+      records.push(rec('hi', 'You should take 50 mg of xanax.', { id: 'bad' }));
+      const text = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+      const file = path.join(t.dir, 'train-00000.jsonl');
+      writeFileSync(file, text);
+      const shard: ShardRef = { uri: `file://${file}`, bytes: Buffer.byteLength(text), sha256: sha256Hex(text), split: 'train', records: records.length };
+      const first = await filterShard({ store, engine, shard, policy });
+      expect(first.cacheHit).toBe(false);
+      expect(first.counts.records).toBe(301);
+      expect(first.counts.rejected).toBeGreaterThanOrEqual(1);
+      expect(first.counts.kept + first.counts.rejected).toBe(301);
+      expect(first.counts.crisis).toBeGreaterThan(40);
+      const kept = readFileSync(fileURLToPath(first.kept.uri), 'utf8');
+      // Planted PII: measured, not assumed. Emails, cards and SSNs must all be gone.
+      for (const r of records) {
+        for (const p of (r.metadata?.pii as { type: string; value: string }[] | undefined) ?? []) {
+          if (['EMAIL_ADDRESS', 'CREDIT_CARD', 'US_SSN', 'PHONE_NUMBER'].includes(p.type)) expect(kept).not.toContain(p.value);
+        }
+      }
+      const audit = JSON.parse(readFileSync(fileURLToPath(first.audit.uri), 'utf8')) as { samples: string[] };
+      expect(audit.samples.length).toBeGreaterThan(0);
+      const second = await filterShard({ store, engine, shard, policy });
+      expect(second.cacheHit).toBe(true);
+      expect(second.counts).toEqual(first.counts);
+      const summary = await summarizeSafety(store, 'dataset', [first]);
+      expect(summary.counts.records).toBe(301);
+      expect(summary.keptBySplit.train).toBe(first.counts.kept);
+    } finally {
+      t.cleanup();
+    }
+  });
+});

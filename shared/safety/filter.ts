@@ -1,0 +1,206 @@
+import type { ArtifactStore } from '../artifacts';
+import {
+  ConversationRecordSchema,
+  SafetyResultSchema,
+  type ConversationRecord,
+  type SafetyCounts,
+  type SafetyPolicy,
+  type SafetyResult,
+  type SafetyShardResult,
+  type ShardRef,
+} from '../contracts';
+import { canonicalJson, sha256Hex } from '../data/hash';
+import { readLines } from '../data/sources/lines';
+import { detectBias, type AlertLevel } from './bias/bias';
+import { assessCrisis } from './crisis/assess';
+import { SEVERITY_RANK, type Severity } from './crisis/indicators';
+import type { DetectionEngine } from './engine';
+import { GATE_RANK, checkGates, type GateSeverity } from './gates';
+import { Redactor } from './redact';
+
+/** Bump when the stage's output changes for the same input; part of the cache key. */
+export const SAFETY_STAGE_VERSION = '1';
+
+const BIAS_RANK: Record<AlertLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
+
+export function emptySafetyCounts(): SafetyCounts {
+  return { records: 0, kept: 0, rejected: 0, crisis: 0, piiRedacted: 0, byCrisisSeverity: {}, byCrisisType: {}, byPiiCategory: {}, byBiasType: {}, byGate: {}, byRejectReason: {} };
+}
+
+const bump = (m: Record<string, number>, k: string, n = 1) => {
+  m[k] = (m[k] ?? 0) + n;
+};
+
+export function addCounts(into: SafetyCounts, from: SafetyCounts): SafetyCounts {
+  for (const k of ['records', 'kept', 'rejected', 'crisis', 'piiRedacted'] as const) into[k] += from[k];
+  for (const k of ['byCrisisSeverity', 'byCrisisType', 'byPiiCategory', 'byBiasType', 'byGate', 'byRejectReason'] as const) {
+    for (const [key, n] of Object.entries(from[k])) bump(into[k], key, n);
+  }
+  return into;
+}
+
+export interface RecordVerdict {
+  record: ConversationRecord;
+  rejectReasons: string[];
+  crisisSeverity: Severity;
+  explanations: string[];
+}
+
+/**
+ * Runs every safety check on one conversation and returns it redacted and labelled, with the
+ * reasons it would be rejected (if any). Crisis conversations are labelled, never rejected for
+ * being about crisis: the model must learn to answer them well.
+ */
+export function filterRecord(input: ConversationRecord, engine: DetectionEngine, policy: SafetyPolicy, counts: SafetyCounts): RecordVerdict {
+  const redactor = new Redactor();
+  const rejectReasons = new Set<string>();
+  const explanations: string[] = [];
+  let worst = 'NONE' as Severity; // assigned inside the map below
+  const crisisTypes = new Set<string>();
+  let protocol = 'none';
+  let confidence = 0;
+  const piiCategories = new Set<string>();
+  const biasTypes = new Set<string>();
+  const gates = new Set<string>();
+  const messages = input.messages.map((m) => {
+    const crisis = m.role === 'user' ? assessCrisis(m.content) : undefined;
+    if (crisis && SEVERITY_RANK[crisis.severity] > SEVERITY_RANK[worst]) {
+      worst = crisis.severity;
+      protocol = crisis.protocol.name;
+      confidence = crisis.confidence;
+    }
+    for (const t of crisis?.types ?? []) crisisTypes.add(t);
+    const findings = engine.detect(m.content).filter((f) => f.score >= policy.piiThreshold);
+    for (const f of findings) {
+      piiCategories.add(f.category);
+      bump(counts.byPiiCategory, f.category);
+      if (explanations.length < 5) explanations.push(`${f.detector}: ${f.category} (${f.explanation})`);
+    }
+    for (const b of detectBias(m.content)) {
+      biasTypes.add(b.type);
+      bump(counts.byBiasType, `${b.type}:${b.level}`);
+      if (BIAS_RANK[b.level] >= BIAS_RANK[policy.rejectBiasLevel]) rejectReasons.add(`bias:${b.type}:${b.level}`);
+    }
+    for (const g of checkGates(m.content, m.role)) {
+      gates.add(`${g.gate}:${g.severity}`);
+      bump(counts.byGate, `${g.gate}:${g.severity}`);
+      if (GATE_RANK[g.severity] >= GATE_RANK[policy.rejectGateSeverity]) rejectReasons.add(`gate:${g.gate}:${g.severity}`);
+    }
+    if (!policy.redactPii || findings.length === 0) return m;
+    const { text, replacements } = redactor.redact(m.content, findings, crisis?.indicators ?? []);
+    counts.piiRedacted += replacements.length;
+    return { ...m, content: text };
+  });
+  counts.records += 1;
+  bump(counts.byCrisisSeverity, worst);
+  const labels = new Set(input.labels ?? []);
+  if (worst !== 'NONE') {
+    counts.crisis += 1;
+    labels.add('crisis');
+    labels.add(`severity:${worst.toLowerCase()}`);
+    for (const t of crisisTypes) {
+      labels.add(`crisis:${t}`);
+      bump(counts.byCrisisType, t);
+    }
+  }
+  // Metadata may carry PII too (the synthetic generator lists what it planted): keep only its types.
+  const { pii: plantedPii, ...metadata } = input.metadata ?? {};
+  const plantedTypes = Array.isArray(plantedPii) ? plantedPii.map((p: unknown) => (p && typeof p === 'object' && 'type' in p ? String((p).type) : 'UNKNOWN')) : undefined;
+  const record: ConversationRecord = {
+    ...input,
+    messages,
+    labels: [...labels],
+    metadata: {
+      ...metadata,
+      ...(plantedTypes ? { plantedPiiTypes: plantedTypes } : {}),
+      safety: {
+        version: SAFETY_STAGE_VERSION,
+        crisis: { severity: worst, types: [...crisisTypes], confidence, protocol },
+        pii: [...piiCategories].sort(),
+        bias: [...biasTypes].sort(),
+        gates: [...gates].sort(),
+      },
+    },
+  };
+  return { record, rejectReasons: [...rejectReasons], crisisSeverity: worst, explanations };
+}
+
+export interface FilterShardOptions {
+  store: ArtifactStore;
+  engine: DetectionEngine;
+  shard: ShardRef;
+  policy: SafetyPolicy;
+  onProgress?: (done: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Where a shard's safety output lives: a hash of the shard, the policy and the stage version. */
+export function safetyKey(shard: ShardRef, policy: SafetyPolicy): string {
+  return `safety/${sha256Hex(canonicalJson({ v: SAFETY_STAGE_VERSION, shard: shard.sha256, policy })).slice(0, 32)}`;
+}
+
+/**
+ * Filters one prepared shard: kept records (redacted, labelled), rejected records (redacted,
+ * with every reason) and an audit (counts and a sample of finding explanations, no raw PII).
+ * Content-addressed and written audit-last, so a retried or repeated run reuses a finished shard
+ * and never counts it twice.
+ */
+export async function filterShard(options: FilterShardOptions): Promise<SafetyShardResult> {
+  const { store, shard, policy, engine } = options;
+  const key = safetyKey(shard, policy);
+  const auditUri = store.uriFor(`${key}/audit.json`);
+  if (await store.exists(auditUri)) {
+    const text = await store.readText(auditUri);
+    const previous = JSON.parse(text) as Pick<SafetyShardResult, 'split' | 'kept' | 'rejected' | 'counts'>;
+    return { split: previous.split, kept: previous.kept, rejected: previous.rejected, counts: previous.counts, audit: { uri: auditUri, bytes: Buffer.byteLength(text), sha256: sha256Hex(text) }, cacheHit: true };
+  }
+  const counts = emptySafetyCounts();
+  const kept = store.openWrite(`${key}/kept-${shard.split}.jsonl`);
+  const rejected = store.openWrite(`${key}/rejected-${shard.split}.jsonl`);
+  const samples: string[] = [];
+  try {
+    const stats = { blankLines: 0 };
+    let done = 0;
+    for await (const item of readLines(await store.openRead(shard.uri), 64 * 1024 * 1024, stats)) {
+      if (item.kind !== 'text') continue;
+      const record = ConversationRecordSchema.parse(JSON.parse(item.raw));
+      const verdict = filterRecord(record, engine, policy, counts);
+      for (const e of verdict.explanations) if (samples.length < policy.auditSamples) samples.push(e);
+      if (verdict.rejectReasons.length > 0) {
+        counts.rejected += 1;
+        for (const r of verdict.rejectReasons) bump(counts.byRejectReason, r);
+        await rejected.write(`${JSON.stringify({ reasons: verdict.rejectReasons, record: verdict.record })}\n`);
+      } else {
+        counts.kept += 1;
+        await kept.write(`${JSON.stringify(verdict.record)}\n`);
+      }
+      done += 1;
+      if (done % 256 === 0) {
+        options.onProgress?.(done);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error('safety filtering cancelled');
+      }
+    }
+    const keptRef = await kept.close();
+    const rejectedRef = await rejected.close();
+    const summary = { split: shard.split, kept: { ...keptRef, records: counts.kept }, rejected: { ...rejectedRef, records: counts.rejected }, counts };
+    // Written last: its presence marks the shard done.
+    const auditText = `${JSON.stringify({ ...summary, shard: shard.uri, policy, samples }, null, 2)}\n`;
+    const audit = await store.writeText(`${key}/audit.json`, auditText);
+    return { ...summary, audit, cacheHit: false };
+  } catch (err) {
+    await Promise.all([kept.abort(), rejected.abort()]);
+    throw err;
+  }
+}
+
+/** Merges shard results into the stage's report (JSON) and manifest. */
+export async function summarizeSafety(store: ArtifactStore, datasetSha: string, shards: readonly SafetyShardResult[]): Promise<SafetyResult> {
+  const counts = shards.reduce((acc, s) => addCounts(acc, s.counts), emptySafetyCounts());
+  const keptBySplit = { train: 0, val: 0, test: 0 };
+  for (const s of shards) keptBySplit[s.split] += s.kept.records;
+  const key = `safety/reports/${sha256Hex(canonicalJson({ datasetSha, shards: shards.map((s) => s.audit.uri) })).slice(0, 32)}`;
+  const report = await store.writeText(`${key}/report.json`, `${JSON.stringify({ datasetSha, counts, keptBySplit, shards: shards.map((s) => ({ split: s.split, kept: s.kept, rejected: s.rejected, audit: s.audit.uri, counts: s.counts })) }, null, 2)}\n`);
+  const manifest = await store.writeText(`${key}/manifest.json`, `${JSON.stringify({ kind: 'safety-filtered-dataset', datasetSha, stageVersion: SAFETY_STAGE_VERSION, shards: shards.map((s) => ({ split: s.split, ...s.kept })), rejected: shards.map((s) => s.rejected) }, null, 2)}\n`);
+  return SafetyResultSchema.parse({ reportUri: report.uri, manifestUri: manifest.uri, counts, keptBySplit });
+}
