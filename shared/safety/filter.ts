@@ -15,7 +15,7 @@ import { detectBias, type AlertLevel } from './bias/bias';
 import { assessCrisis } from './crisis/assess';
 import { SEVERITY_RANK, type Severity } from './crisis/indicators';
 import type { DetectionEngine } from './engine';
-import { GATE_RANK, checkGates, type GateSeverity } from './gates';
+import { GATE_RANK, checkGates } from './gates';
 import { Redactor } from './redact';
 
 /** Bump when the stage's output changes for the same input; part of the cache key. */
