@@ -2,23 +2,10 @@ import { existsSync } from 'node:fs';
 import { ConversationRecordSchema } from '../../contracts';
 import { generateConversation, generateConversations, type PlantedPii } from './generator';
 import { writeSyntheticJsonl } from './write';
+import { luhnValid } from '../../safety/validators';
 import { CRISIS_TYPES } from './lexicon';
 
 const options = { seed: 7, crisisShare: 0.1, piiShare: 0.15 };
-
-function luhnValid(digits: string): boolean {
-  let sum = 0;
-  const d = digits.replace(/\D/g, '');
-  for (let i = 0; i < d.length; i++) {
-    let x = Number(d[d.length - 1 - i]);
-    if (i % 2 === 1) {
-      x *= 2;
-      if (x > 9) x -= 9;
-    }
-    sum += x;
-  }
-  return sum % 10 === 0;
-}
 
 describe('synthetic generator', () => {
   it('is deterministic for a seed and index', () => {
