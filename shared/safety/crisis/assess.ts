@@ -104,21 +104,36 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
   const suppressed: SuppressedHit[] = [];
   let immediate = false;
   let shortTerm = false;
-  const candidates = TRIGGERS.test(text) ? sentences(text) : [];
-  for (const sentence of candidates) {
-    const lower = sentence.text;
-    const sentenceHits: IndicatorHit[] = [];
+  // Each indicator runs once over the whole text (not once per sentence); a match is then judged
+  // within its sentence. Texts without any trigger word skip the pass.
+  const parts = TRIGGERS.test(text) ? sentences(text) : [];
+  const bySentence = new Map<number, IndicatorHit[]>();
+  const sentenceOf = (offset: number): number => {
+    let lo = 0;
+    let hi = parts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((parts[mid] as { start: number }).start <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  if (parts.length > 0) {
     for (const indicator of indicators) {
       indicator.regex.lastIndex = 0;
-      for (let m = indicator.regex.exec(lower); m !== null; m = indicator.regex.exec(lower)) {
+      for (let m = indicator.regex.exec(text); m !== null; m = indicator.regex.exec(text)) {
         if (m[0].length === 0) {
           indicator.regex.lastIndex += 1;
           continue;
         }
-        const start = sentence.start + m.index;
+        const start = m.index;
         const end = start + m[0].length;
-        const prefix = lower.slice(0, m.index);
-        const around = lower.slice(Math.max(0, m.index - 25), m.index + m[0].length + 25);
+        const index = sentenceOf(start);
+        const sentence = parts[index] as { start: number; text: string };
+        const lower = sentence.text;
+        const at = start - sentence.start;
+        const prefix = lower.slice(0, at);
+        const around = lower.slice(Math.max(0, at - 25), at + m[0].length + 25);
         let reason: SuppressionReason | undefined;
         if (IDIOM.test(around)) reason = 'idiom';
         else if (!NEGATION_EMBEDDED.has(indicator.id) && NEGATION.test(prefix)) reason = 'negated';
@@ -128,15 +143,22 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
           suppressed.push({ id: indicator.id, type: indicator.type, start, end, reason });
           continue;
         }
-        sentenceHits.push({ id: indicator.id, type: indicator.type, rung: indicator.rung, severity: indicator.severity, start, end, past: PAST.test(lower) });
+        const list = bySentence.get(index) ?? [];
+        list.push({ id: indicator.id, type: indicator.type, rung: indicator.rung, severity: indicator.severity, start, end, past: PAST.test(lower) });
+        bySentence.set(index, list);
       }
     }
+  }
+  for (const index of [...bySentence.keys()].sort((a, b) => a - b)) {
+    const sentenceHits = bySentence.get(index) as IndicatorHit[];
+    const lower = (parts[index] as { text: string }).text;
     if (sentenceHits.some((h) => !h.past)) {
       if (IMMEDIATE.test(lower)) immediate = true;
       else if (SHORT_TERM.test(lower)) shortTerm = true;
     }
-    hits.push(...sentenceHits);
+    hits.push(...sentenceHits.sort((a, b) => a.start - b.start));
   }
+  suppressed.sort((a, b) => a.start - b.start);
 
   const protectiveFactors: CrisisAssessment['protectiveFactors'] = [];
   for (const p of PROTECTIVE) {

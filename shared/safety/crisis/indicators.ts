@@ -31,7 +31,7 @@ const KILL = String.raw`(?:kill|killing|end|ending|take|taking|off)`;
 
 function rx(source: string): RegExp {
   // "can't", "cant" and "cannot" alike.
-  return new RegExp(source.replace(/can'\?t/g, "can(?:'?t|not)"), 'giu');
+  return new RegExp(source.replace(/can'\?t/g, "can(?:'?t|not)"), 'gi');
 }
 
 export const INDICATORS: Indicator[] = [
