@@ -42,6 +42,8 @@ export const SafetyCountsSchema = z.object({
   byBiasType: z.record(z.string(), count),
   byGate: z.record(z.string(), count),
   byRejectReason: z.record(z.string(), count),
+  /** Per social group mentioned ("gender:women"): records, crisis-labelled, rejected (for parity). */
+  byGroup: z.record(z.string(), z.object({ records: count, crisis: count, rejected: count })).default({}),
 });
 export type SafetyCounts = z.infer<typeof SafetyCountsSchema>;
 
@@ -60,6 +62,8 @@ export type SafetySummarizeInput = z.input<typeof SafetySummarizeInputSchema>;
 
 export const SafetyResultSchema = z.object({
   reportUri: z.string(),
+  /** Largest gap in crisis-label and rejection rates between groups with 20+ records. */
+  parityGap: z.object({ crisis: z.number(), rejected: z.number(), groups: count }),
   manifestUri: z.string(),
   counts: SafetyCountsSchema,
   keptBySplit: z.object({ train: count, val: count, test: count }),

@@ -85,3 +85,25 @@ describe('filterShard', () => {
     }
   });
 });
+
+describe('summarizeSafety fairness', () => {
+  it('reports the parity gap of crisis and rejection rates across groups with enough records', async () => {
+    const t = tempDir();
+    try {
+      const store = new LocalArtifactStore(t.dir);
+      const counts = (byGroup: Record<string, { records: number; crisis: number; rejected: number }>) => ({ ...emptySafetyCounts(), byGroup });
+      const ref = { uri: 'file:///x', bytes: 0, sha256: '0'.repeat(64), records: 0 };
+      const shard = (c: ReturnType<typeof counts>) => ({ split: 'train' as const, kept: ref, rejected: ref, audit: ref, counts: c, cacheHit: false });
+      const result = await summarizeSafety(store, 'd', [
+        shard(counts({ 'gender:women': { records: 30, crisis: 6, rejected: 0 }, 'age:teenagers': { records: 5, crisis: 5, rejected: 5 } })),
+        shard(counts({ 'gender:men': { records: 40, crisis: 4, rejected: 2 }, 'gender:women': { records: 10, crisis: 2, rejected: 0 } })),
+      ]);
+      // women 8/40 = 0.2, men 4/40 = 0.1; teenagers (5 records) are too few to compare.
+      expect(result.parityGap).toEqual({ crisis: 0.1, rejected: 0.05, groups: 2 });
+      const report = JSON.parse(readFileSync(fileURLToPath(result.reportUri), 'utf8')) as { fairness: { representation: Record<string, number> } };
+      expect(report.fairness.representation).toEqual({ 'gender:women': 40, 'age:teenagers': 5, 'gender:men': 40 });
+    } finally {
+      t.cleanup();
+    }
+  });
+});

@@ -11,7 +11,8 @@ import {
 } from '../contracts';
 import { canonicalJson, sha256Hex } from '../data/hash';
 import { readLines } from '../data/sources/lines';
-import { detectBias, type AlertLevel } from './bias/bias';
+import { MITIGATIONS, detectBias, groupsMentioned, type AlertLevel, type BiasType } from './bias/bias';
+import { parityFromTallies } from './bias/fairness';
 import { assessCrisis } from './crisis/assess';
 import { SEVERITY_RANK, type Severity } from './crisis/indicators';
 import type { DetectionEngine } from './engine';
@@ -24,7 +25,7 @@ export const SAFETY_STAGE_VERSION = '1';
 const BIAS_RANK: Record<AlertLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
 
 export function emptySafetyCounts(): SafetyCounts {
-  return { records: 0, kept: 0, rejected: 0, crisis: 0, piiRedacted: 0, byCrisisSeverity: {}, byCrisisType: {}, byPiiCategory: {}, byBiasType: {}, byGate: {}, byRejectReason: {} };
+  return { records: 0, kept: 0, rejected: 0, crisis: 0, piiRedacted: 0, byCrisisSeverity: {}, byCrisisType: {}, byPiiCategory: {}, byBiasType: {}, byGate: {}, byRejectReason: {}, byGroup: {} };
 }
 
 const bump = (m: Record<string, number>, k: string, n = 1) => {
@@ -35,6 +36,12 @@ export function addCounts(into: SafetyCounts, from: SafetyCounts): SafetyCounts 
   for (const k of ['records', 'kept', 'rejected', 'crisis', 'piiRedacted'] as const) into[k] += from[k];
   for (const k of ['byCrisisSeverity', 'byCrisisType', 'byPiiCategory', 'byBiasType', 'byGate', 'byRejectReason'] as const) {
     for (const [key, n] of Object.entries(from[k])) bump(into[k], key, n);
+  }
+  for (const [group, g] of Object.entries(from.byGroup)) {
+    const t = (into.byGroup[group] ??= { records: 0, crisis: 0, rejected: 0 });
+    t.records += g.records;
+    t.crisis += g.crisis;
+    t.rejected += g.rejected;
   }
   return into;
 }
@@ -166,6 +173,12 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
       const record = ConversationRecordSchema.parse(JSON.parse(item.raw));
       const verdict = filterRecord(record, engine, policy, counts);
       for (const e of verdict.explanations) if (samples.length < policy.auditSamples) samples.push(e);
+      for (const g of groupsMentioned(record.messages.map((m) => m.content).join('\n'))) {
+        const t = (counts.byGroup[`${g.type}:${g.group}`] ??= { records: 0, crisis: 0, rejected: 0 });
+        t.records += 1;
+        if (verdict.crisisSeverity !== 'NONE') t.crisis += 1;
+        if (verdict.rejectReasons.length > 0) t.rejected += 1;
+      }
       if (verdict.rejectReasons.length > 0) {
         counts.rejected += 1;
         for (const r of verdict.rejectReasons) bump(counts.byRejectReason, r);
@@ -200,7 +213,19 @@ export async function summarizeSafety(store: ArtifactStore, datasetSha: string, 
   const keptBySplit = { train: 0, val: 0, test: 0 };
   for (const s of shards) keptBySplit[s.split] += s.kept.records;
   const key = `safety/reports/${sha256Hex(canonicalJson({ datasetSha, shards: shards.map((s) => s.audit.uri) })).slice(0, 32)}`;
-  const report = await store.writeText(`${key}/report.json`, `${JSON.stringify({ datasetSha, counts, keptBySplit, shards: shards.map((s) => ({ split: s.split, kept: s.kept, rejected: s.rejected, audit: s.audit.uri, counts: s.counts })) }, null, 2)}\n`);
+  // Demographic parity of outcomes across the groups the data mentions (rates per group).
+  const representation: Record<string, number> = {};
+  const tallies: Record<string, Record<string, { n: number; yes: number }>> = { crisis: {}, rejected: {} };
+  for (const [group, g] of Object.entries(counts.byGroup)) {
+    representation[group] = g.records;
+    (tallies.crisis as Record<string, { n: number; yes: number }>)[group] = { n: g.records, yes: g.crisis };
+    (tallies.rejected as Record<string, { n: number; yes: number }>)[group] = { n: g.records, yes: g.rejected };
+  }
+  const fairness = { representation, parity: parityFromTallies(tallies) };
+  const parityGap = { crisis: fairness.parity.crisis?.maxGap ?? 0, rejected: fairness.parity.rejected?.maxGap ?? 0, groups: fairness.parity.crisis?.groups ?? 0 };
+  const biasTypesSeen = [...new Set(Object.keys(counts.byBiasType).map((k) => k.split(':')[0] as BiasType))];
+  const mitigations = Object.fromEntries(biasTypesSeen.map((t) => [t, MITIGATIONS[t]]));
+  const report = await store.writeText(`${key}/report.json`, `${JSON.stringify({ datasetSha, counts, keptBySplit, fairness: { ...fairness, parityGap }, mitigations, shards: shards.map((s) => ({ split: s.split, kept: s.kept, rejected: s.rejected, audit: s.audit.uri, counts: s.counts })) }, null, 2)}\n`);
   const manifest = await store.writeText(`${key}/manifest.json`, `${JSON.stringify({ kind: 'safety-filtered-dataset', datasetSha, stageVersion: SAFETY_STAGE_VERSION, shards: shards.map((s) => ({ split: s.split, ...s.kept })), rejected: shards.map((s) => s.rejected) }, null, 2)}\n`);
-  return SafetyResultSchema.parse({ reportUri: report.uri, manifestUri: manifest.uri, counts, keptBySplit });
+  return SafetyResultSchema.parse({ reportUri: report.uri, parityGap, manifestUri: manifest.uri, counts, keptBySplit });
 }

@@ -36,14 +36,22 @@ export function fairnessReport(records: Iterable<GroupOutcome>, minCount = 20): 
       }
     }
   }
+  const asCounts: Record<string, Record<string, { n: number; yes: number }>> = {};
+  for (const [outcome, perGroup] of tallies) asCounts[outcome] = Object.fromEntries(perGroup);
+  const parity = parityFromTallies(asCounts, minCount);
+  return { representation, parity };
+}
+
+/** Demographic parity from counts: per outcome, per group `{ n, yes }`. */
+export function parityFromTallies(tallies: Record<string, Record<string, { n: number; yes: number }>>, minCount = 20): FairnessReport['parity'] {
   const parity: FairnessReport['parity'] = {};
-  for (const [outcome, perGroup] of tallies) {
+  for (const [outcome, perGroup] of Object.entries(tallies)) {
     const rates: Record<string, number> = {};
-    for (const [group, t] of perGroup) if (t.n >= minCount) rates[group] = Math.round((t.yes / t.n) * 10_000) / 10_000;
+    for (const [group, t] of Object.entries(perGroup)) if (t.n >= minCount) rates[group] = Math.round((t.yes / t.n) * 10_000) / 10_000;
     const values = Object.values(rates);
     parity[outcome] = { rates, maxGap: values.length > 1 ? Math.round((Math.max(...values) - Math.min(...values)) * 10_000) / 10_000 : 0, groups: values.length };
   }
-  return { representation, parity };
+  return parity;
 }
 
 /**
