@@ -53,7 +53,8 @@ export async function followPipeline(handle: WorkflowHandle, log: (line: string)
       const progress: PipelineProgress = await handle.query(getProgressQuery);
       const beat = progress.status === 'running' ? await pendingHeartbeat(handle) : undefined;
       const d = beat?.details;
-      const line = `stage ${progress.currentStage}${d ? `: ${d.phase ?? ''} read ${d.read ?? 0}, accepted ${d.accepted ?? 0}, quarantined ${d.quarantined ?? 0}` : ''}`;
+      const fields = d ? [d.read !== undefined ? `read ${d.read}${d.total ? `/${d.total}` : ''}` : '', d.accepted !== undefined ? `accepted ${d.accepted}` : '', d.quarantined !== undefined ? `quarantined ${d.quarantined}` : ''].filter(Boolean) : [];
+      const line = `stage ${progress.currentStage}${d ? `: ${d.phase ?? ''} ${fields.join(', ')}` : ''}`;
       if (bar && d && (d.read ?? 0) > 0) {
         const total = Math.max(d.total ?? 0, d.read ?? 0);
         if (!barStarted) {
