@@ -72,6 +72,7 @@ export class PersonDetector implements Detector {
   private readonly english: Set<string>;
   private readonly countries: Set<string>;
   private readonly run: RegExp;
+  private readonly lower = /(?<![\p{L}\p{N}'’-])(\p{Ll}[\p{Ll}'’-]{1,30}) (\p{Ll}[\p{Ll}'’-]{1,30})(?![\p{L}\p{N}])/gu;
   private readonly title: RegExp;
   private readonly intro: RegExp;
 
@@ -120,6 +121,18 @@ export class PersonDetector implements Detector {
         if (this.countries.has(phrase)) continue;
         // An ordinary English word that is no known name ends the name ("Jennifer Thanks"); a run
         // that starts with one is a place or an organisation ("Solar Census"), not a person.
+        // Leading ordinary words are a role or a description ("Producer Michael Hansen"): drop them.
+        let dropped = 0;
+        while (words.length > 1 && plain(words[0] as string)) {
+          start += (words[0] as string).length + 1;
+          words = words.slice(1);
+          dropped += 1;
+        }
+        if (dropped > 0) {
+          capitalised = words.filter((w) => /^\p{Lu}/u.test(w));
+          phrase = words.join(' ');
+          end = start + phrase.length;
+        }
         const cut = words.findIndex((w) => /^\p{Lu}/u.test(w) && plain(w));
         if (cut === 0) continue;
         if (cut > 0) {
@@ -167,6 +180,17 @@ export class PersonDetector implements Detector {
       score = Math.min(1, score);
       if (score <= 0.2) continue;
       findings.push({ category: 'PERSON', start, end, score, detector: this.name, explanation: why.join(', ') });
+    }
+    // Names typed in lower case ("natasha higuchi"): a given name that is no English word,
+    // followed by a word that is a known name or no English word.
+    this.lower.lastIndex = 0;
+    for (let m = this.lower.exec(text); m !== null; m = this.lower.exec(text)) {
+      const [first, second] = [m[1] as string, m[2] as string];
+      const cap = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
+      if (!this.given.has(cap(first)) || this.english.has(first) || this.ambiguous.has(cap(first))) continue;
+      if (this.english.has(second) && !this.names.has(cap(second))) continue;
+      if (findings.some((f) => m.index < f.end && f.start < m.index + m[0].length)) continue;
+      findings.push({ category: 'PERSON', start: m.index, end: m.index + m[0].length, score: 0.55, detector: this.name, explanation: 'lower-case given name followed by a name' });
     }
     return findings;
   }

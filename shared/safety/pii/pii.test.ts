@@ -43,6 +43,9 @@ describe('PII detectors', () => {
     ['We went to Costa Rica last year', []],
     ['Thank you, that helps', []],
     ['I feel like Solar Census is hiring', []],
+    ['Producer Michael Hansen explained it', [['PERSON', 'Michael Hansen']]],
+    ['please ask natasha higuchi about it', [['PERSON', 'natasha higuchi']]],
+    ['i will mark it as done', []],
   ] as [string, [string, string][]][])('%s', (text, expected) => {
     expect(found(text)).toEqual(expected);
   });
