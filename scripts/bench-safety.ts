@@ -24,11 +24,20 @@ export function registerBenchSafetyCommand(bench: Command): void {
       const pii = evaluatePresidio(presidio, engine);
       const cssrs = path.join(DATA, 'cssrs_reddit_500_users.csv');
       if (!existsSync(cssrs)) throw new Error(`${cssrs} is missing: the benchmark needs ../shared/data`);
-      const { precision, recall, f1, tp, fp, fn, severityAgreement, users, atRiskThreshold } = evaluateCssrs(cssrs, 'LOW');
+      const flagged = evaluateCssrs(cssrs, 1);
+      const suicidalOnly = evaluateCssrs(cssrs, 2);
       const crows = path.join(DATA, 'crows_pairs.csv');
       if (!existsSync(crows)) throw new Error(`${crows} is missing: the benchmark needs ../shared/data`);
       const bias = { byType: evaluateCrowsPairs(crows), unit: 'share of CrowS-Pairs sentences flagged, more- vs less-stereotyping' };
-      const crisis = { precision, recall, f1, tp, fp, fn, severityAgreement, users, atRiskThreshold, unit: 'user (flagged if any post reaches the threshold)' };
+      const crisis = {
+        precision: flagged.precision,
+        recall: flagged.recall,
+        f1: flagged.f1,
+        severityAgreement: flagged.severityAgreement,
+        users: flagged.users,
+        unit: 'user, flagged when any post has a crisis finding (as the safety stage labels)',
+        suicidalContentOnly: { precision: suicidalOnly.precision, recall: suicidalOnly.recall, f1: suicidalOnly.f1 },
+      };
 
       // Throughput on the synthetic conversations' message texts, one core (this thread).
       const texts: string[] = [];

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { prf, type Prf } from '../evaluate';
-import { assessCrisis } from './assess';
-import { SEVERITY_RANK, type Severity } from './indicators';
+import { assessCrisis, type CrisisAssessment } from './assess';
 
 /**
  * Parses a Python list literal of strings (`['a', "b's"]`), the format of the C-SSRS Reddit
@@ -74,19 +73,40 @@ export function quadraticKappa(a: readonly number[], b: readonly number[], k: nu
   return den === 0 ? 1 : Math.round((1 - num / den) * 10_000) / 10_000;
 }
 
+/**
+ * Where an assessment sits on the C-SSRS label ladder: 0 Supportive (nothing), 1 Indicator
+ * (distress without suicidal content: panic, hopelessness, substances), 2 Ideation (suicidal or
+ * self-harm thoughts), 3 Behavior (self-harm acts, method or intent), 4 Attempt (an attempt or
+ * preparation).
+ */
+export function cssrsLevel(a: CrisisAssessment): number {
+  let level = a.severity === 'NONE' ? 0 : 1;
+  for (const h of a.indicators) {
+    if (h.type !== 'suicidal_ideation' && h.type !== 'self_harm') continue;
+    let l = 2;
+    if (h.rung === 'behaviour' && h.type === 'suicidal_ideation') l = 4;
+    else if (h.rung === 'plan') l = 4;
+    else if (h.rung === 'behaviour' || h.rung === 'method' || h.rung === 'intent') l = 3;
+    level = Math.max(level, l);
+  }
+  return level;
+}
+
 export interface CssrsEvaluation extends Prf {
   users: number;
   /** Quadratic-weighted kappa between the label ladder and the assessed severity (NONE..IMMINENT). */
   severityAgreement: number;
   unparsed: number;
-  atRiskThreshold: Severity;
+  /** A user is flagged when a post reaches this level of {@link cssrsLevel} (1: any crisis finding, 2: suicidal or self-harm content). */
+  atRiskLevel: number;
 }
 
 /**
  * Scores crisis detection per user on the C-SSRS Reddit file: a user is flagged at risk when
- * any post reaches `threshold`; Ideation, Behavior and Attempt count as at risk.
+ * any post reaches `atRiskLevel` on the label ladder ({@link cssrsLevel}); Ideation, Behavior
+ * and Attempt count as at risk. Severity agreement compares the ladders with weighted kappa.
  */
-export function evaluateCssrs(file: string, threshold: Severity = 'LOW'): CssrsEvaluation {
+export function evaluateCssrs(file: string, atRiskLevel = 1): CssrsEvaluation {
   const rows: { User: string; Post: string; Label: string }[] = parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, relax_quotes: true });
   let tp = 0;
   let fp = 0;
@@ -97,18 +117,17 @@ export function evaluateCssrs(file: string, threshold: Severity = 'LOW'): CssrsE
   for (const row of rows) {
     const posts = parsePythonStringList(row.Post);
     if (!posts) unparsed += 1;
-    let worst: Severity = 'NONE';
-    for (const post of posts ?? [row.Post]) {
-      const s = assessCrisis(post).severity;
-      if (SEVERITY_RANK[s] > SEVERITY_RANK[worst]) worst = s;
-    }
-    const flagged = SEVERITY_RANK[worst] >= SEVERITY_RANK[threshold];
+    let worst = 0;
+    for (const post of posts ?? [row.Post]) worst = Math.max(worst, cssrsLevel(assessCrisis(post)));
+    // Flagged as the stage labels crisis: any crisis finding (level 1 and up) by default, since
+    // missing a person at risk costs more than a false alarm.
+    const flagged = worst >= atRiskLevel;
     const atRisk = AT_RISK.has(row.Label);
     if (flagged && atRisk) tp++;
     else if (flagged) fp++;
     else if (atRisk) fn++;
     labels.push(Math.max(0, CSSRS_LABELS.indexOf(row.Label as (typeof CSSRS_LABELS)[number])));
-    predicted.push(SEVERITY_RANK[worst]);
+    predicted.push(worst);
   }
-  return { ...prf(tp, fp, fn), users: rows.length, severityAgreement: quadraticKappa(labels, predicted, 5), unparsed, atRiskThreshold: threshold };
+  return { ...prf(tp, fp, fn), users: rows.length, severityAgreement: quadraticKappa(labels, predicted, 5), unparsed, atRiskLevel };
 }
