@@ -30,13 +30,14 @@ export class PipelineState {
     this.current = name;
   }
 
-  complete(name: PipelineStageName, now: Date, counts: Record<string, number>, cacheHit?: boolean): void {
+  complete(name: PipelineStageName, now: Date, counts: Record<string, number>, cacheHit?: boolean, artifacts?: Record<string, string>): void {
     const s = this.stage(name);
     s.status = 'completed';
     s.finishedAt = now.toISOString();
     if (s.startedAt) s.durationMs = now.getTime() - Date.parse(s.startedAt);
     s.counts = counts;
     if (cacheHit !== undefined) s.cacheHit = cacheHit;
+    if (artifacts) s.artifacts = { ...artifacts };
   }
 
   /** Live counts of a running stage (shards done, ...). */
@@ -81,7 +82,7 @@ export class PipelineState {
       runName: this.runName,
       status: this.status,
       currentStage: this.current,
-      stages: this.stages.map((s) => ({ ...s, ...(s.counts ? { counts: { ...s.counts } } : {}) })),
+      stages: this.stages.map((s) => ({ ...s, ...(s.counts ? { counts: { ...s.counts } } : {}), ...(s.artifacts ? { artifacts: { ...s.artifacts } } : {}) })),
       ...(this.datasetSha ? { datasetSha: this.datasetSha } : {}),
     };
   }

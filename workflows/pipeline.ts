@@ -69,13 +69,13 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
   };
   upsertSearchAttributes([{ key: RUN_NAME, value: state.runName }]);
 
-  async function stage<T>(name: PipelineStageName, run: () => Promise<T>, summarize: (result: T) => { counts: Record<string, number>; cacheHit?: boolean }): Promise<T> {
+  async function stage<T>(name: PipelineStageName, run: () => Promise<T>, summarize: (result: T) => { counts: Record<string, number>; cacheHit?: boolean; artifacts?: Record<string, string> }): Promise<T> {
     state.begin(name, new Date());
     publish();
     try {
       const result = await run();
-      const { counts, cacheHit } = summarize(result);
-      state.complete(name, new Date(), counts, cacheHit);
+      const { counts, cacheHit, artifacts } = summarize(result);
+      state.complete(name, new Date(), counts, cacheHit, artifacts);
       return result;
     } catch (err) {
       if (isCancellation(err)) {
@@ -97,6 +97,7 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
     (r) => ({
       counts: { read: r.counts.read, accepted: r.counts.accepted, quarantined: r.counts.quarantined, ...r.counts.bySplit },
       cacheHit: r.cacheHit,
+      artifacts: { manifest: r.manifestUri, quarantine: r.quarantineUri },
     }),
   );
   state.setDatasetSha(dataset.datasetSha);
@@ -125,7 +126,10 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
         await Promise.all(Array.from({ length: Math.min(config.safety.concurrency, shards.length) }, lane));
         return cpu.summarizeSafetyActivity({ datasetSha: dataset.datasetSha, shards: results });
       },
-      (r) => ({ counts: { records: r.counts.records, kept: r.counts.kept, rejected: r.counts.rejected, crisis: r.counts.crisis, piiRedacted: r.counts.piiRedacted } }),
+      (r) => ({
+        counts: { records: r.counts.records, kept: r.counts.kept, rejected: r.counts.rejected, crisis: r.counts.crisis, piiRedacted: r.counts.piiRedacted },
+        artifacts: { report: r.reportUri, manifest: r.manifestUri },
+      }),
     );
     upsertSearchAttributes([{ key: CRISIS_COUNT, value: safety.counts.crisis }]);
   }

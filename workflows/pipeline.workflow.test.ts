@@ -74,6 +74,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
 
     const progress = await handle.query(getProgressQuery);
     expect(progress).toMatchObject({ status: 'completed', currentStage: 'completed', datasetSha: result.dataset.datasetSha });
+    expect(progress.stages[1]?.artifacts?.report).toBe(safety.reportUri);
 
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('completed');

@@ -39,6 +39,8 @@ export const StageProgressSchema = z.object({
   /** Headline counts of the stage (records read, accepted, quarantined, ...). */
   counts: z.record(z.string(), z.number()).optional(),
   cacheHit: z.boolean().optional(),
+  /** Where the stage's outputs are (manifest, report), by name. */
+  artifacts: z.record(z.string(), z.string()).optional(),
   error: z.string().optional(),
 });
 export type StageProgress = z.infer<typeof StageProgressSchema>;
