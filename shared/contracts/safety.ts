@@ -43,7 +43,9 @@ export const SafetyCountsSchema = z.object({
   byGate: z.record(z.string(), count),
   byRejectReason: z.record(z.string(), count),
   /** Per social group mentioned ("gender:women"): records, crisis-labelled, rejected (for parity). */
-  byGroup: z.record(z.string(), z.object({ records: count, crisis: count, rejected: count })).default({}),
+  byGroup: z.record(z.string(), z.object({ records: count, crisis: count, rejected: count, tp: count.default(0), fp: count.default(0), fn: count.default(0), tn: count.default(0) })).default({}),
+  /** Crisis labels from the stage against the source's own labels (`crisis` / `crisis:none`), where present. */
+  vsSourceLabels: z.object({ tp: count, fp: count, fn: count, tn: count }).default({ tp: 0, fp: 0, fn: 0, tn: 0 }),
 });
 export type SafetyCounts = z.infer<typeof SafetyCountsSchema>;
 
@@ -64,6 +66,10 @@ export const SafetyResultSchema = z.object({
   reportUri: z.string(),
   /** Largest gap in crisis-label and rejection rates between groups with 20+ records. */
   parityGap: z.object({ crisis: z.number(), rejected: z.number(), groups: count }),
+  /** Crisis detection against source labels, where the source has them (synthetic data does). */
+  crisisVsLabels: z.object({ precision: z.number(), recall: z.number(), f1: z.number(), labelled: count }),
+  /** Equalized odds: largest gaps in true- and false-positive rates between groups with 20+ labelled records. */
+  equalizedOdds: z.object({ tprGap: z.number(), fprGap: z.number(), groups: count }),
   manifestUri: z.string(),
   counts: SafetyCountsSchema,
   keptBySplit: z.object({ train: count, val: count, test: count }),

@@ -23,6 +23,16 @@ describe('filterRecord', () => {
     expect(v.record.metadata?.safety).toMatchObject({ crisis: { severity: 'IMMINENT', protocol: 'emergency' } });
   });
 
+  it('measures against the source label and replaces it with its own', () => {
+    const counts = emptySafetyCounts();
+    const v = filterRecord(rec("I'm going to kill myself tonight.", 'Please call 988 now.', { labels: ['crisis:none', 'topic:x'] }), engine, policy, counts);
+    expect(v.sourceCrisis).toBe(false);
+    expect(counts.vsSourceLabels).toEqual({ tp: 0, fp: 1, fn: 0, tn: 0 });
+    expect(v.record.labels).not.toContain('crisis:none');
+    expect(v.record.labels).toEqual(expect.arrayContaining(['topic:x', 'crisis']));
+    expect(v.record.metadata?.safety).toMatchObject({ sourceCrisisLabels: ['crisis:none'] });
+  });
+
   it('redacts PII consistently across turns and strips planted PII from metadata', () => {
     const v = filterRecord(
       rec('Email me at sam.k@example.com.', 'I will not email sam.k@example.com, let us talk here.', { metadata: { pii: [{ type: 'EMAIL_ADDRESS', value: 'sam.k@example.com' }] } }),
@@ -91,13 +101,19 @@ describe('summarizeSafety fairness', () => {
     const t = tempDir();
     try {
       const store = new LocalArtifactStore(t.dir);
-      const counts = (byGroup: Record<string, { records: number; crisis: number; rejected: number }>) => ({ ...emptySafetyCounts(), byGroup });
+      type G = { records: number; crisis: number; rejected: number; tp?: number; fp?: number; fn?: number; tn?: number };
+      const counts = (byGroup: Record<string, G>) => ({
+        ...emptySafetyCounts(),
+        byGroup: Object.fromEntries(Object.entries(byGroup).map(([k, g]) => [k, { tp: 0, fp: 0, fn: 0, tn: 0, ...g }])),
+      });
       const ref = { uri: 'file:///x', bytes: 0, sha256: '0'.repeat(64), records: 0 };
       const shard = (c: ReturnType<typeof counts>) => ({ split: 'train' as const, kept: ref, rejected: ref, audit: ref, counts: c, cacheHit: false });
       const result = await summarizeSafety(store, 'd', [
         shard(counts({ 'gender:women': { records: 30, crisis: 6, rejected: 0 }, 'age:teenagers': { records: 5, crisis: 5, rejected: 5 } })),
-        shard(counts({ 'gender:men': { records: 40, crisis: 4, rejected: 2 }, 'gender:women': { records: 10, crisis: 2, rejected: 0 } })),
+        shard(counts({ 'gender:men': { records: 40, crisis: 4, rejected: 2, tp: 18, fn: 2, fp: 1, tn: 19 }, 'gender:women': { records: 10, crisis: 2, rejected: 0, tp: 15, fn: 5, fp: 4, tn: 16 } })),
       ]);
+      // Equalized odds: TPR men 0.9 vs women 0.75; FPR men 0.05 vs women 0.2.
+      expect(result.equalizedOdds).toEqual({ tprGap: 0.15, fprGap: 0.15, groups: 2 });
       // women 8/40 = 0.2, men 4/40 = 0.1; teenagers (5 records) are too few to compare.
       expect(result.parityGap).toEqual({ crisis: 0.1, rejected: 0.05, groups: 2 });
       const report = JSON.parse(readFileSync(fileURLToPath(result.reportUri), 'utf8')) as { fairness: { representation: Record<string, number> } };

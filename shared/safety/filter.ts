@@ -10,6 +10,7 @@ import {
   type ShardRef,
 } from '../contracts';
 import { canonicalJson, sha256Hex } from '../data/hash';
+import { prf } from './evaluate';
 import { readLines } from '../data/sources/lines';
 import { MITIGATIONS, detectBias, groupsMentioned, type AlertLevel, type BiasType } from './bias/bias';
 import { parityFromTallies } from './bias/fairness';
@@ -25,7 +26,7 @@ export const SAFETY_STAGE_VERSION = '1';
 const BIAS_RANK: Record<AlertLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
 
 export function emptySafetyCounts(): SafetyCounts {
-  return { records: 0, kept: 0, rejected: 0, crisis: 0, piiRedacted: 0, byCrisisSeverity: {}, byCrisisType: {}, byPiiCategory: {}, byBiasType: {}, byGate: {}, byRejectReason: {}, byGroup: {} };
+  return { records: 0, kept: 0, rejected: 0, crisis: 0, piiRedacted: 0, byCrisisSeverity: {}, byCrisisType: {}, byPiiCategory: {}, byBiasType: {}, byGate: {}, byRejectReason: {}, byGroup: {}, vsSourceLabels: { tp: 0, fp: 0, fn: 0, tn: 0 } };
 }
 
 const bump = (m: Record<string, number>, k: string, n = 1) => {
@@ -38,16 +39,17 @@ export function addCounts(into: SafetyCounts, from: SafetyCounts): SafetyCounts 
     for (const [key, n] of Object.entries(from[k])) bump(into[k], key, n);
   }
   for (const [group, g] of Object.entries(from.byGroup)) {
-    const t = (into.byGroup[group] ??= { records: 0, crisis: 0, rejected: 0 });
-    t.records += g.records;
-    t.crisis += g.crisis;
-    t.rejected += g.rejected;
+    const t = (into.byGroup[group] ??= { records: 0, crisis: 0, rejected: 0, tp: 0, fp: 0, fn: 0, tn: 0 });
+    for (const k of ['records', 'crisis', 'rejected', 'tp', 'fp', 'fn', 'tn'] as const) t[k] += g[k];
   }
+  for (const k of ['tp', 'fp', 'fn', 'tn'] as const) into.vsSourceLabels[k] += from.vsSourceLabels[k];
   return into;
 }
 
 export interface RecordVerdict {
   record: ConversationRecord;
+  /** What the source said (`crisis` or `crisis:none` label), if it said anything. */
+  sourceCrisis: boolean | undefined;
   rejectReasons: string[];
   crisisSeverity: Severity;
   explanations: string[];
@@ -100,7 +102,15 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
   });
   counts.records += 1;
   bump(counts.byCrisisSeverity, worst);
-  const labels = new Set(input.labels ?? []);
+  // The source's own crisis labels are the truth to measure against; the stage's labels replace them.
+  const sourceLabels = input.labels ?? [];
+  const sourceCrisis = sourceLabels.includes('crisis') ? true : sourceLabels.includes('crisis:none') ? false : undefined;
+  const isCrisisLabel = (l: string) => l === 'crisis' || l.startsWith('crisis:') || l.startsWith('severity:');
+  const labels = new Set(sourceLabels.filter((l) => !isCrisisLabel(l)));
+  if (sourceCrisis !== undefined) {
+    const detected = worst !== 'NONE';
+    counts.vsSourceLabels[detected ? (sourceCrisis ? 'tp' : 'fp') : sourceCrisis ? 'fn' : 'tn'] += 1;
+  }
   if (worst !== 'NONE') {
     counts.crisis += 1;
     labels.add('crisis');
@@ -126,10 +136,11 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
         pii: [...piiCategories].sort(),
         bias: [...biasTypes].sort(),
         gates: [...gates].sort(),
+        ...(sourceCrisis !== undefined ? { sourceCrisisLabels: sourceLabels.filter(isCrisisLabel) } : {}),
       },
     },
   };
-  return { record, rejectReasons: [...rejectReasons], crisisSeverity: worst, explanations };
+  return { record, sourceCrisis, rejectReasons: [...rejectReasons], crisisSeverity: worst, explanations };
 }
 
 export interface FilterShardOptions {
@@ -174,10 +185,12 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
       const verdict = filterRecord(record, engine, policy, counts);
       for (const e of verdict.explanations) if (samples.length < policy.auditSamples) samples.push(e);
       for (const g of groupsMentioned(record.messages.map((m) => m.content).join('\n'))) {
-        const t = (counts.byGroup[`${g.type}:${g.group}`] ??= { records: 0, crisis: 0, rejected: 0 });
+        const t = (counts.byGroup[`${g.type}:${g.group}`] ??= { records: 0, crisis: 0, rejected: 0, tp: 0, fp: 0, fn: 0, tn: 0 });
         t.records += 1;
-        if (verdict.crisisSeverity !== 'NONE') t.crisis += 1;
+        const detected = verdict.crisisSeverity !== 'NONE';
+        if (detected) t.crisis += 1;
         if (verdict.rejectReasons.length > 0) t.rejected += 1;
+        if (verdict.sourceCrisis !== undefined) t[detected ? (verdict.sourceCrisis ? 'tp' : 'fp') : verdict.sourceCrisis ? 'fn' : 'tn'] += 1;
       }
       if (verdict.rejectReasons.length > 0) {
         counts.rejected += 1;
@@ -222,10 +235,19 @@ export async function summarizeSafety(store: ArtifactStore, datasetSha: string, 
     (tallies.rejected as Record<string, { n: number; yes: number }>)[group] = { n: g.records, yes: g.rejected };
   }
   const fairness = { representation, parity: parityFromTallies(tallies) };
+  // Equalized odds where labels exist: true-positive rate over labelled crisis records, false-positive rate over labelled non-crisis ones.
+  const odds = parityFromTallies({
+    tpr: Object.fromEntries(Object.entries(counts.byGroup).map(([g, c]) => [g, { n: c.tp + c.fn, yes: c.tp }])),
+    fpr: Object.fromEntries(Object.entries(counts.byGroup).map(([g, c]) => [g, { n: c.fp + c.tn, yes: c.fp }])),
+  });
+  const equalizedOdds = { tprGap: odds.tpr?.maxGap ?? 0, fprGap: odds.fpr?.maxGap ?? 0, groups: Math.min(odds.tpr?.groups ?? 0, odds.fpr?.groups ?? 0) };
+  const v = counts.vsSourceLabels;
+  const agreement = prf(v.tp, v.fp, v.fn);
+  const crisisVsLabels = { precision: agreement.precision, recall: agreement.recall, f1: agreement.f1, labelled: v.tp + v.fp + v.fn + v.tn };
   const parityGap = { crisis: fairness.parity.crisis?.maxGap ?? 0, rejected: fairness.parity.rejected?.maxGap ?? 0, groups: fairness.parity.crisis?.groups ?? 0 };
   const biasTypesSeen = [...new Set(Object.keys(counts.byBiasType).map((k) => k.split(':')[0] as BiasType))];
   const mitigations = Object.fromEntries(biasTypesSeen.map((t) => [t, MITIGATIONS[t]]));
-  const report = await store.writeText(`${key}/report.json`, `${JSON.stringify({ datasetSha, counts, keptBySplit, fairness: { ...fairness, parityGap }, mitigations, shards: shards.map((s) => ({ split: s.split, kept: s.kept, rejected: s.rejected, audit: s.audit.uri, counts: s.counts })) }, null, 2)}\n`);
+  const report = await store.writeText(`${key}/report.json`, `${JSON.stringify({ datasetSha, counts, keptBySplit, fairness: { ...fairness, parityGap, equalizedOdds, odds }, crisisVsLabels, mitigations, shards: shards.map((s) => ({ split: s.split, kept: s.kept, rejected: s.rejected, audit: s.audit.uri, counts: s.counts })) }, null, 2)}\n`);
   const manifest = await store.writeText(`${key}/manifest.json`, `${JSON.stringify({ kind: 'safety-filtered-dataset', datasetSha, stageVersion: SAFETY_STAGE_VERSION, shards: shards.map((s) => ({ split: s.split, ...s.kept })), rejected: shards.map((s) => s.rejected) }, null, 2)}\n`);
-  return SafetyResultSchema.parse({ reportUri: report.uri, parityGap, manifestUri: manifest.uri, counts, keptBySplit });
+  return SafetyResultSchema.parse({ reportUri: report.uri, parityGap, crisisVsLabels, equalizedOdds, manifestUri: manifest.uri, counts, keptBySplit });
 }

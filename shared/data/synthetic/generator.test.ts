@@ -45,7 +45,7 @@ describe('synthetic generator', () => {
 
   it('has no crisis or PII when the shares are 0', () => {
     const records = [...generateConversations(2000, { seed: 1, crisisShare: 0, piiShare: 0 })];
-    expect(records.some((r) => r.labels?.length)).toBe(false);
+    expect(records.every((r) => JSON.stringify(r.labels) === JSON.stringify(['crisis:none']))).toBe(true);
   });
 
   it('plants PII exactly as recorded, with Luhn-valid cards', () => {

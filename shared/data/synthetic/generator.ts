@@ -34,8 +34,11 @@ import {
   type SyntheticTopic,
 } from './lexicon';
 
+/** Label of a conversation known not to be a crisis (its positive twin is `crisis`). */
+export const NO_CRISIS_LABEL = 'crisis:none';
+
 /** Bump when the output for a given (seed, index) changes; it is part of the cache key. */
-export const GENERATOR_VERSION = '1';
+export const GENERATOR_VERSION = '2';
 
 export interface GeneratorOptions {
   seed: number;
@@ -231,6 +234,8 @@ export function generateConversation(index: number, options: GeneratorOptions): 
     metadata.crisis = { type, severity, protectiveFactor: protective !== '' };
     recordTopic = 'crisis';
   } else {
+    // An explicit negative, so later stages can measure crisis detection against the truth.
+    labels.push(NO_CRISIS_LABEL);
     messages.push({ role: 'user', content: userOpening(rng, topic) });
     const exchanges = rng.int(1, 3);
     for (let turn = 0; turn < exchanges; turn++) {
