@@ -43,6 +43,20 @@ describe('threaded preparation', () => {
     expect(inline.result.counts.blankLines).toBe(9);
   }, 60_000);
 
+  it('stops worker threads when cancelled and publishes nothing', async () => {
+    const file = path.join(t.dir, 'big.jsonl');
+    writeFileSync(file, Array.from({ length: 30_000 }, (_, i) => JSON.stringify(generateConversation(i, { seed: 3, crisisShare: 0.1, piiShare: 0.1 }))).join('\n'));
+    const store = new LocalArtifactStore(path.join(t.dir, 'store-cancel'));
+    const config = PrepareConfigSchema.parse({ source: { kind: 'jsonl', uri: file } });
+    const controller = new AbortController();
+    await expect(
+      prepareDataset({ config, store, threads: 2, signal: controller.signal, onProgress: (p) => p.read > 2000 && controller.abort(new Error('cancelled by test')) }),
+    ).rejects.toThrow('cancelled by test');
+    const again = await prepareDataset({ config, store, threads: 2 });
+    expect(again.cacheHit).toBe(false);
+    expect(again.counts.read).toBe(30_000);
+  }, 60_000);
+
   it.each([
     [2, 10, 2],
     [0, 1e9, 0],
