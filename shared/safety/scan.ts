@@ -5,7 +5,7 @@ import { ConversationRecordSchema, describeZodError } from '../contracts';
 import { readLines } from '../data/sources/lines';
 import { detectBias } from './bias/bias';
 import { assessCrisis } from './crisis/assess';
-import { checkGates } from './gates';
+import { checkGates, type Speaker } from './gates';
 import type { DetectionEngine } from './engine';
 import { Redactor } from './redact';
 
@@ -19,8 +19,18 @@ export interface ScanResult {
   redacted: string;
 }
 
-/** Scans one text: crisis assessment, PII findings, and the text with PII replaced. */
-export function scanText(id: string, text: string, engine: DetectionEngine): ScanResult {
+/** Who wrote which part of a scanned text (a conversation's messages joined by newlines). */
+export interface Segment {
+  start: number;
+  end: number;
+  role: Speaker;
+}
+
+/**
+ * Scans one text: crisis assessment, PII findings, bias, content gates, and the text with PII
+ * replaced. With `segments`, gates apply per speaker (a user may swear; the assistant may not).
+ */
+export function scanText(id: string, text: string, engine: DetectionEngine, segments?: readonly Segment[]): ScanResult {
   const crisis = assessCrisis(text);
   const findings = engine.detect(text);
   const { text: redacted } = new Redactor().redact(text, findings, crisis.indicators);
@@ -29,7 +39,9 @@ export function scanText(id: string, text: string, engine: DetectionEngine): Sca
     crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, timeline: crisis.timeline, protocol: crisis.protocol.name },
     pii: findings.map((f) => ({ category: f.category, start: f.start, end: f.end, score: Math.round(f.score * 100) / 100 })),
     bias: detectBias(text).map((b) => ({ type: b.type, level: b.level, start: b.start, end: b.end })),
-    gates: checkGates(text).map((g) => ({ gate: g.gate, severity: g.severity, start: g.start, end: g.end })),
+    gates: (segments ?? [{ start: 0, end: text.length, role: 'any' as const }]).flatMap((seg) =>
+      checkGates(text.slice(seg.start, seg.end), seg.role).map((g) => ({ gate: g.gate, severity: g.severity, start: seg.start + g.start, end: seg.start + g.end })),
+    ),
     redacted,
   };
 }
@@ -37,11 +49,19 @@ export function scanText(id: string, text: string, engine: DetectionEngine): Sca
 const TextLineSchema = z.object({ id: z.union([z.string().min(1), z.number()]).transform(String), text: z.string() }).strict();
 
 /** A scan input line: `{"id", "text"}` or a conversation record (its messages joined by newlines). */
-export function textOfLine(value: unknown): { id: string; text: string } | string {
+export function textOfLine(value: unknown): { id: string; text: string; segments?: Segment[] } | string {
   const plain = TextLineSchema.safeParse(value);
   if (plain.success) return plain.data;
   const record = ConversationRecordSchema.safeParse(value);
-  if (record.success) return { id: record.data.id, text: record.data.messages.map((m) => m.content).join('\n') };
+  if (record.success) {
+    const segments: Segment[] = [];
+    let at = 0;
+    for (const m of record.data.messages) {
+      segments.push({ start: at, end: at + m.content.length, role: m.role });
+      at += m.content.length + 1;
+    }
+    return { id: record.data.id, text: record.data.messages.map((m) => m.content).join('\n'), segments };
+  }
   return describeZodError('expected {"id","text"} or a conversation record', plain.error);
 }
 
@@ -78,7 +98,7 @@ export async function scanJsonl(input: string, output: string, engine: Detection
       await write({ line: item.line, ...(id ? { id } : {}), error: parsed });
       continue;
     }
-    await write(scanText(parsed.id, parsed.text, engine));
+    await write(scanText(parsed.id, parsed.text, engine, parsed.segments));
     if (lines % 1000 === 0) onProgress?.(lines);
   }
   out.end();

@@ -22,7 +22,7 @@ describe('pixel safety scan', () => {
         '{"id": "broken"',
         JSON.stringify({ id: 'b' }),
         JSON.stringify({ id: 'c', text: "I'm going to kill myself tonight." }),
-        JSON.stringify({ id: 'd', source: 's', messages: [{ role: 'user', content: 'I am Maria Garcia' }, { role: 'assistant', content: 'Hello' }] }),
+        JSON.stringify({ id: 'd', source: 's', messages: [{ role: 'user', content: 'I am Maria Garcia, this is shit' }, { role: 'assistant', content: 'Hello, that is shit' }] }),
       ].join('\n'),
     );
     const { stdout } = await exec(process.execPath, [PIXEL, 'safety', 'scan', '--input', input, '--output', output], { cwd: ROOT });
@@ -33,7 +33,8 @@ describe('pixel safety scan', () => {
     expect(lines[1]).toMatchObject({ line: 2, error: expect.stringContaining('malformed JSON') });
     expect(lines[2]).toMatchObject({ line: 3, id: 'b', error: expect.stringContaining('text') });
     expect(lines[3]).toMatchObject({ id: 'c', crisis: { severity: 'IMMINENT', protocol: 'emergency' } });
-    expect(lines[4]).toMatchObject({ id: 'd', pii: [{ category: 'PERSON' }] });
+    // Gates per speaker: the user's swearing is INFO, the assistant's is an ERROR, at its own offset.
+    expect(lines[4]).toMatchObject({ id: 'd', pii: [{ category: 'PERSON' }], gates: [{ gate: 'profanity', severity: 'INFO', start: 27 }, { gate: 'profanity', severity: 'ERROR', start: 47 }] });
   });
 
   it('scans one text with --text', async () => {
