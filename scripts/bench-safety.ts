@@ -1,7 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { generateConversation } from '../shared/data';
+import { LocalArtifactStore } from '../shared/artifacts';
+import { PrepareConfigSchema, SafetyPolicySchema } from '../shared/contracts';
+import { generateConversation, prepareDataset } from '../shared/data';
+import { filterShard } from '../shared/safety/filter';
 import { detectBias } from '../shared/safety/bias/bias';
 import { evaluateCrowsPairs } from '../shared/safety/bias/fairness';
 import { assessCrisis } from '../shared/safety/crisis/assess';
@@ -17,7 +21,8 @@ export function registerBenchSafetyCommand(bench: Command): void {
     .command('safety')
     .description('Accuracy of the safety detectors on public data, and their throughput; prints JSON')
     .option('--texts <n>', 'synthetic texts for the throughput run', intOption('--texts', 1000), 100_000)
-    .action((opts: { texts: number }) => {
+    .option('--stage-records <n>', 'synthetic conversations for the whole-stage run (0 skips it)', intOption('--stage-records', 0), 20_000)
+    .action(async (opts: { texts: number; stageRecords: number }) => {
       const engine = createPiiEngine();
       const presidio = path.join(DATA, 'pii_presidio_generated_large.json');
       if (!existsSync(presidio)) throw new Error(`${presidio} is missing: the benchmark needs ../shared/data`);
@@ -58,6 +63,23 @@ export function registerBenchSafetyCommand(bench: Command): void {
         runs.push(texts.length / (Number(process.hrtime.bigint() - started) / 1e9));
       }
       runs.sort((a, b) => a - b);
+
+      // The whole stage on one core: prepared shards in, kept / rejected / audit out.
+      let stage: { records: number; recordsPerSecond: number } | undefined;
+      if (opts.stageRecords > 0) {
+        const dir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-safety-'));
+        try {
+          const store = new LocalArtifactStore(dir);
+          const prepared = await prepareDataset({ config: PrepareConfigSchema.parse({ source: { kind: 'synthetic', count: opts.stageRecords } }), store });
+          const policy = SafetyPolicySchema.parse({});
+          const started = process.hrtime.bigint();
+          let records = 0;
+          for (const shard of prepared.shards) records += (await filterShard({ store, engine, shard, policy })).counts.records;
+          stage = { records, recordsPerSecond: Math.round(records / (Number(process.hrtime.bigint() - started) / 1e9)) };
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
       console.log(
         JSON.stringify({
           benchmark: 'safety',
@@ -65,6 +87,7 @@ export function registerBenchSafetyCommand(bench: Command): void {
           crisis,
           bias,
           textsPerSecondPerCore: Math.round(runs[1] as number),
+          ...(stage ? { stage: { ...stage, scope: 'safety stage on one core over prepared synthetic shards (every message of every conversation, redaction, writes)' } } : {}),
           throughputScope: 'PII engine + crisis assessment + bias detection on synthetic message texts, median of 3 runs, one thread',
           targets: { piiF1: { structured: 0.95, PERSON: 0.8, ADDRESS: 0.8 }, crisis: { f1: 0.8, recall: 0.9 }, textsPerSecondPerCore: 20_000 },
         }),
