@@ -37,7 +37,7 @@ function loadEnglishWords(): Set<string> {
   return new Set(lines(path.join(path.dirname(require.resolve('word-list')), 'words.txt')));
 }
 
-/** Country and region names in English, from the ICU data Node ships (no list to maintain). */
+/** Country, region and major city names in English, from the ICU and time-zone data Node ships (no list to maintain). */
 function countryNames(): Set<string> {
   const display = new Intl.DisplayNames(['en'], { type: 'region' });
   const out = new Set<string>();
@@ -51,6 +51,11 @@ function countryNames(): Set<string> {
         // not a region code
       }
     }
+  }
+  // Cities from the time-zone database Node ships ("America/New_York" -> "New York").
+  for (const zone of Intl.supportedValuesOf('timeZone')) {
+    const city = zone.split('/').pop();
+    if (city) out.add(city.replace(/_/g, ' '));
   }
   return out;
 }
