@@ -14,6 +14,7 @@ import {
   type SourceFingerprint,
   type SplitName,
 } from '../contracts';
+import { throwIfAborted } from './abort';
 import { FingerprintMap } from './fingerprint-map';
 import { canonicalJson, sha256Hex } from './hash';
 import { processItem } from './records';
@@ -112,10 +113,6 @@ class ShardWriter {
   }
 }
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('preparation cancelled');
-}
-
 function emptyCounts(): PrepareCounts {
   return { read: 0, accepted: 0, quarantined: 0, blankLines: 0, byReason: {}, bySplit: { train: 0, val: 0, test: 0 }, byTopic: {} };
 }
@@ -187,13 +184,13 @@ export class PrepareSink {
     const { read, accepted, quarantined } = this.counts;
     this.options.onProgress?.({ read, accepted, quarantined });
     await new Promise<void>((resolve) => setImmediate(resolve));
-    throwIfAborted(this.options.signal);
+    throwIfAborted(this.options.signal, 'preparation cancelled');
   }
 
   /** Closes every file and writes the manifest, last. */
   async finish(started: number): Promise<PrepareOutcome> {
     // A cancellation that arrived during the last batch must still keep the manifest unwritten.
-    throwIfAborted(this.options.signal);
+    throwIfAborted(this.options.signal, 'preparation cancelled');
     this.options.beforeManifest?.();
     for (const split of SPLIT_NAMES) await this.writers[split].rotate();
     const quarantineRef = await this.quarantineWriter.close();

@@ -9,6 +9,7 @@ import {
   type SafetyShardResult,
   type ShardRef,
 } from '../contracts';
+import { throwIfAborted } from '../data/abort';
 import { canonicalJson, sha256Hex } from '../data/hash';
 import { prf } from './evaluate';
 import { readLines } from '../data/sources/lines';
@@ -85,12 +86,13 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
       bump(counts.byPiiCategory, f.category);
       if (explanations.length < 5) explanations.push(`${f.detector}: ${f.category} (${f.explanation})`);
     }
-    for (const b of detectBias(m.content)) {
+    const bias = detectBias(m.content);
+    for (const b of bias) {
       biasTypes.add(b.type);
       bump(counts.byBiasType, `${b.type}:${b.level}`);
       if (BIAS_RANK[b.level] >= BIAS_RANK[policy.rejectBiasLevel]) rejectReasons.add(`bias:${b.type}:${b.level}`);
     }
-    for (const g of checkGates(m.content, m.role)) {
+    for (const g of checkGates(m.content, m.role, bias)) {
       gates.add(`${g.gate}:${g.severity}`);
       bump(counts.byGate, `${g.gate}:${g.severity}`);
       if (GATE_RANK[g.severity] >= GATE_RANK[policy.rejectGateSeverity]) rejectReasons.add(`gate:${g.gate}:${g.severity}`);
@@ -204,7 +206,7 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
       if (done % 256 === 0) {
         options.onProgress?.(done);
         await new Promise<void>((resolve) => setImmediate(resolve));
-        if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error('safety filtering cancelled');
+        throwIfAborted(options.signal, 'safety filtering cancelled');
       }
     }
     const keptRef = await kept.close();

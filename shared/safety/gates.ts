@@ -1,4 +1,4 @@
-import { detectBias } from './bias/bias';
+import { detectBias, type BiasFinding } from './bias/bias';
 
 export const GATE_SEVERITIES = ['INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
 export type GateSeverity = (typeof GATE_SEVERITIES)[number];
@@ -74,9 +74,10 @@ const SAFE_FRAMING = /\b(?:before|don'?t|do\snot|never|not|talk\sto|ask|check\sw
  * Content gates for one text: profanity, hate and harassment (bias findings at HIGH or
  * CRITICAL), information about self-harm methods, unauthorized medical advice, therapist
  * boundary violations, and empty or incoherent text. `speaker` decides which rules apply (a user
- * may swear; the assistant may not).
+ * may swear; the assistant may not). Callers that already ran bias detection on `text` pass its
+ * findings, so it runs once.
  */
-export function checkGates(text: string, speaker: Speaker = 'any'): GateFinding[] {
+export function checkGates(text: string, speaker: Speaker = 'any', bias: readonly BiasFinding[] = detectBias(text)): GateFinding[] {
   const findings: GateFinding[] = [];
   const trimmed = text.trim();
   const letters = (trimmed.match(/\p{L}/gu) ?? []).length;
@@ -98,7 +99,7 @@ export function checkGates(text: string, speaker: Speaker = 'any'): GateFinding[
       findings.push({ gate: rule.gate, severity: rule.severity, start: m.index, end: m.index + m[0].length, recommendation: rule.recommendation });
     }
   }
-  for (const b of detectBias(text)) {
+  for (const b of bias) {
     if (b.level === 'HIGH' || b.level === 'CRITICAL') {
       findings.push({
         gate: 'hate_harassment',

@@ -54,7 +54,8 @@ interface CompiledContext {
   category: string | undefined;
 }
 
-function escapeRegex(word: string): string {
+/** A literal string as a regular-expression fragment. */
+export function escapeRegex(word: string): string {
   return word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 

@@ -33,15 +33,18 @@ export interface Segment {
 export function scanText(id: string, text: string, engine: DetectionEngine, segments?: readonly Segment[]): ScanResult {
   const crisis = assessCrisis(text);
   const findings = engine.detect(text);
+  const bias = detectBias(text);
   const { text: redacted } = new Redactor().redact(text, findings, crisis.indicators);
   return {
     id,
     crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, timeline: crisis.timeline, protocol: crisis.protocol.name },
     pii: findings.map((f) => ({ category: f.category, start: f.start, end: f.end, score: Math.round(f.score * 100) / 100 })),
-    bias: detectBias(text).map((b) => ({ type: b.type, level: b.level, start: b.start, end: b.end })),
-    gates: (segments ?? [{ start: 0, end: text.length, role: 'any' as const }]).flatMap((seg) =>
-      checkGates(text.slice(seg.start, seg.end), seg.role).map((g) => ({ gate: g.gate, severity: g.severity, start: seg.start + g.start, end: seg.start + g.end })),
-    ),
+    bias: bias.map((b) => ({ type: b.type, level: b.level, start: b.start, end: b.end })),
+    gates: (segments ?? [{ start: 0, end: text.length, role: 'any' as const }]).flatMap((seg) => {
+      // The bias findings inside this segment, in its own offsets: bias detection runs once.
+      const inSegment = bias.filter((b) => b.start >= seg.start && b.end <= seg.end).map((b) => ({ ...b, start: b.start - seg.start, end: b.end - seg.start }));
+      return checkGates(text.slice(seg.start, seg.end), seg.role, inSegment).map((g) => ({ gate: g.gate, severity: g.severity, start: seg.start + g.start, end: seg.start + g.end }));
+    }),
     redacted,
   };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { escapeRegex } from '../pattern-detector';
 import type { Detector, Finding } from '../types';
 
 const LexiconSchema = z.object({
@@ -94,7 +95,7 @@ export class PersonDetector implements Detector {
     // Words of one name sit on one line, separated by a space or tab.
     this.run = new RegExp(String.raw`(?<![\p{L}\p{N}'’-])${WORD}(?:[ \t](?:(?:${particles})[ \t]){0,2}${WORD}){0,3}(?![\p{L}\p{N}])`, 'gu');
     this.title = new RegExp(String.raw`\b(?:${lexicon.titles.join('|')})\.?\s$`, 'u');
-    this.intro = new RegExp(String.raw`\b(?:${lexicon.introductions.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')}),?\s$`, 'iu');
+    this.intro = new RegExp(String.raw`\b(?:${lexicon.introductions.map(escapeRegex).join('|')}),?\s$`, 'iu');
   }
 
   detect(text: string): Finding[] {
