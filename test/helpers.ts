@@ -1,6 +1,8 @@
+import { execFile, type ExecFileOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 
@@ -38,4 +40,23 @@ export function quietRuntime(): void {
   } catch {
     // Already installed by an earlier call in this process.
   }
+}
+
+const ROOT = path.resolve(__dirname, '..');
+const PIXEL = path.join(ROOT, 'bin', 'pixel.js');
+const execFileAsync = promisify(execFile);
+
+/** Runs the `pixel` CLI from the project root, as a person would. */
+export function runPixel(args: readonly string[], options: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> {
+  return execFileAsync(process.execPath, [PIXEL, ...args], { cwd: ROOT, encoding: 'utf8', ...options }) as Promise<{ stdout: string; stderr: string }>;
+}
+
+/** Runs the `pixel` CLI expecting it to fail; returns its exit code and output. */
+export async function pixelFailure(args: readonly string[], options: ExecFileOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    await runPixel(args, options);
+  } catch (err) {
+    return err as { code: number; stdout: string; stderr: string };
+  }
+  throw new Error(`pixel ${args.join(' ')} succeeded but was expected to fail`);
 }

@@ -1,13 +1,7 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { ConversationRecordSchema } from '../../shared/contracts';
-import { tempDir } from '../helpers';
-
-const exec = promisify(execFile);
-const ROOT = path.resolve(__dirname, '..', '..');
-const PIXEL = path.join(ROOT, 'bin', 'pixel.js');
+import { pixelFailure, runPixel, tempDir } from '../helpers';
 
 describe('pixel data', () => {
   const t = tempDir('pixel-cli-data-');
@@ -16,8 +10,8 @@ describe('pixel data', () => {
   it('generate writes N valid records, the same for the same seed', async () => {
     const a = path.join(t.dir, 'a.jsonl');
     const b = path.join(t.dir, 'b.jsonl');
-    const { stdout } = await exec(process.execPath, [PIXEL, 'data', 'generate', '--count', '500', '--out', a, '--seed', '3'], { cwd: ROOT });
-    await exec(process.execPath, [PIXEL, 'data', 'generate', '--count', '500', '--out', b, '--seed', '3'], { cwd: ROOT });
+    const { stdout } = await runPixel(['data', 'generate', '--count', '500', '--out', a, '--seed', '3']);
+    await runPixel(['data', 'generate', '--count', '500', '--out', b, '--seed', '3']);
     expect(stdout).toMatch(/wrote 500 conversations/);
     const lines = readFileSync(a, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(500);
@@ -30,18 +24,15 @@ describe('pixel data', () => {
     [['--count', '10', '--crisis-share', '2'], '--crisis-share must be a number from 0 to 1'],
     [['--count', '10'], "required option '--out <file>' not specified"],
   ])('generate refuses %j with a clear message', async (args, message) => {
-    const err = await exec(process.execPath, [PIXEL, 'data', 'generate', ...args], { cwd: ROOT }).then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(err?.code).not.toBe(0);
-    expect(err?.stderr).toContain(message);
+    const err = await pixelFailure(['data', 'generate', ...args]);
+    expect(err.code).not.toBe(0);
+    expect(err.stderr).toContain(message);
   });
 
   it('prepare runs the stage locally and reports counts as JSON', async () => {
     const file = path.join(t.dir, 'p.jsonl');
-    await exec(process.execPath, [PIXEL, 'data', 'generate', '--count', '300', '--out', file], { cwd: ROOT });
-    const { stdout } = await exec(process.execPath, [PIXEL, 'data', 'prepare', file, '--artifacts', path.join(t.dir, 'store')], { cwd: ROOT });
+    await runPixel(['data', 'generate', '--count', '300', '--out', file]);
+    const { stdout } = await runPixel(['data', 'prepare', file, '--artifacts', path.join(t.dir, 'store')]);
     const result = JSON.parse(stdout) as { counts: { read: number; accepted: number; quarantined: number }; cacheHit: boolean };
     expect(result.counts.read).toBe(300);
     expect(result.counts.accepted + result.counts.quarantined).toBe(300);
@@ -50,17 +41,13 @@ describe('pixel data', () => {
 
   it('dev --run refuses bad input before starting anything', async () => {
     const started = Date.now();
-    const err = await exec(process.execPath, [PIXEL, 'dev', '--run', '--port', '17391', '--ui-port', '17392', '--input', '{"data":{"shardSize":0}}'], {
-      cwd: ROOT,
+    const err = await pixelFailure(['dev', '--run', '--port', '17391', '--ui-port', '17392', '--input', '{"data":{"shardSize":0}}'], {
       env: { ...process.env, PIXEL_HOME: path.join(t.dir, 'home') },
       timeout: 30_000,
-    }).then(
-      () => undefined,
-      (e: { code: number; stderr: string; stdout: string }) => e,
-    );
-    expect(err?.code).toBe(1);
-    expect(err?.stderr).toContain('data.shardSize');
-    expect(err?.stdout).not.toContain('starting Temporal');
+    });
+    expect(err.code).toBe(1);
+    expect(err.stderr).toContain('data.shardSize');
+    expect(err.stdout).not.toContain('starting Temporal');
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 });

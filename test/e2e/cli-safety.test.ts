@@ -1,12 +1,6 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import { tempDir } from '../helpers';
-
-const exec = promisify(execFile);
-const ROOT = path.resolve(__dirname, '..', '..');
-const PIXEL = path.join(ROOT, 'bin', 'pixel.js');
+import { pixelFailure, runPixel, tempDir } from '../helpers';
 
 describe('pixel safety scan', () => {
   const t = tempDir('pixel-cli-safety-');
@@ -25,7 +19,7 @@ describe('pixel safety scan', () => {
         JSON.stringify({ id: 'd', source: 's', messages: [{ role: 'user', content: 'I am Maria Garcia, this is shit' }, { role: 'assistant', content: 'Hello, that is shit' }] }),
       ].join('\n'),
     );
-    const { stdout } = await exec(process.execPath, [PIXEL, 'safety', 'scan', '--input', input, '--output', output], { cwd: ROOT });
+    const { stdout } = await runPixel(['safety', 'scan', '--input', input, '--output', output]);
     expect(stdout).toContain('scanned 5 lines');
     const lines = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(5);
@@ -38,16 +32,13 @@ describe('pixel safety scan', () => {
   });
 
   it('scans one text with --text', async () => {
-    const { stdout } = await exec(process.execPath, [PIXEL, 'safety', 'scan', '--text', 'SSN 123-45-6789'], { cwd: ROOT });
+    const { stdout } = await runPixel(['safety', 'scan', '--text', 'SSN 123-45-6789']);
     expect(JSON.parse(stdout)).toMatchObject({ pii: [{ category: 'US_SSN', start: 4, end: 15 }], redacted: 'SSN [US_SSN_1]' });
   });
 
   it('says what is missing when given neither input nor text', async () => {
-    const err = await exec(process.execPath, [PIXEL, 'safety', 'scan'], { cwd: ROOT }).then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(err?.code).toBe(1);
-    expect(err?.stderr).toContain('give --input and --output, or --text');
+    const err = await pixelFailure(['safety', 'scan']);
+    expect(err.code).toBe(1);
+    expect(err.stderr).toContain('give --input and --output, or --text');
   });
 });

@@ -1,12 +1,10 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { PIPELINE_STAGE, RUN_NAME } from '../../shared/contracts';
-import { tempDir } from '../helpers';
+import { pixelFailure, runPixel, tempDir } from '../helpers';
 
-const exec = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..', '..');
 const PIXEL = path.join(ROOT, 'bin', 'pixel.js');
 
@@ -71,7 +69,7 @@ describe('pixel dev + pixel run (end to end)', () => {
   });
 
   it('runs a pipeline started with {} and shows it with its search attributes', async () => {
-    const { stdout } = await exec(process.execPath, [PIXEL, 'run', '--input', '{}'], { cwd: ROOT, env, timeout: 120_000 });
+    const { stdout } = await runPixel(['run', '--input', '{}'], { env, timeout: 120_000 });
     const id = /started (pipeline-\S+)/.exec(stdout)?.[1];
     expect(id).toBeDefined();
     expect(stdout).toContain(`http://127.0.0.1:${uiPort}/namespaces/default/workflows/${id}`);
@@ -102,12 +100,9 @@ describe('pixel dev + pixel run (end to end)', () => {
   }, 150_000);
 
   it('refuses bad input before starting anything, naming the field', async () => {
-    const err = await exec(process.execPath, [PIXEL, 'run', '--input', '{"data":{"shardSize":0}}'], { cwd: ROOT, env }).then(
-      () => undefined,
-      (e: { code: number; stderr: string }) => e,
-    );
-    expect(err?.code).toBe(1);
-    expect(err?.stderr).toContain('data.shardSize');
+    const err = await pixelFailure(['run', '--input', '{"data":{"shardSize":0}}'], { env });
+    expect(err.code).toBe(1);
+    expect(err.stderr).toContain('data.shardSize');
   });
 
   it('stops the stack gracefully on Ctrl-C', async () => {
