@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { DetectionEngine, DetectorRegistry, type EngineOptions } from '../engine';
 import { parsePatternDetectors } from '../pattern-detector';
 import { PII_CATEGORIES } from '../types';
+import { AddressDetector } from './address';
 import { PersonDetector } from './person';
 import { PhoneDetector } from './phone';
 
@@ -11,7 +12,7 @@ export const DEFAULT_PATTERN_FILE = path.join(__dirname, 'pattern-detectors.yaml
 
 /**
  * Every PII detector: the data-defined ones (defaults plus `extraFiles`, e.g. from
- * `PIXEL_PII_DETECTORS`) and the code ones that need a library (phone numbers).
+ * `PIXEL_PII_DETECTORS`) and the code ones that need a library or a lexicon (phone numbers, person names, street addresses).
  */
 export function createPiiRegistry(extraFiles: readonly string[] = []): DetectorRegistry {
   const registry = new DetectorRegistry();
@@ -20,6 +21,7 @@ export function createPiiRegistry(extraFiles: readonly string[] = []): DetectorR
   }
   registry.register(new PhoneDetector());
   registry.register(new PersonDetector());
+  registry.register(new AddressDetector());
   return registry;
 }
 

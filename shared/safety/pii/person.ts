@@ -10,6 +10,8 @@ const LexiconSchema = z.object({
   titles: z.array(z.string()),
   particles: z.array(z.string()),
   introductions: z.array(z.string()),
+  organisationSuffixes: z.array(z.string()),
+  followers: z.array(z.string()),
 });
 
 function lines(file: string): string[] {
@@ -81,6 +83,8 @@ export class PersonDetector implements Detector {
   private readonly lower = /(?<![\p{L}\p{N}'’-])(\p{Ll}[\p{Ll}'’-]{1,30}) (\p{Ll}[\p{Ll}'’-]{1,30})(?![\p{L}\p{N}])/gu;
   private readonly title: RegExp;
   private readonly intro: RegExp;
+  private readonly organisation: RegExp;
+  private readonly follower: RegExp;
 
   constructor(lexiconFile = path.join(__dirname, 'person-lexicon.json')) {
     const lexicon = LexiconSchema.parse(JSON.parse(readFileSync(lexiconFile, 'utf8')));
@@ -95,6 +99,8 @@ export class PersonDetector implements Detector {
     // Words of one name sit on one line, separated by a space or tab.
     this.run = new RegExp(String.raw`(?<![\p{L}\p{N}'’-])${WORD}(?:[ \t](?:(?:${particles})[ \t]){0,2}${WORD}){0,3}(?![\p{L}\p{N}])`, 'gu');
     this.title = new RegExp(String.raw`\b(?:${lexicon.titles.join('|')})\.?\s$`, 'u');
+    this.organisation = new RegExp(String.raw`^[ \t]*,?[ \t]*(?:${lexicon.organisationSuffixes.map(escapeRegex).join('|')})(?![\p{L}\p{N}])`, 'u');
+    this.follower = new RegExp(String.raw`^(?:[ \t]+(?:${lexicon.followers.filter((f) => !/^['’]/.test(f)).map(escapeRegex).join('|')})|['’](?:${lexicon.followers.filter((f) => /^['’]/.test(f)).map((f) => escapeRegex(f.slice(1))).join('|')}))(?![\p{L}\p{N}])|^:[ \t]`, 'u');
     this.intro = new RegExp(String.raw`\b(?:${lexicon.introductions.map(escapeRegex).join('|')}),?\s$`, 'iu');
   }
 
@@ -104,21 +110,32 @@ export class PersonDetector implements Detector {
     for (let m = this.run.exec(text); m !== null; m = this.run.exec(text)) {
       let start = m.index;
       let words = m[0].split(/[ \t]+/);
-      // Drop leading words that are never names ("The", "Hi", "Dear").
-      while (words.length > 0 && this.nonNames.has(words[0] as string)) {
+      // Drop leading words that are never names ("The", "Hi", "Dear", "He's").
+      const nonName = (w: string) => this.nonNames.has(w) || this.nonNames.has(w.replace(/['’](?:s|ll|re|ve|d|m)$/, ''));
+      // A name followed by "Ltd." or "Inc." names a company.
+      if (this.organisation.test(text.slice(m.index + m[0].length, m.index + m[0].length + 16))) continue;
+      while (words.length > 0 && nonName(words[0] as string)) {
         start += (words[0] as string).length + 1;
         words = words.slice(1);
       }
-      while (words.length > 0 && this.nonNames.has(words[words.length - 1] as string)) words = words.slice(0, -1);
+      let trailing = '';
+      while (words.length > 0 && nonName(words[words.length - 1] as string)) {
+        trailing = ` ${words[words.length - 1] as string}${trailing}`;
+        words = words.slice(0, -1);
+      }
+      if (trailing && this.organisation.test(trailing)) continue;
       let capitalised = words.filter((w) => /^\p{Lu}/u.test(w));
       if (capitalised.length === 0) continue;
-      if (capitalised.some((w) => this.nonNames.has(w))) continue;
+      if (capitalised.some(nonName)) continue;
       let phrase = words.join(' ');
       // Words are separated by exactly one space or tab, so the phrase has the span's length.
       let end = start + phrase.length;
       const before = text.slice(Math.max(0, start - 25), start);
       const titled = this.title.test(before);
       const introduced = this.intro.test(before);
+      // "Anna said", "Anna's address", a speaker label "Anna: ..." at the start of a line.
+      const after = text.slice(end, end + 24);
+      const followed = this.follower.test(after) && (!after.startsWith(':') || /(?:^|\n)[ \t]*$/.test(before));
       // Places and organisations: a country name, or a run with an ordinary English word that is
       // no known name ("Solar Census", "Garden Maintenance"), is not a person unless introduced as one.
       const bare = (w: string) => w.replace(/['’]s$/, '');
@@ -162,9 +179,11 @@ export class PersonDetector implements Detector {
         score = 0.7;
         why.push('every word a known name');
       } else if (capitalised.length === 1 && known.length === 1) {
-        const ambiguous = this.ambiguous.has(first) || (!this.given.has(first) && this.english.has(first.toLowerCase()));
-        score = ambiguous ? 0.3 : 0.6;
-        why.push(ambiguous ? 'known name that is also a common word' : 'known name');
+        // A given name that is also an English word ("Even", "Say") is only a name mid-sentence.
+        const word = this.english.has(first.toLowerCase());
+        const ambiguous = this.ambiguous.has(first) || (!this.given.has(first) && word);
+        score = ambiguous || (sentenceStart && word) ? 0.3 : 0.6;
+        why.push(ambiguous ? 'known name that is also a common word' : sentenceStart && word ? 'given name that is also a word, starting a sentence' : 'known name');
         if (sentenceStart && ambiguous) {
           score -= 0.15;
           why.push('starts a sentence -0.15');
@@ -182,6 +201,9 @@ export class PersonDetector implements Detector {
       } else if (introduced) {
         score += 0.3;
         why.push('introduction +0.3');
+      } else if (followed) {
+        score += 0.3;
+        why.push('followed by a verb of speaking, a relation or a colon +0.3');
       }
       score = Math.min(1, score);
       if (score <= 0.2) continue;
@@ -193,7 +215,7 @@ export class PersonDetector implements Detector {
     for (let m = this.lower.exec(text); m !== null; m = this.lower.exec(text)) {
       const [first, second] = [m[1] as string, m[2] as string];
       const cap = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
-      if (!this.given.has(cap(first)) || this.english.has(first) || this.ambiguous.has(cap(first))) continue;
+      if (!this.given.has(cap(first)) || this.english.has(first) || this.ambiguous.has(cap(first)) || this.nonNames.has(cap(first))) continue;
       if (this.english.has(second) && !this.names.has(cap(second))) continue;
       if (findings.some((f) => m.index < f.end && f.start < m.index + m[0].length)) continue;
       findings.push({ category: 'PERSON', start: m.index, end: m.index + m[0].length, score: 0.55, detector: this.name, explanation: 'lower-case given name followed by a name' });
