@@ -18,6 +18,11 @@ describe('assessCrisis', () => {
     ["I can't stop drinking and I get the shakes in the morning.", 'MODERATE', ['substance_abuse'], 'ongoing'],
     ['I feel completely hopeless.', 'LOW', ['severe_depression'], 'ongoing'],
     ["I'm having a panic attack and can't breathe.", 'LOW', ['panic'], 'ongoing'],
+    ['Honestly I would rather be dead than go back there.', 'LOW', ['suicidal_ideation'], 'ongoing'],
+    ['Im thinking about ending it all.', 'MODERATE', ['suicidal_ideation'], 'ongoing'],
+    ['The only reason I didnt kill myself is my dog.', 'MODERATE', ['suicidal_ideation'], 'ongoing'],
+    ['I held the gun to my head for an hour.', 'HIGH', ['suicidal_ideation'], 'ongoing'],
+    ['I came here to spend my last day somewhere quiet.', 'IMMINENT', ['suicidal_ideation'], 'ongoing'],
   ] as const)('%s -> %s', (text, severity, types, timeline) => {
     const a = assessCrisis(text);
     expect(a.severity).toBe(severity);
@@ -33,6 +38,10 @@ describe('assessCrisis', () => {
     ["I don't want to kill myself, I want things to change.", 'negated'],
     ['My friend said she wants to die after the breakup.', 'third_person'],
     ['How can I help my brother who is suicidal?', 'helping_others'],
+    ['If you ever feel suicidal, please reach out.', 'second_person'],
+    ['You deserve to die? No, you deserve help.', 'second_person'],
+    ['Call the suicide hotline, they are kind.', 'resource'],
+    ['We lost my uncle to suicide last spring.', 'third_person'],
     ['This exam is killing me.', undefined],
     ['I nearly died of embarrassment in that meeting.', undefined],
     ['I could murder a pizza right now.', undefined],
@@ -42,6 +51,13 @@ describe('assessCrisis', () => {
     expect(a.severity).toBe('NONE');
     expect(a.protocol.name).toBe('none');
     if (reason) expect(a.suppressed.map((s) => s.reason)).toContain(reason);
+  });
+
+  it('keeps the topic named in general as a LOW mention, not as active thoughts', () => {
+    const a = assessCrisis('Suicide is never the answer.');
+    expect(a.severity).toBe('LOW');
+    expect(a.indicators.map((i) => [i.rung, i.mention])).toEqual([['distress', true]]);
+    expect(assessCrisis('I am suicidal.').severity).toBe('MODERATE');
   });
 
   it('counts a past, resolved event as history only', () => {

@@ -1,4 +1,5 @@
 import {
+  BARE_MENTION,
   FIRST_PERSON,
   HELPING_OTHERS,
   IDIOM,
@@ -7,9 +8,12 @@ import {
   NEGATION,
   PAST,
   PROTECTIVE,
+  RESOURCE,
+  SECOND_PERSON,
   SEVERITIES,
   SEVERITY_RANK,
   SHORT_TERM,
+  SOMEONE_ELSES,
   THIRD_PERSON,
   TRIGGERS,
   type CrisisType,
@@ -29,9 +33,11 @@ export interface IndicatorHit {
   end: number;
   /** True when the sentence places it in the past (history, not current risk). */
   past: boolean;
+  /** The topic named without the writer in the sentence ("suicide is never the answer"): LOW. */
+  mention?: boolean;
 }
 
-export type SuppressionReason = 'negated' | 'third_person' | 'helping_others' | 'idiom';
+export type SuppressionReason = 'negated' | 'third_person' | 'second_person' | 'helping_others' | 'idiom' | 'resource';
 
 export interface SuppressedHit {
   id: string;
@@ -80,7 +86,7 @@ const PROTOCOLS: Record<Severity, Protocol> = {
 
 /** Explicit rungs set a floor that protective factors cannot lower. */
 const EXPLICIT: ReadonlySet<Rung> = new Set(['intent', 'plan', 'behaviour']);
-const NEGATION_EMBEDDED = new Set(['not-want-live']);
+const NEGATION_EMBEDDED = new Set(['not-want-live', 'thoughts-3']);
 
 function sentences(text: string): { start: number; text: string }[] {
   const out: { start: number; text: string }[] = [];
@@ -96,7 +102,8 @@ function raise(severity: Severity, by: number): Severity {
 /**
  * Assesses one text for crisis: which types, how severe (NONE..IMMINENT, following the C-SSRS
  * ladder for suicide), how soon, what protects, and what response protocol fits. Negated phrases,
- * phrases about someone else, questions about helping someone and idioms are set aside (and
+ * phrases about someone else or addressed to the reader, questions about helping someone, names of
+ * services ("suicide hotline") and idioms are set aside (and
  * reported as suppressed); past events count only as LOW (history).
  */
 export function assessCrisis(text: string, indicators: readonly Indicator[] = INDICATORS): CrisisAssessment {
@@ -135,16 +142,34 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
         const prefix = lower.slice(0, at);
         const around = lower.slice(Math.max(0, at - 25), at + m[0].length + 25);
         let reason: SuppressionReason | undefined;
+        const firstPersonMatch = FIRST_PERSON.test(m[0]);
+        const iJustBefore = /\b(?:i|i'm|im)\b[^.!?]{0,30}$/iu.test(prefix);
         if (IDIOM.test(around)) reason = 'idiom';
+        else if (RESOURCE.test(around) && !firstPersonMatch) reason = 'resource';
+        else if (SOMEONE_ELSES.test(around)) reason = 'third_person';
+
         else if (!NEGATION_EMBEDDED.has(indicator.id) && NEGATION.test(prefix)) reason = 'negated';
         else if (HELPING_OTHERS.test(lower)) reason = 'helping_others';
-        else if (!FIRST_PERSON.test(m[0]) && THIRD_PERSON.test(prefix) && !/\b(?:i|i'm|im)\b[^.!?]{0,30}$/iu.test(prefix)) reason = 'third_person';
+        else if (!firstPersonMatch && THIRD_PERSON.test(prefix) && !iJustBefore) reason = 'third_person';
+        else if (!firstPersonMatch && SECOND_PERSON.test(prefix) && !iJustBefore) reason = 'second_person';
         if (reason) {
           suppressed.push({ id: indicator.id, type: indicator.type, start, end, reason });
           continue;
         }
         const list = bySentence.get(index) ?? [];
-        list.push({ id: indicator.id, type: indicator.type, rung: indicator.rung, severity: indicator.severity, start, end, past: PAST.test(lower) });
+        // "Suicide is never the answer": the topic, with no first person in the sentence, is kept
+        // (a person at risk may write it that way) but only as a LOW mention, not as active thoughts.
+        const mention = BARE_MENTION.test(m[0]) && !FIRST_PERSON.test(lower);
+        list.push({
+          id: indicator.id,
+          type: indicator.type,
+          rung: mention ? 'distress' : indicator.rung,
+          severity: mention ? 'LOW' : indicator.severity,
+          start,
+          end,
+          past: PAST.test(lower),
+          ...(mention ? { mention: true } : {}),
+        });
         bySentence.set(index, list);
       }
     }

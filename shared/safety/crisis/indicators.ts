@@ -69,6 +69,12 @@ export const INDICATORS: Indicator[] = [
   { id: 'substance-2', type: 'substance_abuse', rung: 'distress', severity: 'MODERATE', weight: 0.7, regex: rx(String.raw`\b(?:more|extra)\s(?:of\smy\s)?(?:\w{2,12}\s)?(?:pills|meds|medication)\sthan\s(?:prescribed|i\sshould)\b|\b(?:overdid\sit|used\s(?:way\s)?more\sthan\susual)\b`) },
   { id: 'depression-2', type: 'severe_depression', rung: 'distress', severity: 'LOW', weight: 0.55, regex: rx(String.raw`\bfeel(?:ing)?\s(?:so\s)?empty\b|\b(?:have\snot|haven't|not)\sleft\s(?:my\s)?bed\sin\s(?:\w{2,8}\s)?(?:days|weeks)\b|\bstopped\seating\b|\b(?:do\snot|don't)\ssee\sa\sfuture\b|\bi\s(?:have|'ve)\sgiven\sup\b`) },
   { id: 'panic-2', type: 'panic', rung: 'distress', severity: 'LOW', weight: 0.55, regex: rx(String.raw`\b(?:wave\sof\s)?panic(?:king|ky)?\b|\bcould(?:\snot|n't)\s(?:breathe|catch\smy\sbreath)\b|\b(?:think|feel\slike)\si\s(?:am|'m)\s(?:dying|going\sto\s(?:die|pass\sout))\b|\bgoing\sto\spass\sout\b`) },
+  // Wishes, thoughts, means and farewells in the words people use online (contractions often
+  // written without the apostrophe: "im", "didnt").
+  { id: 'wish-dead-3', type: 'suicidal_ideation', rung: 'wish_dead', severity: 'LOW', weight: 0.7, regex: rx(String.raw`\b(?:rather|better\soff)\s(?:be\s)?dead\b|\b(?:no\s?one|nobody)\s(?:would|will)\s(?:even\s)?(?:miss\sme|care\sif\si\s(?:died|was\sgone|disappeared|killed\smyself))\b|\bnothing\s(?:left\s)?to\slive\sfor\b|\b(?:want|wanted|wish\si\scould)\sto\s(?:just\s)?(?:disappear\sforever|stop\sexisting|cease\sto\sexist|not\sexist)\b|\bkms\b|\bwant\s(?:it\sall|everything|my\slife)\sto\s(?:end|be\sover)\b`) },
+  { id: 'thoughts-3', type: 'suicidal_ideation', rung: 'active_thoughts', severity: 'MODERATE', weight: 0.8, regex: rx(String.raw`\b(?:thoughts|thinking|thought|think|fantasi[sz]ing|fantasi[sz]e)\s(?:about|of)\s(?:dying|ending\s(?:it|it\sall|my\slife|things)|killing\smyself|taking\smy\s(?:own\s)?life|not\sbeing\salive)\b|\b(?:only|one)\sreason\s(?:why\s)?i\s(?:didn'?t|havent|haven't|have\snot|did\snot)\s(?:kill(?:ed)?\smyself|end(?:ed)?\s(?:it|my\slife))\b`) },
+  { id: 'method-2', type: 'suicidal_ideation', rung: 'method', severity: 'HIGH', weight: 0.8, regex: rx(String.raw`\b(?:aim|aimed|point|pointed|put|hold|held|press|pressed)\s(?:it|the\sgun|a\sgun|my\sgun|the\sbarrel|the\sknife|a\sknife)\s(?:at|to|against|in(?:to)?)\smy\s(?:head|temple|mouth|chest|throat|wrists?)\b|\bslit(?:ting)?\s(?:my\s)?wrists?\b|\b(?:tie|tied|tying|made|bought|have)\s(?:a\s)?noose\b|\bstockpil(?:e|ed|ing)\s(?:my\s)?(?:pills|meds|medication)\b`) },
+  { id: 'plan-3', type: 'suicidal_ideation', rung: 'plan', severity: 'IMMINENT', weight: 0.85, regex: rx(String.raw`\bspend\smy\slast\s(?:day|night|hours|moments)\b|\b(?:this\sis|it'?s|its)\smy\s(?:last|final)\s(?:day|night|post|message|goodbye)\b|\bgoodbye\s(?:everyone|world|cruel\sworld)\b`) },
 ];
 
 /** Used in tests and the lexicon check: `I` marks first-person phrases. */
@@ -79,6 +85,21 @@ export const NEGATION = /\b(?:never|not|no|don't|dont|do\snot|wouldn't|wouldnt|w
 
 /** A third person as the subject of the clause before the indicator. */
 export const THIRD_PERSON = /\b(?:he|she|they|his|her|their|him|them|friend|friends|sister|brother|mom|mum|mother|dad|father|son|daughter|cousin|partner|boyfriend|girlfriend|husband|wife|roommate|someone|somebody|people|a\sperson|kid|student|patient|client)\b(?:(?!\b(?:i|i'm|im|me|my|myself)\b)[^.!?]){0,40}$/iu;
+
+/**
+ * Addressed to the reader: advice or questions in the second person ("if you feel suicidal",
+ * "you don't deserve to die"), with no first-person subject after the "you".
+ */
+export const SECOND_PERSON = /\b(?:you|you're|youre|you've|you'd|your|yourself|u|ur)\b(?:(?!\b(?:i|i'm|im|me|my|myself)\b)[^.!?]){0,40}$/iu;
+
+/** Names of services and campaigns that contain crisis words ("suicide hotline", "r/SuicideWatch"). */
+export const RESOURCE = /\b(?:suicide|crisis)\s?(?:hot\s?lines?|prevention|(?:crisis\s)?(?:help\s?)?lines?|lifeline|watch|awareness|survivors?|text\sline|helplines?|hotline\snumber)\b|\br\/\w+/iu;
+
+/** The bare words, which name the topic; on their own they need the writer in the sentence. */
+export const BARE_MENTION = /^(?:suicidal|suicide|suicidality)$/iu;
+
+/** Someone else's suicide, or suicide as a topic of law or statistics. */
+export const SOMEONE_ELSES = /\blost\s(?:a|my|our|his|her|their)\s(?:\w{2,15}\s){0,2}to\ssuicide\b|\b(?:assisted|physician[-\s]assisted)\ssuicide\b|\bsuicide\s(?:rates?|statistics|stats|risk\sfactors?)\b|[\w/]\.?suicide[./]/iu;
 
 /** The person is asking how to help someone else. */
 export const HELPING_OTHERS = /\bhow\s(?:can|do|should|could)\si\s(?:help|support|talk\sto|reach)\b|\b(?:worried|scared|concerned)\s(?:about|for)\s(?:my|a|him|her|them)\b/iu;
@@ -107,4 +128,4 @@ export const PROTECTIVE: { id: string; regex: RegExp }[] = [
  * and skips the indicator pass (most texts). The test "every indicator has a trigger" keeps the
  * two in step.
  */
-export const TRIGGERS = /(?:dead|gone|born|die|disappear|wake|asleep|sleep|existing|better\soff|live|living|alive|exist|here|reason|point|life|tired|can'?t|suicid|kill|hang|shoot|end|commit|method|pills|meds|medication|rope|noose|gun|jump|intend|plan|decided|gonna|going|note|letter|gave|giving|given|goodbye|took|swallowed|taken|overdos|tried|attempt|cut|burn|hurt|harm|scratch|hit|punish|relaps|self|injur|urge|voices|watching|following|recording|poisoning|tracking|chip|something|stab|murder|beat|pay|drink|drank|black|shakes|stop|quit|prescribed|mixing|mixed|hopeless|way\sout|better|future|bed|panic|breath|dying|heart|whisper|coming|against|imagin|fantasi|using|overdid|usual|empty|eating|given\sup|hold|breath|pass\sout|cannot|see\sa\sfuture|point)/i;
+export const TRIGGERS = /(?:kms|thought|think|fantasi|reason|noose|wrist|stockpil|aim|point|pressed|held|last|final|everyone|world|nothing|disappear|dead|gone|born|die|disappear|wake|asleep|sleep|existing|better\soff|live|living|alive|exist|here|reason|point|life|tired|can'?t|suicid|kill|hang|shoot|end|commit|method|pills|meds|medication|rope|noose|gun|jump|intend|plan|decided|gonna|going|note|letter|gave|giving|given|goodbye|took|swallowed|taken|overdos|tried|attempt|cut|burn|hurt|harm|scratch|hit|punish|relaps|self|injur|urge|voices|watching|following|recording|poisoning|tracking|chip|something|stab|murder|beat|pay|drink|drank|black|shakes|stop|quit|prescribed|mixing|mixed|hopeless|way\sout|better|future|bed|panic|breath|dying|heart|whisper|coming|against|imagin|fantasi|using|overdid|usual|empty|eating|given\sup|hold|breath|pass\sout|cannot|see\sa\sfuture|point)/i;
