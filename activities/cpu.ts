@@ -1,4 +1,5 @@
 import type { ArtifactStore } from '../shared/artifacts';
+import { createAugmentActivities } from './augment';
 import { createPrepareActivity } from './prepare';
 import { createSafetyActivities } from './safety';
 
@@ -7,6 +8,7 @@ export function createCpuActivities(deps: { store: ArtifactStore }) {
   return {
     prepareDatasetActivity: createPrepareActivity(deps.store),
     ...createSafetyActivities(deps.store),
+    ...createAugmentActivities(deps.store),
   };
 }
 

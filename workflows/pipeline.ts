@@ -22,6 +22,8 @@ import {
   parseWith,
   type PipelineInput,
   type PipelineResult,
+  type AugmentResult,
+  type AugmentShardResult,
   type PipelineStageName,
   type SafetyResult,
   type SafetyShardResult,
@@ -30,6 +32,8 @@ import {
 
 /** Guards the safety stage's commands for histories recorded before it existed. */
 export const SAFETY_STAGE_PATCH = 'safety-stage-v1';
+/** Guards the augmentation stage's commands for histories recorded before it existed. */
+export const AUGMENT_STAGE_PATCH = 'augment-stage-v1';
 import { getProgressQuery } from './messages';
 import { PipelineState } from './pipeline-state';
 
@@ -49,6 +53,26 @@ function stageFailure(stage: PipelineStageName, err: unknown): ApplicationFailur
   const message = cause instanceof Error ? cause.message : String(cause);
   const type = cause instanceof ApplicationFailure && cause.type ? cause.type : 'StageFailed';
   return ApplicationFailure.create({ message: `stage ${stage} failed: ${message}`, type, nonRetryable: true, cause: cause instanceof Error ? cause : undefined });
+}
+
+/**
+ * Runs `run` over every item, at most `concurrency` at a time, results in item order;
+ * `onDone` sees how many have finished.
+ */
+async function fanOut<T, R>(items: readonly T[], concurrency: number, run: (item: T) => Promise<R>, onDone: (done: number) => void): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let done = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await run(items[i] as T);
+      done += 1;
+      onDone(done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+  return results;
 }
 
 /**
@@ -105,26 +129,23 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
 
   // Runs started before the safety stage existed finish without it on replay.
   let safety: SafetyResult | undefined;
+  let safetyShards: SafetyShardResult[] = [];
   if (patched(SAFETY_STAGE_PATCH)) {
     safety = await stage(
       'safety',
       async () => {
         const shards = dataset.shards;
-        const results: SafetyShardResult[] = new Array<SafetyShardResult>(shards.length);
-        let next = 0;
-        let done = 0;
         // Bounded fan-out: a few shard activities at a time, results kept in shard order.
-        const lane = async (): Promise<void> => {
-          while (next < shards.length) {
-            const i = next++;
-            results[i] = await cpu.safetyFilterShardActivity({ shard: shards[i] as ShardRef, policy: config.safety.policy });
-            done += 1;
+        safetyShards = await fanOut(
+          shards,
+          config.safety.concurrency,
+          (shard: ShardRef) => cpu.safetyFilterShardActivity({ shard, policy: config.safety.policy }),
+          (done) => {
             state.progressCounts('safety', { shards: shards.length, shardsDone: done });
             setCurrentDetails(state.details());
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(config.safety.concurrency, shards.length) }, lane));
-        return cpu.summarizeSafetyActivity({ datasetSha: dataset.datasetSha, shards: results });
+          },
+        );
+        return cpu.summarizeSafetyActivity({ datasetSha: dataset.datasetSha, shards: safetyShards });
       },
       (r) => ({
         counts: { records: r.counts.records, kept: r.counts.kept, rejected: r.counts.rejected, crisis: r.counts.crisis, piiRedacted: r.counts.piiRedacted },
@@ -134,7 +155,39 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
     upsertSearchAttributes([{ key: CRISIS_COUNT, value: safety.counts.crisis }]);
   }
 
+  // Augmentation reads the safety stage's kept shards; runs from before it finish without it.
+  let augment: AugmentResult | undefined;
+  if (safety && patched(AUGMENT_STAGE_PATCH)) {
+    augment = await stage(
+      'augment',
+      async () => {
+        const shards: ShardRef[] = safetyShards.map((s) => ({ split: s.split, ...s.kept }));
+        const results: AugmentShardResult[] = await fanOut(
+          shards,
+          config.augment.concurrency,
+          (shard) => cpu.augmentShardActivity({ shard, config: config.augment }),
+          (done) => {
+            state.progressCounts('augment', { shards: shards.length, shardsDone: done });
+            setCurrentDetails(state.details());
+          },
+        );
+        return cpu.summarizeAugmentationActivity({ datasetSha: dataset.datasetSha, shards: results, config: config.augment });
+      },
+      (r) => ({
+        counts: {
+          source: r.counts.source,
+          augmented: r.counts.kept,
+          discarded: r.counts.discarded,
+          crisisGenerated: Object.values(r.counts.generatedByType).reduce((a, b) => a + b, 0),
+          ratioPercent: Math.round(r.ratio * 100),
+          crisisSharePercent: Math.round(r.crisisShare.after * 100),
+        },
+        artifacts: { report: r.reportUri, manifest: r.manifestUri },
+      }),
+    );
+  }
+
   state.finish();
   publish();
-  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), stages: state.stagesSnapshot() };
+  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), ...(augment ? { augment } : {}), stages: state.stagesSnapshot() };
 }

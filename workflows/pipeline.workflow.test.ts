@@ -14,7 +14,7 @@ import { getProgressQuery } from './messages';
 import { trainingPipelineWorkflow } from './pipeline';
 
 /** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
-const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v2.json');
+const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v3.json');
 
 describe('trainingPipelineWorkflow on a real dev server', () => {
   let env: TestWorkflowEnvironment;
@@ -65,7 +65,11 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(result.dataset.counts.read).toBe(2000);
     expect(result.dataset.counts.accepted + result.dataset.counts.quarantined).toBe(2000);
     expect(result.dataset.counts.bySplit.train).toBeGreaterThan(1200);
-    expect(result.stages).toEqual([expect.objectContaining({ name: 'prepare', status: 'completed' }), expect.objectContaining({ name: 'safety', status: 'completed' })]);
+    expect(result.stages).toEqual([
+      expect.objectContaining({ name: 'prepare', status: 'completed' }),
+      expect.objectContaining({ name: 'safety', status: 'completed' }),
+      expect.objectContaining({ name: 'augment', status: 'completed' }),
+    ]);
     // Safety: every accepted record filtered; crisis conversations kept and labelled; no planted PII left.
     const safety = result.safety!;
     expect(safety.counts.records).toBe(result.dataset.counts.accepted);
@@ -77,9 +81,21 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(safety.crisisVsLabels.recall).toBeGreaterThan(0.8);
     expect(safety.crisisVsLabels.precision).toBeGreaterThan(0.85);
 
+    // Augmentation: the train split only, copies counted, crisis share brought to the target.
+    const augment = result.augment!;
+    expect(augment.counts.source).toBe(safety.keptBySplit.train);
+    expect(augment.counts.kept).toBeGreaterThan(augment.counts.source / 4);
+    expect(augment.recordsBySplit.val).toBe(safety.keptBySplit.val);
+    expect(augment.recordsBySplit.test).toBe(safety.keptBySplit.test);
+    expect(augment.recordsBySplit.train).toBe(safety.keptBySplit.train + augment.counts.kept);
+    expect(Math.abs(augment.crisisShare.after - augment.crisisShare.target)).toBeLessThan(0.03);
+    expect(Object.keys(augment.counts.generatedByType).length).toBeGreaterThanOrEqual(5);
+
     const progress = await handle.query(getProgressQuery);
     expect(progress).toMatchObject({ status: 'completed', currentStage: 'completed', datasetSha: result.dataset.datasetSha });
     expect(progress.stages[1]?.artifacts?.report).toBe(safety.reportUri);
+    expect(progress.stages[2]?.artifacts?.report).toBe(augment.reportUri);
+    expect(progress.stages[2]?.counts).toMatchObject({ source: augment.counts.source, augmented: augment.counts.kept });
 
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('completed');
@@ -135,7 +151,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(failure.type).toBe('SourceNotFound');
     expect(failure.message).toContain(missing);
     const progress = await handle.query(getProgressQuery);
-    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }] });
+    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }] });
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('failed');
     // One attempt only: the failure is permanent.
@@ -172,7 +188,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(Date.now() - cancelledAt).toBeLessThan(15_000);
     expect((await handle.describe()).typedSearchAttributes.get(PIPELINE_STAGE)).toBe('cancelled');
-    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }] });
+    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }] });
     // The cancelled run's own cache folder: no manifest was published and no attempt is left.
     const config = PrepareConfigSchema.parse({ source: { kind: 'synthetic', count, seed: 77 } });
     const source = await resolveSource(config.source, store, config.maxLineLength);

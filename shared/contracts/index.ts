@@ -6,3 +6,4 @@ export * from './search-attributes';
 export * from './task-queues';
 export * from './validation';
 export * from './safety';
+export * from './augment';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AugmentConfigSchema, AugmentResultSchema } from './augment';
 import { PrepareConfigSchema, PrepareDatasetResultSchema } from './prepare';
 import { SafetyConfigSchema, SafetyResultSchema } from './safety';
 
@@ -16,6 +17,8 @@ export const PipelineInputSchema = z
     data: PrepareConfigSchema.prefault({}),
     /** Safety filtering: crisis labelling, PII redaction, bias and content gates. */
     safety: SafetyConfigSchema.prefault({}),
+    /** Augmentation of the filtered train split: five strategies, each copy re-checked for safety. */
+    augment: AugmentConfigSchema.prefault({}),
     /** Reuse cached stage outputs whose inputs and config are unchanged. */
     useCache: z.boolean().default(true),
   })
@@ -24,7 +27,7 @@ export type PipelineInput = z.input<typeof PipelineInputSchema>;
 export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
 
 /** Stages of the pipeline, in the order they run. Later issues append to this list. */
-export const PIPELINE_STAGES = ['prepare', 'safety'] as const;
+export const PIPELINE_STAGES = ['prepare', 'safety', 'augment'] as const;
 export type PipelineStageName = (typeof PIPELINE_STAGES)[number];
 
 export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
@@ -61,6 +64,8 @@ export const PipelineResultSchema = z.object({
   dataset: PrepareDatasetResultSchema,
   /** Absent on runs that predate the safety stage. */
   safety: SafetyResultSchema.optional(),
+  /** Absent on runs that predate the augmentation stage. */
+  augment: AugmentResultSchema.optional(),
   stages: z.array(StageProgressSchema),
 });
 export type PipelineResult = z.infer<typeof PipelineResultSchema>;

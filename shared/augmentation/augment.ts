@@ -1,0 +1,270 @@
+import {
+  AUGMENT_STRATEGIES,
+  ConversationRecordSchema,
+  type AugmentConfig,
+  type AugmentCounts,
+  type AugmentShardResult,
+  type AugmentStrategyName,
+  type ConversationRecord,
+  type DiscardReason,
+  type ShardRef,
+} from '../contracts';
+import type { ArtifactStore } from '../artifacts';
+import { throwIfAborted } from '../data/abort';
+import { canonicalJson, sha256Hex } from '../data/hash';
+import { readLines } from '../data/sources/lines';
+import { SAFETY_STAGE_VERSION } from '../safety/filter';
+import type { DetectionEngine } from '../safety/engine';
+import { SafetyRecheck, type CrisisSummary } from './check';
+import type { AugmentLexicon } from './lexicon';
+import { Rng } from './rng';
+import { jaccard, shingles } from './similarity';
+import { STRATEGIES, type Variant } from './strategies';
+import { isCrisisRecord } from './strategies/types';
+
+/** Bump when the stage's output changes for the same input; part of the cache key. */
+export const AUGMENT_STAGE_VERSION = '1';
+
+const REGULAR: readonly AugmentStrategyName[] = AUGMENT_STRATEGIES.filter((s) => s !== 'crisisScenario');
+
+export function emptyAugmentCounts(): AugmentCounts {
+  return {
+    source: 0,
+    sourceCrisis: 0,
+    candidates: 0,
+    kept: 0,
+    discarded: 0,
+    discardedByReason: {},
+    byStrategy: Object.fromEntries(AUGMENT_STRATEGIES.map((s) => [s, { candidates: 0, kept: 0, discarded: 0, notApplicable: 0 }])),
+    byTopic: {},
+    generatedByType: {},
+    generatedBySeverity: {},
+    keptCrisis: 0,
+  };
+}
+
+const bump = (m: Record<string, number>, k: string, n = 1) => {
+  m[k] = (m[k] ?? 0) + n;
+};
+
+export function addAugmentCounts(into: AugmentCounts, from: AugmentCounts): AugmentCounts {
+  for (const k of ['source', 'sourceCrisis', 'candidates', 'kept', 'discarded', 'keptCrisis'] as const) into[k] += from[k];
+  for (const k of ['discardedByReason', 'generatedByType', 'generatedBySeverity'] as const) for (const [key, n] of Object.entries(from[k])) bump(into[k], key, n);
+  for (const [s, t] of Object.entries(from.byStrategy)) {
+    const x = (into.byStrategy[s] ??= { candidates: 0, kept: 0, discarded: 0, notApplicable: 0 });
+    x.candidates += t.candidates;
+    x.kept += t.kept;
+    x.discarded += t.discarded;
+    x.notApplicable += t.notApplicable;
+  }
+  for (const [topic, t] of Object.entries(from.byTopic)) {
+    const x = (into.byTopic[topic] ??= { source: 0, kept: 0 });
+    x.source += t.source;
+    x.kept += t.kept;
+  }
+  return into;
+}
+
+/**
+ * How many crisis scenarios each source record should yield, on average, for the split to reach
+ * `target` crisis share: with `records` records so far (sources and their copies), `crisis` of
+ * them crisis, g = (target * records - crisis) / (1 - target) scenarios spread over `sources`.
+ */
+export function crisisRate(sources: number, records: number, crisis: number, target: number): number {
+  if (sources === 0 || target <= 0) return 0;
+  const needed = (target * records - crisis) / (1 - target);
+  return Math.max(0, needed / sources);
+}
+
+export interface AugmentContext {
+  config: AugmentConfig;
+  lexicon: AugmentLexicon;
+  protectedWords: ReadonlySet<string>;
+  recheck: SafetyRecheck;
+}
+
+const CRISIS_LABEL = (l: string) => l === 'crisis' || l.startsWith('crisis:') || l.startsWith('severity:');
+
+function labelsFor(parent: ConversationRecord, crisis: CrisisSummary, variant: Variant): string[] {
+  const labels = new Set((parent.labels ?? []).filter((l) => !CRISIS_LABEL(l)));
+  labels.add('augmented');
+  if (variant.intended) {
+    labels.add('generated');
+    labels.add('crisis');
+    labels.add(`crisis:${variant.intended.type}`);
+    labels.add(`severity:${variant.intended.severity.toLowerCase()}`);
+  } else if (crisis.severity !== 'NONE') {
+    labels.add('crisis');
+    labels.add(`severity:${crisis.severity.toLowerCase()}`);
+    for (const t of crisis.types) labels.add(`crisis:${t}`);
+  }
+  return [...labels];
+}
+
+/**
+ * Augments one record. Without `crisisRate` (the first pass over a shard): each regular
+ * strategy, in order, fires with its probability (drawn from the record's own seeded stream)
+ * until `maxPerRecord` copies are kept. With it (the second pass): crisis scenarios only, the
+ * whole part of the rate for sure and the fraction by chance. Every candidate goes through the
+ * near-duplicate check and the safety re-check; refused ones are counted by reason. Pure: same
+ * record, same context, same result.
+ */
+export function augmentRecord(record: ConversationRecord, ctx: AugmentContext, counts: AugmentCounts, crisisRate?: number): ConversationRecord[] {
+  const { config } = ctx;
+  const topic = (counts.byTopic[record.topic] ??= { source: 0, kept: 0 });
+  if (crisisRate === undefined) {
+    counts.source += 1;
+    if (isCrisisRecord(record)) counts.sourceCrisis += 1;
+    topic.source += 1;
+  }
+  ctx.recheck.reset(record);
+  const parentText = record.messages.map((m) => m.content).join('\n');
+  let parentShingles: Set<number> | undefined;
+  const kept: ConversationRecord[] = [];
+  const keptShingles: Set<number>[] = [];
+
+  const attempt = (name: AugmentStrategyName, n: number): void => {
+    const tally = counts.byStrategy[name] as AugmentCounts['byStrategy'][string];
+    const rng = Rng.for(config.seed, record.id, name, String(n));
+    const variant = STRATEGIES[name](record, { rng, lexicon: ctx.lexicon, protectedWords: ctx.protectedWords, config });
+    if (!variant) {
+      tally.notApplicable += 1;
+      return;
+    }
+    tally.candidates += 1;
+    counts.candidates += 1;
+    const discard = (reason: DiscardReason) => {
+      tally.discarded += 1;
+      counts.discarded += 1;
+      bump(counts.discardedByReason, reason);
+    };
+    const text = variant.messages.map((m) => m.content).join('\n');
+    if (text === parentText && variant.messages.length === record.messages.length) return discard('unchanged');
+    const own = shingles(text, config.nearDuplicate.shingle);
+    if (!variant.intended) {
+      const threshold = config.nearDuplicate.byStrategy[name as keyof AugmentConfig['nearDuplicate']['byStrategy']] ?? config.nearDuplicate.threshold;
+      parentShingles ??= shingles(parentText, config.nearDuplicate.shingle);
+      if (jaccard(own, parentShingles) >= threshold) return discard('near_duplicate_parent');
+      if (keptShingles.some((s) => jaccard(own, s) >= threshold)) return discard('near_duplicate_sibling');
+    }
+    const { reason, crisis } = ctx.recheck.check(variant, name);
+    if (reason) return discard(reason);
+    tally.kept += 1;
+    counts.kept += 1;
+    topic.kept += 1;
+    if (variant.intended) {
+      bump(counts.generatedByType, variant.intended.type);
+      bump(counts.generatedBySeverity, variant.intended.severity);
+    }
+    const labels = labelsFor(record, crisis, variant);
+    if (labels.includes('crisis')) counts.keptCrisis += 1;
+    const parentSafety = (record.metadata?.safety ?? {}) as Record<string, unknown>;
+    kept.push({
+      schemaVersion: record.schemaVersion,
+      id: `${record.id}~${name}-${n}`,
+      // Copies stay in their parent's group, so no split can hold a copy of another split's record.
+      groupId: record.groupId ?? record.id,
+      messages: variant.messages,
+      source: record.source,
+      topic: record.topic,
+      labels,
+      metadata: {
+        augmentation: {
+          version: AUGMENT_STAGE_VERSION,
+          parentId: record.id,
+          strategy: name,
+          params: variant.params,
+          seed: config.seed,
+          ...(variant.intended ? { intended: variant.intended } : {}),
+        },
+        safety: { ...parentSafety, crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, protocol: crisis.protocol }, recheckedBy: 'augment' },
+      },
+    });
+    keptShingles.push(own);
+  };
+
+  if (crisisRate === undefined) {
+    for (const name of REGULAR) {
+      if (kept.length >= config.maxPerRecord) break;
+      const p = config.strategies[name as keyof AugmentConfig['strategies']].probability;
+      if (Rng.for(config.seed, record.id, name, 'fires').chance(p)) attempt(name, 0);
+    }
+  } else {
+    const whole = Math.floor(crisisRate);
+    const scenarios = whole + (Rng.for(config.seed, record.id, 'crisisScenario', 'fires').chance(crisisRate - whole) ? 1 : 0);
+    for (let n = 0; n < scenarios; n++) attempt('crisisScenario', n);
+  }
+  return kept;
+}
+
+/** Where a shard's augmentation lives: the shard, the config (minus concurrency), the lexicon and both stage versions. */
+export function augmentKey(shard: ShardRef, config: AugmentConfig, lexiconSha256: string): string {
+  const { concurrency: _concurrency, ...rest } = config;
+  return `augment/${sha256Hex(canonicalJson({ v: AUGMENT_STAGE_VERSION, safety: SAFETY_STAGE_VERSION, shard: shard.sha256, config: rest, lexicon: lexiconSha256 })).slice(0, 32)}`;
+}
+
+export interface AugmentShardOptions {
+  store: ArtifactStore;
+  engine: DetectionEngine;
+  lexicon: AugmentLexicon;
+  lexiconSha256: string;
+  shard: ShardRef;
+  config: AugmentConfig;
+  onProgress?: (done: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Augments one safety-filtered shard: writes the kept copies (only the copies; the source shard
+ * is passed on by reference) and a summary written last, so a repeated or retried run with the
+ * same inputs reuses the finished shard and never counts it twice. Splits that are not
+ * augmented pass straight through.
+ */
+export async function augmentShard(options: AugmentShardOptions): Promise<AugmentShardResult> {
+  const { store, shard, config } = options;
+  const counts = emptyAugmentCounts();
+  // Not augmented: passed on by reference; its records count in the split totals, not as augmentation sources.
+  if (!config.enabled || !config.splits.includes(shard.split)) return { split: shard.split, source: shard, counts, cacheHit: false };
+  const key = augmentKey(shard, config, options.lexiconSha256);
+  const doneUri = store.uriFor(`${key}/done.json`);
+  if (await store.exists(doneUri)) {
+    const previous = JSON.parse(await store.readText(doneUri)) as Omit<AugmentShardResult, 'cacheHit'>;
+    return { ...previous, cacheHit: true };
+  }
+  const protectedWords = new Set(options.lexicon.protectedWords.map((w) => w.toLowerCase()));
+  const ctx: AugmentContext = {
+    config,
+    lexicon: options.lexicon,
+    protectedWords,
+    recheck: new SafetyRecheck(options.engine, protectedWords),
+  };
+  const out = store.openWrite(`${key}/augmented-${shard.split}.jsonl`);
+  try {
+    // Two passes: the regular strategies, then exactly as many crisis scenarios as the split
+    // (sources and kept copies) needs to reach the target share.
+    const pass = async (rate?: number) => {
+      let done = 0;
+      for await (const item of readLines(await store.openRead(shard.uri), 64 * 1024 * 1024, { blankLines: 0 })) {
+        if (item.kind !== 'text') continue;
+        const record = ConversationRecordSchema.parse(JSON.parse(item.raw));
+        const copies = augmentRecord(record, ctx, counts, rate);
+        if (copies.length > 0) await out.write(`${copies.map((c) => JSON.stringify(c)).join('\n')}\n`);
+        done += 1;
+        if (done % 256 === 0) {
+          options.onProgress?.(done);
+          throwIfAborted(options.signal, 'augmentation cancelled');
+        }
+      }
+    };
+    await pass();
+    const rate = crisisRate(counts.source, counts.source + counts.kept, counts.sourceCrisis + counts.keptCrisis, config.targetCrisisShare);
+    if (rate > 0) await pass(rate);
+    const ref = await out.close();
+    const result = { split: shard.split, source: shard, augmented: { ...ref, records: counts.kept }, counts };
+    await store.writeText(`${key}/done.json`, `${JSON.stringify(result, null, 2)}\n`);
+    return { ...result, cacheHit: false };
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
+}

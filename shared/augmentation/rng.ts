@@ -1,0 +1,58 @@
+import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+
+/** A seeded random source; draws depend only on the seed, never on run order or timing. */
+export class Rng {
+  private readonly generator: ReturnType<typeof xoroshiro128plus>;
+
+  constructor(seed: number) {
+    this.generator = xoroshiro128plus(seed);
+  }
+
+  /**
+   * The generator for one decision of one record: the run's seed, the record id and a purpose
+   * ("paraphrase") hashed together, so each record draws the same numbers however shards are
+   * cut, ordered or threaded.
+   */
+  static for(seed: number, ...parts: string[]): Rng {
+    // FNV-1a over the parts, then a murmur3 finaliser to spread the bits.
+    let h = Math.imul(0x811c9dc5 ^ seed, 0x01000193);
+    for (const part of parts) {
+      for (let i = 0; i < part.length; i++) h = Math.imul(h ^ part.charCodeAt(i), 0x01000193);
+      h = Math.imul(h ^ 0xff, 0x01000193);
+    }
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    return new Rng(h | 0);
+  }
+
+  /** A float in [0, 1). */
+  next(): number {
+    return uniformFloat64(this.generator);
+  }
+
+  /** An integer in [0, n). */
+  int(n: number): number {
+    if (n <= 1) return 0;
+    return uniformInt(this.generator, 0, n - 1);
+  }
+
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new Error('pick from an empty list');
+    return items[this.int(items.length)] as T;
+  }
+
+  /** Like {@link pick}, never returning `not` when there is another choice. */
+  pickOther<T>(items: readonly T[], not: T): T {
+    const others = items.filter((i) => i !== not);
+    return others.length > 0 ? this.pick(others) : this.pick(items);
+  }
+
+  chance(p: number): boolean {
+    return p > 0 && this.next() < p;
+  }
+}

@@ -1,0 +1,60 @@
+import type { Message } from '../../contracts';
+import {
+  CRISIS_ACKNOWLEDGEMENTS,
+  CRISIS_RESOURCES,
+  CRISIS_SEVERITIES,
+  CRISIS_STATEMENTS,
+  CRISIS_TYPES,
+  HUMAN_HELP,
+  IMMINENT_RESOURCES,
+  SAFETY_ASSESSMENTS,
+} from '../../data/synthetic/lexicon';
+import type { Severity } from '../../safety/crisis/indicators';
+import { Rng } from '../rng';
+import { isCrisisRecord, type Strategy } from './types';
+
+/** Every (type, severity) pair the scenarios cover: 7 crisis types x 4 severities. */
+export const SCENARIO_KINDS = CRISIS_TYPES.flatMap((type) => CRISIS_SEVERITIES.map((severity) => ({ type, severity })));
+
+const SYSTEM =
+  'You are a supportive mental-health assistant. When someone may be at risk, acknowledge what they said, ask directly about their safety, give a crisis line and encourage them to reach a trusted person or professional now.';
+
+/** The first sentence of the parent's opening message, as the everyday context the crisis comes out of. */
+function openingContext(text: string): string | undefined {
+  const first = /^[^.!?\n]{12,160}[.!?]/u.exec(text.trim());
+  return first ? first[0] : undefined;
+}
+
+/**
+ * Crisis scenario generation: a new conversation in which the person discloses a crisis of a
+ * given type and severity (drawn uniformly over all 28 pairs from the record's id, so the mix is
+ * balanced whatever the data), out of the parent's everyday context when the parent is not a
+ * crisis conversation itself; the therapist's turn follows the crisis protocol: acknowledge,
+ * assess safety, give a crisis line (and the emergency number when imminent), encourage human help.
+ * Labelled with the intended type and severity; the re-check keeps it only if the safety engine
+ * sees that type at that severity or higher.
+ */
+export const crisisScenario: Strategy = (record, { rng, config }) => {
+  const kind = SCENARIO_KINDS[Rng.for(config.seed, record.id, 'crisis-kind').int(SCENARIO_KINDS.length)] as (typeof SCENARIO_KINDS)[number];
+  const statement = rng.pick(CRISIS_STATEMENTS[kind.type][kind.severity]);
+  const parentOpening = isCrisisRecord(record) ? undefined : openingContext(record.messages.find((m) => m.role === 'user')?.content ?? '');
+  const user = parentOpening ? `${parentOpening} ${statement}` : statement;
+  const imminent = kind.severity === 'imminent';
+  const assistant = [
+    rng.pick(CRISIS_ACKNOWLEDGEMENTS),
+    rng.pick(SAFETY_ASSESSMENTS),
+    ...(imminent ? [rng.pick(IMMINENT_RESOURCES)] : []),
+    rng.pick(CRISIS_RESOURCES),
+    rng.pick(HUMAN_HELP),
+  ].join(' ');
+  const messages: Message[] = [
+    { role: 'system', content: SYSTEM },
+    { role: 'user', content: user },
+    { role: 'assistant', content: assistant },
+  ];
+  return {
+    messages,
+    params: { type: kind.type, severity: kind.severity, context: parentOpening ? 'parent-opening' : 'none' },
+    intended: { type: kind.type, severity: kind.severity.toUpperCase() as Severity },
+  };
+};
