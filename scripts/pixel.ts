@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBenchAugmentCommand } from './bench-augment';
 import { registerBenchDataCommand } from './bench-data';
 import { registerBenchSafetyCommand } from './bench-safety';
 import { registerDataGenerateCommand } from './data-generate';
@@ -23,6 +24,7 @@ registerSafetyScanCommand(safety);
 const bench = program.command('bench').description('Benchmarks that print JSON figures');
 registerBenchDataCommand(bench);
 registerBenchSafetyCommand(bench);
+registerBenchAugmentCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`pixel: ${err instanceof Error ? err.message : String(err)}`);

@@ -102,17 +102,17 @@ function labelsFor(parent: ConversationRecord, crisis: CrisisSummary, variant: V
 }
 
 /**
- * Augments one record. Without `crisisRate` (the first pass over a shard): each regular
- * strategy, in order, fires with its probability (drawn from the record's own seeded stream)
- * until `maxPerRecord` copies are kept. With it (the second pass): crisis scenarios only, the
- * whole part of the rate for sure and the fraction by chance. Every candidate goes through the
+ * Augments one record. Without `crisis` (the first pass over a shard): each regular strategy,
+ * in order, fires with its probability (drawn from the record's own seeded stream) until
+ * `maxPerRecord` copies are kept. With it (later passes): crisis scenarios only, the whole part
+ * of the rate for sure and the fraction by chance. Every candidate goes through the
  * near-duplicate check and the safety re-check; refused ones are counted by reason. Pure: same
  * record, same context, same result.
  */
-export function augmentRecord(record: ConversationRecord, ctx: AugmentContext, counts: AugmentCounts, crisisRate?: number): ConversationRecord[] {
+export function augmentRecord(record: ConversationRecord, ctx: AugmentContext, counts: AugmentCounts, crisis?: { rate: number; round: number }): ConversationRecord[] {
   const { config } = ctx;
   const topic = (counts.byTopic[record.topic] ??= { source: 0, kept: 0 });
-  if (crisisRate === undefined) {
+  if (crisis === undefined) {
     counts.source += 1;
     if (isCrisisRecord(record)) counts.sourceCrisis += 1;
     topic.source += 1;
@@ -183,16 +183,16 @@ export function augmentRecord(record: ConversationRecord, ctx: AugmentContext, c
     keptShingles.push(own);
   };
 
-  if (crisisRate === undefined) {
+  if (crisis === undefined) {
     for (const name of REGULAR) {
       if (kept.length >= config.maxPerRecord) break;
       const p = config.strategies[name as keyof AugmentConfig['strategies']].probability;
       if (Rng.for(config.seed, record.id, name, 'fires').chance(p)) attempt(name, 0);
     }
   } else {
-    const whole = Math.floor(crisisRate);
-    const scenarios = whole + (Rng.for(config.seed, record.id, 'crisisScenario', 'fires').chance(crisisRate - whole) ? 1 : 0);
-    for (let n = 0; n < scenarios; n++) attempt('crisisScenario', n);
+    const whole = Math.floor(crisis.rate);
+    const scenarios = whole + (Rng.for(config.seed, record.id, 'crisisScenario', 'fires', String(crisis.round)).chance(crisis.rate - whole) ? 1 : 0);
+    for (let n = 0; n < scenarios; n++) attempt('crisisScenario', crisis.round * 100 + n);
   }
   return kept;
 }
@@ -240,14 +240,15 @@ export async function augmentShard(options: AugmentShardOptions): Promise<Augmen
   };
   const out = store.openWrite(`${key}/augmented-${shard.split}.jsonl`);
   try {
-    // Two passes: the regular strategies, then exactly as many crisis scenarios as the split
-    // (sources and kept copies) needs to reach the target share.
-    const pass = async (rate?: number) => {
+    // The regular strategies first; then crisis scenarios, as many as the split (sources and
+    // kept copies) needs to reach the target share, topped up in up to two more rounds for the
+    // scenarios the re-check refused.
+    const pass = async (crisis?: { rate: number; round: number }) => {
       let done = 0;
       for await (const item of readLines(await store.openRead(shard.uri), 64 * 1024 * 1024, { blankLines: 0 })) {
         if (item.kind !== 'text') continue;
         const record = ConversationRecordSchema.parse(JSON.parse(item.raw));
-        const copies = augmentRecord(record, ctx, counts, rate);
+        const copies = augmentRecord(record, ctx, counts, crisis);
         if (copies.length > 0) await out.write(`${copies.map((c) => JSON.stringify(c)).join('\n')}\n`);
         done += 1;
         if (done % 256 === 0) {
@@ -257,8 +258,11 @@ export async function augmentShard(options: AugmentShardOptions): Promise<Augmen
       }
     };
     await pass();
-    const rate = crisisRate(counts.source, counts.source + counts.kept, counts.sourceCrisis + counts.keptCrisis, config.targetCrisisShare);
-    if (rate > 0) await pass(rate);
+    for (let round = 0; round < 3; round++) {
+      const rate = crisisRate(counts.source, counts.source + counts.kept, counts.sourceCrisis + counts.keptCrisis, config.targetCrisisShare);
+      if (rate * counts.source < 1) break;
+      await pass({ rate, round });
+    }
     const ref = await out.close();
     const result = { split: shard.split, source: shard, augmented: { ...ref, records: counts.kept }, counts };
     await store.writeText(`${key}/done.json`, `${JSON.stringify(result, null, 2)}\n`);

@@ -2,12 +2,24 @@ import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 
+/** murmur3's finaliser: every input bit affects every output bit. */
+function mix(x: number): number {
+  let h = x | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h | 0;
+}
+
 /** A seeded random source; draws depend only on the seed, never on run order or timing. */
 export class Rng {
   private readonly generator: ReturnType<typeof xoroshiro128plus>;
 
   constructor(seed: number) {
-    this.generator = xoroshiro128plus(seed);
+    // xoroshiro's first draws from small, similar seeds are alike; spread the seed's bits first.
+    this.generator = xoroshiro128plus(mix(seed));
   }
 
   /**
@@ -16,17 +28,12 @@ export class Rng {
    * cut, ordered or threaded.
    */
   static for(seed: number, ...parts: string[]): Rng {
-    // FNV-1a over the parts, then a murmur3 finaliser to spread the bits.
+    // FNV-1a over the parts (the constructor spreads the bits).
     let h = Math.imul(0x811c9dc5 ^ seed, 0x01000193);
     for (const part of parts) {
       for (let i = 0; i < part.length; i++) h = Math.imul(h ^ part.charCodeAt(i), 0x01000193);
       h = Math.imul(h ^ 0xff, 0x01000193);
     }
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
     return new Rng(h | 0);
   }
 

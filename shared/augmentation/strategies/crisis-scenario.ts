@@ -10,7 +10,6 @@ import {
   SAFETY_ASSESSMENTS,
 } from '../../data/synthetic/lexicon';
 import type { Severity } from '../../safety/crisis/indicators';
-import { Rng } from '../rng';
 import { isCrisisRecord, type Strategy } from './types';
 
 /** Every (type, severity) pair the scenarios cover: 7 crisis types x 4 severities. */
@@ -27,15 +26,15 @@ function openingContext(text: string): string | undefined {
 
 /**
  * Crisis scenario generation: a new conversation in which the person discloses a crisis of a
- * given type and severity (drawn uniformly over all 28 pairs from the record's id, so the mix is
- * balanced whatever the data), out of the parent's everyday context when the parent is not a
+ * given type and severity (drawn uniformly over all 28 pairs from the record's own seeded stream, so
+ * the mix is balanced whatever the data), out of the parent's everyday context when the parent is not a
  * crisis conversation itself; the therapist's turn follows the crisis protocol: acknowledge,
  * assess safety, give a crisis line (and the emergency number when imminent), encourage human help.
  * Labelled with the intended type and severity; the re-check keeps it only if the safety engine
  * sees that type at that severity or higher.
  */
-export const crisisScenario: Strategy = (record, { rng, config }) => {
-  const kind = SCENARIO_KINDS[Rng.for(config.seed, record.id, 'crisis-kind').int(SCENARIO_KINDS.length)] as (typeof SCENARIO_KINDS)[number];
+export const crisisScenario: Strategy = (record, { rng }) => {
+  const kind = SCENARIO_KINDS[rng.int(SCENARIO_KINDS.length)] as (typeof SCENARIO_KINDS)[number];
   const statement = rng.pick(CRISIS_STATEMENTS[kind.type][kind.severity]);
   const parentOpening = isCrisisRecord(record) ? undefined : openingContext(record.messages.find((m) => m.role === 'user')?.content ?? '');
   const user = parentOpening ? `${parentOpening} ${statement}` : statement;
