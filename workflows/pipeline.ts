@@ -182,6 +182,7 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
           ratioPercent: Math.round(r.ratio * 100),
           crisisSharePercent: Math.round(r.crisisShare.after * 100),
         },
+        cacheHit: r.cacheHit,
         artifacts: { report: r.reportUri, manifest: r.manifestUri },
       }),
     );

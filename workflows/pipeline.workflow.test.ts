@@ -109,7 +109,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     }
   });
 
-  it('reuses the prepared dataset on a second identical run', async () => {
+  it('reuses the prepared dataset and the augmented shards on a second identical run', async () => {
     const input = { runName: 'cache-check', data: { source: { kind: 'synthetic', count: 300, seed: 9 } } } as const;
     const first = await (await start(input, 'cache-1')).result();
     const second = await (await start(input, 'cache-2')).result();
@@ -117,6 +117,14 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(second.dataset.cacheHit).toBe(true);
     expect(second.dataset.manifestUri).toBe(first.dataset.manifestUri);
     expect(second.runName).toBe('cache-check');
+    expect(first.augment?.cacheHit).toBe(false);
+    expect(second.augment?.cacheHit).toBe(true);
+    expect(second.augment?.counts).toEqual(first.augment?.counts);
+    expect(second.augment?.manifestUri).toBe(first.augment?.manifestUri);
+    // A different seed is a different augmentation, not a cache hit.
+    const reseeded = await (await start({ ...input, augment: { seed: 5 } }, 'cache-3')).result();
+    expect(reseeded.augment?.cacheHit).toBe(false);
+    expect(reseeded.dataset.cacheHit).toBe(true);
   });
 
   it.each([

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LocalArtifactStore } from '../artifacts';
@@ -19,7 +19,7 @@ import { createPiiEngine } from '../safety/pii';
 import { augmentRecord, augmentShard, crisisRate, emptyAugmentCounts, type AugmentContext } from './augment';
 import { SafetyRecheck, summarizeCrisis } from './check';
 import { loadAugmentLexicon } from './lexicon';
-import { augmentShardInThread } from './threaded';
+import { AugmentThreadPool, augmentShardInThread } from './threaded';
 
 const engine = createPiiEngine();
 const { lexicon, sha256: lexiconSha256 } = loadAugmentLexicon();
@@ -146,6 +146,28 @@ describe('augmentShard', () => {
     const none = await augmentShard({ store, engine, lexicon, lexiconSha256, shard: train, config: config({ targetCrisisShare: 0 }) });
     expect(none.counts.byStrategy.crisisScenario?.candidates).toBe(0);
   });
+});
+
+describe('AugmentThreadPool', () => {
+  it('stops a shard when cancelled and publishes nothing for it', async () => {
+    const records = filtered(600, 21, 'cancel');
+    const shard = await writeShard(records, 'train', 'cancel-0');
+    const dir = mkdtempSync(path.join(root, 'cancel-'));
+    const pool = new AugmentThreadPool(1);
+    const controller = new AbortController();
+    try {
+      const run = pool.run({ storeRoot: dir, shard, config: config({ seed: 3 }), signal: controller.signal, onProgress: () => controller.abort(new Error('run cancelled by the test')) });
+      await expect(run).rejects.toThrow('run cancelled by the test');
+      // No shard was published: nothing under augment/ has a done.json.
+      const done = existsSync(path.join(dir, 'augment')) ? readdirSync(path.join(dir, 'augment'), { recursive: true }).map(String).filter((f) => f.endsWith('done.json')) : [];
+      expect(done).toEqual([]);
+      // The pool's thread is still usable afterwards.
+      const ok = await pool.run({ storeRoot: dir, shard, config: config({ seed: 3 }) });
+      expect(ok.counts.source).toBe(600);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
 });
 
 describe('crisisRate', () => {

@@ -18,7 +18,7 @@ import type { DetectionEngine } from '../safety/engine';
 import { SafetyRecheck, type CrisisSummary } from './check';
 import type { AugmentLexicon } from './lexicon';
 import { Rng } from './rng';
-import { jaccard, shingles } from './similarity';
+import { conversationShingles, jaccard } from './similarity';
 import { STRATEGIES, type Variant } from './strategies';
 import { isCrisisRecord } from './strategies/types';
 
@@ -140,10 +140,10 @@ export function augmentRecord(record: ConversationRecord, ctx: AugmentContext, c
     };
     const text = variant.messages.map((m) => m.content).join('\n');
     if (text === parentText && variant.messages.length === record.messages.length) return discard('unchanged');
-    const own = shingles(text, config.nearDuplicate.shingle);
+    const own = conversationShingles(variant.messages, config.nearDuplicate.shingle);
     if (!variant.intended) {
       const threshold = config.nearDuplicate.byStrategy[name as keyof AugmentConfig['nearDuplicate']['byStrategy']] ?? config.nearDuplicate.threshold;
-      parentShingles ??= shingles(parentText, config.nearDuplicate.shingle);
+      parentShingles ??= conversationShingles(record.messages, config.nearDuplicate.shingle);
       if (jaccard(own, parentShingles) >= threshold) return discard('near_duplicate_parent');
       if (keptShingles.some((s) => jaccard(own, s) >= threshold)) return discard('near_duplicate_sibling');
     }
@@ -203,6 +203,26 @@ export function augmentKey(shard: ShardRef, config: AugmentConfig, lexiconSha256
   return `augment/${sha256Hex(canonicalJson({ v: AUGMENT_STAGE_VERSION, safety: SAFETY_STAGE_VERSION, shard: shard.sha256, config: rest, lexicon: lexiconSha256 })).slice(0, 32)}`;
 }
 
+/**
+ * A record of a safety-filtered shard. The safety stage validated and wrote it, so only its
+ * shape is checked here (the full schema costs more than the rest of reading); a record that
+ * does not have that shape fails the shard loudly.
+ */
+function parseFilteredRecord(raw: string, line: number): ConversationRecord {
+  const value = JSON.parse(raw) as Partial<ConversationRecord> | null;
+  const ok =
+    value !== null &&
+    typeof value === 'object' &&
+    typeof value.id === 'string' &&
+    typeof value.source === 'string' &&
+    typeof value.topic === 'string' &&
+    Array.isArray(value.messages) &&
+    value.messages.length > 0 &&
+    value.messages.every((m) => m !== null && typeof m === 'object' && typeof m.content === 'string' && (m.role === 'user' || m.role === 'assistant' || m.role === 'system'));
+  if (!ok) return ConversationRecordSchema.parse(value, { error: () => `line ${line} of the filtered shard is not a conversation record` });
+  return value as ConversationRecord;
+}
+
 export interface AugmentShardOptions {
   store: ArtifactStore;
   engine: DetectionEngine;
@@ -247,7 +267,7 @@ export async function augmentShard(options: AugmentShardOptions): Promise<Augmen
       let done = 0;
       for await (const item of readLines(await store.openRead(shard.uri), 64 * 1024 * 1024, { blankLines: 0 })) {
         if (item.kind !== 'text') continue;
-        const record = ConversationRecordSchema.parse(JSON.parse(item.raw));
+        const record = parseFilteredRecord(item.raw, item.line);
         const copies = augmentRecord(record, ctx, counts, crisis);
         if (copies.length > 0) await out.write(`${copies.map((c) => JSON.stringify(c)).join('\n')}\n`);
         done += 1;

@@ -27,6 +27,11 @@ export function summarizeCrisis(messages: readonly Message[]): CrisisSummary {
   return { severity: worst?.severity ?? 'NONE', types: [...types].sort(), confidence: worst?.confidence ?? 0, protocol: worst?.protocol.name ?? 'none' };
 }
 
+/** Sentences with their end punctuation; line breaks end a sentence too. */
+export function sentencesOf(text: string): string[] {
+  return text.match(/[^.!?\n]+(?:[.!?]+["'”’)]?|\n|$)/g) ?? [];
+}
+
 /** What the safety checks find in one message, in a form that can be compared. */
 interface MessageFindings {
   pii: Map<string, number>;
@@ -34,17 +39,20 @@ interface MessageFindings {
   gates: Set<string>;
 }
 
+const NO_FINDINGS: MessageFindings = { pii: new Map(), bias: new Set(), gates: new Set() };
+
 /**
  * Re-runs the safety engine on augmented copies and compares them with their parent. A copy is
  * refused when it weakens crisis severity, changes protected text (paraphrase), or brings in PII,
  * bias or a content gate its parent did not have. Only messages that differ from the parent
- * are scanned again; the parent's findings are computed once per message and reused for all
- * its copies.
+ * are scanned again, sentence by sentence where the copy keeps the parent's sentences; the
+ * parent's findings are computed once and reused for all its copies.
  */
 export class SafetyRecheck {
   private parent: ConversationRecord | undefined;
   private parentCrisis: CrisisSummary | undefined;
   private readonly parentFindings = new Map<number, MessageFindings>();
+  private readonly sentenceFindings = new Map<string, MessageFindings>();
 
   constructor(
     private readonly engine: DetectionEngine,
@@ -72,6 +80,18 @@ export class SafetyRecheck {
     const bias = new Set(biasFindings.map((b) => `${b.type}:${b.level}`));
     const gates = new Set(checkGates(m.content, m.role, biasFindings).map((g) => `${g.gate}:${g.severity}`));
     return { pii, bias, gates };
+  }
+
+  /** Findings of one sentence, remembered: a parent's sentences are compared with many copies. */
+  private findingsOfSentence(role: Message['role'], text: string): MessageFindings {
+    const key = `${role}\u0000${text}`;
+    let f = this.sentenceFindings.get(key);
+    if (!f) {
+      if (this.sentenceFindings.size >= 8192) this.sentenceFindings.clear();
+      f = this.findings({ role, content: text });
+      this.sentenceFindings.set(key, f);
+    }
+    return f;
   }
 
   private parentMessageFindings(index: number): MessageFindings {
@@ -110,13 +130,29 @@ export class SafetyRecheck {
         const now = protectedSequence(m.content, this.protectedWords);
         if (was.length !== now.length || was.some((w, k) => w !== now[k])) return { reason: 'protected_text_changed', crisis };
       }
-      const after = this.findings(m);
-      // Most copies find nothing at all; the parent's message is scanned only when there is something to compare.
-      if (after.pii.size === 0 && after.bias.size === 0 && after.gates.size === 0) continue;
-      const before = variant.intended || j < 0 ? { pii: new Map<string, number>(), bias: new Set<string>(), gates: new Set<string>() } : this.parentMessageFindings(j);
-      for (const [category, n] of after.pii) if (n > (before.pii.get(category) ?? 0)) return { reason: 'pii_introduced', crisis };
-      for (const b of after.bias) if (!before.bias.has(b)) return { reason: 'bias_introduced', crisis };
-      for (const g of after.gates) if (!before.gates.has(g)) return { reason: 'gate_introduced', crisis };
+      // When the copy keeps the parent's sentence layout, only the sentences that changed are
+      // scanned, each against the parent's sentence in the same place; otherwise the whole message.
+      const pairs: [after: () => MessageFindings, before: () => MessageFindings][] = [];
+      const parentText = j >= 0 && !variant.intended ? (parent.messages[j] as Message).content : undefined;
+      const vs = parentText === undefined ? [] : sentencesOf(m.content);
+      const ps = parentText === undefined ? [] : sentencesOf(parentText);
+      if (parentText !== undefined && vs.length === ps.length) {
+        vs.forEach((v, k) => {
+          const p = ps[k] as string;
+          if (v !== p) pairs.push([() => this.findingsOfSentence(m.role, v), () => this.findingsOfSentence(m.role, p)]);
+        });
+      } else {
+        pairs.push([() => this.findings(m), () => (variant.intended || j < 0 ? NO_FINDINGS : this.parentMessageFindings(j))]);
+      }
+      for (const [afterOf, beforeOf] of pairs) {
+        const after = afterOf();
+        // Most copies find nothing at all; the parent is scanned only when there is something to compare.
+        if (after.pii.size === 0 && after.bias.size === 0 && after.gates.size === 0) continue;
+        const before = beforeOf();
+        for (const [category, n] of after.pii) if (n > (before.pii.get(category) ?? 0)) return { reason: 'pii_introduced', crisis };
+        for (const b of after.bias) if (!before.bias.has(b)) return { reason: 'bias_introduced', crisis };
+        for (const g of after.gates) if (!before.gates.has(g)) return { reason: 'gate_introduced', crisis };
+      }
     }
     return { crisis };
   }

@@ -29,3 +29,24 @@ export function jaccard(a: ReadonlySet<number>, b: ReadonlySet<number>): number 
   for (const x of small) if (large.has(x)) inter++;
   return inter / (a.size + b.size - inter);
 }
+
+const memo = new Map<string, Set<number>>();
+
+/**
+ * Shingles of a conversation: the union of each message's shingles, each message's set
+ * remembered for a while (a copy repeats most of its parent's messages, so most sets are reused).
+ */
+export function conversationShingles(messages: readonly { content: string }[], size: number): Set<number> {
+  const out = new Set<number>();
+  for (const m of messages) {
+    const key = `${size}\u0000${m.content}`;
+    let set = memo.get(key);
+    if (!set) {
+      if (memo.size >= 4096) memo.clear();
+      set = shingles(m.content, size);
+      memo.set(key, set);
+    }
+    for (const x of set) out.add(x);
+  }
+  return out;
+}

@@ -32,5 +32,7 @@ export async function summarizeAugmentation(store: ArtifactStore, datasetSha: st
     ...(s.augmented ? [{ split: s.split, kind: 'augmented', ...s.augmented }] : []),
   ]);
   const manifest = await store.writeText(`${key}/manifest.json`, `${JSON.stringify({ kind: 'augmented-dataset', datasetSha, stageVersion: AUGMENT_STAGE_VERSION, recordsBySplit, shards: manifestShards }, null, 2)}\n`);
-  return AugmentResultSchema.parse({ manifestUri: manifest.uri, reportUri: report.uri, counts, ...summary });
+  const augmented = shards.filter((s) => s.augmented);
+  const cacheHit = augmented.length > 0 && augmented.every((s) => s.cacheHit);
+  return AugmentResultSchema.parse({ manifestUri: manifest.uri, reportUri: report.uri, counts, ...summary, cacheHit });
 }

@@ -138,5 +138,7 @@ export const AugmentResultSchema = z.object({
   crisisShare: z.object({ before: z.number(), after: z.number(), target: z.number() }),
   /** Records per split after augmentation (source plus kept copies). */
   recordsBySplit: z.object({ train: count, val: count, test: count }),
+  /** Every augmented shard came from the cache (an identical earlier run). */
+  cacheHit: z.boolean().default(false),
 });
 export type AugmentResult = z.infer<typeof AugmentResultSchema>;

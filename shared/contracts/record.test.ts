@@ -2,6 +2,7 @@ import { ConversationRecordSchema, RECORD_SCHEMA_VERSION } from './record';
 import { PipelineInputSchema } from './pipeline';
 import { PrepareConfigSchema } from './prepare';
 import { SafetyConfigSchema } from './safety';
+import { AugmentConfigSchema } from './augment';
 
 const base = { id: 'c1', source: 'unit', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] };
 
@@ -36,7 +37,7 @@ describe('ConversationRecordSchema', () => {
 
 describe('PipelineInputSchema', () => {
   it('runs the default pipeline from {}', () => {
-    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), useCache: true });
+    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), augment: AugmentConfigSchema.parse({}), useCache: true });
   });
 
   it('keeps the defaults of fields left out of a partial input', () => {
@@ -50,6 +51,10 @@ describe('PipelineInputSchema', () => {
     [{ data: { source: { kind: 'synthetic', crisisShare: 1.5 } } }, 'data.source.crisisShare'],
     [{ data: { source: { kind: 'synthetic', count: 10, extra: 1 } } }, 'data.source'],
     [{ useCache: 'yes' }, 'useCache'],
+    [{ augment: { targetCrisisShare: 0.9 } }, 'augment.targetCrisisShare'],
+    [{ augment: { strategies: { paraphrase: { probability: 2 } } } }, 'augment.strategies.paraphrase.probability'],
+    [{ augment: { splits: [] } }, 'augment.splits'],
+    [{ augment: { strategies: { rewrite: { probability: 0.5 } } } }, 'augment.strategies'],
   ])('names the bad field of %j', (input, field) => {
     const r = PipelineInputSchema.safeParse(input);
     expect(r.success).toBe(false);

@@ -186,7 +186,8 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
   suppressed.sort((a, b) => a.start - b.start);
 
   const protectiveFactors: CrisisAssessment['protectiveFactors'] = [];
-  for (const p of PROTECTIVE) {
+  // Protective factors qualify a risk; a text with no crisis language at all has none to qualify.
+  if (hits.length > 0 || suppressed.length > 0) for (const p of PROTECTIVE) {
     const m = p.regex.exec(text);
     if (m) protectiveFactors.push({ id: p.id, start: m.index, end: m.index + m[0].length });
   }
