@@ -89,6 +89,19 @@ export function summarizeResult(result: PipelineResult): string {
           `  safety report ${result.safety.reportUri}`,
         ]
       : []),
+    ...(result.augment
+      ? [
+          `  augment: ${result.augment.counts.kept} copies of ${result.augment.counts.source} records (ratio ${result.augment.ratio}; ${Object.entries(result.augment.ratioByStrategy)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}), ${result.augment.counts.discarded} discarded (${
+            Object.entries(result.augment.counts.discardedByReason)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || 'none'
+          }), crisis share ${result.augment.crisisShare.before} -> ${result.augment.crisisShare.after}${result.augment.cacheHit ? ' [cached]' : ''}`,
+          `  augment report ${result.augment.reportUri}`,
+          `  augmented manifest ${result.augment.manifestUri}`,
+        ]
+      : []),
     `  dataset ${d.datasetSha}`,
     `  manifest ${d.manifestUri}`,
     `  quarantine ${d.quarantineUri}`,

@@ -74,6 +74,9 @@ describe('pixel dev + pixel run (end to end)', () => {
     expect(id).toBeDefined();
     expect(stdout).toContain(`http://127.0.0.1:${uiPort}/namespaces/default/workflows/${id}`);
     expect(stdout).toMatch(/prepare: 2000 read, \d+ accepted/);
+    expect(stdout).toMatch(/safety: \d+ kept, \d+ rejected, \d+ crisis conversations labelled/);
+    expect(stdout).toMatch(/augment: \d+ copies of \d+ records \(ratio 0\.\d+; contextExpansion /);
+    expect(stdout).toMatch(/crisis share 0\.\d+ -> 0\.1[45]/);
 
     const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {
