@@ -9,14 +9,8 @@ import { AugmentConfigSchema, PrepareConfigSchema, SafetyPolicySchema, type Augm
 import { GENERATOR_VERSION, prepareDataset, writeSyntheticJsonl } from '../shared/data';
 import { SAFETY_STAGE_VERSION, filterShard } from '../shared/safety/filter';
 import { createPiiEngine } from '../shared/safety/pii';
-import { PRODUCTION_RECORDS } from './bench-data';
+import { PRODUCTION_RECORDS, median } from './bench-data';
 import { intOption } from './options';
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
 
 /** Runs `run` over the items, `concurrency` at a time. */
 async function pool<T, R>(items: readonly T[], concurrency: number, run: (item: T) => Promise<R>): Promise<R[]> {
