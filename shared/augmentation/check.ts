@@ -45,13 +45,12 @@ const NO_FINDINGS: MessageFindings = { pii: new Map(), bias: new Set(), gates: n
  * Re-runs the safety engine on augmented copies and compares them with their parent. A copy is
  * refused when it weakens crisis severity, changes protected text (paraphrase), or brings in PII,
  * bias or a content gate its parent did not have. Only messages that differ from the parent
- * are scanned again, sentence by sentence where the copy keeps the parent's sentences; the
- * parent's findings are computed once and reused for all its copies.
+ * are scanned again, and within them only the sentences that changed; findings are
+ * remembered by text, so a parent's sentences are scanned once for all its copies.
  */
 export class SafetyRecheck {
   private parent: ConversationRecord | undefined;
   private parentCrisis: CrisisSummary | undefined;
-  private readonly parentFindings = new Map<number, MessageFindings>();
   private readonly sentenceFindings = new Map<string, MessageFindings>();
 
   constructor(
@@ -64,7 +63,6 @@ export class SafetyRecheck {
   reset(parent: ConversationRecord): void {
     this.parent = parent;
     this.parentCrisis = undefined;
-    this.parentFindings.clear();
   }
 
   crisisOfParent(): CrisisSummary {
@@ -82,7 +80,7 @@ export class SafetyRecheck {
     return { pii, bias, gates };
   }
 
-  /** Findings of one sentence, remembered: a parent's sentences are compared with many copies. */
+  /** Findings of a sentence (or a stretch of text), remembered: a parent's sentences are compared with many copies, and context lines repeat. */
   private findingsOfSentence(role: Message['role'], text: string): MessageFindings {
     const key = `${role}\u0000${text}`;
     let f = this.sentenceFindings.get(key);
@@ -90,17 +88,6 @@ export class SafetyRecheck {
       if (this.sentenceFindings.size >= 8192) this.sentenceFindings.clear();
       f = this.findings({ role, content: text });
       this.sentenceFindings.set(key, f);
-    }
-    return f;
-  }
-
-  private parentMessageFindings(index: number): MessageFindings {
-    const m = this.parent?.messages[index];
-    if (!m) return { pii: new Map(), bias: new Set(), gates: new Set() };
-    let f = this.parentFindings.get(index);
-    if (!f) {
-      f = this.findings(m);
-      this.parentFindings.set(index, f);
     }
     return f;
   }
@@ -130,19 +117,30 @@ export class SafetyRecheck {
         const now = protectedSequence(m.content, this.protectedWords);
         if (was.length !== now.length || was.some((w, k) => w !== now[k])) return { reason: 'protected_text_changed', crisis };
       }
-      // When the copy keeps the parent's sentence layout, only the sentences that changed are
-      // scanned, each against the parent's sentence in the same place; otherwise the whole message.
+      // Only the sentences that changed are scanned: after the sentences the copy shares with
+      // the parent at the start and at the end, each changed sentence against the parent's
+      // sentence in its place, or the changed stretch as a whole when the counts differ.
       const pairs: [after: () => MessageFindings, before: () => MessageFindings][] = [];
       const parentText = j >= 0 && !variant.intended ? (parent.messages[j] as Message).content : undefined;
-      const vs = parentText === undefined ? [] : sentencesOf(m.content);
-      const ps = parentText === undefined ? [] : sentencesOf(parentText);
-      if (parentText !== undefined && vs.length === ps.length) {
-        vs.forEach((v, k) => {
-          const p = ps[k] as string;
-          if (v !== p) pairs.push([() => this.findingsOfSentence(m.role, v), () => this.findingsOfSentence(m.role, p)]);
-        });
+      if (parentText === undefined) {
+        pairs.push([() => this.findingsOfSentence(m.role, m.content), () => NO_FINDINGS]);
       } else {
-        pairs.push([() => this.findings(m), () => (variant.intended || j < 0 ? NO_FINDINGS : this.parentMessageFindings(j))]);
+        const vs = sentencesOf(m.content);
+        const ps = sentencesOf(parentText);
+        let pre = 0;
+        while (pre < vs.length && pre < ps.length && vs[pre] === ps[pre]) pre++;
+        let suf = 0;
+        while (suf < vs.length - pre && suf < ps.length - pre && vs[vs.length - 1 - suf] === ps[ps.length - 1 - suf]) suf++;
+        const cv = vs.slice(pre, vs.length - suf);
+        const cp = ps.slice(pre, ps.length - suf);
+        if (cv.length === cp.length) {
+          cv.forEach((v, k) => {
+            const p = cp[k] as string;
+            if (v !== p) pairs.push([() => this.findingsOfSentence(m.role, v), () => this.findingsOfSentence(m.role, p)]);
+          });
+        } else {
+          pairs.push([() => this.findingsOfSentence(m.role, cv.join(' ')), () => this.findingsOfSentence(m.role, cp.join(' '))]);
+        }
       }
       for (const [afterOf, beforeOf] of pairs) {
         const after = afterOf();
