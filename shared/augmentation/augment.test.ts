@@ -241,6 +241,16 @@ describe('augmentRecord', () => {
     expect(counts.byStrategy.dialogueVariation).toMatchObject({ candidates: 1, discarded: 1, kept: 0 });
   });
 
+  it('drops crisis scenarios of one parent that repeat each other', () => {
+    const counts = emptyAugmentCounts();
+    const kept = augmentRecord(record, ctx({ nearDuplicate: { threshold: 0.6 } }), counts, { rate: 60, round: 0 });
+    expect(counts.byStrategy.crisisScenario?.candidates).toBe(60);
+    expect(counts.discardedByReason.near_duplicate_sibling).toBeGreaterThan(0);
+    expect(kept.length).toBe(60 - counts.discarded);
+    // What is kept is pairwise distinct.
+    expect(new Set(kept.map((k) => k.messages.map((m) => m.content).join('\n'))).size).toBe(kept.length);
+  });
+
   it('stops at maxPerRecord and gives each copy its own id', () => {
     const counts = emptyAugmentCounts();
     const all = { probability: 1 };

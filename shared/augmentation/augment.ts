@@ -141,12 +141,14 @@ export function augmentRecord(record: ConversationRecord, ctx: AugmentContext, c
     const text = variant.messages.map((m) => m.content).join('\n');
     if (text === parentText && variant.messages.length === record.messages.length) return discard('unchanged');
     const own = conversationShingles(variant.messages, config.nearDuplicate.shingle);
+    const threshold = config.nearDuplicate.byStrategy[name as keyof AugmentConfig['nearDuplicate']['byStrategy']] ?? config.nearDuplicate.threshold;
+    // A generated scenario is new text, not a rewrite of its parent; two scenarios of one parent
+    // can still repeat each other.
     if (!variant.intended) {
-      const threshold = config.nearDuplicate.byStrategy[name as keyof AugmentConfig['nearDuplicate']['byStrategy']] ?? config.nearDuplicate.threshold;
       parentShingles ??= conversationShingles(record.messages, config.nearDuplicate.shingle);
       if (jaccard(own, parentShingles) >= threshold) return discard('near_duplicate_parent');
-      if (keptShingles.some((s) => jaccard(own, s) >= threshold)) return discard('near_duplicate_sibling');
     }
+    if (keptShingles.some((s) => jaccard(own, s) >= threshold)) return discard('near_duplicate_sibling');
     const { reason, crisis } = ctx.recheck.check(variant, name);
     if (reason) return discard(reason);
     tally.kept += 1;
