@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ConversationRecordSchema } from '../../shared/contracts';
 import { pixelFailure, runPixel, tempDir } from '../helpers';
@@ -27,6 +27,25 @@ describe('pixel data', () => {
     const err = await pixelFailure(['data', 'generate', ...args]);
     expect(err.code).not.toBe(0);
     expect(err.stderr).toContain(message);
+  });
+
+  it('augment writes the copies of a file, reports by strategy, and names bad lines without stopping', async () => {
+    const file = path.join(t.dir, 'aug-in.jsonl');
+    const out = path.join(t.dir, 'aug-out.jsonl');
+    await runPixel(['data', 'generate', '--count', '200', '--out', file, '--seed', '4']);
+    appendFileSync(file, '{"id": "no-messages", "source": "x"}\n');
+    const { stdout, stderr } = await runPixel(['data', 'augment', file, '--out', out, '--config', '{"seed": 9}']);
+    const result = JSON.parse(stdout) as { badLines: number; counts: { source: number; kept: number }; ratioByStrategy: Record<string, number> };
+    expect(result.badLines).toBe(1);
+    expect(stderr).toMatch(/line 201: record: messages: .*left out/);
+    expect(result.counts.source).toBe(200);
+    const copies = readFileSync(out, 'utf8').trim().split('\n').map((l) => ConversationRecordSchema.parse(JSON.parse(l)));
+    expect(copies).toHaveLength(result.counts.kept);
+    expect(copies.every((c) => typeof (c.metadata?.augmentation as { parentId?: string } | undefined)?.parentId === 'string')).toBe(true);
+    expect(Object.keys(result.ratioByStrategy).sort()).toEqual(['contextExpansion', 'crisisScenario', 'demographic', 'dialogueVariation', 'paraphrase']);
+    const err = await pixelFailure(['data', 'augment', file, '--out', out, '--config', '{"maxPerRecord": -1}']);
+    expect(err.code).not.toBe(0);
+    expect(err.stderr).toContain('maxPerRecord');
   });
 
   it('prepare runs the stage locally and reports counts as JSON', async () => {
