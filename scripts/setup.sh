@@ -21,7 +21,9 @@ fi
 # npm ci only when the lock file changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing Node packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # onnxruntime-node's install script downloads the CUDA provider libraries from the internet;
+  # the CPU runtime ships in the package. Skip the download unless asked for (cuda12 on GPU hosts).
+  ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}" npm ci --no-audit --no-fund --loglevel=error
 else
   say "Node packages up to date"
 fi

@@ -1,0 +1,272 @@
+import { Graph, int, ints, isFloat, sameDim, tensor, type Attr, type Dim, type DType, type Node, type Shape, type Value } from './ir';
+
+/**
+ * The ops of Pixel's graphs: for each one, the forward builder (with shape inference) and its
+ * gradient rule side by side. A gradient rule gets the node, its input and output values and
+ * the gradient of its (first) output, and returns one gradient per input (undefined where an
+ * input has none, e.g. indices). Broadcasting ops reduce their gradients back to each input's
+ * shape with {@link unbroadcast}.
+ */
+
+export interface GradContext {
+  g: Graph;
+  node: Node;
+  inputs: Value[];
+  output: Value;
+  grad: Value;
+}
+
+export type GradRule = (ctx: GradContext) => (Value | undefined)[];
+
+const RULES = new Map<string, GradRule>();
+/** Ops whose outputs carry no gradient at all (shape and index computations). */
+const NON_DIFFERENTIABLE = new Set(['Shape', 'Constant', 'Equal', 'Less', 'Greater', 'Not', 'Cast_int', 'ArgMax', 'Trilu_mask']);
+
+export function gradRule(op: string): GradRule | undefined {
+  return RULES.get(op);
+}
+export function isDifferentiable(op: string): boolean {
+  return RULES.has(op) && !NON_DIFFERENTIABLE.has(op);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape helpers
+
+/** Numpy broadcasting of two shapes; throws on a mismatch it can see. */
+export function broadcastShapes(a: Shape, b: Shape): Dim[] {
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x === 1) out.push(y);
+    else if (y === 1 || sameDim(x, y)) out.push(x);
+    else throw new Error(`cannot broadcast [${a.join(', ')}] with [${b.join(', ')}]`);
+  }
+  return out;
+}
+
+function sameDtype(op: string, values: readonly Value[]): DType {
+  const d = (values[0] as Value).dtype;
+  for (const v of values) if (v.dtype !== d) throw new Error(`${op}: mixed dtypes ${values.map((x) => x.dtype).join(', ')}`);
+  return d;
+}
+
+const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise
+
+function binary(op: string) {
+  return (g: Graph, a: Value, b: Value): Value => g.node(op, [a, b], {}, [{ dtype: sameDtype(op, [a, b]), shape: broadcastShapes(a.shape, b.shape) }])[0] as Value;
+}
+function unary(op: string) {
+  return (g: Graph, a: Value): Value => g.node(op, [a], {}, [{ dtype: a.dtype, shape: a.shape }])[0] as Value;
+}
+
+export const add = binary('Add');
+export const sub = binary('Sub');
+export const mul = binary('Mul');
+export const div = binary('Div');
+export const neg = unary('Neg');
+export const exp = unary('Exp');
+export const log = unary('Log');
+export const sqrt = unary('Sqrt');
+export const sigmoid = unary('Sigmoid');
+export const tanh = unary('Tanh');
+export const identity = unary('Identity');
+
+/**
+ * Sums `grad` (shaped like a broadcast result) back to `shape`: over the leading axes `shape`
+ * lacks and over the axes where `shape` has 1.
+ */
+export function unbroadcast(g: Graph, grad: Value, shape: Shape): Value {
+  const r = grad.shape.length - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < grad.shape.length; i++) {
+    if (i < r) axes.push(i);
+    else if (shape[i - r] === 1 && grad.shape[i] !== 1) axes.push(i);
+  }
+  if (axes.length === 0 && r === 0) return grad;
+  const summed = axes.length > 0 ? reduceSum(g, grad, axes, true) : grad;
+  return sameShape(summed.shape, shape) ? summed : reshape(g, summed, shape);
+}
+
+const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => sameDim(d, b[i] as Dim));
+
+RULES.set('Add', ({ g, inputs: [a, b], grad }) => [unbroadcast(g, grad, (a as Value).shape), unbroadcast(g, grad, (b as Value).shape)]);
+RULES.set('Sub', ({ g, inputs: [a, b], grad }) => [unbroadcast(g, grad, (a as Value).shape), unbroadcast(g, neg(g, grad), (b as Value).shape)]);
+RULES.set('Mul', ({ g, inputs: [a, b], grad }) => [unbroadcast(g, mul(g, grad, b as Value), (a as Value).shape), unbroadcast(g, mul(g, grad, a as Value), (b as Value).shape)]);
+RULES.set('Div', ({ g, inputs: [a, b], output, grad }) => {
+  const ga = div(g, grad, b as Value);
+  // d(a/b)/db = -a/b^2 = -out/b
+  const gb = neg(g, div(g, mul(g, grad, output), b as Value));
+  return [unbroadcast(g, ga, (a as Value).shape), unbroadcast(g, gb, (b as Value).shape)];
+});
+RULES.set('Neg', ({ g, grad }) => [neg(g, grad)]);
+RULES.set('Identity', ({ grad }) => [grad]);
+RULES.set('Exp', ({ g, output, grad }) => [mul(g, grad, output)]);
+RULES.set('Log', ({ g, inputs: [a], grad }) => [div(g, grad, a as Value)]);
+RULES.set('Sqrt', ({ g, output, grad }) => [div(g, mul(g, grad, g.scalar(output.dtype, 0.5)), output)]);
+RULES.set('Sigmoid', ({ g, output, grad }) => [mul(g, grad, mul(g, output, sub(g, g.scalar(output.dtype, 1), output)))]);
+RULES.set('Tanh', ({ g, output, grad }) => [mul(g, grad, sub(g, g.scalar(output.dtype, 1), mul(g, output, output)))]);
+
+// ---------------------------------------------------------------------------------------------
+// Matrix product (batched, with broadcasting of the leading axes)
+
+export function matmul(g: Graph, a: Value, b: Value): Value {
+  const dtype = sameDtype('MatMul', [a, b]);
+  if (a.shape.length < 2 || b.shape.length < 2) throw new Error('matmul needs inputs of rank 2 or more');
+  const [m, k1] = a.shape.slice(-2) as [Dim, Dim];
+  const [k2, n] = b.shape.slice(-2) as [Dim, Dim];
+  if (!sameDim(k1, k2)) throw new Error(`matmul: inner dimensions differ (${k1} vs ${k2})`);
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  return g.node('MatMul', [a, b], {}, [{ dtype, shape: [...batch, m, n] }])[0] as Value;
+}
+
+/** Swaps the last two axes. */
+export function transposeLast(g: Graph, a: Value): Value {
+  const r = a.shape.length;
+  const perm = [...Array(r).keys()];
+  [perm[r - 2], perm[r - 1]] = [perm[r - 1] as number, perm[r - 2] as number];
+  return transpose(g, a, perm);
+}
+
+RULES.set('MatMul', ({ g, inputs: [a, b], grad }) => {
+  const A = a as Value;
+  const B = b as Value;
+  return [unbroadcast(g, matmul(g, grad, transposeLast(g, B)), A.shape), unbroadcast(g, matmul(g, transposeLast(g, A), grad), B.shape)];
+});
+
+// ---------------------------------------------------------------------------------------------
+// Layout
+
+export function transpose(g: Graph, a: Value, perm: readonly number[]): Value {
+  if (perm.length !== a.shape.length) throw new Error(`transpose: perm of length ${perm.length} for rank ${a.shape.length}`);
+  return g.node('Transpose', [a], { perm: ints(perm) }, [{ dtype: a.dtype, shape: perm.map((p) => a.shape[p] as Dim) }])[0] as Value;
+}
+RULES.set('Transpose', ({ g, node, grad }) => {
+  const perm = (node.attrs.perm as Extract<Attr, { kind: 'ints' }>).value;
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inverse[p] = i));
+  return [transpose(g, grad, inverse)];
+});
+
+/** Reshape to a static shape (numbers; -1 once for "the rest"). */
+export function reshape(g: Graph, a: Value, shape: Shape): Value {
+  if (!shape.every((d) => typeof d === 'number')) throw new Error('reshape takes a static shape; use reshapeLike for symbolic ones');
+  const dims = shape as number[];
+  let out: Dim[] = dims;
+  if (dims.includes(-1)) {
+    const total = a.shape.every((d) => typeof d === 'number') ? (a.shape as number[]).reduce((x, y) => x * y, 1) : undefined;
+    const known = dims.filter((d) => d !== -1).reduce((x, y) => x * y, 1);
+    out = dims.map((d) => (d === -1 ? (total !== undefined ? total / known : 'reshaped') : d));
+  }
+  return g.node('Reshape', [a, g.ints(dims)], {}, [{ dtype: a.dtype, shape: out }])[0] as Value;
+}
+
+/** Reshape `a` to the runtime shape of `like` (works with symbolic dimensions). */
+export function reshapeLike(g: Graph, a: Value, like: Value): Value {
+  const shape = g.node('Shape', [like], {}, [{ dtype: 'int64', shape: [like.shape.length] }])[0] as Value;
+  return g.node('Reshape', [a, shape], {}, [{ dtype: a.dtype, shape: like.shape }])[0] as Value;
+}
+
+RULES.set('Reshape', ({ g, inputs: [a], grad }) => [reshapeLike(g, grad, a as Value), undefined]);
+
+// ---------------------------------------------------------------------------------------------
+// Reductions
+
+function reduced(shape: Shape, axes: readonly number[], keepdims: boolean): Dim[] {
+  const set = new Set(axes.map((x) => norm(x, shape.length)));
+  return shape.flatMap((d, i) => (set.has(i) ? (keepdims ? [1] : []) : [d]));
+}
+
+export function reduceSum(g: Graph, a: Value, axes: readonly number[], keepdims = false): Value {
+  return g.node('ReduceSum', [a, g.ints(axes)], { keepdims: int(keepdims ? 1 : 0) }, [{ dtype: a.dtype, shape: reduced(a.shape, axes, keepdims) }])[0] as Value;
+}
+export function reduceMean(g: Graph, a: Value, axes: readonly number[], keepdims = false): Value {
+  return g.node('ReduceMean', [a, g.ints(axes)], { keepdims: int(keepdims ? 1 : 0) }, [{ dtype: a.dtype, shape: reduced(a.shape, axes, keepdims) }])[0] as Value;
+}
+/** Sum of every element (a scalar). */
+export function sumAll(g: Graph, a: Value): Value {
+  return reduceSum(g, a, [...a.shape.keys()], false);
+}
+
+/** Gradient of a reduction: back to the input's shape (reinserting dropped axes), times `scale`. */
+function expandBack(g: Graph, grad: Value, input: Value, axes: readonly number[], keepdims: boolean): Value {
+  let gk = grad;
+  if (!keepdims) {
+    const shape = reduced(input.shape, axes, true);
+    gk = g.node('Unsqueeze', [grad, g.ints(axes.map((x) => norm(x, input.shape.length)).sort((x, y) => x - y))], {}, [{ dtype: grad.dtype, shape }])[0] as Value;
+  }
+  const target = g.node('Shape', [input], {}, [{ dtype: 'int64', shape: [input.shape.length] }])[0] as Value;
+  return g.node('Expand', [gk, target], {}, [{ dtype: grad.dtype, shape: input.shape }])[0] as Value;
+}
+
+function reductionAxes(g: Graph, node: Node): { axes: number[]; keepdims: boolean } {
+  const axesValue = node.inputs[1];
+  const keepdims = ((node.attrs.keepdims as Extract<Attr, { kind: 'int' }> | undefined)?.value ?? 1) === 1;
+  const producer = axesValue ? g.producers().get(axesValue) : undefined;
+  const t = producer?.op === 'Constant' ? (producer.attrs.value as Extract<Attr, { kind: 'tensor' }>).value : undefined;
+  if (!t) throw new Error(`${node.op}: the gradient needs constant axes`);
+  return { axes: Array.from(t.data as BigInt64Array, Number), keepdims };
+}
+
+RULES.set('ReduceSum', ({ g, node, inputs: [a], grad }) => {
+  const { axes, keepdims } = reductionAxes(g, node);
+  return [expandBack(g, grad, a as Value, axes, keepdims), undefined];
+});
+RULES.set('ReduceMean', ({ g, node, inputs: [a], grad }) => {
+  const { axes, keepdims } = reductionAxes(g, node);
+  const A = a as Value;
+  const count = axes.map((x) => A.shape[norm(x, A.shape.length)]).reduce<number>((p, d) => {
+    if (typeof d !== 'number') throw new Error('ReduceMean: the gradient needs static reduced dimensions');
+    return p * d;
+  }, 1);
+  return [expandBack(g, div(g, grad, g.scalar(grad.dtype, count)), A, axes, keepdims), undefined];
+});
+
+// ---------------------------------------------------------------------------------------------
+// Softmax and gather
+
+export function softmax(g: Graph, a: Value, axis = -1): Value {
+  return g.node('Softmax', [a], { axis: int(axis) }, [{ dtype: a.dtype, shape: a.shape }])[0] as Value;
+}
+RULES.set('Softmax', ({ g, node, output, grad }) => {
+  const axis = (node.attrs.axis as Extract<Attr, { kind: 'int' }>).value;
+  // gx = y * (gy - sum(gy * y, axis))
+  const dot = reduceSum(g, mul(g, grad, output), [axis], true);
+  return [mul(g, output, sub(g, grad, dot))];
+});
+
+/** Rows of `table` ([V, d]) picked by integer `ids` (any shape): an embedding lookup. */
+export function gather(g: Graph, table: Value, ids: Value): Value {
+  if (isFloat(ids.dtype)) throw new Error('gather: ids must be integers');
+  return g.node('Gather', [table, ids], { axis: int(0) }, [{ dtype: table.dtype, shape: [...ids.shape, ...table.shape.slice(1)] }])[0] as Value;
+}
+RULES.set('Gather', ({ g, inputs: [table, ids], grad }) => {
+  const T = table as Value;
+  const I = ids as Value;
+  // Scatter-add the rows' gradients into a zero table: correct with repeated ids.
+  const zeros = g.node('Sub', [T, T], {}, [{ dtype: T.dtype, shape: T.shape }])[0] as Value;
+  const index = g.node('Unsqueeze', [I, g.ints([-1])], {}, [{ dtype: I.dtype, shape: [...I.shape, 1] }])[0] as Value;
+  const scattered = g.node('ScatterND', [zeros, index, grad], { reduction: { kind: 'string', value: 'add' } }, [{ dtype: T.dtype, shape: T.shape }])[0] as Value;
+  return [scattered, undefined];
+});
+
+// ---------------------------------------------------------------------------------------------
+// Composites (built from the ops above, so their gradients come for free)
+
+/** SiLU (swish): x * sigmoid(x). */
+export function silu(g: Graph, x: Value): Value {
+  return mul(g, x, sigmoid(g, x));
+}
+
+/** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight. */
+export function rmsNorm(g: Graph, x: Value, weight: Value, eps: number): Value {
+  const ms = reduceMean(g, mul(g, x, x), [-1], true);
+  const inv = div(g, g.scalar(x.dtype, 1), sqrt(g, add(g, ms, g.scalar(x.dtype, eps))));
+  return mul(g, mul(g, x, inv), weight);
+}
+
+export { tensor };
