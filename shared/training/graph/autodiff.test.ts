@@ -93,6 +93,7 @@ describe('autodiff: every op against finite differences (float64)', () => {
     ['ReduceSum, axes dropped', { inputs: [[2, 3, 2]], build: (g, [a]) => op.reduceSum(g, a!, [0, 2], false) }],
     ['ReduceMean', { inputs: [[2, 4]], build: (g, [a]) => op.reduceMean(g, a!, [-1], false) }],
     ['Softmax', { inputs: [[2, 5]], build: (g, [a]) => op.softmax(g, a!, -1) }],
+    ['LogSoftmax', { inputs: [[3, 4]], build: (g, [a]) => op.logSoftmax(g, a!, -1) }],
     ['Gather with repeated ids', { inputs: [[5, 3]], build: (g, [t, ids]) => op.gather(g, t!, ids!), ids: { shape: [2, 3], values: [0, 4, 0, 2, 2, 2] } }],
     ['SiLU (composite)', { inputs: [[2, 3]], build: (g, [a]) => op.silu(g, a!) }],
     ['RMSNorm (composite)', { inputs: [[2, 4], [4]], build: (g, [x, w]) => op.rmsNorm(g, x!, w!, 1e-6) }],

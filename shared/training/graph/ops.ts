@@ -239,6 +239,15 @@ RULES.set('Softmax', ({ g, node, output, grad }) => {
   return [mul(g, output, sub(g, grad, dot))];
 });
 
+export function logSoftmax(g: Graph, a: Value, axis = -1): Value {
+  return g.node('LogSoftmax', [a], { axis: int(axis) }, [{ dtype: a.dtype, shape: a.shape }])[0] as Value;
+}
+RULES.set('LogSoftmax', ({ g, node, output, grad }) => {
+  const axis = (node.attrs.axis as Extract<Attr, { kind: 'int' }>).value;
+  // gx = gy - softmax(x) * sum(gy, axis)
+  return [sub(g, grad, mul(g, exp(g, output), reduceSum(g, grad, [axis], true)))];
+});
+
 /** Rows of `table` ([V, d]) picked by integer `ids` (any shape): an embedding lookup. */
 export function gather(g: Graph, table: Value, ids: Value): Value {
   if (isFloat(ids.dtype)) throw new Error('gather: ids must be integers');

@@ -1,0 +1,71 @@
+import { gradients } from './autodiff';
+import type { Graph, Value } from './ir';
+import { add, div, mul, sqrt, sub, sumAll } from './ops';
+
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Global gradient-norm clipping; 0 turns it off. */
+  maxGradNorm: number;
+}
+
+export const DEFAULT_ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
+
+export interface TrainStep {
+  /** Per parameter, in order: its gradient (before clipping), new value and new moments. */
+  params: { param: Value; grad: Value; next: Value; m: Value; v: Value; nextM: Value; nextV: Value }[];
+  /** Global L2 norm of the gradients, before clipping. */
+  gradNorm: Value;
+  lr: Value;
+  step: Value;
+}
+
+/**
+ * The optimizer half of a train-step graph: gradients of `loss` for `params` (graph inputs),
+ * global-norm clipping, and AdamW with bias correction and decoupled weight decay, applied to
+ * the parameters `decay` selects (matrices by default: norms and biases are not decayed).
+ * Adds graph inputs `lr` and `step` (float scalars; `step` counts from 1) and, per parameter,
+ * inputs for its two moments (`<name>.m`, `<name>.v`). Outputs are left to the caller.
+ */
+export function adamWStep(
+  g: Graph,
+  loss: Value,
+  params: readonly Value[],
+  config: AdamWConfig = DEFAULT_ADAMW,
+  decay: (p: Value) => boolean = (p) => p.shape.length >= 2,
+): TrainStep {
+  const dtype = loss.dtype;
+  const c = (x: number) => g.scalar(dtype, x);
+  const lr = g.input('lr', dtype, []);
+  const step = g.input('step', dtype, []);
+  const grads = gradients(g, loss, params);
+  const gradNorm = sqrt(
+    g,
+    grads.map((gr) => sumAll(g, mul(g, gr, gr))).reduce((a, b) => add(g, a, b)),
+  );
+  // clip = min(1, max / (norm + 1e-6)): gradients are scaled only when the norm exceeds the bound.
+  const clip =
+    config.maxGradNorm > 0
+      ? (g.node('Min', [c(1), div(g, c(config.maxGradNorm), add(g, gradNorm, c(1e-6)))], {}, [{ dtype, shape: [] }])[0] as Value)
+      : c(1);
+  const pow = (base: number) => g.node('Pow', [c(base), step], {}, [{ dtype, shape: [] }])[0] as Value;
+  const correction1 = sub(g, c(1), pow(config.beta1));
+  const correction2 = sub(g, c(1), pow(config.beta2));
+  const out: TrainStep['params'] = params.map((param, i) => {
+    const grad = grads[i] as Value;
+    const gc = mul(g, grad, clip);
+    const m = g.input(`${param.name}.m`, dtype, param.shape);
+    const v = g.input(`${param.name}.v`, dtype, param.shape);
+    const nextM = add(g, mul(g, c(config.beta1), m), mul(g, c(1 - config.beta1), gc));
+    const nextV = add(g, mul(g, c(config.beta2), v), mul(g, c(1 - config.beta2), mul(g, gc, gc)));
+    const mHat = div(g, nextM, correction1);
+    const vHat = div(g, nextV, correction2);
+    let update = div(g, mHat, add(g, sqrt(g, vHat), c(config.eps)));
+    if (config.weightDecay > 0 && decay(param)) update = add(g, update, mul(g, c(config.weightDecay), param));
+    const next = sub(g, param, mul(g, lr, update));
+    return { param, grad, next, m, v, nextM, nextV };
+  });
+  return { params: out, gradNorm, lr, step };
+}
