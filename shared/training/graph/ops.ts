@@ -263,6 +263,36 @@ RULES.set('Gather', ({ g, inputs: [table, ids], grad }) => {
   return [scattered, undefined];
 });
 
+/** Broadcasts `a` to a static `shape` (numpy rules). */
+export function expand(g: Graph, a: Value, shape: readonly number[]): Value {
+  return g.node('Expand', [a, g.ints(shape)], {}, [{ dtype: a.dtype, shape: broadcastShapes(a.shape, shape) }])[0] as Value;
+}
+RULES.set('Expand', ({ g, inputs: [a], grad }) => [unbroadcast(g, grad, (a as Value).shape), undefined]);
+
+/** `data` values picked along `axis` by integer `indices` of the same rank (per-token log-probabilities). */
+export function gatherElements(g: Graph, data: Value, indices: Value, axis: number): Value {
+  if (isFloat(indices.dtype)) throw new Error('gatherElements: indices must be integers');
+  return g.node('GatherElements', [data, indices], { axis: int(axis) }, [{ dtype: data.dtype, shape: indices.shape }])[0] as Value;
+}
+RULES.set('GatherElements', ({ g, node, inputs: [data, indices], grad }) => {
+  const D = data as Value;
+  const axis = (node.attrs.axis as Extract<Attr, { kind: 'int' }>).value;
+  const zeros = g.node('Sub', [D, D], {}, [{ dtype: D.dtype, shape: D.shape }])[0] as Value;
+  const scattered = g.node('ScatterElements', [zeros, indices as Value, grad], { axis: int(axis), reduction: { kind: 'string', value: 'add' } }, [{ dtype: D.dtype, shape: D.shape }])[0] as Value;
+  return [scattered, undefined];
+});
+
+/** Adds axes of size 1 at `axes` (of the output). */
+export function unsqueeze(g: Graph, a: Value, axes: readonly number[]): Value {
+  const rank = a.shape.length + axes.length;
+  const at = new Set(axes.map((x) => norm(x, rank)));
+  const shape: Dim[] = [];
+  let k = 0;
+  for (let i = 0; i < rank; i++) shape.push(at.has(i) ? 1 : (a.shape[k++] as Dim));
+  return g.node('Unsqueeze', [a, g.ints(axes)], {}, [{ dtype: a.dtype, shape }])[0] as Value;
+}
+RULES.set('Unsqueeze', ({ g, inputs: [a], grad }) => [reshapeLike(g, grad, a as Value), undefined]);
+
 // ---------------------------------------------------------------------------------------------
 // Composites (built from the ops above, so their gradients come for free)
 

@@ -1,0 +1,115 @@
+import { tensor, type DType, type Graph, type Value } from '../graph/ir';
+import * as op from '../graph/ops';
+import type { ModelDims } from './config';
+
+/**
+ * The Llama-family forward pass as graph nodes, for a fixed [batch, seq] bucket (training and
+ * evaluation use static shapes with a loss mask): embedding, per layer RMSNorm -> grouped-query
+ * attention with rotary embeddings (Qwen3: RMSNorm on each head's q and k; Qwen2: biases) ->
+ * residual -> RMSNorm -> SwiGLU MLP -> residual, then the final norm and the LM head (the
+ * embedding matrix when tied). Weights use Hugging Face's names and layouts.
+ */
+
+/** Rotary tables for positions 0..seq-1, [seq, headDim], as Hugging Face computes them (rotate-half layout). */
+export function ropeTables(d: ModelDims, seq: number): { cos: number[]; sin: number[] } {
+  const half = d.headDim / 2;
+  const cos: number[] = [];
+  const sin: number[] = [];
+  for (let p = 0; p < seq; p++) {
+    for (let j = 0; j < d.headDim; j++) {
+      const invFreq = 1 / d.ropeTheta ** ((2 * (j % half)) / d.headDim);
+      cos.push(Math.cos(p * invFreq));
+      sin.push(Math.sin(p * invFreq));
+    }
+  }
+  return { cos, sin };
+}
+
+/** rotate_half as a matrix: x @ R = concat(-x[half:], x[:half]). */
+function rotateHalfMatrix(headDim: number): number[] {
+  const half = headDim / 2;
+  const r = new Array<number>(headDim * headDim).fill(0);
+  for (let j = 0; j < half; j++) r[(j + half) * headDim + j] = -1;
+  for (let j = half; j < headDim; j++) r[(j - half) * headDim + j] = 1;
+  return r;
+}
+
+export interface ForwardOptions {
+  batch: number;
+  seq: number;
+  dtype: DType;
+}
+
+/** A Linear layer with Hugging Face's [out, in] weight: x @ W^T (+ b). */
+function linear(g: Graph, x: Value, w: Value, b?: Value): Value {
+  const y = op.matmul(g, x, op.transpose(g, w, [1, 0]));
+  return b ? op.add(g, y, b) : y;
+}
+
+export function llamaForward(g: Graph, d: ModelDims, params: ReadonlyMap<string, Value>, ids: Value, { batch, seq, dtype }: ForwardOptions): Value {
+  const p = (name: string): Value => {
+    const v = params.get(name);
+    if (!v) throw new Error(`missing parameter ${name}`);
+    return v;
+  };
+  const { cos, sin } = ropeTables(d, seq);
+  const cosT = g.constant(tensor(dtype, [seq, d.headDim], cos), 'rope_cos');
+  const sinT = g.constant(tensor(dtype, [seq, d.headDim], sin), 'rope_sin');
+  const rot = g.constant(tensor(dtype, [d.headDim, d.headDim], rotateHalfMatrix(d.headDim)), 'rope_rotate');
+  const mask = g.constant(
+    tensor(
+      dtype,
+      [seq, seq],
+      Array.from({ length: seq * seq }, (_, k) => (k % seq > Math.floor(k / seq) ? -1e9 : 0)),
+    ),
+    'causal_mask',
+  );
+  const scale = g.scalar(dtype, 1 / Math.sqrt(d.headDim));
+  const rope = (x: Value) => op.add(g, op.mul(g, x, cosT), op.mul(g, op.matmul(g, x, rot), sinT));
+  const heads = (x: Value, n: number) => op.transpose(g, op.reshape(g, x, [batch, seq, n, d.headDim]), [0, 2, 1, 3]);
+  const rep = d.heads / d.kvHeads;
+  const repeatKv = (x: Value): Value => {
+    if (rep === 1) return x;
+    const five = op.reshape(g, x, [batch, d.kvHeads, 1, seq, d.headDim]);
+    return op.reshape(g, op.expand(g, five, [batch, d.kvHeads, rep, seq, d.headDim]), [batch, d.heads, seq, d.headDim]);
+  };
+
+  let h = op.gather(g, p('model.embed_tokens.weight'), ids);
+  for (let i = 0; i < d.layers; i++) {
+    const pre = `model.layers.${i}`;
+    const x = op.rmsNorm(g, h, p(`${pre}.input_layernorm.weight`), d.eps);
+    const bias = (name: string) => (d.attentionBias ? p(`${pre}.self_attn.${name}.bias`) : undefined);
+    let q = heads(linear(g, x, p(`${pre}.self_attn.q_proj.weight`), bias('q_proj')), d.heads);
+    let k = heads(linear(g, x, p(`${pre}.self_attn.k_proj.weight`), bias('k_proj')), d.kvHeads);
+    const v = heads(linear(g, x, p(`${pre}.self_attn.v_proj.weight`), bias('v_proj')), d.kvHeads);
+    if (d.qkNorm) {
+      q = op.rmsNorm(g, q, p(`${pre}.self_attn.q_norm.weight`), d.eps);
+      k = op.rmsNorm(g, k, p(`${pre}.self_attn.k_norm.weight`), d.eps);
+    }
+    q = rope(q);
+    k = rope(k);
+    const scores = op.add(g, op.mul(g, op.matmul(g, q, op.transposeLast(g, repeatKv(k))), scale), mask);
+    const attended = op.matmul(g, op.softmax(g, scores, -1), repeatKv(v));
+    const merged = op.reshape(g, op.transpose(g, attended, [0, 2, 1, 3]), [batch, seq, d.heads * d.headDim]);
+    h = op.add(g, h, linear(g, merged, p(`${pre}.self_attn.o_proj.weight`)));
+    const y = op.rmsNorm(g, h, p(`${pre}.post_attention_layernorm.weight`), d.eps);
+    const gate = op.silu(g, linear(g, y, p(`${pre}.mlp.gate_proj.weight`)));
+    const up = linear(g, y, p(`${pre}.mlp.up_proj.weight`));
+    h = op.add(g, h, linear(g, op.mul(g, gate, up), p(`${pre}.mlp.down_proj.weight`)));
+  }
+  h = op.rmsNorm(g, h, p('model.norm.weight'), d.eps);
+  return linear(g, h, d.tied ? p('model.embed_tokens.weight') : p('lm_head.weight'));
+}
+
+/**
+ * Next-token cross-entropy averaged over the tokens the mask selects (assistant tokens in
+ * training): logits [b, s, V], targets [b, s] (int64), mask [b, s] (1 = counts).
+ */
+export function maskedCrossEntropy(g: Graph, logits: Value, targets: Value, mask: Value): Value {
+  const logp = op.logSoftmax(g, logits, -1);
+  const picked = op.gatherElements(g, logp, op.unsqueeze(g, targets, [-1]), -1);
+  const tokenLogp = op.reshape(g, picked, targets.shape);
+  const total = op.sumAll(g, op.mul(g, tokenLogp, mask));
+  const count = g.node('Max', [op.sumAll(g, mask), g.scalar(mask.dtype, 1)], {}, [{ dtype: mask.dtype, shape: [] }])[0] as Value;
+  return op.neg(g, op.div(g, total, count));
+}
