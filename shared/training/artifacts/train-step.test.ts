@@ -1,0 +1,144 @@
+import * as ort from 'onnxruntime-node';
+import { tensor, type Tensor } from '../graph/ir';
+import { toOnnx } from '../graph/onnx-writer';
+import { modelDims, parameterShapes, type ModelDims } from '../model/config';
+import { buildEval, buildTrainStep, type ArtifactManifest, type TrainStepSpec } from './train-step';
+
+function stream(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+
+const CORPUS =
+  'i hear you. it sounds like a hard week. what would help you feel a little safer tonight? ' +
+  'thank you for telling me. you are not alone in this. could you tell me more about what happened? ';
+const VOCAB = [...new Set(CORPUS)].sort();
+const encode = (s: string) => [...s].map((c) => VOCAB.indexOf(c));
+
+function dimsFor(vocab: number, hidden = 32): ModelDims {
+  return modelDims({ model_type: 'llama', vocab_size: vocab, hidden_size: hidden, intermediate_size: hidden * 2, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 });
+}
+
+function initWeights(d: ModelDims, dtype: 'float32' | 'float64', seed: number): Map<string, Tensor> {
+  const rnd = stream(seed);
+  return new Map(
+    parameterShapes(d).map(([name, shape]) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const fanIn = shape[shape.length - 1] as number;
+      const values = Array.from({ length: n }, () => (name.endsWith('norm.weight') ? 1 : (rnd() * 2) / Math.sqrt(fanIn)));
+      return [name, tensor(dtype, shape, values)];
+    }),
+  );
+}
+
+const ortTensor = (t: Tensor) => new ort.Tensor(t.dtype, Array.from(t.data as Float32Array | Float64Array), [...t.dims]);
+
+/** Runs `steps` train steps on windows of the corpus; returns the loss of each step. */
+async function train(manifest: ArtifactManifest, model: Uint8Array, spec: TrainStepSpec, init: (name: string, shape: number[]) => ort.Tensor, steps: number, lr: number): Promise<number[]> {
+  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
+  const ids = encode(CORPUS.repeat(4));
+  const state: Record<string, ort.Tensor> = {};
+  for (const { name, shape } of manifest.trainable) {
+    state[name] = init(name, shape);
+    const zeros = new Array<number>(shape.reduce((a, b) => a * b, 1)).fill(0);
+    state[`${name}.m`] = new ort.Tensor(spec.dtype, zeros, shape);
+    state[`${name}.v`] = new ort.Tensor(spec.dtype, zeros, shape);
+  }
+  const losses: number[] = [];
+  const rnd = stream(17);
+  for (let step = 1; step <= steps; step++) {
+    const input: number[] = [];
+    const target: number[] = [];
+    for (let b = 0; b < spec.batch; b++) {
+      const at = Math.floor((rnd() + 0.5) * (ids.length - spec.seq - 1));
+      input.push(...ids.slice(at, at + spec.seq));
+      target.push(...ids.slice(at + 1, at + spec.seq + 1));
+    }
+    const out = await session.run({
+      ...state,
+      input_ids: new ort.Tensor('int64', input, [spec.batch, spec.seq]),
+      targets: new ort.Tensor('int64', target, [spec.batch, spec.seq]),
+      loss_mask: new ort.Tensor(spec.dtype, new Array<number>(spec.batch * spec.seq).fill(1), [spec.batch, spec.seq]),
+      example_weight: new ort.Tensor(spec.dtype, new Array<number>(spec.batch).fill(1), [spec.batch]),
+      lr: new ort.Tensor(spec.dtype, [lr], []),
+      step: new ort.Tensor(spec.dtype, [step], []),
+    });
+    losses.push(Number((out.loss as ort.Tensor).data[0]));
+    for (const { name } of manifest.trainable) {
+      state[name] = out[`${name}.next`] as ort.Tensor;
+      state[`${name}.m`] = out[`${name}.m.next`] as ort.Tensor;
+      state[`${name}.v`] = out[`${name}.v.next`] as ort.Tensor;
+    }
+  }
+  await session.release();
+  return losses;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('train-step artifact', () => {
+  it('full fine-tuning: 200 steps cut the loss of a tiny model on a small corpus by more than half', async () => {
+    const dims = dimsFor(VOCAB.length);
+    const spec: TrainStepSpec = { dims, batch: 4, seq: 16, dtype: 'float32', mode: 'full' };
+    const { graph, manifest } = buildTrainStep(spec);
+    expect(manifest.trainable.map((t) => t.name)).toEqual(parameterShapes(dims).map(([n]) => n));
+    expect(manifest.outputs.map((o) => o.name).slice(0, 3)).toEqual(['loss', 'grad_norm', 'per_example_loss']);
+    const init = initWeights(dims, 'float32', 5);
+    const losses = await train(manifest, toOnnx(graph), spec, (name) => ortTensor(init.get(name)!), 200, 3e-3);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(mean(losses.slice(-10))).toBeLessThan(mean(losses.slice(0, 10)) / 2);
+  }, 60_000);
+
+  it('LoRA: base weights are initializers, only adapters train, and the loss still falls', async () => {
+    const dims = dimsFor(VOCAB.length);
+    const spec: TrainStepSpec = { dims, batch: 4, seq: 16, dtype: 'float32', mode: 'lora', lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'] } };
+    const base = initWeights(dims, 'float32', 5);
+    const { graph, manifest } = buildTrainStep(spec, base);
+    expect(manifest.frozen).toHaveLength(parameterShapes(dims).length);
+    expect(manifest.trainable.every((t) => /\.lora_[AB]$/.test(t.name))).toBe(true);
+    expect(manifest.inputs.some((i) => i.name === 'model.embed_tokens.weight')).toBe(false);
+    const rnd = stream(23);
+    // Standard LoRA init: A small random, B zero (the adapted model starts as the base).
+    const init = (name: string, shape: number[]) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      return new ort.Tensor('float32', name.endsWith('lora_A') ? Array.from({ length: n }, () => rnd() * 0.2) : new Array<number>(n).fill(0), shape);
+    };
+    const losses = await train(manifest, toOnnx(graph), spec, init, 200, 1e-2);
+    expect(mean(losses.slice(-10))).toBeLessThan(mean(losses.slice(0, 10)) * 0.75);
+  }, 60_000);
+
+  it('the eval artifact gives the train step’s loss for the same weights and batch, per example too', async () => {
+    const dims = dimsFor(VOCAB.length, 16);
+    const spec: TrainStepSpec = { dims, batch: 2, seq: 8, dtype: 'float64', mode: 'full' };
+    const trainStep = buildTrainStep(spec);
+    const evalArtifact = buildEval(spec);
+    expect(evalArtifact.manifest.specHash).toBe(trainStep.manifest.specHash);
+    const init = initWeights(dims, 'float64', 8);
+    const ids = encode(CORPUS).slice(0, 17);
+    const data = {
+      input_ids: new ort.Tensor('int64', [...ids.slice(0, 8), ...ids.slice(8, 16)], [2, 8]),
+      targets: new ort.Tensor('int64', [...ids.slice(1, 9), ...ids.slice(9, 17)], [2, 8]),
+      loss_mask: new ort.Tensor('float64', [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0], [2, 8]),
+      example_weight: new ort.Tensor('float64', [1, 1], [2]),
+    };
+    const weights = Object.fromEntries([...init].map(([name, t]) => [name, ortTensor(t)]));
+    const ev = await ort.InferenceSession.create(toOnnx(evalArtifact.graph), { graphOptimizationLevel: 'basic' });
+    const tr = await ort.InferenceSession.create(toOnnx(trainStep.graph), { graphOptimizationLevel: 'basic' });
+    const moments: Record<string, ort.Tensor> = {};
+    for (const [name, t] of init) {
+      moments[`${name}.m`] = new ort.Tensor('float64', new Array<number>(t.data.length).fill(0), [...t.dims]);
+      moments[`${name}.v`] = moments[`${name}.m`]!;
+    }
+    const e = await ev.run({ ...weights, ...data });
+    const t = await tr.run({ ...weights, ...moments, ...data, lr: new ort.Tensor('float64', [0.01], []), step: new ort.Tensor('float64', [1], []) });
+    expect((e.loss as ort.Tensor).data[0]).toBeCloseTo(Number((t.loss as ort.Tensor).data[0]), 12);
+    const per = Array.from((e.per_example_loss as ort.Tensor).data as Float64Array);
+    // The batch loss is the token-weighted mean of the examples' means: 6 and 4 masked tokens.
+    expect(Number((e.loss as ort.Tensor).data[0])).toBeCloseTo((per[0]! * 6 + per[1]! * 4) / 10, 12);
+    await ev.release();
+    await tr.release();
+  });
+});

@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import { Graph, type DType, type Tensor, type Value } from '../graph/ir';
+import * as op from '../graph/ops';
+import { adamWStep, DEFAULT_ADAMW, type AdamWConfig } from '../graph/optimizer';
+import { parameterShapes, type ModelDims } from '../model/config';
+import { llamaForward } from '../model/llama';
+
+/** Bump when generated graphs change for the same spec; recorded in every manifest. */
+export const GENERATOR_VERSION = '1';
+
+export interface LoraConfig {
+  rank: number;
+  alpha: number;
+  /** Projections that get adapters, by their last name part (q_proj, k_proj, ..., down_proj). */
+  targets: readonly string[];
+}
+
+export const DEFAULT_LORA: LoraConfig = { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
+
+export interface TrainStepSpec {
+  dims: ModelDims;
+  batch: number;
+  seq: number;
+  dtype: DType;
+  mode: 'full' | 'lora';
+  lora?: LoraConfig;
+  adamw?: AdamWConfig;
+}
+
+export interface IoSpec {
+  name: string;
+  dtype: DType;
+  shape: (number | string)[];
+}
+
+/** What a generated artifact takes and gives, so a runner needs nothing but the manifest. */
+export interface ArtifactManifest {
+  kind: 'train-step' | 'eval';
+  generatorVersion: string;
+  mode: 'full' | 'lora';
+  /** Hash of the spec (model dims, bucket, optimizer, LoRA), to match checkpoints to graphs. */
+  specHash: string;
+  inputs: IoSpec[];
+  outputs: IoSpec[];
+  /** Trainable tensors in order; each has `<name>.m` / `<name>.v` inputs and `.next` outputs in a train step. */
+  trainable: { name: string; shape: number[] }[];
+  /** Base weights stored in the graph (LoRA): not inputs. */
+  frozen: string[];
+}
+
+export function specHash(spec: TrainStepSpec): string {
+  const { dims, batch, seq, dtype, mode } = spec;
+  return createHash('sha256')
+    .update(JSON.stringify({ dims, batch, seq, dtype, mode, lora: mode === 'lora' ? (spec.lora ?? DEFAULT_LORA) : null, adamw: spec.adamw ?? DEFAULT_ADAMW }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+const loraName = (weight: string, part: 'A' | 'B') => weight.replace(/\.weight$/, `.lora_${part}`);
+
+/**
+ * The model half shared by the train-step and eval graphs: parameters (inputs when trained,
+ * initializers when frozen), LoRA adapters merged into their weights (W + alpha/r * B A, so
+ * gradients reach A and B through the product), data inputs and the weighted loss.
+ *
+ * Loss: token cross-entropy on the tokens `loss_mask` selects, each example scaled by
+ * `example_weight` (e.g. to upweight crisis-protocol examples), averaged over the selected tokens;
+ * `per_example_loss` gives each example's own mean.
+ */
+function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, Tensor> | undefined) {
+  const { dims, batch, seq, dtype } = spec;
+  const lora = spec.mode === 'lora' ? (spec.lora ?? DEFAULT_LORA) : undefined;
+  const trainable: Value[] = [];
+  const frozenNames: string[] = [];
+  const params = new Map<string, Value>();
+  for (const [name, shape] of parameterShapes(dims)) {
+    if (!lora) {
+      const v = g.input(name, dtype, shape);
+      trainable.push(v);
+      params.set(name, v);
+      continue;
+    }
+    const t = frozen?.get(name);
+    if (!t) throw new Error(`LoRA needs the base weight ${name}`);
+    if (t.dtype !== dtype || t.dims.join() !== shape.join()) throw new Error(`base weight ${name} is ${t.dtype} [${t.dims.join(', ')}], expected ${dtype} [${shape.join(', ')}]`);
+    const base = g.initializer(name, t);
+    frozenNames.push(name);
+    const target = lora.targets.some((x) => name.endsWith(`.${x}.weight`));
+    if (!target) {
+      params.set(name, base);
+      continue;
+    }
+    const [out, inp] = shape as [number, number];
+    const a = g.input(loraName(name, 'A'), dtype, [lora.rank, inp]);
+    const b = g.input(loraName(name, 'B'), dtype, [out, lora.rank]);
+    trainable.push(a, b);
+    params.set(name, op.add(g, base, op.mul(g, op.matmul(g, b, a), g.scalar(dtype, lora.alpha / lora.rank))));
+  }
+  const ids = g.input('input_ids', 'int64', [batch, seq]);
+  const targets = g.input('targets', 'int64', [batch, seq]);
+  const mask = g.input('loss_mask', dtype, [batch, seq]);
+  const weight = g.input('example_weight', dtype, [batch]);
+  const logits = llamaForward(g, dims, params, ids, { batch, seq, dtype });
+  const logp = op.logSoftmax(g, logits, -1);
+  const tokenLogp = op.reshape(g, op.gatherElements(g, logp, op.unsqueeze(g, targets, [-1]), -1), [batch, seq]);
+  const masked = op.mul(g, op.neg(g, tokenLogp), mask);
+  const perExampleSum = op.reduceSum(g, masked, [1], false);
+  const perExampleCount = g.node('Max', [op.reduceSum(g, mask, [1], false), g.scalar(dtype, 1)], {}, [{ dtype, shape: [batch] }])[0] as Value;
+  const perExample = op.div(g, perExampleSum, perExampleCount);
+  const count = g.node('Max', [op.sumAll(g, mask), g.scalar(dtype, 1)], {}, [{ dtype, shape: [] }])[0] as Value;
+  const loss = op.div(g, op.sumAll(g, op.mul(g, perExampleSum, weight)), count);
+  return { trainable, frozenNames, loss, perExample, logits };
+}
+
+function io(g: Graph, names: readonly string[]): IoSpec[] {
+  return names.map((name) => {
+    const v = g.value(name);
+    return { name, dtype: v.dtype, shape: [...v.shape] };
+  });
+}
+
+/**
+ * The train-step artifact: forward, backward, global-norm clipping and AdamW in one graph.
+ * Inputs: data (`input_ids`, `targets`, `loss_mask`, `example_weight`), `lr`, `step`, and per
+ * trainable tensor its value and moments. Outputs: `loss`, `grad_norm`, `per_example_loss`, and
+ * per trainable tensor `<name>.next`, `<name>.m.next`, `<name>.v.next`. LoRA keeps the base
+ * weights in the graph as initializers (they stay on the device) and trains the adapters.
+ */
+export function buildTrainStep(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Tensor>): { graph: Graph; manifest: ArtifactManifest } {
+  const g = new Graph(`train-step-${spec.mode}`);
+  const model = buildModel(g, spec, frozen);
+  const step = adamWStep(g, model.loss, model.trainable, spec.adamw ?? DEFAULT_ADAMW);
+  g.output(model.loss, 'loss');
+  g.output(step.gradNorm, 'grad_norm');
+  g.output(model.perExample, 'per_example_loss');
+  for (const p of step.params) {
+    g.output(p.next, `${p.param.name}.next`);
+    g.output(p.nextM, `${p.param.name}.m.next`);
+    g.output(p.nextV, `${p.param.name}.v.next`);
+  }
+  return {
+    graph: g,
+    manifest: {
+      kind: 'train-step',
+      generatorVersion: GENERATOR_VERSION,
+      mode: spec.mode,
+      specHash: specHash(spec),
+      inputs: io(g, g.inputs),
+      outputs: io(g, g.outputs),
+      trainable: model.trainable.map((v) => ({ name: v.name, shape: v.shape as number[] })),
+      frozen: model.frozenNames,
+    },
+  };
+}
+
+/** The eval artifact: loss and per-example loss only, same inputs as the train step minus optimizer state. */
+export function buildEval(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Tensor>): { graph: Graph; manifest: ArtifactManifest } {
+  const g = new Graph(`eval-${spec.mode}`);
+  const model = buildModel(g, spec, frozen);
+  g.output(model.loss, 'loss');
+  g.output(model.perExample, 'per_example_loss');
+  return {
+    graph: g,
+    manifest: {
+      kind: 'eval',
+      generatorVersion: GENERATOR_VERSION,
+      mode: spec.mode,
+      specHash: specHash(spec),
+      inputs: io(g, g.inputs),
+      outputs: io(g, g.outputs),
+      trainable: model.trainable.map((v) => ({ name: v.name, shape: v.shape as number[] })),
+      frozen: model.frozenNames,
+    },
+  };
+}
