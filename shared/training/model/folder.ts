@@ -1,0 +1,88 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { tensor, type Tensor } from '../graph/ir';
+import { readSafetensorsFolder, toFloat32, writeSafetensors } from '../safetensors';
+import { LlamaConfigSchema, modelDims, parameterShapes, type LlamaConfigInput, type ModelDims } from './config';
+
+const ARCHITECTURES: Record<string, string> = {
+  llama: 'LlamaForCausalLM',
+  smollm: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
+};
+
+/** A deterministic stream of values in [-0.5, 0.5) for random initialisation. */
+function stream(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32 - 0.5;
+  };
+}
+
+/**
+ * Writes a randomly initialised model folder in Hugging Face's layout: `config.json`,
+ * `generation_config.json` and `model.safetensors` (float32). Norm weights start at 1, the
+ * rest uniform with a 1/sqrt(fan-in) scale. Same config and seed, same bytes.
+ */
+export async function createRandomModel(dir: string, config: LlamaConfigInput, seed = 0): Promise<ModelDims> {
+  const parsed = LlamaConfigSchema.parse(config);
+  const dims = modelDims(parsed);
+  const rnd = stream(seed + 1);
+  const tensors = parameterShapes(dims).map(([name, shape]) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const fanIn = shape[shape.length - 1] as number;
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = name.endsWith('norm.weight') ? 1 : (rnd() * 2 * Math.sqrt(3)) / Math.sqrt(fanIn);
+    return { name, dtype: 'F32' as const, shape, data };
+  });
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify({ architectures: [ARCHITECTURES[parsed.model_type]], ...parsed, torch_dtype: 'float32' }, null, 2)}\n`);
+  await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify({ do_sample: false, max_new_tokens: 64 }, null, 2)}\n`);
+  await writeFile(path.join(dir, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt', producer: 'pixel' }));
+  return dims;
+}
+
+export class ModelFolderError extends Error {
+  constructor(dir: string, problem: string) {
+    super(`model folder ${dir}: ${problem}`);
+    this.name = 'ModelFolderError';
+  }
+}
+
+/**
+ * Loads a model folder: the validated config and every parameter as float32 (fp16 and bf16
+ * weights are widened). Each expected tensor must be present with its shape; extra tensors
+ * (rotary buffers and the like) are ignored.
+ */
+export async function loadModelFolder(dir: string): Promise<{ config: LlamaConfigInput; dims: ModelDims; weights: Map<string, Tensor> }> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'));
+  } catch (err) {
+    throw new ModelFolderError(dir, `config.json: ${(err as Error).message}`);
+  }
+  const parsed = LlamaConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ModelFolderError(dir, `config.json: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  const dims = modelDims(parsed.data);
+  const entries = await readSafetensorsFolder(dir);
+  const weights = new Map<string, Tensor>();
+  const problems: string[] = [];
+  for (const [name, shape] of parameterShapes(dims)) {
+    const e = entries.get(name);
+    if (!e) {
+      problems.push(`${name} is missing`);
+      continue;
+    }
+    if (e.shape.join() !== shape.join()) {
+      problems.push(`${name} is [${e.shape.join(', ')}], the config needs [${shape.join(', ')}]`);
+      continue;
+    }
+    weights.set(name, tensor('float32', shape, toFloat32(e)));
+  }
+  if (problems.length > 0) throw new ModelFolderError(dir, problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; and ${problems.length - 8} more` : ''));
+  return { config: parsed.data, dims, weights };
+}
