@@ -22,7 +22,7 @@ export async function saveCheckpoint(file: string, c: Checkpoint): Promise<void>
   for (const [name, { value, m, v }] of c.params) {
     for (const [suffix, t] of [['', value], ['.m', m], ['.v', v]] as const) {
       if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new Error(`checkpoint: ${name}${suffix} is ${t.dtype}; only float tensors are saved`);
-      tensors.push({ name: `${name}${suffix}`, dtype: ST_DTYPE[t.dtype], shape: t.dims, data: t.data as Float32Array | Float64Array });
+      tensors.push({ name: `${name}${suffix}`, dtype: ST_DTYPE[t.dtype], shape: t.dims, data: t.data });
     }
   }
   await writeFile(file, writeSafetensors(tensors, { kind: 'pixel-checkpoint', step: String(c.step), specHash: c.specHash, config: JSON.stringify(c.config ?? null) }));
