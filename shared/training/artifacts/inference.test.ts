@@ -84,7 +84,6 @@ describe('inference artifact', () => {
     const folder = await loadModelFolder(dir);
     mkdirSync(path.join(dir, 'onnx'), { recursive: true });
     writeFileSync(path.join(dir, 'onnx', 'model.onnx'), toOnnx(buildInference(folder.dims, folder.weights, 64)));
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const hf = require('@huggingface/transformers') as typeof import('@huggingface/transformers');
     hf.env.allowRemoteModels = false;
     hf.env.allowLocalModels = true;
