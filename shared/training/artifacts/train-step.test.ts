@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { loadCheckpoint, saveCheckpoint } from '../checkpoint';
 import { tensor, type Tensor } from '../graph/ir';
 import { toOnnx } from '../graph/onnx-writer';
 import { modelDims, parameterShapes, type ModelDims } from '../model/config';
@@ -140,5 +144,61 @@ describe('train-step artifact', () => {
     expect(Number((e.loss as ort.Tensor).data[0])).toBeCloseTo((per[0]! * 6 + per[1]! * 4) / 10, 12);
     await ev.release();
     await tr.release();
+  });
+});
+
+describe('checkpoint reload', () => {
+  it('a checkpoint saved after training reloads to the same eval loss', async () => {
+    const dims = dimsFor(VOCAB.length, 16);
+    const spec: TrainStepSpec = { dims, batch: 2, seq: 8, dtype: 'float32', mode: 'full' };
+    const step = buildTrainStep(spec);
+    const evaluation = buildEval(spec);
+    const trainer = await ort.InferenceSession.create(toOnnx(step.graph));
+    const evaluator = await ort.InferenceSession.create(toOnnx(evaluation.graph));
+    const ids = encode(CORPUS);
+    const batch = {
+      input_ids: new ort.Tensor('int64', ids.slice(0, 16), [2, 8]),
+      targets: new ort.Tensor('int64', ids.slice(1, 17), [2, 8]),
+      loss_mask: new ort.Tensor('float32', new Array<number>(16).fill(1), [2, 8]),
+      example_weight: new ort.Tensor('float32', [1, 1], [2]),
+    };
+    const init = initWeights(dims, 'float32', 2);
+    const state: Record<string, ort.Tensor> = {};
+    for (const { name, shape } of step.manifest.trainable) {
+      state[name] = ortTensor(init.get(name)!);
+      state[`${name}.m`] = new ort.Tensor('float32', new Array<number>(shape.reduce((a, b) => a * b, 1)).fill(0), shape);
+      state[`${name}.v`] = state[`${name}.m`]!;
+    }
+    for (let s = 1; s <= 5; s++) {
+      const out = await trainer.run({ ...state, ...batch, lr: new ort.Tensor('float32', [1e-2], []), step: new ort.Tensor('float32', [s], []) });
+      for (const { name } of step.manifest.trainable) {
+        state[name] = out[`${name}.next`] as ort.Tensor;
+        state[`${name}.m`] = out[`${name}.m.next`] as ort.Tensor;
+        state[`${name}.v`] = out[`${name}.v.next`] as ort.Tensor;
+      }
+    }
+    const weights = () => Object.fromEntries(step.manifest.trainable.map(({ name }) => [name, state[name]!]));
+    const before = Number(((await evaluator.run({ ...weights(), ...batch })).loss as ort.Tensor).data[0]);
+    const dir = mkdtempSync(path.join(tmpdir(), 'pixel-reload-'));
+    try {
+      const file = path.join(dir, 'ckpt.safetensors');
+      const asTensor = (t: ort.Tensor) => ({ dtype: 'float32' as const, dims: [...t.dims], data: t.data as Float32Array });
+      await saveCheckpoint(file, {
+        step: 5,
+        specHash: step.manifest.specHash,
+        config: { lr: 1e-2 },
+        params: new Map(step.manifest.trainable.map(({ name }) => [name, { value: asTensor(state[name]!), m: asTensor(state[`${name}.m`]!), v: asTensor(state[`${name}.v`]!) }])),
+      });
+      const loaded = await loadCheckpoint(file);
+      expect(loaded.step).toBe(5);
+      expect(loaded.specHash).toBe(evaluation.manifest.specHash);
+      const reloaded = Object.fromEntries([...loaded.params].map(([name, p]) => [name, new ort.Tensor('float32', p.value.data as Float32Array, [...p.value.dims])]));
+      const after = Number(((await evaluator.run({ ...reloaded, ...batch })).loss as ort.Tensor).data[0]);
+      expect(after).toBe(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await trainer.release();
+      await evaluator.release();
+    }
   });
 });
