@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBenchAugmentCommand } from './bench-augment';
 import { registerBenchDataCommand } from './bench-data';
 import { registerBenchSafetyCommand } from './bench-safety';
+import { registerBenchTrainStepCommand } from './bench-train-step';
 import { registerDataAugmentCommand } from './data-augment';
 import { registerDataGenerateCommand } from './data-generate';
 import { registerDataPrepareCommand } from './data-prepare';
@@ -27,6 +28,7 @@ const bench = program.command('bench').description('Benchmarks that print JSON f
 registerBenchDataCommand(bench);
 registerBenchSafetyCommand(bench);
 registerBenchAugmentCommand(bench);
+registerBenchTrainStepCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`pixel: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,0 +1,152 @@
+import { availableParallelism } from 'node:os';
+import type { Command } from 'commander';
+import * as ort from 'onnxruntime-node';
+import { buildTrainStep, DEFAULT_LORA, type TrainStepSpec } from '../shared/training/artifacts/train-step';
+import { Graph, tensor, type Tensor } from '../shared/training/graph/ir';
+import { matmul } from '../shared/training/graph/ops';
+import { toOnnx } from '../shared/training/graph/onnx-writer';
+import { modelDims, parameterShapes, type LlamaConfigInput } from '../shared/training/model/config';
+import { median } from './bench-data';
+import { intOption } from './options';
+
+const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
+  graphOptimizationLevel: 'all',
+  intraOpNumThreads: threads,
+  extra: { session: { intra_op: { allow_spinning: '0' } } },
+});
+
+function randomTensor(shape: number[], scale: number, seed: number): Tensor {
+  let s = seed >>> 0 || 1;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    data[i] = ((s >>> 0) / 2 ** 32 - 0.5) * scale;
+  }
+  return tensor('float32', shape, data);
+}
+
+/** GFLOP/s of one large float32 MatMul on this machine, with the train step's session options. */
+async function matmulPeak(n: number, threads: number, runs: number): Promise<number> {
+  const g = new Graph('peak');
+  const a = g.input('a', 'float32', [n, n]);
+  const b = g.initializer('b', randomTensor([n, n], 1, 3));
+  g.output(matmul(g, a, b), 'c');
+  const session = await ort.InferenceSession.create(toOnnx(g), sessionOptions(threads));
+  const feeds = { a: new ort.Tensor('float32', randomTensor([n, n], 1, 5).data as Float32Array, [n, n]) };
+  await session.run(feeds);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = process.hrtime.bigint();
+    await session.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t) / 1e9);
+  }
+  await session.release();
+  return (2 * n ** 3) / median(times) / 1e9;
+}
+
+interface Result {
+  model: string;
+  params: number;
+  trainable: number;
+  mode: 'full' | 'lora';
+  batch: number;
+  seq: number;
+  stepMs: number;
+  tokensPerSecond: number;
+  gflops: number;
+  peakFraction: number;
+}
+
+async function measure(label: string, config: LlamaConfigInput, mode: 'full' | 'lora', batch: number, seq: number, threads: number, steps: number, peak: number): Promise<Result> {
+  const dims = modelDims(config);
+  const shapes = parameterShapes(dims);
+  const params = shapes.reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
+  const weights = new Map(shapes.map(([name, shape], i) => [name, name.endsWith('norm.weight') ? tensor('float32', shape, new Float32Array(shape[0] as number).fill(1)) : randomTensor(shape, 2 / Math.sqrt(shape[shape.length - 1] as number), i + 1)]));
+  const spec: TrainStepSpec = { dims, batch, seq, dtype: 'float32', mode, lora: DEFAULT_LORA };
+  const { graph, manifest } = buildTrainStep(spec, mode === 'lora' ? weights : undefined);
+  const session = await ort.InferenceSession.create(toOnnx(graph), sessionOptions(threads));
+  const state: Record<string, ort.Tensor> = {};
+  for (const { name, shape } of manifest.trainable) {
+    const init = weights.get(name) ?? (name.endsWith('lora_A') ? randomTensor(shape, 0.02, 7) : tensor('float32', shape, new Float32Array(shape.reduce((a, b) => a * b, 1))));
+    state[name] = new ort.Tensor('float32', init.data as Float32Array, shape);
+    state[`${name}.m`] = new ort.Tensor('float32', new Float32Array(init.data.length), shape);
+    state[`${name}.v`] = new ort.Tensor('float32', new Float32Array(init.data.length), shape);
+  }
+  const ids = Array.from({ length: batch * seq }, (_, i) => (i * 7919) % dims.vocab);
+  const data = {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [batch, seq]),
+    targets: new ort.Tensor('int64', BigInt64Array.from(ids.map((t) => BigInt((t + 1) % dims.vocab))), [batch, seq]),
+    loss_mask: new ort.Tensor('float32', new Float32Array(batch * seq).fill(1), [batch, seq]),
+    example_weight: new ort.Tensor('float32', new Float32Array(batch).fill(1), [batch]),
+    lr: new ort.Tensor('float32', Float32Array.from([1e-4]), []),
+  };
+  const times: number[] = [];
+  for (let s = 1; s <= steps + 2; s++) {
+    const t = process.hrtime.bigint();
+    const out = await session.run({ ...state, ...data, step: new ort.Tensor('float32', Float32Array.from([s]), []) });
+    if (s > 2) times.push(Number(process.hrtime.bigint() - t) / 1e9);
+    // State crosses the JS boundary every step, as in a real run.
+    for (const { name } of manifest.trainable) {
+      state[name] = out[`${name}.next`] as ort.Tensor;
+      state[`${name}.m`] = out[`${name}.m.next`] as ort.Tensor;
+      state[`${name}.v`] = out[`${name}.v.next`] as ort.Tensor;
+    }
+  }
+  await session.release();
+  const stepSeconds = median(times);
+  const tokens = batch * seq;
+  // 6 x params x tokens (forward and backward of every weight) plus attention's two products
+  // (QK^T and AV: 2 x 2 x seq x head_dim per head and query, x3 for the backward pass).
+  const flops = 6 * params * tokens + 12 * batch * seq * seq * dims.heads * dims.headDim * dims.layers;
+  const gflops = flops / stepSeconds / 1e9;
+  return {
+    model: label,
+    params,
+    trainable: manifest.trainable.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0),
+    mode,
+    batch,
+    seq,
+    stepMs: Math.round(stepSeconds * 1000 * 10) / 10,
+    tokensPerSecond: Math.round(tokens / stepSeconds),
+    gflops: Math.round(gflops * 10) / 10,
+    peakFraction: Math.round((gflops / peak) * 1000) / 1000,
+  };
+}
+
+const MODELS: [string, LlamaConfigInput][] = [
+  ['3M', { model_type: 'llama', vocab_size: 512, hidden_size: 256, intermediate_size: 688, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 4 }],
+  ['13M', { model_type: 'llama', vocab_size: 1024, hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 8 }],
+];
+
+export function registerBenchTrainStepCommand(bench: Command): void {
+  bench
+    .command('train-step')
+    .description('Time the generated train-step graphs (full and LoRA, two model sizes) against this machine\'s MatMul peak; prints JSON')
+    .option('--threads <n>', 'onnxruntime intra-op threads', intOption('--threads', 1, 256), availableParallelism())
+    .option('--steps <n>', 'timed steps per configuration (median reported)', intOption('--steps', 1, 100), 5)
+    .option('--batch <n>', 'sequences per step', intOption('--batch', 1, 256), 8)
+    .option('--seq <n>', 'tokens per sequence', intOption('--seq', 2, 4096), 64)
+    .action(async (opts: { threads: number; steps: number; batch: number; seq: number }) => {
+      const peak = await matmulPeak(1024, opts.threads, 10);
+      const results: Result[] = [];
+      for (const [label, config] of MODELS) {
+        for (const mode of ['full', 'lora'] as const) {
+          console.error(`measuring ${label} ${mode} ...`);
+          results.push(await measure(label, config, mode, opts.batch, opts.seq, opts.threads, opts.steps, peak));
+        }
+      }
+      console.log(
+        JSON.stringify({
+          benchmark: 'train-step',
+          matmulPeakGflops: Math.round(peak * 10) / 10,
+          threads: opts.threads,
+          results,
+          scope: 'one train step (forward, backward, clipping, AdamW) of the generated graph on the CPU execution provider, parameters and moments in and out of JS each step; median of the timed steps after 2 warm-up steps; peak is a 1024x1024 float32 MatMul with the same session options',
+          target: { peakFraction: 0.5, for: 'train step of a 10M+ parameter model, CPU' },
+        }),
+      );
+    });
+}
