@@ -2,6 +2,7 @@ import type { ArtifactStore } from '../shared/artifacts';
 import { createAugmentActivities } from './augment';
 import { createPrepareActivity } from './prepare';
 import { createSafetyActivities } from './safety';
+import { createTrainingActivities } from './training';
 
 /** Everything the CPU worker registers. Workflows import this file's types only. */
 export function createCpuActivities(deps: { store: ArtifactStore }) {
@@ -9,6 +10,7 @@ export function createCpuActivities(deps: { store: ArtifactStore }) {
     prepareDatasetActivity: createPrepareActivity(deps.store),
     ...createSafetyActivities(deps.store),
     ...createAugmentActivities(deps.store),
+    ...createTrainingActivities(deps.store),
   };
 }
 

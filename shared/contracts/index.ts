@@ -7,3 +7,4 @@ export * from './task-queues';
 export * from './validation';
 export * from './safety';
 export * from './augment';
+export * from './training';

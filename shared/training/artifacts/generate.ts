@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { ArtifactStore } from '../../artifacts';
+import { GenerateArtifactsInputSchema, GenerateArtifactsResultSchema, type GenerateArtifactsInput, type GenerateArtifactsResult } from '../../contracts/training';
+import { toOnnx } from '../graph/onnx-writer';
+import { parameterShapes } from '../model/config';
+import { loadModelFolder } from '../model/folder';
+import { buildInference } from './inference';
+import { buildEval, buildTrainStep, GENERATOR_VERSION, type TrainStepSpec } from './train-step';
+
+/** Files of a model folder that the inference folder carries over (tokenizer, chat template, generation defaults). */
+const CARRIED = /^(?:tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|generation_config\.json|chat_template\.jinja)$/;
+
+/**
+ * Generates the training artifacts of a model folder into the artifact store, under a key
+ * that hashes the model (config and weights), the spec and the generator version:
+ * - per mode (full, LoRA): `train-step-<mode>.onnx` and `eval-<mode>.onnx`, each with its
+ *   manifest (inputs, outputs, trainable tensors in order, frozen weights, spec hash);
+ * - `inference/`: a model folder transformers.js can load (`config.json`, `onnx/model.onnx`
+ *   with KV cache, and the tokenizer files the source folder has);
+ * - `manifest.json`, written last: every file with its size and sha256.
+ * An existing manifest under the same key is reused (cache hit).
+ */
+export async function generateTrainingArtifacts(store: ArtifactStore, input: GenerateArtifactsInput, onProgress?: (what: string) => void): Promise<GenerateArtifactsResult> {
+  const spec = GenerateArtifactsInputSchema.parse(input);
+  const dir = spec.model.startsWith('file://') ? new URL(spec.model).pathname : path.resolve(spec.model);
+  const configText = await readFile(path.join(dir, 'config.json'), 'utf8').catch((err: Error) => {
+    throw new Error(`model folder ${dir}: config.json: ${err.message}`);
+  });
+  const weightsHash = createHash('sha256');
+  const entries = (await readdir(dir)).sort();
+  for (const f of entries) if (/\.safetensors$|^model\.safetensors\.index\.json$/.test(f)) weightsHash.update(f).update(await readFile(path.join(dir, f)));
+  const key = createHash('sha256')
+    .update(JSON.stringify({ generator: GENERATOR_VERSION, config: configText, weights: weightsHash.digest('hex'), spec: { ...spec, model: undefined } }))
+    .digest('hex')
+    .slice(0, 32);
+  const prefix = `training/artifacts/${key}`;
+  const manifestUri = store.uriFor(`${prefix}/manifest.json`);
+  if (await store.exists(manifestUri)) {
+    const previous = JSON.parse(await store.readText(manifestUri)) as Omit<GenerateArtifactsResult, 'cacheHit' | 'manifestUri'>;
+    return GenerateArtifactsResultSchema.parse({ ...previous, manifestUri, cacheHit: true });
+  }
+  const model = await loadModelFolder(dir);
+  const parameters = parameterShapes(model.dims).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
+  const files: GenerateArtifactsResult['files'] = {};
+  const put = async (name: string, data: Uint8Array | string) => {
+    const writer = store.openWrite(`${prefix}/${name}`);
+    try {
+      await writer.write(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      const ref = await writer.close();
+      files[name] = ref;
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  };
+  for (const mode of spec.modes) {
+    const trainSpec: TrainStepSpec = { dims: model.dims, batch: spec.batch, seq: spec.seq, dtype: 'float32', mode, lora: spec.lora, adamw: spec.adamw };
+    const frozen = mode === 'lora' ? model.weights : undefined;
+    onProgress?.(`train-step-${mode}`);
+    const step = buildTrainStep(trainSpec, frozen);
+    await put(`train-step-${mode}.onnx`, toOnnx(step.graph, { docString: `Pixel train step (${mode}), generator ${GENERATOR_VERSION}` }));
+    await put(`train-step-${mode}.json`, `${JSON.stringify(step.manifest, null, 2)}\n`);
+    onProgress?.(`eval-${mode}`);
+    const evaluation = buildEval(trainSpec, frozen);
+    await put(`eval-${mode}.onnx`, toOnnx(evaluation.graph, { docString: `Pixel eval (${mode}), generator ${GENERATOR_VERSION}` }));
+    await put(`eval-${mode}.json`, `${JSON.stringify(evaluation.manifest, null, 2)}\n`);
+  }
+  onProgress?.('inference');
+  const maxPositions = Math.max(spec.seq, Number((model.config as { max_position_embeddings?: number }).max_position_embeddings ?? 2048));
+  await put('inference/onnx/model.onnx', toOnnx(buildInference(model.dims, model.weights, maxPositions), { docString: `Pixel inference with KV cache, generator ${GENERATOR_VERSION}` }));
+  await put('inference/config.json', configText);
+  for (const f of entries) if (CARRIED.test(f)) await put(`inference/${f}`, await readFile(path.join(dir, f), 'utf8'));
+  const manifest = { kind: 'training-artifacts', generatorVersion: GENERATOR_VERSION, key, model: dir, parameters, spec: { ...spec, model: undefined }, files };
+  await store.writeText(`${prefix}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+  return GenerateArtifactsResultSchema.parse({ manifestUri, key, cacheHit: false, parameters, files });
+}
