@@ -7,6 +7,7 @@ import { registerDataAugmentCommand } from './data-augment';
 import { registerDataGenerateCommand } from './data-generate';
 import { registerDataPrepareCommand } from './data-prepare';
 import { registerDevCommand } from './dev';
+import { registerModelCommands } from './model';
 import { registerRunCommand } from './run';
 import { registerSafetyScanCommand } from './safety-scan';
 
@@ -18,6 +19,7 @@ program
 
 registerDevCommand(program);
 registerRunCommand(program);
+registerModelCommands(program);
 const data = program.command('data').description('Generate and prepare conversation data');
 registerDataGenerateCommand(data);
 registerDataPrepareCommand(data);

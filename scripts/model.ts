@@ -1,0 +1,38 @@
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
+import { GenerateArtifactsInputSchema, parseWith } from '../shared/contracts';
+import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
+import { parameterShapes } from '../shared/training/model/config';
+import { MODEL_PRESETS, createDefaultModel } from '../shared/training/model/default-model';
+import { intOption } from './options';
+
+export function registerModelCommands(program: Command): void {
+  const model = program.command('model').description('Base model folders and the training artifacts generated from them');
+  model
+    .command('init')
+    .description('Create the embedded base model folder (random weights, byte-level BPE tokenizer, chat template)')
+    .option('--out <dir>', 'where to write it', path.join(process.env.PIXEL_HOME ?? '.pixel', 'models', 'default'))
+    .option('--preset <name>', `model size: ${Object.keys(MODEL_PRESETS).join(' or ')}`, 'default')
+    .option('--seed <n>', 'initialisation seed', intOption('--seed', 0), 0)
+    .action(async (opts: { out: string; preset: string; seed: number }) => {
+      if (!(opts.preset in MODEL_PRESETS)) throw new Error(`--preset must be one of ${Object.keys(MODEL_PRESETS).join(', ')}`);
+      const dims = await createDefaultModel(opts.out, opts.preset as keyof typeof MODEL_PRESETS, opts.seed);
+      const parameters = parameterShapes(dims).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
+      console.log(JSON.stringify({ model: path.resolve(opts.out), preset: opts.preset, parameters, dims }, null, 2));
+    });
+  model
+    .command('artifacts')
+    .description('Generate the train-step, eval and inference ONNX graphs of a model folder into the artifact store')
+    .requiredOption('--model <dir>', 'a Hugging Face-style model folder (config.json, model.safetensors)')
+    .option('--modes <list>', 'full, lora or both (comma-separated)', 'full,lora')
+    .option('--batch <n>', 'sequences per train step', intOption('--batch', 1), 8)
+    .option('--seq <n>', 'tokens per sequence (the training bucket)', intOption('--seq', 2), 128)
+    .option('--artifacts <dir>', 'artifact store root', defaultArtifactRoot())
+    .action(async (opts: { model: string; modes: string; batch: number; seq: number; artifacts: string }) => {
+      const parsed = parseWith(GenerateArtifactsInputSchema, 'options', { model: opts.model, modes: opts.modes.split(',').map((m) => m.trim()), batch: opts.batch, seq: opts.seq });
+      if (!parsed.ok) throw new Error(parsed.message);
+      const result = await generateTrainingArtifacts(new LocalArtifactStore(opts.artifacts), parsed.value, (what) => console.error(`generating ${what} ...`));
+      console.log(JSON.stringify(result, null, 2));
+    });
+}
