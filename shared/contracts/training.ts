@@ -43,6 +43,8 @@ export const GenerateArtifactsInputSchema = z
     seq: z.number().int().min(2).max(32_768).default(128),
     lora: LoraSpecSchema.prefault({}),
     adamw: AdamWSpecSchema.prefault({}),
+    /** Loss terms compiled into the graphs besides cross-entropy (weights are runtime inputs). */
+    objectives: z.object({ unlikelihood: z.boolean().default(true), kl: z.boolean().default(false) }).strict().prefault({}),
   })
   .strict();
 export type GenerateArtifactsInput = z.input<typeof GenerateArtifactsInputSchema>;

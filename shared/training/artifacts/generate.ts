@@ -56,7 +56,7 @@ export async function generateTrainingArtifacts(store: ArtifactStore, input: Gen
     }
   };
   for (const mode of spec.modes) {
-    const trainSpec: TrainStepSpec = { dims: model.dims, batch: spec.batch, seq: spec.seq, dtype: 'float32', mode, lora: spec.lora, adamw: spec.adamw };
+    const trainSpec: TrainStepSpec = { dims: model.dims, batch: spec.batch, seq: spec.seq, dtype: 'float32', mode, lora: spec.lora, adamw: spec.adamw, objectives: spec.objectives };
     const frozen = mode === 'lora' ? model.weights : undefined;
     onProgress?.(`train-step-${mode}`);
     const step = buildTrainStep(trainSpec, frozen);

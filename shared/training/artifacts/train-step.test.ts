@@ -243,3 +243,102 @@ describe('LoRA gradients', () => {
     await session.release();
   });
 });
+
+describe('loss objectives', () => {
+  const dims = modelDims({ model_type: 'llama', vocab_size: 9, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 });
+  const base = (dtype: 'float64', objectives?: TrainStepSpec['objectives']): TrainStepSpec => ({ dims, batch: 2, seq: 4, dtype, mode: 'full', objectives });
+  const weights = initWeights(dims, 'float64', 12);
+  const data = {
+    input_ids: new ort.Tensor('int64', [1, 5, 2, 7, 3, 3, 8, 0], [2, 4]),
+    targets: new ort.Tensor('int64', [5, 2, 7, 3, 3, 8, 0, 4], [2, 4]),
+    loss_mask: new ort.Tensor('float64', [0, 1, 1, 1, 1, 1, 1, 0], [2, 4]),
+    example_weight: new ort.Tensor('float64', [1, 2], [2]),
+  };
+  const weightFeeds = () => Object.fromEntries([...weights].map(([name, t]) => [name, ortTensor(t)]));
+  const rnd = stream(41);
+  // The base model's log-probabilities: any normalised distribution per token.
+  const baseLogprobs = (() => {
+    const out: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const raw = Array.from({ length: 9 }, () => rnd() * 3);
+      const z = Math.log(raw.reduce((a, x) => a + Math.exp(x), 0));
+      out.push(...raw.map((x) => x - z));
+    }
+    return new ort.Tensor('float64', out, [2, 4, 9]);
+  })();
+
+  it('terms that are off are not in the graph; with only cross-entropy weighted, the loss is the plain one', async () => {
+    const plain = buildEval(base('float64'));
+    expect(plain.manifest.inputs.map((i) => i.name)).not.toContain('objective_weights');
+    const all = buildEval(base('float64', { unlikelihood: true, kl: true }));
+    expect(all.manifest.inputs.map((i) => i.name)).toEqual(expect.arrayContaining(['negative_example', 'objective_weights', 'base_logprobs']));
+    expect(all.manifest.specHash).not.toBe(plain.manifest.specHash);
+    const p = await ort.InferenceSession.create(toOnnx(plain.graph), { graphOptimizationLevel: 'basic' });
+    const a = await ort.InferenceSession.create(toOnnx(all.graph), { graphOptimizationLevel: 'basic' });
+    const lp = Number(((await p.run({ ...weightFeeds(), ...data })).loss as ort.Tensor).data[0]);
+    const la = Number(
+      ((await a.run({ ...weightFeeds(), ...data, negative_example: new ort.Tensor('float64', [0, 0], [2]), objective_weights: new ort.Tensor('float64', [1, 0, 0], [3]), base_logprobs: baseLogprobs })).loss as ort.Tensor).data[0],
+    );
+    expect(la).toBeCloseTo(lp, 12);
+    await p.release();
+    await a.release();
+  });
+
+  it('every term’s gradient matches finite differences, with a negative example and the KL term on', async () => {
+    const { graph: g, manifest } = buildEval(base('float64', { unlikelihood: true, kl: true }));
+    const names = ['model.layers.0.self_attn.q_proj.weight', 'model.layers.0.mlp.down_proj.weight', 'lm_head.weight'];
+    gradients(g, g.value('loss'), names.map((n) => g.value(n))).forEach((gr, i) => g.output(gr, `grad:${names[i]}`));
+    expect(manifest.kind).toBe('eval');
+    const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
+    const extra = { negative_example: new ort.Tensor('float64', [0, 1], [2]), objective_weights: new ort.Tensor('float64', [0.7, 0.5, 0.3], [3]), base_logprobs: baseLogprobs };
+    const feeds = (name?: string, k = 0, delta = 0) => {
+      const f: Record<string, ort.Tensor> = { ...weightFeeds(), ...data, ...extra };
+      if (name) {
+        const t = weights.get(name)!;
+        f[name] = new ort.Tensor('float64', Array.from(t.data as Float64Array, (x, i) => (i === k ? x + delta : x)), [...t.dims]);
+      }
+      return f;
+    };
+    const out = await session.run(feeds());
+    let worst = 0;
+    for (const name of names) {
+      const analytic = (out[`grad:${name}`] as ort.Tensor).data as Float64Array;
+      for (const k of [1, analytic.length - 2]) {
+        const lp = Number(((await session.run(feeds(name, k, 1e-6))).loss as ort.Tensor).data[0]);
+        const lm = Number(((await session.run(feeds(name, k, -1e-6))).loss as ort.Tensor).data[0]);
+        const numeric = (lp - lm) / 2e-6;
+        worst = Math.max(worst, Math.abs(numeric - analytic[k]!) / Math.max(1e-4, Math.abs(numeric) + Math.abs(analytic[k]!)));
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
+    await session.release();
+  });
+
+  it('unlikelihood training makes the unsafe response less likely', async () => {
+    const spec: TrainStepSpec = { ...base('float64', { unlikelihood: true }), dtype: 'float64' };
+    const step = buildTrainStep(spec);
+    const plain = await ort.InferenceSession.create(toOnnx(buildEval(base('float64')).graph), { graphOptimizationLevel: 'basic' });
+    const trainer = await ort.InferenceSession.create(toOnnx(step.graph), { graphOptimizationLevel: 'basic' });
+    const state: Record<string, ort.Tensor> = weightFeeds();
+    for (const [name, t] of weights) {
+      state[`${name}.m`] = new ort.Tensor('float64', new Array<number>(t.data.length).fill(0), [...t.dims]);
+      state[`${name}.v`] = state[`${name}.m`]!;
+    }
+    // Both examples are the "unsafe" response: unlikelihood only.
+    const unsafe = { ...data, negative_example: new ort.Tensor('float64', [1, 1], [2]), objective_weights: new ort.Tensor('float64', [1, 1], [2]) };
+    const nll = async () => Number(((await plain.run({ ...Object.fromEntries([...weights.keys()].map((n) => [n, state[n]!])), ...data })).loss as ort.Tensor).data[0]);
+    const before = await nll();
+    for (let s = 1; s <= 20; s++) {
+      const out = await trainer.run({ ...state, ...unsafe, lr: new ort.Tensor('float64', [0.01], []), step: new ort.Tensor('float64', [s], []) });
+      for (const name of weights.keys()) {
+        state[name] = out[`${name}.next`] as ort.Tensor;
+        state[`${name}.m`] = out[`${name}.m.next`] as ort.Tensor;
+        state[`${name}.v`] = out[`${name}.v.next`] as ort.Tensor;
+      }
+    }
+    // The response's tokens became less likely: its negative log-likelihood rose.
+    expect(await nll()).toBeGreaterThan(before + 0.1);
+    await plain.release();
+    await trainer.release();
+  });
+});

@@ -25,6 +25,12 @@ export interface TrainStepSpec {
   mode: 'full' | 'lora';
   lora?: LoraConfig;
   adamw?: AdamWConfig;
+  /**
+   * Loss terms besides cross-entropy. A term that is off is not in the graph at all; one that
+   * is on takes its weight from the `objective_weights` input ([cross-entropy, then each term
+   * that is on, in this order]), so a run can change or zero it without a new graph.
+   */
+  objectives?: { unlikelihood?: boolean; kl?: boolean };
 }
 
 export interface IoSpec {
@@ -51,7 +57,7 @@ export interface ArtifactManifest {
 export function specHash(spec: TrainStepSpec): string {
   const { dims, batch, seq, dtype, mode } = spec;
   return createHash('sha256')
-    .update(JSON.stringify({ dims, batch, seq, dtype, mode, lora: mode === 'lora' ? (spec.lora ?? DEFAULT_LORA) : null, adamw: spec.adamw ?? DEFAULT_ADAMW }))
+    .update(JSON.stringify({ dims, batch, seq, dtype, mode, lora: mode === 'lora' ? (spec.lora ?? DEFAULT_LORA) : null, adamw: spec.adamw ?? DEFAULT_ADAMW, objectives: spec.objectives ?? {} }))
     .digest('hex')
     .slice(0, 16);
 }
@@ -65,7 +71,12 @@ const loraName = (weight: string, part: 'A' | 'B') => weight.replace(/\.weight$/
  *
  * Loss: token cross-entropy on the tokens `loss_mask` selects, each example scaled by
  * `example_weight` (e.g. to upweight crisis-protocol examples), averaged over the selected tokens;
- * `per_example_loss` gives each example's own mean.
+ * `per_example_loss` gives each example's own mean. With `objectives.unlikelihood`, examples
+ * flagged in `negative_example` (responses the safety stage marked unsafe) leave the
+ * cross-entropy and instead add -log(1 - p(token)) on their selected tokens, pushing those
+ * tokens down. With `objectives.kl`, KL(base || model) per selected token against
+ * `base_logprobs` [batch, seq, vocab] (the base model's log-probabilities) keeps the model near
+ * its base.
  */
 function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, Tensor> | undefined) {
   const { dims, batch, seq, dtype } = spec;
@@ -100,15 +111,39 @@ function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, T
   const targets = g.input('targets', 'int64', [batch, seq]);
   const mask = g.input('loss_mask', dtype, [batch, seq]);
   const weight = g.input('example_weight', dtype, [batch]);
+  const objectives = spec.objectives ?? {};
+  const negative = objectives.unlikelihood ? g.input('negative_example', dtype, [batch]) : undefined;
+  const terms = 1 + (objectives.unlikelihood ? 1 : 0) + (objectives.kl ? 1 : 0);
+  const objectiveWeights = terms > 1 ? g.input('objective_weights', dtype, [terms]) : undefined;
+  const baseLogprobs = objectives.kl ? g.input('base_logprobs', dtype, [batch, seq, dims.vocab]) : undefined;
   const logits = llamaForward(g, dims, params, ids, { batch, seq, dtype });
   const logp = op.logSoftmax(g, logits, -1);
   const tokenLogp = op.reshape(g, op.gatherElements(g, logp, op.unsqueeze(g, targets, [-1]), -1), [batch, seq]);
-  const masked = op.mul(g, op.neg(g, tokenLogp), mask);
-  const perExampleSum = op.reduceSum(g, masked, [1], false);
-  const perExampleCount = g.node('Max', [op.reduceSum(g, mask, [1], false), g.scalar(dtype, 1)], {}, [{ dtype, shape: [batch] }])[0] as Value;
-  const perExample = op.div(g, perExampleSum, perExampleCount);
-  const count = g.node('Max', [op.sumAll(g, mask), g.scalar(dtype, 1)], {}, [{ dtype, shape: [] }])[0] as Value;
-  const loss = op.div(g, op.sumAll(g, op.mul(g, perExampleSum, weight)), count);
+  const atLeastOne = (x: Value, shape: number[]) => g.node('Max', [x, g.scalar(dtype, 1)], {}, [{ dtype, shape }])[0] as Value;
+  const perExampleWeight = (x: Value) => op.mul(g, x, weight);
+  // Positive tokens: the mask, minus the examples flagged negative.
+  const negativeColumn = negative ? op.unsqueeze(g, negative, [1]) : undefined;
+  const positiveMask = negativeColumn ? op.mul(g, mask, op.sub(g, g.scalar(dtype, 1), negativeColumn)) : mask;
+  const perExampleSum = op.reduceSum(g, op.mul(g, op.neg(g, tokenLogp), positiveMask), [1], false);
+  const perExample = op.div(g, perExampleSum, atLeastOne(op.reduceSum(g, positiveMask, [1], false), [batch]));
+  const count = atLeastOne(op.sumAll(g, positiveMask), []);
+  const crossEntropy = op.div(g, op.sumAll(g, perExampleWeight(perExampleSum)), count);
+  const weightOf = (k: number) => g.node('Gather', [objectiveWeights as Value, g.ints([k])], { axis: { kind: 'int', value: 0 } }, [{ dtype, shape: [1] }])[0] as Value;
+  const scalarOf = (x: Value) => op.reshape(g, x, []);
+  let loss = objectiveWeights ? op.mul(g, crossEntropy, scalarOf(weightOf(0))) : crossEntropy;
+  let next = 1;
+  if (negativeColumn) {
+    const negativeMask = op.mul(g, mask, negativeColumn);
+    // -log(1 - p + 1e-6): finite even when p reaches 1.
+    const unlikely = op.neg(g, op.log(g, op.sub(g, g.scalar(dtype, 1 + 1e-6), op.exp(g, tokenLogp))));
+    const ul = op.div(g, op.sumAll(g, perExampleWeight(op.reduceSum(g, op.mul(g, unlikely, negativeMask), [1], false))), atLeastOne(op.sumAll(g, negativeMask), []));
+    loss = op.add(g, loss, op.mul(g, ul, scalarOf(weightOf(next++))));
+  }
+  if (baseLogprobs) {
+    const perToken = op.reduceSum(g, op.mul(g, op.exp(g, baseLogprobs), op.sub(g, baseLogprobs, logp)), [-1], false);
+    const kl = op.div(g, op.sumAll(g, op.mul(g, perToken, positiveMask)), count);
+    loss = op.add(g, loss, op.mul(g, kl, scalarOf(weightOf(next++))));
+  }
   return { trainable, frozenNames, loss, perExample, logits };
 }
 
