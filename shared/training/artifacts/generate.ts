@@ -3,11 +3,18 @@ import { readFile, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ArtifactStore } from '../../artifacts';
 import { GenerateArtifactsInputSchema, GenerateArtifactsResultSchema, type GenerateArtifactsInput, type GenerateArtifactsResult } from '../../contracts/training';
-import { toOnnx } from '../graph/onnx-writer';
+import type { Graph } from '../graph/ir';
+import { toOnnx, toOnnxWithExternalData } from '../graph/onnx-writer';
 import { parameterShapes } from '../model/config';
 import { loadModelFolder } from '../model/folder';
 import { buildInference } from './inference';
 import { buildEval, buildTrainStep, GENERATOR_VERSION, type TrainStepSpec } from './train-step';
+
+/**
+ * Graphs whose initializers exceed this many bytes keep them in a data file beside the model
+ * (protobuf cannot hold 2 GB; large frozen weights load faster from a file anyway).
+ */
+export const EXTERNAL_DATA_BYTES = 256 * 1024 * 1024;
 
 /** Files of a model folder that the inference folder carries over (tokenizer, chat template, generation defaults). */
 const CARRIED = /^(?:tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|generation_config\.json|chat_template\.jinja)$/;
@@ -22,7 +29,13 @@ const CARRIED = /^(?:tokenizer\.json|tokenizer_config\.json|special_tokens_map\.
  * - `manifest.json`, written last: every file with its size and sha256.
  * An existing manifest under the same key is reused (cache hit).
  */
-export async function generateTrainingArtifacts(store: ArtifactStore, input: GenerateArtifactsInput, onProgress?: (what: string) => void): Promise<GenerateArtifactsResult> {
+export async function generateTrainingArtifacts(
+  store: ArtifactStore,
+  input: GenerateArtifactsInput,
+  onProgress?: (what: string) => void,
+  options: { externalDataBytes?: number } = {},
+): Promise<GenerateArtifactsResult> {
+  const externalDataBytes = options.externalDataBytes ?? EXTERNAL_DATA_BYTES;
   const spec = GenerateArtifactsInputSchema.parse(input);
   const dir = spec.model.startsWith('file://') ? new URL(spec.model).pathname : path.resolve(spec.model);
   const configText = await readFile(path.join(dir, 'config.json'), 'utf8').catch((err: Error) => {
@@ -32,7 +45,7 @@ export async function generateTrainingArtifacts(store: ArtifactStore, input: Gen
   const entries = (await readdir(dir)).sort();
   for (const f of entries) if (/\.safetensors$|^model\.safetensors\.index\.json$/.test(f)) weightsHash.update(f).update(await readFile(path.join(dir, f)));
   const key = createHash('sha256')
-    .update(JSON.stringify({ generator: GENERATOR_VERSION, config: configText, weights: weightsHash.digest('hex'), spec: { ...spec, model: undefined } }))
+    .update(JSON.stringify({ generator: GENERATOR_VERSION, config: configText, weights: weightsHash.digest('hex'), spec: { ...spec, model: undefined }, externalDataBytes }))
     .digest('hex')
     .slice(0, 32);
   const prefix = `training/artifacts/${key}`;
@@ -55,21 +68,30 @@ export async function generateTrainingArtifacts(store: ArtifactStore, input: Gen
       throw err;
     }
   };
+  // A graph with large weights goes out as `<name>` plus `<dataName>`, else as one file.
+  const putGraph = async (name: string, g: Graph, docString: string, dataName = `${path.basename(name)}.data`) => {
+    const bytes = [...g.initializers.values()].reduce((n, t) => n + t.data.byteLength, 0);
+    if (bytes < externalDataBytes) return put(name, toOnnx(g, { docString }));
+    const { model, data } = toOnnxWithExternalData(g, { location: dataName, minBytes: 1024 }, { docString });
+    await put(name, model);
+    await put(path.posix.join(path.posix.dirname(name), dataName), data);
+  };
   for (const mode of spec.modes) {
     const trainSpec: TrainStepSpec = { dims: model.dims, batch: spec.batch, seq: spec.seq, dtype: 'float32', mode, lora: spec.lora, adamw: spec.adamw, objectives: spec.objectives };
     const frozen = mode === 'lora' ? model.weights : undefined;
     onProgress?.(`train-step-${mode}`);
     const step = buildTrainStep(trainSpec, frozen);
-    await put(`train-step-${mode}.onnx`, toOnnx(step.graph, { docString: `Pixel train step (${mode}), generator ${GENERATOR_VERSION}` }));
+    await putGraph(`train-step-${mode}.onnx`, step.graph, `Pixel train step (${mode}), generator ${GENERATOR_VERSION}`);
     await put(`train-step-${mode}.json`, `${JSON.stringify(step.manifest, null, 2)}\n`);
     onProgress?.(`eval-${mode}`);
     const evaluation = buildEval(trainSpec, frozen);
-    await put(`eval-${mode}.onnx`, toOnnx(evaluation.graph, { docString: `Pixel eval (${mode}), generator ${GENERATOR_VERSION}` }));
+    await putGraph(`eval-${mode}.onnx`, evaluation.graph, `Pixel eval (${mode}), generator ${GENERATOR_VERSION}`);
     await put(`eval-${mode}.json`, `${JSON.stringify(evaluation.manifest, null, 2)}\n`);
   }
   onProgress?.('inference');
   const maxPositions = Math.max(spec.seq, Number((model.config as { max_position_embeddings?: number }).max_position_embeddings ?? 2048));
-  await put('inference/onnx/model.onnx', toOnnx(buildInference(model.dims, model.weights, maxPositions), { docString: `Pixel inference with KV cache, generator ${GENERATOR_VERSION}` }));
+  // transformers.js looks for `model.onnx_data` beside a model with external data.
+  await putGraph('inference/onnx/model.onnx', buildInference(model.dims, model.weights, maxPositions), `Pixel inference with KV cache, generator ${GENERATOR_VERSION}`, 'model.onnx_data');
   await put('inference/config.json', configText);
   for (const f of entries) if (CARRIED.test(f)) await put(`inference/${f}`, await readFile(path.join(dir, f), 'utf8'));
   const manifest = { kind: 'training-artifacts', generatorVersion: GENERATOR_VERSION, key, model: dir, parameters, spec: { ...spec, model: undefined }, files };

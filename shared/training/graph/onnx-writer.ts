@@ -44,8 +44,52 @@ function valueInfo(name: string, dtype: DType, shape: Shape): onnx.IValueInfoPro
   };
 }
 
-/** Encodes a graph as an ONNX model (protobuf bytes). */
+export interface ExternalDataOptions {
+  /** File name of the data, stored beside the model (e.g. `model.onnx.data`). */
+  location: string;
+  /** Initializers of at least this many bytes go to the data file; smaller ones stay inline. */
+  minBytes: number;
+}
+
+/**
+ * Encodes a graph as an ONNX model (protobuf bytes). With `externalData`, large initializers
+ * are written to a separate data file instead (protobuf cannot hold a model over 2 GB; frozen
+ * weights of real models are far larger): each gets `location`, `offset` and `length` entries,
+ * offsets aligned to 4 KiB as onnxruntime prefers. Open such a model by path (the data file
+ * beside it) or pass the data through `externalData` in the session options.
+ */
+export function toOnnxWithExternalData(g: Graph, externalData: ExternalDataOptions, options: { producer?: string; docString?: string } = {}): { model: Uint8Array; data: Buffer } {
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  const external = new Map<string, onnx.ITensorProto>();
+  for (const [name, t] of g.initializers) {
+    if (t.data.byteLength < externalData.minBytes) continue;
+    const pad = (4096 - (offset % 4096)) % 4096;
+    if (pad > 0) chunks.push(Buffer.alloc(pad));
+    offset += pad;
+    chunks.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    external.set(name, {
+      name,
+      dims: [...t.dims],
+      dataType: ELEM[t.dtype],
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: externalData.location },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(t.data.byteLength) },
+      ],
+    });
+    offset += t.data.byteLength;
+  }
+  return { model: encode(g, options, external), data: Buffer.concat(chunks) };
+}
+
+/** Encodes a graph as an ONNX model (protobuf bytes), every initializer inline. */
 export function toOnnx(g: Graph, options: { producer?: string; docString?: string } = {}): Uint8Array {
+  return encode(g, options, new Map());
+}
+
+function encode(g: Graph, options: { producer?: string; docString?: string }, external: ReadonlyMap<string, onnx.ITensorProto>): Uint8Array {
   const model: onnx.IModelProto = {
     irVersion: IR_VERSION,
     producerName: options.producer ?? 'pixel',
@@ -68,7 +112,7 @@ export function toOnnx(g: Graph, options: { producer?: string; docString?: strin
         const v = g.value(name);
         return valueInfo(name, v.dtype, v.shape);
       }),
-      initializer: [...g.initializers].map(([name, t]) => tensorProto(name, t)),
+      initializer: [...g.initializers].map(([name, t]) => external.get(name) ?? tensorProto(name, t)),
     },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
