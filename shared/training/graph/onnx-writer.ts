@@ -89,6 +89,26 @@ export function toOnnx(g: Graph, options: { producer?: string; docString?: strin
   return encode(g, options, new Map());
 }
 
+/**
+ * The graph's nodes with needless copies removed: an Identity that only renames a computed
+ * value nothing else reads (how outputs get their names) is dropped, and the producer writes
+ * the output name directly. A train step would otherwise copy every updated parameter.
+ */
+function elideIdentities(g: Graph): Graph['nodes'] {
+  const readers = new Map<string, number>();
+  for (const n of g.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const kept = new Set([...g.inputs, ...g.initializers.keys(), ...g.outputs]);
+  const rename = new Map<string, string>();
+  const drop = new Set<Graph['nodes'][number]>();
+  for (const n of g.nodes) {
+    const from = n.inputs[0];
+    if (n.op !== 'Identity' || from === undefined || kept.has(from) || readers.get(from) !== 1 || rename.has(from)) continue;
+    rename.set(from, n.outputs[0] as string);
+    drop.add(n);
+  }
+  return g.nodes.filter((n) => !drop.has(n)).map((n) => (n.outputs.some((o) => rename.has(o)) ? { ...n, outputs: n.outputs.map((o) => rename.get(o) ?? o) } : n));
+}
+
 function encode(g: Graph, options: { producer?: string; docString?: string }, external: ReadonlyMap<string, onnx.ITensorProto>): Uint8Array {
   const model: onnx.IModelProto = {
     irVersion: IR_VERSION,
@@ -97,7 +117,7 @@ function encode(g: Graph, options: { producer?: string; docString?: string }, ex
     docString: options.docString ?? '',
     graph: {
       name: g.name,
-      node: g.nodes.map((n) => ({
+      node: elideIdentities(g).map((n) => ({
         opType: n.op,
         name: n.name,
         input: [...n.inputs],

@@ -135,7 +135,15 @@ export function transposeLast(g: Graph, a: Value): Value {
 RULES.set('MatMul', ({ g, inputs: [a, b], grad }) => {
   const A = a as Value;
   const B = b as Value;
-  return [unbroadcast(g, matmul(g, grad, transposeLast(g, B)), A.shape), unbroadcast(g, matmul(g, transposeLast(g, A), grad), B.shape)];
+  const gA = unbroadcast(g, matmul(g, grad, transposeLast(g, B)), A.shape);
+  // A shared weight ([k, n]) under batched activations ([..., m, k]): one large product over all
+  // rows, x^T g with x as [rows, k], instead of one per batch element summed afterwards.
+  if (B.shape.length === 2 && A.shape.length > 2 && A.shape.every((d) => typeof d === 'number') && grad.shape.every((d) => typeof d === 'number')) {
+    const k = A.shape[A.shape.length - 1] as number;
+    const n = grad.shape[grad.shape.length - 1] as number;
+    return [gA, matmul(g, transposeLast(g, reshape(g, A, [-1, k])), reshape(g, grad, [-1, n]))];
+  }
+  return [gA, unbroadcast(g, matmul(g, transposeLast(g, A), grad), B.shape)];
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -51,20 +51,26 @@ export function adamWStep(
       ? (g.node('Min', [c(1), div(g, c(config.maxGradNorm), add(g, gradNorm, c(1e-6)))], {}, [{ dtype, shape: [] }])[0] as Value)
       : c(1);
   const pow = (base: number) => g.node('Pow', [c(base), step], {}, [{ dtype, shape: [] }])[0] as Value;
-  const correction1 = sub(g, c(1), pow(config.beta1));
-  const correction2 = sub(g, c(1), pow(config.beta2));
+  // Everything that is one number per step is folded into scalars first, so each parameter
+  // tensor sees as few full-size passes as possible (the update is memory-bound):
+  //   m' = b1 m + (1 - b1) clip g          v' = b2 v + (1 - b2) clip^2 g^2
+  //   p' = p (1 - lr wd) - lr / (1 - b1^t) * m' / (sqrt(v') / sqrt(1 - b2^t) + eps)
+  // which is AdamW with bias correction and decoupled weight decay, rearranged.
+  const a1 = mul(g, c(1 - config.beta1), clip);
+  const a2 = mul(g, c(1 - config.beta2), mul(g, clip, clip));
+  const stepSize = div(g, lr, sub(g, c(1), pow(config.beta1)));
+  const invCorrection2 = div(g, c(1), sqrt(g, sub(g, c(1), pow(config.beta2))));
+  const keep = sub(g, c(1), mul(g, lr, c(config.weightDecay)));
   const out: TrainStep['params'] = params.map((param, i) => {
     const grad = grads[i] as Value;
-    const gc = mul(g, grad, clip);
     const m = g.input(`${param.name}.m`, dtype, param.shape);
     const v = g.input(`${param.name}.v`, dtype, param.shape);
-    const nextM = add(g, mul(g, c(config.beta1), m), mul(g, c(1 - config.beta1), gc));
-    const nextV = add(g, mul(g, c(config.beta2), v), mul(g, c(1 - config.beta2), mul(g, gc, gc)));
-    const mHat = div(g, nextM, correction1);
-    const vHat = div(g, nextV, correction2);
-    let update = div(g, mHat, add(g, sqrt(g, vHat), c(config.eps)));
-    if (config.weightDecay > 0 && decay(param)) update = add(g, update, mul(g, c(config.weightDecay), param));
-    const next = sub(g, param, mul(g, lr, update));
+    const nextM = add(g, mul(g, c(config.beta1), m), mul(g, a1, grad));
+    const nextV = add(g, mul(g, c(config.beta2), v), mul(g, a2, mul(g, grad, grad)));
+    const denominator = add(g, mul(g, sqrt(g, nextV), invCorrection2), c(config.eps));
+    const update = mul(g, div(g, nextM, denominator), stepSize);
+    const decayed = config.weightDecay > 0 && decay(param) ? mul(g, param, keep) : param;
+    const next = sub(g, decayed, update);
     return { param, grad, next, m, v, nextM, nextV };
   });
   return { params: out, gradNorm, lr, step };
