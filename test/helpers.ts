@@ -60,3 +60,12 @@ export async function pixelFailure(args: readonly string[], options: ExecFileOpt
   }
   throw new Error(`pixel ${args.join(' ')} succeeded but was expected to fail`);
 }
+
+/** A deterministic stream of numbers in [-0.5, 0.5) for test inputs (a linear congruential generator). */
+export function seededStream(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}

@@ -8,14 +8,8 @@ import { toOnnx } from '../graph/onnx-writer';
 import { modelDims, parameterShapes, type ModelDims } from '../model/config';
 import { gradients } from '../graph/autodiff';
 import { buildEval, buildTrainStep, type ArtifactManifest, type TrainStepSpec } from './train-step';
+import { seededStream } from '../../../test/helpers';
 
-function stream(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 const CORPUS =
   'i hear you. it sounds like a hard week. what would help you feel a little safer tonight? ' +
@@ -28,7 +22,7 @@ function dimsFor(vocab: number, hidden = 32): ModelDims {
 }
 
 function initWeights(d: ModelDims, dtype: 'float32' | 'float64', seed: number): Map<string, Tensor> {
-  const rnd = stream(seed);
+  const rnd = seededStream(seed);
   return new Map(
     parameterShapes(d).map(([name, shape]) => {
       const n = shape.reduce((a, b) => a * b, 1);
@@ -53,7 +47,7 @@ async function train(manifest: ArtifactManifest, model: Uint8Array, spec: TrainS
     state[`${name}.v`] = new ort.Tensor(spec.dtype, zeros, shape);
   }
   const losses: number[] = [];
-  const rnd = stream(17);
+  const rnd = seededStream(17);
   for (let step = 1; step <= steps; step++) {
     const input: number[] = [];
     const target: number[] = [];
@@ -105,7 +99,7 @@ describe('train-step artifact', () => {
     expect(manifest.frozen).toHaveLength(parameterShapes(dims).length);
     expect(manifest.trainable.every((t) => /\.lora_[AB]$/.test(t.name))).toBe(true);
     expect(manifest.inputs.some((i) => i.name === 'model.embed_tokens.weight')).toBe(false);
-    const rnd = stream(23);
+    const rnd = seededStream(23);
     // Standard LoRA init: A small random, B zero (the adapted model starts as the base).
     const init = (name: string, shape: number[]) => {
       const n = shape.reduce((a, b) => a * b, 1);
@@ -212,7 +206,7 @@ describe('LoRA gradients', () => {
     const trainable = manifest.trainable.map((t) => g.value(t.name));
     gradients(g, g.value('loss'), trainable).forEach((gr, i) => g.output(gr, `grad:${manifest.trainable[i]!.name}`));
     const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
-    const rnd = stream(31);
+    const rnd = seededStream(31);
     const values = new Map(manifest.trainable.map((t) => [t.name, Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, () => rnd() * 0.5)]));
     const feeds = (override?: { name: string; k: number; delta: number }) => {
       const f: Record<string, ort.Tensor> = {
@@ -255,7 +249,7 @@ describe('loss objectives', () => {
     example_weight: new ort.Tensor('float64', [1, 2], [2]),
   };
   const weightFeeds = () => Object.fromEntries([...weights].map(([name, t]) => [name, ortTensor(t)]));
-  const rnd = stream(41);
+  const rnd = seededStream(41);
   // The base model's log-probabilities: any normalised distribution per token.
   const baseLogprobs = (() => {
     const out: number[] = [];

@@ -173,18 +173,19 @@ export function buildTrainStep(spec: TrainStepSpec, frozen?: ReadonlyMap<string,
     g.output(p.nextM, `${p.param.name}.m.next`);
     g.output(p.nextV, `${p.param.name}.v.next`);
   }
+  return { graph: g, manifest: manifestOf('train-step', g, spec, model) };
+}
+
+function manifestOf(kind: ArtifactManifest['kind'], g: Graph, spec: TrainStepSpec, model: { trainable: Value[]; frozenNames: string[] }): ArtifactManifest {
   return {
-    graph: g,
-    manifest: {
-      kind: 'train-step',
-      generatorVersion: GENERATOR_VERSION,
-      mode: spec.mode,
-      specHash: specHash(spec),
-      inputs: io(g, g.inputs),
-      outputs: io(g, g.outputs),
-      trainable: model.trainable.map((v) => ({ name: v.name, shape: v.shape as number[] })),
-      frozen: model.frozenNames,
-    },
+    kind,
+    generatorVersion: GENERATOR_VERSION,
+    mode: spec.mode,
+    specHash: specHash(spec),
+    inputs: io(g, g.inputs),
+    outputs: io(g, g.outputs),
+    trainable: model.trainable.map((v) => ({ name: v.name, shape: v.shape as number[] })),
+    frozen: model.frozenNames,
   };
 }
 
@@ -194,17 +195,5 @@ export function buildEval(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Tens
   const model = buildModel(g, spec, frozen);
   g.output(model.loss, 'loss');
   g.output(model.perExample, 'per_example_loss');
-  return {
-    graph: g,
-    manifest: {
-      kind: 'eval',
-      generatorVersion: GENERATOR_VERSION,
-      mode: spec.mode,
-      specHash: specHash(spec),
-      inputs: io(g, g.inputs),
-      outputs: io(g, g.outputs),
-      trainable: model.trainable.map((v) => ({ name: v.name, shape: v.shape as number[] })),
-      frozen: model.frozenNames,
-    },
-  };
+  return { graph: g, manifest: manifestOf('eval', g, spec, model) };
 }

@@ -3,15 +3,8 @@ import { gradients } from './autodiff';
 import { Graph, tensor, type Shape, type Value } from './ir';
 import * as op from './ops';
 import { toOnnx } from './onnx-writer';
+import { seededStream } from '../../../test/helpers';
 
-/** A deterministic pseudo-random stream for test inputs. */
-function stream(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 const size = (shape: Shape) => (shape as number[]).reduce((a, b) => a * b, 1);
 
@@ -35,7 +28,7 @@ async function checkGradients({ inputs, build, positive, ids }: Case, seed = 1):
   const xs = inputs.map((shape, i) => g.input(`x${i}`, 'float64', shape));
   const all = ids ? [...xs, g.input('ids', 'int64', ids.shape)] : xs;
   const y = build(g, all);
-  const rnd = stream(seed);
+  const rnd = seededStream(seed);
   const r = g.initializer('r', tensor('float64', y.shape as number[], Array.from({ length: size(y.shape) }, rnd)));
   const loss = op.sumAll(g, op.mul(g, y, r));
   g.output(loss, 'loss');

@@ -3,14 +3,8 @@ import { Graph, type DType, type Value } from './ir';
 import * as op from './ops';
 import { toOnnx } from './onnx-writer';
 import { adamWStep, type AdamWConfig } from './optimizer';
+import { seededStream } from '../../../test/helpers';
 
-function stream(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 /** A two-layer classifier: x [n, 4] -> SiLU -> logits [n, 3], mean cross-entropy against one-hot targets. */
 function classifier(dtype: DType, n: number, config: AdamWConfig) {
@@ -43,7 +37,7 @@ describe('adamWStep', () => {
     const config: AdamWConfig = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 0.05 };
     const { g } = classifier('float64', 6, config);
     const session = await ort.InferenceSession.create(toOnnx(g));
-    const rnd = stream(7);
+    const rnd = seededStream(7);
     const feeds: Record<string, ort.Tensor> = {};
     const values: Record<string, number[]> = {};
     const put = (name: string, dims: number[], data: number[]) => {
@@ -87,7 +81,7 @@ describe('adamWStep', () => {
     const n = 32;
     const { g } = classifier('float32', n, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 });
     const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
-    const rnd = stream(11);
+    const rnd = seededStream(11);
     const x = Array.from({ length: n * 4 }, () => rnd() * 2);
     // The class is which of three fixed directions the point is closest to.
     const target = Array.from({ length: n }, (_, i) => {

@@ -4,14 +4,8 @@ import { Graph, type Value } from '../graph/ir';
 import { toOnnx } from '../graph/onnx-writer';
 import { modelDims, parameterShapes, type LlamaConfigInput, type ModelDims } from './config';
 import { llamaForward, maskedCrossEntropy } from './llama';
+import { seededStream } from '../../../test/helpers';
 
-function stream(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 const FLAVOURS: [string, LlamaConfigInput][] = [
   ['llama, grouped-query attention, untied', { model_type: 'llama', vocab_size: 11, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, rms_norm_eps: 1e-6, rope_theta: 10_000 }],
@@ -22,7 +16,7 @@ const FLAVOURS: [string, LlamaConfigInput][] = [
 type Weights = Map<string, { shape: number[]; data: number[] }>;
 
 function randomWeights(d: ModelDims, seed: number): Weights {
-  const rnd = stream(seed);
+  const rnd = seededStream(seed);
   const w: Weights = new Map();
   for (const [name, shape] of parameterShapes(d)) {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -124,7 +118,7 @@ describe('Llama-family forward graph', () => {
     const [batch, seq] = [2, 5];
     const { g } = buildGraph(d, batch, seq);
     const w = randomWeights(d, 3);
-    const rnd = stream(5);
+    const rnd = seededStream(5);
     const ids = Array.from({ length: batch }, () => Array.from({ length: seq }, () => Math.floor((rnd() + 0.5) * d.vocab)));
     // 'basic': the extended optimisations fuse x * sigmoid(x) into QuickGelu, which has no float64 kernel.
     const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
@@ -168,7 +162,7 @@ describe('Llama-family gradients', () => {
     gradients(g, loss, [...params.values()]).forEach((gr, i) => g.output(gr, `grad:${names[i]}`));
     const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
     const w = randomWeights(d, 9);
-    const rnd = stream(13);
+    const rnd = seededStream(13);
     const ids = Array.from({ length: seq }, () => Math.floor((rnd() + 0.5) * d.vocab));
     // Only some tokens count, as with an assistant-only loss mask.
     const base: Record<string, ort.Tensor> = {
