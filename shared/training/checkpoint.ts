@@ -47,3 +47,43 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
   }
   return { step, specHash: metadata.specHash ?? '', config: JSON.parse(metadata.config ?? 'null') as unknown, params };
 }
+
+/** A trainer state as a checkpoint: tensors, step, and in the config the data cursor and early-stopping state. */
+export async function saveTrainState(
+  file: string,
+  state: { step: number; params: ReadonlyMap<string, { value: Float32Array; m: Float32Array; v: Float32Array }>; cursor: unknown; bestValLoss: number; bestStep: number; sinceBest: number },
+  shapes: ReadonlyMap<string, readonly number[]>,
+  specHash: string,
+  config: unknown,
+): Promise<void> {
+  const t = (data: Float32Array, dims: readonly number[]): Tensor => ({ dtype: 'float32', dims, data });
+  await saveCheckpoint(file, {
+    step: state.step,
+    specHash,
+    config: { training: config, cursor: state.cursor, bestValLoss: Number.isFinite(state.bestValLoss) ? state.bestValLoss : null, bestStep: state.bestStep, sinceBest: state.sinceBest },
+    params: new Map(
+      [...state.params].map(([name, p]) => {
+        const dims = shapes.get(name);
+        if (!dims) throw new Error(`saveTrainState: no shape for ${name}`);
+        return [name, { value: t(p.value, dims), m: t(p.m, dims), v: t(p.v, dims) }];
+      }),
+    ),
+  });
+}
+
+export async function loadTrainState<C>(file: string): Promise<{ step: number; specHash: string; params: Map<string, { value: Float32Array; m: Float32Array; v: Float32Array }>; cursor: C; bestValLoss: number; bestStep: number; sinceBest: number; training: unknown }> {
+  const c = await loadCheckpoint(file);
+  const meta = (c.config ?? {}) as { training?: unknown; cursor?: C; bestValLoss?: number | null; bestStep?: number; sinceBest?: number };
+  if (meta.cursor === undefined) throw new Error(`${file}: not a trainer checkpoint (no data cursor)`);
+  const f = (t: Tensor) => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array));
+  return {
+    step: c.step,
+    specHash: c.specHash,
+    params: new Map([...c.params].map(([name, p]) => [name, { value: f(p.value), m: f(p.m), v: f(p.v) }])),
+    cursor: meta.cursor,
+    bestValLoss: meta.bestValLoss ?? Infinity,
+    bestStep: meta.bestStep ?? 0,
+    sinceBest: meta.sinceBest ?? 0,
+    training: meta.training,
+  };
+}

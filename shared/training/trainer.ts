@@ -1,0 +1,183 @@
+import * as ort from 'onnxruntime-node';
+import type { ArtifactManifest } from './artifacts/train-step';
+import type { Batch, BatchStream, DataCursor } from './data/batches';
+import { earlyStopping, learningRate } from './schedule';
+
+/** Everything a resumed run needs to continue exactly where a checkpoint left it. */
+export interface TrainState {
+  step: number;
+  params: Map<string, { value: Float32Array; m: Float32Array; v: Float32Array }>;
+  cursor: DataCursor;
+  bestValLoss: number;
+  bestStep: number;
+  sinceBest: number;
+}
+
+export interface TrainerOptions {
+  trainStep: { model: Uint8Array | string; manifest: ArtifactManifest };
+  evaluation: { model: Uint8Array | string; manifest: ArtifactManifest };
+  /** Initial trainable tensors (a fresh run); ignored when `resume` is given. */
+  init: ReadonlyMap<string, Float32Array>;
+  resume?: TrainState;
+  data: BatchStream;
+  /** A fixed validation set, evaluated every `evalEvery` steps. */
+  validation: readonly Batch[];
+  schedule: { lr: number; warmupSteps: number; totalSteps: number; minLr: number };
+  evalEvery: number;
+  checkpointEvery: number;
+  patience: number;
+  minDelta: number;
+  /** onnxruntime threads (1 keeps runs bit-for-bit repeatable). */
+  threads?: number;
+  executionProviders?: string[];
+  /** Saves a checkpoint and returns where it went. */
+  checkpoint: (state: TrainState, reason: 'interval' | 'best' | 'stop') => Promise<string>;
+  onStep?: (p: { step: number; loss: number; lr: number; tokens: number; valLoss?: number }) => void;
+  /** Polled between steps: finish now, keeping the best checkpoint (the workflow's stop signal). */
+  stopRequested?: () => boolean;
+  signal?: AbortSignal;
+}
+
+export type StopReason = 'steps' | 'early_stop' | 'stop_requested' | 'cancelled';
+
+export interface TrainResult {
+  state: TrainState;
+  losses: { step: number; loss: number; lr: number }[];
+  valLosses: { step: number; loss: number }[];
+  stoppedBy: StopReason;
+  lastCheckpoint?: string;
+  bestCheckpoint?: string;
+}
+
+/** A loss that is NaN or infinite: the run cannot continue from here. */
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly step: number,
+    readonly lastCheckpoint: string | undefined,
+  ) {
+    super(`loss is not finite at step ${step}; last good checkpoint: ${lastCheckpoint ?? 'none (no checkpoint yet)'}`);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+const f32 = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, [...dims]);
+
+function batchFeeds(b: Batch, batch: number, seq: number): Record<string, ort.Tensor> {
+  return {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(b.input, BigInt), [batch, seq]),
+    targets: new ort.Tensor('int64', BigInt64Array.from(b.target, BigInt), [batch, seq]),
+    loss_mask: f32(Float32Array.from(b.mask), [batch, seq]),
+    example_weight: f32(Float32Array.from(b.exampleWeight), [batch]),
+  };
+}
+
+/**
+ * The training loop, top to bottom: set the learning rate, maybe evaluate and checkpoint, take
+ * a step, log. Parameters and AdamW moments live in JS between steps (as the train-step graph
+ * takes them), so a checkpoint is exact and a resumed run repeats an uninterrupted one. Stops at
+ * `totalSteps`, on early stopping, when asked to, or when cancelled (after a checkpoint).
+ */
+export async function train(o: TrainerOptions): Promise<TrainResult> {
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: o.threads ?? 1,
+    executionProviders: o.executionProviders ?? ['cpu'],
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  };
+  const open = (model: Uint8Array | string) => (typeof model === 'string' ? ort.InferenceSession.create(model, sessionOptions) : ort.InferenceSession.create(model, sessionOptions));
+  const stepSession = await open(o.trainStep.model);
+  const evalSession = await open(o.evaluation.model);
+  const shapeOf = (name: string) => {
+    const s = o.trainStep.manifest.inputs.find((i) => i.name === name)?.shape;
+    if (!s) throw new Error(`train-step artifact has no input ${name}`);
+    return s as number[];
+  };
+  const [batch, seq] = shapeOf('input_ids') as [number, number];
+  const state: TrainState = o.resume ?? {
+    step: 0,
+    params: new Map(
+      o.trainStep.manifest.trainable.map(({ name, shape }) => {
+        const value = o.init.get(name);
+        if (!value) throw new Error(`no initial value for ${name}`);
+        const n = shape.reduce((a, b) => a * b, 1);
+        if (value.length !== n) throw new Error(`initial value of ${name} has ${value.length} numbers, the artifact needs ${n}`);
+        return [name, { value: Float32Array.from(value), m: new Float32Array(n), v: new Float32Array(n) }];
+      }),
+    ),
+    cursor: o.data.cursor(),
+    bestValLoss: Infinity,
+    bestStep: 0,
+    sinceBest: 0,
+  };
+  const result: TrainResult = { state, losses: [], valLosses: [], stoppedBy: 'steps' };
+  const evaluate = async (): Promise<number> => {
+    let total = 0;
+    for (const b of o.validation) {
+      const feeds: Record<string, ort.Tensor> = batchFeeds(b, batch, seq);
+      for (const [name, p] of state.params) feeds[name] = f32(p.value, shapeOf(name));
+      total += Number(((await evalSession.run(feeds)).loss as ort.Tensor).data[0]);
+    }
+    return total / Math.max(1, o.validation.length);
+  };
+  try {
+    while (state.step < o.schedule.totalSteps) {
+      if (o.signal?.aborted) {
+        result.lastCheckpoint = await o.checkpoint(state, 'stop');
+        result.stoppedBy = 'cancelled';
+        break;
+      }
+      if (o.stopRequested?.()) {
+        result.stoppedBy = 'stop_requested';
+        break;
+      }
+      const step = state.step + 1;
+      const lr = learningRate(step, o.schedule);
+      const b = await o.data.next();
+      const feeds: Record<string, ort.Tensor> = {
+        ...batchFeeds(b, batch, seq),
+        lr: f32(Float32Array.from([lr]), []),
+        step: f32(Float32Array.from([step]), []),
+      };
+      for (const [name, p] of state.params) {
+        const dims = shapeOf(name);
+        feeds[name] = f32(p.value, dims);
+        feeds[`${name}.m`] = f32(p.m, dims);
+        feeds[`${name}.v`] = f32(p.v, dims);
+      }
+      const out = await stepSession.run(feeds);
+      const loss = Number((out.loss as ort.Tensor).data[0]);
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(step, result.lastCheckpoint);
+      for (const [name, p] of state.params) {
+        p.value = (out[`${name}.next`] as ort.Tensor).data as Float32Array;
+        p.m = (out[`${name}.m.next`] as ort.Tensor).data as Float32Array;
+        p.v = (out[`${name}.v.next`] as ort.Tensor).data as Float32Array;
+      }
+      state.step = step;
+      state.cursor = o.data.cursor();
+      result.losses.push({ step, loss, lr });
+      let valLoss: number | undefined;
+      if (o.evalEvery > 0 && step % o.evalEvery === 0) {
+        valLoss = await evaluate();
+        result.valLosses.push({ step, loss: valLoss });
+        const es = earlyStopping({ best: state.bestValLoss, sinceBest: state.sinceBest }, valLoss, o.patience, o.minDelta);
+        state.sinceBest = es.sinceBest;
+        if (es.improved) {
+          state.bestValLoss = es.best;
+          state.bestStep = step;
+          result.bestCheckpoint = await o.checkpoint(state, 'best');
+        }
+        if (es.stop) {
+          result.stoppedBy = 'early_stop';
+          o.onStep?.({ step, loss, lr, tokens: batch * seq, valLoss });
+          break;
+        }
+      }
+      if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0) result.lastCheckpoint = await o.checkpoint(state, 'interval');
+      o.onStep?.({ step, loss, lr, tokens: batch * seq, valLoss });
+    }
+  } finally {
+    await stepSession.release();
+    await evalSession.release();
+  }
+  return result;
+}
