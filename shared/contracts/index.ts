@@ -8,3 +8,4 @@ export * from './validation';
 export * from './safety';
 export * from './augment';
 export * from './training';
+export * from './train';

@@ -32,7 +32,7 @@ export interface TrainerOptions {
   executionProviders?: string[];
   /** Saves a checkpoint and returns where it went. */
   checkpoint: (state: TrainState, reason: 'interval' | 'best' | 'stop') => Promise<string>;
-  onStep?: (p: { step: number; loss: number; lr: number; tokens: number; valLoss?: number }) => void;
+  onStep?: (p: { step: number; loss: number; lr: number; tokens: number; valLoss?: number; cursor: DataCursor; bestValLoss: number }) => void;
   /** Polled between steps: finish now, keeping the best checkpoint (the workflow's stop signal). */
   stopRequested?: () => boolean;
   signal?: AbortSignal;
@@ -168,12 +168,12 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
         }
         if (es.stop) {
           result.stoppedBy = 'early_stop';
-          o.onStep?.({ step, loss, lr, tokens: batch * seq, valLoss });
+          o.onStep?.({ step, loss, lr, tokens: batch * seq, valLoss, cursor: state.cursor, bestValLoss: state.bestValLoss });
           break;
         }
       }
       if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0) result.lastCheckpoint = await o.checkpoint(state, 'interval');
-      o.onStep?.({ step, loss, lr, tokens: batch * seq, valLoss });
+      o.onStep?.({ step, loss, lr, tokens: batch * seq, valLoss, cursor: state.cursor, bestValLoss: state.bestValLoss });
     }
   } finally {
     await stepSession.release();

@@ -1,0 +1,126 @@
+// Worker-thread side of runTrainingInThread: onnxruntime's session.run() blocks its thread for
+// the whole step, so training runs here and the main thread keeps heartbeating.
+import { rename } from 'node:fs/promises';
+import * as path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { TrainConfigSchema } from '../contracts/train';
+import { Rng } from '../augmentation/rng';
+import type { ArtifactManifest } from './artifacts/train-step';
+import { loadTrainState, saveTrainState } from './checkpoint';
+import { BatchStream, type Batch } from './data/batches';
+import { loadModelFolder } from './model/folder';
+import { NonFiniteLossError, train, type TrainState } from './trainer';
+
+export interface TrainThreadData {
+  modelDir: string;
+  trainStep: { path: string; manifest: ArtifactManifest };
+  evaluation: { path: string; manifest: ArtifactManifest };
+  trainFiles: string[];
+  valFiles: string[];
+  config: unknown;
+  resumeFrom?: string;
+  checkpointDir: string;
+  executionProviders?: string[];
+}
+
+export type TrainThreadMessage =
+  | { kind: 'step'; step: number; loss: number; lr: number; tokens: number; valLoss?: number; cursor: TrainState['cursor']; bestValLoss: number | null }
+  | { kind: 'checkpoint'; path: string; step: number; reason: 'interval' | 'best' | 'stop' }
+  | { kind: 'done'; step: number; stoppedBy: string; bestStep: number; bestValLoss: number | null; losses: { step: number; loss: number; lr: number }[]; valLosses: { step: number; loss: number }[]; lastCheckpoint?: string; bestCheckpoint?: string }
+  | { kind: 'error'; message: string; name: string; step?: number; lastCheckpoint?: string };
+
+async function main(data: TrainThreadData, port: NonNullable<typeof parentPort>): Promise<void> {
+  const config = TrainConfigSchema.parse(data.config);
+  const hf = (await import('@huggingface/transformers')) as typeof import('@huggingface/transformers');
+  hf.env.allowRemoteModels = false;
+  hf.env.allowLocalModels = true;
+  hf.env.localModelPath = `${path.dirname(data.modelDir)}/`;
+  const tokenizer = await hf.AutoTokenizer.from_pretrained(path.basename(data.modelDir));
+  const padId: number = tokenizer.convert_tokens_to_ids('<|endoftext|>');
+  const streamOptions = { batch: config.batch, seq: config.seq, padId, seed: config.seed, crisisWeight: config.crisisWeight };
+  const validation: Batch[] = [];
+  if (data.valFiles.length > 0) {
+    const val = new BatchStream(data.valFiles, tokenizer, { ...streamOptions, seed: 0 });
+    for (let i = 0; i < config.evalBatches; i++) validation.push(await val.next());
+  }
+  // Fresh start: full fine-tuning from the base weights; LoRA with A small and random, B zero.
+  const init = new Map<string, Float32Array>();
+  const base = await loadModelFolder(data.modelDir);
+  const rng = Rng.for(config.seed, 'lora-init');
+  for (const { name, shape } of data.trainStep.manifest.trainable) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const weight = base.weights.get(name);
+    if (weight) init.set(name, weight.data as Float32Array);
+    else if (name.endsWith('.lora_A')) init.set(name, Float32Array.from({ length: n }, () => (rng.next() - 0.5) * (2 / Math.sqrt(shape[1] as number))));
+    else init.set(name, new Float32Array(n));
+  }
+  let resume: TrainState | undefined;
+  if (data.resumeFrom) {
+    const s = await loadTrainState<TrainState['cursor']>(data.resumeFrom);
+    if (s.specHash !== data.trainStep.manifest.specHash) throw new Error(`checkpoint ${data.resumeFrom} belongs to another graph (spec ${s.specHash}, expected ${data.trainStep.manifest.specHash})`);
+    resume = { step: s.step, params: s.params, cursor: s.cursor, bestValLoss: s.bestValLoss, bestStep: s.bestStep, sinceBest: s.sinceBest };
+  }
+  const shapes = new Map(data.trainStep.manifest.trainable.map((t) => [t.name, t.shape]));
+  let stop = false;
+  const controller = new AbortController();
+  port.on('message', (m: unknown) => {
+    if (m === 'stop') stop = true;
+    if (m === 'cancel') controller.abort(new Error('training cancelled'));
+  });
+  let lastCheckpoint: string | undefined;
+  try {
+    const result = await train({
+      trainStep: { model: data.trainStep.path, manifest: data.trainStep.manifest },
+      evaluation: { model: data.evaluation.path, manifest: data.evaluation.manifest },
+      init,
+      resume,
+      data: new BatchStream(data.trainFiles, tokenizer, streamOptions, resume?.cursor),
+      validation,
+      schedule: { lr: config.lr, warmupSteps: config.warmupSteps, totalSteps: config.steps, minLr: config.minLr },
+      evalEvery: validation.length > 0 ? config.evalEvery : 0,
+      checkpointEvery: config.checkpointEvery,
+      patience: config.patience,
+      minDelta: config.minDelta,
+      threads: config.threads,
+      executionProviders: data.executionProviders,
+      stopRequested: () => stop,
+      signal: controller.signal,
+      checkpoint: async (state, reason) => {
+        const name = reason === 'best' ? 'best.safetensors' : `step-${String(state.step).padStart(7, '0')}.safetensors`;
+        const file = path.join(data.checkpointDir, name);
+        // Written whole, then renamed: a reader never sees half a checkpoint.
+        await saveTrainState(`${file}.tmp`, state, shapes, data.trainStep.manifest.specHash, config);
+        await rename(`${file}.tmp`, file);
+        if (reason !== 'best') lastCheckpoint = file;
+        port.postMessage({ kind: 'checkpoint', path: file, step: state.step, reason } satisfies TrainThreadMessage);
+        return file;
+      },
+      onStep: (p) => port.postMessage({ kind: 'step', ...p, bestValLoss: Number.isFinite(p.bestValLoss) ? p.bestValLoss : null } satisfies TrainThreadMessage),
+    });
+    port.postMessage({
+      kind: 'done',
+      step: result.state.step,
+      stoppedBy: result.stoppedBy,
+      bestStep: result.state.bestStep,
+      bestValLoss: Number.isFinite(result.state.bestValLoss) ? result.state.bestValLoss : null,
+      losses: result.losses,
+      valLosses: result.valLosses,
+      lastCheckpoint: result.lastCheckpoint ?? lastCheckpoint,
+      bestCheckpoint: result.bestCheckpoint,
+    } satisfies TrainThreadMessage);
+  } catch (err) {
+    const e = err as Error;
+    port.postMessage({
+      kind: 'error',
+      message: e.message,
+      name: e.name,
+      ...(err instanceof NonFiniteLossError ? { step: err.step, lastCheckpoint: err.lastCheckpoint } : {}),
+    } satisfies TrainThreadMessage);
+  }
+}
+
+const data = workerData as TrainThreadData | null;
+if (parentPort && data) {
+  const port = parentPort;
+  main(data, port).catch((err: unknown) => port.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' } satisfies TrainThreadMessage));
+}
