@@ -1,8 +1,11 @@
+import type { ArtifactStore } from '../shared/artifacts';
 import { detectAccelerator, type AcceleratorInfo } from './accelerator';
+import { createTrainActivities } from './train';
 
 /** Everything the GPU worker registers. Workflows import this file's types only. */
-export function createGpuActivities(deps: { accelerator: AcceleratorInfo }) {
+export function createGpuActivities(deps: { accelerator: AcceleratorInfo; store: ArtifactStore }) {
   return {
+    ...createTrainActivities(deps),
     /** Which device this GPU-queue worker trains on; lets a run record where it trained. */
     async describeAcceleratorActivity(): Promise<AcceleratorInfo> {
       return deps.accelerator;

@@ -37,12 +37,12 @@ export async function createCpuWorker(deps: WorkerDeps & { store: ArtifactStore 
 }
 
 /** GPU-queue activities; on a machine without a GPU they run on the CPU execution provider. */
-export function createGpuWorker(deps: WorkerDeps & { accelerator: AcceleratorInfo }): Promise<Worker> {
+export function createGpuWorker(deps: WorkerDeps & { accelerator: AcceleratorInfo; store: ArtifactStore }): Promise<Worker> {
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? GPU_TASK_QUEUE,
-    activities: createGpuActivities({ accelerator: deps.accelerator }),
+    activities: createGpuActivities({ accelerator: deps.accelerator, store: deps.store }),
     // One training job per GPU: they do not share a device well.
     maxConcurrentActivityTaskExecutions: Math.max(1, deps.accelerator.gpus.length),
     shutdownGraceTime: SHUTDOWN_GRACE,

@@ -1,4 +1,5 @@
 import { detectAccelerator } from '../activities/accelerator';
+import { artifactStoreFromEnv } from '../shared/artifacts';
 import { createGpuWorker } from './factory';
 import { runWorkerProcess } from './run-worker';
 
@@ -9,5 +10,5 @@ void runWorkerProcess('gpu-worker', async (connection, namespace) => {
   } else {
     console.log(`[gpu-worker] using CUDA on ${accelerator.gpus.map((g) => `${g.name} (${g.memoryMiB} MiB)`).join(', ')}`);
   }
-  return createGpuWorker({ connection, namespace, accelerator });
+  return createGpuWorker({ connection, namespace, accelerator, store: artifactStoreFromEnv() });
 });
