@@ -29,8 +29,8 @@ export interface TrainModelResult {
   executionProvider: string;
   bestStep: number;
   bestValLoss: number | null;
-  /** Validation loss of the untrained base model (step 0), for the report. */
-  firstValLoss: number | null;
+  /** Validation loss of the base model before training (step 0), for the report. */
+  baseValLoss: number | null;
   bestCheckpointUri?: string;
   lastCheckpointUri?: string;
   lossCurveUri: string;
@@ -131,7 +131,7 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
         executionProvider: deps.accelerator.executionProvider,
         bestStep: done.bestStep,
         bestValLoss: done.bestValLoss,
-        firstValLoss: done.valLosses[0]?.loss ?? null,
+        baseValLoss: done.valLosses.find((v) => v.step === 0)?.loss ?? null,
         bestCheckpointUri: rel(done.bestCheckpoint),
         lastCheckpointUri: rel(done.lastCheckpoint),
         lossCurveUri: curve.uri,

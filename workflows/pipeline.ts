@@ -11,9 +11,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities/cpu';
+import type { GpuActivities } from '../activities/gpu';
 import {
+  CPU_TASK_QUEUE,
   CRISIS_COUNT,
   DATASET_SHA,
+  GPU_TASK_QUEUE,
   ErrorTypes,
   NON_RETRYABLE_ERROR_TYPES,
   PIPELINE_STAGE,
@@ -34,6 +37,8 @@ import {
 export const SAFETY_STAGE_PATCH = 'safety-stage-v1';
 /** Guards the augmentation stage's commands for histories recorded before it existed. */
 export const AUGMENT_STAGE_PATCH = 'augment-stage-v1';
+/** Guards the training stage's commands for histories recorded before it existed. */
+export const TRAIN_STAGE_PATCH = 'train-stage-v1';
 import { getProgressQuery } from './messages';
 import { PipelineState } from './pipeline-state';
 
@@ -188,7 +193,35 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
     );
   }
 
+  // Fine-tuning on the GPU queue: 'pixel-gpu' beside 'pixel-cpu', else '<queue>-gpu' (tests).
+  let train: PipelineResult['train'];
+  if (augment && config.train.enabled && patched(TRAIN_STAGE_PATCH)) {
+    const queue = workflowInfo().taskQueue;
+    const gpu = proxyActivities<GpuActivities>({
+      taskQueue: queue === CPU_TASK_QUEUE ? GPU_TASK_QUEUE : `${queue}-gpu`,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      startToCloseTimeout: '24 hours',
+      heartbeatTimeout: '2 minutes',
+      // A retry resumes from the last checkpoint its attempt heartbeated.
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'NonFiniteLoss'] },
+    });
+    const augmented = augment;
+    train = await stage(
+      'train',
+      () => gpu.trainModelActivity({ config: config.train.config, dataManifestUri: augmented.manifestUri, runId: workflowInfo().workflowId }),
+      (r) => ({
+        counts: {
+          steps: r.steps,
+          bestStep: r.bestStep,
+          ...(r.baseValLoss !== null ? { baseValLossMilli: Math.round(r.baseValLoss * 1000) } : {}),
+          ...(r.bestValLoss !== null ? { bestValLossMilli: Math.round(r.bestValLoss * 1000) } : {}),
+        },
+        artifacts: { lossCurve: r.lossCurveUri, artifacts: r.artifactsManifestUri, ...(r.bestCheckpointUri ? { bestCheckpoint: r.bestCheckpointUri } : {}) },
+      }),
+    );
+  }
+
   state.finish();
   publish();
-  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), ...(augment ? { augment } : {}), stages: state.stagesSnapshot() };
+  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), ...(augment ? { augment } : {}), ...(train ? { train } : {}), stages: state.stagesSnapshot() };
 }

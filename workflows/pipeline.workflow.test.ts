@@ -9,17 +9,19 @@ import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { CRISIS_COUNT, DATASET_SHA, PIPELINE_STAGE, PrepareConfigSchema, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
 import { prepareCacheKey, preparedKey, resolveSource } from '../shared/data';
-import { createCpuWorker } from '../workers/factory';
+import { createCpuWorker, createGpuWorker } from '../workers/factory';
 import { getProgressQuery } from './messages';
 import { trainingPipelineWorkflow } from './pipeline';
 
 /** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
-const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v3.json');
+const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v4.json');
 
 describe('trainingPipelineWorkflow on a real dev server', () => {
   let env: TestWorkflowEnvironment;
   let worker: Worker;
+  let gpuWorker: Worker;
   let running: Promise<void>;
+  let gpuRunning: Promise<void>;
   let t: ReturnType<typeof tempDir>;
   let store: LocalArtifactStore;
   const taskQueue = uniqueQueue('pipeline-test');
@@ -30,11 +32,17 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     store = new LocalArtifactStore(path.join(t.dir, 'artifacts'));
     worker = await createCpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, store });
     running = worker.run();
+    // The default base model is created under PIXEL_HOME on first use.
+    process.env.PIXEL_HOME = path.join(t.dir, 'home');
+    gpuWorker = await createGpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue: `${taskQueue}-gpu`, store, accelerator: { executionProvider: 'cpu', gpus: [], reason: 'test' } });
+    gpuRunning = gpuWorker.run();
   }, 120_000);
 
   afterAll(async () => {
     worker?.shutdown();
+    gpuWorker?.shutdown();
     await running;
+    await gpuRunning;
     await env?.teardown();
     t?.cleanup();
   });
@@ -69,7 +77,13 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
       expect.objectContaining({ name: 'prepare', status: 'completed' }),
       expect.objectContaining({ name: 'safety', status: 'completed' }),
       expect.objectContaining({ name: 'augment', status: 'completed' }),
+      expect.objectContaining({ name: 'train', status: 'completed' }),
     ]);
+    // Fine-tuned on the train split, the model has a lower validation loss than the base model.
+    const train = result.train!;
+    expect(train.executionProvider).toBe('cpu');
+    expect(train.steps).toBe(60);
+    expect(train.bestValLoss!).toBeLessThan(train.baseValLoss!);
     // Safety: every accepted record filtered; crisis conversations kept and labelled; no planted PII left.
     const safety = result.safety!;
     expect(safety.counts.records).toBe(result.dataset.counts.accepted);
@@ -96,6 +110,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(progress.stages[1]?.artifacts?.report).toBe(safety.reportUri);
     expect(progress.stages[2]?.artifacts?.report).toBe(augment.reportUri);
     expect(progress.stages[2]?.counts).toMatchObject({ source: augment.counts.source, augmented: augment.counts.kept });
+    expect(progress.stages[3]?.artifacts?.lossCurve).toBe(train.lossCurveUri);
 
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('completed');
@@ -110,7 +125,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
   });
 
   it('reuses the prepared dataset and the augmented shards on a second identical run', async () => {
-    const input = { runName: 'cache-check', data: { source: { kind: 'synthetic', count: 300, seed: 9 } } } as const;
+    const input = { runName: 'cache-check', data: { source: { kind: 'synthetic', count: 300, seed: 9 } }, train: { enabled: false } } as const;
     const first = await (await start(input, 'cache-1')).result();
     const second = await (await start(input, 'cache-2')).result();
     expect(first.dataset.cacheHit).toBe(false);
@@ -159,7 +174,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(failure.type).toBe('SourceNotFound');
     expect(failure.message).toContain(missing);
     const progress = await handle.query(getProgressQuery);
-    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }] });
+    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }] });
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('failed');
     // One attempt only: the failure is permanent.
@@ -196,7 +211,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(Date.now() - cancelledAt).toBeLessThan(15_000);
     expect((await handle.describe()).typedSearchAttributes.get(PIPELINE_STAGE)).toBe('cancelled');
-    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }] });
+    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }] });
     // The cancelled run's own cache folder: no manifest was published and no attempt is left.
     const config = PrepareConfigSchema.parse({ source: { kind: 'synthetic', count, seed: 77 } });
     const source = await resolveSource(config.source, store, config.maxLineLength);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AugmentConfigSchema, AugmentResultSchema } from './augment';
 import { PrepareConfigSchema, PrepareDatasetResultSchema } from './prepare';
 import { SafetyConfigSchema, SafetyResultSchema } from './safety';
+import { TrainConfigSchema } from './train';
 
 /** Input of `trainingPipelineWorkflow`; `{}` runs the default pipeline on synthetic data. */
 export const PipelineInputSchema = z
@@ -19,6 +20,14 @@ export const PipelineInputSchema = z
     safety: SafetyConfigSchema.prefault({}),
     /** Augmentation of the filtered train split: five strategies, each copy re-checked for safety. */
     augment: AugmentConfigSchema.prefault({}),
+    /** Fine-tuning on the GPU queue (the CPU execution provider where there is no GPU). */
+    train: z
+      .object({
+        enabled: z.boolean().default(true),
+        config: TrainConfigSchema.prefault({}),
+      })
+      .strict()
+      .prefault({}),
     /** Reuse cached stage outputs whose inputs and config are unchanged. */
     useCache: z.boolean().default(true),
   })
@@ -27,7 +36,7 @@ export type PipelineInput = z.input<typeof PipelineInputSchema>;
 export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
 
 /** Stages of the pipeline, in the order they run. Later issues append to this list. */
-export const PIPELINE_STAGES = ['prepare', 'safety', 'augment'] as const;
+export const PIPELINE_STAGES = ['prepare', 'safety', 'augment', 'train'] as const;
 export type PipelineStageName = (typeof PIPELINE_STAGES)[number];
 
 export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
@@ -66,6 +75,22 @@ export const PipelineResultSchema = z.object({
   safety: SafetyResultSchema.optional(),
   /** Absent on runs that predate the augmentation stage. */
   augment: AugmentResultSchema.optional(),
+  /** Absent on runs that predate the training stage or turned it off. */
+  train: z
+    .object({
+      steps: z.number(),
+      stoppedBy: z.string(),
+      executionProvider: z.string(),
+      bestStep: z.number(),
+      bestValLoss: z.number().nullable(),
+      baseValLoss: z.number().nullable(),
+      bestCheckpointUri: z.string().optional(),
+      lastCheckpointUri: z.string().optional(),
+      lossCurveUri: z.string(),
+      artifactsManifestUri: z.string(),
+      resumedFromStep: z.number(),
+    })
+    .optional(),
   stages: z.array(StageProgressSchema),
 });
 export type PipelineResult = z.infer<typeof PipelineResultSchema>;

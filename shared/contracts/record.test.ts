@@ -3,6 +3,7 @@ import { PipelineInputSchema } from './pipeline';
 import { PrepareConfigSchema } from './prepare';
 import { SafetyConfigSchema } from './safety';
 import { AugmentConfigSchema } from './augment';
+import { TrainConfigSchema } from './train';
 
 const base = { id: 'c1', source: 'unit', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] };
 
@@ -37,7 +38,7 @@ describe('ConversationRecordSchema', () => {
 
 describe('PipelineInputSchema', () => {
   it('runs the default pipeline from {}', () => {
-    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), augment: AugmentConfigSchema.parse({}), useCache: true });
+    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), augment: AugmentConfigSchema.parse({}), train: { enabled: true, config: TrainConfigSchema.parse({}) }, useCache: true });
   });
 
   it('keeps the defaults of fields left out of a partial input', () => {

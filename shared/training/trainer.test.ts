@@ -121,7 +121,7 @@ describe('train', () => {
     const whole = await train(await options({ checkpoints: [] }));
     expect(whole.losses).toHaveLength(24);
     expect(whole.stoppedBy).toBe('steps');
-    expect(whole.valLosses.map((v) => v.step)).toEqual([6, 12, 18, 24]);
+    expect(whole.valLosses.map((v) => v.step)).toEqual([0, 6, 12, 18, 24]);
     // The loss falls on this data.
     expect(whole.losses.slice(-4).reduce((a, x) => a + x.loss, 0)).toBeLessThan(whole.losses.slice(0, 4).reduce((a, x) => a + x.loss, 0));
 

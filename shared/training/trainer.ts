@@ -120,6 +120,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     return total / Math.max(1, o.validation.length);
   };
   try {
+    // The base model's validation loss (step 0), what the fine-tuned one is compared with.
+    if (!o.resume && o.evalEvery > 0 && o.validation.length > 0) result.valLosses.push({ step: 0, loss: await evaluate() });
     while (state.step < o.schedule.totalSteps) {
       if (o.signal?.aborted) {
         result.lastCheckpoint = await o.checkpoint(state, 'stop');

@@ -77,6 +77,7 @@ describe('pixel dev + pixel run (end to end)', () => {
     expect(stdout).toMatch(/safety: \d+ kept, \d+ rejected, \d+ crisis conversations labelled/);
     expect(stdout).toMatch(/augment: \d+ copies of \d+ records \(ratio 0\.\d+; contextExpansion /);
     expect(stdout).toMatch(/crisis share 0\.\d+ -> 0\.1[45]/);
+    expect(stdout).toMatch(/train: 60 steps on cpu \(steps\), validation loss \d+\.\d+ before -> \d+\.\d+ best/);
 
     const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {
