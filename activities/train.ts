@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { LocalArtifactStore, type ArtifactStore } from '../shared/artifacts';
-import { ErrorTypes, TrainConfigSchema, TrainHeartbeatSchema, parseWith, type TrainHeartbeat } from '../shared/contracts';
+import type { Client } from '@temporalio/client';
+import { ErrorTypes, TRAINING_MESSAGES, TrainConfigSchema, TrainHeartbeatSchema, parseWith, type TrainHeartbeat, type TrainingProgress } from '../shared/contracts';
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import type { ArtifactManifest } from '../shared/training/artifacts/train-step';
 import { createDefaultModel } from '../shared/training/model/default-model';
@@ -47,9 +48,11 @@ const toPath = (uri: string) => (uri.startsWith('file:') ? fileURLToPath(uri) : 
  * `{ step, checkpointUri, bestValLoss, dataCursor }`; a retry resumes from the heartbeat's
  * checkpoint (same step, optimizer state and data position). Cancellation checkpoints, then
  * stops. A non-finite loss fails the activity for good, naming the step and the last good
- * checkpoint.
+ * checkpoint. With a client, it also reports progress to its workflow (a signal every few
+ * seconds) and polls the workflow's stop flag (a query), finishing with its best checkpoint
+ * when a person asks.
  */
-export function createTrainActivities(deps: { store: ArtifactStore; accelerator: AcceleratorInfo }) {
+export function createTrainActivities(deps: { store: ArtifactStore; accelerator: AcceleratorInfo; client?: Client }) {
   return {
     async trainModelActivity(input: TrainModelInput): Promise<TrainModelResult> {
       const parsed = parseWith(TrainModelInputSchema, 'trainModel input', input ?? {});
@@ -87,6 +90,17 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
       const started = Date.now();
       let firstStep: number | undefined;
       let stepsThisAttempt = 0;
+      // Progress to the run and its stop flag from the run, when this worker has a client.
+      const workflowId = ctx.info.workflowExecution?.workflowId;
+      const handle = deps.client && workflowId ? deps.client.workflow.getHandle(workflowId) : undefined;
+      let lastReport = 0;
+      const report = (p: TrainingProgress, force = false) => {
+        if (!handle || (!force && Date.now() - lastReport < 3000)) return;
+        lastReport = Date.now();
+        handle.signal(TRAINING_MESSAGES.reportProgress, p).catch((err: unknown) => {
+          ctx.log.warn('progress report failed', { error: String(err) });
+        });
+      };
       const run = runTrainingInThread(
         {
           modelDir,
@@ -109,11 +123,27 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
             firstStep ??= m.step;
             stepsThisAttempt += 1;
             const seconds = (Date.now() - started) / 1000;
-            beat = { ...beat, step: m.step, loss: m.loss, bestValLoss: m.bestValLoss, dataCursor: m.cursor, tokensPerSecond: Math.round((m.tokens * stepsThisAttempt) / Math.max(seconds, 1e-3)) };
+            const tokensPerSecond = Math.round((m.tokens * stepsThisAttempt) / Math.max(seconds, 1e-3));
+            beat = { ...beat, step: m.step, loss: m.loss, bestValLoss: m.bestValLoss, dataCursor: m.cursor, tokensPerSecond };
             ctx.heartbeat(beat);
+            const etaSeconds = tokensPerSecond > 0 ? ((config.steps - m.step) * m.tokens) / tokensPerSecond : undefined;
+            report(
+              { step: m.step, totalSteps: config.steps, loss: m.loss, ...(m.valLoss !== undefined ? { valLoss: m.valLoss } : {}), ...(m.bestValLoss !== null ? { bestValLoss: m.bestValLoss } : {}), tokensPerSecond, ...(etaSeconds !== undefined ? { etaSeconds } : {}) },
+              m.valLoss !== undefined || m.step === config.steps,
+            );
           },
         },
       );
+      const poll = handle
+        ? setInterval(() => {
+            handle
+              .query<boolean>(TRAINING_MESSAGES.isStopRequested)
+              .then((stop) => {
+                if (stop) run.stop();
+              })
+              .catch(() => undefined);
+          }, 1000)
+        : undefined;
       let done: TrainDone;
       try {
         done = await run.done;
@@ -121,6 +151,8 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
         if (err instanceof TrainingError && err.kind === 'NonFiniteLossError') throw ApplicationFailure.nonRetryable(err.message, 'NonFiniteLoss');
         if (err instanceof TrainingError && err.kind === 'ZodError') throw ApplicationFailure.nonRetryable(err.message, ErrorTypes.InvalidInput);
         throw err;
+      } finally {
+        if (poll) clearInterval(poll);
       }
       if (done.stoppedBy === 'cancelled') throw new CancelledFailure('training cancelled after a checkpoint');
       const curve = await deps.store.writeText(`training/runs/${runId}/loss-curve.json`, `${JSON.stringify({ losses: done.losses, valLosses: done.valLosses }, null, 2)}\n`);

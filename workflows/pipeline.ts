@@ -39,7 +39,7 @@ export const SAFETY_STAGE_PATCH = 'safety-stage-v1';
 export const AUGMENT_STAGE_PATCH = 'augment-stage-v1';
 /** Guards the training stage's commands for histories recorded before it existed. */
 export const TRAIN_STAGE_PATCH = 'train-stage-v1';
-import { getProgressQuery } from './messages';
+import { getProgressQuery, isTrainingStopRequestedQuery, reportTrainingProgressSignal, stopTrainingSignal } from './messages';
 import { PipelineState } from './pipeline-state';
 
 // CPU activities run on the workflow's own task queue (the CPU queue in production), which also
@@ -91,6 +91,24 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
   const config = parsed.value;
   const state = new PipelineState(config.runName ?? workflowInfo().workflowId);
   setHandler(getProgressQuery, () => state.progress());
+  let stopTraining = false;
+  setHandler(stopTrainingSignal, () => {
+    stopTraining = true;
+  });
+  setHandler(isTrainingStopRequestedQuery, () => stopTraining);
+  setHandler(reportTrainingProgressSignal, (p) => {
+    if (state.currentStage !== 'train') return;
+    state.progressCounts('train', {
+      step: p.step,
+      totalSteps: p.totalSteps,
+      lossMilli: Math.round(p.loss * 1000),
+      ...(p.valLoss !== undefined ? { valLossMilli: Math.round(p.valLoss * 1000) } : {}),
+      ...(p.bestValLoss !== undefined ? { bestValLossMilli: Math.round(p.bestValLoss * 1000) } : {}),
+      ...(p.tokensPerSecond !== undefined ? { tokensPerSecond: Math.round(p.tokensPerSecond) } : {}),
+      ...(p.etaSeconds !== undefined ? { etaSeconds: Math.round(p.etaSeconds) } : {}),
+    });
+    setCurrentDetails(state.details());
+  });
 
   const publish = (): void => {
     upsertSearchAttributes([{ key: PIPELINE_STAGE, value: state.currentStage }]);

@@ -10,7 +10,7 @@ import { LocalArtifactStore } from '../shared/artifacts';
 import { CRISIS_COUNT, DATASET_SHA, PIPELINE_STAGE, PrepareConfigSchema, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
 import { prepareCacheKey, preparedKey, resolveSource } from '../shared/data';
 import { createCpuWorker, createGpuWorker } from '../workers/factory';
-import { getProgressQuery } from './messages';
+import { getProgressQuery, stopTrainingSignal } from './messages';
 import { trainingPipelineWorkflow } from './pipeline';
 
 /** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
@@ -123,6 +123,28 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
       writeFileSync(HISTORY_FIXTURE, historyToJSON(await handle.fetchHistory()));
     }
   });
+
+  it('reports training progress and, asked to stop, finishes early with its best checkpoint', async () => {
+    const handle = await start({ data: { source: { kind: 'synthetic', count: 300, seed: 11 } }, train: { config: { steps: 5000, evalEvery: 5, checkpointEvery: 5 } } }, 'stop-train');
+    let progress = await handle.query(getProgressQuery);
+    const deadline = Date.now() + 90_000;
+    while (((progress.stages[3]?.counts?.step as number | undefined) ?? 0) < 12 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      progress = await handle.query(getProgressQuery);
+    }
+    const counts = progress.stages[3]?.counts ?? {};
+    expect(progress.currentStage).toBe('train');
+    expect(counts).toMatchObject({ totalSteps: 5000 });
+    expect(counts.step).toBeGreaterThanOrEqual(12);
+    expect(counts.lossMilli).toBeGreaterThan(0);
+    expect(counts.tokensPerSecond).toBeGreaterThan(0);
+    await handle.signal(stopTrainingSignal);
+    const result = await handle.result();
+    expect(result.train?.stoppedBy).toBe('stop_requested');
+    expect(result.train?.steps).toBeLessThan(5000);
+    expect(result.train?.bestCheckpointUri).toMatch(/best\.safetensors$/);
+    expect(result.stages[3]).toMatchObject({ name: 'train', status: 'completed' });
+  }, 150_000);
 
   it('reuses the prepared dataset and the augmented shards on a second identical run', async () => {
     const input = { runName: 'cache-check', data: { source: { kind: 'synthetic', count: 300, seed: 9 } }, train: { enabled: false } } as const;

@@ -43,3 +43,21 @@ export const TrainHeartbeatSchema = z.object({
   tokensPerSecond: z.number().optional(),
 });
 export type TrainHeartbeat = z.infer<typeof TrainHeartbeatSchema>;
+
+/** Names of the pipeline's training messages (defined with them in workflows/messages.ts). */
+export const TRAINING_MESSAGES = {
+  reportProgress: 'reportTrainingProgressSignal',
+  stop: 'stopTrainingSignal',
+  isStopRequested: 'isTrainingStopRequestedQuery',
+} as const;
+
+/** Live training figures the training activity reports to its run (throttled). */
+export interface TrainingProgress {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  valLoss?: number;
+  bestValLoss?: number;
+  tokensPerSecond?: number;
+  etaSeconds?: number;
+}
