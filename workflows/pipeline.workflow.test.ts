@@ -128,7 +128,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     const handle = await start({ data: { source: { kind: 'synthetic', count: 300, seed: 11 } }, train: { config: { steps: 5000, evalEvery: 5, checkpointEvery: 5 } } }, 'stop-train');
     let progress = await handle.query(getProgressQuery);
     const deadline = Date.now() + 90_000;
-    while (((progress.stages[3]?.counts?.step as number | undefined) ?? 0) < 12 && Date.now() < deadline) {
+    while ((progress.stages[3]?.counts?.step ?? 0) < 12 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 250));
       progress = await handle.query(getProgressQuery);
     }
