@@ -219,7 +219,7 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
       taskQueue: queue === CPU_TASK_QUEUE ? GPU_TASK_QUEUE : `${queue}-gpu`,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       startToCloseTimeout: '24 hours',
-      heartbeatTimeout: '2 minutes',
+      heartbeatTimeout: `${config.train.heartbeatTimeoutSeconds} seconds`,
       // A retry resumes from the last checkpoint its attempt heartbeated.
       retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'NonFiniteLoss'] },
     });

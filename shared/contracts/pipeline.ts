@@ -25,6 +25,8 @@ export const PipelineInputSchema = z
       .object({
         enabled: z.boolean().default(true),
         config: TrainConfigSchema.prefault({}),
+        /** A training attempt that stops heartbeating this long is retried (and resumes from its checkpoint). */
+        heartbeatTimeoutSeconds: z.number().int().min(1).max(3600).default(120),
       })
       .strict()
       .prefault({}),

@@ -38,7 +38,7 @@ describe('ConversationRecordSchema', () => {
 
 describe('PipelineInputSchema', () => {
   it('runs the default pipeline from {}', () => {
-    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), augment: AugmentConfigSchema.parse({}), train: { enabled: true, config: TrainConfigSchema.parse({}) }, useCache: true });
+    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), augment: AugmentConfigSchema.parse({}), train: { enabled: true, config: TrainConfigSchema.parse({}), heartbeatTimeoutSeconds: 120 }, useCache: true });
   });
 
   it('keeps the defaults of fields left out of a partial input', () => {
