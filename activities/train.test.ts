@@ -48,6 +48,8 @@ describe('trainModelActivity', () => {
     expect(atThree?.checkpointUri).toMatch(/training\/runs\/run-1\/checkpoints\/step-0000003\.safetensors$/);
     expect(atThree?.dataCursor.line).toBeGreaterThan(0);
     const curve = JSON.parse(await readFile(fileURLToPath(first.lossCurveUri), 'utf8')) as { losses: { step: number; loss: number }[] };
+    const chart = await readFile(fileURLToPath(first.lossChartUri), 'utf8');
+    expect(chart).toMatch(/^<svg[\s\S]*class="train"[\s\S]*class="val"[\s\S]*<\/svg>/);
 
     // The retry of an attempt that died after step 3's checkpoint.
     const retry = new MockActivityEnvironment({ heartbeatDetails: atThree, attempt: 2 });

@@ -10,6 +10,7 @@ import { ErrorTypes, TRAINING_MESSAGES, TrainConfigSchema, TrainHeartbeatSchema,
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import type { ArtifactManifest } from '../shared/training/artifacts/train-step';
 import { createDefaultModel } from '../shared/training/model/default-model';
+import { lossChartSvg } from '../shared/training/loss-chart';
 import { runTrainingInThread, TrainingError, type TrainDone } from '../shared/training/run-training';
 import type { AcceleratorInfo } from './accelerator';
 
@@ -35,6 +36,8 @@ export interface TrainModelResult {
   bestCheckpointUri?: string;
   lastCheckpointUri?: string;
   lossCurveUri: string;
+  /** The loss curve as an SVG chart. */
+  lossChartUri: string;
   artifactsManifestUri: string;
   resumedFromStep: number;
 }
@@ -156,6 +159,7 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
       }
       if (done.stoppedBy === 'cancelled') throw new CancelledFailure('training cancelled after a checkpoint');
       const curve = await deps.store.writeText(`training/runs/${runId}/loss-curve.json`, `${JSON.stringify({ losses: done.losses, valLosses: done.valLosses }, null, 2)}\n`);
+      const chart = await deps.store.writeText(`training/runs/${runId}/loss-curve.svg`, lossChartSvg(done.losses, done.valLosses, `${runId}: loss per step (${config.mode}, ${done.stoppedBy})`));
       const rel = (p?: string) => (p ? deps.store.uriFor(path.relative(store.root, p)) : undefined);
       return {
         steps: done.step,
@@ -167,6 +171,7 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
         bestCheckpointUri: rel(done.bestCheckpoint),
         lastCheckpointUri: rel(done.lastCheckpoint),
         lossCurveUri: curve.uri,
+        lossChartUri: chart.uri,
         artifactsManifestUri: artifacts.manifestUri,
         resumedFromStep: resumeFrom && firstStep !== undefined ? firstStep - 1 : 0,
       };

@@ -234,7 +234,7 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
           ...(r.baseValLoss !== null ? { baseValLossMilli: Math.round(r.baseValLoss * 1000) } : {}),
           ...(r.bestValLoss !== null ? { bestValLossMilli: Math.round(r.bestValLoss * 1000) } : {}),
         },
-        artifacts: { lossCurve: r.lossCurveUri, artifacts: r.artifactsManifestUri, ...(r.bestCheckpointUri ? { bestCheckpoint: r.bestCheckpointUri } : {}) },
+        artifacts: { lossCurve: r.lossCurveUri, lossChart: r.lossChartUri, artifacts: r.artifactsManifestUri, ...(r.bestCheckpointUri ? { bestCheckpoint: r.bestCheckpointUri } : {}) },
       }),
     );
   }

@@ -89,6 +89,7 @@ export const PipelineResultSchema = z.object({
       bestCheckpointUri: z.string().optional(),
       lastCheckpointUri: z.string().optional(),
       lossCurveUri: z.string(),
+      lossChartUri: z.string().optional(),
       artifactsManifestUri: z.string(),
       resumedFromStep: z.number(),
     })

@@ -105,7 +105,7 @@ export function summarizeResult(result: PipelineResult): string {
     ...(result.train
       ? [
           `  train: ${result.train.steps} steps on ${result.train.executionProvider} (${result.train.stoppedBy}), validation loss ${result.train.baseValLoss?.toFixed(3) ?? '?'} before -> ${result.train.bestValLoss?.toFixed(3) ?? '?'} best (step ${result.train.bestStep})${result.train.resumedFromStep > 0 ? `, resumed from step ${result.train.resumedFromStep}` : ''}`,
-          `  loss curve ${result.train.lossCurveUri}`,
+          `  loss curve ${result.train.lossChartUri ?? result.train.lossCurveUri}`,
           ...(result.train.bestCheckpointUri ? [`  best checkpoint ${result.train.bestCheckpointUri}`] : []),
         ]
       : []),
