@@ -1,23 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PIPELINE_STAGE, RUN_NAME } from '../../shared/contracts';
-import { pixelFailure, runPixel, tempDir } from '../helpers';
+import { freePort, pixelFailure, runPixel, tempDir } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PIXEL = path.join(ROOT, 'bin', 'pixel.js');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /**
  * The whole local stack as a person runs it: `pixel dev` starts the Temporal CLI dev server and
