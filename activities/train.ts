@@ -118,6 +118,9 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
         },
         {
           signal: ctx.cancellationSignal,
+          onLog: (message) => {
+            ctx.log.warn(message);
+          },
           onCheckpoint: (m) => {
             if (m.reason !== 'best') beat = { ...beat, checkpointUri: deps.store.uriFor(path.relative(store.root, m.path)) };
             ctx.heartbeat(beat);

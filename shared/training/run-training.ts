@@ -26,7 +26,7 @@ export class TrainingError extends Error {
  */
 export function runTrainingInThread(
   data: TrainThreadData,
-  handlers: { onStep?: (m: TrainStepMessage) => void; onCheckpoint?: (m: TrainCheckpointMessage) => void; signal?: AbortSignal } = {},
+  handlers: { onStep?: (m: TrainStepMessage) => void; onCheckpoint?: (m: TrainCheckpointMessage) => void; onLog?: (message: string) => void; signal?: AbortSignal } = {},
 ): { done: Promise<TrainDone>; stop: () => void } {
   const worker = startTsWorker(path.join(__dirname, 'train-worker.ts'), { workerData: data });
   const done = new Promise<TrainDone>((resolve, reject) => {
@@ -44,6 +44,7 @@ export function runTrainingInThread(
     worker.on('message', (m: TrainThreadMessage) => {
       if (m.kind === 'step') handlers.onStep?.(m);
       else if (m.kind === 'checkpoint') handlers.onCheckpoint?.(m);
+      else if (m.kind === 'log') handlers.onLog?.(m.message);
       else if (m.kind === 'done') finish(() => resolve(m));
       else finish(() => reject(new TrainingError(m.message, m.name, m.step, m.lastCheckpoint)));
     });

@@ -27,7 +27,8 @@ export type TrainThreadMessage =
   | { kind: 'step'; step: number; loss: number; lr: number; tokens: number; valLoss?: number; cursor: TrainState['cursor']; bestValLoss: number | null }
   | { kind: 'checkpoint'; path: string; step: number; reason: 'interval' | 'best' | 'stop' }
   | { kind: 'done'; step: number; stoppedBy: string; bestStep: number; bestValLoss: number | null; losses: { step: number; loss: number; lr: number }[]; valLosses: { step: number; loss: number }[]; lastCheckpoint?: string; bestCheckpoint?: string }
-  | { kind: 'error'; message: string; name: string; step?: number; lastCheckpoint?: string };
+  | { kind: 'error'; message: string; name: string; step?: number; lastCheckpoint?: string }
+  | { kind: 'log'; message: string };
 
 async function main(data: TrainThreadData, port: NonNullable<typeof parentPort>): Promise<void> {
   const config = TrainConfigSchema.parse(data.config);
@@ -84,6 +85,7 @@ async function main(data: TrainThreadData, port: NonNullable<typeof parentPort>)
       threads: config.threads,
       executionProviders: data.executionProviders,
       stopRequested: () => stop,
+      onFallback: (message) => port.postMessage({ kind: 'log', message } satisfies TrainThreadMessage),
       signal: controller.signal,
       checkpoint: async (state, reason) => {
         const name = reason === 'best' ? 'best.safetensors' : `step-${String(state.step).padStart(7, '0')}.safetensors`;

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../../test/helpers';
 import { generateConversation } from '../data/synthetic/generator';
@@ -145,6 +145,15 @@ describe('train', () => {
     expect(result.state.bestStep).toBe(6);
     expect(result.bestCheckpoint).toMatch(/ckpt-6-/);
   }, 60_000);
+
+  it('falls back to the CPU, and says so, when the CUDA provider cannot be loaded', async () => {
+    const said: string[] = [];
+    const o = await options({ checkpoints: [] });
+    const result = await train({ ...o, executionProviders: ['cuda', 'cpu'], schedule: { ...o.schedule, totalSteps: 2 }, evalEvery: 0, onFallback: (m) => said.push(m) });
+    expect(result.state.step).toBe(2);
+    // On a machine with CUDA this run simply used it; here it cannot.
+    if (!existsSync('/usr/lib/x86_64-linux-gnu/libcuda.so.1')) expect(said.join()).toMatch(/CUDA execution provider failed to load .*training on the CPU/);
+  });
 
   it('fails on a non-finite loss, naming the step and the last good checkpoint', async () => {
     const o = await options({ checkpoints: [] });

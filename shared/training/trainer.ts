@@ -36,6 +36,8 @@ export interface TrainerOptions {
   /** Polled between steps: finish now, keeping the best checkpoint (the workflow's stop signal). */
   stopRequested?: () => boolean;
   signal?: AbortSignal;
+  /** Told when the requested execution provider could not be used and the CPU is used instead. */
+  onFallback?: (message: string) => void;
 }
 
 export type StopReason = 'steps' | 'early_stop' | 'stop_requested' | 'cancelled';
@@ -84,7 +86,18 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     executionProviders: o.executionProviders ?? ['cpu'],
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
-  const open = (model: Uint8Array | string) => (typeof model === 'string' ? ort.InferenceSession.create(model, sessionOptions) : ort.InferenceSession.create(model, sessionOptions));
+  const create = (model: Uint8Array | string, opts: ort.InferenceSession.SessionOptions) => (typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts));
+  // onnxruntime does not fall back when the CUDA provider fails to load: do it here, and say so.
+  const open = async (model: Uint8Array | string) => {
+    try {
+      return await create(model, sessionOptions);
+    } catch (err) {
+      if (!(sessionOptions.executionProviders ?? []).some((p) => p === 'cuda')) throw err;
+      o.onFallback?.(`CUDA execution provider failed to load (${(err as Error).message.split('\n')[0]}); training on the CPU`);
+      sessionOptions.executionProviders = ['cpu'];
+      return create(model, sessionOptions);
+    }
+  };
   const stepSession = await open(o.trainStep.model);
   const evalSession = await open(o.evaluation.model);
   const shapeOf = (name: string) => {
