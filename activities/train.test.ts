@@ -8,6 +8,8 @@ import { LocalArtifactStore } from '../shared/artifacts';
 import type { TrainHeartbeat } from '../shared/contracts';
 import { generateConversation } from '../shared/data/synthetic/generator';
 import { createDefaultModel } from '../shared/training/model/default-model';
+import { loadModelFolder } from '../shared/training/model/folder';
+import * as ort from 'onnxruntime-node';
 import { readSafetensors, toFloat32, writeSafetensors } from '../shared/training/safetensors';
 import { tempDir } from '../test/helpers';
 import { createTrainActivities, type TrainModelInput, type TrainModelResult } from './train';
@@ -49,6 +51,15 @@ describe('trainModelActivity', () => {
     expect(atThree?.dataCursor.line).toBeGreaterThan(0);
     const curve = JSON.parse(await readFile(fileURLToPath(first.lossCurveUri), 'utf8')) as { losses: { step: number; loss: number }[] };
     const chart = await readFile(fileURLToPath(first.lossChartUri), 'utf8');
+    // The fine-tuned model: a loadable folder whose adapted projections moved, the rest not.
+    const tuned = await loadModelFolder(fileURLToPath(first.modelUri!));
+    const baseModel = await loadModelFolder(input.config!.model!);
+    const differs = (name: string) => (tuned.weights.get(name)!.data as Float32Array).some((v, i) => v !== (baseModel.weights.get(name)!.data as Float32Array)[i]);
+    expect(differs('model.layers.0.self_attn.q_proj.weight')).toBe(true);
+    expect(differs('model.layers.0.self_attn.k_proj.weight')).toBe(false);
+    const session = await ort.InferenceSession.create(path.join(fileURLToPath(first.modelUri!), 'onnx', 'model.onnx'));
+    expect(session.outputNames).toContain('logits');
+    await session.release();
     expect(chart).toMatch(/^<svg[\s\S]*class="train"[\s\S]*class="val"[\s\S]*<\/svg>/);
 
     // The retry of an attempt that died after step 3's checkpoint.

@@ -10,6 +10,7 @@ import { ErrorTypes, TRAINING_MESSAGES, TrainConfigSchema, TrainHeartbeatSchema,
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import type { ArtifactManifest } from '../shared/training/artifacts/train-step';
 import { createDefaultModel } from '../shared/training/model/default-model';
+import { exportFineTuned } from '../shared/training/export';
 import { lossChartSvg } from '../shared/training/loss-chart';
 import { runTrainingInThread, TrainingError, type TrainDone } from '../shared/training/run-training';
 import type { AcceleratorInfo } from './accelerator';
@@ -38,6 +39,8 @@ export interface TrainModelResult {
   lossCurveUri: string;
   /** The loss curve as an SVG chart. */
   lossChartUri: string;
+  /** The fine-tuned model folder (weights, tokenizer, `onnx/model.onnx` for inference). */
+  modelUri?: string;
   artifactsManifestUri: string;
   resumedFromStep: number;
 }
@@ -164,6 +167,14 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
       const curve = await deps.store.writeText(`training/runs/${runId}/loss-curve.json`, `${JSON.stringify({ losses: done.losses, valLosses: done.valLosses }, null, 2)}\n`);
       const chart = await deps.store.writeText(`training/runs/${runId}/loss-curve.svg`, lossChartSvg(done.losses, done.valLosses, `${runId}: loss per step (${config.mode}, ${done.stoppedBy})`));
       const rel = (p?: string) => (p ? deps.store.uriFor(path.relative(store.root, p)) : undefined);
+      // The fine-tuned model, from the best checkpoint (else the last): a model folder with its inference graph.
+      const source = done.bestCheckpoint ?? done.lastCheckpoint;
+      let modelUri: string | undefined;
+      if (source) {
+        const out = toPath(deps.store.uriFor(`training/runs/${runId}/model`));
+        await exportFineTuned(modelDir, source, config.mode === 'lora' ? config.lora : undefined, out, Math.max(config.seq, 512));
+        modelUri = deps.store.uriFor(`training/runs/${runId}/model`);
+      }
       return {
         steps: done.step,
         stoppedBy: done.stoppedBy,
@@ -175,6 +186,7 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
         lastCheckpointUri: rel(done.lastCheckpoint),
         lossCurveUri: curve.uri,
         lossChartUri: chart.uri,
+        ...(modelUri ? { modelUri } : {}),
         artifactsManifestUri: artifacts.manifestUri,
         resumedFromStep: resumeFrom && firstStep !== undefined ? firstStep - 1 : 0,
       };

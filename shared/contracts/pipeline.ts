@@ -90,6 +90,7 @@ export const PipelineResultSchema = z.object({
       lastCheckpointUri: z.string().optional(),
       lossCurveUri: z.string(),
       lossChartUri: z.string().optional(),
+      modelUri: z.string().optional(),
       artifactsManifestUri: z.string(),
       resumedFromStep: z.number(),
     })
