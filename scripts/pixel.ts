@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBenchAugmentCommand } from './bench-augment';
 import { registerBenchDataCommand } from './bench-data';
 import { registerBenchSafetyCommand } from './bench-safety';
+import { registerBenchTrainCommand } from './bench-train';
 import { registerBenchTrainStepCommand } from './bench-train-step';
 import { registerDataAugmentCommand } from './data-augment';
 import { registerDataGenerateCommand } from './data-generate';
@@ -31,6 +32,7 @@ registerBenchDataCommand(bench);
 registerBenchSafetyCommand(bench);
 registerBenchAugmentCommand(bench);
 registerBenchTrainStepCommand(bench);
+registerBenchTrainCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`pixel: ${err instanceof Error ? err.message : String(err)}`);
