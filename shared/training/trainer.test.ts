@@ -146,6 +146,17 @@ describe('train', () => {
     expect(result.bestCheckpoint).toMatch(/ckpt-6-/);
   }, 60_000);
 
+  it('on cancellation, checkpoints where it is and stops', async () => {
+    const controller = new AbortController();
+    const saved: string[] = [];
+    const o = await options({ checkpoints: saved });
+    const result = await train({ ...o, signal: controller.signal, onStep: (p) => p.step === 7 && controller.abort() });
+    expect(result.stoppedBy).toBe('cancelled');
+    expect(result.state.step).toBe(7);
+    expect(result.lastCheckpoint).toMatch(/ckpt-7-/);
+    expect((await loadTrainState(result.lastCheckpoint!)).step).toBe(7);
+  });
+
   it('falls back to the CPU, and says so, when the CUDA provider cannot be loaded', async () => {
     const said: string[] = [];
     const o = await options({ checkpoints: [] });
