@@ -94,9 +94,11 @@ describe('training survives a killed GPU worker', () => {
     const train = result.train!;
     expect(train.steps).toBe(reference.train!.steps);
     expect(train.steps).toBe(120);
-    // Resumed from a checkpoint at a multiple of 10, at or after step 30.
+    // Resumed from one of the checkpoints (every 10 steps) the killed attempt had reported: which
+    // one depends on how far its throttled heartbeats had reached the server.
     expect(train.resumedFromStep % 10).toBe(0);
-    expect(train.resumedFromStep).toBeGreaterThanOrEqual(30);
+    expect(train.resumedFromStep).toBeGreaterThanOrEqual(10);
+    expect(train.resumedFromStep).toBeLessThan(120);
     // The resumed attempt's losses are exactly the uninterrupted run's from there on.
     const resumedLosses = lossCurve(result).losses;
     expect(resumedLosses[0]?.step).toBe(train.resumedFromStep + 1);
