@@ -15,6 +15,7 @@ import type { ArtifactManifest } from '../shared/training/artifacts/train-step';
 import { BatchStream, type Batch } from '../shared/training/data/batches';
 import { createDefaultModel } from '../shared/training/model/default-model';
 import { loadModelFolder } from '../shared/training/model/folder';
+import { loadTokenizer } from '../shared/training/tokenizer/load';
 import { intOption } from './options';
 
 export function registerBenchTrainCommand(bench: Command): void {
@@ -41,11 +42,7 @@ export function registerBenchTrainCommand(bench: Command): void {
         const file = (name: string) => fileURLToPath((artifacts.files[name] as { uri: string }).uri);
         const stepManifest = JSON.parse(await readFile(file(`train-step-${config.mode}.json`), 'utf8')) as ArtifactManifest;
         const session = await ort.InferenceSession.create(file(`train-step-${config.mode}.onnx`), { graphOptimizationLevel: 'all', intraOpNumThreads: config.threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
-        const hf = (await import('@huggingface/transformers')) as typeof import('@huggingface/transformers');
-        hf.env.allowRemoteModels = false;
-        hf.env.allowLocalModels = true;
-        hf.env.localModelPath = `${dir}/`;
-        const tokenizer = await hf.AutoTokenizer.from_pretrained('model');
+        const tokenizer = await loadTokenizer(modelDir);
         const stream = new BatchStream([fileURLToPath(manifest.uri).replace('manifest.json', 'train.jsonl')], tokenizer, { batch: config.batch, seq: config.seq, padId: tokenizer.convert_tokens_to_ids('<|endoftext|>'), seed: 1, crisisWeight: 2 });
         const batches: Batch[] = [];
         for (let i = 0; i < opts.steps; i++) batches.push(await stream.next());

@@ -9,6 +9,7 @@ import type { ArtifactManifest } from './artifacts/train-step';
 import { loadTrainState, saveTrainState } from './checkpoint';
 import { BatchStream, type Batch } from './data/batches';
 import { loadModelFolder } from './model/folder';
+import { loadTokenizer } from './tokenizer/load';
 import { NonFiniteLossError, train, type TrainState } from './trainer';
 
 export interface TrainThreadData {
@@ -32,11 +33,7 @@ export type TrainThreadMessage =
 
 async function main(data: TrainThreadData, port: NonNullable<typeof parentPort>): Promise<void> {
   const config = TrainConfigSchema.parse(data.config);
-  const hf = (await import('@huggingface/transformers')) as typeof import('@huggingface/transformers');
-  hf.env.allowRemoteModels = false;
-  hf.env.allowLocalModels = true;
-  hf.env.localModelPath = `${path.dirname(data.modelDir)}/`;
-  const tokenizer = await hf.AutoTokenizer.from_pretrained(path.basename(data.modelDir));
+  const tokenizer = await loadTokenizer(data.modelDir);
   const padId: number = tokenizer.convert_tokens_to_ids('<|endoftext|>');
   const streamOptions = { batch: config.batch, seq: config.seq, padId, seed: config.seed, crisisWeight: config.crisisWeight };
   const validation: Batch[] = [];

@@ -9,6 +9,7 @@ import { tokenizeConversation, toRow, type ChatTokenizer } from './data/chat-tok
 import { toOnnx } from './graph/onnx-writer';
 import { createDefaultModel } from './model/default-model';
 import { loadModelFolder } from './model/folder';
+import { loadTokenizer } from './tokenizer/load';
 import { earlyStopping, learningRate } from './schedule';
 import { NonFiniteLossError, train, type TrainState, type TrainerOptions } from './trainer';
 
@@ -55,11 +56,7 @@ describe('train', () => {
     const model = path.join(t.dir, 'model');
     await createDefaultModel(model, 'tiny', 3);
     base = await loadModelFolder(model);
-    const hf = require('@huggingface/transformers') as typeof import('@huggingface/transformers');
-    hf.env.allowRemoteModels = false;
-    hf.env.allowLocalModels = true;
-    hf.env.localModelPath = `${t.dir}/`;
-    tokenizer = await hf.AutoTokenizer.from_pretrained('model');
+    tokenizer = await loadTokenizer(model);
     const shard = (name: string, from: number, n: number) => {
       const file = path.join(t.dir, name);
       writeFileSync(file, Array.from({ length: n }, (_, i) => JSON.stringify({ ...generateConversation(from + i, { seed: 5, crisisShare: 0.2, piiShare: 0 }), id: `${name}-${i}` })).join('\n') + '\n');
