@@ -6,10 +6,9 @@ import { loadTrainState } from './checkpoint';
 import { tensor, type Tensor } from './graph/ir';
 import { toOnnx } from './graph/onnx-writer';
 import { parameterShapes } from './model/config';
-import { loadModelFolder } from './model/folder';
+import { TOKENIZER_AND_GENERATION_FILES, loadModelFolder } from './model/folder';
 import { writeSafetensors } from './safetensors';
 
-const CARRIED = /^(?:config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|chat_template\.jinja)$/;
 
 /**
  * Writes the fine-tuned model as a model folder: the base folder's config and tokenizer, the
@@ -47,7 +46,7 @@ export async function exportFineTuned(baseDir: string, checkpointFile: string, l
     changed += 1;
   }
   await mkdir(path.join(outDir, 'onnx'), { recursive: true });
-  for (const f of await readdir(baseDir)) if (CARRIED.test(f)) await copyFile(path.join(baseDir, f), path.join(outDir, f));
+  for (const f of await readdir(baseDir)) if (f === 'config.json' || TOKENIZER_AND_GENERATION_FILES.test(f)) await copyFile(path.join(baseDir, f), path.join(outDir, f));
   await writeFile(
     path.join(outDir, 'model.safetensors'),
     writeSafetensors(

@@ -6,7 +6,7 @@ import { GenerateArtifactsInputSchema, GenerateArtifactsResultSchema, type Gener
 import type { Graph } from '../graph/ir';
 import { toOnnx, toOnnxWithExternalData } from '../graph/onnx-writer';
 import { parameterShapes } from '../model/config';
-import { loadModelFolder } from '../model/folder';
+import { TOKENIZER_AND_GENERATION_FILES, loadModelFolder } from '../model/folder';
 import { buildInference } from './inference';
 import { buildEval, buildTrainStep, GENERATOR_VERSION, type TrainStepSpec } from './train-step';
 
@@ -15,9 +15,6 @@ import { buildEval, buildTrainStep, GENERATOR_VERSION, type TrainStepSpec } from
  * (protobuf cannot hold 2 GB; large frozen weights load faster from a file anyway).
  */
 export const EXTERNAL_DATA_BYTES = 256 * 1024 * 1024;
-
-/** Files of a model folder that the inference folder carries over (tokenizer, chat template, generation defaults). */
-const CARRIED = /^(?:tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|generation_config\.json|chat_template\.jinja)$/;
 
 /**
  * Generates the training artifacts of a model folder into the artifact store, under a key
@@ -93,7 +90,7 @@ export async function generateTrainingArtifacts(
   // transformers.js looks for `model.onnx_data` beside a model with external data.
   await putGraph('inference/onnx/model.onnx', buildInference(model.dims, model.weights, maxPositions), `Pixel inference with KV cache, generator ${GENERATOR_VERSION}`, 'model.onnx_data');
   await put('inference/config.json', configText);
-  for (const f of entries) if (CARRIED.test(f)) await put(`inference/${f}`, await readFile(path.join(dir, f), 'utf8'));
+  for (const f of entries) if (TOKENIZER_AND_GENERATION_FILES.test(f)) await put(`inference/${f}`, await readFile(path.join(dir, f), 'utf8'));
   const manifest = { kind: 'training-artifacts', generatorVersion: GENERATOR_VERSION, key, model: dir, parameters, spec: { ...spec, model: undefined }, files };
   await store.writeText(`${prefix}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
   return GenerateArtifactsResultSchema.parse({ manifestUri, key, cacheHit: false, parameters, files });

@@ -1,7 +1,7 @@
 import { Graph, int, tensor, type Tensor, type Value } from '../graph/ir';
 import * as op from '../graph/ops';
 import { parameterShapes, type ModelDims } from '../model/config';
-import { ropeTables } from '../model/llama';
+import { linear as hfLinear, ropeTables, rotateHalfMatrix } from '../model/llama';
 
 /**
  * The inference artifact: the same Llama-family forward pass with a KV cache and dynamic
@@ -39,10 +39,7 @@ export function buildInference(dims: ModelDims, weights: ReadonlyMap<string, Ten
     g.node(opType, inputs, attrs, [{ dtype, shape }])[0] as Value;
   // Reshape with 0 (copy that dimension) and -1 (the rest): works for any batch and length.
   const reshape = (x: Value, spec: number[], shape: (number | string)[]) => node('Reshape', [x, g.ints(spec)], shape, x.dtype as 'float32');
-  const linear = (x: Value, name: string, bias?: string) => {
-    const y = op.matmul(g, x, op.transpose(g, w(name), [1, 0]));
-    return bias ? op.add(g, y, w(bias)) : y;
-  };
+  const linear = (x: Value, name: string, bias?: string) => hfLinear(g, x, w(name), bias ? w(bias) : undefined);
 
   // Rotary tables for every position, picked by position_ids: [B, 1, S, head_dim].
   const { cos, sin } = ropeTables(d, maxPositions);
@@ -50,11 +47,7 @@ export function buildInference(dims: ModelDims, weights: ReadonlyMap<string, Ten
   const sinTable = g.initializer('rope.sin', tensor(f, [maxPositions, d.headDim], sin));
   const cosAt = op.unsqueeze(g, op.gather(g, cosTable, positions), [1]);
   const sinAt = op.unsqueeze(g, op.gather(g, sinTable, positions), [1]);
-  const half = d.headDim / 2;
-  const rot = new Array<number>(d.headDim * d.headDim).fill(0);
-  for (let j = 0; j < half; j++) rot[(j + half) * d.headDim + j] = -1;
-  for (let j = half; j < d.headDim; j++) rot[(j - half) * d.headDim + j] = 1;
-  const rotate = g.constant(tensor(f, [d.headDim, d.headDim], rot), 'rope_rotate');
+  const rotate = g.constant(tensor(f, [d.headDim, d.headDim], rotateHalfMatrix(d.headDim)), 'rope_rotate');
   const rope = (x: Value) => op.add(g, op.mul(g, x, cosAt), op.mul(g, op.matmul(g, x, rotate), sinAt));
 
   // Attention bias [B, 1, S, T]: 0 where query i (at absolute index past + i) may see key j

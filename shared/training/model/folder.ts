@@ -4,6 +4,9 @@ import { tensor, type Tensor } from '../graph/ir';
 import { readSafetensorsFolder, toFloat32, writeSafetensors } from '../safetensors';
 import { LlamaConfigSchema, modelDims, parameterShapes, type LlamaConfigInput, type ModelDims } from './config';
 
+/** Files of a model folder besides its weights: tokenizer, chat template, generation defaults. */
+export const TOKENIZER_AND_GENERATION_FILES = /^(?:tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|generation_config\.json|chat_template\.jinja)$/;
+
 const ARCHITECTURES: Record<string, string> = {
   llama: 'LlamaForCausalLM',
   smollm: 'LlamaForCausalLM',

@@ -26,7 +26,7 @@ export function ropeTables(d: ModelDims, seq: number): { cos: number[]; sin: num
 }
 
 /** rotate_half as a matrix: x @ R = concat(-x[half:], x[:half]). */
-function rotateHalfMatrix(headDim: number): number[] {
+export function rotateHalfMatrix(headDim: number): number[] {
   const half = headDim / 2;
   const r = new Array<number>(headDim * headDim).fill(0);
   for (let j = 0; j < half; j++) r[(j + half) * headDim + j] = -1;
@@ -41,7 +41,7 @@ export interface ForwardOptions {
 }
 
 /** A Linear layer with Hugging Face's [out, in] weight: x @ W^T (+ b). */
-function linear(g: Graph, x: Value, w: Value, b?: Value): Value {
+export function linear(g: Graph, x: Value, w: Value, b?: Value): Value {
   const y = op.matmul(g, x, op.transpose(g, w, [1, 0]));
   return b ? op.add(g, y, b) : y;
 }
