@@ -1,5 +1,6 @@
 import type { ArtifactStore } from '../shared/artifacts';
 import { createAugmentActivities } from './augment';
+import { createEvaluationCpuActivities } from './evaluate';
 import { createPrepareActivity } from './prepare';
 import { createSafetyActivities } from './safety';
 import { createTrainingActivities } from './training';
@@ -11,6 +12,7 @@ export function createCpuActivities(deps: { store: ArtifactStore }) {
     ...createSafetyActivities(deps.store),
     ...createAugmentActivities(deps.store),
     ...createTrainingActivities(deps.store),
+    ...createEvaluationCpuActivities(deps.store),
   };
 }
 

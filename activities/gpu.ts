@@ -1,12 +1,14 @@
 import type { Client } from '@temporalio/client';
 import type { ArtifactStore } from '../shared/artifacts';
 import { detectAccelerator, type AcceleratorInfo } from './accelerator';
+import { createEvaluationGpuActivities } from './evaluate';
 import { createTrainActivities } from './train';
 
 /** Everything the GPU worker registers. Workflows import this file's types only. */
 export function createGpuActivities(deps: { accelerator: AcceleratorInfo; store: ArtifactStore; client?: Client }) {
   return {
     ...createTrainActivities(deps),
+    ...createEvaluationGpuActivities(deps),
     /** Which device this GPU-queue worker trains on; lets a run record where it trained. */
     async describeAcceleratorActivity(): Promise<AcceleratorInfo> {
       return deps.accelerator;

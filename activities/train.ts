@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { LocalArtifactStore, type ArtifactStore } from '../shared/artifacts';
@@ -41,6 +41,8 @@ export interface TrainModelResult {
   lossChartUri: string;
   /** The fine-tuned model folder (weights, tokenizer, `onnx/model.onnx` for inference). */
   modelUri?: string;
+  /** The base model folder it was fine-tuned from (evaluation's baseline when none is promoted). */
+  baseModelUri?: string;
   artifactsManifestUri: string;
   resumedFromStep: number;
 }
@@ -187,6 +189,7 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
         lossCurveUri: curve.uri,
         lossChartUri: chart.uri,
         ...(modelUri ? { modelUri } : {}),
+        baseModelUri: pathToFileURL(modelDir).href,
         artifactsManifestUri: artifacts.manifestUri,
         resumedFromStep: resumeFrom && firstStep !== undefined ? firstStep - 1 : 0,
       };

@@ -8,6 +8,7 @@ import { registerDataAugmentCommand } from './data-augment';
 import { registerDataGenerateCommand } from './data-generate';
 import { registerDataPrepareCommand } from './data-prepare';
 import { registerDevCommand } from './dev';
+import { registerEvalCommands } from './eval';
 import { registerModelCommands } from './model';
 import { registerRunCommand } from './run';
 import { registerSafetyScanCommand } from './safety-scan';
@@ -21,6 +22,7 @@ program
 registerDevCommand(program);
 registerRunCommand(program);
 registerModelCommands(program);
+registerEvalCommands(program);
 const data = program.command('data').description('Generate and prepare conversation data');
 registerDataGenerateCommand(data);
 registerDataPrepareCommand(data);

@@ -39,6 +39,8 @@ export const SAFETY_STAGE_PATCH = 'safety-stage-v1';
 export const AUGMENT_STAGE_PATCH = 'augment-stage-v1';
 /** Guards the training stage's commands for histories recorded before it existed. */
 export const TRAIN_STAGE_PATCH = 'train-stage-v1';
+/** Guards the evaluation stage's commands for histories recorded before it existed. */
+export const EVALUATE_STAGE_PATCH = 'evaluate-stage-v1';
 import { getProgressQuery, isTrainingStopRequestedQuery, reportTrainingProgressSignal, stopTrainingSignal } from './messages';
 import { PipelineState } from './pipeline-state';
 
@@ -211,12 +213,13 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
     );
   }
 
-  // Fine-tuning on the GPU queue: 'pixel-gpu' beside 'pixel-cpu', else '<queue>-gpu' (tests).
+  // Fine-tuning and generation on the GPU queue: 'pixel-gpu' beside 'pixel-cpu', else '<queue>-gpu' (tests).
+  const queue = workflowInfo().taskQueue;
+  const gpuQueue = queue === CPU_TASK_QUEUE ? GPU_TASK_QUEUE : `${queue}-gpu`;
   let train: PipelineResult['train'];
   if (augment && config.train.enabled && patched(TRAIN_STAGE_PATCH)) {
-    const queue = workflowInfo().taskQueue;
     const gpu = proxyActivities<GpuActivities>({
-      taskQueue: queue === CPU_TASK_QUEUE ? GPU_TASK_QUEUE : `${queue}-gpu`,
+      taskQueue: gpuQueue,
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       startToCloseTimeout: '24 hours',
       heartbeatTimeout: `${config.train.heartbeatTimeoutSeconds} seconds`,
@@ -239,7 +242,54 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
     );
   }
 
+  // Evaluation: the validation set and scoring on the CPU queue, generation on the GPU queue.
+  let evaluation: PipelineResult['evaluate'];
+  const candidateUri = train?.modelUri;
+  if (candidateUri && config.evaluate.enabled && patched(EVALUATE_STAGE_PATCH)) {
+    const gpu = proxyActivities<GpuActivities>({
+      taskQueue: gpuQueue,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      startToCloseTimeout: '12 hours',
+      heartbeatTimeout: '5 minutes',
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+    });
+    const evaluate = config.evaluate;
+    const trained = train!;
+    evaluation = await stage(
+      'evaluate',
+      async () => {
+        const testShards: ShardRef[] = safetyShards.filter((s) => s.split === 'test' && s.kept.records > 0).map((s) => ({ split: s.split, ...s.kept }));
+        const set = await cpu.buildValidationSetActivity({ shards: testShards, config: evaluate.validationSet });
+        state.progressCounts('evaluate', { items: set.manifest.records });
+        setCurrentDetails(state.details());
+        const baseline = await cpu.resolveEvaluationBaselineActivity({ ...(evaluate.baselineModelUri ? { explicitModelUri: evaluate.baselineModelUri } : {}), ...(trained.baseModelUri ? { baseModelUri: trained.baseModelUri } : {}) });
+        const generate = (modelUri: string) => gpu.generateEvaluationOutputsActivity({ modelUri, validationSetManifestUri: set.manifestUri, testShards, sampling: evaluate.sampling, maxLossRecords: evaluate.maxLossRecords });
+        const [candidate, baselineOutputs] = await Promise.all([generate(candidateUri), baseline ? generate(baseline.modelUri) : Promise.resolve(undefined)]);
+        const scored = await cpu.scoreEvaluationActivity({
+          runId: workflowInfo().workflowId,
+          validationSetManifestUri: set.manifestUri,
+          candidate,
+          ...(baseline && baselineOutputs ? { baseline: { ...baselineOutputs, kind: baseline.kind, ...(baseline.version ? { version: baseline.version } : {}) } } : {}),
+          lossCurveUri: trained.lossCurveUri,
+          config: evaluate,
+        });
+        return { ...scored, validationSetManifestUri: set.manifestUri, baseline };
+      },
+      (r) => ({
+        counts: {
+          items: r.headline.items,
+          better: r.verdict.decision === 'better' ? 1 : 0,
+          safetyBlocked: r.verdict.safetyBlocked ? 1 : 0,
+          reviewItems: r.reviewItemIds.length,
+          safetyPassPercent: Math.round(r.headline.candidateSafetyPassRate * 100),
+          ...(r.headline.candidateLoss !== null ? { testLossMilli: Math.round(r.headline.candidateLoss * 1000) } : {}),
+        },
+        artifacts: { report: r.htmlUri, reportJson: r.reportUri, metrics: r.prometheusUri, reviewItems: r.reviewItemsUri, validationSet: r.validationSetManifestUri },
+      }),
+    );
+  }
+
   state.finish();
   publish();
-  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), ...(augment ? { augment } : {}), ...(train ? { train } : {}), stages: state.stagesSnapshot() };
+  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), ...(augment ? { augment } : {}), ...(train ? { train } : {}), ...(evaluation ? { evaluate: evaluation } : {}), stages: state.stagesSnapshot() };
 }

@@ -9,3 +9,4 @@ export * from './safety';
 export * from './augment';
 export * from './training';
 export * from './train';
+export * from './evaluation';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AugmentConfigSchema, AugmentResultSchema } from './augment';
+import { EvaluateConfigSchema, EvaluationVerdictSchema, ScoreEvaluationResultSchema } from './evaluation';
 import { PrepareConfigSchema, PrepareDatasetResultSchema } from './prepare';
 import { SafetyConfigSchema, SafetyResultSchema } from './safety';
 import { TrainConfigSchema } from './train';
@@ -30,6 +31,8 @@ export const PipelineInputSchema = z
       })
       .strict()
       .prefault({}),
+    /** Evaluation of the fine-tuned model against the promoted one (or the base model): report, verdict, review items. */
+    evaluate: EvaluateConfigSchema.prefault({}),
     /** Reuse cached stage outputs whose inputs and config are unchanged. */
     useCache: z.boolean().default(true),
   })
@@ -38,7 +41,7 @@ export type PipelineInput = z.input<typeof PipelineInputSchema>;
 export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
 
 /** Stages of the pipeline, in the order they run. Later issues append to this list. */
-export const PIPELINE_STAGES = ['prepare', 'safety', 'augment', 'train'] as const;
+export const PIPELINE_STAGES = ['prepare', 'safety', 'augment', 'train', 'evaluate'] as const;
 export type PipelineStageName = (typeof PIPELINE_STAGES)[number];
 
 export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
@@ -91,10 +94,17 @@ export const PipelineResultSchema = z.object({
       lossCurveUri: z.string(),
       lossChartUri: z.string().optional(),
       modelUri: z.string().optional(),
+      baseModelUri: z.string().optional(),
       artifactsManifestUri: z.string(),
       resumedFromStep: z.number(),
     })
     .optional(),
+  /** Absent on runs that predate the evaluation stage, turned it off, or trained no model. */
+  evaluate: ScoreEvaluationResultSchema.extend({
+    validationSetManifestUri: z.string(),
+    baseline: z.object({ kind: z.string(), modelUri: z.string(), version: z.string().optional() }).nullable(),
+    verdict: EvaluationVerdictSchema,
+  }).optional(),
   stages: z.array(StageProgressSchema),
 });
 export type PipelineResult = z.infer<typeof PipelineResultSchema>;

@@ -109,6 +109,13 @@ export function summarizeResult(result: PipelineResult): string {
           ...(result.train.bestCheckpointUri ? [`  best checkpoint ${result.train.bestCheckpointUri}`] : []),
         ]
       : []),
+    ...(result.evaluate
+      ? [
+          `  evaluate: ${result.evaluate.verdict.decision === 'better' ? 'BETTER' : 'NOT BETTER'}${result.evaluate.verdict.safetyBlocked ? ' (blocked by safety)' : ''} than the ${result.evaluate.baseline ? `${result.evaluate.baseline.kind} model` : 'nothing (no baseline)'}; ${result.evaluate.headline.items} prompts, test loss ${result.evaluate.headline.candidateLoss?.toFixed(3) ?? '?'} vs ${result.evaluate.headline.baselineLoss?.toFixed(3) ?? '?'}, safety pass ${(result.evaluate.headline.candidateSafetyPassRate * 100).toFixed(1)}%, ${result.evaluate.reviewItemIds.length} items for expert review`,
+          ...result.evaluate.verdict.reasons.filter((r) => !r.passed).map((r) => `    ${r.blocking ? 'blocks' : 'fails'} ${r.rule}: ${r.detail}`),
+          `  evaluation report ${result.evaluate.htmlUri}`,
+        ]
+      : []),
     `  dataset ${d.datasetSha}`,
     `  manifest ${d.manifestUri}`,
     `  quarantine ${d.quarantineUri}`,

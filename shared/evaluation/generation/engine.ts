@@ -1,0 +1,197 @@
+import * as ort from 'onnxruntime-node';
+import { Rng } from '../../augmentation/rng';
+import type { ExampleLoss, GeneratedResponse, Message, SamplingConfig } from '../../contracts';
+import { buildInference } from '../../training/artifacts/inference';
+import { toOnnx } from '../../training/graph/onnx-writer';
+import type { ModelDims } from '../../training/model/config';
+import { loadModelFolder } from '../../training/model/folder';
+import { tokenizeConversation } from '../../training/data/chat-tokens';
+import { loadTokenizer } from '../../training/tokenizer/load';
+import { sampleToken, tokenNll } from './sampler';
+
+type Tokenizer = Awaited<ReturnType<typeof loadTokenizer>>;
+
+/** A model folder opened for generation and scoring: its inference graph in an onnxruntime session. */
+export interface OpenModel {
+  session: ort.InferenceSession;
+  dims: ModelDims;
+  tokenizer: Tokenizer;
+  /** Longest prompt plus response the graph's position table covers. */
+  maxPositions: number;
+  /** Tokens that end a response (`<|im_end|>`, `<|endoftext|>`). */
+  stopIds: Set<number>;
+  padId: number;
+  executionProvider: string;
+}
+
+/**
+ * Opens a model folder: builds its inference graph (KV cache, the same graph the fine-tune
+ * stage exports) from the folder's weights for every position the config allows, and starts a
+ * session on the first execution provider that loads (CUDA, else CPU).
+ */
+export async function openModel(modelDir: string, executionProviders: readonly string[] = ['cpu']): Promise<OpenModel> {
+  const folder = await loadModelFolder(modelDir);
+  const maxPositions = Math.min(Number(folder.config.max_position_embeddings ?? 2048), 8192);
+  const bytes = toOnnx(buildInference(folder.dims, folder.weights, maxPositions));
+  let session: ort.InferenceSession | undefined;
+  let executionProvider = 'cpu';
+  for (const ep of executionProviders) {
+    try {
+      session = await ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: 'all' });
+      executionProvider = ep;
+      break;
+    } catch (err) {
+      if (ep === executionProviders[executionProviders.length - 1]) throw err;
+    }
+  }
+  const tokenizer = await loadTokenizer(modelDir);
+  const id = (t: string): number | undefined => {
+    const v = tokenizer.convert_tokens_to_ids(t) as number | null | undefined;
+    return typeof v === 'number' && v >= 0 ? v : undefined;
+  };
+  const stopIds = new Set<number>([id('<|im_end|>'), id('<|endoftext|>')].filter((x): x is number => x !== undefined));
+  return { session: session!, dims: folder.dims, tokenizer, maxPositions, stopIds, padId: id('<|endoftext|>') ?? 0, executionProvider };
+}
+
+function emptyPast(m: OpenModel, batch: number): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (let i = 0; i < m.dims.layers; i++) {
+    for (const kind of ['key', 'value']) feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [batch, m.dims.kvHeads, 0, m.dims.headDim]);
+  }
+  return feeds;
+}
+
+const int64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+
+/** The prompt's token ids: the conversation in ChatML and the opening of the assistant's turn, cut from the left to `budget`. */
+export function promptIds(tokenizer: Tokenizer, messages: readonly Message[], budget: number): { ids: number[]; truncated: boolean } {
+  const ids = [...tokenizeConversation(tokenizer, messages).ids, ...tokenizer.encode('<|im_start|>assistant\n', { add_special_tokens: false })];
+  return ids.length > budget ? { ids: ids.slice(ids.length - budget), truncated: true } : { ids, truncated: false };
+}
+
+/**
+ * Generates a response for each prompt, `sampling.batch` at a time (prompts of similar length
+ * together, left-padded), with the KV cache. Each prompt draws from its own random stream
+ * (the seed and its id), so its text does not depend on which other prompts share its batch's
+ * draws. A response ends at `<|im_end|>` or after `maxNewTokens`.
+ */
+export async function generateResponses(
+  m: OpenModel,
+  prompts: readonly { id: string; messages: readonly Message[] }[],
+  sampling: SamplingConfig,
+  onProgress?: (done: number) => void,
+  shouldStop?: () => boolean,
+): Promise<GeneratedResponse[]> {
+  const budget = Math.max(1, m.maxPositions - sampling.maxNewTokens);
+  const encoded = prompts.map((p, index) => ({ index, id: p.id, ids: promptIds(m.tokenizer, p.messages, budget).ids }));
+  const order = [...encoded].sort((a, b) => a.ids.length - b.ids.length || a.index - b.index);
+  const out = new Array<GeneratedResponse>(prompts.length);
+  let done = 0;
+  for (let start = 0; start < order.length; start += sampling.batch) {
+    if (shouldStop?.()) throw new Error('generation cancelled');
+    const rows = order.slice(start, start + sampling.batch);
+    const B = rows.length;
+    const width = Math.max(...rows.map((r) => r.ids.length));
+    const ids: number[] = [];
+    const mask: number[] = [];
+    const positions: number[] = [];
+    for (const r of rows) {
+      const pad = width - r.ids.length;
+      for (let i = 0; i < width; i++) {
+        ids.push(i < pad ? m.padId : (r.ids[i - pad] as number));
+        mask.push(i < pad ? 0 : 1);
+        positions.push(i < pad ? 0 : i - pad);
+      }
+    }
+    const rngs = rows.map((r) => Rng.for(sampling.seed, 'generate', r.id));
+    const generated: number[][] = rows.map(() => []);
+    const finished = rows.map(() => false);
+    const next = rows.map((r) => r.ids.length);
+    let past = emptyPast(m, B);
+    let feeds: Record<string, ort.Tensor> = { input_ids: int64(ids, [B, width]), attention_mask: int64(mask, [B, width]), position_ids: int64(positions, [B, width]), ...past };
+    let total = width;
+    for (let step = 0; step < sampling.maxNewTokens; step++) {
+      const result = await m.session.run(feeds);
+      const logits = result.logits as ort.Tensor;
+      const [, seqLen, vocab] = logits.dims as [number, number, number];
+      const data = logits.data as Float32Array;
+      const last: number[] = [];
+      for (let b = 0; b < B; b++) {
+        if (finished[b]) {
+          last.push(m.padId);
+          continue;
+        }
+        const offset = (b * seqLen + seqLen - 1) * vocab;
+        const token = sampleToken(data.subarray(offset, offset + vocab), generated[b]!, sampling, rngs[b]!);
+        if (m.stopIds.has(token)) finished[b] = true;
+        else generated[b]!.push(token);
+        last.push(token);
+      }
+      if (finished.every(Boolean)) break;
+      past = {};
+      for (let i = 0; i < m.dims.layers; i++) {
+        past[`past_key_values.${i}.key`] = result[`present.${i}.key`] as ort.Tensor;
+        past[`past_key_values.${i}.value`] = result[`present.${i}.value`] as ort.Tensor;
+      }
+      total += 1;
+      for (let b = 0; b < B; b++) mask.splice((b + 1) * total - 1, 0, 1);
+      feeds = { input_ids: int64(last, [B, 1]), attention_mask: int64(mask, [B, total]), position_ids: int64(next.map((n, b) => n + generated[b]!.length - (finished[b] ? 0 : 1)), [B, 1]), ...past };
+    }
+    rows.forEach((r, b) => {
+      out[r.index] = { itemId: r.id, response: generated[b]!.length === 0 ? '' : (m.tokenizer.decode(generated[b]!, { skip_special_tokens: true }) as string).trim(), tokens: generated[b]!.length, finished: finished[b]! };
+    });
+    done += B;
+    onProgress?.(done);
+  }
+  return out;
+}
+
+/**
+ * The negative log-likelihood of each conversation's assistant tokens (the tokens the model is
+ * trained to produce) under the model, `batch` conversations at a time, each cut to the
+ * model's positions. Conversations with no assistant token within that length are left out.
+ */
+export async function conversationLosses(
+  m: OpenModel,
+  records: readonly { id: string; messages: readonly Message[] }[],
+  batch: number,
+  onProgress?: (done: number) => void,
+  shouldStop?: () => boolean,
+): Promise<ExampleLoss[]> {
+  const out: ExampleLoss[] = [];
+  const encoded = records.map((r) => {
+    const t = tokenizeConversation(m.tokenizer, r.messages);
+    return { id: r.id, ids: t.ids.slice(0, m.maxPositions), learn: t.assistant.slice(0, m.maxPositions) };
+  });
+  for (let start = 0; start < encoded.length; start += batch) {
+    if (shouldStop?.()) throw new Error('scoring cancelled');
+    const rows = encoded.slice(start, start + batch);
+    const width = Math.max(...rows.map((r) => r.ids.length));
+    const ids: number[] = [];
+    const mask: number[] = [];
+    const positions: number[] = [];
+    for (const r of rows) {
+      for (let i = 0; i < width; i++) {
+        ids.push(i < r.ids.length ? (r.ids[i] as number) : m.padId);
+        mask.push(i < r.ids.length ? 1 : 0);
+        positions.push(i < r.ids.length ? i : 0);
+      }
+    }
+    const result = await m.session.run({ input_ids: int64(ids, [rows.length, width]), attention_mask: int64(mask, [rows.length, width]), position_ids: int64(positions, [rows.length, width]), ...emptyPast(m, rows.length) });
+    const logits = result.logits as ort.Tensor;
+    const vocab = logits.dims[2] as number;
+    const data = logits.data as Float32Array;
+    rows.forEach((r, b) => {
+      let nll = 0;
+      let tokens = 0;
+      for (let i = 0; i + 1 < r.ids.length; i++) {
+        if (r.learn[i + 1] !== 1) continue;
+        nll += tokenNll(data, (b * width + i) * vocab, vocab, r.ids[i + 1] as number);
+        tokens += 1;
+      }
+      if (tokens > 0) out.push({ recordId: r.id, nll, tokens });
+    });
+    onProgress?.(Math.min(start + batch, encoded.length));
+  }
+  return out;
+}

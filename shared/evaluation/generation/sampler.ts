@@ -1,0 +1,95 @@
+import type { Rng } from '../../augmentation/rng';
+import type { SamplingConfig } from '../../contracts/evaluation';
+
+/**
+ * Picks the next token from one row of logits: repetition penalty on the tokens already
+ * generated (positive logits divided, negative ones multiplied, as in the CTRL paper and
+ * Hugging Face), then greedy when `temperature` is 0, else temperature, top-k and top-p
+ * (nucleus) filtering and a draw from `rng`. Ties go to the lower token id, so the result
+ * depends only on the logits, the settings and the random stream.
+ */
+export function sampleToken(logits: Float32Array | number[], generated: readonly number[], config: Pick<SamplingConfig, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty'>, rng: Rng): number {
+  const v = logits.length;
+  const scores = Float64Array.from(logits);
+  if (config.repetitionPenalty !== 1) {
+    for (const t of new Set(generated)) {
+      if (t < 0 || t >= v) continue;
+      const s = scores[t] as number;
+      scores[t] = s > 0 ? s / config.repetitionPenalty : s * config.repetitionPenalty;
+    }
+  }
+  if (config.temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < v; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
+    return best;
+  }
+  const k = config.topK > 0 ? Math.min(config.topK, v) : v;
+  const order = topIndices(scores, k);
+  const max = scores[order[0] as number] as number;
+  const probs: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < k; i++) {
+    const p = Math.exp(((scores[order[i] as number] as number) - max) / config.temperature);
+    probs.push(p);
+    sum += p;
+  }
+  // Nucleus: the smallest prefix whose probability reaches top-p (at least one token).
+  let keep = 0;
+  let mass = 0;
+  while (keep < probs.length) {
+    mass += (probs[keep] as number) / sum;
+    keep += 1;
+    if (mass >= config.topP) break;
+  }
+  let total = 0;
+  for (let i = 0; i < keep; i++) total += probs[i] as number;
+  let r = rng.next() * total;
+  for (let i = 0; i < keep; i++) {
+    r -= probs[i] as number;
+    if (r < 0) return order[i] as number;
+  }
+  return order[keep - 1] as number;
+}
+
+/** Negative log-likelihood of `target` under one row of logits (log-sum-exp, in float64). */
+export function tokenNll(logits: Float32Array, offset: number, vocab: number, target: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < vocab; i++) if ((logits[offset + i] as number) > max) max = logits[offset + i] as number;
+  let sum = 0;
+  for (let i = 0; i < vocab; i++) sum += Math.exp((logits[offset + i] as number) - max);
+  return Math.log(sum) + max - (logits[offset + target] as number);
+}
+
+/** The `k` highest scores' indices, highest first, ties to the lower index: a size-k min-heap, O(v log k). */
+export function topIndices(scores: Float64Array, k: number): number[] {
+  // "a ranks below b": a lower score, or the same score and a higher index.
+  const below = (a: number, b: number) => (scores[a] as number) < (scores[b] as number) || ((scores[a] as number) === (scores[b] as number) && a > b);
+  const heap: number[] = [];
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && below(heap[l] as number, heap[m] as number)) m = l;
+      if (r < heap.length && below(heap[r] as number, heap[m] as number)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m] as number, heap[i] as number];
+      i = m;
+    }
+  };
+  for (let t = 0; t < scores.length; t++) {
+    if (heap.length < k) {
+      heap.push(t);
+      for (let i = heap.length - 1; i > 0; ) {
+        const p = (i - 1) >> 1;
+        if (!below(heap[i] as number, heap[p] as number)) break;
+        [heap[i], heap[p]] = [heap[p] as number, heap[i] as number];
+        i = p;
+      }
+    } else if (below(heap[0] as number, t)) {
+      heap[0] = t;
+      down(0);
+    }
+  }
+  return heap.sort((a, b) => (below(a, b) ? 1 : below(b, a) ? -1 : 0));
+}

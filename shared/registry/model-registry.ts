@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import type { ArtifactStore } from '../artifacts';
+import { ArtifactNotFoundError } from '../artifacts';
+import { describeZodError } from '../contracts';
+
+/** One registered model version. */
+export const RegistryEntrySchema = z
+  .object({
+    version: z.string().regex(/^[\w.:@-]{1,128}$/, 'version may hold only letters, digits and . _ : @ -'),
+    modelUri: z.string().min(1),
+    modelSha: z.string().optional(),
+    runId: z.string().optional(),
+    createdAt: z.string(),
+    /** What evaluation said (report and headline figures). */
+    evaluation: z.record(z.string(), z.unknown()).optional(),
+    /** What expert review said. */
+    review: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+export type RegistryEntry = z.infer<typeof RegistryEntrySchema>;
+
+const CurrentSchema = z.object({ version: z.string(), modelUri: z.string(), promotedAt: z.string() }).strict();
+
+/**
+ * The model registry in the artifact store: one JSON file per version under
+ * `models/registry/versions/`, and `models/registry/current.json` naming the promoted one.
+ * The store writes each file atomically, so `current` changes in one step: a reader sees the
+ * old pointer or the new one, never half of either.
+ */
+export class ModelRegistry {
+  constructor(private readonly store: ArtifactStore) {}
+
+  private uri(key: string): string {
+    return this.store.uriFor(`models/registry/${key}`);
+  }
+
+  /** A registered version, or null. */
+  async get(version: string): Promise<RegistryEntry | null> {
+    const uri = this.uri(`versions/${version}.json`);
+    if (!(await this.store.exists(uri))) return null;
+    const parsed = RegistryEntrySchema.safeParse(JSON.parse(await this.store.readText(uri)));
+    if (!parsed.success) throw new Error(`${uri}: ${describeZodError('not a registry entry', parsed.error)}`);
+    return parsed.data;
+  }
+
+  /** The promoted version, or null when none has been promoted. */
+  async current(): Promise<RegistryEntry | null> {
+    const uri = this.uri('current.json');
+    let text: string;
+    try {
+      text = await this.store.readText(uri);
+    } catch (err) {
+      if (err instanceof ArtifactNotFoundError) return null;
+      throw err;
+    }
+    const pointer = CurrentSchema.safeParse(JSON.parse(text));
+    if (!pointer.success) throw new Error(`${uri}: ${describeZodError('not a registry pointer', pointer.error)}`);
+    const entry = await this.get(pointer.data.version);
+    if (!entry) throw new Error(`${uri} names version ${pointer.data.version}, which is not registered`);
+    return entry;
+  }
+
+  /** Records a version (refusing to overwrite a different one under the same name). */
+  async register(entry: RegistryEntry): Promise<void> {
+    const parsed = RegistryEntrySchema.parse(entry);
+    const existing = await this.get(parsed.version);
+    if (existing && existing.modelUri !== parsed.modelUri) throw new Error(`version ${parsed.version} is already registered for ${existing.modelUri}`);
+    await this.store.writeText(`models/registry/versions/${parsed.version}.json`, `${JSON.stringify(parsed, null, 2)}\n`);
+  }
+
+  /** Makes a registered version the current one (one atomic write of the pointer). */
+  async promote(version: string, at = new Date()): Promise<void> {
+    const entry = await this.get(version);
+    if (!entry) throw new Error(`cannot promote ${version}: it is not registered`);
+    await this.store.writeText('models/registry/current.json', `${JSON.stringify({ version, modelUri: entry.modelUri, promotedAt: at.toISOString() })}\n`);
+  }
+}
