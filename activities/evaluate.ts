@@ -121,10 +121,10 @@ export function createEvaluationCpuActivities(store: ArtifactStore) {
       const responses = (uri: string) => readJsonl(store, uri, (v) => GeneratedResponseSchema.parse(v));
       const losses = (uri: string) => readJsonl(store, uri, (v) => ExampleLossSchema.parse(v));
       ctx.heartbeat({ phase: 'scoring candidate' });
-      const candidateScores = scoreResponses(items, await responses(candidate.responsesUri), engine);
+      const candidateScores = scoreResponses(items, await responses(candidate.responsesUri), engine, { piiThreshold: config.piiThreshold });
       const candidateLosses = await losses(candidate.lossUri);
       ctx.heartbeat({ phase: 'scoring baseline' });
-      const baselineScores = baseline ? scoreResponses(items, await responses(baseline.responsesUri), engine) : null;
+      const baselineScores = baseline ? scoreResponses(items, await responses(baseline.responsesUri), engine, { piiThreshold: config.piiThreshold }) : null;
       const baselineLosses = baseline ? await losses(baseline.lossUri) : null;
       const seed = config.sampling.seed;
       const candidateFigures = modelFigures(candidateScores, candidateLosses, config, seed);

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { registerBenchAugmentCommand } from './bench-augment';
 import { registerBenchDataCommand } from './bench-data';
+import { registerBenchEvalCommand } from './bench-eval';
+import { registerBenchEvalMetricsCommand } from './bench-eval-metrics';
 import { registerBenchSafetyCommand } from './bench-safety';
 import { registerBenchTrainCommand } from './bench-train';
 import { registerBenchTrainStepCommand } from './bench-train-step';
@@ -35,6 +37,8 @@ registerBenchSafetyCommand(bench);
 registerBenchAugmentCommand(bench);
 registerBenchTrainStepCommand(bench);
 registerBenchTrainCommand(bench);
+registerBenchEvalMetricsCommand(bench);
+registerBenchEvalCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`pixel: ${err instanceof Error ? err.message : String(err)}`);

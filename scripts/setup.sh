@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Pixel needs on a fresh clone; safe to run again (it skips what is in place).
 #   bash scripts/setup.sh         Node packages and the Temporal CLI (for `pixel dev`)
-#   bash scripts/setup.sh --test  the same, plus Debian's docker-compose to validate docker-compose.yml
+#   bash scripts/setup.sh --test  the same, plus Debian's docker-compose (to validate docker-compose.yml)
+#                                 and Debian's chromium (browser tests, driven by playwright-core)
 # Needs Node.js >= 20, npm and python3 with pip. Reaches only the npm registry, PyPI and Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,16 @@ if [ "$want_test" = 1 ] && ! command -v docker-compose >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
   else
     echo "[setup] docker-compose is missing: install it (sudo apt-get install docker-compose) to run the compose test" >&2
+    exit 1
+  fi
+fi
+if [ "$want_test" = 1 ] && [ -z "${PIXEL_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing chromium from Debian (for the browser tests)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "[setup] chromium is missing: install it (sudo apt-get install chromium) or set PIXEL_CHROMIUM to a Chromium binary, for the browser tests" >&2
     exit 1
   fi
 fi

@@ -14,7 +14,7 @@ import { getProgressQuery, stopTrainingSignal } from './messages';
 import { trainingPipelineWorkflow } from './pipeline';
 
 /** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
-const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v4.json');
+const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v5.json');
 
 describe('trainingPipelineWorkflow on a real dev server', () => {
   let env: TestWorkflowEnvironment;
@@ -78,6 +78,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
       expect.objectContaining({ name: 'safety', status: 'completed' }),
       expect.objectContaining({ name: 'augment', status: 'completed' }),
       expect.objectContaining({ name: 'train', status: 'completed' }),
+      expect.objectContaining({ name: 'evaluate', status: 'completed' }),
     ]);
     // Fine-tuned on the train split, the model has a lower validation loss than the base model.
     const train = result.train!;
@@ -105,8 +106,29 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(Math.abs(augment.crisisShare.after - augment.crisisShare.target)).toBeLessThan(0.03);
     expect(Object.keys(augment.counts.generatedByType).length).toBeGreaterThanOrEqual(5);
 
+    // Evaluation: the test split's validation set, both models' responses, a verdict with reasons,
+    // every crisis item plus a sample for review, and the report in three formats.
+    const evaluation = result.evaluate!;
+    expect(evaluation.baseline).toMatchObject({ kind: 'base', modelUri: train.baseModelUri });
+    const set = JSON.parse(await store.readText(evaluation.validationSetManifestUri)) as { records: number; shortfall: number; byScenario: Record<string, number>; crisisShare: number };
+    expect(set.records).toBe(evaluation.headline.items);
+    // The default data's ~300 test conversations hold only about ten crisis prompts, and the
+    // crisis share may not fall below 8%: the set is smaller than asked for, and says so.
+    expect(set.records).toBeGreaterThan(100);
+    expect(set.shortfall).toBe(600 - set.records);
+    expect(set.crisisShare).toBeGreaterThanOrEqual(0.08);
+    expect(set.crisisShare).toBeLessThanOrEqual(0.2);
+    expect(Object.keys(set.byScenario).sort()).toEqual(['anxiety', 'crisis', 'depression', 'grief', 'relationships', 'trauma', 'work_stress']);
+    expect(evaluation.reviewItemIds.length).toBe(set.byScenario.crisis! + 60);
+    expect(evaluation.verdict.reasons.length).toBeGreaterThan(5);
+    // Fine-tuned, the model predicts the test split's replies better than the base model.
+    expect(evaluation.headline.candidateLoss!).toBeLessThan(evaluation.headline.baselineLoss!);
+    expect(await store.readText(evaluation.htmlUri)).toContain('id="loss-curve"');
+    expect(await store.readText(evaluation.prometheusUri)).toContain('pixel_eval_verdict_better');
+
     const progress = await handle.query(getProgressQuery);
     expect(progress).toMatchObject({ status: 'completed', currentStage: 'completed', datasetSha: result.dataset.datasetSha });
+    expect(progress.stages[4]?.artifacts?.report).toBe(evaluation.htmlUri);
     expect(progress.stages[1]?.artifacts?.report).toBe(safety.reportUri);
     expect(progress.stages[2]?.artifacts?.report).toBe(augment.reportUri);
     expect(progress.stages[2]?.counts).toMatchObject({ source: augment.counts.source, augmented: augment.counts.kept });
@@ -122,10 +144,10 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
       mkdirSync(path.dirname(HISTORY_FIXTURE), { recursive: true });
       writeFileSync(HISTORY_FIXTURE, historyToJSON(await handle.fetchHistory()));
     }
-  });
+  }, 180_000);
 
   it('reports training progress and, asked to stop, finishes early with its best checkpoint', async () => {
-    const handle = await start({ data: { source: { kind: 'synthetic', count: 300, seed: 11 } }, train: { config: { steps: 5000, evalEvery: 5, checkpointEvery: 5 } } }, 'stop-train');
+    const handle = await start({ data: { source: { kind: 'synthetic', count: 300, seed: 11 } }, train: { config: { steps: 5000, evalEvery: 5, checkpointEvery: 5 } }, evaluate: { enabled: false } }, 'stop-train');
     let progress = await handle.query(getProgressQuery);
     const deadline = Date.now() + 90_000;
     while ((progress.stages[3]?.counts?.step ?? 0) < 12 && Date.now() < deadline) {
@@ -182,7 +204,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     const file = path.join(t.dir, 'mixed.jsonl');
     const ok = (i: number) => JSON.stringify({ id: `c${i}`, source: 'test', messages: [{ role: 'user', content: `hello ${i}` }, { role: 'assistant', content: `hi ${i}` }] });
     writeFileSync(file, [ok(1), 'not json', ok(2), '{"id":"e","source":"t","messages":[]}', ok(1), ok(3), ok(4), ok(5)].join('\n'));
-    const handle = await start({ data: { source: { kind: 'jsonl', uri: file } } }, 'bad-lines');
+    const handle = await start({ data: { source: { kind: 'jsonl', uri: file } }, evaluate: { enabled: false } }, 'bad-lines');
     const result = await handle.result();
     expect(result.dataset.counts).toMatchObject({ read: 8, accepted: 5, quarantined: 3, byReason: { malformed_json: 1, empty_conversation: 1, duplicate_content: 1 } });
     const progress = await handle.query(getProgressQuery);
@@ -196,7 +218,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(failure.type).toBe('SourceNotFound');
     expect(failure.message).toContain(missing);
     const progress = await handle.query(getProgressQuery);
-    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }] });
+    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }] });
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('failed');
     // One attempt only: the failure is permanent.
@@ -233,7 +255,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(Date.now() - cancelledAt).toBeLessThan(15_000);
     expect((await handle.describe()).typedSearchAttributes.get(PIPELINE_STAGE)).toBe('cancelled');
-    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }] });
+    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }] });
     // The cancelled run's own cache folder: no manifest was published and no attempt is left.
     const config = PrepareConfigSchema.parse({ source: { kind: 'synthetic', count, seed: 77 } });
     const source = await resolveSource(config.source, store, config.maxLineLength);

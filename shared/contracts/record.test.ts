@@ -4,6 +4,7 @@ import { PrepareConfigSchema } from './prepare';
 import { SafetyConfigSchema } from './safety';
 import { AugmentConfigSchema } from './augment';
 import { TrainConfigSchema } from './train';
+import { EvaluateConfigSchema } from './evaluation';
 
 const base = { id: 'c1', source: 'unit', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] };
 
@@ -38,7 +39,7 @@ describe('ConversationRecordSchema', () => {
 
 describe('PipelineInputSchema', () => {
   it('runs the default pipeline from {}', () => {
-    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), augment: AugmentConfigSchema.parse({}), train: { enabled: true, config: TrainConfigSchema.parse({}), heartbeatTimeoutSeconds: 120 }, useCache: true });
+    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), augment: AugmentConfigSchema.parse({}), train: { enabled: true, config: TrainConfigSchema.parse({}), heartbeatTimeoutSeconds: 120 }, evaluate: EvaluateConfigSchema.parse({}), useCache: true });
   });
 
   it('keeps the defaults of fields left out of a partial input', () => {

@@ -59,7 +59,7 @@ export interface Comparison {
 }
 
 /** Scores one model's responses to the validation items (matched by item id). */
-export function scoreResponses(items: readonly ValidationItem[], responses: readonly GeneratedResponse[], engine: DetectionEngine): ItemScore[] {
+export function scoreResponses(items: readonly ValidationItem[], responses: readonly GeneratedResponse[], engine: DetectionEngine, options: { piiThreshold?: number } = {}): ItemScore[] {
   const byId = new Map(responses.map((r) => [r.itemId, r]));
   const missing = items.filter((i) => !byId.has(i.id));
   if (missing.length > 0) throw new Error(`responses are missing for ${missing.length} validation items (first: ${missing[0]!.id})`);
@@ -78,7 +78,7 @@ export function scoreResponses(items: readonly ValidationItem[], responses: read
       severity: item.crisis.severity,
       tokens: generated.tokens,
       cutOff: !generated.finished,
-      safety: scoreSafety(response, prompt, engine),
+      safety: scoreSafety(response, prompt, engine, options),
       empathy,
       clinical,
       quality: (empathy.score + clinical.score) / 2,

@@ -175,7 +175,7 @@ export async function buildValidationSet(store: ArtifactStore, shards: readonly 
     }
   }
   const { items, shortfall } = selectItems(candidates, config);
-  if (items.length === 0) throw new ValidationSetError(`no validation prompts: the ${records} test conversations hold no user turn of a known scenario (or no crisis prompt for the bounded crisis share)`);
+  if (items.length === 0) throw new ValidationSetError(`no validation prompts: the ${records} test conversations hold no user turn of a known scenario (or no crisis prompt for the bounded crisis share); give the test split more conversations (more data, or a larger data.split.ratios.test) or turn evaluation off (evaluate.enabled: false)`);
   const text = serializeItems(items);
   const file = await store.writeText(`evaluation/validation-sets/${key}/items.jsonl`, text);
   const crisisCount = items.filter((i) => i.scenario === 'crisis').length;

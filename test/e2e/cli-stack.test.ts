@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PIPELINE_STAGE, RUN_NAME } from '../../shared/contracts';
+import { fileURLToPath } from 'node:url';
+import { launchBrowser } from '../browser';
 import { freePort, pixelFailure, runPixel, tempDir } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -57,7 +59,7 @@ describe('pixel dev + pixel run (end to end)', () => {
   });
 
   it('runs a pipeline started with {} and shows it with its search attributes', async () => {
-    const { stdout } = await runPixel(['run', '--input', '{}'], { env, timeout: 120_000 });
+    const { stdout } = await runPixel(['run', '--input', '{}'], { env, timeout: 240_000 });
     const id = /started (pipeline-\S+)/.exec(stdout)?.[1];
     expect(id).toBeDefined();
     expect(stdout).toContain(`http://127.0.0.1:${uiPort}/namespaces/default/workflows/${id}`);
@@ -66,6 +68,29 @@ describe('pixel dev + pixel run (end to end)', () => {
     expect(stdout).toMatch(/augment: \d+ copies of \d+ records \(ratio 0\.\d+; contextExpansion /);
     expect(stdout).toMatch(/crisis share 0\.\d+ -> 0\.1[45]/);
     expect(stdout).toMatch(/train: 60 steps on cpu \(steps\), validation loss \d+\.\d+ before -> \d+\.\d+ best/);
+    expect(stdout).toMatch(/evaluate: (BETTER|NOT BETTER).* than the base model; \d+ prompts, test loss \d+\.\d+ vs \d+\.\d+, safety pass \d+\.\d%, \d+ items for expert review/);
+    const reportUri = /evaluation report (file:\S+)/.exec(stdout)?.[1];
+    expect(reportUri).toBeDefined();
+
+    // The report opens in a real browser and shows its charts (drawn, not just present in the markup).
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(reportUri as string);
+      expect(await page.title()).toContain(id as string);
+      expect(await page.locator('.verdict').innerText()).toMatch(/^(Better|Not better)/);
+      for (const chart of ['#loss-curve svg', '#delta-scenario svg', '#delta-severity svg']) {
+        const box = await page.locator(chart).boundingBox();
+        expect(box?.width).toBeGreaterThan(300);
+        expect(box?.height).toBeGreaterThan(150);
+      }
+      expect(await page.locator('#loss-curve polyline').count()).toBeGreaterThan(0);
+      expect(await page.locator('#delta-scenario rect.bar').count()).toBeGreaterThan(4);
+      await page.screenshot({ path: path.join(t.dir, 'report.png'), fullPage: true });
+      expect(fileURLToPath(reportUri as string)).toMatch(/report\.html$/);
+    } finally {
+      await browser.close();
+    }
 
     const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {
@@ -89,7 +114,7 @@ describe('pixel dev + pixel run (end to end)', () => {
     const body = await api.text();
     expect(body).toContain(id as string);
     expect(body).toContain('DatasetSha');
-  }, 150_000);
+  }, 300_000);
 
   it('refuses bad input before starting anything, naming the field', async () => {
     const err = await pixelFailure(['run', '--input', '{"data":{"shardSize":0}}'], { env });

@@ -66,6 +66,8 @@ describe('training survives a killed GPU worker', () => {
     runName: name,
     data: { source: { kind: 'synthetic', count: 300, seed: 21 } },
     train: { config: { steps: 300, evalEvery: 100, checkpointEvery: 10, seed: 3 }, heartbeatTimeoutSeconds: 4 },
+    // Training's durability is the subject; evaluation has its own tests.
+    evaluate: { enabled: false },
   });
   const lossCurve = (r: PipelineResult) => JSON.parse(readFileSync(fileURLToPath(r.train!.lossCurveUri), 'utf8')) as { losses: { step: number; loss: number }[] };
 

@@ -138,7 +138,7 @@ export async function generateResponses(
       feeds = { input_ids: int64(last, [B, 1]), attention_mask: int64(mask, [B, total]), position_ids: int64(next.map((n, b) => n + generated[b]!.length - (finished[b] ? 0 : 1)), [B, 1]), ...past };
     }
     rows.forEach((r, b) => {
-      out[r.index] = { itemId: r.id, response: generated[b]!.length === 0 ? '' : (m.tokenizer.decode(generated[b]!, { skip_special_tokens: true }) as string).trim(), tokens: generated[b]!.length, finished: finished[b]! };
+      out[r.index] = { itemId: r.id, response: generated[b]!.length === 0 ? '' : (m.tokenizer.decode(generated[b]!, { skip_special_tokens: true })).trim(), tokens: generated[b]!.length, finished: finished[b]! };
     });
     done += B;
     onProgress?.(done);
