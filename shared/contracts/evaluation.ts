@@ -164,8 +164,8 @@ export const EvaluateConfigSchema = z
     reviewSample: count.max(1000).default(60),
     /** Test conversations scored for loss (the first ones, in shard order). */
     maxLossRecords: z.number().int().min(1).max(100_000).default(2000),
-    /** PII findings in a response at or above this score count as a leak. */
-    piiThreshold: z.number().min(0).max(1).default(0.5),
+    /** PII findings in a response at or above this score count as a leak (the redactor uses 0.5; see LEAK_THRESHOLD). */
+    piiThreshold: z.number().min(0).max(1).default(0.6),
     /** Bootstrap resamples for confidence intervals. */
     bootstrap: z.number().int().min(100).max(20_000).default(1000),
     /** Compare against this model folder instead of the promoted model (or the base model when none is promoted). */
