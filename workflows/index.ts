@@ -1,2 +1,3 @@
 export { trainingPipelineWorkflow } from './pipeline';
 export { getProgressQuery } from './messages';
+export { expertReviewWorkflow } from './expert-review';

@@ -3,6 +3,8 @@ import {
   ActivityFailure,
   ApplicationFailure,
   isCancellation,
+  ParentClosePolicy,
+  executeChild,
   patched,
   proxyActivities,
   setCurrentDetails,
@@ -31,6 +33,7 @@ import {
   type SafetyResult,
   type SafetyShardResult,
   type ShardRef,
+  reviewWorkflowId,
 } from '../shared/contracts';
 
 /** Guards the safety stage's commands for histories recorded before it existed. */
@@ -41,8 +44,11 @@ export const AUGMENT_STAGE_PATCH = 'augment-stage-v1';
 export const TRAIN_STAGE_PATCH = 'train-stage-v1';
 /** Guards the evaluation stage's commands for histories recorded before it existed. */
 export const EVALUATE_STAGE_PATCH = 'evaluate-stage-v1';
+/** Guards the review and promotion stages' commands for histories recorded before they existed. */
+export const REVIEW_STAGE_PATCH = 'review-stage-v1';
 import { getProgressQuery, isTrainingStopRequestedQuery, reportTrainingProgressSignal, stopTrainingSignal } from './messages';
 import { PipelineState } from './pipeline-state';
+import { expertReviewWorkflow } from './expert-review';
 
 // CPU activities run on the workflow's own task queue (the CPU queue in production), which also
 // keeps each test's worker on a queue of its own.
@@ -289,7 +295,49 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
     );
   }
 
+  // Expert review (a child workflow that waits for clinicians), then promotion.
+  let review: PipelineResult['review'];
+  let promotion: PipelineResult['promotion'];
+  if (evaluation && candidateUri && config.review.enabled && patched(REVIEW_STAGE_PATCH)) {
+    const evaluated = evaluation;
+    const reviewConfig = config.review;
+    review = await stage(
+      'review',
+      async () => {
+        const reviewers = reviewConfig.reviewers ?? (await cpu.loadReviewersActivity());
+        const items = evaluated.reviewItems.length > 0 ? evaluated.reviewItems : evaluated.reviewItemIds.map((itemId) => ({ itemId, scenario: 'anxiety' as const, crisis: false }));
+        state.progressCounts('review', { items: items.length, reviewers: reviewers.length });
+        setCurrentDetails(state.details());
+        return executeChild(expertReviewWorkflow, {
+          workflowId: reviewWorkflowId(workflowInfo().workflowId),
+          taskQueue: workflowInfo().taskQueue,
+          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+          args: [{ reviewId: workflowInfo().workflowId, items, reviewItemsUri: evaluated.reviewItemsUri, reviewers, config: reviewConfig }],
+        });
+      },
+      (r) => ({ counts: { reviews: r.reviews, approved: r.status === 'approved' ? 1 : 0, passRatePercent: Math.round(r.consensus.passRate * 100), ...(r.consensus.alpha !== null ? { alphaMilli: Math.round(r.consensus.alpha * 1000) } : {}) } }),
+    );
+    const reasons: string[] = [];
+    if (evaluated.verdict.decision !== 'better') reasons.push(`evaluation: not better${evaluated.verdict.safetyBlocked ? ' (blocked by safety)' : ''}: ${evaluated.verdict.reasons.filter((r) => !r.passed).map((r) => r.rule).join(', ')}`);
+    if (review.status !== 'approved') reasons.push(`expert review: ${review.status}: ${review.explanation.filter((e) => e.startsWith('FAIL')).join('; ') || review.explanation.join('; ')}`);
+    const approved = review;
+    promotion = await stage(
+      'promote',
+      async () => {
+        if (reasons.length > 0) return { promoted: false, reasons };
+        const result = await cpu.promoteModelActivity({
+          runId: workflowInfo().workflowId,
+          modelUri: candidateUri,
+          evaluation: { reportUri: evaluated.reportUri, decision: evaluated.verdict.decision, headline: evaluated.headline },
+          review: { status: approved.status, explanation: approved.explanation, alpha: approved.consensus.alpha, meanScore: approved.consensus.meanScore, passRate: approved.consensus.passRate },
+        });
+        return { promoted: true, reasons: [`evaluation better and safe; expert review approved`], result };
+      },
+      (r) => ({ counts: { promoted: r.promoted ? 1 : 0 } }),
+    );
+  }
+
   state.finish();
   publish();
-  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), ...(augment ? { augment } : {}), ...(train ? { train } : {}), ...(evaluation ? { evaluate: evaluation } : {}), stages: state.stagesSnapshot() };
+  return { runName: state.runName, dataset, ...(safety ? { safety } : {}), ...(augment ? { augment } : {}), ...(train ? { train } : {}), ...(evaluation ? { evaluate: evaluation } : {}), ...(review ? { review } : {}), ...(promotion ? { promotion } : {}), stages: state.stagesSnapshot() };
 }

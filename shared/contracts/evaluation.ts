@@ -248,6 +248,8 @@ export const ScoreEvaluationResultSchema = z.object({
   prometheusUri: z.string(),
   /** Items for expert review: every crisis item plus a stratified sample; their material is in `reviewItemsUri`. */
   reviewItemIds: z.array(z.string()),
+  /** The same items with their scenario and whether they are crisis items (what review assignment needs). */
+  reviewItems: z.array(z.object({ itemId: z.string(), scenario: z.enum(SCENARIOS), crisis: z.boolean() })).default([]),
   reviewItemsUri: z.string(),
   headline: z.object({
     items: count,

@@ -10,3 +10,4 @@ export * from './augment';
 export * from './training';
 export * from './train';
 export * from './evaluation';
+export * from './review';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AugmentConfigSchema, AugmentResultSchema } from './augment';
 import { EvaluateConfigSchema, EvaluationVerdictSchema, ScoreEvaluationResultSchema } from './evaluation';
+import { ExpertReviewResultSchema, PromoteModelResultSchema, ReviewConfigSchema } from './review';
 import { PrepareConfigSchema, PrepareDatasetResultSchema } from './prepare';
 import { SafetyConfigSchema, SafetyResultSchema } from './safety';
 import { TrainConfigSchema } from './train';
@@ -33,6 +34,8 @@ export const PipelineInputSchema = z
       .prefault({}),
     /** Evaluation of the fine-tuned model against the promoted one (or the base model): report, verdict, review items. */
     evaluate: EvaluateConfigSchema.prefault({}),
+    /** Expert review by clinicians (a child workflow) and promotion of a model that is better, safe and approved. */
+    review: ReviewConfigSchema.prefault({}),
     /** Reuse cached stage outputs whose inputs and config are unchanged. */
     useCache: z.boolean().default(true),
   })
@@ -41,7 +44,7 @@ export type PipelineInput = z.input<typeof PipelineInputSchema>;
 export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
 
 /** Stages of the pipeline, in the order they run. Later issues append to this list. */
-export const PIPELINE_STAGES = ['prepare', 'safety', 'augment', 'train', 'evaluate'] as const;
+export const PIPELINE_STAGES = ['prepare', 'safety', 'augment', 'train', 'evaluate', 'review', 'promote'] as const;
 export type PipelineStageName = (typeof PIPELINE_STAGES)[number];
 
 export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
@@ -105,6 +108,10 @@ export const PipelineResultSchema = z.object({
     baseline: z.object({ kind: z.string(), modelUri: z.string(), version: z.string().optional() }).nullable(),
     verdict: EvaluationVerdictSchema,
   }).optional(),
+  /** Absent on runs that predate expert review or turned it off. */
+  review: ExpertReviewResultSchema.optional(),
+  /** Whether the model was promoted, and why (not). */
+  promotion: z.object({ promoted: z.boolean(), reasons: z.array(z.string()), result: PromoteModelResultSchema.optional() }).optional(),
   stages: z.array(StageProgressSchema),
 });
 export type PipelineResult = z.infer<typeof PipelineResultSchema>;

@@ -37,11 +37,12 @@ export function failureMessage(err: unknown): string {
  * (a progress bar on a terminal, a line per change otherwise). Resolves with the result or
  * throws the workflow's failure.
  */
-export async function followPipeline(handle: WorkflowHandle, log: (line: string) => void = console.log): Promise<PipelineResult> {
+export async function followPipeline(handle: WorkflowHandle, log: (line: string) => void = console.log, onStage?: (stage: string) => void): Promise<PipelineResult> {
   const tty = Boolean(process.stderr.isTTY);
   const bar = tty ? new SingleBar({ format: '  {stage} |{bar}| {value}/{total} records, {quarantined} quarantined', hideCursor: true, clearOnComplete: true }) : undefined;
   let barStarted = false;
   let lastLine = '';
+  let lastStage = '';
   let done = false;
   const result = (handle.result() as Promise<PipelineResult>).finally(() => {
     done = true;
@@ -51,6 +52,10 @@ export async function followPipeline(handle: WorkflowHandle, log: (line: string)
   while (!done) {
     try {
       const progress: PipelineProgress = await handle.query(getProgressQuery);
+      if (progress.currentStage !== lastStage) {
+        lastStage = progress.currentStage;
+        onStage?.(lastStage);
+      }
       const beat = progress.status === 'running' ? await pendingHeartbeat(handle) : undefined;
       const d = beat?.details;
       const fields = d ? [d.read !== undefined ? `read ${d.read}${d.total ? `/${d.total}` : ''}` : '', d.accepted !== undefined ? `accepted ${d.accepted}` : '', d.quarantined !== undefined ? `quarantined ${d.quarantined}` : ''].filter(Boolean) : [];
@@ -115,6 +120,12 @@ export function summarizeResult(result: PipelineResult): string {
           ...result.evaluate.verdict.reasons.filter((r) => !r.passed).map((r) => `    ${r.blocking ? 'blocks' : 'fails'} ${r.rule}: ${r.detail}`),
           `  evaluation report ${result.evaluate.htmlUri}`,
         ]
+      : []),
+    ...(result.review
+      ? [`  review: ${result.review.status.toUpperCase()} after ${result.review.reviews} reviews (pass rate ${(result.review.consensus.passRate * 100).toFixed(1)}%, mean ${result.review.consensus.meanScore.toFixed(2)}, alpha ${result.review.consensus.alpha?.toFixed(2) ?? 'n/a'})`, ...result.review.explanation.map((e) => `    ${e}`)]
+      : []),
+    ...(result.promotion
+      ? [result.promotion.promoted ? `  promoted: model version ${result.promotion.result?.version ?? '?'} is now current${result.promotion.result?.previous ? ` (was ${result.promotion.result.previous})` : ''}` : `  not promoted: ${result.promotion.reasons.join(' | ')}`]
       : []),
     `  dataset ${d.datasetSha}`,
     `  manifest ${d.manifestUri}`,

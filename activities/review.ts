@@ -1,0 +1,75 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { z } from 'zod';
+import type { ArtifactStore } from '../shared/artifacts';
+import { ErrorTypes, PromoteModelInputSchema, RecordReviewInputSchema, parseWith, type PromoteModelInput, type PromoteModelResult, type RecordReviewInput, type Reviewer } from '../shared/contracts';
+import { ModelRegistry } from '../shared/registry/model-registry';
+import { loadReviewers } from '../shared/review/registry';
+
+const NotifyInputSchema = z
+  .object({
+    reviewId: z.string().min(1),
+    notices: z.array(z.object({ reviewerId: z.string().min(1), kind: z.enum(['assigned', 'reminder']), itemIds: z.array(z.string()) }).strict()),
+  })
+  .strict();
+export type NotifyReviewersInput = z.input<typeof NotifyInputSchema>;
+
+const invalid = (message: string) => ApplicationFailure.nonRetryable(message, ErrorTypes.InvalidInput);
+const safeKey = (s: string) => s.replace(/[^\w.@:-]/g, '_');
+
+/** Activities of expert review and promotion (CPU queue). */
+export function createReviewActivities(store: ArtifactStore) {
+  return {
+    /** The reviewer registry from the artifact store (`review/reviewers.json`). */
+    async loadReviewersActivity(): Promise<Reviewer[]> {
+      try {
+        return await loadReviewers(store);
+      } catch (err) {
+        throw invalid((err as Error).message);
+      }
+    },
+
+    /**
+     * Stores one accepted review whole (with its comment) under `review/<review>/reviews/`, so
+     * the workflow's state holds scores only. Idempotent: a retry writes the same file.
+     */
+    async recordReviewActivity(input: RecordReviewInput): Promise<{ commentUri?: string }> {
+      const parsed = parseWith(RecordReviewInputSchema, 'recordReview input', input ?? {});
+      if (!parsed.ok) throw invalid(parsed.message);
+      const { reviewId, review, at } = parsed.value;
+      const file = await store.writeText(`review/${safeKey(reviewId)}/reviews/${safeKey(review.itemId)}/${safeKey(review.reviewerId)}.json`, `${JSON.stringify({ reviewId, ...review, at }, null, 2)}\n`);
+      return review.comment ? { commentUri: file.uri } : {};
+    },
+
+    /**
+     * Tells reviewers about new assignments and reminders: one JSON notice per reviewer in the
+     * review's outbox (`review/<review>/outbox/`), where a mailer or chat bot picks them up, and
+     * a log line (ids and counts only).
+     */
+    async notifyReviewersActivity(input: NotifyReviewersInput): Promise<{ written: number }> {
+      const parsed = parseWith(NotifyInputSchema, 'notifyReviewers input', input ?? {});
+      if (!parsed.ok) throw invalid(parsed.message);
+      const { reviewId, notices } = parsed.value;
+      const stamp = new Date().toISOString().replace(/[:.]/g, '');
+      for (const n of notices) {
+        await store.writeText(`review/${safeKey(reviewId)}/outbox/${stamp}-${n.kind}-${safeKey(n.reviewerId)}.json`, `${JSON.stringify({ reviewId, ...n, at: new Date().toISOString() })}\n`);
+        Context.current().log.info('review notice', { reviewId, reviewer: n.reviewerId, kind: n.kind, items: n.itemIds.length });
+      }
+      return { written: notices.length };
+    },
+
+    /**
+     * Registers the model as a version (named after its run) with its evaluation and review
+     * summaries, and makes it current in one atomic write. Idempotent on retry.
+     */
+    async promoteModelActivity(input: PromoteModelInput): Promise<PromoteModelResult> {
+      const parsed = parseWith(PromoteModelInputSchema, 'promoteModel input', input ?? {});
+      if (!parsed.ok) throw invalid(parsed.message);
+      const { runId, modelUri, evaluation, review } = parsed.value;
+      const registry = new ModelRegistry(store);
+      const previous = await registry.current();
+      await registry.register({ version: runId, modelUri, runId, createdAt: new Date().toISOString(), evaluation, review });
+      await registry.promote(runId);
+      return { version: runId, modelUri, previous: previous && previous.version !== runId ? previous.version : null };
+    },
+  };
+}
