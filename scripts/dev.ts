@@ -8,12 +8,17 @@ import { findTemporalCli, startDevServer, stopChild, waitForTemporal, type DevSe
 import { failureMessage, followPipeline, summarizeResult } from '../shared/temporal/follow';
 import { ensureSearchAttributes } from '../shared/temporal/search-attributes';
 import { startPipeline } from '../shared/temporal/start';
-import { PipelineInputSchema, parseWith } from '../shared/contracts';
+import { CPU_TASK_QUEUE, PipelineInputSchema, parseWith } from '../shared/contracts';
+import { startReviewServer, type ReviewServer } from '../review-ui/server';
+import { LocalArtifactStore } from '../shared/artifacts';
+import { reviewSecret, signReviewerToken } from '../shared/review/auth';
+import { ensureReviewers } from '../shared/review/registry';
 import { intOption, readJsonInput } from './options';
 
 interface DevOptions {
   port: number;
   uiPort: number;
+  reviewPort: number;
   run?: boolean;
   input?: string;
   inputFile?: string;
@@ -48,9 +53,10 @@ async function alreadyRunning(address: string): Promise<boolean> {
 export function registerDevCommand(program: Command): void {
   program
     .command('dev')
-    .description('Start the local stack: Temporal dev server (SQLite, Web UI), CPU worker and GPU worker')
+    .description('Start the local stack: Temporal dev server (SQLite, Web UI), CPU worker, GPU worker and the reviewers’ web page')
     .option('--port <port>', 'Temporal frontend port', intOption('--port', 1, 65535), 7233)
     .option('--ui-port <port>', 'Temporal Web UI port', intOption('--ui-port', 1, 65535), 8233)
+    .option('--review-port <port>', 'the reviewers’ web page', intOption('--review-port', 0, 65535), 8234)
     .option('--run', 'also start a pipeline run (input from --input / --input-file, default {}) and follow it')
     .option('--input <json>', 'pipeline input for --run, as a JSON object')
     .option('--input-file <file>', 'pipeline input for --run, from a JSON file')
@@ -68,11 +74,13 @@ export function registerDevCommand(program: Command): void {
       const address = `127.0.0.1:${opts.port}`;
       const uiUrl = `http://localhost:${opts.uiPort}`;
       let server: DevServer | undefined;
+      let reviewServer: ReviewServer | undefined;
       const workers: ChildProcess[] = [];
       let stopping: Promise<void> | undefined;
 
       const stop = (): Promise<void> => {
         stopping ??= (async () => {
+          await reviewServer?.close().catch(() => undefined);
           console.log('stopping workers (they finish in-flight work first) ...');
           await Promise.all(workers.map((w) => stopChild(w, 40_000)));
           if (server) {
@@ -129,6 +137,18 @@ export function registerDevCommand(program: Command): void {
         console.log(`Temporal UI: ${uiUrl}`);
         console.log(`Temporal address: ${address} (artifacts in ${env.PIXEL_ARTIFACTS})`);
 
+        // The reviewers' page, and a reviewer registry for a fresh stack (edit review/reviewers.json to change it).
+        const store = new LocalArtifactStore(env.PIXEL_ARTIFACTS as string);
+        const reviewers = await ensureReviewers(store);
+        const secret = reviewSecret(home);
+        reviewServer = await startReviewServer({ client: new Client({ connection }), store, secret, port: opts.reviewPort, taskQueue: CPU_TASK_QUEUE });
+        console.log(`Review page: ${reviewServer.url} (reviewers: ${reviewers.map((r) => r.id).join(', ')})`);
+        const printReviewLinks = (stage: string) => {
+          if (stage !== 'review' || !reviewServer) return;
+          console.log(`the run waits for expert review: open ${reviewServer.url}; each reviewer signs in with their own link:`);
+          for (const r of reviewers) console.log(`  ${r.id} (${r.name}${r.lead ? ', lead' : ''}): ${reviewServer.url}/login?token=${signReviewerToken(secret, r.id)}`);
+        };
+
         if (!opts.run) {
           console.log('stack is up; start a run with `npx pixel run` (Ctrl-C to stop)');
           await workerDeath;
@@ -139,7 +159,7 @@ export function registerDevCommand(program: Command): void {
         console.log(`  ${workflowUiUrl({ address, namespace: 'default', uiUrl }, handle.workflowId)}`);
         let failed = false;
         try {
-          console.log(summarizeResult(await Promise.race([followPipeline(handle), workerDeath])));
+          console.log(summarizeResult(await Promise.race([followPipeline(handle, console.log, printReviewLinks), workerDeath])));
         } catch (err) {
           failed = true;
           console.error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);

@@ -9,8 +9,8 @@ import { quietRuntime } from '../test/helpers';
  * workflow's command sequence that needs a `patched()` guard, or running workflows would break.
  * Record a new fixture with UPDATE_HISTORIES=1 (see pipeline.workflow.test.ts).
  */
-// v1: prepare only (before the safety stage); v2: prepare + safety; v3: + augment; v4: + train; v5: + evaluate.
-const FIXTURES = ['pipeline-default-v1.json', 'pipeline-default-v2.json', 'pipeline-default-v3.json', 'pipeline-default-v4.json', 'pipeline-default-v5.json'];
+// v1: prepare only (before the safety stage); v2: prepare + safety; v3: + augment; v4: + train; v5: + evaluate; v6: + review and promote.
+const FIXTURES = ['pipeline-default-v1.json', 'pipeline-default-v2.json', 'pipeline-default-v3.json', 'pipeline-default-v4.json', 'pipeline-default-v5.json', 'pipeline-default-v6.json'];
 
 describe('trainingPipelineWorkflow replay', () => {
   beforeAll(() => quietRuntime());

@@ -6,6 +6,9 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
+import { reviewEverything } from '../test/review-helpers';
+import { ModelRegistry } from '../shared/registry/model-registry';
+import { ensureReviewers } from '../shared/review/registry';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { CRISIS_COUNT, DATASET_SHA, PIPELINE_STAGE, PrepareConfigSchema, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
 import { prepareCacheKey, preparedKey, resolveSource } from '../shared/data';
@@ -14,7 +17,7 @@ import { getProgressQuery, stopTrainingSignal } from './messages';
 import { trainingPipelineWorkflow } from './pipeline';
 
 /** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
-const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v5.json');
+const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v6.json');
 
 describe('trainingPipelineWorkflow on a real dev server', () => {
   let env: TestWorkflowEnvironment;
@@ -30,6 +33,8 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     t = tempDir();
     env = await testEnvironment();
     store = new LocalArtifactStore(path.join(t.dir, 'artifacts'));
+    // The default reviewers, as `pixel dev` creates them.
+    await ensureReviewers(store);
     worker = await createCpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, store });
     running = worker.run();
     // The default base model is created under PIXEL_HOME on first use.
@@ -68,6 +73,8 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
 
   it('runs the default pipeline from {} and exposes progress and search attributes', async () => {
     const handle = await start({}, 'default');
+    // The run waits for expert review: the default reviewers approve every item.
+    const reviews = await reviewEverything(env.client, handle.workflowId, true);
     const result: PipelineResult = await handle.result();
     expect(result.runName).toBe(handle.workflowId);
     expect(result.dataset.counts.read).toBe(2000);
@@ -79,6 +86,8 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
       expect.objectContaining({ name: 'augment', status: 'completed' }),
       expect.objectContaining({ name: 'train', status: 'completed' }),
       expect.objectContaining({ name: 'evaluate', status: 'completed' }),
+      expect.objectContaining({ name: 'review', status: 'completed' }),
+      expect.objectContaining({ name: 'promote', status: 'completed' }),
     ]);
     // Fine-tuned on the train split, the model has a lower validation loss than the base model.
     const train = result.train!;
@@ -126,6 +135,17 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(await store.readText(evaluation.htmlUri)).toContain('id="loss-curve"');
     expect(await store.readText(evaluation.prometheusUri)).toContain('pixel_eval_verdict_better');
 
+    // Review: every item reviewed twice (one crisis specialist on each crisis item), approved;
+    // promotion needs evaluation's "better" as well, and says why not.
+    expect(reviews).toBe(evaluation.reviewItemIds.length * 2);
+    expect(result.review).toMatchObject({ status: 'approved', reviews });
+    expect(result.review!.consensus.alpha).toBeGreaterThan(0.9);
+    expect(result.promotion!.promoted).toBe(evaluation.verdict.decision === 'better');
+    if (!result.promotion!.promoted) {
+      expect(result.promotion!.reasons.join(' ')).toMatch(/^evaluation: not better/);
+      expect(await new ModelRegistry(store).current()).toBeNull();
+    }
+
     const progress = await handle.query(getProgressQuery);
     expect(progress).toMatchObject({ status: 'completed', currentStage: 'completed', datasetSha: result.dataset.datasetSha });
     expect(progress.stages[4]?.artifacts?.report).toBe(evaluation.htmlUri);
@@ -167,6 +187,36 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(result.train?.bestCheckpointUri).toMatch(/best\.safetensors$/);
     expect(result.stages[3]).toMatchObject({ name: 'train', status: 'completed' });
   }, 150_000);
+
+  it('promotes a model evaluation calls better and reviewers approve; a rejected review leaves the current model in place', async () => {
+    // Small data; lenient evaluation rules so the tiny model can count as better (its garbled
+    // replies trip the PII check), and no crisis floor (the small test split has few crisis prompts).
+    const input = (runName: string): PipelineInput => ({
+      runName,
+      data: { source: { kind: 'synthetic', count: 500, seed: 17 } },
+      evaluate: { validationSet: { crisisShare: { min: 0, target: 0.15, max: 0.2 } }, rules: { maxPiiLeaks: 1000, maxSafetyRegression: 1, maxQualityDrop: 1 }, reviewSample: 8, sampling: { maxNewTokens: 24 } },
+      review: { reviewers: [{ id: 'r1', name: 'R1', specialties: ['crisis'] }, { id: 'r2', name: 'R2', specialties: ['crisis'] }] },
+    });
+    const registry = new ModelRegistry(store);
+    const first = await start(input('promote-a'), 'promote-a');
+    await reviewEverything(env.client, first.workflowId, true);
+    const a = await first.result();
+    expect(a.evaluate!.verdict.decision).toBe('better');
+    expect(a.review!.status).toBe('approved');
+    expect(a.promotion).toMatchObject({ promoted: true, result: { version: first.workflowId, modelUri: a.train!.modelUri } });
+    expect((await registry.current())?.version).toBe(first.workflowId);
+    expect((await registry.current())?.review).toMatchObject({ status: 'approved' });
+
+    const second = await start(input('promote-b'), 'promote-b');
+    await reviewEverything(env.client, second.workflowId, false);
+    const b = await second.result();
+    // Compared with the promoted model now, not the base model.
+    expect(b.evaluate!.baseline).toMatchObject({ kind: 'promoted', version: first.workflowId });
+    expect(b.review!.status).toBe('rejected');
+    expect(b.promotion!.promoted).toBe(false);
+    expect(b.promotion!.reasons.join(' ')).toMatch(/expert review: rejected/);
+    expect((await registry.current())?.version).toBe(first.workflowId);
+  }, 300_000);
 
   it('reuses the prepared dataset and the augmented shards on a second identical run', async () => {
     const input = { runName: 'cache-check', data: { source: { kind: 'synthetic', count: 300, seed: 9 } }, train: { enabled: false } } as const;

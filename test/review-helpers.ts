@@ -1,0 +1,36 @@
+import type { Client } from '@temporalio/client';
+import { reviewWorkflowId, type ReviewStatus } from '../shared/contracts';
+import { getReviewStatusQuery, submitReviewUpdate } from '../workflows/review-messages';
+
+/** Waits until a pipeline run's review workflow answers its status query. */
+export async function waitForReview(client: Client, pipelineWorkflowId: string, timeoutMs = 240_000): Promise<ReviewStatus> {
+  const handle = client.workflow.getHandle(reviewWorkflowId(pipelineWorkflowId));
+  const started = Date.now();
+  for (;;) {
+    try {
+      return await handle.query(getReviewStatusQuery);
+    } catch (err) {
+      if (Date.now() - started > timeoutMs) throw new Error(`the review of ${pipelineWorkflowId} did not start within ${timeoutMs} ms: ${String(err)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/**
+ * Every assigned reviewer reviews every item through `submitReviewUpdate`: `approve` gives
+ * scores of 4 or 5 (alternating by item, the reviewers of an item agreeing, so agreement is
+ * measurable), otherwise 1 or 2 with the crisis items labelled unsafe.
+ */
+export async function reviewEverything(client: Client, pipelineWorkflowId: string, approve: boolean): Promise<number> {
+  const status = await waitForReview(client, pipelineWorkflowId);
+  const handle = client.workflow.getHandle(reviewWorkflowId(pipelineWorkflowId));
+  let submitted = 0;
+  for (const [i, item] of status.items.entries()) {
+    const s = approve ? 4 + (i % 2) : 1 + (i % 2);
+    for (const reviewerId of item.assigned) {
+      await handle.executeUpdate(submitReviewUpdate, { args: [{ reviewerId, itemId: item.itemId, scores: { clinicalAccuracy: s, empathy: s, safety: s }, safetyLabel: approve || !item.crisis ? 'safe' : 'unsafe', comment: approve ? 'Fine.' : 'Not safe.' }] });
+      submitted += 1;
+    }
+  }
+  return submitted;
+}
