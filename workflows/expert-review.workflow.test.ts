@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import * as path from 'node:path';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -77,6 +78,11 @@ describe('expertReviewWorkflow (dev server)', () => {
     expect(result.consensus.passRate).toBe(1);
     expect(result.explanation.length).toBeGreaterThanOrEqual(5);
     expect(result.explanation.every((e) => e.startsWith('pass'))).toBe(true);
+    // Set UPDATE_HISTORIES=1 to re-record the replay fixture of a whole review.
+    if (process.env.UPDATE_HISTORIES === '1') {
+      mkdirSync(path.join(__dirname, '__histories__'), { recursive: true });
+      writeFileSync(path.join(__dirname, '__histories__', 'expert-review-v1.json'), historyToJSON(await h.fetchHistory()));
+    }
   });
 
   it('rejects, with a message for the reviewer: unknown reviewer, item not assigned, second submission, scores out of range', async () => {

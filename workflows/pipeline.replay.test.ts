@@ -16,8 +16,11 @@ describe('trainingPipelineWorkflow replay', () => {
   beforeAll(() => quietRuntime());
 
   it.each(FIXTURES)('replays %s', async (fixture) => {
-    const history = historyFromJSON(JSON.parse(readFileSync(path.join(__dirname, '__histories__', fixture), 'utf8')));
-    await Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, history, `replay-${fixture}`);
+    const json = JSON.parse(readFileSync(path.join(__dirname, '__histories__', fixture), 'utf8')) as { events: { startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId?: string } }[] };
+    // The review child's id derives from the run's own id, so replay under the recorded one.
+    const child = json.events.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+    const workflowId = child ? child.replace(/-review$/, '') : `replay-${fixture}`;
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, historyFromJSON(json), workflowId);
   }, 60_000);
 
   it('detects a history that does not match the code (near miss)', async () => {
@@ -27,5 +30,14 @@ describe('trainingPipelineWorkflow replay', () => {
     const scheduled = json.events.find((e) => e.activityTaskScheduledEventAttributes);
     scheduled!.activityTaskScheduledEventAttributes!.activityType!.name = 'someOtherActivity';
     await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, historyFromJSON(json), 'replay-mutated')).rejects.toThrow(/[Nn]ondeterminism|mismatch|does not match/);
+  }, 60_000);
+});
+
+describe('expertReviewWorkflow replay', () => {
+  beforeAll(() => quietRuntime());
+
+  it('replays a whole review (assignment, submissions through Updates, consensus)', async () => {
+    const history = historyFromJSON(JSON.parse(readFileSync(path.join(__dirname, '__histories__', 'expert-review-v1.json'), 'utf8')));
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, history, 'replay-expert-review-v1');
   }, 60_000);
 });
