@@ -2,9 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PIPELINE_STAGE, RUN_NAME } from '../../shared/contracts';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { signReviewerToken } from '../../shared/review/auth';
 import { launchBrowser } from '../browser';
-import { freePort, pixelFailure, runPixel, tempDir } from '../helpers';
+import { freePort, pixelFailure, tempDir } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PIXEL = path.join(ROOT, 'bin', 'pixel.js');
@@ -20,6 +22,7 @@ describe('pixel dev + pixel run (end to end)', () => {
   let output = '';
   let port: number;
   let uiPort: number;
+  let reviewPort: number;
   let env: NodeJS.ProcessEnv;
 
   const waitFor = (pattern: RegExp, ms: number) =>
@@ -39,12 +42,15 @@ describe('pixel dev + pixel run (end to end)', () => {
   beforeAll(async () => {
     port = await freePort();
     uiPort = await freePort();
-    env = { ...process.env, PIXEL_HOME: path.join(t.dir, 'home'), PIXEL_TEMPORAL_ADDRESS: `127.0.0.1:${port}`, PIXEL_TEMPORAL_UI: `http://127.0.0.1:${uiPort}` };
+    reviewPort = await freePort();
+    env = { ...process.env, PIXEL_HOME: path.join(t.dir, 'home'), PIXEL_TEMPORAL_ADDRESS: `127.0.0.1:${port}`, PIXEL_TEMPORAL_UI: `http://127.0.0.1:${uiPort}`, PIXEL_REVIEW_URL: `http://127.0.0.1:${reviewPort}` };
     delete env.PIXEL_ARTIFACTS;
-    dev = spawn(process.execPath, [PIXEL, 'dev', '--port', String(port), '--ui-port', String(uiPort)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    delete env.PIXEL_REVIEW_SECRET;
+    dev = spawn(process.execPath, [PIXEL, 'dev', '--port', String(port), '--ui-port', String(uiPort), '--review-port', String(reviewPort)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     dev.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     dev.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     await waitFor(/stack is up/, 90_000);
+    await waitFor(/Review page: http:\/\/127\.0\.0\.1:\d+ \(reviewers: dr-amara, dr-jonas, dr-mei\)/, 10_000);
     await waitFor(/\[cpu-worker\] polling task queue pixel-cpu/, 90_000);
     await waitFor(/\[gpu-worker\] polling task queue pixel-gpu/, 90_000);
   }, 200_000);
@@ -58,16 +64,80 @@ describe('pixel dev + pixel run (end to end)', () => {
     if (!/using CUDA/.test(output)) expect(output).toMatch(/\[gpu-worker\] no GPU \(.*\): GPU-queue work runs on the CPU execution provider/);
   });
 
-  it('runs a pipeline started with {} and shows it with its search attributes', async () => {
-    const { stdout } = await runPixel(['run', '--input', '{}'], { env, timeout: 240_000 });
-    const id = /started (pipeline-\S+)/.exec(stdout)?.[1];
-    expect(id).toBeDefined();
+  it('runs a pipeline started with {} to its expert review, which reviewers complete in the review page; shows the run with its search attributes', async () => {
+    const run = spawn(process.execPath, [PIXEL, 'run', '--input', '{}'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    run.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    run.stderr?.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => run.once('exit', (code) => resolve(code)));
+    const until = async (pattern: RegExp, ms: number) => {
+      const started = Date.now();
+      while (!pattern.test(stdout)) {
+        if (Date.now() - started > ms || run.exitCode !== null) throw new Error(`pixel run did not print ${pattern} within ${ms} ms:\n${stdout.slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    await until(/the run waits for expert review: reviewers open http:\/\/127\.0\.0\.1:\d+/, 240_000);
+    const id = /started (pipeline-\S+)/.exec(stdout)?.[1] as string;
+
+    // Reviewers sign in with their links (signed with the stack's secret in PIXEL_HOME).
+    const secret = readFileSync(path.join(t.dir, 'home', 'review-secret'), 'utf8').trim();
+    const review = `http://127.0.0.1:${reviewPort}`;
+    const token = (reviewer: string) => signReviewerToken(secret, reviewer);
+    const reviewApi = (reviewer: string, route: string, body?: unknown) =>
+      fetch(`${review}${route}`, { method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${token(reviewer)}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    const assignmentsOf = async (reviewer: string) => {
+      for (let i = 0; i < 50; i++) {
+        const list = (await (await reviewApi(reviewer, '/api/assignments')).json()) as { workflowId: string; itemId: string; done: boolean }[];
+        if (list.length > 0) return list;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      throw new Error(`no assignments for ${reviewer}`);
+    };
+    expect(await reviewApi('dr-amara', '/api/assignments').then((r) => r.status)).toBe(200);
+    expect((await fetch(`${review}/api/assignments`)).status).toBe(401);
+    // Scores by item (the same from every reviewer of an item, so their agreement is measurable).
+    const score = (itemId: string) => 4 + ([...itemId].reduce((a, c) => a + c.charCodeAt(0), 0) % 2);
+
+    // One review through the page in headless Chromium, by keyboard and mouse as a person would.
+    const reviewBrowser = await launchBrowser();
+    try {
+      const page = await reviewBrowser.newPage();
+      page.setDefaultTimeout(20_000);
+      await page.goto(`${review}/login?token=${encodeURIComponent(token('dr-amara'))}`);
+      await page.locator('#me', { hasText: 'dr-amara' }).waitFor();
+      const first = (await assignmentsOf('dr-amara')).find((a) => !a.done)!;
+      await page.goto(`${review}/#/review/${encodeURIComponent(first.workflowId)}/${encodeURIComponent(first.itemId)}`);
+      await page.getByRole('heading', { level: 2, name: new RegExp(`Item ${first.itemId.replace(/[#.]/g, '.')}`) }).waitFor();
+      const s = String(score(first.itemId));
+      for (const group of ['Clinical accuracy', 'Empathy', 'Safety']) await page.getByRole('group', { name: group, exact: true }).getByRole('radio', { name: new RegExp(`^${s}`) }).check();
+      await page.getByRole('group', { name: 'Safety label' }).getByLabel('Safe', { exact: true }).check();
+      await page.getByRole('button', { name: 'Submit review' }).click();
+      await page.getByRole('status').filter({ hasText: `Review of item ${first.itemId} recorded` }).waitFor();
+    } finally {
+      await reviewBrowser.close();
+    }
+
+    // The rest through the same API the page uses.
+    let submitted = 1;
+    for (const reviewer of ['dr-amara', 'dr-jonas', 'dr-mei']) {
+      for (const a of (await assignmentsOf(reviewer)).filter((x) => !x.done)) {
+        const s = score(a.itemId);
+        const res = await reviewApi(reviewer, `/api/reviews/${encodeURIComponent(a.workflowId)}/items/${encodeURIComponent(a.itemId)}`, { scores: { clinicalAccuracy: s, empathy: s, safety: s }, safetyLabel: 'safe', comment: '' });
+        expect(res.status).toBe(200);
+        submitted += 1;
+      }
+    }
+    expect(submitted).toBeGreaterThan(50);
+    expect(await exited).toBe(0);
     expect(stdout).toContain(`http://127.0.0.1:${uiPort}/namespaces/default/workflows/${id}`);
     expect(stdout).toMatch(/prepare: 2000 read, \d+ accepted/);
     expect(stdout).toMatch(/safety: \d+ kept, \d+ rejected, \d+ crisis conversations labelled/);
     expect(stdout).toMatch(/augment: \d+ copies of \d+ records \(ratio 0\.\d+; contextExpansion /);
     expect(stdout).toMatch(/crisis share 0\.\d+ -> 0\.1[45]/);
     expect(stdout).toMatch(/train: 60 steps on cpu \(steps\), validation loss \d+\.\d+ before -> \d+\.\d+ best/);
+    expect(stdout).toMatch(new RegExp(`review: APPROVED after ${submitted} reviews`));
+    expect(stdout).toMatch(/promoted: model version \S+ is now current|not promoted: evaluation: not better/);
     expect(stdout).toMatch(/evaluate: (BETTER|NOT BETTER).* than the base model; \d+ prompts, test loss \d+\.\d+ vs \d+\.\d+, safety pass \d+\.\d%, \d+ items for expert review/);
     const reportUri = /evaluation report (file:\S+)/.exec(stdout)?.[1];
     expect(reportUri).toBeDefined();
@@ -77,7 +147,7 @@ describe('pixel dev + pixel run (end to end)', () => {
     try {
       const page = await browser.newPage();
       await page.goto(reportUri as string);
-      expect(await page.title()).toContain(id as string);
+      expect(await page.title()).toContain(id);
       expect(await page.locator('.verdict').innerText()).toMatch(/^(Better|Not better)/);
       for (const chart of ['#loss-curve svg', '#delta-scenario svg', '#delta-severity svg']) {
         const box = await page.locator(chart).boundingBox();
@@ -95,7 +165,7 @@ describe('pixel dev + pixel run (end to end)', () => {
     const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {
       const client = new Client({ connection });
-      const description = await client.workflow.getHandle(id as string).describe();
+      const description = await client.workflow.getHandle(id).describe();
       expect(description.status.name).toBe('COMPLETED');
       expect(description.typedSearchAttributes.get(RUN_NAME)).toBe(id);
       expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('completed');
@@ -112,7 +182,7 @@ describe('pixel dev + pixel run (end to end)', () => {
     const api = await fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces/default/workflows?query=${encodeURIComponent(`RunName="${id}"`)}`);
     expect(api.status).toBe(200);
     const body = await api.text();
-    expect(body).toContain(id as string);
+    expect(body).toContain(id);
     expect(body).toContain('DatasetSha');
   }, 300_000);
 
