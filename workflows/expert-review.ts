@@ -41,16 +41,18 @@ export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<Ex
         throw rejection(err);
       }
       const at = now();
+      let commentUri: string | undefined;
       try {
         // The comment goes to the artifact store; the workflow keeps scores and where the comment is.
-        const { commentUri } = await activities.recordReviewActivity({ reviewId, review: s, at });
-        const review: RecordedReview = { reviewerId: s.reviewerId, itemId: s.itemId, scores: s.scores, safetyLabel: s.safetyLabel, at, ...(commentUri ? { commentUri } : {}) };
-        state.record(review);
-        return review;
+        ({ commentUri } = await activities.recordReviewActivity({ reviewId, review: s, at }));
       } catch (err) {
         state.abandon(s);
         throw err;
       }
+      const review: RecordedReview = { reviewerId: s.reviewerId, itemId: s.itemId, scores: s.scores, safetyLabel: s.safetyLabel, at, ...(commentUri ? { commentUri } : {}) };
+      const added = state.record(review);
+      if (added) await activities.notifyReviewersActivity({ reviewId, notices: [{ reviewerId: added, kind: 'assigned', itemIds: [s.itemId] }] });
+      return review;
     },
     {
       validator: (submission) => {
@@ -108,7 +110,7 @@ export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<Ex
   state.closed = true;
   await condition(allHandlersFinished);
   const consensus = computeConsensus(state.itemList(), state.allReviews(), config.rules);
-  const decision = decideReview(state.itemList(), consensus, config.rules, { complete: state.complete(), closedByDeadline, minReviewersPerItem: config.minReviewersPerItem });
+  const decision = decideReview(state.itemList(), consensus, config.rules, { complete: state.hasMinimum(), closedByDeadline, minReviewersPerItem: config.minReviewersPerItem });
   state.decision = decision;
   return { reviewId, ...decision, consensus, reviews: state.allReviews().length, closedAt: now() };
 }

@@ -119,6 +119,23 @@ describe('expertReviewWorkflow (dev server)', () => {
 
 
 
+  it('adds a reviewer to an item whose reviews disagree, up to the maximum, and waits for that review', async () => {
+    const h = await start({ minReviewersPerItem: 2, maxReviewersPerItem: 3 }, [ITEMS[1]!]);
+    const [first, second] = await assigned(h, 'a1#1');
+    await submit(h, first!, 'a1#1', 1);
+    await submit(h, second!, 'a1#1', 5);
+    const status = await h.query(getReviewStatusQuery);
+    const item = status.items[0]!;
+    expect(item.assigned).toHaveLength(3);
+    expect(item.needed).toBe(1);
+    expect(status.events.some((e) => e.kind === 'disagreement' && e.detail.includes('differ by 4'))).toBe(true);
+    const third = item.assigned.find((r) => r !== first && r !== second)!;
+    await submit(h, third, 'a1#1', 4);
+    const result = await h.result();
+    expect(result.reviews).toBe(3);
+    expect(result.consensus.items[0]!.spread.safety).toBe(4);
+  });
+
   it('rejects a model whose crisis reply reviewers score unsafe, explaining the rule', async () => {
     const h = await start({ minReviewersPerItem: 2 });
     const status = await h.query(getReviewStatusQuery);

@@ -268,7 +268,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(failure.type).toBe('SourceNotFound');
     expect(failure.message).toContain(missing);
     const progress = await handle.query(getProgressQuery);
-    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }] });
+    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }, { name: 'review', status: 'pending' }, { name: 'promote', status: 'pending' }] });
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('failed');
     // One attempt only: the failure is permanent.
@@ -305,7 +305,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(Date.now() - cancelledAt).toBeLessThan(15_000);
     expect((await handle.describe()).typedSearchAttributes.get(PIPELINE_STAGE)).toBe('cancelled');
-    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }] });
+    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }, { name: 'review', status: 'pending' }, { name: 'promote', status: 'pending' }] });
     // The cancelled run's own cache folder: no manifest was published and no attempt is left.
     const config = PrepareConfigSchema.parse({ source: { kind: 'synthetic', count, seed: 77 } });
     const source = await resolveSource(config.source, store, config.maxLineLength);

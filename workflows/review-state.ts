@@ -88,9 +88,33 @@ export class ExpertReviewState {
   }
 
   /** Every item has its minimum of reviews. */
-  complete(): boolean {
+  hasMinimum(): boolean {
     for (const id of this.items.keys()) if (this.reviewsOf(id).length < this.config.minReviewersPerItem) return false;
     return true;
+  }
+
+  /** Every item has its minimum of reviews and nobody still owes one (an extra reviewer after a disagreement). */
+  complete(): boolean {
+    return this.hasMinimum() && this.assignments.every((a) => a.done);
+  }
+
+  /**
+   * After a review: when an item's reviews (at least the minimum) differ by `disagreementSpread`
+   * or more on a dimension and it has fewer than the maximum of reviewers, one more reviewer is
+   * assigned. Returns who got it.
+   */
+  private escalateDisagreement(itemId: string, nowIso: string): string | undefined {
+    const reviews = this.reviewsOf(itemId);
+    if (reviews.length < this.config.minReviewersPerItem) return undefined;
+    const onItem = this.assignments.filter((a) => a.itemId === itemId);
+    if (onItem.length >= this.config.maxReviewersPerItem || onItem.some((a) => !a.done)) return undefined;
+    const spread = (['clinicalAccuracy', 'empathy', 'safety'] as const).map((d) => Math.max(...reviews.map((r) => r.scores[d])) - Math.min(...reviews.map((r) => r.scores[d])));
+    if (Math.max(...spread) < this.config.disagreementSpread) return undefined;
+    const { added } = assignItems([this.items.get(itemId)!], [...this.reviewers.values()], this.assignments, { perItem: onItem.length + 1, nowIso });
+    this.assignments.push(...added);
+    const to = added[0]?.reviewerId;
+    this.event(nowIso, 'disagreement', `${itemId}: scores differ by ${Math.max(...spread)}; ${to ? `${to} added as another reviewer` : 'nobody free to add'}`);
+    return to;
   }
 
   /**
@@ -117,11 +141,12 @@ export class ExpertReviewState {
     return s;
   }
 
-  /** Records an accepted review and closes its assignment. */
-  record(review: RecordedReview): void {
+  /** Records an accepted review and closes its assignment; returns a reviewer added because the reviews disagree. */
+  record(review: RecordedReview): string | undefined {
     this.pending.delete(this.key(review.reviewerId, review.itemId));
     this.reviews.push(review);
     for (const a of this.assignments) if (a.reviewerId === review.reviewerId && a.itemId === review.itemId) a.done = true;
+    return this.escalateDisagreement(review.itemId, review.at);
   }
 
   abandon(s: SubmitReviewInput): void {
@@ -230,7 +255,7 @@ export class ExpertReviewState {
       crisis: i.crisis,
       assigned: this.assignments.filter((a) => a.itemId === i.itemId).map((a) => a.reviewerId),
       reviewedBy: this.reviewsOf(i.itemId).map((r) => r.reviewerId),
-      needed: Math.max(0, this.config.minReviewersPerItem - this.reviewsOf(i.itemId).length),
+      needed: Math.max(Math.max(0, this.config.minReviewersPerItem - this.reviewsOf(i.itemId).length), this.assignments.filter((a) => a.itemId === i.itemId && !a.done).length),
     }));
     return {
       reviewId: this.reviewId,

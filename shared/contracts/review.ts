@@ -66,7 +66,10 @@ export const ReviewConfigSchema = z
     /** Reviewers for this run; without them the registry in the artifact store (`review/reviewers.json`) is used. */
     reviewers: z.array(ReviewerSchema).min(1).optional(),
     minReviewersPerItem: z.number().int().min(1).max(10).default(2),
+    /** Reviewers an item may get when its reviews disagree (see `disagreementSpread`). */
     maxReviewersPerItem: z.number().int().min(1).max(10).default(3),
+    /** Reviews of an item whose scores on one dimension differ by this much get another reviewer, up to the maximum. */
+    disagreementSpread: z.number().int().min(1).max(4).default(2),
     /** A reviewer with an open assignment this long gets a reminder. */
     reminderAfterSeconds: z.number().int().min(1).default(24 * 3600),
     /** An assignment open this long is taken away and given to another reviewer, where there is one. */
