@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { Option, type Command } from 'commander';
-import { startReviewServer } from '../review-ui/server';
+import { startReviewServer, type AssignmentView } from '../review-ui/server';
 import { artifactStoreFromEnv } from '../shared/artifacts';
 import { temporalSettings } from '../shared/config/env';
 import { CPU_TASK_QUEUE, SAFETY_LABELS } from '../shared/contracts';
@@ -53,15 +53,8 @@ async function callApi<T>(opts: ClientOptions, path: string, init: { method?: st
 
 const itemPath = (workflowId: string, itemId: string) => `/api/reviews/${encodeURIComponent(workflowId)}/items/${encodeURIComponent(itemId)}`;
 
-interface AssignmentLine {
-  reviewId: string;
-  workflowId: string;
-  itemId: string;
-  scenario: string;
-  crisis: boolean;
-  done: boolean;
-  deadlineAt: string;
-}
+/** One line of `GET /api/assignments`. */
+type AssignmentLine = AssignmentView;
 
 interface ItemView {
   reviewId: string;

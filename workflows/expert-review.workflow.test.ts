@@ -24,8 +24,12 @@ const ITEMS = [
 const HOUR = 3600;
 
 /** Expert review against the real dev server: assignment, the validators, consensus, continue-as-new. */
-describe('expertReviewWorkflow (dev server)', () => {
-  let env: TestWorkflowEnvironment;
+/**
+ * A worker on its own queue against `makeEnv()`'s server, and helpers to start a review and
+ * act on it. `teardown`: whether the environment is this suite's own to tear down.
+ */
+function reviewHarness(makeEnv: () => Promise<TestWorkflowEnvironment>, teardown: boolean) {
+  const h = {} as { env: TestWorkflowEnvironment; dir: string };
   let worker: Worker;
   let running: Promise<void>;
   let t: ReturnType<typeof tempDir>;
@@ -33,35 +37,43 @@ describe('expertReviewWorkflow (dev server)', () => {
 
   beforeAll(async () => {
     t = tempDir();
-    env = await testEnvironment();
-    worker = await createCpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, store: new LocalArtifactStore(path.join(t.dir, 'store')) });
+    h.dir = t.dir;
+    h.env = await makeEnv();
+    worker = await createCpuWorker({ connection: h.env.nativeConnection, namespace: h.env.namespace ?? 'default', taskQueue, store: new LocalArtifactStore(path.join(t.dir, 'store')) });
     running = worker.run();
   }, 120_000);
   afterAll(async () => {
     worker?.shutdown();
     await running;
+    if (teardown) await h.env?.teardown();
     t?.cleanup();
   });
 
   const start = (over: Partial<ExpertReviewInput['config']> = {}, items = ITEMS, name = 'r'): Promise<WorkflowHandle<typeof expertReviewWorkflow>> => {
     const reviewId = `${name}-${Math.random().toString(36).slice(2, 8)}`;
-    return env.client.workflow.start(expertReviewWorkflow, {
+    return h.env.client.workflow.start(expertReviewWorkflow, {
       taskQueue,
       workflowId: `${reviewId}-review`,
       args: [{ reviewId, items, reviewItemsUri: 'file:///nowhere/review-items.jsonl', reviewers: REVIEWERS, config: { minReviewersPerItem: 2, maxReviewersPerItem: 3, reminderAfterSeconds: HOUR, overdueAfterSeconds: 3 * HOUR, deadlineSeconds: 24 * HOUR, ...over } }],
     });
   };
-  const submit = (h: WorkflowHandle, reviewerId: string, itemId: string, s = 4, extra: Partial<SubmitReviewInput> = {}) =>
-    h.executeUpdate(submitReviewUpdate, { args: [{ reviewerId, itemId, scores: { clinicalAccuracy: s, empathy: s, safety: s }, safetyLabel: 'safe', comment: 'Looks fine.', ...extra }] });
-  const rejected = async (p: Promise<unknown>): Promise<string> => {
-    const err = await p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-    return ((err as WorkflowUpdateFailedError).cause as Error).message;
-  };
-  const assigned = async (h: WorkflowHandle, itemId: string) => (await h.query(getReviewStatusQuery)).items.find((i) => i.itemId === itemId)!.assigned;
+  const submit = (handle: WorkflowHandle, reviewerId: string, itemId: string, score = 4, extra: Partial<SubmitReviewInput> = {}) =>
+    handle.executeUpdate(submitReviewUpdate, { args: [{ reviewerId, itemId, scores: { clinicalAccuracy: score, empathy: score, safety: score }, safetyLabel: 'safe', comment: 'Looks fine.', ...extra }] });
+  const assigned = async (handle: WorkflowHandle, itemId: string) => (await handle.query(getReviewStatusQuery)).items.find((i) => i.itemId === itemId)!.assigned;
+  return { h, start, submit, assigned };
+}
+
+const rejected = async (p: Promise<unknown>): Promise<string> => {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+  return ((err as WorkflowUpdateFailedError).cause as Error).message;
+};
+
+describe('expertReviewWorkflow (dev server)', () => {
+  const { start, submit, assigned } = reviewHarness(testEnvironment, false);
 
   it('assigns by load with a crisis specialist on crisis items, accepts reviews, and approves with reasons', async () => {
     const h = await start();
@@ -169,52 +181,22 @@ describe('expertReviewWorkflow (dev server)', () => {
   }, 120_000);
 });
 
-/** Its timers on the time-skipping test server: hours and days pass in moments. */
 describe('expertReviewWorkflow timers (time-skipping test server)', () => {
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
-  let t: ReturnType<typeof tempDir>;
-  const taskQueue = uniqueQueue('review-test');
-
-  beforeAll(async () => {
-    t = tempDir();
-    env = await timeSkippingEnvironment();
-    worker = await createCpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, store: new LocalArtifactStore(path.join(t.dir, 'store')) });
-    running = worker.run();
-  }, 120_000);
-  afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
-    t?.cleanup();
-  });
-
-  const start = (over: Partial<ExpertReviewInput['config']> = {}, items = ITEMS, name = 'r'): Promise<WorkflowHandle<typeof expertReviewWorkflow>> => {
-    const reviewId = `${name}-${Math.random().toString(36).slice(2, 8)}`;
-    return env.client.workflow.start(expertReviewWorkflow, {
-      taskQueue,
-      workflowId: `${reviewId}-review`,
-      args: [{ reviewId, items, reviewItemsUri: 'file:///nowhere/review-items.jsonl', reviewers: REVIEWERS, config: { minReviewersPerItem: 2, maxReviewersPerItem: 3, reminderAfterSeconds: HOUR, overdueAfterSeconds: 3 * HOUR, deadlineSeconds: 24 * HOUR, ...over } }],
-    });
-  };
-  const submit = (h: WorkflowHandle, reviewerId: string, itemId: string, s = 4, extra: Partial<SubmitReviewInput> = {}) =>
-    h.executeUpdate(submitReviewUpdate, { args: [{ reviewerId, itemId, scores: { clinicalAccuracy: s, empathy: s, safety: s }, safetyLabel: 'safe', comment: 'Looks fine.', ...extra }] });
-  const assigned = async (h: WorkflowHandle, itemId: string) => (await h.query(getReviewStatusQuery)).items.find((i) => i.itemId === itemId)!.assigned;
+  const { h: ctx, start, submit, assigned } = reviewHarness(timeSkippingEnvironment, true);
 
   it('reminds after the delay and hands overdue items to another reviewer (time skipped)', async () => {
     const h = await start({ minReviewersPerItem: 1 });
     const before = await assigned(h, 'a1#1');
-    await env.sleep(`${HOUR + 60} seconds`);
+    await ctx.env.sleep(`${HOUR + 60} seconds`);
     let status = await h.query(getReviewStatusQuery);
     expect(status.events.filter((e) => e.kind === 'reminder').length).toBeGreaterThan(0);
-    await env.sleep(`${2 * HOUR} seconds`);
+    await ctx.env.sleep(`${2 * HOUR} seconds`);
     status = await h.query(getReviewStatusQuery);
     const reassigned = status.events.filter((e) => e.kind === 'overdue-reassigned');
     expect(reassigned.length).toBe(3);
     expect(await assigned(h, 'a1#1')).not.toEqual(before);
     // The outbox holds the notices a mailer would send.
-    const outbox = path.join(t.dir, 'store', 'review', h.workflowId.replace(/-review$/, ''), 'outbox');
+    const outbox = path.join(ctx.dir, 'store', 'review', h.workflowId.replace(/-review$/, ''), 'outbox');
     const kinds = readdirSync(outbox).map((f) => /-(assigned|reminder)-/.exec(f)?.[1]);
     expect(kinds).toEqual(expect.arrayContaining(['assigned', 'reminder']));
     await h.terminate('test done');

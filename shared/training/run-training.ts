@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { startTsWorker } from '../threads/ts-worker';
+import { runThread } from '../threads/run-thread';
 import type { TrainThreadData, TrainThreadMessage } from './train-worker';
 
 export type TrainDone = Extract<TrainThreadMessage, { kind: 'done' }>;
@@ -28,28 +28,15 @@ export function runTrainingInThread(
   data: TrainThreadData,
   handlers: { onStep?: (m: TrainStepMessage) => void; onCheckpoint?: (m: TrainCheckpointMessage) => void; onLog?: (message: string) => void; signal?: AbortSignal } = {},
 ): { done: Promise<TrainDone>; stop: () => void } {
-  const worker = startTsWorker(path.join(__dirname, 'train-worker.ts'), { workerData: data });
-  const done = new Promise<TrainDone>((resolve, reject) => {
-    let settled = false;
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      handlers.signal?.removeEventListener('abort', onAbort);
-      fn();
-      void worker.terminate();
-    };
-    const onAbort = () => worker.postMessage('cancel');
-    if (handlers.signal?.aborted) onAbort();
-    else handlers.signal?.addEventListener('abort', onAbort, { once: true });
-    worker.on('message', (m: TrainThreadMessage) => {
+  const { done, post } = runThread<TrainThreadMessage, TrainDone>(path.join(__dirname, 'train-worker.ts'), data, {
+    name: 'training',
+    signal: handlers.signal,
+    finish: (m) => (m.kind === 'done' ? { value: m } : m.kind === 'error' ? { error: new TrainingError(m.message, m.name, m.step, m.lastCheckpoint) } : undefined),
+    onMessage: (m) => {
       if (m.kind === 'step') handlers.onStep?.(m);
       else if (m.kind === 'checkpoint') handlers.onCheckpoint?.(m);
       else if (m.kind === 'log') handlers.onLog?.(m.message);
-      else if (m.kind === 'done') finish(() => resolve(m));
-      else finish(() => reject(new TrainingError(m.message, m.name, m.step, m.lastCheckpoint)));
-    });
-    worker.on('error', (err) => finish(() => reject(err)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`training thread exited with code ${code}`))));
+    },
   });
-  return { done, stop: () => worker.postMessage('stop') };
+  return { done, stop: () => post('stop') };
 }
