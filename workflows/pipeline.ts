@@ -298,14 +298,15 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
   // Expert review (a child workflow that waits for clinicians), then promotion.
   let review: PipelineResult['review'];
   let promotion: PipelineResult['promotion'];
-  if (evaluation && candidateUri && config.review.enabled && patched(REVIEW_STAGE_PATCH)) {
+  // No items to review (no crisis item and a review sample of 0): nothing can approve, nothing is promoted.
+  if (evaluation && candidateUri && config.review.enabled && (evaluation.reviewItems ?? []).length > 0 && patched(REVIEW_STAGE_PATCH)) {
     const evaluated = evaluation;
     const reviewConfig = config.review;
     review = await stage(
       'review',
       async () => {
         const reviewers = reviewConfig.reviewers ?? (await cpu.loadReviewersActivity());
-        const items = evaluated.reviewItems.length > 0 ? evaluated.reviewItems : evaluated.reviewItemIds.map((itemId) => ({ itemId, scenario: 'anxiety' as const, crisis: false }));
+        const items = evaluated.reviewItems;
         state.progressCounts('review', { items: items.length, reviewers: reviewers.length });
         setCurrentDetails(state.details());
         return executeChild(expertReviewWorkflow, {
