@@ -69,12 +69,6 @@ export function buildInference(dims: ModelDims, weights: ReadonlyMap<string, Ten
 
   const scale = g.scalar(f, 1 / Math.sqrt(d.headDim));
   const rep = d.heads / d.kvHeads;
-  const repeatKv = (x: Value): Value => {
-    if (rep === 1) return x;
-    const five = op.unsqueeze(g, x, [2]);
-    const expanded = node('Expand', [five, g.ints([1, 1, rep, 1, 1])], [B, d.kvHeads, rep, T, d.headDim]);
-    return reshape(expanded, [0, d.heads, -1, d.headDim], [B, d.heads, T, d.headDim]);
-  };
   const toHeads = (x: Value, n: number) => op.transpose(g, reshape(x, [0, 0, n, d.headDim], [B, S, n, d.headDim]), [0, 2, 1, 3]);
 
   let h = op.gather(g, w('model.embed_tokens.weight'), ids);
@@ -96,8 +90,19 @@ export function buildInference(dims: ModelDims, weights: ReadonlyMap<string, Ten
     const values = node('Concat', [pastLayer.value, v], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
     g.output(keys, `present.${i}.key`);
     g.output(values, `present.${i}.value`);
-    const scores = op.add(g, op.mul(g, op.matmul(g, q, op.transposeLast(g, repeatKv(keys))), scale), bias);
-    const attended = op.matmul(g, op.softmax(g, scores, -1), repeatKv(values));
+    let attended: Value;
+    if (rep === 1) {
+      const scores = op.add(g, op.mul(g, op.matmul(g, q, op.transposeLast(g, keys)), scale), bias);
+      attended = op.matmul(g, op.softmax(g, scores, -1), values);
+    } else {
+      // Grouped-query attention without copying keys and values per head: the `rep` query heads
+      // of one kv head are stacked as rows ([B, kv_heads, rep * S, head_dim]), so each step reads
+      // the cache as it is rather than an expanded copy of it.
+      const grouped = reshape(q, [0, d.kvHeads, -1, d.headDim], [B, d.kvHeads, 'rep_seq', d.headDim]);
+      const tiledBias = node('Tile', [bias, g.ints([1, 1, rep, 1])], [B, 1, 'rep_seq', T]);
+      const scores = op.add(g, op.mul(g, op.matmul(g, grouped, op.transposeLast(g, keys)), scale), tiledBias);
+      attended = reshape(op.matmul(g, op.softmax(g, scores, -1), values), [0, d.heads, -1, d.headDim], [B, d.heads, S, d.headDim]);
+    }
     const merged = reshape(op.transpose(g, attended, [0, 2, 1, 3]), [0, 0, d.heads * d.headDim], [B, S, d.heads * d.headDim]);
     h = op.add(g, h, linear(merged, `${pre}.self_attn.o_proj.weight`));
     const y = op.rmsNorm(g, h, w(`${pre}.post_attention_layernorm.weight`), d.eps);
