@@ -121,10 +121,12 @@ export function createEvaluationCpuActivities(store: ArtifactStore) {
       const responses = (uri: string) => readJsonl(store, uri, (v) => GeneratedResponseSchema.parse(v));
       const losses = (uri: string) => readJsonl(store, uri, (v) => ExampleLossSchema.parse(v));
       ctx.heartbeat({ phase: 'scoring candidate' });
-      const candidateScores = scoreResponses(items, await responses(candidate.responsesUri), engine, { piiThreshold: config.piiThreshold });
+      const candidateResponses = await responses(candidate.responsesUri);
+      const baselineResponses = baseline ? await responses(baseline.responsesUri) : null;
+      const candidateScores = scoreResponses(items, candidateResponses, engine, { piiThreshold: config.piiThreshold });
       const candidateLosses = await losses(candidate.lossUri);
       ctx.heartbeat({ phase: 'scoring baseline' });
-      const baselineScores = baseline ? scoreResponses(items, await responses(baseline.responsesUri), engine, { piiThreshold: config.piiThreshold }) : null;
+      const baselineScores = baselineResponses ? scoreResponses(items, baselineResponses, engine, { piiThreshold: config.piiThreshold }) : null;
       const baselineLosses = baseline ? await losses(baseline.lossUri) : null;
       const seed = config.sampling.seed;
       const candidateFigures = modelFigures(candidateScores, candidateLosses, config, seed);
@@ -169,8 +171,8 @@ export function createEvaluationCpuActivities(store: ArtifactStore) {
       const prom = await store.writeText(`${dir}/metrics.prom`, prometheusText(report));
       // What reviewers read: the conversation, both models' replies and the automatic scores.
       const byId = new Map(items.map((i) => [i.id, i]));
-      const cResp = new Map((await responses(candidate.responsesUri)).map((r) => [r.itemId, r]));
-      const bResp = baseline ? new Map((await responses(baseline.responsesUri)).map((r) => [r.itemId, r])) : null;
+      const cResp = new Map(candidateResponses.map((r) => [r.itemId, r]));
+      const bResp = baselineResponses ? new Map(baselineResponses.map((r) => [r.itemId, r])) : null;
       const cScore = new Map(candidateScores.map((s) => [s.itemId, s]));
       const review = reviewItemIds
         .map((id) => {
