@@ -28,7 +28,7 @@ import {
   type ScoreEvaluationResult,
 } from '../shared/contracts';
 import { canonicalJson, sha256Hex } from '../shared/data/hash';
-import { readLines } from '../shared/data/sources/lines';
+import { jsonlValues } from '../shared/data/sources/jsonl';
 import { runGenerationInThread } from '../shared/evaluation/generation/run-generation';
 import { METRICS_GUIDE, prometheusText, reportHtml, type EvaluationReport, type ModelSummary } from '../shared/evaluation/report';
 import { selectReviewItems } from '../shared/evaluation/review-sample';
@@ -60,9 +60,9 @@ export async function modelFolderSha(dir: string): Promise<string> {
 
 async function readJsonl<T>(store: ArtifactStore, uri: string, parse: (value: unknown) => T, limit = Infinity): Promise<T[]> {
   const out: T[] = [];
-  for await (const item of readLines(await store.openRead(uri), 64 * 1024 * 1024, { blankLines: 0 })) {
-    if (item.kind !== 'text') continue;
-    out.push(parse(JSON.parse(item.raw)));
+  if (limit <= 0) return out;
+  for await (const value of jsonlValues(await store.openRead(uri), parse)) {
+    out.push(value);
     if (out.length >= limit) break;
   }
   return out;

@@ -16,7 +16,7 @@ import {
 } from '../contracts';
 import { Rng } from '../augmentation/rng';
 import { canonicalJson, hashStream, sha256Hex } from '../data/hash';
-import { readLines } from '../data/sources/lines';
+import { jsonlValues } from '../data/sources/jsonl';
 import { assessCrisis } from '../safety/crisis/assess';
 import { SEVERITY_RANK } from '../safety/crisis/indicators';
 import { scenarioOf } from './scenarios';
@@ -165,9 +165,7 @@ export async function buildValidationSet(store: ArtifactStore, shards: readonly 
   let records = 0;
   let unmatched = 0;
   for (const shard of shards) {
-    for await (const item of readLines(await store.openRead(shard.uri), 64 * 1024 * 1024, { blankLines: 0 })) {
-      if (item.kind !== 'text') continue;
-      const record = ConversationRecordSchema.parse(JSON.parse(item.raw));
+    for await (const record of jsonlValues(await store.openRead(shard.uri), (v) => ConversationRecordSchema.parse(v))) {
       records += 1;
       const found = contextsOf(record, config.maxContextMessages);
       candidates.push(...found.candidates);
