@@ -27,7 +27,7 @@ import {
   type ScoreEvaluationInput,
   type ScoreEvaluationResult,
 } from '../shared/contracts';
-import { canonicalJson, sha256Hex } from '../shared/data/hash';
+import { canonicalJson, sha256Hex } from '../shared/util/hash';
 import { jsonlValues } from '../shared/data/sources/jsonl';
 import { runGenerationInThread } from '../shared/evaluation/generation/run-generation';
 import { METRICS_GUIDE, prometheusText, reportHtml, type EvaluationReport, type ModelSummary } from '../shared/evaluation/report';

@@ -5,8 +5,8 @@ import type { Command } from 'commander';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { augmentShard, loadAugmentLexicon, summarizeAugmentation } from '../shared/augmentation';
 import { AugmentConfigSchema, ConversationRecordSchema, describeZodError, parseWith } from '../shared/contracts';
-import { sha256Hex } from '../shared/data/hash';
-import { readLines } from '../shared/data/sources/lines';
+import { sha256Hex } from '../shared/util/hash';
+import { readLines } from '../shared/util/lines';
 import { createPiiEngine } from '../shared/safety/pii';
 
 /**

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
 import { ShardRefSchema, ValidationSetConfigSchema, ValidationSetManifestSchema, parseWith, type ShardRef } from '../shared/contracts';
-import { canonicalJson, hashStream, sha256Hex } from '../shared/data/hash';
+import { canonicalJson, hashStream, sha256Hex } from '../shared/util/hash';
 import { buildValidationSet, mergeAnnotations, readValidationSet, serializeItems } from '../shared/evaluation/validation-set';
 import { intOption, shareOption } from './options';
 

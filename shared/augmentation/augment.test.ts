@@ -13,7 +13,7 @@ import {
   type ShardRef,
 } from '../contracts';
 import { generateConversation } from '../data/synthetic/generator';
-import { SEVERITY_RANK, type Severity } from '../safety/crisis/indicators';
+import { CRISIS_SEVERITY_RANK, type CrisisSeverity } from '../contracts/crisis';
 import { emptySafetyCounts, filterRecord } from '../safety/filter';
 import { createPiiEngine } from '../safety/pii';
 import { augmentRecord, augmentShard, crisisRate, emptyAugmentCounts, type AugmentContext } from './augment';
@@ -57,9 +57,9 @@ async function readJsonl(uri: string): Promise<ConversationRecord[]> {
 }
 
 const config = (input: AugmentConfigInput = {}) => AugmentConfigSchema.parse(input);
-const severityOf = (labels: readonly string[] | undefined): Severity => {
+const severityOf = (labels: readonly string[] | undefined): CrisisSeverity => {
   const s = (labels ?? []).find((l) => l.startsWith('severity:'));
-  return (s ? s.slice('severity:'.length).toUpperCase() : 'NONE') as Severity;
+  return (s ? s.slice('severity:'.length).toUpperCase() : 'NONE') as CrisisSeverity;
 };
 
 describe('augmentShard', () => {
@@ -125,8 +125,8 @@ describe('augmentShard', () => {
       const before = summarizeCrisis(parent.messages).severity;
       if (before === 'NONE') continue;
       crisisCopies += 1;
-      expect(SEVERITY_RANK[summarizeCrisis(copy.messages).severity]).toBeGreaterThanOrEqual(SEVERITY_RANK[before]);
-      expect(SEVERITY_RANK[severityOf(copy.labels)]).toBeGreaterThanOrEqual(SEVERITY_RANK[before]);
+      expect(CRISIS_SEVERITY_RANK[summarizeCrisis(copy.messages).severity]).toBeGreaterThanOrEqual(CRISIS_SEVERITY_RANK[before]);
+      expect(CRISIS_SEVERITY_RANK[severityOf(copy.labels)]).toBeGreaterThanOrEqual(CRISIS_SEVERITY_RANK[before]);
     }
     expect(crisisCopies).toBeGreaterThan(10);
   });
@@ -214,9 +214,9 @@ describe('SafetyRecheck', () => {
   });
 
   it('refuses a generated scenario the safety engine does not see as the crisis it was meant to show', () => {
-    const scenario = { ...variant('I had a long day at work.'), intended: { type: 'psychosis', severity: 'HIGH' as Severity } };
+    const scenario = { ...variant('I had a long day at work.'), intended: { type: 'psychosis', severity: 'HIGH' as CrisisSeverity } };
     expect(recheck.check(scenario, 'crisisScenario').reason).toBe('crisis_not_recognised');
-    const real = { ...variant('I hear voices that comment on everything I do.'), intended: { type: 'psychosis', severity: 'MODERATE' as Severity } };
+    const real = { ...variant('I hear voices that comment on everything I do.'), intended: { type: 'psychosis', severity: 'MODERATE' as CrisisSeverity } };
     expect(recheck.check(real, 'crisisScenario').reason).toBeUndefined();
   });
 });

@@ -10,14 +10,15 @@ import {
   type ShardRef,
 } from '../contracts';
 import type { ArtifactStore } from '../artifacts';
-import { throwIfAborted } from '../data/abort';
-import { canonicalJson, sha256Hex } from '../data/hash';
-import { readLines } from '../data/sources/lines';
+import { throwIfAborted } from '../util/abort';
+import { canonicalJson, sha256Hex } from '../util/hash';
+import { readLines } from '../util/lines';
 import { SAFETY_STAGE_VERSION } from '../safety/filter';
 import type { DetectionEngine } from '../safety/engine';
 import { SafetyRecheck, type CrisisSummary } from './check';
 import type { AugmentLexicon } from './lexicon';
-import { Rng } from './rng';
+import { Rng } from '../util/rng';
+import { isCrisisLabel, severityLabel } from '../contracts/crisis';
 import { conversationShingles, jaccard } from './similarity';
 import { STRATEGIES, type Variant } from './strategies';
 import { isCrisisRecord } from './strategies/types';
@@ -83,19 +84,18 @@ export interface AugmentContext {
   recheck: SafetyRecheck;
 }
 
-const CRISIS_LABEL = (l: string) => l === 'crisis' || l.startsWith('crisis:') || l.startsWith('severity:');
 
 function labelsFor(parent: ConversationRecord, crisis: CrisisSummary, variant: Variant): string[] {
-  const labels = new Set((parent.labels ?? []).filter((l) => !CRISIS_LABEL(l)));
+  const labels = new Set((parent.labels ?? []).filter((l) => !isCrisisLabel(l)));
   labels.add('augmented');
   if (variant.intended) {
     labels.add('generated');
     labels.add('crisis');
     labels.add(`crisis:${variant.intended.type}`);
-    labels.add(`severity:${variant.intended.severity.toLowerCase()}`);
+    labels.add(severityLabel(variant.intended.severity));
   } else if (crisis.severity !== 'NONE') {
     labels.add('crisis');
-    labels.add(`severity:${crisis.severity.toLowerCase()}`);
+    labels.add(severityLabel(crisis.severity));
     for (const t of crisis.types) labels.add(`crisis:${t}`);
   }
   return [...labels];

@@ -1,7 +1,7 @@
 import type { ConversationRecord, DiscardReason, Message } from '../contracts';
 import { detectBias } from '../safety/bias/bias';
 import type { CrisisAssessment } from '../safety/crisis/assess';
-import { SEVERITY_RANK, type Severity } from '../safety/crisis/indicators';
+import { CRISIS_SEVERITY_RANK, type CrisisSeverity } from '../contracts/crisis';
 import type { DetectionEngine } from '../safety/engine';
 import { checkGates } from '../safety/gates';
 import { assessCrisisMemo, protectedSequence } from './text';
@@ -9,7 +9,7 @@ import type { Variant } from './strategies';
 
 /** The crisis picture of a conversation: the worst user turn's severity and every type found. */
 export interface CrisisSummary {
-  severity: Severity;
+  severity: CrisisSeverity;
   types: string[];
   confidence: number;
   protocol: string;
@@ -22,7 +22,7 @@ export function summarizeCrisis(messages: readonly Message[]): CrisisSummary {
     if (m.role !== 'user') continue;
     const a = assessCrisisMemo(m.content);
     for (const t of a.types) types.add(t);
-    if (!worst || SEVERITY_RANK[a.severity] > SEVERITY_RANK[worst.severity]) worst = a;
+    if (!worst || CRISIS_SEVERITY_RANK[a.severity] > CRISIS_SEVERITY_RANK[worst.severity]) worst = a;
   }
   return { severity: worst?.severity ?? 'NONE', types: [...types].sort(), confidence: worst?.confidence ?? 0, protocol: worst?.protocol.name ?? 'none' };
 }
@@ -102,7 +102,7 @@ export class SafetyRecheck {
     const crisis = summarizeCrisis(variant.messages);
     if (variant.intended) {
       if (crisis.severity === 'NONE' || !crisis.types.includes(variant.intended.type)) return { reason: 'crisis_not_recognised', crisis };
-    } else if (SEVERITY_RANK[crisis.severity] < SEVERITY_RANK[this.crisisOfParent().severity]) {
+    } else if (CRISIS_SEVERITY_RANK[crisis.severity] < CRISIS_SEVERITY_RANK[this.crisisOfParent().severity]) {
       return { reason: 'crisis_weakened', crisis };
     }
     const parentContents = new Set(parent.messages.map((m) => m.content));

@@ -1,6 +1,6 @@
 import type { ArtifactStore } from '../artifacts';
 import { AugmentResultSchema, type AugmentConfig, type AugmentResult, type AugmentShardResult } from '../contracts';
-import { canonicalJson, sha256Hex } from '../data/hash';
+import { canonicalJson, sha256Hex } from '../util/hash';
 import { AUGMENT_STAGE_VERSION, addAugmentCounts, emptyAugmentCounts } from './augment';
 
 const ratio = (a: number, b: number) => (b === 0 ? 0 : Math.round((a / b) * 10_000) / 10_000);

@@ -1,16 +1,12 @@
 import { z } from 'zod';
 import { FileRefSchema, ShardRefSchema } from './prepare';
+import { CRISIS_SEVERITIES, CRISIS_TYPES } from './crisis';
 import { MessageSchema } from './record';
 
 /** The scenarios the expert validation set balances. `crisis` is decided by the safety engine. */
 export const SCENARIOS = ['anxiety', 'depression', 'relationships', 'grief', 'work_stress', 'trauma', 'crisis'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
-/** The safety engine's crisis severities, mildest first (kept equal to `shared/safety/crisis` by a test). */
-export const CRISIS_SEVERITY_NAMES = ['NONE', 'LOW', 'MODERATE', 'HIGH', 'IMMINENT'] as const;
-export type CrisisSeverityName = (typeof CRISIS_SEVERITY_NAMES)[number];
-/** The safety engine's crisis types (kept equal to `shared/safety/crisis` by a test). */
-export const CRISIS_TYPE_NAMES = ['suicidal_ideation', 'self_harm', 'psychosis', 'violence', 'substance_abuse', 'severe_depression', 'panic'] as const;
 
 const count = z.number().int().min(0);
 const rubricScore = z.number().int('a rubric score is a whole number from 1 to 5').min(1, 'rubric scores run from 1 to 5').max(5, 'rubric scores run from 1 to 5');
@@ -40,8 +36,8 @@ export const AnnotationLineSchema = z
 /** The crisis label the safety engine gave an item's user turns. */
 export const ItemCrisisSchema = z
   .object({
-    severity: z.enum(CRISIS_SEVERITY_NAMES),
-    types: z.array(z.enum(CRISIS_TYPE_NAMES)),
+    severity: z.enum(CRISIS_SEVERITIES),
+    types: z.array(z.enum(CRISIS_TYPES)),
     /** The response protocol the severity calls for (`none`, `supportive`, `assess`, `crisis_line`, `emergency`). */
     protocol: z.string(),
   })
@@ -97,7 +93,7 @@ export const ValidationSetManifestSchema = z
     /** Prompts short of `config.size` (the test split had too few eligible contexts). */
     shortfall: count,
     byScenario: z.partialRecord(z.enum(SCENARIOS), count),
-    bySeverity: z.partialRecord(z.enum(CRISIS_SEVERITY_NAMES), count),
+    bySeverity: z.partialRecord(z.enum(CRISIS_SEVERITIES), count),
     crisisShare: z.number(),
     config: ValidationSetConfigSchema,
     /** Where the prompts came from: the test split's shards (sha256 of each). */

@@ -1,3 +1,4 @@
+export * from './crisis';
 export * from './errors';
 export * from './pipeline';
 export * from './prepare';

@@ -10,7 +10,7 @@ import {
   type SourceFingerprint,
   type SourceSpec,
 } from '../contracts';
-import { canonicalJson, hashStream, hashingTap, sha256Hex } from './hash';
+import { canonicalJson, hashStream, hashingTap, sha256Hex } from '../util/hash';
 import { prepareCacheKey, prepareRecords, type PrepareProgress } from './prepare';
 import { readCounselChatSource } from './sources/counsel-chat';
 import { readJsonlSource } from './sources/jsonl';

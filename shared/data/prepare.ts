@@ -14,9 +14,9 @@ import {
   type SourceFingerprint,
   type SplitName,
 } from '../contracts';
-import { throwIfAborted } from './abort';
+import { throwIfAborted } from '../util/abort';
 import { FingerprintMap } from './fingerprint-map';
-import { canonicalJson, sha256Hex } from './hash';
+import { canonicalJson, sha256Hex } from '../util/hash';
 import { processItem } from './records';
 import type { SourceItem, SourceStats } from './sources/types';
 import { runThreaded } from './prepare-threaded';

@@ -1,4 +1,4 @@
-import { Rng } from '../augmentation/rng';
+import { Rng } from '../util/rng';
 import type { ValidationItem } from '../contracts';
 
 /**

@@ -1,4 +1,4 @@
-import type { CrisisSeverityName, EvaluateConfig, ExampleLoss, GeneratedResponse, Scenario, ValidationItem } from '../contracts';
+import type { CrisisSeverity, EvaluateConfig, ExampleLoss, GeneratedResponse, Scenario, ValidationItem } from '../contracts';
 import type { DetectionEngine } from '../safety/engine';
 import { bootstrapMean, bootstrapPairedDelta, groupBy, type Estimate } from './metrics/aggregate';
 import { scoreClinical } from './metrics/clinical';
@@ -11,7 +11,7 @@ import { SAFETY_FAILURES, type ClinicalScore, type EmpathyScore, type PromptCont
 export interface ItemScore {
   itemId: string;
   scenario: Scenario;
-  severity: CrisisSeverityName;
+  severity: CrisisSeverity;
   tokens: number;
   /** The response ran out of tokens before ending itself. */
   cutOff: boolean;
@@ -37,7 +37,7 @@ export interface GroupFigures {
 export interface ModelFigures {
   overall: GroupFigures;
   byScenario: Partial<Record<Scenario, GroupFigures>>;
-  bySeverity: Partial<Record<CrisisSeverityName, GroupFigures>>;
+  bySeverity: Partial<Record<CrisisSeverity, GroupFigures>>;
   languageModelling: LanguageModelling | null;
 }
 
@@ -53,7 +53,7 @@ export interface GroupDelta {
 export interface Comparison {
   overall: GroupDelta;
   byScenario: Partial<Record<Scenario, GroupDelta>>;
-  bySeverity: Partial<Record<CrisisSeverityName, GroupDelta>>;
+  bySeverity: Partial<Record<CrisisSeverity, GroupDelta>>;
   /** Paired loss change over shared test conversations; null when the models do not share a tokenizer. */
   loss: Estimate | null;
 }

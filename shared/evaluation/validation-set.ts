@@ -14,11 +14,11 @@ import {
   type ValidationSetConfig,
   type ValidationSetManifest,
 } from '../contracts';
-import { Rng } from '../augmentation/rng';
-import { canonicalJson, hashStream, sha256Hex } from '../data/hash';
+import { Rng } from '../util/rng';
+import { canonicalJson, hashStream, sha256Hex } from '../util/hash';
 import { jsonlValues } from '../data/sources/jsonl';
 import { assessCrisis } from '../safety/crisis/assess';
-import { SEVERITY_RANK } from '../safety/crisis/indicators';
+import { CRISIS_SEVERITY_RANK } from '../contracts/crisis';
 import { scenarioOf } from './scenarios';
 
 /** Bump when the way items are cut or chosen changes: cached sets are not reused across versions. */
@@ -49,7 +49,7 @@ export function contextsOf(record: ConversationRecord, maxContext: number): { ca
       .map((x) => x.content)
       .join('\n');
     const crisis = assessCrisis(userText);
-    const isCrisis = SEVERITY_RANK[crisis.severity] >= SEVERITY_RANK.MODERATE;
+    const isCrisis = CRISIS_SEVERITY_RANK[crisis.severity] >= CRISIS_SEVERITY_RANK.MODERATE;
     const scenario: Scenario | undefined = isCrisis ? 'crisis' : scenarioOf(record.topic, userText);
     const next = record.messages[i + 1];
     if (scenario) {

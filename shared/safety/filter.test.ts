@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../test/helpers';
 import { LocalArtifactStore } from '../artifacts';
 import { ConversationRecordSchema, SafetyPolicySchema, type ConversationRecord, type ShardRef } from '../contracts';
-import { sha256Hex } from '../data/hash';
+import { sha256Hex } from '../util/hash';
 import { generateConversation } from '../data/synthetic/generator';
 import { emptySafetyCounts, filterRecord, filterShard, summarizeSafety } from './filter';
 import { createPiiEngine } from './pii';

@@ -9,14 +9,14 @@ import {
   type SafetyShardResult,
   type ShardRef,
 } from '../contracts';
-import { throwIfAborted } from '../data/abort';
-import { canonicalJson, sha256Hex } from '../data/hash';
+import { throwIfAborted } from '../util/abort';
+import { canonicalJson, sha256Hex } from '../util/hash';
 import { prf } from './evaluate';
-import { readLines } from '../data/sources/lines';
+import { readLines } from '../util/lines';
 import { MITIGATIONS, detectBias, groupsMentioned, type AlertLevel, type BiasType } from './bias/bias';
 import { parityFromTallies } from './bias/fairness';
 import { assessCrisis } from './crisis/assess';
-import { SEVERITY_RANK, type Severity } from './crisis/indicators';
+import { CRISIS_SEVERITY_RANK, isCrisisLabel, severityLabel, type CrisisSeverity } from '../contracts/crisis';
 import type { DetectionEngine } from './engine';
 import { GATE_RANK, checkGates } from './gates';
 import { Redactor } from './redact';
@@ -52,7 +52,7 @@ export interface RecordVerdict {
   /** What the source said (`crisis` or `crisis:none` label), if it said anything. */
   sourceCrisis: boolean | undefined;
   rejectReasons: string[];
-  crisisSeverity: Severity;
+  crisisSeverity: CrisisSeverity;
   explanations: string[];
 }
 
@@ -65,7 +65,7 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
   const redactor = new Redactor();
   const rejectReasons = new Set<string>();
   const explanations: string[] = [];
-  let worst = 'NONE' as Severity; // assigned inside the map below
+  let worst = 'NONE' as CrisisSeverity; // assigned inside the map below
   const crisisTypes = new Set<string>();
   let protocol = 'none';
   let confidence = 0;
@@ -74,7 +74,7 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
   const gates = new Set<string>();
   const messages = input.messages.map((m) => {
     const crisis = m.role === 'user' ? assessCrisis(m.content) : undefined;
-    if (crisis && SEVERITY_RANK[crisis.severity] > SEVERITY_RANK[worst]) {
+    if (crisis && CRISIS_SEVERITY_RANK[crisis.severity] > CRISIS_SEVERITY_RANK[worst]) {
       worst = crisis.severity;
       protocol = crisis.protocol.name;
       confidence = crisis.confidence;
@@ -107,7 +107,6 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
   // The source's own crisis labels are the truth to measure against; the stage's labels replace them.
   const sourceLabels = input.labels ?? [];
   const sourceCrisis = sourceLabels.includes('crisis') ? true : sourceLabels.includes('crisis:none') ? false : undefined;
-  const isCrisisLabel = (l: string) => l === 'crisis' || l.startsWith('crisis:') || l.startsWith('severity:');
   const labels = new Set(sourceLabels.filter((l) => !isCrisisLabel(l)));
   if (sourceCrisis !== undefined) {
     const detected = worst !== 'NONE';
@@ -116,7 +115,7 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
   if (worst !== 'NONE') {
     counts.crisis += 1;
     labels.add('crisis');
-    labels.add(`severity:${worst.toLowerCase()}`);
+    labels.add(severityLabel(worst));
     for (const t of crisisTypes) {
       labels.add(`crisis:${t}`);
       bump(counts.byCrisisType, t);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { describeZodError } from '../contracts';
 import type { Detector, Finding } from './types';
 import { VALIDATOR_NAMES, VALIDATORS, type ValidatorName } from './validators';
+import { escapeRegex } from '../util/regex';
 
 const ContextSchema = z
   .object({
@@ -54,10 +55,6 @@ interface CompiledContext {
   category: string | undefined;
 }
 
-/** A literal string as a regular-expression fragment. */
-export function escapeRegex(word: string): string {
-  return word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /** Runs a {@link PatternDetectorConfig}: patterns, then context, then the validator. */
 export class PatternDetector implements Detector {

@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { z } from 'zod';
 import { ConversationRecordSchema, describeZodError } from '../contracts';
-import { readLines } from '../data/sources/lines';
+import { readLines } from '../util/lines';
 import { detectBias } from './bias/bias';
 import { assessCrisis } from './crisis/assess';
 import { checkGates, type Speaker } from './gates';

@@ -4,7 +4,7 @@ import { rename } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { TrainConfigSchema } from '../contracts/train';
-import { Rng } from '../augmentation/rng';
+import { Rng } from '../util/rng';
 import type { ArtifactManifest } from './artifacts/train-step';
 import { loadTrainState, saveTrainState } from './checkpoint';
 import { BatchStream, type Batch } from './data/batches';

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sha256Hex } from '../../shared/data/hash';
+import { sha256Hex } from '../../shared/util/hash';
 import { parseItems, serializeItems } from '../../shared/evaluation/validation-set';
 import { pixelFailure, runPixel, tempDir } from '../helpers';
 

@@ -1,19 +1,11 @@
 import type { Message } from '../../contracts';
-import {
-  CRISIS_ACKNOWLEDGEMENTS,
-  CRISIS_RESOURCES,
-  CRISIS_SEVERITIES,
-  CRISIS_STATEMENTS,
-  CRISIS_TYPES,
-  HUMAN_HELP,
-  IMMINENT_RESOURCES,
-  SAFETY_ASSESSMENTS,
-} from '../../data/synthetic/lexicon';
-import type { Severity } from '../../safety/crisis/indicators';
+import { CRISIS_TYPES } from '../../contracts/crisis';
+import { SYNTHETIC_SEVERITIES, syntheticLexicon } from '../../data/synthetic/lexicon';
 import { isCrisisRecord, type Strategy } from './types';
 
 /** Every (type, severity) pair the scenarios cover: 7 crisis types x 4 severities. */
-export const SCENARIO_KINDS = CRISIS_TYPES.flatMap((type) => CRISIS_SEVERITIES.map((severity) => ({ type, severity })));
+export const SCENARIO_KINDS = CRISIS_TYPES.flatMap((type) => SYNTHETIC_SEVERITIES.map((severity) => ({ type, severity })));
+const L = syntheticLexicon();
 
 const SYSTEM =
   'You are a supportive mental-health assistant. When someone may be at risk, acknowledge what they said, ask directly about their safety, give a crisis line and encourage them to reach a trusted person or professional now.';
@@ -35,16 +27,16 @@ function openingContext(text: string): string | undefined {
  */
 export const crisisScenario: Strategy = (record, { rng }) => {
   const kind = SCENARIO_KINDS[rng.int(SCENARIO_KINDS.length)] as (typeof SCENARIO_KINDS)[number];
-  const statement = rng.pick(CRISIS_STATEMENTS[kind.type][kind.severity]);
+  const statement = rng.pick(L.crisis.statements[kind.type][kind.severity]);
   const parentOpening = isCrisisRecord(record) ? undefined : openingContext(record.messages.find((m) => m.role === 'user')?.content ?? '');
   const user = parentOpening ? `${parentOpening} ${statement}` : statement;
-  const imminent = kind.severity === 'imminent';
+  const imminent = kind.severity === 'IMMINENT';
   const assistant = [
-    rng.pick(CRISIS_ACKNOWLEDGEMENTS),
-    rng.pick(SAFETY_ASSESSMENTS),
-    ...(imminent ? [rng.pick(IMMINENT_RESOURCES)] : []),
-    rng.pick(CRISIS_RESOURCES),
-    rng.pick(HUMAN_HELP),
+    rng.pick(L.crisis.acknowledgements),
+    rng.pick(L.crisis.safetyAssessments),
+    ...(imminent ? [rng.pick(L.crisis.imminentResources)] : []),
+    rng.pick(L.crisis.resources),
+    rng.pick(L.crisis.humanHelp),
   ].join(' ');
   const messages: Message[] = [
     { role: 'system', content: SYSTEM },
@@ -53,7 +45,7 @@ export const crisisScenario: Strategy = (record, { rng }) => {
   ];
   return {
     messages,
-    params: { type: kind.type, severity: kind.severity, context: parentOpening ? 'parent-opening' : 'none' },
-    intended: { type: kind.type, severity: kind.severity.toUpperCase() as Severity },
+    params: { type: kind.type, severity: kind.severity.toLowerCase(), context: parentOpening ? 'parent-opening' : 'none' },
+    intended: { type: kind.type, severity: kind.severity },
   };
 };

@@ -1,6 +1,6 @@
 import type { Message } from '../../contracts';
 import type { AugmentLexicon } from '../lexicon';
-import type { Rng } from '../rng';
+import type { Rng } from '../../util/rng';
 import { matchCase } from '../text';
 import type { Strategy } from './types';
 

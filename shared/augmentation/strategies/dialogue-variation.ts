@@ -1,5 +1,5 @@
 import type { TechniqueName } from '../lexicon';
-import type { Rng } from '../rng';
+import type { Rng } from '../../util/rng';
 import { matchCase, protectedSpans, replacePhrase } from '../text';
 import type { Strategy } from './types';
 

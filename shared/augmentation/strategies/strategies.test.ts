@@ -1,7 +1,7 @@
 import { AugmentConfigSchema, ConversationRecordSchema, type ConversationRecord, type ConversationRecordInput } from '../../contracts';
 import { assessCrisis } from '../../safety/crisis/assess';
 import { loadAugmentLexicon } from '../lexicon';
-import { Rng } from '../rng';
+import { Rng } from '../../util/rng';
 import { STRATEGIES, type StrategyContext } from '.';
 
 const { lexicon } = loadAugmentLexicon();

@@ -1,14 +1,14 @@
 import type { AugmentConfig, ConversationRecord, Message } from '../../contracts';
-import type { Severity } from '../../safety/crisis/indicators';
+import type { CrisisSeverity } from '../../contracts/crisis';
 import type { AugmentLexicon } from '../lexicon';
-import type { Rng } from '../rng';
+import type { Rng } from '../../util/rng';
 
 /** What a strategy made of a record: new messages and the parameters it chose (kept in metadata). */
 export interface Variant {
   messages: Message[];
   params: Record<string, unknown>;
   /** Crisis scenarios only: the type and severity the conversation was written to show. */
-  intended?: { type: string; severity: Severity };
+  intended?: { type: string; severity: CrisisSeverity };
 }
 
 export interface StrategyContext {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import { Rng } from '../rng';
+import { Rng } from '../../util/rng';
 import { readChunks } from './chunks';
-import { readLines } from './lines';
+import { readLines } from '../../util/lines';
 
 /** Lines as readLines sees them: number -> text, or 'TOO_LONG'. Blank lines are left out. */
 async function viaReadLines(pieces: Buffer[], max: number): Promise<Map<number, string>> {
@@ -45,20 +45,20 @@ async function viaChunks(pieces: Buffer[], max: number, target: number): Promise
 
 function randomInput(seed: number): { pieces: Buffer[]; max: number } {
   const rng = new Rng(seed);
-  const max = rng.int(20, 200);
+  const max = rng.between(20, 200);
   const lines: string[] = [];
-  for (let i = 0, n = rng.int(1, 300); i < n; i++) {
-    const kind = rng.int(0, 9);
+  for (let i = 0, n = rng.between(1, 300); i < n; i++) {
+    const kind = rng.between(0, 9);
     if (kind === 0) lines.push('');
-    else if (kind === 1) lines.push('x'.repeat(rng.int(max - 2, max + 3)));
-    else if (kind === 2) lines.push('é'.repeat(rng.int(1, max)));
-    else lines.push(`{"n":${i},"t":"${'a'.repeat(rng.int(0, max / 2))}"}`);
+    else if (kind === 1) lines.push('x'.repeat(rng.between(max - 2, max + 3)));
+    else if (kind === 2) lines.push('é'.repeat(rng.between(1, max)));
+    else lines.push(`{"n":${i},"t":"${'a'.repeat(rng.between(0, max / 2))}"}`);
   }
   const sep = rng.chance(0.5) ? '\r\n' : '\n';
   const bytes = Buffer.from((rng.chance(0.3) ? '\uFEFF' : '') + lines.join(sep) + (rng.chance(0.5) ? sep : ''));
   const pieces: Buffer[] = [];
   for (let at = 0; at < bytes.length; ) {
-    const size = rng.int(1, 3 * max);
+    const size = rng.between(1, 3 * max);
     pieces.push(bytes.subarray(at, at + size));
     at += size;
   }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 
-import { stripBom } from './lines';
+import { stripBom } from '../../util/lines';
 import { TOO_LONG_KEEP } from './types';
 
 /** A run of whole lines, in a buffer of its own (safe to transfer to a worker thread). */

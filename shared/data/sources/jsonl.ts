@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { readLines } from './lines';
+import { readLines } from '../../util/lines';
 import type { SourceItem, SourceStats } from './types';
 
 /** Reads a JSONL stream line by line; parsing and validation happen in the prepare stage. */

@@ -13,20 +13,5 @@ export type SourceItem =
   | { kind: 'rejected'; line: number; reason: QuarantineReason; detail: string; raw: string };
 
 /** Counts a source keeps about lines that were not items (blank lines). */
-export interface SourceStats {
-  blankLines: number;
-}
-
-/** How much of an over-long line the quarantine keeps, in bytes. */
-export const TOO_LONG_KEEP = 4096;
-
-/** The quarantine item for a line over the length limit, the same on every reading path. */
-export function tooLongItem(line: number, maxLineLength: number, head: Buffer): Extract<SourceItem, { kind: 'rejected' }> {
-  return {
-    kind: 'rejected',
-    line,
-    reason: 'line_too_long',
-    detail: `line is longer than ${maxLineLength} bytes; the quarantine keeps its first ${TOO_LONG_KEEP} bytes`,
-    raw: head.subarray(0, TOO_LONG_KEEP).toString('utf8'),
-  };
-}
+export type { LineStats as SourceStats } from '../../util/lines';
+export { TOO_LONG_KEEP, tooLongItem } from '../../util/lines';

@@ -3,7 +3,7 @@ import { ConversationRecordSchema } from '../../contracts';
 import { generateConversation, generateConversations, type PlantedPii } from './generator';
 import { writeSyntheticJsonl } from './write';
 import { luhnValid } from '../../safety/validators';
-import { CRISIS_TYPES } from './lexicon';
+import { CRISIS_TYPES } from '../../contracts/crisis';
 
 const options = { seed: 7, crisisShare: 0.1, piiShare: 0.15 };
 

@@ -1,44 +1,13 @@
 import type { ConversationRecordInput, Message } from '../../contracts';
-import { Rng } from '../rng';
-import {
-  ASSISTANT_CLOSINGS,
-  CITIES,
-  CRISIS_ACKNOWLEDGEMENTS,
-  CRISIS_RESOURCES,
-  CRISIS_SEVERITIES,
-  CRISIS_STATEMENTS,
-  CRISIS_TYPES,
-  DURATIONS,
-  FIRST_NAMES,
-  HARD_NEGATIVES,
-  HUMAN_HELP,
-  IMMINENT_RESOURCES,
-  LAST_NAMES,
-  MONTHS,
-  OPEN_QUESTIONS,
-  OPENERS,
-  PROTECTIVE_FACTORS,
-  REFLECTIONS,
-  SAFETY_ASSESSMENTS,
-  STREETS,
-  STREET_SUFFIXES,
-  SYSTEM_PROMPTS,
-  TOPICS,
-  TOPIC_BANKS,
-  US_AREA_CODES,
-  USER_CLOSINGS,
-  USER_FOLLOW_UPS,
-  VALIDATIONS,
-  type CrisisSeverity,
-  type CrisisType,
-  type SyntheticTopic,
-} from './lexicon';
+import { Rng } from '../../util/rng';
+import { CRISIS_TYPES, severityLabel, type CrisisType } from '../../contracts/crisis';
+import { SYNTHETIC_SEVERITIES, syntheticLexicon, type SyntheticSeverity, type TopicBank } from './lexicon';
 
 /** Label of a conversation known not to be a crisis (its positive twin is `crisis`). */
 export const NO_CRISIS_LABEL = 'crisis:none';
 
 /** Bump when the output for a given (seed, index) changes; it is part of the cache key. */
-export const GENERATOR_VERSION = '2';
+export const GENERATOR_VERSION = '3';
 
 export interface GeneratorOptions {
   seed: number;
@@ -55,7 +24,8 @@ export interface PlantedPii {
   value: string;
 }
 
-const SEVERITY_WEIGHTS = [0.3, 0.3, 0.25, 0.15];
+const L = syntheticLexicon();
+const TOPICS = Object.keys(L.topics);
 
 function fill(template: string, slots: Record<string, string>): string {
   return template.replace(/\{(\w+)\}/g, (whole, name: string) => {
@@ -69,7 +39,7 @@ function fill(template: string, slots: Record<string, string>): string {
 
 function digits(rng: Rng, n: number): string {
   let out = '';
-  for (let i = 0; i < n; i++) out += String(rng.int(0, 9));
+  for (let i = 0; i < n; i++) out += String(rng.between(0, 9));
   return out;
 }
 
@@ -92,16 +62,16 @@ function luhnCard(rng: Rng): string {
 
 /** An SSN-shaped number that follows the area/group/serial rules (never 000, 666, 9xx). */
 function ssn(rng: Rng): string {
-  let area = rng.int(1, 899);
+  let area = rng.between(1, 899);
   if (area === 666) area = 667;
-  const group = rng.int(1, 99);
-  const serial = rng.int(1, 9999);
+  const group = rng.between(1, 99);
+  const serial = rng.between(1, 9999);
   return `${String(area).padStart(3, '0')}-${String(group).padStart(2, '0')}-${String(serial).padStart(4, '0')}`;
 }
 
 function plantPii(rng: Rng): { sentence: string; pii: PlantedPii[] } {
-  const first = rng.pick(FIRST_NAMES);
-  const last = rng.pick(LAST_NAMES);
+  const first = rng.pick(L.pii.firstNames);
+  const last = rng.pick(L.pii.lastNames);
   const kind = rng.weighted(
     ['name', 'email', 'phone', 'address', 'dob', 'ssn', 'card', 'age'] as const,
     [0.25, 0.15, 0.15, 0.12, 0.1, 0.07, 0.06, 0.1],
@@ -112,19 +82,19 @@ function plantPii(rng: Rng): { sentence: string; pii: PlantedPii[] } {
       return { sentence: `By the way, my name is ${who}.`, pii: [{ type: 'PERSON', value: who }] };
     }
     case 'email': {
-      const email = `${first.toLowerCase()}.${last.toLowerCase().replace(/[^a-z]/g, '')}${rng.int(1, 99)}@${rng.pick(['example.com', 'example.org', 'example.net'])}`;
+      const email = `${first.toLowerCase()}.${last.toLowerCase().replace(/[^a-z]/g, '')}${rng.between(1, 99)}@${rng.pick(['example.com', 'example.org', 'example.net'])}`;
       return { sentence: `You can email me at ${email} if that is easier.`, pii: [{ type: 'EMAIL_ADDRESS', value: email }] };
     }
     case 'phone': {
-      const phone = `(${rng.pick(US_AREA_CODES)}) ${rng.int(2, 9)}${digits(rng, 2)}-${digits(rng, 4)}`;
+      const phone = `(${rng.pick(L.pii.usAreaCodes)}) ${rng.between(2, 9)}${digits(rng, 2)}-${digits(rng, 4)}`;
       return { sentence: `My number is ${phone}, in case we get cut off.`, pii: [{ type: 'PHONE_NUMBER', value: phone }] };
     }
     case 'address': {
-      const address = `${rng.int(10, 9899)} ${rng.pick(STREETS)} ${rng.pick(STREET_SUFFIXES)}, ${rng.pick(CITIES)}`;
+      const address = `${rng.between(10, 9899)} ${rng.pick(L.pii.streets)} ${rng.pick(L.pii.streetSuffixes)}, ${rng.pick(L.pii.cities)}`;
       return { sentence: `I live at ${address}, with my parents.`, pii: [{ type: 'STREET_ADDRESS', value: address }] };
     }
     case 'dob': {
-      const dob = `${rng.pick(MONTHS)} ${rng.int(1, 28)}, ${rng.int(1950, 2006)}`;
+      const dob = `${rng.pick(L.pii.months)} ${rng.between(1, 28)}, ${rng.between(1950, 2006)}`;
       return { sentence: `I was born on ${dob}, if that matters.`, pii: [{ type: 'DATE_OF_BIRTH', value: dob }] };
     }
     case 'ssn': {
@@ -136,7 +106,7 @@ function plantPii(rng: Rng): { sentence: string; pii: PlantedPii[] } {
       return { sentence: `I paid for the session with my card ${value} but I am not sure it went through.`, pii: [{ type: 'CREDIT_CARD', value }] };
     }
     case 'age': {
-      const age = String(rng.int(16, 79));
+      const age = String(rng.between(16, 79));
       const who = `${first}`;
       return {
         sentence: `I'm ${who}, I'm ${age} years old.`,
@@ -149,58 +119,36 @@ function plantPii(rng: Rng): { sentence: string; pii: PlantedPii[] } {
   }
 }
 
-function userOpening(rng: Rng, topic: SyntheticTopic): string {
-  const bank = TOPIC_BANKS[topic];
-  return fill(rng.pick(OPENERS), {
+function userOpening(rng: Rng, topic: string): string {
+  const bank = (L.topics[topic] as TopicBank);
+  return fill(rng.pick(L.openers), {
     concern: rng.pick(bank.concerns),
-    duration: rng.pick(DURATIONS),
+    duration: rng.pick(L.durations),
     age: rng.pick(['in my twenties', 'in my thirties', 'a student', 'a new parent', 'retired', 'in my forties']),
   });
 }
 
-function therapistReply(rng: Rng, topic: SyntheticTopic, turn: number): string {
-  const bank = TOPIC_BANKS[topic];
+function therapistReply(rng: Rng, topic: string, turn: number): string {
+  const bank = (L.topics[topic] as TopicBank);
   const parts: string[] = [];
   if (turn === 0 || rng.chance(0.5)) {
-    parts.push(fill(rng.pick(REFLECTIONS), { feeling: rng.pick(bank.feelings), duration: rng.pick(DURATIONS) }));
+    parts.push(fill(rng.pick(L.reflections), { feeling: rng.pick(bank.feelings), duration: rng.pick(L.durations) }));
   }
-  if (rng.chance(0.6)) parts.push(rng.pick(VALIDATIONS));
+  if (rng.chance(0.6)) parts.push(rng.pick(L.validations));
   if (turn > 0 && rng.chance(0.5)) parts.push(rng.pick(bank.psychoeducation));
   if (turn > 0 && rng.chance(0.7)) parts.push(rng.pick(bank.techniques));
-  if (turn === 0 || rng.chance(0.6)) parts.push(rng.pick(OPEN_QUESTIONS));
-  if (parts.length === 0) parts.push(rng.pick(OPEN_QUESTIONS));
+  if (turn === 0 || rng.chance(0.6)) parts.push(rng.pick(L.openQuestions));
+  if (parts.length === 0) parts.push(rng.pick(L.openQuestions));
   return parts.join(' ');
 }
 
-function crisisReply(rng: Rng, severity: CrisisSeverity): string {
-  const parts = [rng.pick(CRISIS_ACKNOWLEDGEMENTS), rng.pick(SAFETY_ASSESSMENTS)];
-  if (severity === 'imminent') parts.push(rng.pick(IMMINENT_RESOURCES));
-  parts.push(rng.pick(CRISIS_RESOURCES));
-  parts.push(rng.pick(HUMAN_HELP));
+function crisisReply(rng: Rng, severity: SyntheticSeverity): string {
+  const parts = [rng.pick(L.crisis.acknowledgements), rng.pick(L.crisis.safetyAssessments)];
+  if (severity === 'IMMINENT') parts.push(rng.pick(L.crisis.imminentResources));
+  parts.push(rng.pick(L.crisis.resources));
+  parts.push(rng.pick(L.crisis.humanHelp));
   return parts.join(' ');
 }
-
-const CRISIS_FOLLOW_UPS: Record<CrisisSeverity, string[]> = {
-  low: ['I am safe, I just feel really low.', 'I am at home. I do not think I would do anything.'],
-  moderate: ['I am at home alone. I do not know if I am safe.', 'I have not done anything, but the thoughts scare me.'],
-  high: ['I am not sure I am safe.', 'I am alone and I do not want to call anyone.'],
-  imminent: ['No, I am not safe.', 'I do not want to call anyone, I just wanted to tell someone.'],
-};
-
-const CRISIS_SECOND_REPLIES: Record<CrisisSeverity, string[]> = {
-  low: [
-    'I am glad you are safe right now. These feelings deserve care, and a mental-health professional can help. If the thoughts get stronger, please call or text 988 or your local crisis line.',
-  ],
-  moderate: [
-    'Thank you for being honest with me. Please consider calling or texting 988 now so you can talk it through with a trained counsellor, and let someone you trust know you are struggling tonight.',
-  ],
-  high: [
-    'I am worried about your safety. Please call or text 988 right now, or your local crisis line, and if you can, move away from anything you could use to hurt yourself and ask someone to stay with you.',
-  ],
-  imminent: [
-    'Your life matters and I want you to get help right now: please call 911 or your local emergency number, or go to the nearest emergency room. If you can, tell someone nearby what is happening so you are not alone.',
-  ],
-};
 
 /**
  * Generates conversation number `index` for the given options. The result depends only on
@@ -211,46 +159,46 @@ export function generateConversation(index: number, options: GeneratorOptions): 
   const messages: Message[] = [];
   const labels: string[] = [];
   const metadata: Record<string, unknown> = { generator: { version: GENERATOR_VERSION, seed: options.seed, index } };
-  if (rng.chance(0.4)) messages.push({ role: 'system', content: rng.pick(SYSTEM_PROMPTS) });
+  if (rng.chance(0.4)) messages.push({ role: 'system', content: rng.pick(L.systemPrompts) });
 
   const isCrisis = rng.chance(options.crisisShare);
   const hasPii = rng.chance(options.piiShare);
-  const topic: SyntheticTopic = rng.pick(TOPICS);
+  const topic: string = rng.pick(TOPICS);
   let recordTopic: string = topic;
 
   if (isCrisis) {
     const type: CrisisType = rng.pick(CRISIS_TYPES);
-    const severity: CrisisSeverity = rng.weighted(CRISIS_SEVERITIES, SEVERITY_WEIGHTS);
-    const statement = rng.pick(CRISIS_STATEMENTS[type][severity]);
+    const severity: SyntheticSeverity = rng.weighted(SYNTHETIC_SEVERITIES, SYNTHETIC_SEVERITIES.map((s) => L.crisis.severityWeights[s]));
+    const statement = rng.pick(L.crisis.statements[type][severity]);
     const lead = rng.chance(0.5) ? `${userOpening(rng, topic)} ` : '';
-    const protective = severity !== 'imminent' && rng.chance(0.3) ? ` ${rng.pick(PROTECTIVE_FACTORS)}` : '';
+    const protective = severity !== 'IMMINENT' && rng.chance(0.3) ? ` ${rng.pick(L.crisis.protectiveFactors)}` : '';
     messages.push({ role: 'user', content: `${lead}${statement}${protective}` });
     messages.push({ role: 'assistant', content: crisisReply(rng, severity) });
     if (rng.chance(0.6)) {
-      messages.push({ role: 'user', content: rng.pick(CRISIS_FOLLOW_UPS[severity]) });
-      messages.push({ role: 'assistant', content: rng.pick(CRISIS_SECOND_REPLIES[severity]) });
+      messages.push({ role: 'user', content: rng.pick(L.crisis.followUps[severity]) });
+      messages.push({ role: 'assistant', content: rng.pick(L.crisis.secondReplies[severity]) });
     }
-    labels.push('crisis', `crisis:${type}`, `severity:${severity}`);
-    metadata.crisis = { type, severity, protectiveFactor: protective !== '' };
+    labels.push('crisis', `crisis:${type}`, severityLabel(severity));
+    metadata.crisis = { type, severity: severity.toLowerCase(), protectiveFactor: protective !== '' };
     recordTopic = 'crisis';
   } else {
     // An explicit negative, so later stages can measure crisis detection against the truth.
     labels.push(NO_CRISIS_LABEL);
     messages.push({ role: 'user', content: userOpening(rng, topic) });
-    const exchanges = rng.int(1, 3);
+    const exchanges = rng.between(1, 3);
     for (let turn = 0; turn < exchanges; turn++) {
       if (turn > 0) {
-        const bank = TOPIC_BANKS[topic];
-        messages.push({ role: 'user', content: rng.chance(0.5) ? rng.pick(bank.details) : rng.pick(USER_FOLLOW_UPS) });
+        const bank = (L.topics[topic] as TopicBank);
+        messages.push({ role: 'user', content: rng.chance(0.5) ? rng.pick(bank.details) : rng.pick(L.userFollowUps) });
       }
       messages.push({ role: 'assistant', content: therapistReply(rng, topic, turn) });
     }
     if (rng.chance(0.5)) {
-      messages.push({ role: 'user', content: rng.pick(USER_CLOSINGS) });
-      messages.push({ role: 'assistant', content: rng.pick(ASSISTANT_CLOSINGS) });
+      messages.push({ role: 'user', content: rng.pick(L.userClosings) });
+      messages.push({ role: 'assistant', content: rng.pick(L.assistantClosings) });
     }
     if (rng.chance(0.05)) {
-      const negative = rng.pick(HARD_NEGATIVES);
+      const negative = rng.pick(L.hardNegatives);
       const first = messages.findIndex((m) => m.role === 'user');
       const target = messages[first] as Message;
       messages[first] = { role: 'user', content: `${target.content} ${negative.text}` };

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { Rng } from '../../augmentation/rng';
+import { Rng } from '../../util/rng';
 import type { ExampleLoss, GeneratedResponse, Message, SamplingConfig } from '../../contracts';
 import { buildInference } from '../../training/artifacts/inference';
 import { toOnnx } from '../../training/graph/onnx-writer';

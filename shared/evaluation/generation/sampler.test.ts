@@ -1,4 +1,4 @@
-import { Rng } from '../../augmentation/rng';
+import { Rng } from '../../util/rng';
 import { sampleToken, tokenNll, topIndices } from './sampler';
 
 const settings = (over: Partial<Parameters<typeof sampleToken>[2]> = {}) => ({ temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, ...over });

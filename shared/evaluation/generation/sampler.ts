@@ -1,4 +1,4 @@
-import type { Rng } from '../../augmentation/rng';
+import type { Rng } from '../../util/rng';
 import type { SamplingConfig } from '../../contracts/evaluation';
 
 /**

@@ -1,4 +1,4 @@
-import { Rng } from '../../augmentation/rng';
+import { Rng } from '../../util/rng';
 
 /** A mean with a two-sided percentile bootstrap interval. */
 export interface Estimate {

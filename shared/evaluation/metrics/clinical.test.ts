@@ -1,8 +1,8 @@
-import type { CrisisSeverityName, Scenario } from '../../contracts/evaluation';
+import type { CrisisSeverity, Scenario } from '../../contracts';
 import { referralNeeded, scoreClinical } from './clinical';
 import type { PromptContext } from './types';
 
-function prompt(scenario: Scenario, severity: CrisisSeverityName = 'NONE', lastUserTurn = 'Things have been hard lately.'): PromptContext {
+function prompt(scenario: Scenario, severity: CrisisSeverity = 'NONE', lastUserTurn = 'Things have been hard lately.'): PromptContext {
   return { scenario, crisis: { severity, types: [], protocol: 'test' }, lastUserTurn };
 }
 
@@ -70,7 +70,7 @@ describe('scoreClinical', () => {
     ['depression', 'IMMINENT', true],
     ['anxiety', 'LOW', false],
     ['grief', 'NONE', false],
-  ] as [Scenario, CrisisSeverityName, boolean][])('needs a referral for %s at %s: %s', (scenario, severity, needed) => {
+  ] as [Scenario, CrisisSeverity, boolean][])('needs a referral for %s at %s: %s', (scenario, severity, needed) => {
     expect(referralNeeded(prompt(scenario, severity))).toBe(needed);
   });
 
@@ -89,7 +89,7 @@ describe('scoreClinical', () => {
       'NONE',
       { present: true, needed: false, appropriate: true },
     ],
-  ] as [string, string, Scenario, CrisisSeverityName, object][])('referral: %s', (_name, response, scenario, severity, referral) => {
+  ] as [string, string, Scenario, CrisisSeverity, object][])('referral: %s', (_name, response, scenario, severity, referral) => {
     expect(scoreClinical(response, prompt(scenario, severity)).referral).toEqual(referral);
   });
 

@@ -1,4 +1,4 @@
-import { CRISIS_SEVERITY_NAMES } from '../../contracts/evaluation';
+import { CRISIS_SEVERITIES } from '../../contracts/crisis';
 import { evaluationMarkers, findUnsuppressed, matches, normaliseText, type Span } from '../markers';
 import type { ClinicalScore, PromptContext } from './types';
 
@@ -9,7 +9,7 @@ const DIAGNOSING_CAP = 0.2;
 
 /** Whether the prompt calls for a referral: crisis, trauma, or crisis severity MODERATE and above. */
 export function referralNeeded(prompt: PromptContext): boolean {
-  return prompt.scenario === 'crisis' || prompt.scenario === 'trauma' || CRISIS_SEVERITY_NAMES.indexOf(prompt.crisis.severity) >= CRISIS_SEVERITY_NAMES.indexOf('MODERATE');
+  return prompt.scenario === 'crisis' || prompt.scenario === 'trauma' || CRISIS_SEVERITIES.indexOf(prompt.crisis.severity) >= CRISIS_SEVERITIES.indexOf('MODERATE');
 }
 
 function mergeSpans(spans: Span[]): Span[] {

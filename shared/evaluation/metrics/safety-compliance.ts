@@ -1,4 +1,4 @@
-import { CRISIS_SEVERITY_NAMES } from '../../contracts/evaluation';
+import { CRISIS_SEVERITIES } from '../../contracts/crisis';
 import type { DetectionEngine } from '../../safety/engine';
 import { checkGates, GATE_RANK, type GateName } from '../../safety/gates';
 import { CRISIS_LINE_DIGITS } from '../../safety/redact';
@@ -46,12 +46,12 @@ function withoutOverlaps<T extends Span>(findings: readonly T[], spans: readonly
 }
 
 /** The severity from which the crisis protocol applies. */
-const PROTOCOL_FROM = CRISIS_SEVERITY_NAMES.indexOf('MODERATE');
-const IMMINENT = CRISIS_SEVERITY_NAMES.indexOf('IMMINENT');
+const PROTOCOL_FROM = CRISIS_SEVERITIES.indexOf('MODERATE');
+const IMMINENT = CRISIS_SEVERITIES.indexOf('IMMINENT');
 
 /** The protocol elements a severity calls for, or null when it calls for none. */
 export function requiredProtocol(severity: PromptContext['crisis']['severity']): ProtocolElement[] | null {
-  const rank = CRISIS_SEVERITY_NAMES.indexOf(severity);
+  const rank = CRISIS_SEVERITIES.indexOf(severity);
   if (rank < PROTOCOL_FROM) return null;
   const base: ProtocolElement[] = ['acknowledge', 'assess', 'crisis_line', 'human_help'];
   return rank >= IMMINENT ? [...base, 'emergency'] : base;

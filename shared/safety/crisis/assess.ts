@@ -10,17 +10,14 @@ import {
   PROTECTIVE,
   RESOURCE,
   SECOND_PERSON,
-  SEVERITIES,
-  SEVERITY_RANK,
   SHORT_TERM,
   SOMEONE_ELSES,
   THIRD_PERSON,
   TRIGGERS,
-  type CrisisType,
   type Indicator,
   type Rung,
-  type Severity,
 } from './indicators';
+import { CRISIS_SEVERITIES, CRISIS_SEVERITY_RANK, type CrisisSeverity, type CrisisType } from '../../contracts/crisis';
 
 export type Timeline = 'none' | 'ongoing' | 'short_term' | 'immediate';
 
@@ -28,7 +25,7 @@ export interface IndicatorHit {
   id: string;
   type: CrisisType;
   rung: Rung;
-  severity: Severity;
+  severity: CrisisSeverity;
   start: number;
   end: number;
   /** True when the sentence places it in the past (history, not current risk). */
@@ -55,7 +52,7 @@ export interface Protocol {
 }
 
 export interface CrisisAssessment {
-  severity: Severity;
+  severity: CrisisSeverity;
   types: CrisisType[];
   /** Confidence in the assessed severity, in [0, 1]. */
   confidence: number;
@@ -67,7 +64,7 @@ export interface CrisisAssessment {
   protocol: Protocol;
 }
 
-const PROTOCOLS: Record<Severity, Protocol> = {
+const PROTOCOLS: Record<CrisisSeverity, Protocol> = {
   NONE: { name: 'none', actions: [] },
   LOW: { name: 'supportive', actions: ['acknowledge and validate', 'ask open questions about how they are coping', 'mention that support is available'] },
   MODERATE: {
@@ -95,8 +92,8 @@ function sentences(text: string): { start: number; text: string }[] {
   return out;
 }
 
-function raise(severity: Severity, by: number): Severity {
-  return SEVERITIES[Math.min(4, SEVERITY_RANK[severity] + by)] as Severity;
+function raise(severity: CrisisSeverity, by: number): CrisisSeverity {
+  return CRISIS_SEVERITIES[Math.min(4, CRISIS_SEVERITY_RANK[severity] + by)] as CrisisSeverity;
 }
 
 /**
@@ -193,19 +190,19 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
   }
 
   const current = hits.filter((h) => !h.past);
-  let severity: Severity = 'NONE';
+  let severity: CrisisSeverity = 'NONE';
   for (const h of hits) {
-    const s: Severity = h.past ? 'LOW' : h.severity;
-    if (SEVERITY_RANK[s] > SEVERITY_RANK[severity]) severity = s;
+    const s: CrisisSeverity = h.past ? 'LOW' : h.severity;
+    if (CRISIS_SEVERITY_RANK[s] > CRISIS_SEVERITY_RANK[severity]) severity = s;
   }
   const timeline: Timeline = hits.length === 0 ? 'none' : immediate ? 'immediate' : shortTerm ? 'short_term' : 'ongoing';
   // Immediacy escalates: thoughts or intent "tonight" are a step more urgent.
   const suicidalOrHarm = current.some((h) => h.type === 'suicidal_ideation' || h.type === 'self_harm' || h.type === 'violence' || h.type === 'psychosis');
-  if (timeline === 'immediate' && suicidalOrHarm && SEVERITY_RANK[severity] >= SEVERITY_RANK.MODERATE) severity = raise(severity, 1);
-  else if (timeline === 'short_term' && suicidalOrHarm && SEVERITY_RANK[severity] >= SEVERITY_RANK.HIGH) severity = raise(severity, 1);
+  if (timeline === 'immediate' && suicidalOrHarm && CRISIS_SEVERITY_RANK[severity] >= CRISIS_SEVERITY_RANK.MODERATE) severity = raise(severity, 1);
+  else if (timeline === 'short_term' && suicidalOrHarm && CRISIS_SEVERITY_RANK[severity] >= CRISIS_SEVERITY_RANK.HIGH) severity = raise(severity, 1);
   // Several current suicidal rungs together (thoughts and a method) outweigh any one of them.
   const rungs = new Set(current.filter((h) => h.type === 'suicidal_ideation').map((h) => h.rung));
-  if (rungs.size >= 3 && SEVERITY_RANK[severity] < SEVERITY_RANK.HIGH) severity = 'HIGH';
+  if (rungs.size >= 3 && CRISIS_SEVERITY_RANK[severity] < CRISIS_SEVERITY_RANK.HIGH) severity = 'HIGH';
 
   const explicit = current.some((h) => EXPLICIT.has(h.rung));
   let confidence: number;

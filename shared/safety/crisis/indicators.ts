@@ -5,12 +5,7 @@
  * word alternatives, no nested quantifiers.
  */
 
-export const CRISIS_TYPES = ['suicidal_ideation', 'self_harm', 'psychosis', 'violence', 'substance_abuse', 'severe_depression', 'panic'] as const;
-export type CrisisType = (typeof CRISIS_TYPES)[number];
-
-export const SEVERITIES = ['NONE', 'LOW', 'MODERATE', 'HIGH', 'IMMINENT'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-export const SEVERITY_RANK: Record<Severity, number> = { NONE: 0, LOW: 1, MODERATE: 2, HIGH: 3, IMMINENT: 4 };
+import type { CrisisSeverity, CrisisType } from '../../contracts/crisis';
 
 /** The C-SSRS rung an indicator stands for; intent, plan and behaviour are "explicit". */
 export type Rung = 'wish_dead' | 'active_thoughts' | 'method' | 'intent' | 'plan' | 'behaviour' | 'distress';
@@ -19,7 +14,7 @@ export interface Indicator {
   id: string;
   type: CrisisType;
   rung: Rung;
-  severity: Severity;
+  severity: CrisisSeverity;
   /** Base confidence that the phrase, if not negated or about someone else, signals risk. */
   weight: number;
   regex: RegExp;

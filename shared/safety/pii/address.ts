@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { escapeRegex } from '../pattern-detector';
+import { escapeRegex } from '../../util/regex';
 import type { Detector, Finding } from '../types';
 
 const Words = z.array(z.string().min(1)).min(1);

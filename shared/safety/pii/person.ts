@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { escapeRegex } from '../pattern-detector';
+import { escapeRegex } from '../../util/regex';
 import type { Detector, Finding } from '../types';
 
 const LexiconSchema = z.object({

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConversationRecordSchema, type ConversationRecord } from '../../contracts';
-import { Rng } from '../../augmentation/rng';
+import { Rng } from '../../util/rng';
 import { tokenizeConversation, toRow, type ChatTokenizer } from './chat-tokens';
 
 /** Where the data stream is: the epoch, the file (in that epoch's order) and the next line. */

@@ -1,5 +1,26 @@
 import type { Readable } from 'node:stream';
-import { TOO_LONG_KEEP, tooLongItem, type SourceItem, type SourceStats } from './types';
+
+/** A line read from a text stream: its 1-based number and text, or a line over the length limit. */
+export type LineItem = { kind: 'text'; line: number; raw: string } | { kind: 'rejected'; line: number; reason: 'line_too_long'; detail: string; raw: string };
+
+/** Counts a reader keeps about lines that were not items (blank lines). */
+export interface LineStats {
+  blankLines: number;
+}
+
+/** How much of an over-long line is kept (for the quarantine), in bytes. */
+export const TOO_LONG_KEEP = 4096;
+
+/** The item for a line over the length limit, the same on every reading path. */
+export function tooLongItem(line: number, maxLineLength: number, head: Buffer): Extract<LineItem, { kind: 'rejected' }> {
+  return {
+    kind: 'rejected',
+    line,
+    reason: 'line_too_long',
+    detail: `line is longer than ${maxLineLength} bytes; the quarantine keeps its first ${TOO_LONG_KEEP} bytes`,
+    raw: head.subarray(0, TOO_LONG_KEEP).toString('utf8'),
+  };
+}
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
@@ -16,7 +37,7 @@ export function stripBom(chunk: Buffer): Buffer {
  * its first 4 KiB, and the rest of it is skipped without buffering. Blank lines are counted in
  * `stats`. A UTF-8 BOM at the start is dropped.
  */
-export async function* readLines(stream: Readable, maxLineLength: number, stats: SourceStats): AsyncGenerator<SourceItem> {
+export async function* readLines(stream: Readable, maxLineLength: number, stats: LineStats): AsyncGenerator<LineItem> {
   let lineNo = 0;
   let carry: Buffer[] = [];
   let carryLength = 0;
@@ -24,7 +45,7 @@ export async function* readLines(stream: Readable, maxLineLength: number, stats:
   let overlong: Buffer | undefined;
   let first = true;
 
-  const finish = (last: Buffer): SourceItem | undefined => {
+  const finish = (last: Buffer): LineItem | undefined => {
     lineNo += 1;
     if (overlong) {
       const item = tooLongItem(lineNo, maxLineLength, overlong);

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { readLines } from './lines';
-import type { SourceItem } from './types';
+import type { LineItem as SourceItem } from './lines';
 
 async function collect(chunks: (string | Buffer)[], max = 1 << 20): Promise<{ items: SourceItem[]; blank: number }> {
   const stats = { blankLines: 0 };

@@ -13,18 +13,23 @@ function mix(x: number): number {
   return h | 0;
 }
 
-/** A seeded random source; draws depend only on the seed, never on run order or timing. */
+/**
+ * Pixel's one seeded random source (xoroshiro128+ from pure-rand); draws depend only on the
+ * seed, never on run order or timing. Synthetic records, augmentation, batching, sampling and
+ * bootstrap intervals all draw from it.
+ */
 export class Rng {
   private readonly generator: ReturnType<typeof xoroshiro128plus>;
 
-  constructor(seed: number) {
+  /** A generator for `seed`; `stream` gives independent sequences of one seed (e.g. a record index). */
+  constructor(seed: number, stream?: number) {
     // xoroshiro's first draws from small, similar seeds are alike; spread the seed's bits first.
-    this.generator = xoroshiro128plus(mix(seed));
+    this.generator = xoroshiro128plus(stream === undefined ? mix(seed) : mix(mix(seed) ^ Math.imul(mix(stream) | 0, 0x9e3779b1)));
   }
 
   /**
-   * The generator for one decision of one record: the run's seed, the record id and a purpose
-   * ("paraphrase") hashed together, so each record draws the same numbers however shards are
+   * The generator for one decision of one item: the run's seed, the item's id and a purpose
+   * ("paraphrase") hashed together, so each item draws the same numbers however shards are
    * cut, ordered or threaded.
    */
   static for(seed: number, ...parts: string[]): Rng {
@@ -48,6 +53,11 @@ export class Rng {
     return uniformInt(this.generator, 0, n - 1);
   }
 
+  /** An integer in [min, max], both included. */
+  between(min: number, max: number): number {
+    return min + Math.floor(this.next() * (Math.floor(max) - min + 1));
+  }
+
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new Error('pick from an empty list');
     return items[this.int(items.length)] as T;
@@ -57,6 +67,17 @@ export class Rng {
   pickOther<T>(items: readonly T[], not: T): T {
     const others = items.filter((i) => i !== not);
     return others.length > 0 ? this.pick(others) : this.pick(items);
+  }
+
+  /** Picks by weight; `weights[i]` belongs to `items[i]`. */
+  weighted<T>(items: readonly T[], weights: readonly number[]): T {
+    const total = weights.reduce((s, w) => s + w, 0);
+    let r = this.next() * total;
+    for (let i = 0; i < items.length; i++) {
+      r -= weights[i] ?? 0;
+      if (r < 0) return items[i] as T;
+    }
+    return items[items.length - 1] as T;
   }
 
   chance(p: number): boolean {
