@@ -8,7 +8,7 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.pixel/**', 'coverage/**', 'bin/**', '*.config.js', 'eslint.config.mjs'] },
+  { ignores: ['node_modules/**', 'dist/**', '.pixel/**', 'coverage/**', 'bin/**', '*.config.js', 'eslint.config.mjs', '.dependency-cruiser.cjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
@@ -34,7 +34,7 @@ export default tseslint.config(
             { name: `node:${name}`, message: 'Workflows must not use Node built-ins: move this into an activity.' },
           ]),
           patterns: [
-            { group: ['../activities/*', '../workers/*', '../shared/*', '!../shared/contracts', '!../shared/contracts/*'], allowTypeImports: true, message: 'Workflows import shared/contracts, and activities only as types.' },
+            { group: ['../activities/*', '../workers/*', '../shared/*', '!../shared/contracts', '!../shared/contracts/*', '!../shared/util', '../shared/util/*', '!../shared/util/pool'], allowTypeImports: true, message: 'Workflows import shared/contracts and shared/util/pool (plain, deterministic code), and activities only as types.' },
           ],
         },
       ],

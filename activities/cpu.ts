@@ -4,7 +4,7 @@ import { createEvaluationCpuActivities } from './evaluate';
 import { createReviewActivities } from './review';
 import { createPrepareActivity } from './prepare';
 import { createSafetyActivities } from './safety';
-import { createTrainingActivities } from './training';
+import { createTrainingActivities } from './model-artifacts';
 
 /** Everything the CPU worker registers. Workflows import this file's types only. */
 export function createCpuActivities(deps: { store: ArtifactStore }) {

@@ -5,7 +5,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { LocalArtifactStore } from '../shared/artifacts';
 import type { GenerateEvaluationResult, ShardRef } from '../shared/contracts';
 import { generateConversation } from '../shared/data/synthetic/generator';
-import { ModelRegistry } from '../shared/registry/model-registry';
+import { ModelRegistry } from '../shared/model-registry/model-registry';
 import { createDefaultModel } from '../shared/training/model/default-model';
 import { tempDir } from '../test/helpers';
 import { createEvaluationCpuActivities, createEvaluationGpuActivities } from './evaluate';

@@ -1,11 +1,10 @@
-import type { Client } from '@temporalio/client';
 import type { ArtifactStore } from '../shared/artifacts';
 import { detectAccelerator, type AcceleratorInfo } from './accelerator';
 import { createEvaluationGpuActivities } from './evaluate';
-import { createTrainActivities } from './train';
+import { createTrainActivities } from './fine-tune';
 
 /** Everything the GPU worker registers. Workflows import this file's types only. */
-export function createGpuActivities(deps: { accelerator: AcceleratorInfo; store: ArtifactStore; client?: Client }) {
+export function createGpuActivities(deps: { accelerator: AcceleratorInfo; store: ArtifactStore }) {
   return {
     ...createTrainActivities(deps),
     ...createEvaluationGpuActivities(deps),

@@ -3,7 +3,8 @@ import { ArtifactNotFoundError, ArtifactUnreadableError, type ArtifactStore } fr
 import {
   ErrorTypes,
   PrepareDatasetInputSchema,
-  parseWith,
+  invalidInput,
+  parseInput,
   type PrepareDatasetInput,
   type PrepareDatasetResult,
 } from '../shared/contracts';
@@ -22,9 +23,7 @@ export interface PrepareHeartbeat {
 /** The data-preparation stage as an activity on the CPU queue. */
 export function createPrepareActivity(store: ArtifactStore) {
   return async function prepareDatasetActivity(input: PrepareDatasetInput): Promise<PrepareDatasetResult> {
-    const parsed = parseWith(PrepareDatasetInputSchema, 'prepareDataset input', input ?? {});
-    if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, ErrorTypes.InvalidInput);
-    const { config, useCache } = parsed.value;
+    const { config, useCache } = parseInput(PrepareDatasetInputSchema, 'prepareDataset input', input);
     const ctx = Context.current();
     const total = config.source.kind === 'synthetic' ? config.source.count : undefined;
     let result: PrepareDatasetResult;
@@ -47,7 +46,7 @@ export function createPrepareActivity(store: ArtifactStore) {
         throw ApplicationFailure.nonRetryable(`source ${config.source.kind} file is not readable: ${err.message}`, ErrorTypes.SourceUnreadable);
       }
       if (err instanceof Error && /is not the counsel-chat CSV/.test(err.message)) {
-        throw ApplicationFailure.nonRetryable(err.message, ErrorTypes.InvalidInput);
+        throw invalidInput(err.message);
       }
       throw err;
     }

@@ -1,19 +1,20 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import { z } from 'zod';
+import { Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../shared/artifacts';
-import { ErrorTypes, PromoteModelInputSchema, RecordReviewInputSchema, parseWith, type PromoteModelInput, type PromoteModelResult, type RecordReviewInput, type Reviewer } from '../shared/contracts';
-import { ModelRegistry } from '../shared/registry/model-registry';
-import { loadReviewers } from '../shared/review/registry';
+import {
+  NotifyReviewersInputSchema,
+  PromoteModelInputSchema,
+  RecordReviewInputSchema,
+  invalidInput,
+  parseInput,
+  type NotifyReviewersInput,
+  type PromoteModelInput,
+  type PromoteModelResult,
+  type RecordReviewInput,
+  type Reviewer,
+} from '../shared/contracts';
+import { ModelRegistry } from '../shared/model-registry/model-registry';
+import { loadReviewers } from '../shared/review/reviewers';
 
-const NotifyInputSchema = z
-  .object({
-    reviewId: z.string().min(1),
-    notices: z.array(z.object({ reviewerId: z.string().min(1), kind: z.enum(['assigned', 'reminder']), itemIds: z.array(z.string()) }).strict()),
-  })
-  .strict();
-export type NotifyReviewersInput = z.input<typeof NotifyInputSchema>;
-
-const invalid = (message: string) => ApplicationFailure.nonRetryable(message, ErrorTypes.InvalidInput);
 const safeKey = (s: string) => s.replace(/[^\w.@:-]/g, '_');
 
 /** Activities of expert review and promotion (CPU queue). */
@@ -24,7 +25,7 @@ export function createReviewActivities(store: ArtifactStore) {
       try {
         return await loadReviewers(store);
       } catch (err) {
-        throw invalid((err as Error).message);
+        throw invalidInput((err as Error).message);
       }
     },
 
@@ -33,9 +34,7 @@ export function createReviewActivities(store: ArtifactStore) {
      * the workflow's state holds scores only. Idempotent: a retry writes the same file.
      */
     async recordReviewActivity(input: RecordReviewInput): Promise<{ commentUri?: string }> {
-      const parsed = parseWith(RecordReviewInputSchema, 'recordReview input', input ?? {});
-      if (!parsed.ok) throw invalid(parsed.message);
-      const { reviewId, review, at } = parsed.value;
+      const { reviewId, review, at } = parseInput(RecordReviewInputSchema, 'recordReview input', input);
       const file = await store.writeText(`review/${safeKey(reviewId)}/reviews/${safeKey(review.itemId)}/${safeKey(review.reviewerId)}.json`, `${JSON.stringify({ reviewId, ...review, at }, null, 2)}\n`);
       return review.comment ? { commentUri: file.uri } : {};
     },
@@ -46,9 +45,7 @@ export function createReviewActivities(store: ArtifactStore) {
      * a log line (ids and counts only).
      */
     async notifyReviewersActivity(input: NotifyReviewersInput): Promise<{ written: number }> {
-      const parsed = parseWith(NotifyInputSchema, 'notifyReviewers input', input ?? {});
-      if (!parsed.ok) throw invalid(parsed.message);
-      const { reviewId, notices } = parsed.value;
+      const { reviewId, notices } = parseInput(NotifyReviewersInputSchema, 'notifyReviewers input', input);
       const stamp = new Date().toISOString().replace(/[:.]/g, '');
       for (const n of notices) {
         await store.writeText(`review/${safeKey(reviewId)}/outbox/${stamp}-${n.kind}-${safeKey(n.reviewerId)}.json`, `${JSON.stringify({ reviewId, ...n, at: new Date().toISOString() })}\n`);
@@ -62,9 +59,7 @@ export function createReviewActivities(store: ArtifactStore) {
      * summaries, and makes it current in one atomic write. Idempotent on retry.
      */
     async promoteModelActivity(input: PromoteModelInput): Promise<PromoteModelResult> {
-      const parsed = parseWith(PromoteModelInputSchema, 'promoteModel input', input ?? {});
-      if (!parsed.ok) throw invalid(parsed.message);
-      const { runId, modelUri, evaluation, review } = parsed.value;
+      const { runId, modelUri, evaluation, review } = parseInput(PromoteModelInputSchema, 'promoteModel input', input);
       const registry = new ModelRegistry(store);
       const previous = await registry.current();
       await registry.register({ version: runId, modelUri, runId, createdAt: new Date().toISOString(), evaluation, review });

@@ -1,10 +1,9 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../shared/artifacts';
 import {
-  ErrorTypes,
   SafetyFilterShardInputSchema,
   SafetySummarizeInputSchema,
-  parseWith,
+  parseInput,
   type SafetyFilterShardInput,
   type SafetyResult,
   type SafetyShardResult,
@@ -20,25 +19,23 @@ export function createSafetyActivities(store: ArtifactStore) {
   let engine: DetectionEngine | undefined;
   return {
     async safetyFilterShardActivity(input: SafetyFilterShardInput): Promise<SafetyShardResult> {
-      const parsed = parseWith(SafetyFilterShardInputSchema, 'safetyFilterShard input', input ?? {});
-      if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, ErrorTypes.InvalidInput);
+      const { shard, policy } = parseInput(SafetyFilterShardInputSchema, 'safetyFilterShard input', input);
       engine ??= createPiiEngine();
       const ctx = Context.current();
       const result = await filterShard({
         store,
         engine,
-        shard: parsed.value.shard,
-        policy: parsed.value.policy,
+        shard,
+        policy,
         signal: ctx.cancellationSignal,
-        onProgress: (done) => ctx.heartbeat({ phase: 'safety', read: done, total: parsed.value.shard.records }),
+        onProgress: (done) => ctx.heartbeat({ phase: 'safety', read: done, total: shard.records }),
       });
       ctx.log.info('shard filtered', { split: result.split, kept: result.counts.kept, rejected: result.counts.rejected, crisis: result.counts.crisis, cacheHit: result.cacheHit });
       return result;
     },
     async summarizeSafetyActivity(input: SafetySummarizeInput): Promise<SafetyResult> {
-      const parsed = parseWith(SafetySummarizeInputSchema, 'summarizeSafety input', input ?? {});
-      if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, ErrorTypes.InvalidInput);
-      return summarizeSafety(store, parsed.value.datasetSha, parsed.value.shards);
+      const { datasetSha, shards } = parseInput(SafetySummarizeInputSchema, 'summarizeSafety input', input);
+      return summarizeSafety(store, datasetSha, shards);
     },
   };
 }

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { LocalArtifactStore } from '../shared/artifacts';
 import type { ExpertReviewInput, ReviewStatus } from '../shared/contracts';
 import { signReviewerToken } from '../shared/review/auth';
-import { REVIEWERS_KEY } from '../shared/review/registry';
+import { REVIEWERS_KEY } from '../shared/review/reviewers';
 import { registerReviewCommands } from '../scripts/review';
 import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
 import { createCpuWorker } from '../workers/factory';
@@ -336,9 +336,12 @@ describe('review server against a real expertReviewWorkflow', () => {
 
 describe('parseMaterial', () => {
   it('indexes lines by itemId and names a bad line by number only', () => {
-    expect([...parseMaterial('{"itemId":"a"}\n\n{"itemId":"b","scenario":"grief"}\n').keys()]).toEqual(['a', 'b']);
-    expect(() => parseMaterial('{"itemId":"a"}\n{"secret text')).toThrow(/^review material line 2 is not JSON$/);
-    expect(() => parseMaterial('{"scenario":"grief"}')).toThrow(/line 1 has no itemId/);
+    const a = JSON.stringify(material('a', 'grief', false));
+    const b = JSON.stringify(material('b', 'crisis', true));
+    expect([...parseMaterial(`${a}\n\n${b}\n`).keys()]).toEqual(['a', 'b']);
+    expect(() => parseMaterial(`${a}\n{"secret text`)).toThrow(/^review material line 2 is not JSON$/);
+    expect(() => parseMaterial(JSON.stringify({ ...material('c', 'grief', false), itemId: undefined }))).toThrow(/review material line 1: itemId/);
+    expect(() => parseMaterial(JSON.stringify({ ...material('d', 'grief', false), scenario: 'gardening' }))).toThrow(/review material line 1: scenario/);
   });
 });
 

@@ -4,9 +4,11 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Client, QueryNotRegisteredError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ArtifactNotFoundError, type ArtifactStore } from '../shared/artifacts';
-import { SubmitReviewInputSchema, describeZodError, type RecordedReview, type ReviewStatus, type SubmitReviewInput } from '../shared/contracts';
+import { ReviewMaterialSchema, SubmitReviewInputSchema, describeZodError, type RecordedReview, type ReviewMaterial, type ReviewStatus, type SubmitReviewInput } from '../shared/contracts';
+import { jsonlLines } from '../shared/util/jsonl';
+import { mapInOrder } from '../shared/util/pool';
 import { verifyReviewerToken } from '../shared/review/auth';
-import { loadReviewers } from '../shared/review/registry';
+import { loadReviewers } from '../shared/review/reviewers';
 import { getReviewStatusQuery, submitReviewUpdate } from '../workflows/review-messages';
 
 /** The cookie that carries a reviewer's token after they open their sign-in link. */
@@ -62,17 +64,6 @@ export interface ReviewServerOptions {
 export interface ReviewServer {
   url: string;
   close(): Promise<void>;
-}
-
-/** One line of the evaluation's review-items file (`activities/evaluate.ts`). */
-export interface ReviewMaterial {
-  itemId: string;
-  scenario?: string;
-  crisis?: { severity?: string; types?: string[]; protocol?: string };
-  messages?: { role: string; content: string }[];
-  reference?: string;
-  candidate?: { response?: string; safety?: { pass?: boolean; failures?: unknown[] }; empathy?: number; clinical?: number };
-  baseline?: { response?: string };
 }
 
 /** One entry of `GET /api/assignments`. */
@@ -169,7 +160,7 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       executions.push({ workflowId: w.workflowId, runId: w.runId });
       if (executions.length >= MAX_REVIEWS_LISTED) break;
     }
-    const statuses = await mapLimit(executions, QUERY_CONCURRENCY, async (e) => {
+    const statuses = await mapInOrder(executions, QUERY_CONCURRENCY, async (e) => {
       try {
         return { ...e, status: await statusOf(e.workflowId) };
       } catch (err) {
@@ -211,19 +202,14 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       itemId,
       scenario: item.scenario,
       crisis: item.crisis,
-      crisisDetail: m.crisis ?? null,
+      crisisDetail: m.crisis,
       reviewStatus: status.status,
       deadlineAt: status.deadlineAt,
       done,
-      messages: (m.messages ?? []).map((x) => ({ role: String(x.role), content: String(x.content) })),
+      messages: m.messages.map((x) => ({ role: x.role, content: x.content })),
       reference: m.reference ?? null,
-      candidate: {
-        response: m.candidate?.response ?? '',
-        safety: { pass: m.candidate?.safety?.pass ?? null, failures: m.candidate?.safety?.failures ?? [] },
-        empathy: m.candidate?.empathy ?? null,
-        clinical: m.candidate?.clinical ?? null,
-      },
-      baseline: m.baseline ? { response: m.baseline.response ?? '' } : null,
+      candidate: m.candidate,
+      baseline: m.baseline ?? null,
     };
   }
 
@@ -428,18 +414,12 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 /** Parses the review-items JSONL; a bad line is named by number only (its text stays out of logs). */
 export function parseMaterial(text: string): Map<string, ReviewMaterial> {
   const items = new Map<string, ReviewMaterial>();
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      throw new Error(`review material line ${i + 1} is not JSON`);
-    }
-    const item = value as ReviewMaterial;
-    if (typeof item !== 'object' || item === null || typeof item.itemId !== 'string') throw new Error(`review material line ${i + 1} has no itemId`);
-    items.set(item.itemId, item);
-  });
+  for (const l of jsonlLines(text)) {
+    if (!l.ok) throw new Error(`review material line ${l.line} is not JSON`);
+    const parsed = ReviewMaterialSchema.safeParse(l.value);
+    if (!parsed.success) throw new Error(describeZodError(`review material line ${l.line}`, parsed.error));
+    items.set(parsed.data.itemId, parsed.data);
+  }
   return items;
 }
 
@@ -460,17 +440,4 @@ function errorName(err: unknown): string {
   if (err instanceof HttpError) return err.message;
   if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 300);
   return 'unknown error';
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
 }

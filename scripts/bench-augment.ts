@@ -3,6 +3,7 @@ import { rename } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
+import { mapInOrder } from '../shared/util/pool';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { addAugmentCounts, augmentShardInThread, emptyAugmentCounts, summarizeAugmentation } from '../shared/augmentation';
 import { AugmentConfigSchema, PrepareConfigSchema, SafetyPolicySchema, type AugmentShardResult, type ShardRef } from '../shared/contracts';
@@ -13,20 +14,6 @@ import { PRODUCTION_RECORDS, median } from './bench-data';
 import { intOption } from './options';
 
 /** Runs `run` over the items, `concurrency` at a time. */
-async function pool<T, R>(items: readonly T[], concurrency: number, run: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await run(items[i] as T);
-      }
-    }),
-  );
-  return out;
-}
-
 export function registerBenchAugmentCommand(bench: Command): void {
   bench
     .command('augment')
@@ -64,7 +51,7 @@ export function registerBenchAugmentCommand(bench: Command): void {
         rmSync(path.join(storeDir, 'augment'), { recursive: true, force: true });
         console.error(`augmenting ${sourceRecords} train records in ${train.length} shards, ${opts.threads} at a time (run ${r + 1}/${opts.repeat}) ...`);
         const started = process.hrtime.bigint();
-        results = await pool(train, opts.threads, (shard) => augmentShardInThread({ storeRoot: storeDir, shard, config }));
+        results = await mapInOrder(train, opts.threads, (shard) => augmentShardInThread({ store: { kind: 'local', root: storeDir }, shard, config }));
         rates.push(sourceRecords / (Number(process.hrtime.bigint() - started) / 1e9));
       }
       const counts = results.reduce((acc, s) => addAugmentCounts(acc, s.counts), emptyAugmentCounts());

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
-import { buildTrainStep, DEFAULT_LORA, type TrainStepSpec } from '../shared/training/artifacts/train-step';
+import { LoraSpecSchema } from '../shared/contracts';
+import { buildTrainStep, type TrainStepSpec } from '../shared/training/artifacts/train-step';
 import { Graph, tensor, type Tensor } from '../shared/training/graph/ir';
 import { matmul } from '../shared/training/graph/ops';
 import { toOnnx } from '../shared/training/graph/onnx-writer';
@@ -65,7 +66,7 @@ async function measure(label: string, config: LlamaConfigInput, mode: 'full' | '
   const shapes = parameterShapes(dims);
   const params = shapes.reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
   const weights = new Map(shapes.map(([name, shape], i) => [name, name.endsWith('norm.weight') ? tensor('float32', shape, new Float32Array(shape[0] as number).fill(1)) : randomTensor(shape, 2 / Math.sqrt(shape[shape.length - 1] as number), i + 1)]));
-  const spec: TrainStepSpec = { dims, batch, seq, dtype: 'float32', mode, lora: DEFAULT_LORA };
+  const spec: TrainStepSpec = { dims, batch, seq, dtype: 'float32', mode, lora: LoraSpecSchema.parse({}) };
   const { graph, manifest } = buildTrainStep(spec, mode === 'lora' ? weights : undefined);
   const session = await ort.InferenceSession.create(toOnnx(graph), sessionOptions(threads));
   const state: Record<string, ort.Tensor> = {};

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
-import { createTrainActivities } from '../activities/train';
+import { createTrainActivities } from '../activities/fine-tune';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { TrainConfigSchema, type TrainHeartbeat } from '../shared/contracts';
 import { generateConversation } from '../shared/data/synthetic/generator';

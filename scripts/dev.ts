@@ -3,16 +3,16 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
-import { pixelHome, workflowUiUrl } from '../shared/config/env';
-import { findTemporalCli, startDevServer, stopChild, waitForTemporal, type DevServer } from '../shared/temporal/cli';
-import { failureMessage, followPipeline, summarizeResult } from '../shared/temporal/follow';
-import { ensureSearchAttributes } from '../shared/temporal/search-attributes';
-import { startPipeline } from '../shared/temporal/start';
+import { pixelHome, workflowUiUrl } from '../client/env';
+import { findTemporalCli, startDevServer, stopChild, waitForTemporal, type DevServer } from '../client/temporal-cli';
+import { failureMessage, followPipeline, summarizeResult } from '../client/follow';
+import { ensureSearchAttributes } from '../client/search-attributes';
+import { startPipeline } from '../client/start';
 import { CPU_TASK_QUEUE, PipelineInputSchema, parseWith } from '../shared/contracts';
 import { startReviewServer, type ReviewServer } from '../review-ui/server';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { reviewSecret, signReviewerToken } from '../shared/review/auth';
-import { ensureReviewers } from '../shared/review/registry';
+import { ensureReviewers } from '../shared/review/reviewers';
 import { intOption, readJsonInput } from './options';
 
 interface DevOptions {

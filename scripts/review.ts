@@ -2,10 +2,10 @@ import { Client, Connection } from '@temporalio/client';
 import { Option, type Command } from 'commander';
 import { startReviewServer, type AssignmentView } from '../review-ui/server';
 import { artifactStoreFromEnv } from '../shared/artifacts';
-import { temporalSettings } from '../shared/config/env';
+import { temporalSettings } from '../client/env';
 import { CPU_TASK_QUEUE, SAFETY_LABELS } from '../shared/contracts';
 import { reviewSecret, signReviewerToken } from '../shared/review/auth';
-import { REVIEWERS_KEY, ensureReviewers, loadReviewers } from '../shared/review/registry';
+import { REVIEWERS_KEY, ensureReviewers, loadReviewers } from '../shared/review/reviewers';
 import { intOption } from './options';
 
 const DEFAULT_PORT = 8234;

@@ -1,8 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
-import { temporalSettings, workflowUiUrl } from '../shared/config/env';
-import { failureMessage, followPipeline, summarizeResult } from '../shared/temporal/follow';
-import { startPipeline } from '../shared/temporal/start';
+import { temporalSettings, workflowUiUrl } from '../client/env';
+import { failureMessage, followPipeline, summarizeResult } from '../client/follow';
+import { startPipeline } from '../client/start';
 import { readJsonInput } from './options';
 
 export function registerRunCommand(program: Command): void {

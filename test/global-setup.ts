@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTE_KEYS } from '../shared/contracts';
-import { findTemporalCli } from '../shared/temporal/cli';
+import { findTemporalCli } from '../client/temporal-cli';
 
 /**
  * Starts one real Temporal dev server (the existing CLI binary, through @temporalio/testing)

@@ -1,4 +1,3 @@
-import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import { createCpuActivities } from '../activities/cpu';
 import { createGpuActivities } from '../activities/gpu';
@@ -43,8 +42,7 @@ export function createGpuWorker(deps: WorkerDeps & { accelerator: AcceleratorInf
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? GPU_TASK_QUEUE,
-    // The client lets training report progress to its run and see a stop request.
-    activities: createGpuActivities({ accelerator: deps.accelerator, store: deps.store, client: new Client({ connection: deps.connection, namespace: deps.namespace }) }),
+    activities: createGpuActivities({ accelerator: deps.accelerator, store: deps.store }),
     // One training job per GPU: they do not share a device well.
     maxConcurrentActivityTaskExecutions: Math.max(1, deps.accelerator.gpus.length),
     shutdownGraceTime: SHUTDOWN_GRACE,

@@ -1,5 +1,5 @@
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
-import { temporalSettings } from '../shared/config/env';
+import { temporalSettings } from '../client/env';
 
 /**
  * Connects, builds a worker and runs it until SIGINT/SIGTERM, then shuts down gracefully

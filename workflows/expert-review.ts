@@ -1,16 +1,17 @@
 import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities/cpu';
-import { ErrorTypes, ExpertReviewInputSchema, NON_RETRYABLE_ERROR_TYPES, parseWith, type ExpertReviewInput, type ExpertReviewResult, type RecordedReview } from '../shared/contracts';
+import { ErrorTypes, ExpertReviewInputSchema, parseInput, type ExpertReviewInput, type ExpertReviewResult, type RecordedReview } from '../shared/contracts';
+import { RETRY_POLICY } from './activity-options';
 import { computeConsensus, decideReview } from './review/consensus';
 import { ExpertReviewState, ReviewRejection } from './review-state';
 import { getReviewStatusQuery, reassignItemUpdate, submitReviewUpdate } from './review-messages';
 
 const activities = proxyActivities<CpuActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+  retry: { ...RETRY_POLICY, maximumAttempts: 10 },
 });
 
-const rejection = (err: unknown) => (err instanceof ReviewRejection ? ApplicationFailure.nonRetryable(err.message, 'ReviewRejected') : err);
+const rejection = (err: unknown) => (err instanceof ReviewRejection ? ApplicationFailure.nonRetryable(err.message, ErrorTypes.ReviewRejected) : err);
 
 /**
  * Clinical reviewers decide whether a model may be promoted. The items (every crisis item of
@@ -24,9 +25,8 @@ const rejection = (err: unknown) => (err instanceof ReviewRejection ? Applicatio
  * the config, and the result explains itself. Long reviews continue as new with their state.
  */
 export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<ExpertReviewResult> {
-  const parsed = parseWith(ExpertReviewInputSchema, 'expert review input', input ?? {});
-  if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, ErrorTypes.InvalidInput);
-  const { reviewId, items, reviewItemsUri, reviewers, config, state: carried } = parsed.value;
+  const parsed = parseInput(ExpertReviewInputSchema, 'expert review input', input);
+  const { reviewId, items, reviewItemsUri, reviewers, config, state: carried } = parsed;
   const now = () => new Date().toISOString();
   const state = new ExpertReviewState(reviewId, items, reviewers, config, reviewItemsUri, now(), carried);
 
@@ -93,7 +93,7 @@ export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<Ex
     if (state.complete()) break;
     if (historyLong()) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof expertReviewWorkflow>({ ...parsed.value, state: state.snapshot() });
+      await continueAsNew<typeof expertReviewWorkflow>({ ...parsed, state: state.snapshot() });
     }
     const nowMs = Date.now();
     if (nowMs >= state.deadlineMs) {

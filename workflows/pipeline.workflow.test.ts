@@ -7,13 +7,15 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
 import { reviewEverything } from '../test/review-helpers';
-import { ModelRegistry } from '../shared/registry/model-registry';
-import { ensureReviewers } from '../shared/review/registry';
+import { ModelRegistry } from '../shared/model-registry/model-registry';
+import { ensureReviewers } from '../shared/review/reviewers';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { CRISIS_COUNT, DATASET_SHA, PIPELINE_STAGE, PrepareConfigSchema, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
 import { prepareCacheKey, preparedKey, resolveSource } from '../shared/data';
 import { createCpuWorker, createGpuWorker } from '../workers/factory';
 import { getProgressQuery, stopTrainingSignal } from './messages';
+import { pendingHeartbeat } from '../client/follow';
+import { createDefaultModel } from '../shared/training/model/default-model';
 import { trainingPipelineWorkflow } from './pipeline';
 
 /** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
@@ -166,27 +168,50 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     }
   }, 180_000);
 
-  it('reports training progress and, asked to stop, finishes early with its best checkpoint', async () => {
+  it('reports training progress in heartbeats and, asked to stop, finishes early with its best checkpoint', async () => {
     const handle = await start({ data: { source: { kind: 'synthetic', count: 300, seed: 11 } }, train: { config: { steps: 5000, evalEvery: 5, checkpointEvery: 5 } }, evaluate: { enabled: false } }, 'stop-train');
-    let progress = await handle.query(getProgressQuery);
+    // Progress is the training activity's heartbeat details (what the UI shows on the pending activity).
+    let beat: Awaited<ReturnType<typeof pendingHeartbeat>>;
     const deadline = Date.now() + 90_000;
-    while ((progress.stages[3]?.counts?.step ?? 0) < 12 && Date.now() < deadline) {
+    do {
       await new Promise((r) => setTimeout(r, 250));
-      progress = await handle.query(getProgressQuery);
-    }
-    const counts = progress.stages[3]?.counts ?? {};
-    expect(progress.currentStage).toBe('train');
-    expect(counts).toMatchObject({ totalSteps: 5000 });
-    expect(counts.step).toBeGreaterThanOrEqual(12);
-    expect(counts.lossMilli).toBeGreaterThan(0);
-    expect(counts.tokensPerSecond).toBeGreaterThan(0);
+      beat = await pendingHeartbeat(handle);
+    } while ((beat?.details.step ?? 0) < 12 && Date.now() < deadline);
+    expect(beat?.activity).toBe('trainModelActivity');
+    expect(beat?.details).toMatchObject({ phase: 'training', totalSteps: 5000 });
+    expect(beat!.details.step).toBeGreaterThanOrEqual(12);
+    expect(beat!.details.loss).toBeGreaterThan(0);
+    expect(beat!.details.tokensPerSecond).toBeGreaterThan(0);
+    expect(beat!.details.etaSeconds).toBeGreaterThan(0);
+    expect((await handle.query(getProgressQuery)).currentStage).toBe('train');
     await handle.signal(stopTrainingSignal);
     const result = await handle.result();
     expect(result.train?.stoppedBy).toBe('stop_requested');
     expect(result.train?.steps).toBeLessThan(5000);
     expect(result.train?.bestCheckpointUri).toMatch(/best\.safetensors$/);
+    expect(result.train?.modelUri).toBeDefined();
     expect(result.stages[3]).toMatchObject({ name: 'train', status: 'completed' });
   }, 150_000);
+
+  it('adds no events to the history while it trains: 1,000 steps are a handful of events', async () => {
+    const model = path.join(t.dir, 'tiny-model');
+    await createDefaultModel(model, 'tiny', 3);
+    const handle = await start(
+      { data: { source: { kind: 'synthetic', count: 200, seed: 21 } }, train: { config: { model, steps: 1000, batch: 2, seq: 48, warmupSteps: 10, evalEvery: 250, evalBatches: 1, checkpointEvery: 250 } }, evaluate: { enabled: false } },
+      'long-train',
+    );
+    const result = await handle.result();
+    expect(result.train?.steps).toBe(1000);
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainModelActivity');
+    const completed = events.findIndex((e, i) => i > scheduled && e.activityTaskCompletedEventAttributes);
+    expect(scheduled).toBeGreaterThan(0);
+    // Scheduled, started, completed, and at most a workflow task around them: progress went out as heartbeats.
+    expect(completed - scheduled).toBeLessThanOrEqual(4);
+    expect(events.filter((e) => e.workflowExecutionSignaledEventAttributes)).toHaveLength(0);
+    // The whole run (prepare, safety, augment, train) stays a short history.
+    expect(events.length).toBeLessThan(100);
+  }, 180_000);
 
   it('promotes a model evaluation calls better and reviewers approve; a rejected review leaves the current model in place', async () => {
     // Small data; lenient evaluation rules so the tiny model can count as better (its garbled

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalArtifactStore } from './local-store';
-import type { ArtifactStore } from './store';
+import type { ArtifactStore, StoreLocation } from './store';
 
 /** `PIXEL_ARTIFACTS`, else `.pixel/artifacts` under the working directory. */
 export function defaultArtifactRoot(): string {
@@ -18,4 +18,10 @@ export function artifactStoreFromEnv(): ArtifactStore {
     throw new Error(`PIXEL_ARTIFACTS=${root}: only local paths and file:// URIs are supported so far`);
   }
   return new LocalArtifactStore(root?.startsWith('file:') ? fileURLToPath(root) : defaultArtifactRoot());
+}
+
+/** Opens the store at a location another thread or process described ({@link ArtifactStore.location}). */
+export function openArtifactStore(location: StoreLocation): ArtifactStore {
+  if (location.kind === 'local') return new LocalArtifactStore(location.root);
+  throw new Error(`unknown artifact store kind ${(location as { kind: string }).kind}`);
 }

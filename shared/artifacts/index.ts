@@ -1,3 +1,3 @@
 export * from './local-store';
 export * from './store';
-export { artifactStoreFromEnv, defaultArtifactRoot } from './from-env';
+export { artifactStoreFromEnv, defaultArtifactRoot, openArtifactStore } from './from-env';

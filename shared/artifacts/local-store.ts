@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FileRef } from '../contracts';
-import { ArtifactNotFoundError, ArtifactUnreadableError, type ArtifactStore, type ArtifactWriter } from './store';
+import { ArtifactNotFoundError, ArtifactUnreadableError, type ArtifactStore, type ArtifactWorkspace, type ArtifactWriter, type StoreLocation } from './store';
 
 const FLUSH_BYTES = 1 << 20;
 
@@ -96,6 +96,39 @@ export class LocalArtifactStore implements ArtifactStore {
   async removePrefix(prefix: string): Promise<void> {
     assertKey(prefix);
     await fs.rm(path.join(this.root, prefix), { recursive: true, force: true });
+  }
+
+  async localPath(uri: string, options: { folder?: boolean } = {}): Promise<string> {
+    const file = this.pathOf(uri);
+    let st;
+    try {
+      st = await fs.stat(file);
+    } catch (err) {
+      throw translate(uri, err);
+    }
+    if (options.folder && !st.isDirectory()) throw new ArtifactUnreadableError(uri, 'it is not a folder');
+    if (!options.folder && !st.isFile()) throw new ArtifactUnreadableError(uri, 'it is not a regular file');
+    return file;
+  }
+
+  async workspace(key: string): Promise<ArtifactWorkspace> {
+    const dir = path.join(this.root, key);
+    const uri = this.uriFor(key);
+    await fs.mkdir(dir, { recursive: true });
+    return {
+      dir,
+      uri,
+      publish: async (file?: string) => {
+        if (file === undefined) return uri;
+        const rel = path.relative(dir, path.resolve(file));
+        if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${file} is not inside the workspace ${dir}`);
+        return pathToFileURL(path.resolve(file)).href;
+      },
+    };
+  }
+
+  location(): StoreLocation {
+    return { kind: 'local', root: this.root };
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { z } from 'zod';
 import type { FileRef } from '../contracts';
 
 /** Raised when an artifact or source does not exist. */
@@ -28,6 +29,20 @@ export interface ArtifactWriter {
   abort(): Promise<void>;
 }
 
+/** Where a store keeps its artifacts, as plain data: enough for a worker thread to open the same store. */
+export const StoreLocationSchema = z.discriminatedUnion('kind', [z.object({ kind: z.literal('local'), root: z.string().min(1) }).strict()]);
+export type StoreLocation = z.infer<typeof StoreLocationSchema>;
+
+/** A local folder whose files become artifacts of the store under one key. */
+export interface ArtifactWorkspace {
+  /** The folder to write into, by path. */
+  readonly dir: string;
+  /** The URI of the folder's key in the store. */
+  readonly uri: string;
+  /** Makes a file written under {@link dir} (or, without a path, every file there) visible in the store; returns its URI. */
+  publish(file?: string): Promise<string>;
+}
+
 /**
  * Where stages keep what they produce. Workflows only ever see URIs from it.
  *
@@ -51,4 +66,19 @@ export interface ArtifactStore {
   openWrite(key: string): ArtifactWriter;
   /** Removes everything under a key prefix (used to clean up an aborted stage). */
   removePrefix(prefix: string): Promise<void>;
+  /**
+   * A local path of the artifact at `uri` (with `folder`, of every file under it), for code that
+   * must open files by path: onnxruntime, worker threads, model folders. A local store returns
+   * the path itself; a remote one fetches into its local cache first. Throws
+   * {@link ArtifactNotFoundError} when nothing is there.
+   */
+  localPath(uri: string, options?: { folder?: boolean }): Promise<string>;
+  /**
+   * A local folder for writing the files of `key` by path (checkpoints, an exported model), whose
+   * `publish` makes them artifacts of the store. For a local store the folder is the artifact's
+   * own place and publishing only names its URI.
+   */
+  workspace(key: string): Promise<ArtifactWorkspace>;
+  /** Where this store is, so a worker thread can open it too ({@link openArtifactStore}). */
+  location(): StoreLocation;
 }

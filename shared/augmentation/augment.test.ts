@@ -19,7 +19,7 @@ import { createPiiEngine } from '../safety/pii';
 import { augmentRecord, augmentShard, crisisRate, emptyAugmentCounts, type AugmentContext } from './augment';
 import { SafetyRecheck, summarizeCrisis } from './check';
 import { loadAugmentLexicon } from './lexicon';
-import { AugmentThreadPool, augmentShardInThread } from './threaded';
+import { AugmentThreadPool, augmentShardInThread } from './augment-in-thread';
 
 const engine = createPiiEngine();
 const { lexicon, sha256: lexiconSha256 } = loadAugmentLexicon();
@@ -76,7 +76,7 @@ describe('augmentShard', () => {
   it('is reproducible: same shard, config and seed give byte-identical output, in a thread or not', async () => {
     const c = config({ seed: 11 });
     const inline = await augmentShard({ store: new LocalArtifactStore(mkdtempSync(path.join(root, 'a-'))), engine, lexicon, lexiconSha256, shard: train, config: c });
-    const threaded = await augmentShardInThread({ storeRoot: mkdtempSync(path.join(root, 'b-')), shard: train, config: c });
+    const threaded = await augmentShardInThread({ store: { kind: 'local', root: mkdtempSync(path.join(root, 'b-')) }, shard: train, config: c });
     expect(inline.augmented?.sha256).toBe(threaded.augmented?.sha256);
     expect(inline.counts).toEqual(threaded.counts);
     const other = await augmentShard({ store: new LocalArtifactStore(mkdtempSync(path.join(root, 'c-'))), engine, lexicon, lexiconSha256, shard: train, config: config({ seed: 12 }) });
@@ -156,13 +156,13 @@ describe('AugmentThreadPool', () => {
     const pool = new AugmentThreadPool(1);
     const controller = new AbortController();
     try {
-      const run = pool.run({ storeRoot: dir, shard, config: config({ seed: 3 }), signal: controller.signal, onProgress: () => controller.abort(new Error('run cancelled by the test')) });
+      const run = pool.run({ store: { kind: 'local', root: dir }, shard, config: config({ seed: 3 }), signal: controller.signal, onProgress: () => controller.abort(new Error('run cancelled by the test')) });
       await expect(run).rejects.toThrow('run cancelled by the test');
       // No shard was published: nothing under augment/ has a done.json.
       const done = existsSync(path.join(dir, 'augment')) ? readdirSync(path.join(dir, 'augment'), { recursive: true }).map(String).filter((f) => f.endsWith('done.json')) : [];
       expect(done).toEqual([]);
       // The pool's thread is still usable afterwards.
-      const ok = await pool.run({ storeRoot: dir, shard, config: config({ seed: 3 }) });
+      const ok = await pool.run({ store: { kind: 'local', root: dir }, shard, config: config({ seed: 3 }) });
       expect(ok.counts.source).toBe(600);
     } finally {
       await pool.close();

@@ -1,8 +1,7 @@
 export * from './augment';
 export * from './check';
 export * from './lexicon';
-export * from '../util/rng';
 export * from './similarity';
 export * from './summarize';
-export * from './threaded';
+export * from './augment-in-thread';
 export { STRATEGIES } from './strategies';

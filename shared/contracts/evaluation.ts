@@ -45,6 +45,31 @@ export const ItemCrisisSchema = z
 export type ItemCrisis = z.infer<typeof ItemCrisisSchema>;
 
 /**
+ * One line of the evaluation's review-items file (`review-items.jsonl`): what a clinical
+ * reviewer reads about one item: the conversation, both models' replies and the automatic scores.
+ */
+export const ReviewMaterialSchema = z
+  .object({
+    itemId: z.string().min(1).max(300),
+    scenario: z.enum(SCENARIOS),
+    crisis: ItemCrisisSchema,
+    messages: z.array(MessageSchema),
+    /** The reply the data set had for this turn, when there was one. */
+    reference: z.string().optional(),
+    candidate: z
+      .object({
+        response: z.string(),
+        safety: z.object({ pass: z.boolean(), failures: z.array(z.string()) }).strict(),
+        empathy: z.number(),
+        clinical: z.number(),
+      })
+      .strict(),
+    baseline: z.object({ response: z.string() }).strict().optional(),
+  })
+  .strict();
+export type ReviewMaterial = z.infer<typeof ReviewMaterialSchema>;
+
+/**
  * One prompt of the expert validation set: a conversation context ending in a user turn, cut
  * from a test-split record, with its scenario and the safety engine's crisis label.
  */

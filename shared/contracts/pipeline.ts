@@ -4,7 +4,7 @@ import { EvaluateConfigSchema, EvaluationVerdictSchema, ScoreEvaluationResultSch
 import { ExpertReviewResultSchema, PromoteModelResultSchema, ReviewConfigSchema } from './review';
 import { PrepareConfigSchema, PrepareDatasetResultSchema } from './prepare';
 import { SafetyConfigSchema, SafetyResultSchema } from './safety';
-import { TrainConfigSchema } from './train';
+import { TrainConfigSchema, TrainModelResultSchema } from './fine-tune';
 
 /** Input of `trainingPipelineWorkflow`; `{}` runs the default pipeline on synthetic data. */
 export const PipelineInputSchema = z
@@ -84,24 +84,7 @@ export const PipelineResultSchema = z.object({
   /** Absent on runs that predate the augmentation stage. */
   augment: AugmentResultSchema.optional(),
   /** Absent on runs that predate the training stage or turned it off. */
-  train: z
-    .object({
-      steps: z.number(),
-      stoppedBy: z.string(),
-      executionProvider: z.string(),
-      bestStep: z.number(),
-      bestValLoss: z.number().nullable(),
-      baseValLoss: z.number().nullable(),
-      bestCheckpointUri: z.string().optional(),
-      lastCheckpointUri: z.string().optional(),
-      lossCurveUri: z.string(),
-      lossChartUri: z.string().optional(),
-      modelUri: z.string().optional(),
-      baseModelUri: z.string().optional(),
-      artifactsManifestUri: z.string(),
-      resumedFromStep: z.number(),
-    })
-    .optional(),
+  train: TrainModelResultSchema.optional(),
   /** Absent on runs that predate the evaluation stage, turned it off, or trained no model. */
   evaluate: ScoreEvaluationResultSchema.extend({
     validationSetManifestUri: z.string(),

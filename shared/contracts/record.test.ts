@@ -3,7 +3,7 @@ import { PipelineInputSchema } from './pipeline';
 import { PrepareConfigSchema } from './prepare';
 import { SafetyConfigSchema } from './safety';
 import { AugmentConfigSchema } from './augment';
-import { TrainConfigSchema } from './train';
+import { TrainConfigSchema } from './fine-tune';
 import { EvaluateConfigSchema } from './evaluation';
 import { ReviewConfigSchema } from './review';
 

@@ -229,3 +229,12 @@ export const PromoteModelInputSchema = z
 export type PromoteModelInput = z.input<typeof PromoteModelInputSchema>;
 export const PromoteModelResultSchema = z.object({ version: z.string(), modelUri: z.string(), previous: z.string().nullable() });
 export type PromoteModelResult = z.infer<typeof PromoteModelResultSchema>;
+
+/** Input of `notifyReviewersActivity`: new assignments and reminders, one notice per reviewer. */
+export const NotifyReviewersInputSchema = z
+  .object({
+    reviewId: z.string().min(1),
+    notices: z.array(z.object({ reviewerId: z.string().min(1), kind: z.enum(['assigned', 'reminder']), itemIds: z.array(z.string()) }).strict()),
+  })
+  .strict();
+export type NotifyReviewersInput = z.input<typeof NotifyReviewersInputSchema>;

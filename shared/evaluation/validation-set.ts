@@ -16,7 +16,7 @@ import {
 } from '../contracts';
 import { Rng } from '../util/rng';
 import { canonicalJson, hashStream, sha256Hex } from '../util/hash';
-import { jsonlValues } from '../data/sources/jsonl';
+import { jsonlLines, jsonlValues } from '../util/jsonl';
 import { assessCrisis } from '../safety/crisis/assess';
 import { CRISIS_SEVERITY_RANK } from '../contracts/crisis';
 import { scenarioOf } from './scenarios';
@@ -130,19 +130,14 @@ export function serializeItems(items: readonly ValidationItem[]): string {
 
 /** Parses a validation set file; every line must be an item. */
 export function parseItems(text: string): ValidationItem[] {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  return lines.map((line, i) => {
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (err) {
-      throw new Error(`validation set line ${i + 1}: not JSON (${(err as Error).message})`);
-    }
-    const parsed = ValidationItemSchema.safeParse(value);
-    if (!parsed.success) throw new Error(`validation set line ${i + 1}: ${describeZodError('not a validation item', parsed.error)}`);
-    return parsed.data;
-  });
+  const items: ValidationItem[] = [];
+  for (const l of jsonlLines(text)) {
+    if (!l.ok) throw new Error(`validation set line ${l.line}: not JSON`);
+    const parsed = ValidationItemSchema.safeParse(l.value);
+    if (!parsed.success) throw new Error(`validation set line ${l.line}: ${describeZodError('not a validation item', parsed.error)}`);
+    items.push(parsed.data);
+  }
+  return items;
 }
 
 const dist = <K extends string>(keys: K[]) => keys.reduce<Partial<Record<K, number>>>((acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }), {});
@@ -224,28 +219,24 @@ export function mergeAnnotations(items: readonly ValidationItem[], jsonl: string
   const byId = new Map(items.map((i) => [i.id, { ...i, ...(i.annotations ? { annotations: [...i.annotations] } : {}) }]));
   const quarantined: { line: number; reason: string }[] = [];
   let added = 0;
-  jsonl.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      quarantined.push({ line: i + 1, reason: 'not JSON' });
-      return;
+  for (const l of jsonlLines(jsonl)) {
+    if (!l.ok) {
+      quarantined.push({ line: l.line, reason: l.reason });
+      continue;
     }
-    const parsed = AnnotationLineSchema.safeParse(value);
+    const parsed = AnnotationLineSchema.safeParse(l.value);
     if (!parsed.success) {
-      quarantined.push({ line: i + 1, reason: describeZodError('not an annotation', parsed.error) });
-      return;
+      quarantined.push({ line: l.line, reason: describeZodError('not an annotation', parsed.error) });
+      continue;
     }
     const { itemId, ...annotation } = parsed.data;
     const item = byId.get(itemId);
     if (!item) {
-      quarantined.push({ line: i + 1, reason: `item ${itemId} is not in the validation set` });
-      return;
+      quarantined.push({ line: l.line, reason: `item ${itemId} is not in the validation set` });
+      continue;
     }
     item.annotations = [...(item.annotations ?? []), annotation];
     added += 1;
-  });
+  }
   return { items: items.map((i) => byId.get(i.id)!), added, quarantined };
 }

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { OrderedPool } from './ordered-pool';
-import { startTsWorker } from './ts-worker';
+import { startThread } from './start-thread';
 import * as path from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -38,12 +38,12 @@ describe('OrderedPool', () => {
   });
 });
 
-describe('startTsWorker', () => {
+describe('startThread', () => {
   it('runs a TypeScript module even when the working directory is elsewhere', async () => {
     const cwd = process.cwd();
     process.chdir(tmpdir());
     try {
-      const worker = startTsWorker(path.join(__dirname, '..', 'data', 'prepare-worker.ts'), {
+      const worker = startThread(path.join(__dirname, '..', 'data', 'prepare-thread.ts'), {
         workerData: { split: { ratios: { train: 1, val: 0, test: 0 }, salt: 's' }, maxLineLength: 1000 },
       });
       const line = '{"id":"a","source":"s","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]}\n';

@@ -1,4 +1,4 @@
-import { startTsWorker } from './ts-worker';
+import { startThread } from './start-thread';
 
 /** What a thread posts: a kind, and either one of the final kinds or a report along the way. */
 export interface ThreadMessage {
@@ -16,7 +16,7 @@ export function runThread<M extends ThreadMessage, R>(
   workerData: unknown,
   options: { finish: (m: M) => { value: R } | { error: Error } | undefined; onMessage?: (m: M) => void; signal?: AbortSignal; name: string },
 ): { done: Promise<R>; post: (message: string) => void } {
-  const worker = startTsWorker(modulePath, { workerData });
+  const worker = startThread(modulePath, { workerData });
   const done = new Promise<R>((resolve, reject) => {
     let settled = false;
     const settle = (fn: () => void) => {

@@ -1,6 +1,7 @@
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import type { LoraConfig } from './artifacts/train-step';
+import { TrainConfigSchema } from '../contracts/fine-tune';
+import { describeZodError } from '../contracts/validation';
 import { buildInference } from './artifacts/inference';
 import { loadTrainState } from './checkpoint';
 import { tensor, type Tensor } from './graph/ir';
@@ -13,12 +14,16 @@ import { writeSafetensors } from './safetensors';
 /**
  * Writes the fine-tuned model as a model folder: the base folder's config and tokenizer, the
  * weights of the checkpoint (full fine-tuning) or the base weights with the LoRA adapters merged
- * in (W + alpha / rank * B A), and `onnx/model.onnx`, the inference graph with KV cache
- * transformers.js loads. Returns the number of weights the checkpoint changed.
+ * in (W + alpha / rank * B A, rank and alpha as the checkpoint's saved training config says), and
+ * `onnx/model.onnx`, the inference graph with KV cache transformers.js loads. Returns the number
+ * of weights the checkpoint changed.
  */
-export async function exportFineTuned(baseDir: string, checkpointFile: string, lora: LoraConfig | undefined, outDir: string, maxPositions: number): Promise<{ changed: number }> {
+export async function exportFineTuned(baseDir: string, checkpointFile: string, outDir: string, maxPositions: number): Promise<{ changed: number }> {
   const base = await loadModelFolder(baseDir);
   const state = await loadTrainState(checkpointFile);
+  const saved = TrainConfigSchema.safeParse(state.training);
+  if (!saved.success) throw new Error(describeZodError(`checkpoint ${checkpointFile}: its training config`, saved.error));
+  const lora = saved.data.mode === 'lora' ? saved.data.lora : undefined;
   const weights = new Map<string, Tensor>(base.weights);
   let changed = 0;
   for (const [name, shape] of parameterShapes(base.dims)) {

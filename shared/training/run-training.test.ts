@@ -1,14 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../../test/helpers';
-import { TrainConfigSchema, type TrainConfigInput } from '../contracts/train';
+import { TrainConfigSchema, type TrainConfigInput } from '../contracts/fine-tune';
 import { generateConversation } from '../data/synthetic/generator';
 import { buildEval, buildTrainStep, type TrainStepSpec } from './artifacts/train-step';
 import { toOnnx } from './graph/onnx-writer';
 import { createDefaultModel } from './model/default-model';
 import { loadModelFolder } from './model/folder';
 import { runTrainingInThread, TrainingError, type TrainStepMessage } from './run-training';
-import type { TrainThreadData } from './train-worker';
+import type { TrainThreadData } from './train-thread';
 
 describe('runTrainingInThread', () => {
   const t = tempDir('pixel-train-thread-');

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { runThread } from '../threads/run-thread';
-import type { TrainThreadData, TrainThreadMessage } from './train-worker';
+import type { TrainThreadData, TrainThreadMessage } from './train-thread';
 
 export type TrainDone = Extract<TrainThreadMessage, { kind: 'done' }>;
 export type TrainStepMessage = Extract<TrainThreadMessage, { kind: 'step' }>;
@@ -28,7 +28,7 @@ export function runTrainingInThread(
   data: TrainThreadData,
   handlers: { onStep?: (m: TrainStepMessage) => void; onCheckpoint?: (m: TrainCheckpointMessage) => void; onLog?: (message: string) => void; signal?: AbortSignal } = {},
 ): { done: Promise<TrainDone>; stop: () => void } {
-  const { done, post } = runThread<TrainThreadMessage, TrainDone>(path.join(__dirname, 'train-worker.ts'), data, {
+  const { done, post } = runThread<TrainThreadMessage, TrainDone>(path.join(__dirname, 'train-thread.ts'), data, {
     name: 'training',
     signal: handlers.signal,
     finish: (m) => (m.kind === 'done' ? { value: m } : m.kind === 'error' ? { error: new TrainingError(m.message, m.name, m.step, m.lastCheckpoint) } : undefined),

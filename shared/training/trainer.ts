@@ -29,6 +29,8 @@ export interface TrainerOptions {
   minDelta: number;
   /** onnxruntime threads (1 keeps runs bit-for-bit repeatable). */
   threads?: number;
+  /** Weights of the loss terms, when the graphs take `objective_weights` (cross-entropy first). */
+  objectiveWeights?: readonly number[];
   executionProviders?: string[];
   /** Saves a checkpoint and returns where it went. */
   checkpoint: (state: TrainState, reason: 'interval' | 'best' | 'stop') => Promise<string>;
@@ -64,13 +66,19 @@ export class NonFiniteLossError extends Error {
 
 const f32 = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, [...dims]);
 
-function batchFeeds(b: Batch, batch: number, seq: number): Record<string, ort.Tensor> {
-  return {
+function batchFeeds(b: Batch, batch: number, seq: number, inputs: ReadonlySet<string>, objectiveWeights: readonly number[] | undefined): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {
     input_ids: new ort.Tensor('int64', BigInt64Array.from(b.input, BigInt), [batch, seq]),
     targets: new ort.Tensor('int64', BigInt64Array.from(b.target, BigInt), [batch, seq]),
     loss_mask: f32(Float32Array.from(b.mask), [batch, seq]),
     example_weight: f32(Float32Array.from(b.exampleWeight), [batch]),
   };
+  if (inputs.has('negative_example')) feeds.negative_example = f32(Float32Array.from(b.negative), [batch]);
+  if (inputs.has('objective_weights')) {
+    if (!objectiveWeights) throw new Error('the train-step graph takes objective_weights, but no weights were given');
+    feeds.objective_weights = f32(Float32Array.from(objectiveWeights), [objectiveWeights.length]);
+  }
+  return feeds;
 }
 
 /**
@@ -106,6 +114,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     return s as number[];
   };
   const [batch, seq] = shapeOf('input_ids') as [number, number];
+  const stepInputs = new Set(o.trainStep.manifest.inputs.map((i) => i.name));
+  const evalInputs = new Set(o.evaluation.manifest.inputs.map((i) => i.name));
   const state: TrainState = o.resume ?? {
     step: 0,
     params: new Map(
@@ -126,7 +136,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   const evaluate = async (): Promise<number> => {
     let total = 0;
     for (const b of o.validation) {
-      const feeds: Record<string, ort.Tensor> = batchFeeds(b, batch, seq);
+      const feeds: Record<string, ort.Tensor> = batchFeeds(b, batch, seq, evalInputs, o.objectiveWeights);
       for (const [name, p] of state.params) feeds[name] = f32(p.value, shapeOf(name));
       total += Number(((await evalSession.run(feeds)).loss as ort.Tensor).data[0]);
     }
@@ -149,7 +159,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       const lr = learningRate(step, o.schedule);
       const b = await o.data.next();
       const feeds: Record<string, ort.Tensor> = {
-        ...batchFeeds(b, batch, seq),
+        ...batchFeeds(b, batch, seq, stepInputs, o.objectiveWeights),
         lr: f32(Float32Array.from([lr]), []),
         step: f32(Float32Array.from([step]), []),
       };

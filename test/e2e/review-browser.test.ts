@@ -7,7 +7,7 @@ import { startReviewServer, type ReviewServer } from '../../review-ui/server';
 import { LocalArtifactStore } from '../../shared/artifacts';
 import type { ExpertReviewInput } from '../../shared/contracts';
 import { signReviewerToken } from '../../shared/review/auth';
-import { REVIEWERS_KEY } from '../../shared/review/registry';
+import { REVIEWERS_KEY } from '../../shared/review/reviewers';
 import { createCpuWorker } from '../../workers/factory';
 import { expertReviewWorkflow } from '../../workflows/expert-review';
 import { getReviewStatusQuery } from '../../workflows/review-messages';

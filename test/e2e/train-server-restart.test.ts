@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { PipelineInput } from '../../shared/contracts';
-import { startDevServer, stopChild, type DevServer } from '../../shared/temporal/cli';
+import { startDevServer, stopChild, type DevServer } from '../../client/temporal-cli';
 import { getProgressQuery } from '../../workflows/messages';
 import { trainingPipelineWorkflow } from '../../workflows/pipeline';
 import { freePort, tempDir } from '../helpers';

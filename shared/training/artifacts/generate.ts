@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ArtifactStore } from '../../artifacts';
-import { GenerateArtifactsInputSchema, GenerateArtifactsResultSchema, type GenerateArtifactsInput, type GenerateArtifactsResult } from '../../contracts/training';
+import { GenerateArtifactsInputSchema, GenerateArtifactsResultSchema, type GenerateArtifactsInput, type GenerateArtifactsResult } from '../../contracts/model-artifacts';
 import type { Graph } from '../graph/ir';
 import { toOnnx, toOnnxWithExternalData } from '../graph/onnx-writer';
 import { parameterShapes } from '../model/config';

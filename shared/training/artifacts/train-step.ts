@@ -1,21 +1,17 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { AdamWSpecSchema, LoraSpecSchema, type AdamWSpec, type LoraSpec, type ObjectiveTerms } from '../../contracts/model-artifacts';
 import { Graph, type DType, type Tensor, type Value } from '../graph/ir';
 import * as op from '../graph/ops';
-import { adamWStep, DEFAULT_ADAMW, type AdamWConfig } from '../graph/optimizer';
+import { adamWStep } from '../graph/optimizer';
 import { parameterShapes, type ModelDims } from '../model/config';
 import { llamaForward } from '../model/llama';
 
 /** Bump when generated graphs change for the same spec; recorded in every manifest. */
 export const GENERATOR_VERSION = '1';
 
-export interface LoraConfig {
-  rank: number;
-  alpha: number;
-  /** Projections that get adapters, by their last name part (q_proj, k_proj, ..., down_proj). */
-  targets: readonly string[];
-}
-
-export const DEFAULT_LORA: LoraConfig = { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
+/** LoRA settings as the graph builder takes them (the validated {@link LoraSpec}). */
+export type LoraConfig = Pick<LoraSpec, 'rank' | 'alpha'> & { targets: readonly string[] };
 
 export interface TrainStepSpec {
   dims: ModelDims;
@@ -24,40 +20,40 @@ export interface TrainStepSpec {
   dtype: DType;
   mode: 'full' | 'lora';
   lora?: LoraConfig;
-  adamw?: AdamWConfig;
+  adamw?: AdamWSpec;
   /**
    * Loss terms besides cross-entropy. A term that is off is not in the graph at all; one that
    * is on takes its weight from the `objective_weights` input ([cross-entropy, then each term
    * that is on, in this order]), so a run can change or zero it without a new graph.
    */
-  objectives?: { unlikelihood?: boolean; kl?: boolean };
+  objectives?: Partial<ObjectiveTerms>;
 }
 
-export interface IoSpec {
-  name: string;
-  dtype: DType;
-  shape: (number | string)[];
-}
+const IoSpecSchema = z.object({ name: z.string().min(1), dtype: z.enum(['float32', 'float64', 'int64', 'int32', 'bool']), shape: z.array(z.union([z.number().int(), z.string()])) }).strict();
+export type IoSpec = z.infer<typeof IoSpecSchema>;
 
-/** What a generated artifact takes and gives, so a runner needs nothing but the manifest. */
-export interface ArtifactManifest {
-  kind: 'train-step' | 'eval';
-  generatorVersion: string;
-  mode: 'full' | 'lora';
-  /** Hash of the spec (model dims, bucket, optimizer, LoRA), to match checkpoints to graphs. */
-  specHash: string;
-  inputs: IoSpec[];
-  outputs: IoSpec[];
-  /** Trainable tensors in order; each has `<name>.m` / `<name>.v` inputs and `.next` outputs in a train step. */
-  trainable: { name: string; shape: number[] }[];
-  /** Base weights stored in the graph (LoRA): not inputs. */
-  frozen: string[];
-}
+/** What a generated artifact takes and gives, so a runner needs nothing but the manifest (`<artifact>.json`). */
+export const ArtifactManifestSchema = z
+  .object({
+    kind: z.enum(['train-step', 'eval']),
+    generatorVersion: z.string(),
+    mode: z.enum(['full', 'lora']),
+    /** Hash of the spec (model dims, bucket, optimizer, LoRA), to match checkpoints to graphs. */
+    specHash: z.string().min(1),
+    inputs: z.array(IoSpecSchema),
+    outputs: z.array(IoSpecSchema),
+    /** Trainable tensors in order; each has `<name>.m` / `<name>.v` inputs and `.next` outputs in a train step. */
+    trainable: z.array(z.object({ name: z.string().min(1), shape: z.array(z.number().int().min(0)) }).strict()),
+    /** Base weights stored in the graph (LoRA): not inputs. */
+    frozen: z.array(z.string()),
+  })
+  .strict();
+export type ArtifactManifest = z.infer<typeof ArtifactManifestSchema>;
 
 export function specHash(spec: TrainStepSpec): string {
   const { dims, batch, seq, dtype, mode } = spec;
   return createHash('sha256')
-    .update(JSON.stringify({ dims, batch, seq, dtype, mode, lora: mode === 'lora' ? (spec.lora ?? DEFAULT_LORA) : null, adamw: spec.adamw ?? DEFAULT_ADAMW, objectives: spec.objectives ?? {} }))
+    .update(JSON.stringify({ dims, batch, seq, dtype, mode, lora: mode === 'lora' ? (spec.lora ?? LoraSpecSchema.parse({})) : null, adamw: spec.adamw ?? AdamWSpecSchema.parse({}), objectives: spec.objectives ?? {} }))
     .digest('hex')
     .slice(0, 16);
 }
@@ -80,7 +76,7 @@ const loraName = (weight: string, part: 'A' | 'B') => weight.replace(/\.weight$/
  */
 function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, Tensor> | undefined) {
   const { dims, batch, seq, dtype } = spec;
-  const lora = spec.mode === 'lora' ? (spec.lora ?? DEFAULT_LORA) : undefined;
+  const lora = spec.mode === 'lora' ? (spec.lora ?? LoraSpecSchema.parse({})) : undefined;
   const trainable: Value[] = [];
   const frozenNames: string[] = [];
   const params = new Map<string, Value>();
@@ -164,7 +160,7 @@ function io(g: Graph, names: readonly string[]): IoSpec[] {
 export function buildTrainStep(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Tensor>): { graph: Graph; manifest: ArtifactManifest } {
   const g = new Graph(`train-step-${spec.mode}`);
   const model = buildModel(g, spec, frozen);
-  const step = adamWStep(g, model.loss, model.trainable, spec.adamw ?? DEFAULT_ADAMW);
+  const step = adamWStep(g, model.loss, model.trainable, spec.adamw ?? AdamWSpecSchema.parse({}));
   g.output(model.loss, 'loss');
   g.output(step.gradNorm, 'grad_norm');
   g.output(model.perExample, 'per_example_loss');

@@ -15,6 +15,8 @@ export interface Batch {
   target: number[];
   mask: number[];
   exampleWeight: number[];
+  /** 1 for conversations labelled `negative` (replies the model must not learn), else 0. */
+  negative: number[];
   /** Ids of the conversations in the batch, in row order. */
   ids: string[];
 }
@@ -74,7 +76,7 @@ export class BatchStream {
 
   /** The next batch; the stream never ends (epochs follow each other). */
   async next(): Promise<Batch> {
-    const out: Batch = { input: [], target: [], mask: [], exampleWeight: [], ids: [] };
+    const out: Batch = { input: [], target: [], mask: [], exampleWeight: [], negative: [], ids: [] };
     let emptyPasses = 0;
     while (out.ids.length < this.options.batch) {
       const lines = await this.lines();
@@ -92,6 +94,7 @@ export class BatchStream {
       out.target.push(...row.target);
       out.mask.push(...row.mask);
       out.exampleWeight.push((record.labels ?? []).includes('crisis') ? this.options.crisisWeight : 1);
+      out.negative.push((record.labels ?? []).includes('negative') ? 1 : 0);
       out.ids.push(record.id);
     }
     return out;

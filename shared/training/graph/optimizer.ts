@@ -1,17 +1,10 @@
 import { gradients } from './autodiff';
 import type { Graph, Value } from './ir';
+import type { AdamWSpec } from '../../contracts/model-artifacts';
 import { add, div, mul, sqrt, sub, sumAll } from './ops';
 
-export interface AdamWConfig {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** Global gradient-norm clipping; 0 turns it off. */
-  maxGradNorm: number;
-}
-
-export const DEFAULT_ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 };
+/** AdamW's settings: the validated {@link AdamWSpec}. */
+export type AdamWConfig = AdamWSpec;
 
 export interface TrainStep {
   /** Per parameter, in order: its gradient (before clipping), new value and new moments. */
@@ -33,7 +26,7 @@ export function adamWStep(
   g: Graph,
   loss: Value,
   params: readonly Value[],
-  config: AdamWConfig = DEFAULT_ADAMW,
+  config: AdamWConfig,
   decay: (p: Value) => boolean = (p) => p.shape.length >= 2,
 ): TrainStep {
   const dtype = loss.dtype;

@@ -1,15 +1,28 @@
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { DEFAULT_MODEL_CONFIG } from '../../contracts/training';
 import { generateConversation } from '../../data/synthetic/generator';
 import { tokenizerFiles, trainBpe } from '../tokenizer/bpe';
 import type { LlamaConfigInput, ModelDims } from './config';
 import { createRandomModel } from './folder';
 
 /** Presets of the embedded base model: `default` (about 3.5M parameters) and `tiny` (for tests). */
+const SMALL_LLAMA = {
+  model_type: 'llama',
+  vocab_size: 2048,
+  hidden_size: 256,
+  intermediate_size: 688,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  max_position_embeddings: 512,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10_000,
+  tie_word_embeddings: true,
+} as const;
+
 export const MODEL_PRESETS: Record<'default' | 'tiny', LlamaConfigInput> = {
-  default: DEFAULT_MODEL_CONFIG,
-  tiny: { ...DEFAULT_MODEL_CONFIG, vocab_size: 512, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 256 },
+  default: SMALL_LLAMA,
+  tiny: { ...SMALL_LLAMA, vocab_size: 512, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 256 },
 };
 
 /**

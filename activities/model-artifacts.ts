@@ -1,6 +1,6 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../shared/artifacts';
-import { ErrorTypes, GenerateArtifactsInputSchema, parseWith, type GenerateArtifactsInput, type GenerateArtifactsResult } from '../shared/contracts';
+import { GenerateArtifactsInputSchema, invalidInput, parseInput, type GenerateArtifactsInput, type GenerateArtifactsResult } from '../shared/contracts';
 import { ModelFolderError } from '../shared/training/model/folder';
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import { SafetensorsError } from '../shared/training/safetensors';
@@ -9,17 +9,16 @@ import { SafetensorsError } from '../shared/training/safetensors';
 export function createTrainingActivities(store: ArtifactStore) {
   return {
     async generateTrainingArtifactsActivity(input: GenerateArtifactsInput): Promise<GenerateArtifactsResult> {
-      const parsed = parseWith(GenerateArtifactsInputSchema, 'generateTrainingArtifacts input', input ?? {});
-      if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, ErrorTypes.InvalidInput);
+      const spec = parseInput(GenerateArtifactsInputSchema, 'generateTrainingArtifacts input', input);
       const ctx = Context.current();
       try {
-        const result = await generateTrainingArtifacts(store, parsed.value, (what) => ctx.heartbeat({ phase: 'generate', what }));
+        const result = await generateTrainingArtifacts(store, spec, (what) => ctx.heartbeat({ phase: 'generate', what }));
         ctx.log.info('training artifacts ready', { key: result.key, cacheHit: result.cacheHit, parameters: result.parameters });
         return result;
       } catch (err) {
         // A model folder that is missing or malformed will not get better on retry.
         if (err instanceof ModelFolderError || err instanceof SafetensorsError || (err instanceof Error && /model folder/.test(err.message))) {
-          throw ApplicationFailure.nonRetryable(err.message, ErrorTypes.InvalidInput);
+          throw invalidInput(err.message);
         }
         throw err;
       }

@@ -2,9 +2,9 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SPLIT_NAMES, type PrepareConfig, type SplitName } from '../contracts';
 import { OrderedPool } from '../threads/ordered-pool';
-import { startTsWorker } from '../threads/ts-worker';
-import type { PrepareSink } from './prepare';
-import type { ChunkJob, ChunkResult } from './prepare-worker';
+import { startThread } from '../threads/start-thread';
+import type { PrepareSink } from './prepare-sink';
+import type { ChunkJob, ChunkResult } from './prepare-thread';
 import { readChunks, type OverlongLine } from './sources/chunks';
 import { tooLongItem } from './sources/types';
 
@@ -60,7 +60,7 @@ export async function runThreaded(stream: Readable, threads: number, config: Pre
   // longest line a chunk may carry.
   const resourceLimits = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 128 + 8 * Math.ceil(config.maxLineLength / (1 << 20)) };
   const pool = new OrderedPool<ChunkJob, ChunkResult>(
-    Array.from({ length: Math.max(1, threads) }, () => startTsWorker(path.join(__dirname, 'prepare-worker.ts'), { resourceLimits, workerData })),
+    Array.from({ length: Math.max(1, threads) }, () => startThread(path.join(__dirname, 'prepare-thread.ts'), { resourceLimits, workerData })),
   );
   const inFlight: Promise<Step>[] = [];
   const maxInFlight = Math.max(1, threads) * 2;

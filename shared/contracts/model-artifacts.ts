@@ -1,20 +1,6 @@
 import { z } from 'zod';
 
-/** The embedded default base model: a small Llama (about 3.5M parameters) with a byte-level BPE tokenizer. */
-export const DEFAULT_MODEL_CONFIG = {
-  model_type: 'llama',
-  vocab_size: 2048,
-  hidden_size: 256,
-  intermediate_size: 688,
-  num_hidden_layers: 4,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  max_position_embeddings: 512,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10_000,
-  tie_word_embeddings: true,
-} as const;
-
+/** LoRA adapters: rank, scale (alpha / rank) and the projections that get them. */
 export const LoraSpecSchema = z
   .object({
     rank: z.number().int().min(1).max(512).default(8),
@@ -23,6 +9,9 @@ export const LoraSpecSchema = z
   })
   .strict();
 
+export type LoraSpec = z.output<typeof LoraSpecSchema>;
+
+/** AdamW with global gradient-norm clipping (`maxGradNorm` 0 turns clipping off). */
 export const AdamWSpecSchema = z
   .object({
     beta1: z.number().min(0).lt(1).default(0.9),
@@ -32,6 +21,11 @@ export const AdamWSpecSchema = z
     maxGradNorm: z.number().min(0).default(1),
   })
   .strict();
+export type AdamWSpec = z.output<typeof AdamWSpecSchema>;
+
+/** Loss terms compiled into the train-step graph besides cross-entropy (their weights are runtime inputs). */
+export const ObjectiveTermsSchema = z.object({ unlikelihood: z.boolean().default(true), kl: z.boolean().default(false) }).strict();
+export type ObjectiveTerms = z.output<typeof ObjectiveTermsSchema>;
 
 /** Input of the artifact generator (script and activity). */
 export const GenerateArtifactsInputSchema = z
@@ -44,10 +38,11 @@ export const GenerateArtifactsInputSchema = z
     lora: LoraSpecSchema.prefault({}),
     adamw: AdamWSpecSchema.prefault({}),
     /** Loss terms compiled into the graphs besides cross-entropy (weights are runtime inputs). */
-    objectives: z.object({ unlikelihood: z.boolean().default(true), kl: z.boolean().default(false) }).strict().prefault({}),
+    objectives: ObjectiveTermsSchema.prefault({}),
   })
   .strict();
 export type GenerateArtifactsInput = z.input<typeof GenerateArtifactsInputSchema>;
+export type GenerateArtifactsSpec = z.output<typeof GenerateArtifactsInputSchema>;
 
 const FileSchema = z.object({ uri: z.string(), bytes: z.number().int().min(0), sha256: z.string() });
 

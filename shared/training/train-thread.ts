@@ -3,26 +3,34 @@
 import { rename } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { TrainConfigSchema } from '../contracts/train';
+import { z } from 'zod';
+import { TrainConfigSchema } from '../contracts/fine-tune';
+import { describeZodError } from '../contracts/validation';
 import { Rng } from '../util/rng';
-import type { ArtifactManifest } from './artifacts/train-step';
+import { ArtifactManifestSchema } from './artifacts/train-step';
 import { loadTrainState, saveTrainState } from './checkpoint';
 import { BatchStream, type Batch } from './data/batches';
 import { loadModelFolder } from './model/folder';
 import { loadTokenizer } from './tokenizer/load';
 import { NonFiniteLossError, train, type TrainState } from './trainer';
 
-export interface TrainThreadData {
-  modelDir: string;
-  trainStep: { path: string; manifest: ArtifactManifest };
-  evaluation: { path: string; manifest: ArtifactManifest };
-  trainFiles: string[];
-  valFiles: string[];
-  config: unknown;
-  resumeFrom?: string;
-  checkpointDir: string;
-  executionProviders?: string[];
-}
+const GraphFileSchema = z.object({ path: z.string().min(1), manifest: ArtifactManifestSchema }).strict();
+
+/** What the training thread is started with; parsed when the thread starts, never cast. */
+export const TrainThreadDataSchema = z
+  .object({
+    modelDir: z.string().min(1),
+    trainStep: GraphFileSchema,
+    evaluation: GraphFileSchema,
+    trainFiles: z.array(z.string().min(1)).min(1, 'no train files'),
+    valFiles: z.array(z.string().min(1)),
+    config: TrainConfigSchema,
+    resumeFrom: z.string().min(1).optional(),
+    checkpointDir: z.string().min(1),
+    executionProviders: z.array(z.enum(['cpu', 'cuda'])).min(1).optional(),
+  })
+  .strict();
+export type TrainThreadData = z.input<typeof TrainThreadDataSchema>;
 
 export type TrainThreadMessage =
   | { kind: 'step'; step: number; loss: number; lr: number; tokens: number; valLoss?: number; cursor: TrainState['cursor']; bestValLoss: number | null }
@@ -31,11 +39,19 @@ export type TrainThreadMessage =
   | { kind: 'error'; message: string; name: string; step?: number; lastCheckpoint?: string }
   | { kind: 'log'; message: string };
 
-async function main(data: TrainThreadData, port: NonNullable<typeof parentPort>): Promise<void> {
-  const config = TrainConfigSchema.parse(data.config);
+async function main(input: unknown, port: NonNullable<typeof parentPort>): Promise<void> {
+  const parsed = TrainThreadDataSchema.safeParse(input);
+  if (!parsed.success) {
+    port.postMessage({ kind: 'error', message: describeZodError('training thread input', parsed.error), name: 'ZodError' } satisfies TrainThreadMessage);
+    return;
+  }
+  const data = parsed.data;
+  const config = data.config;
   const tokenizer = await loadTokenizer(data.modelDir);
   const padId: number = tokenizer.convert_tokens_to_ids('<|endoftext|>');
   const streamOptions = { batch: config.batch, seq: config.seq, padId, seed: config.seed, crisisWeight: config.crisisWeight };
+  // Cross-entropy first, then each loss term the graph was built with (see buildTrainStep).
+  const objectiveWeights = config.objectives.unlikelihood > 0 ? [1, config.objectives.unlikelihood] : undefined;
   const validation: Batch[] = [];
   if (data.valFiles.length > 0) {
     const val = new BatchStream(data.valFiles, tokenizer, { ...streamOptions, seed: 0 });
@@ -80,6 +96,7 @@ async function main(data: TrainThreadData, port: NonNullable<typeof parentPort>)
       patience: config.patience,
       minDelta: config.minDelta,
       threads: config.threads,
+      objectiveWeights,
       executionProviders: data.executionProviders,
       stopRequested: () => stop,
       onFallback: (message) => port.postMessage({ kind: 'log', message } satisfies TrainThreadMessage),
@@ -118,8 +135,7 @@ async function main(data: TrainThreadData, port: NonNullable<typeof parentPort>)
   }
 }
 
-const data = workerData as TrainThreadData | null;
-if (parentPort && data) {
+if (parentPort && workerData) {
   const port = parentPort;
-  main(data, port).catch((err: unknown) => port.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' } satisfies TrainThreadMessage));
+  main(workerData, port).catch((err: unknown) => port.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' } satisfies TrainThreadMessage));
 }

@@ -6,7 +6,7 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
  * (jest through its own transform, which worker threads do not inherit), so the thread
  * registers tsx's CommonJS hook first; a compiled `.js` sibling is used as is when present.
  */
-export function startTsWorker(modulePath: string, options: WorkerOptions = {}): Worker {
+export function startThread(modulePath: string, options: WorkerOptions = {}): Worker {
   const js = modulePath.replace(/\.ts$/, '.js');
   if (js !== modulePath && existsSync(js)) return new Worker(js, options);
   // Resolved here, not in the thread: the thread would resolve from the working directory.

@@ -12,7 +12,7 @@ import { loadModelFolder } from '../shared/training/model/folder';
 import * as ort from 'onnxruntime-node';
 import { readSafetensors, toFloat32, writeSafetensors } from '../shared/training/safetensors';
 import { tempDir } from '../test/helpers';
-import { createTrainActivities, type TrainModelInput, type TrainModelResult } from './train';
+import { createTrainActivities, type TrainModelInput, type TrainModelResult } from './fine-tune';
 
 describe('trainModelActivity', () => {
   const t = tempDir('pixel-activity-train-');
@@ -50,7 +50,7 @@ describe('trainModelActivity', () => {
     expect(atThree?.checkpointUri).toMatch(/training\/runs\/run-1\/checkpoints\/step-0000003\.safetensors$/);
     expect(atThree?.dataCursor.line).toBeGreaterThan(0);
     const curve = JSON.parse(await readFile(fileURLToPath(first.lossCurveUri), 'utf8')) as { losses: { step: number; loss: number }[] };
-    const chart = await readFile(fileURLToPath(first.lossChartUri), 'utf8');
+    const chart = await readFile(fileURLToPath(first.lossChartUri!), 'utf8');
     // The fine-tuned model: a loadable folder whose adapted projections moved, the rest not.
     const tuned = await loadModelFolder(fileURLToPath(first.modelUri!));
     const baseModel = await loadModelFolder(input.config!.model!);

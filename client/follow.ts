@@ -1,19 +1,45 @@
 import { SingleBar } from 'cli-progress';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { getProgressQuery } from '../../workflows/messages';
-import type { PipelineProgress, PipelineResult } from '../contracts';
+import { getProgressQuery } from '../workflows/messages';
+import type { PipelineProgress, PipelineResult } from '../shared/contracts';
 
 
+/** What Pixel's activities heartbeat: records (prepare, safety, augment) or training figures. */
 interface Heartbeat {
   phase?: string;
   read?: number;
   accepted?: number;
   quarantined?: number;
   total?: number;
+  done?: number;
+  step?: number;
+  totalSteps?: number;
+  loss?: number;
+  valLoss?: number;
+  tokensPerSecond?: number;
+  etaSeconds?: number;
 }
 
-async function pendingHeartbeat(handle: WorkflowHandle): Promise<{ activity: string; details: Heartbeat } | undefined> {
+/** A heartbeat as a short line of figures (no text from the data is ever in a heartbeat). */
+export function heartbeatLine(d: Heartbeat): string {
+  if (d.step !== undefined) {
+    return [
+      `step ${d.step}${d.totalSteps ? `/${d.totalSteps}` : ''}`,
+      d.loss !== undefined ? `loss ${d.loss.toFixed(3)}` : '',
+      d.valLoss !== undefined ? `val loss ${d.valLoss.toFixed(3)}` : '',
+      d.tokensPerSecond !== undefined ? `${d.tokensPerSecond} tokens/s` : '',
+      d.etaSeconds !== undefined ? `ETA ${Math.round(d.etaSeconds)} s` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+  }
+  return [d.read !== undefined ? `read ${d.read}${d.total ? `/${d.total}` : ''}` : '', d.accepted !== undefined ? `accepted ${d.accepted}` : '', d.quarantined !== undefined ? `quarantined ${d.quarantined}` : '', d.done !== undefined ? `done ${d.done}${d.total ? `/${d.total}` : ''}` : '']
+    .filter(Boolean)
+    .join(', ');
+}
+
+export async function pendingHeartbeat(handle: WorkflowHandle): Promise<{ activity: string; details: Heartbeat } | undefined> {
   const description = await handle.describe();
   const pending = description.raw.pendingActivities?.[0];
   const payload = pending?.heartbeatDetails?.payloads?.[0];
@@ -58,8 +84,7 @@ export async function followPipeline(handle: WorkflowHandle, log: (line: string)
       }
       const beat = progress.status === 'running' ? await pendingHeartbeat(handle) : undefined;
       const d = beat?.details;
-      const fields = d ? [d.read !== undefined ? `read ${d.read}${d.total ? `/${d.total}` : ''}` : '', d.accepted !== undefined ? `accepted ${d.accepted}` : '', d.quarantined !== undefined ? `quarantined ${d.quarantined}` : ''].filter(Boolean) : [];
-      const line = `stage ${progress.currentStage}${d ? `: ${d.phase ?? ''} ${fields.join(', ')}` : ''}`;
+      const line = `stage ${progress.currentStage}${d ? `: ${d.phase ?? ''} ${heartbeatLine(d)}` : ''}`;
       if (bar && d && (d.read ?? 0) > 0) {
         const total = Math.max(d.total ?? 0, d.read ?? 0);
         if (!barStarted) {

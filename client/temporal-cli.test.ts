@@ -1,7 +1,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { tempDir } from '../../test/helpers';
-import { findTemporalCli, searchAttributeFlags } from './cli';
+import { tempDir } from '../test/helpers';
+import { findTemporalCli, searchAttributeFlags } from './temporal-cli';
 
 describe('findTemporalCli', () => {
   const saved = { ...process.env };

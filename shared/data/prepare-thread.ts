@@ -1,5 +1,5 @@
 // Worker-thread side of the threaded preparation: turns a chunk of JSONL bytes into processed
-// records in a compact, transferable form (see prepare-threaded.ts for the other side).
+// records in a compact, transferable form (see prepare-parallel.ts for the other side).
 import { parentPort, workerData } from 'node:worker_threads';
 import { SPLIT_NAMES, type QuarantineEntry, type SplitConfig } from '../contracts';
 import { processItem } from './records';

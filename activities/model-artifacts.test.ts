@@ -5,7 +5,7 @@ import { LocalArtifactStore } from '../shared/artifacts';
 import type { GenerateArtifactsInput, GenerateArtifactsResult } from '../shared/contracts';
 import { createDefaultModel } from '../shared/training/model/default-model';
 import { tempDir } from '../test/helpers';
-import { createTrainingActivities } from './training';
+import { createTrainingActivities } from './model-artifacts';
 
 describe('generateTrainingArtifactsActivity', () => {
   const t = tempDir('pixel-activity-training-');

@@ -1,13 +1,14 @@
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
+import type { StoreLocation } from '../artifacts';
 import { AugmentShardResultSchema, type AugmentConfig, type AugmentShardResult, type ShardRef } from '../contracts';
-import { startTsWorker } from '../threads/ts-worker';
-import type { AugmentJob, AugmentThreadMessage } from './augment-worker';
+import { startThread } from '../threads/start-thread';
+import type { AugmentJob, AugmentThreadMessage } from './augment-thread';
 
 export interface ThreadedAugmentOptions {
-  /** Root of the local artifact store the thread opens (the same files the caller's store sees). */
-  storeRoot: string;
+  /** The artifact store the thread opens (the caller's store's {@link ArtifactStore.location}). */
+  store: StoreLocation;
   shard: ShardRef;
   config: AugmentConfig;
   lexiconFile?: string;
@@ -80,14 +81,14 @@ export class AugmentThreadPool {
       }
       slot.job = job;
       slot.worker.ref();
-      const { storeRoot, shard, config, lexiconFile, signal } = job.options;
+      const { store, shard, config, lexiconFile, signal } = job.options;
       signal?.addEventListener('abort', () => slot?.job?.id === job.id && slot.worker.postMessage({ kind: 'cancel', id: job.id }), { once: true });
-      slot.worker.postMessage({ kind: 'job', id: job.id, storeRoot, shard, config, lexiconFile } satisfies AugmentJob);
+      slot.worker.postMessage({ kind: 'job', id: job.id, store, shard, config, ...(lexiconFile ? { lexiconFile } : {}) } satisfies AugmentJob);
     }
   }
 
   private spawn(index: number): Slot {
-    const worker = startTsWorker(path.join(__dirname, 'augment-worker.ts'));
+    const worker = startThread(path.join(__dirname, 'augment-thread.ts'));
     const slot: Slot = { worker };
     const settle = (fn: (job: Running) => void) => {
       const job = slot.job;

@@ -2,21 +2,28 @@
 // (the main thread keeps heartbeating), one job at a time, on a core of its own. The PII engine
 // and the lexicon are built once per thread and reused for every shard it gets.
 import { parentPort } from 'node:worker_threads';
-import { LocalArtifactStore } from '../artifacts';
-import { AugmentConfigSchema, ShardRefSchema } from '../contracts';
+import { z } from 'zod';
+import { StoreLocationSchema, openArtifactStore } from '../artifacts';
+import { AugmentConfigSchema, ShardRefSchema, describeZodError } from '../contracts';
 import type { DetectionEngine } from '../safety/engine';
 import { createPiiEngine } from '../safety/pii';
 import { augmentShard } from './augment';
 import { loadAugmentLexicon } from './lexicon';
 
-export interface AugmentJob {
-  kind: 'job';
-  id: number;
-  storeRoot: string;
-  shard: unknown;
-  config: unknown;
-  lexiconFile?: string;
-}
+/** One shard to augment; parsed when the thread receives it, never cast. */
+export const AugmentJobSchema = z
+  .object({
+    kind: z.literal('job'),
+    id: z.number().int().min(0),
+    /** The artifact store the caller uses, opened here too. */
+    store: StoreLocationSchema,
+    shard: ShardRefSchema,
+    config: AugmentConfigSchema,
+    lexiconFile: z.string().min(1).optional(),
+  })
+  .strict();
+export type AugmentJob = z.input<typeof AugmentJobSchema>;
+const CancelSchema = z.object({ kind: z.literal('cancel'), id: z.number().int() }).strict();
 
 export type AugmentThreadMessage =
   | { kind: 'progress'; id: number; done: number }
@@ -28,7 +35,7 @@ if (parentPort) {
   let engine: DetectionEngine | undefined;
   const lexicons = new Map<string, ReturnType<typeof loadAugmentLexicon>>();
   const controllers = new Map<number, AbortController>();
-  const run = async (job: AugmentJob) => {
+  const run = async (job: z.output<typeof AugmentJobSchema>) => {
     engine ??= createPiiEngine();
     const key = job.lexiconFile ?? '';
     let lexicon = lexicons.get(key);
@@ -40,12 +47,12 @@ if (parentPort) {
     controllers.set(job.id, controller);
     try {
       return await augmentShard({
-        store: new LocalArtifactStore(job.storeRoot),
+        store: openArtifactStore(job.store),
         engine,
         lexicon: lexicon.lexicon,
         lexiconSha256: lexicon.sha256,
-        shard: ShardRefSchema.parse(job.shard),
-        config: AugmentConfigSchema.parse(job.config),
+        shard: job.shard,
+        config: job.config,
         signal: controller.signal,
         onProgress: (done) => port.postMessage({ kind: 'progress', id: job.id, done } satisfies AugmentThreadMessage),
       });
@@ -53,11 +60,19 @@ if (parentPort) {
       controllers.delete(job.id);
     }
   };
-  port.on('message', (m: AugmentJob | { kind: 'cancel'; id: number }) => {
-    if (m.kind === 'cancel') {
-      controllers.get(m.id)?.abort(new Error('augmentation cancelled'));
+  port.on('message', (message: unknown) => {
+    const cancel = CancelSchema.safeParse(message);
+    if (cancel.success) {
+      controllers.get(cancel.data.id)?.abort(new Error('augmentation cancelled'));
       return;
     }
+    const parsed = AugmentJobSchema.safeParse(message);
+    if (!parsed.success) {
+      const id = typeof (message as { id?: unknown })?.id === 'number' ? (message as { id: number }).id : -1;
+      port.postMessage({ kind: 'error', id, message: describeZodError('augmentation job', parsed.error), name: 'ZodError', cancelled: false } satisfies AugmentThreadMessage);
+      return;
+    }
+    const m = parsed.data;
     run(m).then(
       (result) => port.postMessage({ kind: 'result', id: m.id, result } satisfies AugmentThreadMessage),
       (err: unknown) =>

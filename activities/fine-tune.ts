@@ -1,0 +1,59 @@
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { ArtifactStore } from '../shared/artifacts';
+import { ErrorTypes, TrainModelInputSchema, invalidInput, parseInput, type TrainModelInput, type TrainModelResult } from '../shared/contracts';
+import { FineTuneCancelled, FineTuneInputError, TrainingError, fineTune } from '../shared/training/fine-tune';
+import type { AcceleratorInfo } from './accelerator';
+
+export type { TrainModelInput, TrainModelResult };
+
+/**
+ * Fine-tuning as an activity of the GPU queue (see `shared/training/fine-tune.ts`). Progress
+ * goes out as heartbeat details only (step, loss, val loss, tokens/s, ETA, checkpoint): the
+ * Temporal UI shows them on the pending activity, a retry resumes from them, and they add
+ * nothing to the workflow's history. A cancellation from the workflow (a person's stop, or the
+ * run being cancelled) finishes training with its best checkpoint and returns the model; a
+ * worker shutting down checkpoints and fails the attempt, so the retry resumes.
+ */
+export function createTrainActivities(deps: { store: ArtifactStore; accelerator: AcceleratorInfo }) {
+  return {
+    async trainModelActivity(input: TrainModelInput): Promise<TrainModelResult> {
+      const { config, dataManifestUri, runId } = parseInput(TrainModelInputSchema, 'trainModel input', input);
+      const ctx = Context.current();
+      const stop = new AbortController();
+      const abort = new AbortController();
+      ctx.cancellationSignal.addEventListener(
+        'abort',
+        () => {
+          const details = ctx.cancellationDetails;
+          if (details?.cancelRequested && !details.workerShutdown && !details.timedOut) stop.abort();
+          else abort.abort(ctx.cancellationSignal.reason);
+        },
+        { once: true },
+      );
+      try {
+        return await fineTune({
+          store: deps.store,
+          config,
+          dataManifestUri,
+          runId,
+          executionProvider: deps.accelerator.executionProvider,
+          previous: ctx.info.heartbeatDetails,
+          stop: stop.signal,
+          abort: abort.signal,
+          onProgress: (beat) => {
+            ctx.heartbeat(beat);
+          },
+          onLog: (message, attributes) => {
+            ctx.log.info(message, attributes);
+          },
+        });
+      } catch (err) {
+        if (err instanceof FineTuneInputError) throw invalidInput(err.message);
+        if (err instanceof FineTuneCancelled) throw new CancelledFailure(err.message);
+        if (err instanceof TrainingError && err.kind === 'NonFiniteLossError') throw ApplicationFailure.nonRetryable(err.message, ErrorTypes.NonFiniteLoss);
+        if (err instanceof TrainingError && err.kind === 'ZodError') throw invalidInput(err.message);
+        throw err;
+      }
+    },
+  };
+}
