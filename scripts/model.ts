@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
 import { GenerateArtifactsInputSchema, parseWith } from '../shared/contracts';
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
+import { importGguf } from '../shared/training/gguf/import';
 import { parameterShapes } from '../shared/training/model/config';
 import { MODEL_PRESETS, createDefaultModel } from '../shared/training/model/default-model';
 import { intOption } from './options';
@@ -20,6 +21,18 @@ export function registerModelCommands(program: Command): void {
       const dims = await createDefaultModel(opts.out, opts.preset as keyof typeof MODEL_PRESETS, opts.seed);
       const parameters = parameterShapes(dims).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
       console.log(JSON.stringify({ model: path.resolve(opts.out), preset: opts.preset, parameters, dims }, null, 2));
+    });
+  model
+    .command('import-gguf')
+    .description('Import a GGUF Llama-family model (llama.cpp format) as a Hugging Face model folder: float32 safetensors, config, tokenizer, license')
+    .argument('<file>', 'the .gguf file')
+    .requiredOption('--out <dir>', 'the model folder to create')
+    .option('--license <file>', 'a license file to copy into the folder as LICENSE')
+    .option('--expect-sha256 <hex>', 'refuse the file unless this is its sha256')
+    .option('--source <text>', 'where the file came from, for the attribution (NOTICE, README.md)')
+    .action(async (file: string, opts: { out: string; license?: string; expectSha256?: string; source?: string }) => {
+      const r = await importGguf(file, opts.out, { licenseFile: opts.license, expectSha256: opts.expectSha256, source: opts.source });
+      console.log(JSON.stringify({ model: r.outDir, sha256: r.sha256, parameters: r.parameters, tensorTypes: r.tensorTypes, vocab: r.vocabSize, layers: r.dims.layers, hidden: r.dims.hidden, seconds: Number(r.seconds.toFixed(2)) }, null, 2));
     });
   model
     .command('artifacts')

