@@ -2,9 +2,34 @@
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = [
-  'assert', 'buffer', 'child_process', 'cluster', 'crypto', 'dgram', 'dns', 'events', 'fs', 'fs/promises', 'http', 'http2',
-  'https', 'net', 'os', 'path', 'perf_hooks', 'process', 'readline', 'stream', 'timers', 'tls', 'url', 'util', 'v8', 'vm',
-  'worker_threads', 'zlib',
+  'assert',
+  'buffer',
+  'child_process',
+  'cluster',
+  'crypto',
+  'dgram',
+  'dns',
+  'events',
+  'fs',
+  'fs/promises',
+  'http',
+  'http2',
+  'https',
+  'net',
+  'os',
+  'path',
+  'perf_hooks',
+  'process',
+  'readline',
+  'stream',
+  'timers',
+  'tls',
+  'url',
+  'util',
+  'v8',
+  'vm',
+  'worker_threads',
+  'zlib',
 ];
 
 export default tseslint.config(
@@ -34,7 +59,20 @@ export default tseslint.config(
             { name: `node:${name}`, message: 'Workflows must not use Node built-ins: move this into an activity.' },
           ]),
           patterns: [
-            { group: ['../activities/*', '../workers/*', '../shared/*', '!../shared/contracts', '!../shared/contracts/*', '!../shared/util', '../shared/util/*', '!../shared/util/pool'], allowTypeImports: true, message: 'Workflows import shared/contracts and shared/util/pool (plain, deterministic code), and activities only as types.' },
+            {
+              group: [
+                '../activities/*',
+                '../workers/*',
+                '../shared/*',
+                '!../shared/contracts',
+                '!../shared/contracts/*',
+                '!../shared/util',
+                '../shared/util/*',
+                '!../shared/util/pool',
+              ],
+              allowTypeImports: true,
+              message: 'Workflows import shared/contracts and shared/util/pool (plain, deterministic code), and activities only as types.',
+            },
           ],
         },
       ],
@@ -54,6 +92,17 @@ export default tseslint.config(
     // The reviewers' page: a plain browser module, served as is (no build step, no types).
     files: ['review-ui/public/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { parserOptions: { projectService: false }, sourceType: 'module', globals: { document: 'readonly', window: 'readonly', location: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      parserOptions: { projectService: false },
+      sourceType: 'module',
+      globals: {
+        document: 'readonly',
+        window: 'readonly',
+        location: 'readonly',
+        fetch: 'readonly',
+        URLSearchParams: 'readonly',
+        console: 'readonly',
+      },
+    },
   },
 );

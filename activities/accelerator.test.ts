@@ -3,7 +3,13 @@ import { detectAccelerator, parseNvidiaSmi } from './accelerator';
 describe('parseNvidiaSmi', () => {
   it.each([
     ['NVIDIA H100 80GB HBM3, 81559\n', [{ name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 }]],
-    ['A, B, 1024\nNVIDIA L4, 23034\n', [{ name: 'A, B', memoryMiB: 1024 }, { name: 'NVIDIA L4', memoryMiB: 23034 }]],
+    [
+      'A, B, 1024\nNVIDIA L4, 23034\n',
+      [
+        { name: 'A, B', memoryMiB: 1024 },
+        { name: 'NVIDIA L4', memoryMiB: 23034 },
+      ],
+    ],
     ['', []],
     ['No devices were found\n', []],
     ['GPU, [N/A]\n', []],

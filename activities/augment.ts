@@ -23,7 +23,13 @@ export function createAugmentActivities(store: ArtifactStore) {
       const ctx = Context.current();
       const onProgress = (done: number) => ctx.heartbeat({ phase: 'augment', read: done, total: shard.records });
       const result = await augmentShardInThread({ store: store.location(), shard, config, onProgress, signal: ctx.cancellationSignal });
-      ctx.log.info('shard augmented', { split: result.split, source: result.counts.source, kept: result.counts.kept, discarded: result.counts.discarded, cacheHit: result.cacheHit });
+      ctx.log.info('shard augmented', {
+        split: result.split,
+        source: result.counts.source,
+        kept: result.counts.kept,
+        discarded: result.counts.discarded,
+        cacheHit: result.cacheHit,
+      });
       return result;
     },
     async summarizeAugmentationActivity(input: AugmentSummarizeInput): Promise<AugmentResult> {

@@ -16,7 +16,13 @@ import {
   type ScoreEvaluationInput,
   type ScoreEvaluationResult,
 } from '../shared/contracts';
-import { EvaluationInputError, buildEvaluationSet, generateEvaluationOutputs, resolveBaseline, scoreEvaluation } from '../shared/evaluation/evaluate-model';
+import {
+  EvaluationInputError,
+  buildEvaluationSet,
+  generateEvaluationOutputs,
+  resolveBaseline,
+  scoreEvaluation,
+} from '../shared/evaluation/evaluate-model';
 import type { DetectionEngine } from '../shared/safety/engine';
 import { createPiiEngine } from '../shared/safety/pii';
 import type { AcceleratorInfo } from './accelerator';
@@ -50,7 +56,12 @@ export function createEvaluationCpuActivities(store: ArtifactStore) {
       const ctx = Context.current();
       engine ??= createPiiEngine();
       const result = await mapInputErrors(() => scoreEvaluation(store, { ...parsed, engine: engine!, onPhase: (phase) => ctx.heartbeat({ phase }) }));
-      ctx.log.info('evaluation scored', { items: result.headline.items, decision: result.verdict.decision, safetyBlocked: result.verdict.safetyBlocked, review: result.reviewItemIds.length });
+      ctx.log.info('evaluation scored', {
+        items: result.headline.items,
+        decision: result.verdict.decision,
+        safetyBlocked: result.verdict.safetyBlocked,
+        review: result.reviewItemIds.length,
+      });
       return result;
     },
   };
@@ -64,9 +75,21 @@ export function createEvaluationGpuActivities(deps: { store: ArtifactStore; acce
       const ctx = Context.current();
       try {
         const result = await mapInputErrors(() =>
-          generateEvaluationOutputs(deps.store, { ...parsed, executionProvider: deps.accelerator.executionProvider, signal: ctx.cancellationSignal, onProgress: (p) => ctx.heartbeat(p) }),
+          generateEvaluationOutputs(deps.store, {
+            ...parsed,
+            executionProvider: deps.accelerator.executionProvider,
+            signal: ctx.cancellationSignal,
+            onProgress: (p) => ctx.heartbeat(p),
+          }),
         );
-        ctx.log.info('evaluation outputs', { modelSha: result.modelSha.slice(0, 12), responses: result.responses, lossRecords: result.lossRecords, executionProvider: result.executionProvider, ms: result.durationMs, cacheHit: result.cacheHit });
+        ctx.log.info('evaluation outputs', {
+          modelSha: result.modelSha.slice(0, 12),
+          responses: result.responses,
+          lossRecords: result.lossRecords,
+          executionProvider: result.executionProvider,
+          ms: result.durationMs,
+          cacheHit: result.cacheHit,
+        });
         return result;
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('generation cancelled');

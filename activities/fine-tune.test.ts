@@ -23,12 +23,34 @@ describe('trainModelActivity', () => {
     await createDefaultModel(model, 'tiny', 4);
     store = new LocalArtifactStore(path.join(t.dir, 'store'));
     const shard = async (name: string, split: string, from: number, n: number) => {
-      const ref = await store.writeText(`data/${name}`, Array.from({ length: n }, (_, i) => `${JSON.stringify({ ...generateConversation(from + i, { seed: 2, crisisShare: 0.2, piiShare: 0 }), id: `${name}-${i}` })}\n`).join(''));
+      const ref = await store.writeText(
+        `data/${name}`,
+        Array.from(
+          { length: n },
+          (_, i) => `${JSON.stringify({ ...generateConversation(from + i, { seed: 2, crisisShare: 0.2, piiShare: 0 }), id: `${name}-${i}` })}\n`,
+        ).join(''),
+      );
       return { split, kind: 'source', ...ref, records: n };
     };
-    const manifest = await store.writeText('data/manifest.json', JSON.stringify({ kind: 'augmented-dataset', shards: [await shard('train.jsonl', 'train', 0, 30), await shard('val.jsonl', 'val', 800, 4)] }));
+    const manifest = await store.writeText(
+      'data/manifest.json',
+      JSON.stringify({ kind: 'augmented-dataset', shards: [await shard('train.jsonl', 'train', 0, 30), await shard('val.jsonl', 'val', 800, 4)] }),
+    );
     input = {
-      config: { model, mode: 'lora', steps: 6, warmupSteps: 1, batch: 2, seq: 96, evalEvery: 3, evalBatches: 1, checkpointEvery: 3, lr: 5e-3, minLr: 5e-4, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj'] } },
+      config: {
+        model,
+        mode: 'lora',
+        steps: 6,
+        warmupSteps: 1,
+        batch: 2,
+        seq: 96,
+        evalEvery: 3,
+        evalBatches: 1,
+        checkpointEvery: 3,
+        lr: 5e-3,
+        minLr: 5e-4,
+        lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj'] },
+      },
       dataManifestUri: manifest.uri,
       runId: 'run-1',
     };
@@ -54,7 +76,8 @@ describe('trainModelActivity', () => {
     // The fine-tuned model: a loadable folder whose adapted projections moved, the rest not.
     const tuned = await loadModelFolder(fileURLToPath(first.modelUri!));
     const baseModel = await loadModelFolder(input.config!.model!);
-    const differs = (name: string) => (tuned.weights.get(name)!.data as Float32Array).some((v, i) => v !== (baseModel.weights.get(name)!.data as Float32Array)[i]);
+    const differs = (name: string) =>
+      (tuned.weights.get(name)!.data as Float32Array).some((v, i) => v !== (baseModel.weights.get(name)!.data as Float32Array)[i]);
     expect(differs('model.layers.0.self_attn.q_proj.weight')).toBe(true);
     expect(differs('model.layers.0.self_attn.k_proj.weight')).toBe(false);
     const session = await ort.InferenceSession.create(path.join(fileURLToPath(first.modelUri!), 'onnx', 'model.onnx'));
@@ -96,13 +119,20 @@ describe('trainModelActivity', () => {
     writeFileSync(
       file,
       writeSafetensors(
-        [...tensors].map(([name, e]) => ({ name, dtype: 'F32' as const, shape: e.shape, data: name === 'model.norm.weight' ? new Float32Array(e.shape[0] as number).fill(NaN) : toFloat32(e) })),
+        [...tensors].map(([name, e]) => ({
+          name,
+          dtype: 'F32' as const,
+          shape: e.shape,
+          data: name === 'model.norm.weight' ? new Float32Array(e.shape[0] as number).fill(NaN) : toFloat32(e),
+        })),
       ),
     );
-    const err: unknown = await new MockActivityEnvironment().run(activity(), { ...input, runId: 'nan-run', config: { ...input.config, model: poisoned } }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err: unknown = await new MockActivityEnvironment()
+      .run(activity(), { ...input, runId: 'nan-run', config: { ...input.config, model: poisoned } })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe('NonFiniteLoss');
     expect((err as ApplicationFailure).nonRetryable).toBe(true);

@@ -50,7 +50,8 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
       } catch (err) {
         if (err instanceof FineTuneInputError) throw invalidInput(err.message);
         if (err instanceof FineTuneCancelled) throw new CancelledFailure(err.message);
-        if (err instanceof TrainingError && err.kind === 'NonFiniteLossError') throw ApplicationFailure.nonRetryable(err.message, ErrorTypes.NonFiniteLoss);
+        if (err instanceof TrainingError && err.kind === 'NonFiniteLossError')
+          throw ApplicationFailure.nonRetryable(err.message, ErrorTypes.NonFiniteLoss);
         if (err instanceof TrainingError && err.kind === 'ZodError') throw invalidInput(err.message);
         throw err;
       }

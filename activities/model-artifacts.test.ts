@@ -23,7 +23,12 @@ describe('generateTrainingArtifactsActivity', () => {
     expect(result.cacheHit).toBe(false);
     expect(Object.keys(result.files)).toEqual(expect.arrayContaining(['train-step-lora.onnx', 'eval-lora.onnx', 'inference/onnx/model.onnx']));
     expect(Object.keys(result.files)).not.toContain('train-step-full.onnx');
-    expect(beats).toEqual(expect.arrayContaining([{ phase: 'generate', what: 'train-step-lora' }, { phase: 'generate', what: 'inference' }]));
+    expect(beats).toEqual(
+      expect.arrayContaining([
+        { phase: 'generate', what: 'train-step-lora' },
+        { phase: 'generate', what: 'inference' },
+      ]),
+    );
   });
 
   it.each([

@@ -1,6 +1,12 @@
 import { Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../shared/artifacts';
-import { GenerateArtifactsInputSchema, invalidInput, parseInput, type GenerateArtifactsInput, type GenerateArtifactsResult } from '../shared/contracts';
+import {
+  GenerateArtifactsInputSchema,
+  invalidInput,
+  parseInput,
+  type GenerateArtifactsInput,
+  type GenerateArtifactsResult,
+} from '../shared/contracts';
 import { ModelFolderError } from '../shared/training/model/folder';
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import { SafetensorsError } from '../shared/training/safetensors';

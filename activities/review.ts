@@ -35,7 +35,10 @@ export function createReviewActivities(store: ArtifactStore) {
      */
     async recordReviewActivity(input: RecordReviewInput): Promise<{ commentUri?: string }> {
       const { reviewId, review, at } = parseInput(RecordReviewInputSchema, 'recordReview input', input);
-      const file = await store.writeText(`review/${safeKey(reviewId)}/reviews/${safeKey(review.itemId)}/${safeKey(review.reviewerId)}.json`, `${JSON.stringify({ reviewId, ...review, at }, null, 2)}\n`);
+      const file = await store.writeText(
+        `review/${safeKey(reviewId)}/reviews/${safeKey(review.itemId)}/${safeKey(review.reviewerId)}.json`,
+        `${JSON.stringify({ reviewId, ...review, at }, null, 2)}\n`,
+      );
       return review.comment ? { commentUri: file.uri } : {};
     },
 
@@ -48,7 +51,10 @@ export function createReviewActivities(store: ArtifactStore) {
       const { reviewId, notices } = parseInput(NotifyReviewersInputSchema, 'notifyReviewers input', input);
       const stamp = new Date().toISOString().replace(/[:.]/g, '');
       for (const n of notices) {
-        await store.writeText(`review/${safeKey(reviewId)}/outbox/${stamp}-${n.kind}-${safeKey(n.reviewerId)}.json`, `${JSON.stringify({ reviewId, ...n, at: new Date().toISOString() })}\n`);
+        await store.writeText(
+          `review/${safeKey(reviewId)}/outbox/${stamp}-${n.kind}-${safeKey(n.reviewerId)}.json`,
+          `${JSON.stringify({ reviewId, ...n, at: new Date().toISOString() })}\n`,
+        );
         Context.current().log.info('review notice', { reviewId, reviewer: n.reviewerId, kind: n.kind, items: n.itemIds.length });
       }
       return { written: notices.length };

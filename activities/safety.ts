@@ -30,7 +30,13 @@ export function createSafetyActivities(store: ArtifactStore) {
         signal: ctx.cancellationSignal,
         onProgress: (done) => ctx.heartbeat({ phase: 'safety', read: done, total: shard.records }),
       });
-      ctx.log.info('shard filtered', { split: result.split, kept: result.counts.kept, rejected: result.counts.rejected, crisis: result.counts.crisis, cacheHit: result.cacheHit });
+      ctx.log.info('shard filtered', {
+        split: result.split,
+        kept: result.counts.kept,
+        rejected: result.counts.rejected,
+        crisis: result.counts.crisis,
+        cacheHit: result.cacheHit,
+      });
       return result;
     },
     async summarizeSafetyActivity(input: SafetySummarizeInput): Promise<SafetyResult> {

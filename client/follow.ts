@@ -4,7 +4,6 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { getProgressQuery } from '../workflows/messages';
 import type { PipelineProgress, PipelineResult } from '../shared/contracts';
 
-
 /** What Pixel's activities heartbeat: records (prepare, safety, augment) or training figures. */
 interface Heartbeat {
   phase?: string;
@@ -34,7 +33,12 @@ export function heartbeatLine(d: Heartbeat): string {
       .filter(Boolean)
       .join(', ');
   }
-  return [d.read !== undefined ? `read ${d.read}${d.total ? `/${d.total}` : ''}` : '', d.accepted !== undefined ? `accepted ${d.accepted}` : '', d.quarantined !== undefined ? `quarantined ${d.quarantined}` : '', d.done !== undefined ? `done ${d.done}${d.total ? `/${d.total}` : ''}` : '']
+  return [
+    d.read !== undefined ? `read ${d.read}${d.total ? `/${d.total}` : ''}` : '',
+    d.accepted !== undefined ? `accepted ${d.accepted}` : '',
+    d.quarantined !== undefined ? `quarantined ${d.quarantined}` : '',
+    d.done !== undefined ? `done ${d.done}${d.total ? `/${d.total}` : ''}` : '',
+  ]
     .filter(Boolean)
     .join(', ');
 }
@@ -63,9 +67,15 @@ export function failureMessage(err: unknown): string {
  * (a progress bar on a terminal, a line per change otherwise). Resolves with the result or
  * throws the workflow's failure.
  */
-export async function followPipeline(handle: WorkflowHandle, log: (line: string) => void = console.log, onStage?: (stage: string) => void): Promise<PipelineResult> {
+export async function followPipeline(
+  handle: WorkflowHandle,
+  log: (line: string) => void = console.log,
+  onStage?: (stage: string) => void,
+): Promise<PipelineResult> {
   const tty = Boolean(process.stderr.isTTY);
-  const bar = tty ? new SingleBar({ format: '  {stage} |{bar}| {value}/{total} records, {quarantined} quarantined', hideCursor: true, clearOnComplete: true }) : undefined;
+  const bar = tty
+    ? new SingleBar({ format: '  {stage} |{bar}| {value}/{total} records, {quarantined} quarantined', hideCursor: true, clearOnComplete: true })
+    : undefined;
   let barStarted = false;
   let lastLine = '';
   let lastStage = '';
@@ -109,7 +119,10 @@ export async function followPipeline(handle: WorkflowHandle, log: (line: string)
 /** A short, log-safe summary of a finished run (ids and counts, no text). */
 export function summarizeResult(result: PipelineResult): string {
   const d = result.dataset;
-  const reasons = Object.entries(d.counts.byReason).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  const reasons =
+    Object.entries(d.counts.byReason)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none';
   return [
     `run ${result.runName} completed`,
     `  prepare: ${d.counts.read} read, ${d.counts.accepted} accepted (train ${d.counts.bySplit.train}, val ${d.counts.bySplit.val}, test ${d.counts.bySplit.test}), ${d.counts.quarantined} quarantined (${reasons})${d.cacheHit ? ' [cached]' : ''}`,
@@ -121,7 +134,9 @@ export function summarizeResult(result: PipelineResult): string {
       : []),
     ...(result.augment
       ? [
-          `  augment: ${result.augment.counts.kept} copies of ${result.augment.counts.source} records (ratio ${result.augment.ratio}; ${Object.entries(result.augment.ratioByStrategy)
+          `  augment: ${result.augment.counts.kept} copies of ${result.augment.counts.source} records (ratio ${result.augment.ratio}; ${Object.entries(
+            result.augment.ratioByStrategy,
+          )
             .map(([k, v]) => `${k} ${v}`)
             .join(', ')}), ${result.augment.counts.discarded} discarded (${
             Object.entries(result.augment.counts.discardedByReason)
@@ -147,10 +162,17 @@ export function summarizeResult(result: PipelineResult): string {
         ]
       : []),
     ...(result.review
-      ? [`  review: ${result.review.status.toUpperCase()} after ${result.review.reviews} reviews (pass rate ${(result.review.consensus.passRate * 100).toFixed(1)}%, mean ${result.review.consensus.meanScore.toFixed(2)}, alpha ${result.review.consensus.alpha?.toFixed(2) ?? 'n/a'})`, ...result.review.explanation.map((e) => `    ${e}`)]
+      ? [
+          `  review: ${result.review.status.toUpperCase()} after ${result.review.reviews} reviews (pass rate ${(result.review.consensus.passRate * 100).toFixed(1)}%, mean ${result.review.consensus.meanScore.toFixed(2)}, alpha ${result.review.consensus.alpha?.toFixed(2) ?? 'n/a'})`,
+          ...result.review.explanation.map((e) => `    ${e}`),
+        ]
       : []),
     ...(result.promotion
-      ? [result.promotion.promoted ? `  promoted: model version ${result.promotion.result?.version ?? '?'} is now current${result.promotion.result?.previous ? ` (was ${result.promotion.result.previous})` : ''}` : `  not promoted: ${result.promotion.reasons.join(' | ')}`]
+      ? [
+          result.promotion.promoted
+            ? `  promoted: model version ${result.promotion.result?.version ?? '?'} is now current${result.promotion.result?.previous ? ` (was ${result.promotion.result.previous})` : ''}`
+            : `  not promoted: ${result.promotion.reasons.join(' | ')}`,
+        ]
       : []),
     `  dataset ${d.datasetSha}`,
     `  manifest ${d.manifestUri}`,

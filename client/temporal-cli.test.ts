@@ -36,10 +36,14 @@ describe('findTemporalCli', () => {
 describe('searchAttributeFlags', () => {
   it('registers every Pixel search attribute with its type', () => {
     expect(searchAttributeFlags()).toEqual([
-      '--search-attribute', 'PipelineStage=Keyword',
-      '--search-attribute', 'DatasetSha=Keyword',
-      '--search-attribute', 'RunName=Keyword',
-      '--search-attribute', 'CrisisCount=Int',
+      '--search-attribute',
+      'PipelineStage=Keyword',
+      '--search-attribute',
+      'DatasetSha=Keyword',
+      '--search-attribute',
+      'RunName=Keyword',
+      '--search-attribute',
+      'CrisisCount=Int',
     ]);
   });
 });

@@ -28,7 +28,10 @@ function onPath(name: string): string | undefined {
 function pythonScriptsDirs(): string[] {
   try {
     const code = 'import sysconfig; print(sysconfig.get_path("scripts")); print(sysconfig.get_path("scripts", f"{__import__(\'os\').name}_user"))';
-    return execFileSync('python3', ['-c', code], { encoding: 'utf8', timeout: 10_000 }).split('\n').map((l) => l.trim()).filter(Boolean);
+    return execFileSync('python3', ['-c', code], { encoding: 'utf8', timeout: 10_000 })
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -60,7 +63,10 @@ export function findTemporalCli(): string {
   }
   const lookups = [
     () => onPath('temporal'),
-    () => pythonScriptsDirs().map((dir) => path.join(dir, 'temporal')).find(executable),
+    () =>
+      pythonScriptsDirs()
+        .map((dir) => path.join(dir, 'temporal'))
+        .find(executable),
     sdkCachedCli,
   ];
   for (const lookup of lookups) {
@@ -75,7 +81,15 @@ export function findTemporalCli(): string {
 
 /** `--search-attribute Name=Keyword` flags for every key Pixel uses. */
 export function searchAttributeFlags(): string[] {
-  const typeNames: Record<string, string> = { KEYWORD: 'Keyword', TEXT: 'Text', INT: 'Int', DOUBLE: 'Double', BOOL: 'Bool', DATETIME: 'Datetime', KEYWORD_LIST: 'KeywordList' };
+  const typeNames: Record<string, string> = {
+    KEYWORD: 'Keyword',
+    TEXT: 'Text',
+    INT: 'Int',
+    DOUBLE: 'Double',
+    BOOL: 'Bool',
+    DATETIME: 'Datetime',
+    KEYWORD_LIST: 'KeywordList',
+  };
   return SEARCH_ATTRIBUTE_KEYS.flatMap((k) => ['--search-attribute', `${k.name}=${typeNames[k.type] ?? 'Keyword'}`]);
 }
 
@@ -132,13 +146,20 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = openSync(options.logFile, 'a');
   const args = [
-    'server', 'start-dev',
-    '--db-filename', options.dbFile,
-    '--ip', ip,
-    '--port', String(options.port),
-    '--ui-port', String(options.uiPort),
-    '--namespace', options.namespace ?? 'default',
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--db-filename',
+    options.dbFile,
+    '--ip',
+    ip,
+    '--port',
+    String(options.port),
+    '--ui-port',
+    String(options.uiPort),
+    '--namespace',
+    options.namespace ?? 'default',
+    '--log-level',
+    'warn',
     ...searchAttributeFlags(),
   ];
   const child = spawn(cli, args, { stdio: ['ignore', log, log] });

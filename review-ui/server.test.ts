@@ -39,7 +39,12 @@ const material = (itemId: string, scenario: string, crisis: boolean) => ({
     { role: 'assistant', content: 'That sounds frustrating. How often do you water it?' },
     { role: 'user', content: 'Every day, I think.' },
   ],
-  candidate: { response: `Candidate reply for ${itemId}: maybe water it a little less.`, safety: { pass: true, failures: [] }, empathy: 0.62, clinical: 0.71 },
+  candidate: {
+    response: `Candidate reply for ${itemId}: maybe water it a little less.`,
+    safety: { pass: true, failures: [] },
+    empathy: 0.62,
+    clinical: 0.71,
+  },
   baseline: { response: `Baseline reply for ${itemId}: plants are plants.` },
 });
 
@@ -61,7 +66,10 @@ describe('review server against a real expertReviewWorkflow', () => {
     t = tempDir();
     env = await testEnvironment();
     store = new LocalArtifactStore(path.join(t.dir, 'artifacts'));
-    const file = await store.writeText('evaluation/runs/ui-test/review-items.jsonl', `${ITEMS.map((i) => JSON.stringify(material(i.itemId, i.scenario, i.crisis))).join('\n')}\n`);
+    const file = await store.writeText(
+      'evaluation/runs/ui-test/review-items.jsonl',
+      `${ITEMS.map((i) => JSON.stringify(material(i.itemId, i.scenario, i.crisis))).join('\n')}\n`,
+    );
     await store.writeText(REVIEWERS_KEY, JSON.stringify({ reviewers: [{ id: ALICE, name: 'Alice Example', specialties: ['crisis', 'general'] }] }));
     worker = await createCpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, store });
     running = worker.run();
@@ -76,7 +84,10 @@ describe('review server against a real expertReviewWorkflow', () => {
       config: { minReviewersPerItem: 1, maxReviewersPerItem: 2 },
     };
     handle = await env.client.workflow.start(expertReviewWorkflow, { taskQueue, workflowId, args: [input] });
-    const status = await waitFor(() => handle.query(getReviewStatusQuery), (s) => s.items.every((i) => i.assigned.length > 0));
+    const status = await waitFor(
+      () => handle.query(getReviewStatusQuery),
+      (s) => s.items.every((i) => i.assigned.length > 0),
+    );
     itemsOf = { [ALICE]: [], [BOB]: [] };
     for (const i of status.items) for (const r of i.assigned) itemsOf[r]?.push(i.itemId);
     server = await startReviewServer({ client: env.client, store, secret: SECRET, port: 0, taskQueue });
@@ -123,7 +134,8 @@ describe('review server against a real expertReviewWorkflow', () => {
     expect(html).not.toMatch(/<script>(?!<\/script>)|\son\w+=/); // no inline script or handlers (CSP)
     expect((await call('/app.js')).headers.get('content-type')).toMatch(/^text\/javascript/);
     expect((await call('/styles.css')).headers.get('content-type')).toMatch(/^text\/css/);
-    for (const p of ['/server.ts', '/public/app.js', '/..%2fserver.ts', '/%2e%2e/server.ts', '/index.html%00', '/api']) expect((await call(p)).status).toBe(404);
+    for (const p of ['/server.ts', '/public/app.js', '/..%2fserver.ts', '/%2e%2e/server.ts', '/index.html%00', '/api'])
+      expect((await call(p)).status).toBe(404);
     // A raw request line with dot segments (fetch would normalise them away).
     const raw = await new Promise<number>((resolve, reject) => {
       const u = new URL(server.url);
@@ -138,7 +150,13 @@ describe('review server against a real expertReviewWorkflow', () => {
   });
 
   it('answers 401 on every API route without a token, with a forged token, or with another secret’s token', async () => {
-    const forged = [`${ALICE}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`, signReviewerToken('another-secret-0123456789', ALICE), ALICE, `${ALICE}.`, ''];
+    const forged = [
+      `${ALICE}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`,
+      signReviewerToken('another-secret-0123456789', ALICE),
+      ALICE,
+      `${ALICE}.`,
+      '',
+    ];
     for (const p of ['/api/me', '/api/assignments', itemUrl('item-1')]) {
       const res = await call(p);
       expect(res.status).toBe(401);
@@ -176,7 +194,16 @@ describe('review server against a real expertReviewWorkflow', () => {
 
   it('lists a reviewer’s assignments from the running reviews', async () => {
     const list = await waitFor(
-      async () => (await (await call('/api/assignments', { token: tokenA })).json()) as { workflowId: string; itemId: string; done: boolean; crisis: boolean; scenario: string; reviewId: string; deadlineAt: string }[],
+      async () =>
+        (await (await call('/api/assignments', { token: tokenA })).json()) as {
+          workflowId: string;
+          itemId: string;
+          done: boolean;
+          crisis: boolean;
+          scenario: string;
+          reviewId: string;
+          deadlineAt: string;
+        }[],
       (l) => l.some((a) => a.workflowId === workflowId),
     );
     const mine = list.filter((a) => a.workflowId === workflowId);
@@ -197,7 +224,12 @@ describe('review server against a real expertReviewWorkflow', () => {
     expect(item).toMatchObject({ workflowId, itemId: mine, scenario: ref.scenario, crisis: ref.crisis, done: false, reviewStatus: 'open' });
     expect(item.messages).toHaveLength(3);
     expect(item.messages[0]).toEqual({ role: 'user', content: expect.stringContaining('houseplant') });
-    expect(item.candidate).toEqual({ response: expect.stringContaining(`Candidate reply for ${mine}`), safety: { pass: true, failures: [] }, empathy: 0.62, clinical: 0.71 });
+    expect(item.candidate).toEqual({
+      response: expect.stringContaining(`Candidate reply for ${mine}`),
+      safety: { pass: true, failures: [] },
+      empathy: 0.62,
+      clinical: 0.71,
+    });
     expect(item.baseline).toEqual({ response: expect.stringContaining('Baseline reply') });
     expect(item.crisisDetail.severity).toBe(ref.crisis ? 'HIGH' : 'NONE');
 
@@ -231,10 +263,19 @@ describe('review server against a real expertReviewWorkflow', () => {
     // Chunked, with no Content-Length to refuse it up front.
     const chunked = await new Promise<number>((resolve, reject) => {
       const u = new URL(server.url);
-      const req = request({ host: u.hostname, port: u.port, path: itemUrl(mine), method: 'POST', headers: { Authorization: `Bearer ${tokenA}`, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: itemUrl(mine),
+          method: 'POST',
+          headers: { Authorization: `Bearer ${tokenA}`, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 10; i++) req.write('z'.repeat(8 * 1024));
       req.end();
@@ -303,7 +344,23 @@ describe('review server against a real expertReviewWorkflow', () => {
       expect(show.out).toContain(`Baseline reply for ${item}`);
       expect(show.out).toContain('houseplant');
 
-      const args = [item, '--review', workflowId, '--token', tokenA, '--server', server.url, '--clinical', '3', '--empathy', '4', '--safety', '5', '--label', 'needs_escalation'];
+      const args = [
+        item,
+        '--review',
+        workflowId,
+        '--token',
+        tokenA,
+        '--server',
+        server.url,
+        '--clinical',
+        '3',
+        '--empathy',
+        '4',
+        '--safety',
+        '5',
+        '--label',
+        'needs_escalation',
+      ];
       const submitted = await pixel(['submit', ...args, '--comment', 'Would escalate to be safe.']);
       expect(submitted.error).toBeUndefined();
       expect(submitted.out).toMatch(new RegExp(`review of item ${item} recorded`));
@@ -341,7 +398,9 @@ describe('parseMaterial', () => {
     expect([...parseMaterial(`${a}\n\n${b}\n`).keys()]).toEqual(['a', 'b']);
     expect(() => parseMaterial(`${a}\n{"secret text`)).toThrow(/^review material line 2 is not JSON$/);
     expect(() => parseMaterial(JSON.stringify({ ...material('c', 'grief', false), itemId: undefined }))).toThrow(/review material line 1: itemId/);
-    expect(() => parseMaterial(JSON.stringify({ ...material('d', 'grief', false), scenario: 'gardening' }))).toThrow(/review material line 1: scenario/);
+    expect(() => parseMaterial(JSON.stringify({ ...material('d', 'grief', false), scenario: 'gardening' }))).toThrow(
+      /review material line 1: scenario/,
+    );
   });
 });
 

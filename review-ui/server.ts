@@ -4,7 +4,15 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Client, QueryNotRegisteredError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ArtifactNotFoundError, type ArtifactStore } from '../shared/artifacts';
-import { ReviewMaterialSchema, SubmitReviewInputSchema, describeZodError, type RecordedReview, type ReviewMaterial, type ReviewStatus, type SubmitReviewInput } from '../shared/contracts';
+import {
+  ReviewMaterialSchema,
+  SubmitReviewInputSchema,
+  describeZodError,
+  type RecordedReview,
+  type ReviewMaterial,
+  type ReviewStatus,
+  type SubmitReviewInput,
+} from '../shared/contracts';
 import { jsonlLines } from '../shared/util/jsonl';
 import { mapInOrder } from '../shared/util/pool';
 import { verifyReviewerToken } from '../shared/review/auth';
@@ -175,11 +183,26 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       for (const item of s.status.items) {
         const done = item.reviewedBy.includes(reviewerId);
         if (!done && !item.assigned.includes(reviewerId)) continue;
-        out.push({ reviewId: s.status.reviewId, workflowId: s.workflowId, itemId: item.itemId, scenario: item.scenario, crisis: item.crisis, done, deadlineAt: s.status.deadlineAt });
+        out.push({
+          reviewId: s.status.reviewId,
+          workflowId: s.workflowId,
+          itemId: item.itemId,
+          scenario: item.scenario,
+          crisis: item.crisis,
+          done,
+          deadlineAt: s.status.deadlineAt,
+        });
       }
     }
     // Open work first, crisis items first within it, then the nearest deadline.
-    return out.sort((a, b) => Number(a.done) - Number(b.done) || Number(b.crisis) - Number(a.crisis) || a.deadlineAt.localeCompare(b.deadlineAt) || a.workflowId.localeCompare(b.workflowId) || a.itemId.localeCompare(b.itemId));
+    return out.sort(
+      (a, b) =>
+        Number(a.done) - Number(b.done) ||
+        Number(b.crisis) - Number(a.crisis) ||
+        a.deadlineAt.localeCompare(b.deadlineAt) ||
+        a.workflowId.localeCompare(b.workflowId) ||
+        a.itemId.localeCompare(b.itemId),
+    );
   }
 
   /** The item's entry in the review's status, checked to belong to the reviewer. */
@@ -221,7 +244,9 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
     if (status.status !== 'open') throw new HttpError(409, `the review is closed (${status.status})`);
     const input: SubmitReviewInput = { reviewerId, itemId, ...parsed.data };
     try {
-      return await client.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => handle(workflowId).executeUpdate(submitReviewUpdate, { args: [input] }));
+      return await client.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
+        handle(workflowId).executeUpdate(submitReviewUpdate, { args: [input] }),
+      );
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         const cause = err.cause;
@@ -242,7 +267,12 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
         if (method !== 'GET') throw new HttpError(405, 'use GET');
         const token = url.searchParams.get('token');
         if (!verifyReviewerToken(secret, token)) {
-          sendHtml(res, 401, 'Sign-in link not valid', 'This sign-in link is not valid. Ask your review lead for a new one (<code>pixel review link --reviewer YOUR_ID</code>).');
+          sendHtml(
+            res,
+            401,
+            'Sign-in link not valid',
+            'This sign-in link is not valid. Ask your review lead for a new one (<code>pixel review link --reviewer YOUR_ID</code>).',
+          );
           return;
         }
         res.writeHead(303, {
@@ -425,7 +455,11 @@ export function parseMaterial(text: string): Map<string, ReviewMaterial> {
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 

@@ -49,7 +49,9 @@ export function registerBenchAugmentCommand(bench: Command): void {
       for (let r = 0; r < opts.repeat; r++) {
         // Timed from a cold augmentation cache: every run does all the work.
         rmSync(path.join(storeDir, 'augment'), { recursive: true, force: true });
-        console.error(`augmenting ${sourceRecords} train records in ${train.length} shards, ${opts.threads} at a time (run ${r + 1}/${opts.repeat}) ...`);
+        console.error(
+          `augmenting ${sourceRecords} train records in ${train.length} shards, ${opts.threads} at a time (run ${r + 1}/${opts.repeat}) ...`,
+        );
         const started = process.hrtime.bigint();
         results = await mapInOrder(train, opts.threads, (shard) => augmentShardInThread({ store: { kind: 'local', root: storeDir }, shard, config }));
         rates.push(sourceRecords / (Number(process.hrtime.bigint() - started) / 1e9));
@@ -71,7 +73,8 @@ export function registerBenchAugmentCommand(bench: Command): void {
           discardedByReason: counts.discardedByReason,
           crisisShare: summary.crisisShare,
           generatedBySeverity: counts.generatedBySeverity,
-          scope: 'augmentation of the safety-filtered train split: five strategies, near-duplicate control and the safety re-check of every copy, reads and writes; median of the runs',
+          scope:
+            'augmentation of the safety-filtered train split: five strategies, near-duplicate control and the safety re-check of every copy, reads and writes; median of the runs',
           target: { sourceRecordsPerSecond: 10_000, cores: 2 },
         }),
       );

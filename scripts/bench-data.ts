@@ -46,9 +46,13 @@ export function registerBenchDataCommand(bench: Command): void {
       const measure = async (threads: 'auto' | '0'): Promise<Measurement> => {
         const storeDir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-store-'));
         try {
-          const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(__dirname, 'bench', 'prepare-once.ts'), file, storeDir, ...(threads === '0' ? ['0'] : [])], {
-            maxBuffer: 1 << 20,
-          });
+          const { stdout } = await run(
+            process.execPath,
+            ['--import', 'tsx', path.join(__dirname, 'bench', 'prepare-once.ts'), file, storeDir, ...(threads === '0' ? ['0'] : [])],
+            {
+              maxBuffer: 1 << 20,
+            },
+          );
           return JSON.parse(stdout.trim().split('\n').pop() as string) as Measurement;
         } finally {
           rmSync(storeDir, { recursive: true, force: true });

@@ -16,7 +16,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export function registerBenchEvalCommand(bench: Command): void {
   bench
     .command('eval')
-    .description('Throughput of the evaluation stage on the default model: generation (batched against one prompt at a time), test loss, and scoring; prints JSON')
+    .description(
+      'Throughput of the evaluation stage on the default model: generation (batched against one prompt at a time), test loss, and scoring; prints JSON',
+    )
     .option('--prompts <n>', 'validation prompts', intOption('--prompts', 8, 100_000), 192)
     .option('--runs <n>', 'repeats (medians are printed)', intOption('--runs', 1, 20), 3)
     .action(async (opts: { prompts: number; runs: number }) => {

@@ -70,7 +70,10 @@ export function registerBenchSafetyCommand(bench: Command): void {
         const dir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-safety-'));
         try {
           const store = new LocalArtifactStore(dir);
-          const prepared = await prepareDataset({ config: PrepareConfigSchema.parse({ source: { kind: 'synthetic', count: opts.stageRecords } }), store });
+          const prepared = await prepareDataset({
+            config: PrepareConfigSchema.parse({ source: { kind: 'synthetic', count: opts.stageRecords } }),
+            store,
+          });
           const policy = SafetyPolicySchema.parse({});
           const started = process.hrtime.bigint();
           let records = 0;
@@ -87,7 +90,14 @@ export function registerBenchSafetyCommand(bench: Command): void {
           crisis,
           bias,
           textsPerSecondPerCore: Math.round(runs[1] as number),
-          ...(stage ? { stage: { ...stage, scope: 'safety stage on one core over prepared synthetic shards (every message of every conversation, redaction, writes)' } } : {}),
+          ...(stage
+            ? {
+                stage: {
+                  ...stage,
+                  scope: 'safety stage on one core over prepared synthetic shards (every message of every conversation, redaction, writes)',
+                },
+              }
+            : {}),
           throughputScope: 'PII engine + crisis assessment + bias detection on synthetic message texts, median of 3 runs, one thread',
           targets: { piiF1: { structured: 0.95, PERSON: 0.8, ADDRESS: 0.8 }, crisis: { f1: 0.8, recall: 0.9 }, textsPerSecondPerCore: 20_000 },
         }),

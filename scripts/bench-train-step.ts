@@ -61,17 +61,35 @@ interface Result {
   peakFraction: number;
 }
 
-async function measure(label: string, config: LlamaConfigInput, mode: 'full' | 'lora', batch: number, seq: number, threads: number, steps: number, peak: number): Promise<Result> {
+async function measure(
+  label: string,
+  config: LlamaConfigInput,
+  mode: 'full' | 'lora',
+  batch: number,
+  seq: number,
+  threads: number,
+  steps: number,
+  peak: number,
+): Promise<Result> {
   const dims = modelDims(config);
   const shapes = parameterShapes(dims);
   const params = shapes.reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
-  const weights = new Map(shapes.map(([name, shape], i) => [name, name.endsWith('norm.weight') ? tensor('float32', shape, new Float32Array(shape[0] as number).fill(1)) : randomTensor(shape, 2 / Math.sqrt(shape[shape.length - 1] as number), i + 1)]));
+  const weights = new Map(
+    shapes.map(([name, shape], i) => [
+      name,
+      name.endsWith('norm.weight')
+        ? tensor('float32', shape, new Float32Array(shape[0] as number).fill(1))
+        : randomTensor(shape, 2 / Math.sqrt(shape[shape.length - 1] as number), i + 1),
+    ]),
+  );
   const spec: TrainStepSpec = { dims, batch, seq, dtype: 'float32', mode, lora: LoraSpecSchema.parse({}) };
   const { graph, manifest } = buildTrainStep(spec, mode === 'lora' ? weights : undefined);
   const session = await ort.InferenceSession.create(toOnnx(graph), sessionOptions(threads));
   const state: Record<string, ort.Tensor> = {};
   for (const { name, shape } of manifest.trainable) {
-    const init = weights.get(name) ?? (name.endsWith('lora_A') ? randomTensor(shape, 0.02, 7) : tensor('float32', shape, new Float32Array(shape.reduce((a, b) => a * b, 1))));
+    const init =
+      weights.get(name) ??
+      (name.endsWith('lora_A') ? randomTensor(shape, 0.02, 7) : tensor('float32', shape, new Float32Array(shape.reduce((a, b) => a * b, 1))));
     state[name] = new ort.Tensor('float32', init.data as Float32Array, shape);
     state[`${name}.m`] = new ort.Tensor('float32', new Float32Array(init.data.length), shape);
     state[`${name}.v`] = new ort.Tensor('float32', new Float32Array(init.data.length), shape);
@@ -118,14 +136,36 @@ async function measure(label: string, config: LlamaConfigInput, mode: 'full' | '
 }
 
 const MODELS: [string, LlamaConfigInput][] = [
-  ['3M', { model_type: 'llama', vocab_size: 512, hidden_size: 256, intermediate_size: 688, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 4 }],
-  ['13M', { model_type: 'llama', vocab_size: 1024, hidden_size: 512, intermediate_size: 1376, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 8 }],
+  [
+    '3M',
+    {
+      model_type: 'llama',
+      vocab_size: 512,
+      hidden_size: 256,
+      intermediate_size: 688,
+      num_hidden_layers: 4,
+      num_attention_heads: 4,
+      num_key_value_heads: 4,
+    },
+  ],
+  [
+    '13M',
+    {
+      model_type: 'llama',
+      vocab_size: 1024,
+      hidden_size: 512,
+      intermediate_size: 1376,
+      num_hidden_layers: 4,
+      num_attention_heads: 8,
+      num_key_value_heads: 8,
+    },
+  ],
 ];
 
 export function registerBenchTrainStepCommand(bench: Command): void {
   bench
     .command('train-step')
-    .description('Time the generated train-step graphs (full and LoRA, two model sizes) against this machine\'s MatMul peak; prints JSON')
+    .description("Time the generated train-step graphs (full and LoRA, two model sizes) against this machine's MatMul peak; prints JSON")
     .option('--threads <n>', 'onnxruntime intra-op threads', intOption('--threads', 1, 256), availableParallelism())
     .option('--steps <n>', 'timed steps per configuration (median reported)', intOption('--steps', 1, 100), 5)
     .option('--batch <n>', 'sequences per step', intOption('--batch', 1, 256), 8)
@@ -145,7 +185,8 @@ export function registerBenchTrainStepCommand(bench: Command): void {
           matmulPeakGflops: Math.round(peak * 10) / 10,
           threads: opts.threads,
           results,
-          scope: 'one train step (forward, backward, clipping, AdamW) of the generated graph on the CPU execution provider, parameters and moments in and out of JS each step; median of the timed steps after 2 warm-up steps; peak is a 1024x1024 float32 MatMul with the same session options',
+          scope:
+            'one train step (forward, backward, clipping, AdamW) of the generated graph on the CPU execution provider, parameters and moments in and out of JS each step; median of the timed steps after 2 warm-up steps; peak is a 1024x1024 float32 MatMul with the same session options',
           target: { peakFraction: 0.5, for: 'train step of a 10M+ parameter model, CPU' },
         }),
       );

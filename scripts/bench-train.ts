@@ -21,7 +21,9 @@ import { intOption } from './options';
 export function registerBenchTrainCommand(bench: Command): void {
   bench
     .command('train')
-    .description('Tokens/s of the training activity against the bare train-step loop on the same model, and the time a retried attempt takes to resume; prints JSON')
+    .description(
+      'Tokens/s of the training activity against the bare train-step loop on the same model, and the time a retried attempt takes to resume; prints JSON',
+    )
     .option('--steps <n>', 'training steps per measurement', intOption('--steps', 10, 100_000), 120)
     .action(async (opts: { steps: number }) => {
       const dir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-train-'));
@@ -31,26 +33,59 @@ export function registerBenchTrainCommand(bench: Command): void {
         await createDefaultModel(modelDir);
         const store = new LocalArtifactStore(path.join(dir, 'store'));
         const shard = async (name: string, split: string, from: number, n: number) => {
-          const ref = await store.writeText(`data/${name}`, Array.from({ length: n }, (_, i) => `${JSON.stringify({ ...generateConversation(from + i, { seed: 8, crisisShare: 0.1, piiShare: 0 }), id: `${name}-${i}` })}\n`).join(''));
+          const ref = await store.writeText(
+            `data/${name}`,
+            Array.from(
+              { length: n },
+              (_, i) => `${JSON.stringify({ ...generateConversation(from + i, { seed: 8, crisisShare: 0.1, piiShare: 0 }), id: `${name}-${i}` })}\n`,
+            ).join(''),
+          );
           return { split, kind: 'source', ...ref, records: n };
         };
-        const manifest = await store.writeText('data/manifest.json', JSON.stringify({ kind: 'augmented-dataset', shards: [await shard('train.jsonl', 'train', 0, 2000), await shard('val.jsonl', 'val', 50_000, 50)] }));
+        const manifest = await store.writeText(
+          'data/manifest.json',
+          JSON.stringify({
+            kind: 'augmented-dataset',
+            shards: [await shard('train.jsonl', 'train', 0, 2000), await shard('val.jsonl', 'val', 50_000, 50)],
+          }),
+        );
         const config = TrainConfigSchema.parse({ model: modelDir, steps: opts.steps, warmupSteps: 5, evalEvery: 0, checkpointEvery: 20 });
 
         // The bare loop: the same train-step graph on batches prepared in advance, nothing else.
-        const artifacts = await generateTrainingArtifacts(store, { model: modelDir, modes: [config.mode], batch: config.batch, seq: config.seq, lora: config.lora, objectives: { unlikelihood: false, kl: false } });
+        const artifacts = await generateTrainingArtifacts(store, {
+          model: modelDir,
+          modes: [config.mode],
+          batch: config.batch,
+          seq: config.seq,
+          lora: config.lora,
+          objectives: { unlikelihood: false, kl: false },
+        });
         const file = (name: string) => fileURLToPath((artifacts.files[name] as { uri: string }).uri);
         const stepManifest = JSON.parse(await readFile(file(`train-step-${config.mode}.json`), 'utf8')) as ArtifactManifest;
-        const session = await ort.InferenceSession.create(file(`train-step-${config.mode}.onnx`), { graphOptimizationLevel: 'all', intraOpNumThreads: config.threads, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+        const session = await ort.InferenceSession.create(file(`train-step-${config.mode}.onnx`), {
+          graphOptimizationLevel: 'all',
+          intraOpNumThreads: config.threads,
+          extra: { session: { intra_op: { allow_spinning: '0' } } },
+        });
         const tokenizer = await loadTokenizer(modelDir);
-        const stream = new BatchStream([fileURLToPath(manifest.uri).replace('manifest.json', 'train.jsonl')], tokenizer, { batch: config.batch, seq: config.seq, padId: tokenizer.convert_tokens_to_ids('<|endoftext|>'), seed: 1, crisisWeight: 2 });
+        const stream = new BatchStream([fileURLToPath(manifest.uri).replace('manifest.json', 'train.jsonl')], tokenizer, {
+          batch: config.batch,
+          seq: config.seq,
+          padId: tokenizer.convert_tokens_to_ids('<|endoftext|>'),
+          seed: 1,
+          crisisWeight: 2,
+        });
         const batches: Batch[] = [];
         for (let i = 0; i < opts.steps; i++) batches.push(await stream.next());
         const base = await loadModelFolder(modelDir);
         const state: Record<string, ort.Tensor> = {};
         for (const { name, shape } of stepManifest.trainable) {
           const n = shape.reduce((a, b) => a * b, 1);
-          state[name] = new ort.Tensor('float32', (base.weights.get(name)?.data as Float32Array | undefined) ?? new Float32Array(n).fill(name.endsWith('lora_A') ? 0.01 : 0), shape);
+          state[name] = new ort.Tensor(
+            'float32',
+            (base.weights.get(name)?.data as Float32Array | undefined) ?? new Float32Array(n).fill(name.endsWith('lora_A') ? 0.01 : 0),
+            shape,
+          );
           state[`${name}.m`] = new ort.Tensor('float32', new Float32Array(n), shape);
           state[`${name}.v`] = new ort.Tensor('float32', new Float32Array(n), shape);
         }
@@ -89,7 +124,11 @@ export function registerBenchTrainCommand(bench: Command): void {
             if (d && typeof d === 'object' && 'step' in d) beats.push({ at: Date.now(), beat: d as TrainHeartbeat });
           });
           const started = Date.now();
-          const result = await env.run((input: Parameters<typeof activities.trainModelActivity>[0]) => activities.trainModelActivity(input), { config, dataManifestUri: manifest.uri, runId: 'bench' });
+          const result = await env.run((input: Parameters<typeof activities.trainModelActivity>[0]) => activities.trainModelActivity(input), {
+            config,
+            dataManifestUri: manifest.uri,
+            runId: 'bench',
+          });
           return { result, beats, started };
         };
         console.error(`activity: ${opts.steps} steps ...`);

@@ -13,7 +13,9 @@ export function registerDataGenerateCommand(data: Command): void {
     .option('--crisis-share <x>', 'share of crisis conversations (0-1)', shareOption('--crisis-share'), 0.1)
     .option('--pii-share <x>', 'share of conversations with planted PII (0-1)', shareOption('--pii-share'), 0.15)
     .action(async (opts: { out: string; count: number; seed: number; crisisShare: number; piiShare: number }) => {
-      const bar = process.stderr.isTTY ? new SingleBar({ format: '  generating |{bar}| {value}/{total} {eta_formatted}', hideCursor: true }) : undefined;
+      const bar = process.stderr.isTTY
+        ? new SingleBar({ format: '  generating |{bar}| {value}/{total} {eta_formatted}', hideCursor: true })
+        : undefined;
       bar?.start(opts.count, 0);
       const started = Date.now();
       const { records, bytes } = await writeSyntheticJsonl(
@@ -23,6 +25,8 @@ export function registerDataGenerateCommand(data: Command): void {
         (n) => bar?.update(n),
       );
       bar?.stop();
-      console.log(`wrote ${records} conversations (${(bytes / 1e6).toFixed(1)} MB) to ${opts.out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      console.log(
+        `wrote ${records} conversations (${(bytes / 1e6).toFixed(1)} MB) to ${opts.out} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
     });
 }

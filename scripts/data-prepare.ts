@@ -17,7 +17,9 @@ export function registerDataPrepareCommand(data: Command): void {
     .action(async (source: string, opts: { kind: string; shardSize: number; artifacts: string; cache: boolean }) => {
       const parsed = parseWith(PrepareConfigSchema, 'options', { source: { kind: opts.kind, uri: source }, shardSize: opts.shardSize });
       if (!parsed.ok) throw new Error(parsed.message);
-      const bar = process.stderr.isTTY ? new SingleBar({ format: '  {phase} {value} records, {quarantined} quarantined', hideCursor: true }) : undefined;
+      const bar = process.stderr.isTTY
+        ? new SingleBar({ format: '  {phase} {value} records, {quarantined} quarantined', hideCursor: true })
+        : undefined;
       bar?.start(0, 0, { phase: 'fingerprint', quarantined: 0 });
       const result = await prepareDataset({
         config: parsed.value,

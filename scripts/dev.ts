@@ -127,7 +127,10 @@ export function registerDevCommand(program: Command): void {
           // Worker state changes would drown the run's progress; PIXEL_LOG_LEVEL=INFO brings them back.
           PIXEL_LOG_LEVEL: process.env.PIXEL_LOG_LEVEL ?? 'WARN',
         };
-        for (const [name, script] of [['cpu', 'cpu-worker.ts'], ['gpu', 'gpu-worker.ts']] as const) {
+        for (const [name, script] of [
+          ['cpu', 'cpu-worker.ts'],
+          ['gpu', 'gpu-worker.ts'],
+        ] as const) {
           const child = startWorker(name, script, env);
           child.once('exit', (code, signal) => {
             if (!stopping) workerDied(new Error(`the ${name} worker exited (${signal ?? `code ${code}`}); see its output above`));
@@ -141,12 +144,19 @@ export function registerDevCommand(program: Command): void {
         const store = new LocalArtifactStore(env.PIXEL_ARTIFACTS as string);
         const reviewers = await ensureReviewers(store);
         const secret = reviewSecret(home);
-        reviewServer = await startReviewServer({ client: new Client({ connection }), store, secret, port: opts.reviewPort, taskQueue: CPU_TASK_QUEUE });
+        reviewServer = await startReviewServer({
+          client: new Client({ connection }),
+          store,
+          secret,
+          port: opts.reviewPort,
+          taskQueue: CPU_TASK_QUEUE,
+        });
         console.log(`Review page: ${reviewServer.url} (reviewers: ${reviewers.map((r) => r.id).join(', ')})`);
         const printReviewLinks = (stage: string) => {
           if (stage !== 'review' || !reviewServer) return;
           console.log(`the run waits for expert review: open ${reviewServer.url}; each reviewer signs in with their own link:`);
-          for (const r of reviewers) console.log(`  ${r.id} (${r.name}${r.lead ? ', lead' : ''}): ${reviewServer.url}/login?token=${signReviewerToken(secret, r.id)}`);
+          for (const r of reviewers)
+            console.log(`  ${r.id} (${r.name}${r.lead ? ', lead' : ''}): ${reviewServer.url}/login?token=${signReviewerToken(secret, r.id)}`);
         };
 
         if (!opts.run) {

@@ -16,7 +16,8 @@ async function testShardsOf(store: LocalArtifactStore, manifestPath: string): Pr
   const parsed = ManifestShardsSchema.safeParse(JSON.parse(await readFile(manifestPath, 'utf8')));
   if (!parsed.success) throw new Error(`--manifest ${manifestPath}: not a stage manifest with a shards list`);
   const test = parsed.data.shards.filter((s) => s.split === 'test');
-  if (test.length === 0) throw new Error(`--manifest ${manifestPath}: it lists no test shards (the validation set is built from the test split only)`);
+  if (test.length === 0)
+    throw new Error(`--manifest ${manifestPath}: it lists no test shards (the validation set is built from the test split only)`);
   return Promise.all(test.map(async (s) => ({ ...s, records: s.records ?? 0, bytes: s.bytes ?? (await store.stat(s.uri)).bytes })));
 }
 
@@ -40,19 +41,42 @@ export function registerEvalCommands(program: Command): void {
     .option('--crisis-max <share>', 'highest crisis share', shareOption('--crisis-max'), 0.2)
     .option('--seed <n>', 'selection seed', intOption('--seed', 0), 7)
     .option('--artifacts <dir>', 'artifact store root (the set is written under evaluation/validation-sets/)', defaultArtifactRoot())
-    .action(async (opts: { manifest?: string; records?: string[]; size: number; crisisMin: number; crisisTarget: number; crisisMax: number; seed: number; artifacts: string }) => {
-      if (!opts.manifest === !opts.records) throw new Error('give exactly one of --manifest or --records');
-      const config = parseWith(ValidationSetConfigSchema, 'options', { size: opts.size, seed: opts.seed, crisisShare: { min: opts.crisisMin, target: opts.crisisTarget, max: opts.crisisMax } });
-      if (!config.ok) throw new Error(config.message);
-      const store = new LocalArtifactStore(opts.artifacts);
-      const shards = opts.manifest ? await testShardsOf(store, opts.manifest) : await Promise.all(opts.records!.map((f) => fileShard(store, f)));
-      const result = await buildValidationSet(store, shards, config.value);
-      const { file, records, shortfall, byScenario, bySeverity, crisisShare, candidates } = result.manifest;
-      console.log(JSON.stringify({ manifestUri: result.manifestUri, cacheHit: result.cacheHit, file, records, shortfall, byScenario, bySeverity, crisisShare, candidates }, null, 2));
-    });
+    .action(
+      async (opts: {
+        manifest?: string;
+        records?: string[];
+        size: number;
+        crisisMin: number;
+        crisisTarget: number;
+        crisisMax: number;
+        seed: number;
+        artifacts: string;
+      }) => {
+        if (!opts.manifest === !opts.records) throw new Error('give exactly one of --manifest or --records');
+        const config = parseWith(ValidationSetConfigSchema, 'options', {
+          size: opts.size,
+          seed: opts.seed,
+          crisisShare: { min: opts.crisisMin, target: opts.crisisTarget, max: opts.crisisMax },
+        });
+        if (!config.ok) throw new Error(config.message);
+        const store = new LocalArtifactStore(opts.artifacts);
+        const shards = opts.manifest ? await testShardsOf(store, opts.manifest) : await Promise.all(opts.records!.map((f) => fileShard(store, f)));
+        const result = await buildValidationSet(store, shards, config.value);
+        const { file, records, shortfall, byScenario, bySeverity, crisisShare, candidates } = result.manifest;
+        console.log(
+          JSON.stringify(
+            { manifestUri: result.manifestUri, cacheHit: result.cacheHit, file, records, shortfall, byScenario, bySeverity, crisisShare, candidates },
+            null,
+            2,
+          ),
+        );
+      },
+    );
   evaluation
     .command('annotate')
-    .description('Add expert annotations (JSONL: itemId, annotator, rubric, safetyLabel, comment) to a validation set; writes a new set and prints its manifest')
+    .description(
+      'Add expert annotations (JSONL: itemId, annotator, rubric, safetyLabel, comment) to a validation set; writes a new set and prints its manifest',
+    )
     .requiredOption('--set <manifest>', "the validation set's manifest")
     .requiredOption('--annotations <file>', 'annotations, one JSON object per line')
     .option('--artifacts <dir>', 'artifact store root', defaultArtifactRoot())

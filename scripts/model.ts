@@ -24,7 +24,9 @@ export function registerModelCommands(program: Command): void {
     });
   model
     .command('import-gguf')
-    .description('Import a GGUF Llama-family model (llama.cpp format) as a Hugging Face model folder: float32 safetensors, config, tokenizer, license')
+    .description(
+      'Import a GGUF Llama-family model (llama.cpp format) as a Hugging Face model folder: float32 safetensors, config, tokenizer, license',
+    )
     .argument('<file>', 'the .gguf file')
     .requiredOption('--out <dir>', 'the model folder to create')
     .option('--license <file>', 'a license file to copy into the folder as LICENSE')
@@ -32,7 +34,22 @@ export function registerModelCommands(program: Command): void {
     .option('--source <text>', 'where the file came from, for the attribution (NOTICE, README.md)')
     .action(async (file: string, opts: { out: string; license?: string; expectSha256?: string; source?: string }) => {
       const r = await importGguf(file, opts.out, { licenseFile: opts.license, expectSha256: opts.expectSha256, source: opts.source });
-      console.log(JSON.stringify({ model: r.outDir, sha256: r.sha256, parameters: r.parameters, tensorTypes: r.tensorTypes, vocab: r.vocabSize, layers: r.dims.layers, hidden: r.dims.hidden, seconds: Number(r.seconds.toFixed(2)) }, null, 2));
+      console.log(
+        JSON.stringify(
+          {
+            model: r.outDir,
+            sha256: r.sha256,
+            parameters: r.parameters,
+            tensorTypes: r.tensorTypes,
+            vocab: r.vocabSize,
+            layers: r.dims.layers,
+            hidden: r.dims.hidden,
+            seconds: Number(r.seconds.toFixed(2)),
+          },
+          null,
+          2,
+        ),
+      );
     });
   model
     .command('artifacts')
@@ -43,9 +60,16 @@ export function registerModelCommands(program: Command): void {
     .option('--seq <n>', 'tokens per sequence (the training bucket)', intOption('--seq', 2), 128)
     .option('--artifacts <dir>', 'artifact store root', defaultArtifactRoot())
     .action(async (opts: { model: string; modes: string; batch: number; seq: number; artifacts: string }) => {
-      const parsed = parseWith(GenerateArtifactsInputSchema, 'options', { model: opts.model, modes: opts.modes.split(',').map((m) => m.trim()), batch: opts.batch, seq: opts.seq });
+      const parsed = parseWith(GenerateArtifactsInputSchema, 'options', {
+        model: opts.model,
+        modes: opts.modes.split(',').map((m) => m.trim()),
+        batch: opts.batch,
+        seq: opts.seq,
+      });
       if (!parsed.ok) throw new Error(parsed.message);
-      const result = await generateTrainingArtifacts(new LocalArtifactStore(opts.artifacts), parsed.value, (what) => console.error(`generating ${what} ...`));
+      const result = await generateTrainingArtifacts(new LocalArtifactStore(opts.artifacts), parsed.value, (what) =>
+        console.error(`generating ${what} ...`),
+      );
       console.log(JSON.stringify(result, null, 2));
     });
 }

@@ -17,10 +17,7 @@ import { registerRunCommand } from './run';
 import { registerSafetyScanCommand } from './safety-scan';
 
 const program = new Command();
-program
-  .name('pixel')
-  .description('Train and ship a therapeutic conversational model through durable Temporal workflows.')
-  .showHelpAfterError();
+program.name('pixel').description('Train and ship a therapeutic conversational model through durable Temporal workflows.').showHelpAfterError();
 
 registerDevCommand(program);
 registerRunCommand(program);

@@ -32,11 +32,17 @@ async function callApi<T>(opts: ClientOptions, path: string, init: { method?: st
   try {
     res = await fetch(`${base}${path}`, {
       method: init.method ?? 'GET',
-      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', ...(init.body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      headers: {
+        Authorization: `Bearer ${token}`,
+        Accept: 'application/json',
+        ...(init.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      },
       ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
     });
   } catch (err) {
-    throw new Error(`cannot reach the review server at ${base} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err)}); start it with \`pixel review serve\` or pass --server`);
+    throw new Error(
+      `cannot reach the review server at ${base} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : String(err)}); start it with \`pixel review serve\` or pass --server`,
+    );
   }
   let body: unknown = null;
   try {
@@ -45,7 +51,10 @@ async function callApi<T>(opts: ClientOptions, path: string, init: { method?: st
     body = null;
   }
   if (!res.ok) {
-    const message = body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : `the review server answered ${res.status}`;
+    const message =
+      body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string'
+        ? (body as { error: string }).error
+        : `the review server answered ${res.status}`;
     throw new Error(message);
   }
   return body as T;
@@ -80,21 +89,34 @@ const indent = (text: string) =>
 
 /** `pixel review ...`: the review web server, reviewers' sign-in links and the registry, and reviewing from the terminal. */
 export function registerReviewCommands(program: Command): void {
-  const review = program.command('review').description('Expert review: the reviewers’ web page, sign-in links, the reviewer registry, and reviewing from the terminal');
+  const review = program
+    .command('review')
+    .description('Expert review: the reviewers’ web page, sign-in links, the reviewer registry, and reviewing from the terminal');
 
   review
     .command('serve')
     .description('Start the reviewers’ web page and API against the running stack')
     .option('--port <port>', 'port to listen on', intOption('--port', 0, 65535), DEFAULT_PORT)
     .option('--host <host>', 'address to listen on (0.0.0.0 serves other machines)', process.env.PIXEL_REVIEW_HOST ?? '127.0.0.1')
-    .addHelpText('after', '\nConnects to PIXEL_TEMPORAL_ADDRESS (default localhost:7233); reads review material from PIXEL_ARTIFACTS. Ctrl-C stops it.')
+    .addHelpText(
+      'after',
+      '\nConnects to PIXEL_TEMPORAL_ADDRESS (default localhost:7233); reads review material from PIXEL_ARTIFACTS. Ctrl-C stops it.',
+    )
     .action(async (opts: { port: number; host: string }) => {
       const settings = temporalSettings();
       const connection = await Connection.connect({ address: settings.address, connectTimeout: 5_000 }).catch((err: unknown) => {
         throw new Error(`cannot reach Temporal at ${settings.address} (${String(err)}); start the stack with \`pixel dev\``);
       });
       const client = new Client({ connection, namespace: settings.namespace });
-      const server = await startReviewServer({ client, store: artifactStoreFromEnv(), secret: reviewSecret(), port: opts.port, host: opts.host, namespace: settings.namespace, taskQueue: CPU_TASK_QUEUE }).catch(async (err: unknown) => {
+      const server = await startReviewServer({
+        client,
+        store: artifactStoreFromEnv(),
+        secret: reviewSecret(),
+        port: opts.port,
+        host: opts.host,
+        namespace: settings.namespace,
+        taskQueue: CPU_TASK_QUEUE,
+      }).catch(async (err: unknown) => {
         await connection.close();
         throw err;
       });
@@ -120,10 +142,12 @@ export function registerReviewCommands(program: Command): void {
     .requiredOption('--reviewer <id>', 'the reviewer’s id in the registry')
     .option('--base <url>', 'the review server’s address', defaultServer())
     .action(async (opts: { reviewer: string; base: string }) => {
-      if (!ID_PATTERN.test(opts.reviewer)) throw new Error(`--reviewer ${JSON.stringify(opts.reviewer)}: a reviewer id holds only letters, digits and . _ : @ -`);
+      if (!ID_PATTERN.test(opts.reviewer))
+        throw new Error(`--reviewer ${JSON.stringify(opts.reviewer)}: a reviewer id holds only letters, digits and . _ : @ -`);
       try {
         const known = await loadReviewers(artifactStoreFromEnv());
-        if (!known.some((r) => r.id === opts.reviewer)) console.error(`note: ${opts.reviewer} is not in the reviewer registry; the link works for reviews that list them in their run input`);
+        if (!known.some((r) => r.id === opts.reviewer))
+          console.error(`note: ${opts.reviewer} is not in the reviewer registry; the link works for reviews that list them in their run input`);
       } catch {
         // No registry: reviewers may come from the run input.
       }
@@ -141,7 +165,9 @@ export function registerReviewCommands(program: Command): void {
       console.log(`${store.uriFor(REVIEWERS_KEY)}:`);
       for (const r of reviewers) {
         const flags = [r.lead ? 'lead' : '', r.available ? '' : 'unavailable'].filter(Boolean).join(', ');
-        console.log(`  ${r.id.padEnd(16)} ${r.name.padEnd(28)} ${r.specialties.join(',').padEnd(34)} capacity ${r.capacity}${flags ? `  (${flags})` : ''}`);
+        console.log(
+          `  ${r.id.padEnd(16)} ${r.name.padEnd(28)} ${r.specialties.join(',').padEnd(34)} capacity ${r.capacity}${flags ? `  (${flags})` : ''}`,
+        );
       }
     });
 
@@ -157,7 +183,9 @@ export function registerReviewCommands(program: Command): void {
       return;
     }
     for (const a of rows) {
-      console.log(`${a.done ? 'done' : 'open'}  ${a.crisis ? 'CRISIS ' : ''}${a.itemId}  ${a.scenario}  --review ${a.workflowId}  due ${a.deadlineAt}`);
+      console.log(
+        `${a.done ? 'done' : 'open'}  ${a.crisis ? 'CRISIS ' : ''}${a.itemId}  ${a.scenario}  --review ${a.workflowId}  due ${a.deadlineAt}`,
+      );
     }
   });
 
@@ -170,17 +198,23 @@ export function registerReviewCommands(program: Command): void {
   ).action(async (itemId: string, opts: ClientOptions & { review: string }) => {
     const item = await callApi<ItemView>(opts, itemPath(opts.review, itemId));
     const lines: string[] = [];
-    lines.push(`item ${item.itemId} (${item.scenario}) in review ${item.reviewId}, due ${item.deadlineAt}${item.done ? ' — you have reviewed it' : ''}${item.reviewStatus !== 'open' ? ` — the review is ${item.reviewStatus}` : ''}`);
+    lines.push(
+      `item ${item.itemId} (${item.scenario}) in review ${item.reviewId}, due ${item.deadlineAt}${item.done ? ' — you have reviewed it' : ''}${item.reviewStatus !== 'open' ? ` — the review is ${item.reviewStatus}` : ''}`,
+    );
     if (item.crisis) {
       const d = item.crisisDetail;
-      lines.push(`CRISIS ITEM${d ? `: severity ${d.severity ?? '?'}${d.types?.length ? `, ${d.types.join(', ')}` : ''}, protocol ${d.protocol ?? '?'}` : ''}`);
+      lines.push(
+        `CRISIS ITEM${d ? `: severity ${d.severity ?? '?'}${d.types?.length ? `, ${d.types.join(', ')}` : ''}, protocol ${d.protocol ?? '?'}` : ''}`,
+      );
     }
     lines.push('', 'Conversation:');
     for (const m of item.messages) lines.push(`  [${m.role}]`, indent(m.content));
     if (item.reference) lines.push('', 'The data set’s own reply:', indent(item.reference));
     lines.push('', 'Model under review:', indent(item.candidate.response || '(empty reply)'));
     const s = item.candidate;
-    lines.push(`  automatic scores: safety ${s.safety.pass === null ? 'not run' : s.safety.pass ? 'passed' : `failed (${s.safety.failures.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join('; ')})`}, empathy ${s.empathy ?? '-'}, clinical ${s.clinical ?? '-'}`);
+    lines.push(
+      `  automatic scores: safety ${s.safety.pass === null ? 'not run' : s.safety.pass ? 'passed' : `failed (${s.safety.failures.map((f) => (typeof f === 'string' ? f : JSON.stringify(f))).join('; ')})`}, empathy ${s.empathy ?? '-'}, clinical ${s.clinical ?? '-'}`,
+    );
     lines.push('', 'Previous model:', indent(item.baseline ? item.baseline.response || '(empty reply)' : '(none)'));
     console.log(lines.join('\n'));
   });
@@ -197,11 +231,20 @@ export function registerReviewCommands(program: Command): void {
       .requiredOption('--safety <n>', 'safety, 1-5', score('--safety'))
       .addOption(new Option('--label <label>', 'safety label').choices([...SAFETY_LABELS]).makeOptionMandatory())
       .option('--comment <text>', 'a comment (at most 4000 characters)', ''),
-  ).action(async (itemId: string, opts: ClientOptions & { review: string; clinical: number; empathy: number; safety: number; label: string; comment: string }) => {
-    const recorded = await callApi<{ itemId: string; at: string }>(opts, itemPath(opts.review, itemId), {
-      method: 'POST',
-      body: { scores: { clinicalAccuracy: opts.clinical, empathy: opts.empathy, safety: opts.safety }, safetyLabel: opts.label, comment: opts.comment },
-    });
-    console.log(`review of item ${recorded.itemId} recorded at ${recorded.at}`);
-  });
+  ).action(
+    async (
+      itemId: string,
+      opts: ClientOptions & { review: string; clinical: number; empathy: number; safety: number; label: string; comment: string },
+    ) => {
+      const recorded = await callApi<{ itemId: string; at: string }>(opts, itemPath(opts.review, itemId), {
+        method: 'POST',
+        body: {
+          scores: { clinicalAccuracy: opts.clinical, empathy: opts.empathy, safety: opts.safety },
+          safetyLabel: opts.label,
+          comment: opts.comment,
+        },
+      });
+      console.log(`review of item ${recorded.itemId} recorded at ${recorded.at}`);
+    },
+  );
 }

@@ -29,7 +29,10 @@ export function registerRunCommand(program: Command): void {
         try {
           const reviewUrl = process.env.PIXEL_REVIEW_URL ?? 'http://localhost:8234';
           const onStage = (stage: string) => {
-            if (stage === 'review') console.log(`the run waits for expert review: reviewers open ${reviewUrl} with their sign-in links (\`pixel review link --reviewer ID\`)`);
+            if (stage === 'review')
+              console.log(
+                `the run waits for expert review: reviewers open ${reviewUrl} with their sign-in links (\`pixel review link --reviewer ID\`)`,
+              );
           };
           console.log(summarizeResult(await followPipeline(handle, console.log, onStage)));
         } catch (err) {

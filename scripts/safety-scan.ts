@@ -9,7 +9,10 @@ export function registerSafetyScanCommand(safety: Command): void {
     .option('--input <file>', 'JSONL of {"id","text"} lines or conversation records')
     .option('--output <file>', 'where to write the results (with --input)')
     .option('--text <text>', 'scan one text and print the result')
-    .addHelpText('after', '\nOutput per line: {"id", "crisis": {"severity","types","confidence","timeline","protocol"}, "pii": [{"category","start","end","score"}], "bias": [{"type","level","start","end"}], "gates": [{"gate","severity","start","end"}], "redacted"}.')
+    .addHelpText(
+      'after',
+      '\nOutput per line: {"id", "crisis": {"severity","types","confidence","timeline","protocol"}, "pii": [{"category","start","end","score"}], "bias": [{"type","level","start","end"}], "gates": [{"gate","severity","start","end"}], "redacted"}.',
+    )
     .action(async (opts: { input?: string; output?: string; text?: string }) => {
       const engine = createPiiEngine();
       if (opts.text !== undefined) {
@@ -18,7 +21,12 @@ export function registerSafetyScanCommand(safety: Command): void {
         return;
       }
       if (!opts.input || !opts.output) throw new Error('give --input and --output, or --text');
-      const { lines, errors } = await scanJsonl(opts.input, opts.output, engine, (n) => process.stderr.isTTY && process.stderr.write(`\r  scanned ${n} lines`));
+      const { lines, errors } = await scanJsonl(
+        opts.input,
+        opts.output,
+        engine,
+        (n) => process.stderr.isTTY && process.stderr.write(`\r  scanned ${n} lines`),
+      );
       if (process.stderr.isTTY) process.stderr.write('\n');
       console.log(`scanned ${lines} lines into ${opts.output} (${errors} with errors)`);
     });

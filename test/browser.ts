@@ -6,7 +6,8 @@ const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/
 /** The Chromium binary the browser tests drive: PIXEL_CHROMIUM, else Debian's package. */
 export function chromiumPath(): string {
   const found = process.env.PIXEL_CHROMIUM ?? CANDIDATES.find((p) => existsSync(p));
-  if (!found || !existsSync(found)) throw new Error('Chromium not found: run `bash scripts/setup.sh --test` (installs Debian’s chromium) or set PIXEL_CHROMIUM');
+  if (!found || !existsSync(found))
+    throw new Error('Chromium not found: run `bash scripts/setup.sh --test` (installs Debian’s chromium) or set PIXEL_CHROMIUM');
   return found;
 }
 

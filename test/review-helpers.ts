@@ -10,7 +10,8 @@ export async function waitForReview(client: Client, pipelineWorkflowId: string, 
     try {
       return await handle.query(getReviewStatusQuery);
     } catch (err) {
-      if (Date.now() - started > timeoutMs) throw new Error(`the review of ${pipelineWorkflowId} did not start within ${timeoutMs} ms: ${String(err)}`);
+      if (Date.now() - started > timeoutMs)
+        throw new Error(`the review of ${pipelineWorkflowId} did not start within ${timeoutMs} ms: ${String(err)}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
@@ -28,7 +29,17 @@ export async function reviewEverything(client: Client, pipelineWorkflowId: strin
   for (const [i, item] of status.items.entries()) {
     const s = approve ? 4 + (i % 2) : 1 + (i % 2);
     for (const reviewerId of item.assigned) {
-      await handle.executeUpdate(submitReviewUpdate, { args: [{ reviewerId, itemId: item.itemId, scores: { clinicalAccuracy: s, empathy: s, safety: s }, safetyLabel: approve || !item.crisis ? 'safe' : 'unsafe', comment: approve ? 'Fine.' : 'Not safe.' }] });
+      await handle.executeUpdate(submitReviewUpdate, {
+        args: [
+          {
+            reviewerId,
+            itemId: item.itemId,
+            scores: { clinicalAccuracy: s, empathy: s, safety: s },
+            safetyLabel: approve || !item.crisis ? 'safe' : 'unsafe',
+            comment: approve ? 'Fine.' : 'Not safe.',
+          },
+        ],
+      });
       submitted += 1;
     }
   }

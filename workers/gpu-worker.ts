@@ -11,5 +11,11 @@ void runWorkerProcess('gpu-worker', async (connection, namespace) => {
     console.log(`[gpu-worker] using CUDA on ${accelerator.gpus.map((g) => `${g.name} (${g.memoryMiB} MiB)`).join(', ')}`);
   }
   // PIXEL_GPU_TASK_QUEUE: another queue than pixel-gpu (a run on queue Q trains on Q-gpu).
-  return createGpuWorker({ connection, namespace, accelerator, store: artifactStoreFromEnv(), taskQueue: process.env.PIXEL_GPU_TASK_QUEUE || undefined });
+  return createGpuWorker({
+    connection,
+    namespace,
+    accelerator,
+    store: artifactStoreFromEnv(),
+    taskQueue: process.env.PIXEL_GPU_TASK_QUEUE || undefined,
+  });
 });

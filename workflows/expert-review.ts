@@ -1,6 +1,13 @@
 import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities/cpu';
-import { ErrorTypes, ExpertReviewInputSchema, parseInput, type ExpertReviewInput, type ExpertReviewResult, type RecordedReview } from '../shared/contracts';
+import {
+  ErrorTypes,
+  ExpertReviewInputSchema,
+  parseInput,
+  type ExpertReviewInput,
+  type ExpertReviewResult,
+  type RecordedReview,
+} from '../shared/contracts';
 import { RETRY_POLICY } from './activity-options';
 import { computeConsensus, decideReview } from './review/consensus';
 import { ExpertReviewState, ReviewRejection } from './review-state';
@@ -49,7 +56,14 @@ export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<Ex
         state.abandon(s);
         throw err;
       }
-      const review: RecordedReview = { reviewerId: s.reviewerId, itemId: s.itemId, scores: s.scores, safetyLabel: s.safetyLabel, at, ...(commentUri ? { commentUri } : {}) };
+      const review: RecordedReview = {
+        reviewerId: s.reviewerId,
+        itemId: s.itemId,
+        scores: s.scores,
+        safetyLabel: s.safetyLabel,
+        at,
+        ...(commentUri ? { commentUri } : {}),
+      };
       const added = state.record(review);
       if (added) await activities.notifyReviewersActivity({ reviewId, notices: [{ reviewerId: added, kind: 'assigned', itemIds: [s.itemId] }] });
       return review;
@@ -68,7 +82,10 @@ export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<Ex
       } catch (err) {
         throw rejection(err);
       }
-      await activities.notifyReviewersActivity({ reviewId, notices: [{ reviewerId: request.toReviewerId, kind: 'assigned', itemIds: [request.itemId] }] });
+      await activities.notifyReviewersActivity({
+        reviewId,
+        notices: [{ reviewerId: request.toReviewerId, kind: 'assigned', itemIds: [request.itemId] }],
+      });
       return state.status().items.find((i) => i.itemId === request.itemId)!;
     },
     {
@@ -80,7 +97,18 @@ export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<Ex
 
   if (!carried) {
     const assigned = state.assign(now());
-    if (assigned.length > 0) await activities.notifyReviewersActivity({ reviewId, notices: assigned.map((reviewerId) => ({ reviewerId, kind: 'assigned' as const, itemIds: state.status().items.filter((i) => i.assigned.includes(reviewerId)).map((i) => i.itemId) })) });
+    if (assigned.length > 0)
+      await activities.notifyReviewersActivity({
+        reviewId,
+        notices: assigned.map((reviewerId) => ({
+          reviewerId,
+          kind: 'assigned' as const,
+          itemIds: state
+            .status()
+            .items.filter((i) => i.assigned.includes(reviewerId))
+            .map((i) => i.itemId),
+        })),
+      });
   }
 
   let closedByDeadline = false;
@@ -102,7 +130,10 @@ export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<Ex
     }
     const reminders = state.dueReminders(nowMs);
     const moved = state.reassignOverdue(nowMs);
-    const notices = [...[...reminders].map(([reviewerId, itemIds]) => ({ reviewerId, kind: 'reminder' as const, itemIds })), ...[...moved].map(([reviewerId, itemIds]) => ({ reviewerId, kind: 'assigned' as const, itemIds }))];
+    const notices = [
+      ...[...reminders].map(([reviewerId, itemIds]) => ({ reviewerId, kind: 'reminder' as const, itemIds })),
+      ...[...moved].map(([reviewerId, itemIds]) => ({ reviewerId, kind: 'assigned' as const, itemIds })),
+    ];
     if (notices.length > 0) await activities.notifyReviewersActivity({ reviewId, notices });
   }
 
@@ -110,7 +141,11 @@ export async function expertReviewWorkflow(input: ExpertReviewInput): Promise<Ex
   state.closed = true;
   await condition(allHandlersFinished);
   const consensus = computeConsensus(state.itemList(), state.allReviews(), config.rules);
-  const decision = decideReview(state.itemList(), consensus, config.rules, { complete: state.hasMinimum(), closedByDeadline, minReviewersPerItem: config.minReviewersPerItem });
+  const decision = decideReview(state.itemList(), consensus, config.rules, {
+    complete: state.hasMinimum(),
+    closedByDeadline,
+    minReviewersPerItem: config.minReviewersPerItem,
+  });
   state.decision = decision;
   return { reviewId, ...decision, consensus, reviews: state.allReviews().length, closedAt: now() };
 }

@@ -39,7 +39,12 @@ function reviewHarness(makeEnv: () => Promise<TestWorkflowEnvironment>, teardown
     t = tempDir();
     h.dir = t.dir;
     h.env = await makeEnv();
-    worker = await createCpuWorker({ connection: h.env.nativeConnection, namespace: h.env.namespace ?? 'default', taskQueue, store: new LocalArtifactStore(path.join(t.dir, 'store')) });
+    worker = await createCpuWorker({
+      connection: h.env.nativeConnection,
+      namespace: h.env.namespace ?? 'default',
+      taskQueue,
+      store: new LocalArtifactStore(path.join(t.dir, 'store')),
+    });
     running = worker.run();
   }, 120_000);
   afterAll(async () => {
@@ -49,17 +54,48 @@ function reviewHarness(makeEnv: () => Promise<TestWorkflowEnvironment>, teardown
     t?.cleanup();
   });
 
-  const start = (over: Partial<ExpertReviewInput['config']> = {}, items = ITEMS, name = 'r'): Promise<WorkflowHandle<typeof expertReviewWorkflow>> => {
+  const start = (
+    over: Partial<ExpertReviewInput['config']> = {},
+    items = ITEMS,
+    name = 'r',
+  ): Promise<WorkflowHandle<typeof expertReviewWorkflow>> => {
     const reviewId = `${name}-${Math.random().toString(36).slice(2, 8)}`;
     return h.env.client.workflow.start(expertReviewWorkflow, {
       taskQueue,
       workflowId: `${reviewId}-review`,
-      args: [{ reviewId, items, reviewItemsUri: 'file:///nowhere/review-items.jsonl', reviewers: REVIEWERS, config: { minReviewersPerItem: 2, maxReviewersPerItem: 3, reminderAfterSeconds: HOUR, overdueAfterSeconds: 3 * HOUR, deadlineSeconds: 24 * HOUR, ...over } }],
+      args: [
+        {
+          reviewId,
+          items,
+          reviewItemsUri: 'file:///nowhere/review-items.jsonl',
+          reviewers: REVIEWERS,
+          config: {
+            minReviewersPerItem: 2,
+            maxReviewersPerItem: 3,
+            reminderAfterSeconds: HOUR,
+            overdueAfterSeconds: 3 * HOUR,
+            deadlineSeconds: 24 * HOUR,
+            ...over,
+          },
+        },
+      ],
     });
   };
   const submit = (handle: WorkflowHandle, reviewerId: string, itemId: string, score = 4, extra: Partial<SubmitReviewInput> = {}) =>
-    handle.executeUpdate(submitReviewUpdate, { args: [{ reviewerId, itemId, scores: { clinicalAccuracy: score, empathy: score, safety: score }, safetyLabel: 'safe', comment: 'Looks fine.', ...extra }] });
-  const assigned = async (handle: WorkflowHandle, itemId: string) => (await handle.query(getReviewStatusQuery)).items.find((i) => i.itemId === itemId)!.assigned;
+    handle.executeUpdate(submitReviewUpdate, {
+      args: [
+        {
+          reviewerId,
+          itemId,
+          scores: { clinicalAccuracy: score, empathy: score, safety: score },
+          safetyLabel: 'safe',
+          comment: 'Looks fine.',
+          ...extra,
+        },
+      ],
+    });
+  const assigned = async (handle: WorkflowHandle, itemId: string) =>
+    (await handle.query(getReviewStatusQuery)).items.find((i) => i.itemId === itemId)!.assigned;
   return { h, start, submit, assigned };
 }
 
@@ -103,7 +139,9 @@ describe('expertReviewWorkflow (dev server)', () => {
     const reviewer = item.assigned[0]!;
     const outsider = REVIEWERS.map((r) => r.id).find((r) => !item.assigned.includes(r))!;
     expect(await rejected(submit(h, 'zed', item.itemId))).toMatch(/unknown reviewer zed/);
-    expect(await rejected(submit(h, outsider, item.itemId))).toMatch(new RegExp(`item ${item.itemId.replace('#', '\\#')} is not assigned to reviewer ${outsider}`));
+    expect(await rejected(submit(h, outsider, item.itemId))).toMatch(
+      new RegExp(`item ${item.itemId.replace('#', '\\#')} is not assigned to reviewer ${outsider}`),
+    );
     expect(await rejected(submit(h, reviewer, 'nope#0'))).toMatch(/not part of review/);
     expect(await rejected(submit(h, reviewer, item.itemId, 6))).toMatch(/scores\.clinicalAccuracy: scores run from 1 to 5/);
     expect(await rejected(submit(h, reviewer, item.itemId, 3, { safetyLabel: 'fine' as never }))).toMatch(/safetyLabel/);
@@ -120,16 +158,20 @@ describe('expertReviewWorkflow (dev server)', () => {
     const h = await start({ minReviewersPerItem: 1, maxReviewersPerItem: 2 });
     const from = (await assigned(h, 'a1#1'))[0]!;
     const to = REVIEWERS.map((r) => r.id).find((r) => r !== from)!;
-    expect(await rejected(h.executeUpdate(reassignItemUpdate, { args: [{ leadId: 'ben', itemId: 'a1#1', fromReviewerId: from, toReviewerId: to }] }))).toMatch(/not a lead reviewer/);
+    expect(
+      await rejected(h.executeUpdate(reassignItemUpdate, { args: [{ leadId: 'ben', itemId: 'a1#1', fromReviewerId: from, toReviewerId: to }] })),
+    ).toMatch(/not a lead reviewer/);
     const moved = await h.executeUpdate(reassignItemUpdate, { args: [{ leadId: 'ana', itemId: 'a1#1', fromReviewerId: from, toReviewerId: to }] });
     expect(moved.assigned).toEqual([to]);
     const crisisHolder = (await assigned(h, 'c1#1'))[0]!;
-    expect(await rejected(h.executeUpdate(reassignItemUpdate, { args: [{ leadId: 'ana', itemId: 'c1#1', fromReviewerId: crisisHolder, toReviewerId: 'ben' }] }))).toMatch(/crisis item and needs a reviewer with the crisis specialty/);
+    expect(
+      await rejected(
+        h.executeUpdate(reassignItemUpdate, { args: [{ leadId: 'ana', itemId: 'c1#1', fromReviewerId: crisisHolder, toReviewerId: 'ben' }] }),
+      ),
+    ).toMatch(/crisis item and needs a reviewer with the crisis specialty/);
     expect(await rejected(submit(h, from, 'a1#1'))).toMatch(/not assigned/);
     await h.terminate('test done');
   });
-
-
 
   it('adds a reviewer to an item whose reviews disagree, up to the maximum, and waits for that review', async () => {
     const h = await start({ minReviewersPerItem: 2, maxReviewersPerItem: 3 }, [ITEMS[1]!]);
@@ -151,7 +193,8 @@ describe('expertReviewWorkflow (dev server)', () => {
   it('rejects a model whose crisis reply reviewers score unsafe, explaining the rule', async () => {
     const h = await start({ minReviewersPerItem: 2 });
     const status = await h.query(getReviewStatusQuery);
-    for (const item of status.items) for (const r of item.assigned) await submit(h, r, item.itemId, item.crisis ? 2 : 4, item.crisis ? { safetyLabel: 'unsafe' } : {});
+    for (const item of status.items)
+      for (const r of item.assigned) await submit(h, r, item.itemId, item.crisis ? 2 : 4, item.crisis ? { safetyLabel: 'unsafe' } : {});
     const result = await h.result();
     expect(result.status).toBe('rejected');
     expect(result.explanation.filter((e) => e.startsWith('FAIL')).join('\n')).toMatch(/c1#1/);

@@ -6,7 +6,20 @@ describe('PipelineState', () => {
 
   it('starts with every stage pending', () => {
     const s = new PipelineState('run-1');
-    expect(s.progress()).toEqual({ runName: 'run-1', status: 'running', currentStage: 'starting', stages: [{ name: 'prepare', status: 'pending' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }, { name: 'review', status: 'pending' }, { name: 'promote', status: 'pending' }] });
+    expect(s.progress()).toEqual({
+      runName: 'run-1',
+      status: 'running',
+      currentStage: 'starting',
+      stages: [
+        { name: 'prepare', status: 'pending' },
+        { name: 'safety', status: 'pending' },
+        { name: 'augment', status: 'pending' },
+        { name: 'train', status: 'pending' },
+        { name: 'evaluate', status: 'pending' },
+        { name: 'review', status: 'pending' },
+        { name: 'promote', status: 'pending' },
+      ],
+    });
   });
 
   it('records timings, counts and cache hits of a completed stage', () => {
@@ -27,7 +40,19 @@ describe('PipelineState', () => {
     const s = new PipelineState('r');
     s.begin('prepare', t0);
     s.fail('prepare', t1, 'stage prepare failed: source missing');
-    expect(s.progress()).toMatchObject({ status: 'failed', currentStage: 'failed', stages: [{ status: 'failed', error: 'stage prepare failed: source missing' }, { status: 'pending' }, { status: 'pending' }, { status: 'pending' }, { status: 'pending' }, { status: 'pending' }, { status: 'pending' }] });
+    expect(s.progress()).toMatchObject({
+      status: 'failed',
+      currentStage: 'failed',
+      stages: [
+        { status: 'failed', error: 'stage prepare failed: source missing' },
+        { status: 'pending' },
+        { status: 'pending' },
+        { status: 'pending' },
+        { status: 'pending' },
+        { status: 'pending' },
+        { status: 'pending' },
+      ],
+    });
   });
 
   it('returns copies that callers cannot use to change its state', () => {
@@ -45,7 +70,19 @@ describe('PipelineState cancellation', () => {
     const s = new PipelineState('r');
     s.begin('prepare', new Date(0));
     s.cancel('prepare', new Date(1500));
-    expect(s.progress()).toMatchObject({ status: 'cancelled', currentStage: 'cancelled', stages: [{ status: 'cancelled', durationMs: 1500 }, { status: 'pending' }, { status: 'pending' }, { status: 'pending' }, { status: 'pending' }, { status: 'pending' }, { status: 'pending' }] });
+    expect(s.progress()).toMatchObject({
+      status: 'cancelled',
+      currentStage: 'cancelled',
+      stages: [
+        { status: 'cancelled', durationMs: 1500 },
+        { status: 'pending' },
+        { status: 'pending' },
+        { status: 'pending' },
+        { status: 'pending' },
+        { status: 'pending' },
+        { status: 'pending' },
+      ],
+    });
     expect(s.progress().stages[0]?.error).toBeUndefined();
   });
 });

@@ -1,9 +1,4 @@
-import {
-  PIPELINE_STAGES,
-  type PipelineProgress,
-  type PipelineStageName,
-  type StageProgress,
-} from '../shared/contracts';
+import { PIPELINE_STAGES, type PipelineProgress, type PipelineStageName, type StageProgress } from '../shared/contracts';
 
 /**
  * The pipeline's progress as plain data, kept apart from Temporal so handlers stay one line and
@@ -82,7 +77,11 @@ export class PipelineState {
       runName: this.runName,
       status: this.status,
       currentStage: this.current,
-      stages: this.stages.map((s) => ({ ...s, ...(s.counts ? { counts: { ...s.counts } } : {}), ...(s.artifacts ? { artifacts: { ...s.artifacts } } : {}) })),
+      stages: this.stages.map((s) => ({
+        ...s,
+        ...(s.counts ? { counts: { ...s.counts } } : {}),
+        ...(s.artifacts ? { artifacts: { ...s.artifacts } } : {}),
+      })),
       ...(this.datasetSha ? { datasetSha: this.datasetSha } : {}),
     };
   }
@@ -95,7 +94,12 @@ export class PipelineState {
   details(): string {
     const lines = [`**${this.runName}**: ${this.status}, stage \`${this.current}\``, ''];
     for (const s of this.stages) {
-      const counts = s.counts ? ' ' + Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ') : '';
+      const counts = s.counts
+        ? ' ' +
+          Object.entries(s.counts)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')
+        : '';
       const time = s.durationMs !== undefined ? ` (${(s.durationMs / 1000).toFixed(1)} s${s.cacheHit ? ', cached' : ''})` : '';
       lines.push(`- ${s.name}: ${s.status}${time}${counts}${s.error ? ` — ${s.error}` : ''}`);
     }

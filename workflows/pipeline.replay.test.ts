@@ -10,18 +10,32 @@ import { quietRuntime } from '../test/helpers';
  * Record a new fixture with UPDATE_HISTORIES=1 (see pipeline.workflow.test.ts).
  */
 // v1: prepare only (before the safety stage); v2: prepare + safety; v3: + augment; v4: + train; v5: + evaluate; v6: + review and promote.
-const FIXTURES = ['pipeline-default-v1.json', 'pipeline-default-v2.json', 'pipeline-default-v3.json', 'pipeline-default-v4.json', 'pipeline-default-v5.json', 'pipeline-default-v6.json'];
+const FIXTURES = [
+  'pipeline-default-v1.json',
+  'pipeline-default-v2.json',
+  'pipeline-default-v3.json',
+  'pipeline-default-v4.json',
+  'pipeline-default-v5.json',
+  'pipeline-default-v6.json',
+];
 
 describe('trainingPipelineWorkflow replay', () => {
   beforeAll(() => quietRuntime());
 
-  it.each(FIXTURES)('replays %s', async (fixture) => {
-    const json = JSON.parse(readFileSync(path.join(__dirname, '__histories__', fixture), 'utf8')) as { events: { startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId?: string } }[] };
-    // The review child's id derives from the run's own id, so replay under the recorded one.
-    const child = json.events.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
-    const workflowId = child ? child.replace(/-review$/, '') : `replay-${fixture}`;
-    await Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, historyFromJSON(json), workflowId);
-  }, 60_000);
+  it.each(FIXTURES)(
+    'replays %s',
+    async (fixture) => {
+      const json = JSON.parse(readFileSync(path.join(__dirname, '__histories__', fixture), 'utf8')) as {
+        events: { startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId?: string } }[];
+      };
+      // The review child's id derives from the run's own id, so replay under the recorded one.
+      const child = json.events.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)
+        ?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+      const workflowId = child ? child.replace(/-review$/, '') : `replay-${fixture}`;
+      await Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, historyFromJSON(json), workflowId);
+    },
+    60_000,
+  );
 
   it('detects a history that does not match the code (near miss)', async () => {
     const json = JSON.parse(readFileSync(path.join(__dirname, '__histories__', FIXTURES[0] as string), 'utf8')) as {
@@ -29,7 +43,9 @@ describe('trainingPipelineWorkflow replay', () => {
     };
     const scheduled = json.events.find((e) => e.activityTaskScheduledEventAttributes);
     scheduled!.activityTaskScheduledEventAttributes!.activityType!.name = 'someOtherActivity';
-    await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, historyFromJSON(json), 'replay-mutated')).rejects.toThrow(/[Nn]ondeterminism|mismatch|does not match/);
+    await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, historyFromJSON(json), 'replay-mutated')).rejects.toThrow(
+      /[Nn]ondeterminism|mismatch|does not match/,
+    );
   }, 60_000);
 });
 

@@ -86,7 +86,12 @@ function stageFailure(stage: PipelineStageName, err: unknown): ApplicationFailur
   const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
   const message = cause instanceof Error ? cause.message : String(cause);
   const type = cause instanceof ApplicationFailure && cause.type ? cause.type : ErrorTypes.StageFailed;
-  return ApplicationFailure.create({ message: `stage ${stage} failed: ${message}`, type, nonRetryable: true, cause: cause instanceof Error ? cause : undefined });
+  return ApplicationFailure.create({
+    message: `stage ${stage} failed: ${message}`,
+    type,
+    nonRetryable: true,
+    cause: cause instanceof Error ? cause : undefined,
+  });
 }
 
 type StageSummary = { counts: Record<string, number>; cacheHit?: boolean; artifacts?: Record<string, string> };
@@ -110,8 +115,23 @@ class PipelineRun {
     setHandler(reportTrainingProgressSignal, (p) => {
       if (this.state.currentStage !== 'train') return;
       const milli = (x: number | undefined) => (x !== undefined ? Math.round(x * 1000) : undefined);
-      const counts = { step: p.step, totalSteps: p.totalSteps, lossMilli: milli(p.loss), valLossMilli: milli(p.valLoss), bestValLossMilli: milli(p.bestValLoss), tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds };
-      this.progress('train', Object.fromEntries(Object.entries(counts).filter((e): e is [string, number] => e[1] !== undefined).map(([k, v]) => [k, Math.round(v)])));
+      const counts = {
+        step: p.step,
+        totalSteps: p.totalSteps,
+        lossMilli: milli(p.loss),
+        valLossMilli: milli(p.valLoss),
+        bestValLossMilli: milli(p.bestValLoss),
+        tokensPerSecond: p.tokensPerSecond,
+        etaSeconds: p.etaSeconds,
+      };
+      this.progress(
+        'train',
+        Object.fromEntries(
+          Object.entries(counts)
+            .filter((e): e is [string, number] => e[1] !== undefined)
+            .map(([k, v]) => [k, Math.round(v)]),
+        ),
+      );
     });
     upsertSearchAttributes([{ key: RUN_NAME, value: this.state.runName }]);
   }
@@ -165,10 +185,13 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
   const safety = patched(SAFETY_STAGE_PATCH) ? await safetyStage(run, dataset) : undefined;
   const augment = safety && patched(AUGMENT_STAGE_PATCH) ? await augmentStage(run, dataset, safety) : undefined;
   const train = augment && config.train.enabled && patched(TRAIN_STAGE_PATCH) ? await trainStage(run, augment) : undefined;
-  const evaluation = train?.modelUri && config.evaluate.enabled && patched(EVALUATE_STAGE_PATCH) ? await evaluateStage(run, train, safety?.shards ?? []) : undefined;
+  const evaluation =
+    train?.modelUri && config.evaluate.enabled && patched(EVALUATE_STAGE_PATCH) ? await evaluateStage(run, train, safety?.shards ?? []) : undefined;
   // No items to review (no crisis item and a review sample of 0): nothing can approve, nothing is promoted.
   const reviewed =
-    evaluation && train?.modelUri && config.review.enabled && (evaluation.reviewItems ?? []).length > 0 && patched(REVIEW_STAGE_PATCH) ? await reviewAndPromoteStages(run, evaluation, train.modelUri) : undefined;
+    evaluation && train?.modelUri && config.review.enabled && (evaluation.reviewItems ?? []).length > 0 && patched(REVIEW_STAGE_PATCH)
+      ? await reviewAndPromoteStages(run, evaluation, train.modelUri)
+      : undefined;
 
   run.state.finish();
   run.publish();
@@ -214,7 +237,13 @@ async function safetyStage(run: PipelineRun, dataset: PrepareDatasetResult): Pro
       return cpu.summarizeSafetyActivity({ datasetSha: dataset.datasetSha, shards });
     },
     (r) => ({
-      counts: { records: r.counts.records, kept: r.counts.kept, rejected: r.counts.rejected, crisis: r.counts.crisis, piiRedacted: r.counts.piiRedacted },
+      counts: {
+        records: r.counts.records,
+        kept: r.counts.kept,
+        rejected: r.counts.rejected,
+        crisis: r.counts.crisis,
+        piiRedacted: r.counts.piiRedacted,
+      },
       artifacts: { report: r.reportUri, manifest: r.manifestUri },
     }),
   );
@@ -304,7 +333,11 @@ async function trainStage(run: PipelineRun, augment: AugmentResult): Promise<Non
 }
 
 /** Evaluation: the validation set and scoring on the CPU queue, generation on the GPU queue. */
-async function evaluateStage(run: PipelineRun, trained: NonNullable<PipelineResult['train']>, safetyShards: readonly SafetyShardResult[]): Promise<NonNullable<PipelineResult['evaluate']>> {
+async function evaluateStage(
+  run: PipelineRun,
+  trained: NonNullable<PipelineResult['train']>,
+  safetyShards: readonly SafetyShardResult[],
+): Promise<NonNullable<PipelineResult['evaluate']>> {
   const gpu = gpuActivities({ startToCloseTimeout: '12 hours', heartbeatTimeout: '5 minutes' });
   const evaluate = run.config.evaluate;
   const candidateUri = trained.modelUri as string;
@@ -314,14 +347,29 @@ async function evaluateStage(run: PipelineRun, trained: NonNullable<PipelineResu
       const testShards: ShardRef[] = safetyShards.filter((s) => s.split === 'test' && s.kept.records > 0).map((s) => ({ split: s.split, ...s.kept }));
       const set = await cpu.buildValidationSetActivity({ shards: testShards, config: evaluate.validationSet });
       run.progress('evaluate', { items: set.manifest.records });
-      const baseline = await cpu.resolveEvaluationBaselineActivity({ ...(evaluate.baselineModelUri ? { explicitModelUri: evaluate.baselineModelUri } : {}), ...(trained.baseModelUri ? { baseModelUri: trained.baseModelUri } : {}) });
-      const generate = (modelUri: string) => gpu.generateEvaluationOutputsActivity({ modelUri, validationSetManifestUri: set.manifestUri, testShards, sampling: evaluate.sampling, maxLossRecords: evaluate.maxLossRecords });
-      const [candidate, baselineOutputs] = await Promise.all([generate(candidateUri), baseline ? generate(baseline.modelUri) : Promise.resolve(undefined)]);
+      const baseline = await cpu.resolveEvaluationBaselineActivity({
+        ...(evaluate.baselineModelUri ? { explicitModelUri: evaluate.baselineModelUri } : {}),
+        ...(trained.baseModelUri ? { baseModelUri: trained.baseModelUri } : {}),
+      });
+      const generate = (modelUri: string) =>
+        gpu.generateEvaluationOutputsActivity({
+          modelUri,
+          validationSetManifestUri: set.manifestUri,
+          testShards,
+          sampling: evaluate.sampling,
+          maxLossRecords: evaluate.maxLossRecords,
+        });
+      const [candidate, baselineOutputs] = await Promise.all([
+        generate(candidateUri),
+        baseline ? generate(baseline.modelUri) : Promise.resolve(undefined),
+      ]);
       const scored = await cpu.scoreEvaluationActivity({
         runId: workflowInfo().workflowId,
         validationSetManifestUri: set.manifestUri,
         candidate,
-        ...(baseline && baselineOutputs ? { baseline: { ...baselineOutputs, kind: baseline.kind, ...(baseline.version ? { version: baseline.version } : {}) } } : {}),
+        ...(baseline && baselineOutputs
+          ? { baseline: { ...baselineOutputs, kind: baseline.kind, ...(baseline.version ? { version: baseline.version } : {}) } }
+          : {}),
         lossCurveUri: trained.lossCurveUri,
         config: evaluate,
       });
@@ -336,13 +384,23 @@ async function evaluateStage(run: PipelineRun, trained: NonNullable<PipelineResu
         safetyPassPercent: Math.round(r.headline.candidateSafetyPassRate * 100),
         ...(r.headline.candidateLoss !== null ? { testLossMilli: Math.round(r.headline.candidateLoss * 1000) } : {}),
       },
-      artifacts: { report: r.htmlUri, reportJson: r.reportUri, metrics: r.prometheusUri, reviewItems: r.reviewItemsUri, validationSet: r.validationSetManifestUri },
+      artifacts: {
+        report: r.htmlUri,
+        reportJson: r.reportUri,
+        metrics: r.prometheusUri,
+        reviewItems: r.reviewItemsUri,
+        validationSet: r.validationSetManifestUri,
+      },
     }),
   );
 }
 
 /** Expert review (a child workflow that waits for clinicians), then promotion of a better, safe, approved model. */
-async function reviewAndPromoteStages(run: PipelineRun, evaluated: NonNullable<PipelineResult['evaluate']>, candidateUri: string): Promise<Pick<PipelineResult, 'review' | 'promotion'>> {
+async function reviewAndPromoteStages(
+  run: PipelineRun,
+  evaluated: NonNullable<PipelineResult['evaluate']>,
+  candidateUri: string,
+): Promise<Pick<PipelineResult, 'review' | 'promotion'>> {
   const reviewConfig = run.config.review;
   const review = await run.stage(
     'review',
@@ -357,7 +415,14 @@ async function reviewAndPromoteStages(run: PipelineRun, evaluated: NonNullable<P
         args: [{ reviewId: workflowInfo().workflowId, items, reviewItemsUri: evaluated.reviewItemsUri, reviewers, config: reviewConfig }],
       });
     },
-    (r) => ({ counts: { reviews: r.reviews, approved: r.status === 'approved' ? 1 : 0, passRatePercent: Math.round(r.consensus.passRate * 100), ...(r.consensus.alpha !== null ? { alphaMilli: Math.round(r.consensus.alpha * 1000) } : {}) } }),
+    (r) => ({
+      counts: {
+        reviews: r.reviews,
+        approved: r.status === 'approved' ? 1 : 0,
+        passRatePercent: Math.round(r.consensus.passRate * 100),
+        ...(r.consensus.alpha !== null ? { alphaMilli: Math.round(r.consensus.alpha * 1000) } : {}),
+      },
+    }),
   );
   const reasons: string[] = [];
   if (evaluated.verdict.decision !== 'better')
@@ -367,7 +432,10 @@ async function reviewAndPromoteStages(run: PipelineRun, evaluated: NonNullable<P
         .map((r) => r.rule)
         .join(', ')}`,
     );
-  if (review.status !== 'approved') reasons.push(`expert review: ${review.status}: ${review.explanation.filter((e) => e.startsWith('FAIL')).join('; ') || review.explanation.join('; ')}`);
+  if (review.status !== 'approved')
+    reasons.push(
+      `expert review: ${review.status}: ${review.explanation.filter((e) => e.startsWith('FAIL')).join('; ') || review.explanation.join('; ')}`,
+    );
   const promotion = await run.stage(
     'promote',
     async () => {
@@ -376,7 +444,13 @@ async function reviewAndPromoteStages(run: PipelineRun, evaluated: NonNullable<P
         runId: workflowInfo().workflowId,
         modelUri: candidateUri,
         evaluation: { reportUri: evaluated.reportUri, decision: evaluated.verdict.decision, headline: evaluated.headline },
-        review: { status: review.status, explanation: review.explanation, alpha: review.consensus.alpha, meanScore: review.consensus.meanScore, passRate: review.consensus.passRate },
+        review: {
+          status: review.status,
+          explanation: review.explanation,
+          alpha: review.consensus.alpha,
+          meanScore: review.consensus.meanScore,
+          passRate: review.consensus.passRate,
+        },
       });
       return { promoted: true, reasons: [`evaluation better and safe; expert review approved`], result };
     },

@@ -10,7 +10,15 @@ import { reviewEverything } from '../test/review-helpers';
 import { ModelRegistry } from '../shared/model-registry/model-registry';
 import { ensureReviewers } from '../shared/review/reviewers';
 import { LocalArtifactStore } from '../shared/artifacts';
-import { CRISIS_COUNT, DATASET_SHA, PIPELINE_STAGE, PrepareConfigSchema, RUN_NAME, type PipelineInput, type PipelineResult } from '../shared/contracts';
+import {
+  CRISIS_COUNT,
+  DATASET_SHA,
+  PIPELINE_STAGE,
+  PrepareConfigSchema,
+  RUN_NAME,
+  type PipelineInput,
+  type PipelineResult,
+} from '../shared/contracts';
 import { prepareCacheKey, preparedKey, resolveSource } from '../shared/data';
 import { createCpuWorker, createGpuWorker } from '../workers/factory';
 import { getProgressQuery, stopTrainingSignal } from './messages';
@@ -41,7 +49,13 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     running = worker.run();
     // The default base model is created under PIXEL_HOME on first use.
     process.env.PIXEL_HOME = path.join(t.dir, 'home');
-    gpuWorker = await createGpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue: `${taskQueue}-gpu`, store, accelerator: { executionProvider: 'cpu', gpus: [], reason: 'test' } });
+    gpuWorker = await createGpuWorker({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      taskQueue: `${taskQueue}-gpu`,
+      store,
+      accelerator: { executionProvider: 'cpu', gpus: [], reason: 'test' },
+    });
     gpuRunning = gpuWorker.run();
   }, 120_000);
 
@@ -121,7 +135,12 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     // every crisis item plus a sample for review, and the report in three formats.
     const evaluation = result.evaluate!;
     expect(evaluation.baseline).toMatchObject({ kind: 'base', modelUri: train.baseModelUri });
-    const set = JSON.parse(await store.readText(evaluation.validationSetManifestUri)) as { records: number; shortfall: number; byScenario: Record<string, number>; crisisShare: number };
+    const set = JSON.parse(await store.readText(evaluation.validationSetManifestUri)) as {
+      records: number;
+      shortfall: number;
+      byScenario: Record<string, number>;
+      crisisShare: number;
+    };
     expect(set.records).toBe(evaluation.headline.items);
     // The default data's ~300 test conversations hold only about ten crisis prompts, and the
     // crisis share may not fall below 8%: the set is smaller than asked for, and says so.
@@ -169,7 +188,14 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
   }, 180_000);
 
   it('reports training progress in heartbeats and, asked to stop, finishes early with its best checkpoint', async () => {
-    const handle = await start({ data: { source: { kind: 'synthetic', count: 300, seed: 11 } }, train: { config: { steps: 5000, evalEvery: 5, checkpointEvery: 5 } }, evaluate: { enabled: false } }, 'stop-train');
+    const handle = await start(
+      {
+        data: { source: { kind: 'synthetic', count: 300, seed: 11 } },
+        train: { config: { steps: 5000, evalEvery: 5, checkpointEvery: 5 } },
+        evaluate: { enabled: false },
+      },
+      'stop-train',
+    );
     // Progress is the training activity's heartbeat details (what the UI shows on the pending activity).
     let beat: Awaited<ReturnType<typeof pendingHeartbeat>>;
     const deadline = Date.now() + 90_000;
@@ -197,7 +223,11 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     const model = path.join(t.dir, 'tiny-model');
     await createDefaultModel(model, 'tiny', 3);
     const handle = await start(
-      { data: { source: { kind: 'synthetic', count: 200, seed: 21 } }, train: { config: { model, steps: 1000, batch: 2, seq: 48, warmupSteps: 10, evalEvery: 250, evalBatches: 1, checkpointEvery: 250 } }, evaluate: { enabled: false } },
+      {
+        data: { source: { kind: 'synthetic', count: 200, seed: 21 } },
+        train: { config: { model, steps: 1000, batch: 2, seq: 48, warmupSteps: 10, evalEvery: 250, evalBatches: 1, checkpointEvery: 250 } },
+        evaluate: { enabled: false },
+      },
       'long-train',
     );
     const result = await handle.result();
@@ -219,8 +249,18 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     const input = (runName: string): PipelineInput => ({
       runName,
       data: { source: { kind: 'synthetic', count: 500, seed: 17 } },
-      evaluate: { validationSet: { crisisShare: { min: 0, target: 0.15, max: 0.2 } }, rules: { maxPiiLeaks: 1000, maxSafetyRegression: 1, maxQualityDrop: 1 }, reviewSample: 8, sampling: { maxNewTokens: 24 } },
-      review: { reviewers: [{ id: 'r1', name: 'R1', specialties: ['crisis'] }, { id: 'r2', name: 'R2', specialties: ['crisis'] }] },
+      evaluate: {
+        validationSet: { crisisShare: { min: 0, target: 0.15, max: 0.2 } },
+        rules: { maxPiiLeaks: 1000, maxSafetyRegression: 1, maxQualityDrop: 1 },
+        reviewSample: 8,
+        sampling: { maxNewTokens: 24 },
+      },
+      review: {
+        reviewers: [
+          { id: 'r1', name: 'R1', specialties: ['crisis'] },
+          { id: 'r2', name: 'R2', specialties: ['crisis'] },
+        ],
+      },
     });
     const registry = new ModelRegistry(store);
     const first = await start(input('promote-a'), 'promote-a');
@@ -277,11 +317,24 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
 
   it('quarantines bad lines of a source file, counts them and succeeds', async () => {
     const file = path.join(t.dir, 'mixed.jsonl');
-    const ok = (i: number) => JSON.stringify({ id: `c${i}`, source: 'test', messages: [{ role: 'user', content: `hello ${i}` }, { role: 'assistant', content: `hi ${i}` }] });
+    const ok = (i: number) =>
+      JSON.stringify({
+        id: `c${i}`,
+        source: 'test',
+        messages: [
+          { role: 'user', content: `hello ${i}` },
+          { role: 'assistant', content: `hi ${i}` },
+        ],
+      });
     writeFileSync(file, [ok(1), 'not json', ok(2), '{"id":"e","source":"t","messages":[]}', ok(1), ok(3), ok(4), ok(5)].join('\n'));
     const handle = await start({ data: { source: { kind: 'jsonl', uri: file } }, evaluate: { enabled: false } }, 'bad-lines');
     const result = await handle.result();
-    expect(result.dataset.counts).toMatchObject({ read: 8, accepted: 5, quarantined: 3, byReason: { malformed_json: 1, empty_conversation: 1, duplicate_content: 1 } });
+    expect(result.dataset.counts).toMatchObject({
+      read: 8,
+      accepted: 5,
+      quarantined: 3,
+      byReason: { malformed_json: 1, empty_conversation: 1, duplicate_content: 1 },
+    });
     const progress = await handle.query(getProgressQuery);
     expect(progress.stages[0]?.counts).toMatchObject({ read: 8, accepted: 5, quarantined: 3 });
   });
@@ -293,7 +346,18 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(failure.type).toBe('SourceNotFound');
     expect(failure.message).toContain(missing);
     const progress = await handle.query(getProgressQuery);
-    expect(progress).toMatchObject({ status: 'failed', stages: [{ name: 'prepare', status: 'failed' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }, { name: 'review', status: 'pending' }, { name: 'promote', status: 'pending' }] });
+    expect(progress).toMatchObject({
+      status: 'failed',
+      stages: [
+        { name: 'prepare', status: 'failed' },
+        { name: 'safety', status: 'pending' },
+        { name: 'augment', status: 'pending' },
+        { name: 'train', status: 'pending' },
+        { name: 'evaluate', status: 'pending' },
+        { name: 'review', status: 'pending' },
+        { name: 'promote', status: 'pending' },
+      ],
+    });
     const description = await handle.describe();
     expect(description.typedSearchAttributes.get(PIPELINE_STAGE)).toBe('failed');
     // One attempt only: the failure is permanent.
@@ -330,7 +394,18 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect(Date.now() - cancelledAt).toBeLessThan(15_000);
     expect((await handle.describe()).typedSearchAttributes.get(PIPELINE_STAGE)).toBe('cancelled');
-    expect(await handle.query(getProgressQuery)).toMatchObject({ status: 'cancelled', stages: [{ name: 'prepare', status: 'cancelled' }, { name: 'safety', status: 'pending' }, { name: 'augment', status: 'pending' }, { name: 'train', status: 'pending' }, { name: 'evaluate', status: 'pending' }, { name: 'review', status: 'pending' }, { name: 'promote', status: 'pending' }] });
+    expect(await handle.query(getProgressQuery)).toMatchObject({
+      status: 'cancelled',
+      stages: [
+        { name: 'prepare', status: 'cancelled' },
+        { name: 'safety', status: 'pending' },
+        { name: 'augment', status: 'pending' },
+        { name: 'train', status: 'pending' },
+        { name: 'evaluate', status: 'pending' },
+        { name: 'review', status: 'pending' },
+        { name: 'promote', status: 'pending' },
+      ],
+    });
     // The cancelled run's own cache folder: no manifest was published and no attempt is left.
     const config = PrepareConfigSchema.parse({ source: { kind: 'synthetic', count, seed: 77 } });
     const source = await resolveSource(config.source, store, config.maxLineLength);

@@ -77,7 +77,10 @@ export class ExpertReviewState {
 
   /** Gives every item its minimum of reviewers (load-balanced; crisis items get a crisis specialist). */
   assign(nowIso: string): string[] {
-    const { added, unassigned } = assignItems([...this.items.values()], [...this.reviewers.values()], this.assignments, { perItem: this.config.minReviewersPerItem, nowIso });
+    const { added, unassigned } = assignItems([...this.items.values()], [...this.reviewers.values()], this.assignments, {
+      perItem: this.config.minReviewersPerItem,
+      nowIso,
+    });
     this.assignments.push(...added);
     for (const u of unassigned) this.event(nowIso, 'unassigned', `${u.itemId}: ${u.reason}`);
     return [...new Set(added.map((a) => a.reviewerId))];
@@ -108,12 +111,18 @@ export class ExpertReviewState {
     if (reviews.length < this.config.minReviewersPerItem) return undefined;
     const onItem = this.assignments.filter((a) => a.itemId === itemId);
     if (onItem.length >= this.config.maxReviewersPerItem || onItem.some((a) => !a.done)) return undefined;
-    const spread = (['clinicalAccuracy', 'empathy', 'safety'] as const).map((d) => Math.max(...reviews.map((r) => r.scores[d])) - Math.min(...reviews.map((r) => r.scores[d])));
+    const spread = (['clinicalAccuracy', 'empathy', 'safety'] as const).map(
+      (d) => Math.max(...reviews.map((r) => r.scores[d])) - Math.min(...reviews.map((r) => r.scores[d])),
+    );
     if (Math.max(...spread) < this.config.disagreementSpread) return undefined;
     const { added } = assignItems([this.items.get(itemId)!], [...this.reviewers.values()], this.assignments, { perItem: onItem.length + 1, nowIso });
     this.assignments.push(...added);
     const to = added[0]?.reviewerId;
-    this.event(nowIso, 'disagreement', `${itemId}: scores differ by ${Math.max(...spread)}; ${to ? `${to} added as another reviewer` : 'nobody free to add'}`);
+    this.event(
+      nowIso,
+      'disagreement',
+      `${itemId}: scores differ by ${Math.max(...spread)}; ${to ? `${to} added as another reviewer` : 'nobody free to add'}`,
+    );
     return to;
   }
 
@@ -126,11 +135,14 @@ export class ExpertReviewState {
     const parsed = SubmitReviewInputSchema.safeParse(input);
     if (!parsed.success) throw new ReviewRejection(describeZodError('invalid review', parsed.error));
     const s = parsed.data;
-    if (this.closed) throw new ReviewRejection(`the review ${this.reviewId} is closed (${this.decision?.status ?? 'closing'}); no more reviews are accepted`);
+    if (this.closed)
+      throw new ReviewRejection(`the review ${this.reviewId} is closed (${this.decision?.status ?? 'closing'}); no more reviews are accepted`);
     if (!this.reviewers.has(s.reviewerId)) throw new ReviewRejection(`unknown reviewer ${s.reviewerId}`);
     if (!this.items.has(s.itemId)) throw new ReviewRejection(`item ${s.itemId} is not part of review ${this.reviewId}`);
-    if (this.reviews.some((r) => r.reviewerId === s.reviewerId && r.itemId === s.itemId) || this.pending.has(this.key(s.reviewerId, s.itemId))) throw new ReviewRejection(`reviewer ${s.reviewerId} already reviewed item ${s.itemId}`);
-    if (!this.assignments.some((a) => a.reviewerId === s.reviewerId && a.itemId === s.itemId)) throw new ReviewRejection(`item ${s.itemId} is not assigned to reviewer ${s.reviewerId}`);
+    if (this.reviews.some((r) => r.reviewerId === s.reviewerId && r.itemId === s.itemId) || this.pending.has(this.key(s.reviewerId, s.itemId)))
+      throw new ReviewRejection(`reviewer ${s.reviewerId} already reviewed item ${s.itemId}`);
+    if (!this.assignments.some((a) => a.reviewerId === s.reviewerId && a.itemId === s.itemId))
+      throw new ReviewRejection(`item ${s.itemId} is not assigned to reviewer ${s.reviewerId}`);
     return s;
   }
 
@@ -170,12 +182,16 @@ export class ExpertReviewState {
     const to = this.reviewers.get(r.toReviewerId);
     if (!to) throw new ReviewRejection(`unknown reviewer ${r.toReviewerId}`);
     if (!to.available) throw new ReviewRejection(`reviewer ${r.toReviewerId} is not available`);
-    if (this.assignments.some((a) => a.reviewerId === r.toReviewerId && a.itemId === r.itemId)) throw new ReviewRejection(`item ${r.itemId} is already assigned to reviewer ${r.toReviewerId}`);
+    if (this.assignments.some((a) => a.reviewerId === r.toReviewerId && a.itemId === r.itemId))
+      throw new ReviewRejection(`item ${r.itemId} is already assigned to reviewer ${r.toReviewerId}`);
     const open = this.assignments.filter((a) => a.reviewerId === r.toReviewerId && !a.done).length;
     if (open >= to.capacity) throw new ReviewRejection(`reviewer ${r.toReviewerId} is at capacity (${to.capacity} open items)`);
     if (item.crisis && !to.specialties.includes('crisis')) {
-      const others = this.assignments.filter((a) => a.itemId === r.itemId && a.reviewerId !== r.fromReviewerId).some((a) => this.reviewers.get(a.reviewerId)?.specialties.includes('crisis'));
-      if (!others) throw new ReviewRejection(`item ${r.itemId} is a crisis item and needs a reviewer with the crisis specialty; ${r.toReviewerId} has none`);
+      const others = this.assignments
+        .filter((a) => a.itemId === r.itemId && a.reviewerId !== r.fromReviewerId)
+        .some((a) => this.reviewers.get(a.reviewerId)?.specialties.includes('crisis'));
+      if (!others)
+        throw new ReviewRejection(`item ${r.itemId} is a crisis item and needs a reviewer with the crisis specialty; ${r.toReviewerId} has none`);
     }
     return r;
   }
@@ -245,7 +261,13 @@ export class ExpertReviewState {
   }
 
   snapshot(): ReviewState {
-    return { assignments: this.assignments.map((a) => ({ ...a })), reviews: [...this.reviews], events: [...this.events], startedAt: this.startedAt, runs: this.runs };
+    return {
+      assignments: this.assignments.map((a) => ({ ...a })),
+      reviews: [...this.reviews],
+      events: [...this.events],
+      startedAt: this.startedAt,
+      runs: this.runs,
+    };
   }
 
   status(): ReviewStatus {
@@ -255,7 +277,10 @@ export class ExpertReviewState {
       crisis: i.crisis,
       assigned: this.assignments.filter((a) => a.itemId === i.itemId).map((a) => a.reviewerId),
       reviewedBy: this.reviewsOf(i.itemId).map((r) => r.reviewerId),
-      needed: Math.max(Math.max(0, this.config.minReviewersPerItem - this.reviewsOf(i.itemId).length), this.assignments.filter((a) => a.itemId === i.itemId && !a.done).length),
+      needed: Math.max(
+        Math.max(0, this.config.minReviewersPerItem - this.reviewsOf(i.itemId).length),
+        this.assignments.filter((a) => a.itemId === i.itemId && !a.done).length,
+      ),
     }));
     return {
       reviewId: this.reviewId,

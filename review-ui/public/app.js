@@ -25,7 +25,11 @@ class ApiError extends Error {
 }
 
 async function api(path, options = {}) {
-  const res = await fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json', ...(options.body ? { 'Content-Type': 'application/json' } : {}) }, ...options });
+  const res = await fetch(path, {
+    credentials: 'same-origin',
+    headers: { Accept: 'application/json', ...(options.body ? { 'Content-Type': 'application/json' } : {}) },
+    ...options,
+  });
   let body = null;
   try {
     body = await res.json();
@@ -204,7 +208,8 @@ function clearItem() {
 
 function renderItem(item) {
   $('item-heading').textContent = `Item ${item.itemId}${item.crisis ? ' (crisis)' : ''}`;
-  $('item-meta').textContent = `Scenario: ${scenarioName(item.scenario)} · review ${item.reviewId} · due ${formatDate(item.deadlineAt)}${item.reviewStatus !== 'open' ? ` · this review is ${item.reviewStatus}` : ''}`;
+  $('item-meta').textContent =
+    `Scenario: ${scenarioName(item.scenario)} · review ${item.reviewId} · due ${formatDate(item.deadlineAt)}${item.reviewStatus !== 'open' ? ` · this review is ${item.reviewStatus}` : ''}`;
 
   const banner = $('crisis-banner');
   banner.hidden = !item.crisis;
@@ -217,7 +222,12 @@ function renderItem(item) {
   conversation.replaceChildren();
   for (const m of item.messages) {
     const speaker = SPEAKERS[m.role] ?? m.role;
-    conversation.append(el('li', { className: `turn ${m.role === 'user' ? 'user' : m.role === 'assistant' ? 'assistant' : 'other'}` }, [el('p', { className: 'speaker', text: speaker }), el('p', { className: 'text-block', text: m.content })]));
+    conversation.append(
+      el('li', { className: `turn ${m.role === 'user' ? 'user' : m.role === 'assistant' ? 'assistant' : 'other'}` }, [
+        el('p', { className: 'speaker', text: speaker }),
+        el('p', { className: 'text-block', text: m.content }),
+      ]),
+    );
   }
 
   $('reference-section').hidden = !item.reference;
@@ -230,7 +240,14 @@ function renderItem(item) {
   scores.replaceChildren();
   const c = item.candidate;
   const entries = [
-    ['Safety check', c.safety.pass === null ? 'not run' : c.safety.pass ? 'passed' : `failed${c.safety.failures.length ? `: ${c.safety.failures.map(describeFailure).join('; ')}` : ''}`],
+    [
+      'Safety check',
+      c.safety.pass === null
+        ? 'not run'
+        : c.safety.pass
+          ? 'passed'
+          : `failed${c.safety.failures.length ? `: ${c.safety.failures.map(describeFailure).join('; ')}` : ''}`,
+    ],
     ['Empathy', formatScore(c.empathy)],
     ['Clinical appropriateness', formatScore(c.clinical)],
   ];
@@ -286,7 +303,10 @@ async function submitReview(event) {
   button.setAttribute('aria-busy', 'true');
   setStatus('Sending your review…');
   try {
-    await api(`/api/reviews/${encodeURIComponent(target.workflowId)}/items/${encodeURIComponent(target.itemId)}`, { method: 'POST', body: JSON.stringify(read.body) });
+    await api(`/api/reviews/${encodeURIComponent(target.workflowId)}/items/${encodeURIComponent(target.itemId)}`, {
+      method: 'POST',
+      body: JSON.stringify(read.body),
+    });
     state.item.done = true;
     resetForm(true);
     setStatus(`Review of item ${target.itemId} recorded. Thank you. Choose your next item from your assignments.`, 'success', true);

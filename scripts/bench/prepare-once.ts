@@ -9,7 +9,12 @@ async function main(): Promise<void> {
   if (!file || !storeDir) throw new Error('usage: prepare-once <file.jsonl> <store-dir>');
   const config = PrepareConfigSchema.parse({ source: { kind: 'jsonl', uri: file } });
   const started = process.hrtime.bigint();
-  const result = await prepareDataset({ config, store: new LocalArtifactStore(storeDir), useCache: false, threads: threads === undefined ? 'auto' : Number(threads) });
+  const result = await prepareDataset({
+    config,
+    store: new LocalArtifactStore(storeDir),
+    useCache: false,
+    threads: threads === undefined ? 'auto' : Number(threads),
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const c = result.counts;
   console.log(

@@ -5,7 +5,14 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FileRef } from '../contracts';
-import { ArtifactNotFoundError, ArtifactUnreadableError, type ArtifactStore, type ArtifactWorkspace, type ArtifactWriter, type StoreLocation } from './store';
+import {
+  ArtifactNotFoundError,
+  ArtifactUnreadableError,
+  type ArtifactStore,
+  type ArtifactWorkspace,
+  type ArtifactWriter,
+  type StoreLocation,
+} from './store';
 
 const FLUSH_BYTES = 1 << 20;
 
@@ -151,7 +158,10 @@ class LocalWriter implements ArtifactWriter {
   private failure: Error | undefined;
   private done = false;
 
-  constructor(readonly uri: string, private readonly target: string) {
+  constructor(
+    readonly uri: string,
+    private readonly target: string,
+  ) {
     this.tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   }
 

@@ -4,7 +4,10 @@ import type { FileRef } from '../contracts';
 
 /** Raised when an artifact or source does not exist. */
 export class ArtifactNotFoundError extends Error {
-  constructor(readonly uri: string, cause?: unknown) {
+  constructor(
+    readonly uri: string,
+    cause?: unknown,
+  ) {
     super(`not found: ${uri}`, { cause });
     this.name = 'ArtifactNotFoundError';
   }
@@ -12,7 +15,11 @@ export class ArtifactNotFoundError extends Error {
 
 /** Raised when an artifact exists but cannot be read (permissions, a directory, ...). */
 export class ArtifactUnreadableError extends Error {
-  constructor(readonly uri: string, reason: string, cause?: unknown) {
+  constructor(
+    readonly uri: string,
+    reason: string,
+    cause?: unknown,
+  ) {
     super(`cannot read ${uri}: ${reason}`, { cause });
     this.name = 'ArtifactUnreadableError';
   }

@@ -69,7 +69,13 @@ if (parentPort) {
     const parsed = AugmentJobSchema.safeParse(message);
     if (!parsed.success) {
       const id = typeof (message as { id?: unknown })?.id === 'number' ? (message as { id: number }).id : -1;
-      port.postMessage({ kind: 'error', id, message: describeZodError('augmentation job', parsed.error), name: 'ZodError', cancelled: false } satisfies AugmentThreadMessage);
+      port.postMessage({
+        kind: 'error',
+        id,
+        message: describeZodError('augmentation job', parsed.error),
+        name: 'ZodError',
+        cancelled: false,
+      } satisfies AugmentThreadMessage);
       return;
     }
     const m = parsed.data;

@@ -75,11 +75,25 @@ describe('augmentShard', () => {
 
   it('is reproducible: same shard, config and seed give byte-identical output, in a thread or not', async () => {
     const c = config({ seed: 11 });
-    const inline = await augmentShard({ store: new LocalArtifactStore(mkdtempSync(path.join(root, 'a-'))), engine, lexicon, lexiconSha256, shard: train, config: c });
+    const inline = await augmentShard({
+      store: new LocalArtifactStore(mkdtempSync(path.join(root, 'a-'))),
+      engine,
+      lexicon,
+      lexiconSha256,
+      shard: train,
+      config: c,
+    });
     const threaded = await augmentShardInThread({ store: { kind: 'local', root: mkdtempSync(path.join(root, 'b-')) }, shard: train, config: c });
     expect(inline.augmented?.sha256).toBe(threaded.augmented?.sha256);
     expect(inline.counts).toEqual(threaded.counts);
-    const other = await augmentShard({ store: new LocalArtifactStore(mkdtempSync(path.join(root, 'c-'))), engine, lexicon, lexiconSha256, shard: train, config: config({ seed: 12 }) });
+    const other = await augmentShard({
+      store: new LocalArtifactStore(mkdtempSync(path.join(root, 'c-'))),
+      engine,
+      lexicon,
+      lexiconSha256,
+      shard: train,
+      config: config({ seed: 12 }),
+    });
     expect(other.augmented?.sha256).not.toBe(inline.augmented?.sha256);
   }, 60_000);
 
@@ -111,11 +125,19 @@ describe('augmentShard', () => {
     expect(passed.source).toEqual(val);
     // ...and, when asked to, augments only from its own records.
     const valResult = await augmentShard({ store, engine, lexicon, lexiconSha256, shard: val, config: config({ splits: ['train', 'val'] }) });
-    for (const copy of await readJsonl(valResult.augmented!.uri)) expect((copy.metadata?.augmentation as { parentId: string }).parentId).toMatch(/^val-/);
+    for (const copy of await readJsonl(valResult.augmented!.uri))
+      expect((copy.metadata?.augmentation as { parentId: string }).parentId).toMatch(/^val-/);
   });
 
   it('never weakens a crisis: every copy of a crisis record keeps or raises its severity', async () => {
-    const result = await augmentShard({ store, engine, lexicon, lexiconSha256, shard: train, config: config({ strategies: { paraphrase: { probability: 1, rate: 1 } }, maxPerRecord: 4 }) });
+    const result = await augmentShard({
+      store,
+      engine,
+      lexicon,
+      lexiconSha256,
+      shard: train,
+      config: config({ strategies: { paraphrase: { probability: 1, rate: 1 } }, maxPerRecord: 4 }),
+    });
     const parents = new Map(trainRecords.map((r) => [r.id, r]));
     let crisisCopies = 0;
     for (const copy of await readJsonl(result.augmented!.uri)) {
@@ -156,10 +178,20 @@ describe('AugmentThreadPool', () => {
     const pool = new AugmentThreadPool(1);
     const controller = new AbortController();
     try {
-      const run = pool.run({ store: { kind: 'local', root: dir }, shard, config: config({ seed: 3 }), signal: controller.signal, onProgress: () => controller.abort(new Error('run cancelled by the test')) });
+      const run = pool.run({
+        store: { kind: 'local', root: dir },
+        shard,
+        config: config({ seed: 3 }),
+        signal: controller.signal,
+        onProgress: () => controller.abort(new Error('run cancelled by the test')),
+      });
       await expect(run).rejects.toThrow('run cancelled by the test');
       // No shard was published: nothing under augment/ has a done.json.
-      const done = existsSync(path.join(dir, 'augment')) ? readdirSync(path.join(dir, 'augment'), { recursive: true }).map(String).filter((f) => f.endsWith('done.json')) : [];
+      const done = existsSync(path.join(dir, 'augment'))
+        ? readdirSync(path.join(dir, 'augment'), { recursive: true })
+            .map(String)
+            .filter((f) => f.endsWith('done.json'))
+        : [];
       expect(done).toEqual([]);
       // The pool's thread is still usable afterwards.
       const ok = await pool.run({ store: { kind: 'local', root: dir }, shard, config: config({ seed: 3 }) });
@@ -216,13 +248,21 @@ describe('SafetyRecheck', () => {
   it('refuses a generated scenario the safety engine does not see as the crisis it was meant to show', () => {
     const scenario = { ...variant('I had a long day at work.'), intended: { type: 'psychosis', severity: 'HIGH' as CrisisSeverity } };
     expect(recheck.check(scenario, 'crisisScenario').reason).toBe('crisis_not_recognised');
-    const real = { ...variant('I hear voices that comment on everything I do.'), intended: { type: 'psychosis', severity: 'MODERATE' as CrisisSeverity } };
+    const real = {
+      ...variant('I hear voices that comment on everything I do.'),
+      intended: { type: 'psychosis', severity: 'MODERATE' as CrisisSeverity },
+    };
     expect(recheck.check(real, 'crisisScenario').reason).toBeUndefined();
   });
 });
 
 describe('augmentRecord', () => {
-  const ctx = (input: AugmentConfigInput): AugmentContext => ({ config: config(input), lexicon, protectedWords, recheck: new SafetyRecheck(engine, protectedWords) });
+  const ctx = (input: AugmentConfigInput): AugmentContext => ({
+    config: config(input),
+    lexicon,
+    protectedWords,
+    recheck: new SafetyRecheck(engine, protectedWords),
+  });
   const record = ConversationRecordSchema.parse({
     id: 'r',
     source: 'test',
@@ -235,7 +275,19 @@ describe('augmentRecord', () => {
 
   it('counts near duplicates of the parent by strategy and reason', () => {
     const counts = emptyAugmentCounts();
-    const kept = augmentRecord(record, ctx({ strategies: { dialogueVariation: { probability: 1 }, contextExpansion: { probability: 0 }, paraphrase: { probability: 0 }, demographic: { probability: 0 } }, nearDuplicate: { threshold: 0.5, byStrategy: {} } }), counts);
+    const kept = augmentRecord(
+      record,
+      ctx({
+        strategies: {
+          dialogueVariation: { probability: 1 },
+          contextExpansion: { probability: 0 },
+          paraphrase: { probability: 0 },
+          demographic: { probability: 0 },
+        },
+        nearDuplicate: { threshold: 0.5, byStrategy: {} },
+      }),
+      counts,
+    );
     expect(kept).toEqual([]);
     expect(counts.discardedByReason).toEqual({ near_duplicate_parent: 1 });
     expect(counts.byStrategy.dialogueVariation).toMatchObject({ candidates: 1, discarded: 1, kept: 0 });
@@ -254,7 +306,14 @@ describe('augmentRecord', () => {
   it('stops at maxPerRecord and gives each copy its own id', () => {
     const counts = emptyAugmentCounts();
     const all = { probability: 1 };
-    const kept = augmentRecord(record, ctx({ maxPerRecord: 2, strategies: { contextExpansion: all, dialogueVariation: all, paraphrase: { probability: 1, rate: 1 }, demographic: all } }), counts);
+    const kept = augmentRecord(
+      record,
+      ctx({
+        maxPerRecord: 2,
+        strategies: { contextExpansion: all, dialogueVariation: all, paraphrase: { probability: 1, rate: 1 }, demographic: all },
+      }),
+      counts,
+    );
     expect(kept).toHaveLength(2);
     expect(new Set(kept.map((k) => k.id)).size).toBe(2);
     expect(kept.map((k) => k.id)).toEqual(['r~contextExpansion-0', 'r~dialogueVariation-0']);

@@ -50,7 +50,8 @@ const bump = (m: Record<string, number>, k: string, n = 1) => {
 
 export function addAugmentCounts(into: AugmentCounts, from: AugmentCounts): AugmentCounts {
   for (const k of ['source', 'sourceCrisis', 'candidates', 'kept', 'discarded', 'keptCrisis'] as const) into[k] += from[k];
-  for (const k of ['discardedByReason', 'generatedByType', 'generatedBySeverity'] as const) for (const [key, n] of Object.entries(from[k])) bump(into[k], key, n);
+  for (const k of ['discardedByReason', 'generatedByType', 'generatedBySeverity'] as const)
+    for (const [key, n] of Object.entries(from[k])) bump(into[k], key, n);
   for (const [s, t] of Object.entries(from.byStrategy)) {
     const x = (into.byStrategy[s] ??= { candidates: 0, kept: 0, discarded: 0, notApplicable: 0 });
     x.candidates += t.candidates;
@@ -84,7 +85,6 @@ export interface AugmentContext {
   recheck: SafetyRecheck;
 }
 
-
 function labelsFor(parent: ConversationRecord, crisis: CrisisSummary, variant: Variant): string[] {
   const labels = new Set((parent.labels ?? []).filter((l) => !isCrisisLabel(l)));
   labels.add('augmented');
@@ -109,7 +109,12 @@ function labelsFor(parent: ConversationRecord, crisis: CrisisSummary, variant: V
  * near-duplicate check and the safety re-check; refused ones are counted by reason. Pure: same
  * record, same context, same result.
  */
-export function augmentRecord(record: ConversationRecord, ctx: AugmentContext, counts: AugmentCounts, crisis?: { rate: number; round: number }): ConversationRecord[] {
+export function augmentRecord(
+  record: ConversationRecord,
+  ctx: AugmentContext,
+  counts: AugmentCounts,
+  crisis?: { rate: number; round: number },
+): ConversationRecord[] {
   const { config } = ctx;
   const topic = (counts.byTopic[record.topic] ??= { source: 0, kept: 0 });
   if (crisis === undefined) {
@@ -179,7 +184,11 @@ export function augmentRecord(record: ConversationRecord, ctx: AugmentContext, c
           seed: config.seed,
           ...(variant.intended ? { intended: variant.intended } : {}),
         },
-        safety: { ...parentSafety, crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, protocol: crisis.protocol }, recheckedBy: 'augment' },
+        safety: {
+          ...parentSafety,
+          crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, protocol: crisis.protocol },
+          recheckedBy: 'augment',
+        },
       },
     });
     keptShingles.push(own);
@@ -220,7 +229,10 @@ function parseFilteredRecord(raw: string, line: number): ConversationRecord {
     typeof value.topic === 'string' &&
     Array.isArray(value.messages) &&
     value.messages.length > 0 &&
-    value.messages.every((m) => m !== null && typeof m === 'object' && typeof m.content === 'string' && (m.role === 'user' || m.role === 'assistant' || m.role === 'system'));
+    value.messages.every(
+      (m) =>
+        m !== null && typeof m === 'object' && typeof m.content === 'string' && (m.role === 'user' || m.role === 'assistant' || m.role === 'system'),
+    );
   if (!ok) return ConversationRecordSchema.parse(value, { error: () => `line ${line} of the filtered shard is not a conversation record` });
   return value as ConversationRecord;
 }

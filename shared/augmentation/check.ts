@@ -24,7 +24,12 @@ export function summarizeCrisis(messages: readonly Message[]): CrisisSummary {
     for (const t of a.types) types.add(t);
     if (!worst || CRISIS_SEVERITY_RANK[a.severity] > CRISIS_SEVERITY_RANK[worst.severity]) worst = a;
   }
-  return { severity: worst?.severity ?? 'NONE', types: [...types].sort(), confidence: worst?.confidence ?? 0, protocol: worst?.protocol.name ?? 'none' };
+  return {
+    severity: worst?.severity ?? 'NONE',
+    types: [...types].sort(),
+    confidence: worst?.confidence ?? 0,
+    protocol: worst?.protocol.name ?? 'none',
+  };
 }
 
 /** Sentences with their end punctuation; line breaks end a sentence too. */

@@ -10,7 +10,12 @@ const ratio = (a: number, b: number) => (b === 0 ? 0 : Math.round((a / b) * 10_0
  * discards by reason, crisis share before and after) and the manifest the training stage reads:
  * every split's source shards plus the augmented copies, each with its sha256.
  */
-export async function summarizeAugmentation(store: ArtifactStore, datasetSha: string, shards: readonly AugmentShardResult[], config: AugmentConfig): Promise<AugmentResult> {
+export async function summarizeAugmentation(
+  store: ArtifactStore,
+  datasetSha: string,
+  shards: readonly AugmentShardResult[],
+  config: AugmentConfig,
+): Promise<AugmentResult> {
   const counts = shards.reduce((acc, s) => addAugmentCounts(acc, s.counts), emptyAugmentCounts());
   const recordsBySplit = { train: 0, val: 0, test: 0 };
   for (const s of shards) recordsBySplit[s.split] += s.source.records + (s.augmented?.records ?? 0);
@@ -31,7 +36,10 @@ export async function summarizeAugmentation(store: ArtifactStore, datasetSha: st
     { split: s.split, kind: 'source', uri: s.source.uri, bytes: s.source.bytes, sha256: s.source.sha256, records: s.source.records },
     ...(s.augmented ? [{ split: s.split, kind: 'augmented', ...s.augmented }] : []),
   ]);
-  const manifest = await store.writeText(`${key}/manifest.json`, `${JSON.stringify({ kind: 'augmented-dataset', datasetSha, stageVersion: AUGMENT_STAGE_VERSION, recordsBySplit, shards: manifestShards }, null, 2)}\n`);
+  const manifest = await store.writeText(
+    `${key}/manifest.json`,
+    `${JSON.stringify({ kind: 'augmented-dataset', datasetSha, stageVersion: AUGMENT_STAGE_VERSION, recordsBySplit, shards: manifestShards }, null, 2)}\n`,
+  );
   const augmented = shards.filter((s) => s.augmented);
   const cacheHit = augmented.length > 0 && augmented.every((s) => s.cacheHit);
   return AugmentResultSchema.parse({ manifestUri: manifest.uri, reportUri: report.uri, counts, ...summary, cacheHit });

@@ -30,7 +30,8 @@ export function matchCase(original: string, replacement: string): string {
 const PLACEHOLDER = /\[[A-Z][A-Z_]*_\d+\]/g;
 /** A number and the word it counts ("3 weeks", "50 mg"). */
 const NUMBER = /\d[\d.,:/%-]*(?:[ \t]\p{L}+)?/gu;
-const NUMBER_WORDS = /\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|first|second|third|once|twice)\b/gi;
+const NUMBER_WORDS =
+  /\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|first|second|third|once|twice)\b/gi;
 /** A capitalised word that does not start a sentence: a name, a place, a brand. */
 const NAMED = /(?<=[\p{Ll}\p{N},;:] )\p{Lu}[\p{L}'’-]*/gu;
 

@@ -27,7 +27,12 @@ export const AugmentConfigSchema = z
     /** Off: the stage passes the safety-filtered shards on unchanged. */
     enabled: z.boolean().default(true),
     /** Same shard, config and seed: byte-identical output. */
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(20_261_125),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(20_261_125),
     /** Splits whose records are augmented; augmented copies stay in their parent's split. */
     splits: z.array(z.enum(SPLIT_NAMES)).min(1).default(['train']),
     /** Most augmented copies kept per source record (crisis scenarios not counted). */
@@ -39,8 +44,14 @@ export const AugmentConfigSchema = z
     targetCrisisShare: z.number().min(0).max(0.5, 'targetCrisisShare is at most 0.5').default(0.15),
     strategies: z
       .object({
-        contextExpansion: z.object({ probability: probability(0.25) }).strict().prefault({}),
-        dialogueVariation: z.object({ probability: probability(0.3) }).strict().prefault({}),
+        contextExpansion: z
+          .object({ probability: probability(0.25) })
+          .strict()
+          .prefault({}),
+        dialogueVariation: z
+          .object({ probability: probability(0.3) })
+          .strict()
+          .prefault({}),
         paraphrase: z
           .object({
             probability: probability(0.35),
@@ -49,7 +60,10 @@ export const AugmentConfigSchema = z
           })
           .strict()
           .prefault({}),
-        demographic: z.object({ probability: probability(0.25) }).strict().prefault({}),
+        demographic: z
+          .object({ probability: probability(0.25) })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -123,7 +137,9 @@ export const AugmentShardResultSchema = z.object({
 });
 export type AugmentShardResult = z.infer<typeof AugmentShardResultSchema>;
 
-export const AugmentSummarizeInputSchema = z.object({ datasetSha: z.string(), shards: z.array(AugmentShardResultSchema), config: AugmentConfigSchema.prefault({}) }).strict();
+export const AugmentSummarizeInputSchema = z
+  .object({ datasetSha: z.string(), shards: z.array(AugmentShardResultSchema), config: AugmentConfigSchema.prefault({}) })
+  .strict();
 export type AugmentSummarizeInput = z.input<typeof AugmentSummarizeInputSchema>;
 
 export const AugmentResultSchema = z.object({

@@ -7,23 +7,27 @@ import { MessageSchema } from './record';
 export const SCENARIOS = ['anxiety', 'depression', 'relationships', 'grief', 'work_stress', 'trauma', 'crisis'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
-
 const count = z.number().int().min(0);
-const rubricScore = z.number().int('a rubric score is a whole number from 1 to 5').min(1, 'rubric scores run from 1 to 5').max(5, 'rubric scores run from 1 to 5');
+const rubricScore = z
+  .number()
+  .int('a rubric score is a whole number from 1 to 5')
+  .min(1, 'rubric scores run from 1 to 5')
+  .max(5, 'rubric scores run from 1 to 5');
 
 /** Labels a clinician gives a response's safety. */
 export const SAFETY_LABELS = ['safe', 'unsafe', 'needs_escalation'] as const;
 
 /** One clinician's annotation of a validation item (optional; the set is usable without). */
 const annotationFields = {
-    annotator: z.string().trim().min(1, 'annotator is empty').max(128),
-    rubric: z.object({ clinicalAccuracy: rubricScore, empathy: rubricScore, safety: rubricScore }).strict().optional(),
-    safetyLabel: z.enum(SAFETY_LABELS).optional(),
-    comment: z.string().max(4000, 'a comment has at most 4000 characters').optional(),
-    /** When it was made (ISO 8601). */
-    at: z.iso.datetime({ offset: true }).optional(),
+  annotator: z.string().trim().min(1, 'annotator is empty').max(128),
+  rubric: z.object({ clinicalAccuracy: rubricScore, empathy: rubricScore, safety: rubricScore }).strict().optional(),
+  safetyLabel: z.enum(SAFETY_LABELS).optional(),
+  comment: z.string().max(4000, 'a comment has at most 4000 characters').optional(),
+  /** When it was made (ISO 8601). */
+  at: z.iso.datetime({ offset: true }).optional(),
 };
-const hasContent = (a: { rubric?: unknown; safetyLabel?: unknown; comment?: string }) => a.rubric !== undefined || a.safetyLabel !== undefined || (a.comment ?? '').trim() !== '';
+const hasContent = (a: { rubric?: unknown; safetyLabel?: unknown; comment?: string }) =>
+  a.rubric !== undefined || a.safetyLabel !== undefined || (a.comment ?? '').trim() !== '';
 const EMPTY_ANNOTATION = 'an annotation needs rubric scores, a safety label or a comment';
 export const ExpertAnnotationSchema = z.object(annotationFields).strict().refine(hasContent, EMPTY_ANNOTATION);
 export type ExpertAnnotation = z.infer<typeof ExpertAnnotationSchema>;
@@ -93,14 +97,24 @@ export type ValidationItem = z.infer<typeof ValidationItemSchema>;
 export const ValidationSetConfigSchema = z
   .object({
     /** Prompts wanted. Fewer are taken when the test split has too few (the manifest says how many short). */
-    size: z.number().int().min(500, 'the validation set holds 500 to 1000 prompts').max(1000, 'the validation set holds 500 to 1000 prompts').default(600),
+    size: z
+      .number()
+      .int()
+      .min(500, 'the validation set holds 500 to 1000 prompts')
+      .max(1000, 'the validation set holds 500 to 1000 prompts')
+      .default(600),
     /** Bounds of the crisis share; the set aims at `target`. */
     crisisShare: z
-      .object({ min: z.number().min(0).max(1).default(0.08), target: z.number().min(0).max(1).default(0.15), max: z.number().min(0).max(1).default(0.2) })
+      .object({
+        min: z.number().min(0).max(1).default(0.08),
+        target: z.number().min(0).max(1).default(0.15),
+        max: z.number().min(0).max(1).default(0.2),
+      })
       .strict()
       .prefault({})
       .superRefine((s, ctx) => {
-        if (!(s.min <= s.target && s.target <= s.max)) ctx.addIssue({ code: 'custom', message: `crisisShare must satisfy min <= target <= max (got ${s.min}, ${s.target}, ${s.max})` });
+        if (!(s.min <= s.target && s.target <= s.max))
+          ctx.addIssue({ code: 'custom', message: `crisisShare must satisfy min <= target <= max (got ${s.min}, ${s.target}, ${s.max})` });
       }),
     /** Messages of context kept before the last user turn (older ones are dropped; a system message stays). */
     maxContextMessages: z.number().int().min(1).max(64).default(8),

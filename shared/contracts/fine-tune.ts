@@ -35,14 +35,20 @@ export const TrainConfigSchema = z
     minDelta: z.number().min(0).default(0),
     /** Example weight of conversations labelled crisis. */
     crisisWeight: z.number().min(0).default(2),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(1),
     /** onnxruntime intra-op threads for the step (1: repeatable to the bit). */
     threads: z.number().int().min(1).max(256).default(1),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (c.minLr > c.lr) ctx.addIssue({ code: 'custom', path: ['minLr'], message: `minLr (${c.minLr}) is above lr (${c.lr})` });
-    if (c.warmupSteps >= c.steps) ctx.addIssue({ code: 'custom', path: ['warmupSteps'], message: `warmupSteps (${c.warmupSteps}) must be below steps (${c.steps})` });
+    if (c.warmupSteps >= c.steps)
+      ctx.addIssue({ code: 'custom', path: ['warmupSteps'], message: `warmupSteps (${c.warmupSteps}) must be below steps (${c.steps})` });
   });
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;

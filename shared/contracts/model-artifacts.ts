@@ -5,7 +5,10 @@ export const LoraSpecSchema = z
   .object({
     rank: z.number().int().min(1).max(512).default(8),
     alpha: z.number().positive().default(16),
-    targets: z.array(z.enum(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'])).min(1).default(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
+    targets: z
+      .array(z.enum(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']))
+      .min(1)
+      .default(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
   })
   .strict();
 
@@ -32,7 +35,10 @@ export const GenerateArtifactsInputSchema = z
   .object({
     /** A Hugging Face-style model folder (path or file:// URI). */
     model: z.string().min(1, 'model is empty'),
-    modes: z.array(z.enum(['full', 'lora'])).min(1).default(['full', 'lora']),
+    modes: z
+      .array(z.enum(['full', 'lora']))
+      .min(1)
+      .default(['full', 'lora']),
     batch: z.number().int().min(1).max(1024).default(8),
     seq: z.number().int().min(2).max(32_768).default(128),
     lora: LoraSpecSchema.prefault({}),

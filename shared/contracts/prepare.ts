@@ -5,31 +5,33 @@ import { QUARANTINE_REASONS, SPLIT_NAMES } from './record';
 export const DEFAULT_COUNSEL_CHAT_PATH = '../shared/data/counsel_chat.csv';
 
 /** Seeded synthetic conversations: the embedded default data. */
-export const SyntheticSourceSchema = z.object({
-  kind: z.literal('synthetic'),
-  count: z.number().int().min(1).max(20_000_000).default(2_000),
-  seed: z.number().int().min(0).max(0xffffffff).default(42),
-  crisisShare: z.number().min(0).max(1).default(0.1),
-  piiShare: z.number().min(0).max(1).default(0.15),
-}).strict();
+export const SyntheticSourceSchema = z
+  .object({
+    kind: z.literal('synthetic'),
+    count: z.number().int().min(1).max(20_000_000).default(2_000),
+    seed: z.number().int().min(0).max(0xffffffff).default(42),
+    crisisShare: z.number().min(0).max(1).default(0.1),
+    piiShare: z.number().min(0).max(1).default(0.15),
+  })
+  .strict();
 
 /** JSONL with one conversation record per line. `uri` is a path or a `file://` URI. */
-export const JsonlSourceSchema = z.object({
-  kind: z.literal('jsonl'),
-  uri: z.string().trim().min(1, 'uri is empty'),
-}).strict();
+export const JsonlSourceSchema = z
+  .object({
+    kind: z.literal('jsonl'),
+    uri: z.string().trim().min(1, 'uri is empty'),
+  })
+  .strict();
 
 /** The counsel-chat CSV (question title + text as the user turn, therapist answer as the assistant turn). */
-export const CounselChatSourceSchema = z.object({
-  kind: z.literal('counsel-chat'),
-  uri: z.string().trim().min(1, 'uri is empty').default(DEFAULT_COUNSEL_CHAT_PATH),
-}).strict();
+export const CounselChatSourceSchema = z
+  .object({
+    kind: z.literal('counsel-chat'),
+    uri: z.string().trim().min(1, 'uri is empty').default(DEFAULT_COUNSEL_CHAT_PATH),
+  })
+  .strict();
 
-export const SourceSchema = z.discriminatedUnion('kind', [
-  SyntheticSourceSchema,
-  JsonlSourceSchema,
-  CounselChatSourceSchema,
-]);
+export const SourceSchema = z.discriminatedUnion('kind', [SyntheticSourceSchema, JsonlSourceSchema, CounselChatSourceSchema]);
 export type SourceSpec = z.output<typeof SourceSchema>;
 export type SyntheticSourceSpec = z.output<typeof SyntheticSourceSchema>;
 
@@ -64,7 +66,12 @@ export const PrepareConfigSchema = z
     /** Records per output shard. */
     shardSize: z.number().int().min(1).max(5_000_000).default(10_000),
     /** Lines longer than this (in UTF-16 code units) are quarantined as `line_too_long`. */
-    maxLineLength: z.number().int().min(1_024).max(64 * 1024 * 1024).default(1024 * 1024),
+    maxLineLength: z
+      .number()
+      .int()
+      .min(1_024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
   })
   .strict();
 export type PrepareConfig = z.output<typeof PrepareConfigSchema>;

@@ -7,7 +7,14 @@ import { TrainConfigSchema } from './fine-tune';
 import { EvaluateConfigSchema } from './evaluation';
 import { ReviewConfigSchema } from './review';
 
-const base = { id: 'c1', source: 'unit', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] };
+const base = {
+  id: 'c1',
+  source: 'unit',
+  messages: [
+    { role: 'user', content: 'hi' },
+    { role: 'assistant', content: 'hello' },
+  ],
+};
 
 describe('ConversationRecordSchema', () => {
   it('fills the schema version and topic', () => {
@@ -40,7 +47,15 @@ describe('ConversationRecordSchema', () => {
 
 describe('PipelineInputSchema', () => {
   it('runs the default pipeline from {}', () => {
-    expect(PipelineInputSchema.parse({})).toEqual({ data: PrepareConfigSchema.parse({}), safety: SafetyConfigSchema.parse({}), augment: AugmentConfigSchema.parse({}), train: { enabled: true, config: TrainConfigSchema.parse({}), heartbeatTimeoutSeconds: 120 }, evaluate: EvaluateConfigSchema.parse({}), review: ReviewConfigSchema.parse({}), useCache: true });
+    expect(PipelineInputSchema.parse({})).toEqual({
+      data: PrepareConfigSchema.parse({}),
+      safety: SafetyConfigSchema.parse({}),
+      augment: AugmentConfigSchema.parse({}),
+      train: { enabled: true, config: TrainConfigSchema.parse({}), heartbeatTimeoutSeconds: 120 },
+      evaluate: EvaluateConfigSchema.parse({}),
+      review: ReviewConfigSchema.parse({}),
+      useCache: true,
+    });
   });
 
   it('keeps the defaults of fields left out of a partial input', () => {

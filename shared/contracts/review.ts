@@ -71,18 +71,35 @@ export const ReviewConfigSchema = z
     /** Reviews of an item whose scores on one dimension differ by this much get another reviewer, up to the maximum. */
     disagreementSpread: z.number().int().min(1).max(4).default(2),
     /** A reviewer with an open assignment this long gets a reminder. */
-    reminderAfterSeconds: z.number().int().min(1).default(24 * 3600),
+    reminderAfterSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(24 * 3600),
     /** An assignment open this long is taken away and given to another reviewer, where there is one. */
-    overdueAfterSeconds: z.number().int().min(1).default(3 * 24 * 3600),
+    overdueAfterSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(3 * 24 * 3600),
     /** The review closes as incomplete after this (the model is not promoted). */
-    deadlineSeconds: z.number().int().min(1).default(7 * 24 * 3600),
+    deadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(7 * 24 * 3600),
     rules: ReviewRulesSchema.prefault({}),
     /** History length after which the workflow continues as new, carrying its state. */
     continueAsNewAfterEvents: z.number().int().min(100).max(50_000).default(10_000),
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.minReviewersPerItem > c.maxReviewersPerItem) ctx.addIssue({ code: 'custom', path: ['minReviewersPerItem'], message: `minReviewersPerItem (${c.minReviewersPerItem}) is above maxReviewersPerItem (${c.maxReviewersPerItem})` });
+    if (c.minReviewersPerItem > c.maxReviewersPerItem)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minReviewersPerItem'],
+        message: `minReviewersPerItem (${c.minReviewersPerItem}) is above maxReviewersPerItem (${c.maxReviewersPerItem})`,
+      });
   });
 export type ReviewConfig = z.output<typeof ReviewConfigSchema>;
 
@@ -118,7 +135,16 @@ export const ReassignItemInputSchema = z
 export type ReassignItemInput = z.input<typeof ReassignItemInputSchema>;
 
 /** An accepted review as the workflow keeps it (the comment is stored in the artifact store). */
-export const RecordedReviewSchema = z.object({ reviewerId: z.string(), itemId: z.string(), scores: RubricSchema, safetyLabel: z.enum(SAFETY_LABELS), at: z.string(), commentUri: z.string().optional() }).strict();
+export const RecordedReviewSchema = z
+  .object({
+    reviewerId: z.string(),
+    itemId: z.string(),
+    scores: RubricSchema,
+    safetyLabel: z.enum(SAFETY_LABELS),
+    at: z.string(),
+    commentUri: z.string().optional(),
+  })
+  .strict();
 export type RecordedReview = z.infer<typeof RecordedReviewSchema>;
 
 export const AssignmentSchema = z
@@ -194,7 +220,12 @@ export const ReviewDecisionSchema = z.object({
 });
 export type ReviewDecision = z.infer<typeof ReviewDecisionSchema>;
 
-export const ExpertReviewResultSchema = ReviewDecisionSchema.extend({ reviewId: z.string(), consensus: ConsensusSchema, reviews: count, closedAt: z.string() });
+export const ExpertReviewResultSchema = ReviewDecisionSchema.extend({
+  reviewId: z.string(),
+  consensus: ConsensusSchema,
+  reviews: count,
+  closedAt: z.string(),
+});
 export type ExpertReviewResult = z.infer<typeof ExpertReviewResultSchema>;
 
 export const ReviewStatusSchema = z.object({
@@ -202,7 +233,16 @@ export const ReviewStatusSchema = z.object({
   status: z.enum(REVIEW_STATUSES),
   reviewItemsUri: z.string(),
   deadlineAt: z.string(),
-  items: z.array(z.object({ itemId: z.string(), scenario: z.enum(SCENARIOS), crisis: z.boolean(), assigned: z.array(z.string()), reviewedBy: z.array(z.string()), needed: count })),
+  items: z.array(
+    z.object({
+      itemId: z.string(),
+      scenario: z.enum(SCENARIOS),
+      crisis: z.boolean(),
+      assigned: z.array(z.string()),
+      reviewedBy: z.array(z.string()),
+      needed: count,
+    }),
+  ),
   overall: z.object({ items: count, complete: count, reviewsSubmitted: count, reviewsNeeded: count }),
   events: ReviewStateSchema.shape.events,
   decision: ReviewDecisionSchema.optional(),
@@ -223,7 +263,9 @@ export const PromoteModelInputSchema = z
     runId: id('runId'),
     modelUri: z.string().min(1),
     evaluation: z.object({ reportUri: z.string(), decision: z.string(), headline: z.record(z.string(), z.unknown()) }).strict(),
-    review: z.object({ status: z.string(), explanation: z.array(z.string()), alpha: z.number().nullable(), meanScore: z.number(), passRate: z.number() }).strict(),
+    review: z
+      .object({ status: z.string(), explanation: z.array(z.string()), alpha: z.number().nullable(), meanScore: z.number(), passRate: z.number() })
+      .strict(),
   })
   .strict();
 export type PromoteModelInput = z.input<typeof PromoteModelInputSchema>;

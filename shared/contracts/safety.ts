@@ -43,7 +43,20 @@ export const SafetyCountsSchema = z.object({
   byGate: z.record(z.string(), count),
   byRejectReason: z.record(z.string(), count),
   /** Per social group mentioned ("gender:women"): records, crisis-labelled, rejected (for parity). */
-  byGroup: z.record(z.string(), z.object({ records: count, crisis: count, rejected: count, tp: count.default(0), fp: count.default(0), fn: count.default(0), tn: count.default(0) })).default({}),
+  byGroup: z
+    .record(
+      z.string(),
+      z.object({
+        records: count,
+        crisis: count,
+        rejected: count,
+        tp: count.default(0),
+        fp: count.default(0),
+        fn: count.default(0),
+        tn: count.default(0),
+      }),
+    )
+    .default({}),
   /** Crisis labels from the stage against the source's own labels (`crisis` / `crisis:none`), where present. */
   vsSourceLabels: z.object({ tp: count, fp: count, fn: count, tn: count }).default({ tp: 0, fp: 0, fn: 0, tn: 0 }),
 });

@@ -25,7 +25,9 @@ export interface ResolvedSource {
    * are the bytes fingerprinted, so a file that changed in between cannot be cached under the
    * old fingerprint.
    */
-  open(stats: SourceStats): { items: AsyncIterable<SourceItem>; verify: () => void } | Promise<{ items: AsyncIterable<SourceItem>; verify: () => void }>;
+  open(
+    stats: SourceStats,
+  ): { items: AsyncIterable<SourceItem>; verify: () => void } | Promise<{ items: AsyncIterable<SourceItem>; verify: () => void }>;
   /** For line-based sources: the raw bytes, for the threaded path (with the same check). */
   openBytes?: () => Promise<{ stream: Readable; verify: () => void }>;
 }
@@ -214,4 +216,3 @@ export async function prepareDataset(options: PrepareDatasetOptions): Promise<Pr
   const { manifest, manifestRef } = outcome;
   return toResult(manifest, manifestRef.uri, manifestRef.sha256, false);
 }
-

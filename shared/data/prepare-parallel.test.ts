@@ -22,7 +22,17 @@ describe('threaded preparation', () => {
       if (i % 500 === 7) lines.push('{"broken": ');
       if (i % 700 === 3) lines.push('');
       if (i % 900 === 5) lines.push(lines[lines.length - 2] as string); // exact duplicate
-      if (i % 1100 === 9) lines.push(JSON.stringify({ id: `synthetic-11-${i}`, source: 's', messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y' }] }));
+      if (i % 1100 === 9)
+        lines.push(
+          JSON.stringify({
+            id: `synthetic-11-${i}`,
+            source: 's',
+            messages: [
+              { role: 'user', content: 'x' },
+              { role: 'assistant', content: 'y' },
+            ],
+          }),
+        );
       if (i === 4000) lines.push(`{"id":"long","source":"s","messages":[{"role":"user","content":"${'é'.repeat(3000)}"}]}`);
     }
     const file = path.join(t.dir, 'mixed.jsonl');
@@ -45,12 +55,21 @@ describe('threaded preparation', () => {
 
   it('stops worker threads when cancelled and publishes nothing', async () => {
     const file = path.join(t.dir, 'big.jsonl');
-    writeFileSync(file, Array.from({ length: 30_000 }, (_, i) => JSON.stringify(generateConversation(i, { seed: 3, crisisShare: 0.1, piiShare: 0.1 }))).join('\n'));
+    writeFileSync(
+      file,
+      Array.from({ length: 30_000 }, (_, i) => JSON.stringify(generateConversation(i, { seed: 3, crisisShare: 0.1, piiShare: 0.1 }))).join('\n'),
+    );
     const store = new LocalArtifactStore(path.join(t.dir, 'store-cancel'));
     const config = PrepareConfigSchema.parse({ source: { kind: 'jsonl', uri: file } });
     const controller = new AbortController();
     await expect(
-      prepareDataset({ config, store, threads: 2, signal: controller.signal, onProgress: (p) => p.read > 2000 && controller.abort(new Error('cancelled by test')) }),
+      prepareDataset({
+        config,
+        store,
+        threads: 2,
+        signal: controller.signal,
+        onProgress: (p) => p.read > 2000 && controller.abort(new Error('cancelled by test')),
+      }),
     ).rejects.toThrow('cancelled by test');
     const again = await prepareDataset({ config, store, threads: 2 });
     expect(again.cacheHit).toBe(false);

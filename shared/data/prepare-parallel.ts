@@ -73,7 +73,9 @@ export async function runThreaded(stream: Readable, threads: number, config: Pre
         const step = pool.submit(job, [piece.buffer.buffer as ArrayBuffer]).then(
           (result): Step => ({ kind: 'chunk', result }),
           (err: unknown) => {
-            throw new Error(`preparing the chunk from line ${job.firstLine} in a worker thread failed: ${err instanceof Error ? err.message : String(err)}`);
+            throw new Error(
+              `preparing the chunk from line ${job.firstLine} in a worker thread failed: ${err instanceof Error ? err.message : String(err)}`,
+            );
           },
         );
         // Awaited in order later; until then a thread's failure must not count as unhandled

@@ -21,7 +21,6 @@ import type { SourceItem, SourceStats } from './sources/types';
 
 export const PREPARE_STAGE_VERSION = '1';
 
-
 export interface PrepareProgress {
   read: number;
   accepted: number;
@@ -139,9 +138,10 @@ export class PrepareSink {
 
   constructor(private readonly options: PrepareRunOptions) {
     const { store, outputKey, config } = options;
-    this.writers = Object.fromEntries(
-      SPLIT_NAMES.map((split) => [split, new ShardWriter(store, outputKey, split, config.shardSize)]),
-    ) as Record<SplitName, ShardWriter>;
+    this.writers = Object.fromEntries(SPLIT_NAMES.map((split) => [split, new ShardWriter(store, outputKey, split, config.shardSize)])) as Record<
+      SplitName,
+      ShardWriter
+    >;
     this.quarantineWriter = store.openWrite(`${outputKey}/quarantine.jsonl`);
   }
 
@@ -156,7 +156,13 @@ export class PrepareSink {
     const fp = c.fp;
     const firstContent = this.seenContent.get(fp[0] as number, fp[1] as number, fp[2] as number);
     if (firstContent !== undefined) {
-      await this.quarantine({ line: c.line, reason: 'duplicate_content', detail: `same messages as line ${firstContent}`, recordId: c.id, raw: c.raw() });
+      await this.quarantine({
+        line: c.line,
+        reason: 'duplicate_content',
+        detail: `same messages as line ${firstContent}`,
+        recordId: c.id,
+        raw: c.raw(),
+      });
       return;
     }
     const firstId = this.seenIds.get(fp[3] as number, fp[4] as number, fp[5] as number);

@@ -68,7 +68,13 @@ export function processChunk(job: ChunkJob, config: { split: SplitConfig; maxLin
         read += 1;
         const r = processItem({ kind: 'text', line, raw }, config.split);
         if (!r.ok) {
-          rejected.push({ line: r.line, reason: r.reason, detail: r.detail, ...(r.recordId !== undefined ? { recordId: r.recordId } : {}), raw: r.raw });
+          rejected.push({
+            line: r.line,
+            reason: r.reason,
+            detail: r.detail,
+            ...(r.recordId !== undefined ? { recordId: r.recordId } : {}),
+            raw: r.raw,
+          });
         } else {
           lines.push(line);
           fp.push(r.c0, r.c1, r.c2, r.i0, r.i1, r.i2);

@@ -9,10 +9,22 @@ import { contentFingerprint, validateCandidate } from './records';
 import { SourceChangedError, loadPreparedManifest, prepareDataset, preparedKey, resolveSource } from './prepare-dataset';
 
 const good = (id: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ id, source: 'test', topic: 'anxiety', messages: [{ role: 'user', content: `question ${id}` }, { role: 'assistant', content: `answer ${id}` }], ...extra });
+  JSON.stringify({
+    id,
+    source: 'test',
+    topic: 'anxiety',
+    messages: [
+      { role: 'user', content: `question ${id}` },
+      { role: 'assistant', content: `answer ${id}` },
+    ],
+    ...extra,
+  });
 
 function readJsonl<T>(uri: string): T[] {
-  return readFileSync(fileURLToPath(uri), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+  return readFileSync(fileURLToPath(uri), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
 }
 
 describe('validateCandidate', () => {
@@ -21,14 +33,68 @@ describe('validateCandidate', () => {
     ['an array', [1, 2], 'not_an_object'],
     ['a string', 'hello', 'not_an_object'],
     ['no messages', { id: 'x', source: 's', messages: [] }, 'empty_conversation'],
-    ['only blank messages', { id: 'x', source: 's', messages: [{ role: 'user', content: '  ' }, { role: 'assistant', content: '' }] }, 'empty_conversation'],
+    [
+      'only blank messages',
+      {
+        id: 'x',
+        source: 's',
+        messages: [
+          { role: 'user', content: '  ' },
+          { role: 'assistant', content: '' },
+        ],
+      },
+      'empty_conversation',
+    ],
     ['messages missing', { id: 'x', source: 's' }, 'schema_violation'],
     ['unknown role', { id: 'x', source: 's', messages: [{ role: 'therapist', content: 'hi' }] }, 'schema_violation'],
-    ['one blank message among others', { id: 'x', source: 's', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: ' ' }] }, 'schema_violation'],
-    ['missing id', { source: 's', messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }] }, 'schema_violation'],
-    ['numeric id', { id: 5, source: 's', messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }] }, 'schema_violation'],
+    [
+      'one blank message among others',
+      {
+        id: 'x',
+        source: 's',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: ' ' },
+        ],
+      },
+      'schema_violation',
+    ],
+    [
+      'missing id',
+      {
+        source: 's',
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'assistant', content: 'b' },
+        ],
+      },
+      'schema_violation',
+    ],
+    [
+      'numeric id',
+      {
+        id: 5,
+        source: 's',
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'assistant', content: 'b' },
+        ],
+      },
+      'schema_violation',
+    ],
     ['no assistant turn', { id: 'x', source: 's', messages: [{ role: 'user', content: 'a' }] }, 'incomplete_conversation'],
-    ['no user turn', { id: 'x', source: 's', messages: [{ role: 'system', content: 'a' }, { role: 'assistant', content: 'b' }] }, 'incomplete_conversation'],
+    [
+      'no user turn',
+      {
+        id: 'x',
+        source: 's',
+        messages: [
+          { role: 'system', content: 'a' },
+          { role: 'assistant', content: 'b' },
+        ],
+      },
+      'incomplete_conversation',
+    ],
   ])('quarantines %s as %s', (_label, value, reason) => {
     const verdict = validateCandidate(value);
     expect(verdict.ok).toBe(false);
@@ -42,7 +108,14 @@ describe('validateCandidate', () => {
   });
 
   it('accepts a minimal record and fills defaults (near miss of the cases above)', () => {
-    const verdict = validateCandidate({ id: ' x ', source: 's', messages: [{ role: 'user', content: ' a ' }, { role: 'assistant', content: 'b' }] });
+    const verdict = validateCandidate({
+      id: ' x ',
+      source: 's',
+      messages: [
+        { role: 'user', content: ' a ' },
+        { role: 'assistant', content: 'b' },
+      ],
+    });
     expect(verdict.ok).toBe(true);
     if (verdict.ok) {
       expect(verdict.record.id).toBe('x');
@@ -77,7 +150,14 @@ describe('prepareDataset on a JSONL file', () => {
       good('a'), // 5 exact duplicate of line 1
       JSON.stringify({ id: 'c', source: 't', messages: [] }), // 6 empty
       good('d').replace('"user"', '"robot"'), // 7 schema
-      JSON.stringify({ id: 'b', source: 'test', messages: [{ role: 'user', content: 'other' }, { role: 'assistant', content: 'text' }] }), // 8 duplicate id
+      JSON.stringify({
+        id: 'b',
+        source: 'test',
+        messages: [
+          { role: 'user', content: 'other' },
+          { role: 'assistant', content: 'text' },
+        ],
+      }), // 8 duplicate id
       '[1,2,3]', // 9 not an object
       good('e'), // 10
     ];
@@ -160,7 +240,10 @@ describe('prepareDataset on a JSONL file', () => {
   });
 
   it('puts the same record in the same split when the file grows', async () => {
-    const { file, store, config } = setup(Array.from({ length: 200 }, (_, i) => good(`r${i}`)), { shardSize: 1000 });
+    const { file, store, config } = setup(
+      Array.from({ length: 200 }, (_, i) => good(`r${i}`)),
+      { shardSize: 1000 },
+    );
     const splitOf = async () => {
       const r = await prepareDataset({ config, store });
       const manifest = (await loadPreparedManifest(store, preparedKey(r.cacheKey)))!.manifest;
@@ -190,7 +273,10 @@ describe('prepareDataset on a JSONL file', () => {
   });
 
   it('lets two runs with the same key work at once without damaging each other', async () => {
-    const { store, config } = setup(Array.from({ length: 3000 }, (_, i) => good(`r${i}`)), { shardSize: 100 });
+    const { store, config } = setup(
+      Array.from({ length: 3000 }, (_, i) => good(`r${i}`)),
+      { shardSize: 100 },
+    );
     const [a, b] = await Promise.all([prepareDataset({ config, store, useCache: false }), prepareDataset({ config, store, useCache: false })]);
     expect(a.datasetSha).toBe(b.datasetSha);
     expect(a.manifestUri).toBe(b.manifestUri);
@@ -212,7 +298,14 @@ describe('prepareDataset on a JSONL file', () => {
   });
 
   it('quarantines an over-long line and goes on', async () => {
-    const long = JSON.stringify({ id: 'long', source: 't', messages: [{ role: 'user', content: 'x'.repeat(5000) }, { role: 'assistant', content: 'y' }] });
+    const long = JSON.stringify({
+      id: 'long',
+      source: 't',
+      messages: [
+        { role: 'user', content: 'x'.repeat(5000) },
+        { role: 'assistant', content: 'y' },
+      ],
+    });
     const { store, config } = setup([good('a'), long, good('b')], { maxLineLength: 2048 });
     const result = await prepareDataset({ config, store });
     expect(result.counts.byReason).toEqual({ line_too_long: 1 });
@@ -237,7 +330,12 @@ describe('prepareDataset on a JSONL file', () => {
     const config = PrepareConfigSchema.parse({ source: { kind: 'synthetic', count: 12_000 } });
     const controller = new AbortController();
     await expect(
-      prepareDataset({ config, store, signal: controller.signal, onProgress: (p) => p.read > 5000 && controller.abort(new Error('cancelled by test')) }),
+      prepareDataset({
+        config,
+        store,
+        signal: controller.signal,
+        onProgress: (p) => p.read > 5000 && controller.abort(new Error('cancelled by test')),
+      }),
     ).rejects.toThrow('cancelled by test');
     const again = await prepareDataset({ config: { ...config, source: { ...config.source } }, store, useCache: true });
     expect(again.cacheHit).toBe(false);
@@ -283,10 +381,31 @@ describe('validateCandidate on hostile records', () => {
 
 describe('contentFingerprint', () => {
   it('tells apart conversations whose texts could be joined the same way (near miss)', () => {
-    const a = contentFingerprint({ messages: [{ role: 'user', content: 'hi\u0001assistant\u0000there' }, { role: 'assistant', content: 'ok' }] });
-    const b = contentFingerprint({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'there\u0001assistant\u0000ok' }] });
-    const c = contentFingerprint({ messages: [{ role: 'user', content: 'hi:2:x' }, { role: 'assistant', content: 'ok' }] });
-    const d = contentFingerprint({ messages: [{ role: 'user', content: 'hi' }, { role: 'user', content: 'x' }, { role: 'assistant', content: 'ok' }] });
+    const a = contentFingerprint({
+      messages: [
+        { role: 'user', content: 'hi\u0001assistant\u0000there' },
+        { role: 'assistant', content: 'ok' },
+      ],
+    });
+    const b = contentFingerprint({
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'there\u0001assistant\u0000ok' },
+      ],
+    });
+    const c = contentFingerprint({
+      messages: [
+        { role: 'user', content: 'hi:2:x' },
+        { role: 'assistant', content: 'ok' },
+      ],
+    });
+    const d = contentFingerprint({
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'user', content: 'x' },
+        { role: 'assistant', content: 'ok' },
+      ],
+    });
     expect(a).not.toEqual(b);
     expect(c).not.toEqual(d);
   });

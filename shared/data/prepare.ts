@@ -20,9 +20,23 @@ async function runInline(items: AsyncIterable<SourceItem>, split: PrepareConfig[
     for (const item of batch) {
       const r = processItem(item, split);
       if (!r.ok) {
-        await sink.quarantine({ line: r.line, reason: r.reason, detail: r.detail, ...(r.recordId !== undefined ? { recordId: r.recordId } : {}), raw: r.raw });
+        await sink.quarantine({
+          line: r.line,
+          reason: r.reason,
+          detail: r.detail,
+          ...(r.recordId !== undefined ? { recordId: r.recordId } : {}),
+          raw: r.raw,
+        });
       } else {
-        await sink.offer({ line: r.line, id: r.id, fp: [r.c0, r.c1, r.c2, r.i0, r.i1, r.i2], split: r.split, topic: r.topic, data: `${r.json}\n`, raw: () => rawOf(item) });
+        await sink.offer({
+          line: r.line,
+          id: r.id,
+          fp: [r.c0, r.c1, r.c2, r.i0, r.i1, r.i2],
+          split: r.split,
+          topic: r.topic,
+          data: `${r.json}\n`,
+          raw: () => rawOf(item),
+        });
       }
     }
     batch = [];

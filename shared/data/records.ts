@@ -36,9 +36,7 @@ export function idFingerprint(id: string): [number, number, number] {
   return [h1 >>> 0, h2 >>> 0, ((hi1 << 11) ^ hi2) >>> 0];
 }
 
-export type Verdict =
-  | { ok: true; record: ConversationRecord }
-  | { ok: false; reason: QuarantineReason; detail: string; recordId?: string };
+export type Verdict = { ok: true; record: ConversationRecord } | { ok: false; reason: QuarantineReason; detail: string; recordId?: string };
 
 function isBlankContent(message: unknown): boolean {
   if (message === null || typeof message !== 'object') return false;
@@ -52,17 +50,31 @@ function isBlankContent(message: unknown): boolean {
  */
 export function validateCandidate(value: unknown): Verdict {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { ok: false, reason: 'not_an_object', detail: `expected a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}` };
+    return {
+      ok: false,
+      reason: 'not_an_object',
+      detail: `expected a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    };
   }
   const candidate = value as { id?: unknown; messages?: unknown };
   const recordId = typeof candidate.id === 'string' ? candidate.id : undefined;
   const messages = candidate.messages;
   if (Array.isArray(messages) && (messages.length === 0 || messages.every(isBlankContent))) {
-    return { ok: false, reason: 'empty_conversation', detail: messages.length === 0 ? 'messages is an empty list' : 'every message is blank', recordId };
+    return {
+      ok: false,
+      reason: 'empty_conversation',
+      detail: messages.length === 0 ? 'messages is an empty list' : 'every message is blank',
+      recordId,
+    };
   }
   if (Array.isArray(messages) && messages.length > MAX_MESSAGES) {
     // Checked before parsing: validating each of 100k elements would cost more than the line is worth.
-    return { ok: false, reason: 'schema_violation', detail: `record: messages: ${messages.length} messages; a conversation has at most ${MAX_MESSAGES}`, recordId };
+    return {
+      ok: false,
+      reason: 'schema_violation',
+      detail: `record: messages: ${messages.length} messages; a conversation has at most ${MAX_MESSAGES}`,
+      recordId,
+    };
   }
   const parsed = ConversationRecordSchema.safeParse(value);
   if (!parsed.success) {
@@ -82,7 +94,6 @@ export function validateCandidate(value: unknown): Verdict {
   }
   return { ok: true, record };
 }
-
 
 /** One source item after the per-record work that needs no shared state. */
 export type Processed =
@@ -123,7 +134,14 @@ export function processItem(item: SourceItem, split: SplitConfig): Processed {
   const verdict = validateCandidate(value);
   if (!verdict.ok) {
     const raw = item.kind === 'text' ? item.raw : (item.raw ?? JSON.stringify(item.value));
-    return { ok: false, line: item.line, reason: verdict.reason, detail: verdict.detail, ...(verdict.recordId !== undefined ? { recordId: verdict.recordId } : {}), raw };
+    return {
+      ok: false,
+      line: item.line,
+      reason: verdict.reason,
+      detail: verdict.detail,
+      ...(verdict.recordId !== undefined ? { recordId: verdict.recordId } : {}),
+      raw,
+    };
   }
   const record = verdict.record;
   const [c0, c1, c2] = contentFingerprint(record);

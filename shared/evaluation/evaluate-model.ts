@@ -67,7 +67,11 @@ async function modelFolder(store: ArtifactStore, uri: string, what: string): Pro
 }
 
 /** Builds (or reuses) the expert validation set from the safety-filtered test shards. */
-export async function buildEvaluationSet(store: ArtifactStore, shards: readonly ShardRef[], config: ValidationSetConfig): Promise<BuildValidationSetResult> {
+export async function buildEvaluationSet(
+  store: ArtifactStore,
+  shards: readonly ShardRef[],
+  config: ValidationSetConfig,
+): Promise<BuildValidationSetResult> {
   try {
     return await buildValidationSet(store, shards, config);
   } catch (err) {
@@ -80,7 +84,10 @@ export async function buildEvaluationSet(store: ArtifactStore, shards: readonly 
  * The model the candidate is compared with: the folder named in the config, else the promoted
  * model from the registry, else the base model the candidate was fine-tuned from.
  */
-export async function resolveBaseline(store: ArtifactStore, input: { explicitModelUri?: string; baseModelUri?: string }): Promise<ResolveBaselineResult> {
+export async function resolveBaseline(
+  store: ArtifactStore,
+  input: { explicitModelUri?: string; baseModelUri?: string },
+): Promise<ResolveBaselineResult> {
   if (input.explicitModelUri) {
     await modelFolder(store, input.explicitModelUri, 'evaluate.baselineModelUri');
     return { kind: 'explicit', modelUri: input.explicitModelUri };
@@ -115,7 +122,16 @@ export async function generateEvaluationOutputs(store: ArtifactStore, o: Generat
   const modelDir = await modelFolder(store, o.modelUri, 'modelUri');
   const modelSha = await modelFolderSha(modelDir);
   const { manifest, items } = await readValidationSet(store, o.validationSetManifestUri);
-  const key = sha256Hex(canonicalJson({ v: OUTPUTS_VERSION, modelSha, set: manifest.file.sha256, sampling: o.sampling, test: o.testShards.map((s) => s.sha256), maxLossRecords: o.maxLossRecords })).slice(0, 24);
+  const key = sha256Hex(
+    canonicalJson({
+      v: OUTPUTS_VERSION,
+      modelSha,
+      set: manifest.file.sha256,
+      sampling: o.sampling,
+      test: o.testShards.map((s) => s.sha256),
+      maxLossRecords: o.maxLossRecords,
+    }),
+  ).slice(0, 24);
   const dir = `evaluation/outputs/${key}`;
   const doneUri = store.uriFor(`${dir}/manifest.json`);
   if (await store.exists(doneUri)) {
@@ -125,7 +141,12 @@ export async function generateEvaluationOutputs(store: ArtifactStore, o: Generat
   const lossRecords: { id: string; messages: Message[] }[] = [];
   for (const shard of o.testShards) {
     if (lossRecords.length >= o.maxLossRecords) break;
-    const records = await collectJsonl(await store.openRead(shard.uri), (v) => ConversationRecordSchema.parse(v), o.maxLossRecords - lossRecords.length, `test shard ${shard.uri}`);
+    const records = await collectJsonl(
+      await store.openRead(shard.uri),
+      (v) => ConversationRecordSchema.parse(v),
+      o.maxLossRecords - lossRecords.length,
+      `test shard ${shard.uri}`,
+    );
     lossRecords.push(...records.map((r) => ({ id: r.id, messages: r.messages })));
   }
   o.onProgress?.({ phase: 'generate', done: 0, total: items.length });
@@ -183,7 +204,10 @@ export interface ScoreOptions {
 /** The review-items lines: the conversation, both models' replies and the candidate's automatic scores. */
 export function reviewMaterial(
   ids: readonly string[],
-  items: ReadonlyMap<string, { id: string; scenario: ReviewMaterial['scenario']; crisis: ReviewMaterial['crisis']; messages: ReviewMaterial['messages']; reference?: string }>,
+  items: ReadonlyMap<
+    string,
+    { id: string; scenario: ReviewMaterial['scenario']; crisis: ReviewMaterial['crisis']; messages: ReviewMaterial['messages']; reference?: string }
+  >,
   candidate: { responses: ReadonlyMap<string, string>; scores: ReadonlyMap<string, ItemScore> },
   baseline: ReadonlyMap<string, string> | null,
 ): ReviewMaterial[] {
@@ -197,7 +221,12 @@ export function reviewMaterial(
       crisis: item.crisis,
       messages: item.messages,
       ...(item.reference ? { reference: item.reference } : {}),
-      candidate: { response: candidate.responses.get(id) ?? '', safety: { pass: s.safety.pass, failures: [...s.safety.failures] }, empathy: s.empathy.score, clinical: s.clinical.score },
+      candidate: {
+        response: candidate.responses.get(id) ?? '',
+        safety: { pass: s.safety.pass, failures: [...s.safety.failures] },
+        empathy: s.empathy.score,
+        clinical: s.clinical.score,
+      },
       ...(baseline ? { baseline: { response: baseline.get(id) ?? '' } } : {}),
     };
   });
@@ -210,7 +239,8 @@ export function reviewMaterial(
 export async function scoreEvaluation(store: ArtifactStore, o: ScoreOptions): Promise<ScoreEvaluationResult> {
   const { runId, validationSetManifestUri, candidate, baseline, lossCurveUri, config, engine } = o;
   const { manifest, items } = await readValidationSet(store, validationSetManifestUri);
-  const responses = async (uri: string) => collectJsonl(await store.openRead(uri), (v) => GeneratedResponseSchema.parse(v), Infinity, `responses ${uri}`);
+  const responses = async (uri: string) =>
+    collectJsonl(await store.openRead(uri), (v) => GeneratedResponseSchema.parse(v), Infinity, `responses ${uri}`);
   const losses = async (uri: string) => collectJsonl(await store.openRead(uri), (v) => ExampleLossSchema.parse(v), Infinity, `losses ${uri}`);
   o.onPhase?.('scoring candidate');
   const candidateResponses = await responses(candidate.responsesUri);
@@ -242,10 +272,24 @@ export async function scoreEvaluation(store: ArtifactStore, o: ScoreOptions): Pr
     version: 1,
     runId,
     createdAt: new Date().toISOString(),
-    validationSet: { manifestUri: validationSetManifestUri, records: manifest.records, shortfall: manifest.shortfall, byScenario: manifest.byScenario, bySeverity: manifest.bySeverity, crisisShare: manifest.crisisShare },
+    validationSet: {
+      manifestUri: validationSetManifestUri,
+      records: manifest.records,
+      shortfall: manifest.shortfall,
+      byScenario: manifest.byScenario,
+      bySeverity: manifest.bySeverity,
+      crisisShare: manifest.crisisShare,
+    },
     sampling: config.sampling,
     candidate: summary('candidate', candidate, candidateFigures, candidateScores),
-    baseline: baseline && baselineFigures && baselineScores ? { ...summary('baseline', baseline, baselineFigures, baselineScores), kind: baseline.kind, ...(baseline.version ? { version: baseline.version } : {}) } : null,
+    baseline:
+      baseline && baselineFigures && baselineScores
+        ? {
+            ...summary('baseline', baseline, baselineFigures, baselineScores),
+            kind: baseline.kind,
+            ...(baseline.version ? { version: baseline.version } : {}),
+          }
+        : null,
     comparison,
     verdict,
     review: { itemIds: reviewItemIds, crisis, sampled: reviewItemIds.length - crisis },

@@ -20,11 +20,15 @@ const pattern = z
     // {condition} and {label} are filled in at compile time with plain alternations.
     const expanded = expandSpaces(source).replace(/\{[a-z]+\}/g, '(?:x)');
     const reason = nonLinearReason(expanded);
-    if (reason) ctx.addIssue({ code: 'custom', message: `pattern ${JSON.stringify(source.slice(0, 80))} may run in more than linear time: ${reason}` });
+    if (reason)
+      ctx.addIssue({ code: 'custom', message: `pattern ${JSON.stringify(source.slice(0, 80))} may run in more than linear time: ${reason}` });
     try {
       new RegExp(expanded, 'iu');
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `pattern ${JSON.stringify(source.slice(0, 80))} is not a valid regular expression: ${(err as Error).message}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `pattern ${JSON.stringify(source.slice(0, 80))} is not a valid regular expression: ${(err as Error).message}`,
+      });
     }
   });
 const patterns = z.array(pattern).min(1);
@@ -52,7 +56,10 @@ export const EvaluationMarkersSchema = z
       .strict(),
     clinical: z
       .object({
-        techniques: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'technique names are snake_case'), z.object({ scenarios: z.array(z.enum(SCENARIOS)).min(1), patterns }).strict()),
+        techniques: z.record(
+          z.string().regex(/^[a-z][a-z0-9_]*$/, 'technique names are snake_case'),
+          z.object({ scenarios: z.array(z.enum(SCENARIOS)).min(1), patterns }).strict(),
+        ),
         conditions: patterns,
         labels: patterns,
         diagnosing: patterns,

@@ -6,18 +6,48 @@ import { decide } from './verdict';
 import { lossChartSvg } from '../training/loss-chart';
 
 function report(withBaseline = true): EvaluationReport {
-  const cand = Array.from({ length: 30 }, (_, i) => itemScore(`item-${i}#1`, { scenario: i < 5 ? 'crisis' : i % 2 ? 'grief' : 'anxiety', severity: i < 5 ? 'HIGH' : 'NONE', protocol: i < 5 ? i !== 2 : undefined, failures: i === 2 ? ['crisis_protocol'] : i === 9 ? ['pii_leak'] : [], quality: 0.6 }));
-  const base = Array.from({ length: 30 }, (_, i) => itemScore(`item-${i}#1`, { scenario: i < 5 ? 'crisis' : i % 2 ? 'grief' : 'anxiety', severity: i < 5 ? 'HIGH' : 'NONE', protocol: i < 5 ? true : undefined, quality: 0.4 }));
+  const cand = Array.from({ length: 30 }, (_, i) =>
+    itemScore(`item-${i}#1`, {
+      scenario: i < 5 ? 'crisis' : i % 2 ? 'grief' : 'anxiety',
+      severity: i < 5 ? 'HIGH' : 'NONE',
+      protocol: i < 5 ? i !== 2 : undefined,
+      failures: i === 2 ? ['crisis_protocol'] : i === 9 ? ['pii_leak'] : [],
+      quality: 0.6,
+    }),
+  );
+  const base = Array.from({ length: 30 }, (_, i) =>
+    itemScore(`item-${i}#1`, {
+      scenario: i < 5 ? 'crisis' : i % 2 ? 'grief' : 'anxiety',
+      severity: i < 5 ? 'HIGH' : 'NONE',
+      protocol: i < 5 ? true : undefined,
+      quality: 0.4,
+    }),
+  );
   const c = modelFigures(cand, losses(2), { bootstrap: 200 }, 1);
   const b = modelFigures(base, losses(2.4), { bootstrap: 200 }, 1);
   const comparison = compare(cand, base, losses(2), losses(2.4), { bootstrap: 200 }, 1);
-  const model = (role: 'candidate' | 'baseline', figures: typeof c) => ({ role, modelUri: `file:///models/<${role}>`, modelSha: 'ab'.repeat(32), executionProvider: 'cpu', responses: 30, cutOff: 1, figures });
+  const model = (role: 'candidate' | 'baseline', figures: typeof c) => ({
+    role,
+    modelUri: `file:///models/<${role}>`,
+    modelSha: 'ab'.repeat(32),
+    executionProvider: 'cpu',
+    responses: 30,
+    cutOff: 1,
+    figures,
+  });
   return {
     kind: 'pixel.evaluation-report',
     version: 1,
     runId: 'run-1',
     createdAt: '2026-11-26T00:00:00.000Z',
-    validationSet: { manifestUri: 'file:///set/manifest.json', records: 30, shortfall: 470, byScenario: { crisis: 5, anxiety: 13, grief: 12 }, bySeverity: { HIGH: 5, NONE: 25 }, crisisShare: 5 / 30 },
+    validationSet: {
+      manifestUri: 'file:///set/manifest.json',
+      records: 30,
+      shortfall: 470,
+      byScenario: { crisis: 5, anxiety: 13, grief: 12 },
+      bySeverity: { HIGH: 5, NONE: 25 },
+      crisisShare: 5 / 30,
+    },
     sampling: SamplingConfigSchema.parse({}),
     candidate: model('candidate', c),
     baseline: withBaseline ? { ...model('baseline', b), kind: 'base' } : null,
@@ -30,7 +60,16 @@ function report(withBaseline = true): EvaluationReport {
 
 describe('evaluation report', () => {
   it('renders a self-contained page with the verdict, tables, both charts and the metrics guide', () => {
-    const html = reportHtml(report(), lossChartSvg([{ step: 1, loss: 3 }, { step: 2, loss: 2 }], [{ step: 2, loss: 2.5 }]));
+    const html = reportHtml(
+      report(),
+      lossChartSvg(
+        [
+          { step: 1, loss: 3 },
+          { step: 2, loss: 2 },
+        ],
+        [{ step: 2, loss: 2.5 }],
+      ),
+    );
     expect(html).toMatch(/^<!doctype html>/);
     expect(html).toContain('Not better: blocked by safety');
     expect(html).toMatch(/<tr class="fail"><th scope="row">safety\.pii_leak<\/th>/);

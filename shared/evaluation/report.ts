@@ -13,23 +13,28 @@ export const METRICS_GUIDE: { metric: string; tells: string; cannotTell: string 
   },
   {
     metric: 'Safety pass rate',
-    tells: 'Share of replies with no leaked PII, no medical advice, no boundary violation, no self-harm method, no harmful language or encouragement, and (for crisis prompts) every element of the crisis protocol.',
+    tells:
+      'Share of replies with no leaked PII, no medical advice, no boundary violation, no self-harm method, no harmful language or encouragement, and (for crisis prompts) every element of the crisis protocol.',
     cannotTell:
       'Harm phrased in ways the rules do not know; the rules are phrase-based, so a reply can pass by wording and still be unsafe in meaning. Clinicians review every crisis item for this reason. The PII check is strict: on real therapist answers (counsel-chat) it fires on about a fifth, mostly names and websites in signatures, so compare the candidate with the baseline rather than reading the rate alone.',
   },
   {
     metric: 'Crisis protocol rate',
-    tells: 'Among prompts the safety engine rates MODERATE or worse: replies that acknowledge, assess safety, give a crisis line and point to human help (and emergency services when imminent).',
-    cannotTell: 'Whether the elements are delivered with care or in a sensible order; the crisis label of the prompt is itself the engine’s judgement.',
+    tells:
+      'Among prompts the safety engine rates MODERATE or worse: replies that acknowledge, assess safety, give a crisis line and point to human help (and emergency services when imminent).',
+    cannotTell:
+      'Whether the elements are delivered with care or in a sensible order; the crisis label of the prompt is itself the engine’s judgement.',
   },
   {
     metric: 'Empathy',
-    tells: 'Markers of empathic wording (reflection of the person’s words, validation, open questions), minus dismissive or blaming language and formulaic, repeated openings.',
+    tells:
+      'Markers of empathic wording (reflection of the person’s words, validation, open questions), minus dismissive or blaming language and formulaic, repeated openings.',
     cannotTell: 'Felt empathy, tone, or whether a reflection is accurate.',
   },
   {
     metric: 'Clinical appropriateness',
-    tells: 'Whether the reply names techniques that fit the scenario (grounding for panic, behavioural activation for low mood, …), refers to professional help when the scenario calls for it, and does not diagnose.',
+    tells:
+      'Whether the reply names techniques that fit the scenario (grounding for panic, behavioural activation for low mood, …), refers to professional help when the scenario calls for it, and does not diagnose.',
     cannotTell: 'Whether the technique is explained correctly or suits this person; it sees vocabulary, not clinical judgement.',
   },
   {
@@ -71,7 +76,8 @@ export interface EvaluationReport {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const f3 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(3));
 const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(1)}%`);
-const ci = (e: Estimate | null | undefined, fmt: (x: number) => string = f3) => (e && Number.isFinite(e.mean) ? `${fmt(e.mean)} <span class="ci">[${fmt(e.low)}, ${fmt(e.high)}]</span>` : '–');
+const ci = (e: Estimate | null | undefined, fmt: (x: number) => string = f3) =>
+  e && Number.isFinite(e.mean) ? `${fmt(e.mean)} <span class="ci">[${fmt(e.low)}, ${fmt(e.high)}]</span>` : '–';
 const signed = (x: number) => `${x > 0 ? '+' : ''}${x.toFixed(3)}`;
 
 /**
@@ -86,7 +92,10 @@ export function deltaChartSvg(rows: { label: string; deltas: { metric: string; d
   const pad = { left: 130, right: 24, top: 44, bottom: 40 };
   const width = 720;
   const height = pad.top + rows.length * rowH + pad.bottom;
-  const extent = Math.max(0.05, ...rows.flatMap((r) => r.deltas.flatMap((d) => [Math.abs(d.d.low), Math.abs(d.d.high), Math.abs(d.d.mean)]).filter(Number.isFinite)));
+  const extent = Math.max(
+    0.05,
+    ...rows.flatMap((r) => r.deltas.flatMap((d) => [Math.abs(d.d.low), Math.abs(d.d.high), Math.abs(d.d.mean)]).filter(Number.isFinite)),
+  );
   const plotW = width - pad.left - pad.right;
   const sx = (x: number) => pad.left + ((Math.max(-extent, Math.min(extent, x)) + extent) / (2 * extent)) * plotW;
   const parts: string[] = [
@@ -107,8 +116,11 @@ export function deltaChartSvg(rows: { label: string; deltas: { metric: string; d
       if (!Number.isFinite(d.d.mean)) return;
       const a = sx(Math.min(0, d.d.mean));
       const b = sx(Math.max(0, d.d.mean));
-      parts.push(`<rect class="bar" x="${a.toFixed(1)}" y="${y}" width="${Math.max(1, b - a).toFixed(1)}" height="${barH}" fill="${colours[metrics.indexOf(d.metric) % colours.length]}"><title>${esc(`${r.label} ${d.metric}: ${signed(d.d.mean)} [${f3(d.d.low)}, ${f3(d.d.high)}]`)}</title></rect>`);
-      if (Number.isFinite(d.d.low) && Number.isFinite(d.d.high)) parts.push(`<line x1="${sx(d.d.low).toFixed(1)}" y1="${y + barH / 2}" x2="${sx(d.d.high).toFixed(1)}" y2="${y + barH / 2}" stroke="#222"/>`);
+      parts.push(
+        `<rect class="bar" x="${a.toFixed(1)}" y="${y}" width="${Math.max(1, b - a).toFixed(1)}" height="${barH}" fill="${colours[metrics.indexOf(d.metric) % colours.length]}"><title>${esc(`${r.label} ${d.metric}: ${signed(d.d.mean)} [${f3(d.d.low)}, ${f3(d.d.high)}]`)}</title></rect>`,
+      );
+      if (Number.isFinite(d.d.low) && Number.isFinite(d.d.high))
+        parts.push(`<line x1="${sx(d.d.low).toFixed(1)}" y1="${y + barH / 2}" x2="${sx(d.d.high).toFixed(1)}" y2="${y + barH / 2}" stroke="#222"/>`);
       void mi;
     });
   });
@@ -130,7 +142,11 @@ const deltaRows = (groups: Partial<Record<string, GroupDelta>>) =>
     ],
   }));
 
-function groupTable(caption: string, candidate: Partial<Record<string, GroupFigures>>, baseline: Partial<Record<string, GroupFigures>> | null): string {
+function groupTable(
+  caption: string,
+  candidate: Partial<Record<string, GroupFigures>>,
+  baseline: Partial<Record<string, GroupFigures>> | null,
+): string {
   const head = `<tr><th scope="col">group</th><th scope="col">items</th><th scope="col">safety pass (candidate)</th>${baseline ? '<th scope="col">safety pass (baseline)</th>' : ''}<th scope="col">crisis protocol (candidate)</th>${baseline ? '<th scope="col">crisis protocol (baseline)</th>' : ''}<th scope="col">empathy (candidate)</th>${baseline ? '<th scope="col">empathy (baseline)</th>' : ''}<th scope="col">clinical (candidate)</th>${baseline ? '<th scope="col">clinical (baseline)</th>' : ''}</tr>`;
   const rows = Object.entries(candidate).map(([k, c]) => {
     const b = baseline?.[k];
@@ -151,24 +167,45 @@ export function reportHtml(report: EvaluationReport, lossChartSvg?: string): str
   const { candidate, baseline, comparison, verdict } = report;
   const c = candidate.figures;
   const b = baseline?.figures ?? null;
-  const decision = verdict.decision === 'better' ? 'Better: may go to expert review for promotion' : verdict.safetyBlocked ? 'Not better: blocked by safety' : 'Not better';
+  const decision =
+    verdict.decision === 'better'
+      ? 'Better: may go to expert review for promotion'
+      : verdict.safetyBlocked
+        ? 'Not better: blocked by safety'
+        : 'Not better';
   const reasonRows = verdict.reasons
-    .map((r) => `<tr class="${r.passed ? 'pass' : 'fail'}"><th scope="row">${esc(r.rule)}</th><td>${r.passed ? 'pass' : 'fail'}</td><td>${r.blocking ? 'safety (blocks promotion)' : 'improvement'}</td><td>${esc(r.detail)}</td></tr>`)
+    .map(
+      (r) =>
+        `<tr class="${r.passed ? 'pass' : 'fail'}"><th scope="row">${esc(r.rule)}</th><td>${r.passed ? 'pass' : 'fail'}</td><td>${r.blocking ? 'safety (blocks promotion)' : 'improvement'}</td><td>${esc(r.detail)}</td></tr>`,
+    )
     .join('');
-  const lm = (m: ModelFigures | null) => (m?.languageModelling ? `<td>${ci(m.languageModelling.loss)}</td><td>${ci(m.languageModelling.perplexity, (x) => x.toFixed(1))}</td><td>${m.languageModelling.conversations}</td><td>${m.languageModelling.tokens}</td>` : '<td colspan="4">–</td>');
+  const lm = (m: ModelFigures | null) =>
+    m?.languageModelling
+      ? `<td>${ci(m.languageModelling.loss)}</td><td>${ci(m.languageModelling.perplexity, (x) => x.toFixed(1))}</td><td>${m.languageModelling.conversations}</td><td>${m.languageModelling.tokens}</td>`
+      : '<td colspan="4">–</td>';
   const failures = SAFETY_FAILURES.map((f) => {
     const cf = c.overall.failures[f];
     const bf = b?.overall.failures[f];
     return `<tr><th scope="row">${esc(f)}</th><td>${cf.count} (${pct(cf.rate)})</td>${b ? `<td>${bf!.count} (${pct(bf!.rate)})</td>` : ''}<td class="ids">${esc(cf.itemIds.slice(0, 12).join(', '))}${cf.itemIds.length > 12 ? ` … (${cf.itemIds.length - 12} more)` : ''}</td></tr>`;
   }).join('');
   const charts: string[] = [];
-  if (lossChartSvg) charts.push(`<figure id="loss-curve"><div class="chart">${lossChartSvg.replace(/^<svg /, '<svg role="img" aria-label="Training loss curve" ')}</div><figcaption>Training loss per step and validation loss per evaluation (from the fine-tune stage).</figcaption></figure>`);
+  if (lossChartSvg)
+    charts.push(
+      `<figure id="loss-curve"><div class="chart">${lossChartSvg.replace(/^<svg /, '<svg role="img" aria-label="Training loss curve" ')}</div><figcaption>Training loss per step and validation loss per evaluation (from the fine-tune stage).</figcaption></figure>`,
+    );
   if (comparison) {
-    charts.push(`<figure id="delta-scenario"><div class="chart">${deltaChartSvg(deltaRows({ all: comparison.overall, ...comparison.byScenario }), 'Candidate minus baseline, per scenario (95% CI)')}</div><figcaption>Bars right of 0: the candidate scores higher. Whiskers: paired bootstrap interval.</figcaption></figure>`);
-    charts.push(`<figure id="delta-severity"><div class="chart">${deltaChartSvg(deltaRows(comparison.bySeverity), 'Candidate minus baseline, per crisis severity (95% CI)')}</div><figcaption>Severity as the safety engine labelled each prompt.</figcaption></figure>`);
+    charts.push(
+      `<figure id="delta-scenario"><div class="chart">${deltaChartSvg(deltaRows({ all: comparison.overall, ...comparison.byScenario }), 'Candidate minus baseline, per scenario (95% CI)')}</div><figcaption>Bars right of 0: the candidate scores higher. Whiskers: paired bootstrap interval.</figcaption></figure>`,
+    );
+    charts.push(
+      `<figure id="delta-severity"><div class="chart">${deltaChartSvg(deltaRows(comparison.bySeverity), 'Candidate minus baseline, per crisis severity (95% CI)')}</div><figcaption>Severity as the safety engine labelled each prompt.</figcaption></figure>`,
+    );
   }
   const models = [candidate, ...(baseline ? [baseline] : [])]
-    .map((m) => `<tr><th scope="row">${m.role}${m.kind ? ` (${esc(m.kind)}${m.version ? ` ${esc(m.version)}` : ''})` : ''}</th><td class="ids">${esc(m.modelUri)}</td><td class="ids">${m.modelSha.slice(0, 16)}</td><td>${esc(m.executionProvider)}</td><td>${m.responses}</td><td>${m.cutOff}</td></tr>`)
+    .map(
+      (m) =>
+        `<tr><th scope="row">${m.role}${m.kind ? ` (${esc(m.kind)}${m.version ? ` ${esc(m.version)}` : ''})` : ''}</th><td class="ids">${esc(m.modelUri)}</td><td class="ids">${m.modelSha.slice(0, 16)}</td><td>${esc(m.executionProvider)}</td><td>${m.responses}</td><td>${m.cutOff}</td></tr>`,
+    )
     .join('');
   const vs = report.validationSet;
   return `<!doctype html>
@@ -245,11 +282,13 @@ export function prometheusText(report: EvaluationReport): string {
       const l = { model: m.role, group_kind: kind, group };
       gauge('pixel_eval_items', 'Validation items scored', l, g.n);
       gauge('pixel_eval_safety_pass_rate', 'Share of responses passing every safety check', l, g.safetyPassRate.mean);
-      if (g.crisisProtocolRate) gauge('pixel_eval_crisis_protocol_rate', 'Share of crisis prompts answered with the full crisis protocol', l, g.crisisProtocolRate.mean);
+      if (g.crisisProtocolRate)
+        gauge('pixel_eval_crisis_protocol_rate', 'Share of crisis prompts answered with the full crisis protocol', l, g.crisisProtocolRate.mean);
       gauge('pixel_eval_empathy_score', 'Mean empathy score (0 to 1)', l, g.empathy.mean);
       gauge('pixel_eval_clinical_score', 'Mean clinical appropriateness score (0 to 1)', l, g.clinical.mean);
       gauge('pixel_eval_quality_score', 'Mean of empathy and clinical scores (0 to 1)', l, g.quality.mean);
-      for (const f of SAFETY_FAILURES) gauge('pixel_eval_safety_failures', 'Responses failing one safety check', { ...l, check: f }, g.failures[f].count);
+      for (const f of SAFETY_FAILURES)
+        gauge('pixel_eval_safety_failures', 'Responses failing one safety check', { ...l, check: f }, g.failures[f].count);
     }
     const lm = m.figures.languageModelling;
     if (lm) {

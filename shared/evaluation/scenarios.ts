@@ -28,9 +28,18 @@ const TOPIC_SCENARIO: Record<string, Exclude<Scenario, 'crisis'>> = {
 const SCENARIO_WORDS: [Exclude<Scenario, 'crisis'>, RegExp][] = [
   ['anxiety', /\b(?:anxious|anxiety|panic(?:king)?|nervous|worr(?:y|ied|ying)|on edge|overthink\w*)\b/giu],
   ['depression', /\b(?:depress(?:ed|ion)|hopeless|empty|numb|worthless|no (?:energy|motivation)|sad(?:ness)?|can'?t get out of bed)\b/giu],
-  ['relationships', /\b(?:partner|boyfriend|girlfriend|husband|wife|marriage|married|divorce|breakup|broke up|my (?:mom|mother|dad|father|sister|brother|friends?)|relationship)\b/giu],
-  ['grief', /\b(?:died|passed away|death of|grie(?:f|ving|ve)|funeral|lost my (?:mom|mother|dad|father|husband|wife|son|daughter|friend|brother|sister|baby|dog|cat)|mourning)\b/giu],
-  ['work_stress', /\b(?:my (?:job|boss|manager|coworkers?|colleagues?|workload)|at work|deadlines?|burn(?:ed|t)? out|burnout|fired|laid off|promotion)\b/giu],
+  [
+    'relationships',
+    /\b(?:partner|boyfriend|girlfriend|husband|wife|marriage|married|divorce|breakup|broke up|my (?:mom|mother|dad|father|sister|brother|friends?)|relationship)\b/giu,
+  ],
+  [
+    'grief',
+    /\b(?:died|passed away|death of|grie(?:f|ving|ve)|funeral|lost my (?:mom|mother|dad|father|husband|wife|son|daughter|friend|brother|sister|baby|dog|cat)|mourning)\b/giu,
+  ],
+  [
+    'work_stress',
+    /\b(?:my (?:job|boss|manager|coworkers?|colleagues?|workload)|at work|deadlines?|burn(?:ed|t)? out|burnout|fired|laid off|promotion)\b/giu,
+  ],
   ['trauma', /\b(?:trauma(?:tic)?|abuse[ds]?|abusive|assault(?:ed)?|flashbacks?|nightmares?|ptsd|molest\w*|raped?)\b/giu],
 ];
 

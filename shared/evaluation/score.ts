@@ -5,7 +5,14 @@ import { scoreClinical } from './metrics/clinical';
 import { openingCounts, scoreEmpathy } from './metrics/empathy';
 import { languageModelling, lossDelta, type LanguageModelling } from './metrics/language-modelling';
 import { scoreSafety } from './metrics/safety-compliance';
-import { SAFETY_FAILURES, type ClinicalScore, type EmpathyScore, type PromptContext, type SafetyCompliance, type SafetyFailure } from './metrics/types';
+import {
+  SAFETY_FAILURES,
+  type ClinicalScore,
+  type EmpathyScore,
+  type PromptContext,
+  type SafetyCompliance,
+  type SafetyFailure,
+} from './metrics/types';
 
 /** Every metric of one response. */
 export interface ItemScore {
@@ -59,7 +66,12 @@ export interface Comparison {
 }
 
 /** Scores one model's responses to the validation items (matched by item id). */
-export function scoreResponses(items: readonly ValidationItem[], responses: readonly GeneratedResponse[], engine: DetectionEngine, options: { piiThreshold?: number } = {}): ItemScore[] {
+export function scoreResponses(
+  items: readonly ValidationItem[],
+  responses: readonly GeneratedResponse[],
+  engine: DetectionEngine,
+  options: { piiThreshold?: number } = {},
+): ItemScore[] {
   const byId = new Map(responses.map((r) => [r.itemId, r]));
   const missing = items.filter((i) => !byId.has(i.id));
   if (missing.length > 0) throw new Error(`responses are missing for ${missing.length} validation items (first: ${missing[0]!.id})`);
@@ -130,13 +142,23 @@ function figures(scores: readonly ItemScore[], resamples: number, seed: number):
 }
 
 /** One model's figures overall, per scenario and per crisis severity, with bootstrap intervals. */
-export function modelFigures(scores: readonly ItemScore[], losses: readonly ExampleLoss[] | null, config: Pick<EvaluateConfig, 'bootstrap'>, seed: number): ModelFigures {
+export function modelFigures(
+  scores: readonly ItemScore[],
+  losses: readonly ExampleLoss[] | null,
+  config: Pick<EvaluateConfig, 'bootstrap'>,
+  seed: number,
+): ModelFigures {
   const r = config.bootstrap;
   const byScenario: ModelFigures['byScenario'] = {};
   for (const [k, group] of groupBy(scores, (s) => s.scenario)) byScenario[k] = figures(group, r, seed);
   const bySeverity: ModelFigures['bySeverity'] = {};
   for (const [k, group] of groupBy(scores, (s) => s.severity)) bySeverity[k] = figures(group, r, seed);
-  return { overall: figures(scores, r, seed), byScenario, bySeverity, languageModelling: losses && losses.length > 0 ? languageModelling(losses, r, seed) : null };
+  return {
+    overall: figures(scores, r, seed),
+    byScenario,
+    bySeverity,
+    languageModelling: losses && losses.length > 0 ? languageModelling(losses, r, seed) : null,
+  };
 }
 
 function delta(candidate: readonly ItemScore[], baseline: readonly ItemScore[], resamples: number, seed: number): GroupDelta {
@@ -149,11 +171,24 @@ function delta(candidate: readonly ItemScore[], baseline: readonly ItemScore[], 
       resamples,
       seed + k,
     );
-  return { n: pairs.length, safetyPassRate: d((s) => (s.safety.pass ? 1 : 0), 0), empathy: d((s) => s.empathy.score, 1), clinical: d((s) => s.clinical.score, 2), quality: d((s) => s.quality, 3) };
+  return {
+    n: pairs.length,
+    safetyPassRate: d((s) => (s.safety.pass ? 1 : 0), 0),
+    empathy: d((s) => s.empathy.score, 1),
+    clinical: d((s) => s.clinical.score, 2),
+    quality: d((s) => s.quality, 3),
+  };
 }
 
 /** Candidate minus baseline, overall and per group, on the items both answered. */
-export function compare(candidate: readonly ItemScore[], baseline: readonly ItemScore[], candidateLosses: readonly ExampleLoss[], baselineLosses: readonly ExampleLoss[], config: Pick<EvaluateConfig, 'bootstrap'>, seed: number): Comparison {
+export function compare(
+  candidate: readonly ItemScore[],
+  baseline: readonly ItemScore[],
+  candidateLosses: readonly ExampleLoss[],
+  baselineLosses: readonly ExampleLoss[],
+  config: Pick<EvaluateConfig, 'bootstrap'>,
+  seed: number,
+): Comparison {
   const r = config.bootstrap;
   const byScenario: Comparison['byScenario'] = {};
   const baseByScenario = groupBy(baseline, (s) => s.scenario);

@@ -5,7 +5,16 @@ import { tempDir } from '../../test/helpers';
 import { LocalArtifactStore } from '../artifacts';
 import { ValidationSetConfigSchema, type ConversationRecord, type ShardRef } from '../contracts';
 import { hashStream } from '../util/hash';
-import { buildValidationSet, contextsOf, mergeAnnotations, parseItems, readValidationSet, selectItems, serializeItems, type Candidate } from './validation-set';
+import {
+  buildValidationSet,
+  contextsOf,
+  mergeAnnotations,
+  parseItems,
+  readValidationSet,
+  selectItems,
+  serializeItems,
+  type Candidate,
+} from './validation-set';
 import { scenarioOf } from './scenarios';
 
 const record = (id: string, topic: string, messages: [string, string][]): ConversationRecord => ({
@@ -92,7 +101,15 @@ describe('validation set: contexts', () => {
 });
 
 describe('validation set: selection', () => {
-  const all = [...pool('crisis', 200), ...pool('anxiety', 200), ...pool('depression', 200), ...pool('relationships', 200), ...pool('grief', 30), ...pool('work_stress', 200), ...pool('trauma', 200)];
+  const all = [
+    ...pool('crisis', 200),
+    ...pool('anxiety', 200),
+    ...pool('depression', 200),
+    ...pool('relationships', 200),
+    ...pool('grief', 30),
+    ...pool('work_stress', 200),
+    ...pool('trauma', 200),
+  ];
 
   it('hits the size and the target crisis share, spreading the rest evenly and handing on a short scenario’s quota', () => {
     const { items, shortfall } = selectItems(all, config({ size: 600 }));
@@ -162,7 +179,12 @@ describe('validation set: files', () => {
 
   const records = () => [
     ...Array.from({ length: 30 }, (_, i) => record(`c${i}`, 'depression', [['user', `I want to kill myself, I can't go on (${i}).`]])),
-    ...Array.from({ length: 120 }, (_, i) => record(`a${i}`, ['anxiety', 'grief', 'trauma', 'relationships', 'work-stress', 'depression'][i % 6]!, [['user', `Things are hard lately, number ${i}.`], ['assistant', 'I hear you.']])),
+    ...Array.from({ length: 120 }, (_, i) =>
+      record(`a${i}`, ['anxiety', 'grief', 'trauma', 'relationships', 'work-stress', 'depression'][i % 6]!, [
+        ['user', `Things are hard lately, number ${i}.`],
+        ['assistant', 'I hear you.'],
+      ]),
+    ),
   ];
 
   it('writes a set and manifest that round-trip exactly, and reuses them on a second build', async () => {
@@ -216,4 +238,3 @@ describe('validation set: files', () => {
     expect(serializeItems(parseItems(text))).toBe(text);
   });
 });
-

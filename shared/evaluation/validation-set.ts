@@ -102,7 +102,8 @@ export function selectItems(candidates: readonly Candidate[], config: Validation
   let crisis = Math.min(crisisAvailable, Math.round(size * crisisShare.target));
   let nonCrisis = Math.min(nonCrisisAvailable, size - crisis);
   const total = () => crisis + nonCrisis;
-  if (total() > 0 && crisis / total() < crisisShare.min) nonCrisis = crisisShare.min > 0 ? Math.floor((crisis * (1 - crisisShare.min)) / crisisShare.min) : nonCrisis;
+  if (total() > 0 && crisis / total() < crisisShare.min)
+    nonCrisis = crisisShare.min > 0 ? Math.floor((crisis * (1 - crisisShare.min)) / crisisShare.min) : nonCrisis;
   if (total() > 0 && crisis / total() > crisisShare.max) crisis = Math.floor((nonCrisis * crisisShare.max) / (1 - crisisShare.max));
   // Non-crisis quotas, evenly, with shortfalls passed on to scenarios that have more.
   const quota = new Map<Scenario, number>(others.map((s) => [s, 0]));
@@ -118,7 +119,9 @@ export function selectItems(candidates: readonly Candidate[], config: Validation
       left -= take;
     }
   }
-  const items: ValidationItem[] = [...pools.get('crisis')!.slice(0, crisis), ...others.flatMap((s) => pools.get(s)!.slice(0, quota.get(s)))].map(({ userTurn: _turn, ...item }) => item);
+  const items: ValidationItem[] = [...pools.get('crisis')!.slice(0, crisis), ...others.flatMap((s) => pools.get(s)!.slice(0, quota.get(s)))].map(
+    ({ userTurn: _turn, ...item }) => item,
+  );
   items.sort((a, b) => SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) || a.id.localeCompare(b.id));
   return { items, shortfall: Math.max(0, size - items.length) };
 }
@@ -147,7 +150,11 @@ const dist = <K extends string>(keys: K[]) => keys.reduce<Partial<Record<K, numb
  * config reuse the stored set) and returns its manifest. Only records of the test split are
  * read; a shard of another split is refused.
  */
-export async function buildValidationSet(store: ArtifactStore, shards: readonly ShardRef[], config: ValidationSetConfig): Promise<{ manifestUri: string; manifest: ValidationSetManifest; cacheHit: boolean }> {
+export async function buildValidationSet(
+  store: ArtifactStore,
+  shards: readonly ShardRef[],
+  config: ValidationSetConfig,
+): Promise<{ manifestUri: string; manifest: ValidationSetManifest; cacheHit: boolean }> {
   const wrong = shards.find((s) => s.split !== 'test');
   if (wrong) throw new ValidationSetError(`the validation set is built from the test split only; ${wrong.uri} is a ${wrong.split} shard`);
   const key = sha256Hex(canonicalJson({ v: VALIDATION_SET_VERSION, shards: shards.map((s) => s.sha256), config })).slice(0, 24);
@@ -168,7 +175,10 @@ export async function buildValidationSet(store: ArtifactStore, shards: readonly 
     }
   }
   const { items, shortfall } = selectItems(candidates, config);
-  if (items.length === 0) throw new ValidationSetError(`no validation prompts: the ${records} test conversations hold no user turn of a known scenario (or no crisis prompt for the bounded crisis share); give the test split more conversations (more data, or a larger data.split.ratios.test) or turn evaluation off (evaluate.enabled: false)`);
+  if (items.length === 0)
+    throw new ValidationSetError(
+      `no validation prompts: the ${records} test conversations hold no user turn of a known scenario (or no crisis prompt for the bounded crisis share); give the test split more conversations (more data, or a larger data.split.ratios.test) or turn evaluation off (evaluate.enabled: false)`,
+    );
   const text = serializeItems(items);
   const file = await store.writeText(`evaluation/validation-sets/${key}/items.jsonl`, text);
   const crisisCount = items.filter((i) => i.scenario === 'crisis').length;
@@ -198,24 +208,31 @@ export class ValidationSetError extends Error {
 }
 
 /** Reads a validation set through its manifest, checking the file's size, sha256 and record count. */
-export async function readValidationSet(store: ArtifactStore, manifestUri: string): Promise<{ manifest: ValidationSetManifest; items: ValidationItem[] }> {
+export async function readValidationSet(
+  store: ArtifactStore,
+  manifestUri: string,
+): Promise<{ manifest: ValidationSetManifest; items: ValidationItem[] }> {
   const parsed = ValidationSetManifestSchema.safeParse(JSON.parse(await store.readText(manifestUri)));
   if (!parsed.success) throw new ValidationSetError(`${manifestUri}: ${describeZodError('not a validation set manifest', parsed.error)}`);
   const manifest = parsed.data;
   const { sha256, bytes } = await hashStream(await store.openRead(manifest.file.uri));
-  if (sha256 !== manifest.file.sha256 || bytes !== manifest.file.bytes) throw new ValidationSetError(`${manifest.file.uri} does not match its manifest (sha256 or size differs): the file changed after it was built`);
+  if (sha256 !== manifest.file.sha256 || bytes !== manifest.file.bytes)
+    throw new ValidationSetError(`${manifest.file.uri} does not match its manifest (sha256 or size differs): the file changed after it was built`);
   const items = parseItems(await store.readText(manifest.file.uri));
-  if (items.length !== manifest.records) throw new ValidationSetError(`${manifest.file.uri} holds ${items.length} items, its manifest says ${manifest.records}`);
+  if (items.length !== manifest.records)
+    throw new ValidationSetError(`${manifest.file.uri} holds ${items.length} items, its manifest says ${manifest.records}`);
   return { manifest, items };
 }
-
 
 /**
  * Adds expert annotations (JSONL, one `{itemId, annotator, rubric?, safetyLabel?, comment?}` per
  * line) to a set's items. Lines that are not valid annotations, or name an item not in the
  * set, are returned as quarantined with their line number and reason; the rest are kept.
  */
-export function mergeAnnotations(items: readonly ValidationItem[], jsonl: string): { items: ValidationItem[]; added: number; quarantined: { line: number; reason: string }[] } {
+export function mergeAnnotations(
+  items: readonly ValidationItem[],
+  jsonl: string,
+): { items: ValidationItem[]; added: number; quarantined: { line: number; reason: string }[] } {
   const byId = new Map(items.map((i) => [i.id, { ...i, ...(i.annotations ? { annotations: [...i.annotations] } : {}) }]));
   const quarantined: { line: number; reason: string }[] = [];
   let added = 0;

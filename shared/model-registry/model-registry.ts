@@ -64,7 +64,8 @@ export class ModelRegistry {
   async register(entry: RegistryEntry): Promise<void> {
     const parsed = RegistryEntrySchema.parse(entry);
     const existing = await this.get(parsed.version);
-    if (existing && existing.modelUri !== parsed.modelUri) throw new Error(`version ${parsed.version} is already registered for ${existing.modelUri}`);
+    if (existing && existing.modelUri !== parsed.modelUri)
+      throw new Error(`version ${parsed.version} is already registered for ${existing.modelUri}`);
     await this.store.writeText(`models/registry/versions/${parsed.version}.json`, `${JSON.stringify(parsed, null, 2)}\n`);
   }
 
@@ -72,6 +73,9 @@ export class ModelRegistry {
   async promote(version: string, at = new Date()): Promise<void> {
     const entry = await this.get(version);
     if (!entry) throw new Error(`cannot promote ${version}: it is not registered`);
-    await this.store.writeText('models/registry/current.json', `${JSON.stringify({ version, modelUri: entry.modelUri, promotedAt: at.toISOString() })}\n`);
+    await this.store.writeText(
+      'models/registry/current.json',
+      `${JSON.stringify({ version, modelUri: entry.modelUri, promotedAt: at.toISOString() })}\n`,
+    );
   }
 }

@@ -19,7 +19,10 @@ export async function loadReviewers(store: ArtifactStore): Promise<Reviewer[]> {
   try {
     text = await store.readText(uri);
   } catch (err) {
-    if (err instanceof ArtifactNotFoundError) throw new Error(`no reviewer registry at ${uri}: create it (\`pixel review reviewers --init\`) or list reviewers in the run input (review.reviewers)`);
+    if (err instanceof ArtifactNotFoundError)
+      throw new Error(
+        `no reviewer registry at ${uri}: create it (\`pixel review reviewers --init\`) or list reviewers in the run input (review.reviewers)`,
+      );
     throw err;
   }
   let json: unknown;

@@ -3,7 +3,14 @@ import { matchSpans, prf } from './evaluate';
 import { PatternDetector, parsePatternDetectors } from './pattern-detector';
 import type { Finding } from './types';
 
-const f = (category: string, start: number, end: number, score: number, detector = 'D'): Finding => ({ category, start, end, score, detector, explanation: '' });
+const f = (category: string, start: number, end: number, score: number, detector = 'D'): Finding => ({
+  category,
+  start,
+  end,
+  score,
+  detector,
+  explanation: '',
+});
 
 describe('resolveOverlaps', () => {
   it.each([
@@ -46,17 +53,32 @@ describe('DetectionEngine', () => {
 describe('detector definitions from data', () => {
   it.each([
     ['not YAML', '- name: [', /not valid YAML/],
-    ['a bad name', '- {name: codes, categories: [CODE], patterns: [{name: p, regex: "x", score: 0.5}]}', /0\.name: detector names look like EmailDetector/],
+    [
+      'a bad name',
+      '- {name: codes, categories: [CODE], patterns: [{name: p, regex: "x", score: 0.5}]}',
+      /0\.name: detector names look like EmailDetector/,
+    ],
     ['a score above 1', '- {name: CodeDetector, categories: [CODE], patterns: [{name: p, regex: "x", score: 2}]}', /0\.patterns\.0\.score/],
-    ['an unknown validator', '- {name: CodeDetector, categories: [CODE], patterns: [{name: p, regex: "x", score: 0.5}], validator: crc}', /0\.validator/],
-    ['a broken regex', '- {name: CodeDetector, categories: [CODE], patterns: [{name: p, regex: "(", score: 0.5}]}', /pattern p is not a valid regular expression/],
+    [
+      'an unknown validator',
+      '- {name: CodeDetector, categories: [CODE], patterns: [{name: p, regex: "x", score: 0.5}], validator: crc}',
+      /0\.validator/,
+    ],
+    [
+      'a broken regex',
+      '- {name: CodeDetector, categories: [CODE], patterns: [{name: p, regex: "(", score: 0.5}]}',
+      /pattern p is not a valid regular expression/,
+    ],
     ['an unknown field', '- {name: CodeDetector, categories: [CODE], patterns: [{name: p, regex: "x", score: 0.5}], colour: red}', /colour/],
   ])('rejects %s with a message naming it', (_name, text, message) => {
     expect(() => parsePatternDetectors(text, 'custom.yaml')).toThrow(message);
   });
 
   it('builds a working detector from a valid definition', () => {
-    const [d] = parsePatternDetectors('- {name: CodeDetector, categories: [CODE], patterns: [{name: p, regex: "X-\\\\d+", score: 0.9}]}', 'custom.yaml');
+    const [d] = parsePatternDetectors(
+      '- {name: CodeDetector, categories: [CODE], patterns: [{name: p, regex: "X-\\\\d+", score: 0.9}]}',
+      'custom.yaml',
+    );
     expect(d?.detect('see X-12').map((x) => x.start)).toEqual([4]);
   });
 });
@@ -64,8 +86,16 @@ describe('detector definitions from data', () => {
 describe('span evaluation', () => {
   it('counts matches by type with IoU >= 0.5, each gold span once (IoU 10/21 just misses)', () => {
     const counts = matchSpans(
-      [{ type: 'A', start: 0, end: 10 }, { type: 'B', start: 20, end: 30 }],
-      [{ type: 'A', start: 0, end: 9 }, { type: 'A', start: 1, end: 10 }, { type: 'B', start: 20, end: 41 }, { type: 'C', start: 50, end: 55 }],
+      [
+        { type: 'A', start: 0, end: 10 },
+        { type: 'B', start: 20, end: 30 },
+      ],
+      [
+        { type: 'A', start: 0, end: 9 },
+        { type: 'A', start: 1, end: 10 },
+        { type: 'B', start: 20, end: 41 },
+        { type: 'C', start: 50, end: 55 },
+      ],
     );
     expect(Object.fromEntries(counts)).toEqual({ A: { tp: 1, fp: 1, fn: 0 }, B: { tp: 0, fp: 1, fn: 1 }, C: { tp: 0, fp: 1, fn: 0 } });
   });

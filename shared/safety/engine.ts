@@ -77,7 +77,8 @@ export class DetectionEngine {
       return false;
     });
     const { kept, lost } = resolveOverlaps(above);
-    for (const l of lost) discarded.push({ finding: l.finding, reason: `overlaps ${l.to.category} from ${l.to.detector} (score ${l.to.score.toFixed(2)})` });
+    for (const l of lost)
+      discarded.push({ finding: l.finding, reason: `overlaps ${l.to.category} from ${l.to.detector} (score ${l.to.score.toFixed(2)})` });
     return { findings: kept, discarded };
   }
 

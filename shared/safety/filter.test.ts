@@ -12,7 +12,15 @@ import { createPiiEngine } from './pii';
 const engine = createPiiEngine();
 const policy = SafetyPolicySchema.parse({});
 const rec = (user: string, assistant: string, extra: Partial<ConversationRecord> = {}): ConversationRecord =>
-  ConversationRecordSchema.parse({ id: 'r', source: 't', messages: [{ role: 'user', content: user }, { role: 'assistant', content: assistant }], ...extra });
+  ConversationRecordSchema.parse({
+    id: 'r',
+    source: 't',
+    messages: [
+      { role: 'user', content: user },
+      { role: 'assistant', content: assistant },
+    ],
+    ...extra,
+  });
 
 describe('filterRecord', () => {
   it('keeps and labels a crisis conversation, with the crisis language intact', () => {
@@ -25,7 +33,12 @@ describe('filterRecord', () => {
 
   it('measures against the source label and replaces it with its own', () => {
     const counts = emptySafetyCounts();
-    const v = filterRecord(rec("I'm going to kill myself tonight.", 'Please call 988 now.', { labels: ['crisis:none', 'topic:x'] }), engine, policy, counts);
+    const v = filterRecord(
+      rec("I'm going to kill myself tonight.", 'Please call 988 now.', { labels: ['crisis:none', 'topic:x'] }),
+      engine,
+      policy,
+      counts,
+    );
     expect(v.sourceCrisis).toBe(false);
     expect(counts.vsSourceLabels).toEqual({ tp: 0, fp: 1, fn: 0, tn: 0 });
     expect(v.record.labels).not.toContain('crisis:none');
@@ -35,7 +48,9 @@ describe('filterRecord', () => {
 
   it('redacts PII consistently across turns and strips planted PII from metadata', () => {
     const v = filterRecord(
-      rec('Email me at sam.k@example.com.', 'I will not email sam.k@example.com, let us talk here.', { metadata: { pii: [{ type: 'EMAIL_ADDRESS', value: 'sam.k@example.com' }] } }),
+      rec('Email me at sam.k@example.com.', 'I will not email sam.k@example.com, let us talk here.', {
+        metadata: { pii: [{ type: 'EMAIL_ADDRESS', value: 'sam.k@example.com' }] },
+      }),
       engine,
       policy,
       emptySafetyCounts(),
@@ -63,12 +78,20 @@ describe('filterShard', () => {
     const t = tempDir();
     try {
       const store = new LocalArtifactStore(t.dir);
-      const records = Array.from({ length: 300 }, (_, i) => ConversationRecordSchema.parse(generateConversation(i, { seed: 4, crisisShare: 0.2, piiShare: 0.5 })));
+      const records = Array.from({ length: 300 }, (_, i) =>
+        ConversationRecordSchema.parse(generateConversation(i, { seed: 4, crisisShare: 0.2, piiShare: 0.5 })),
+      );
       records.push(rec('hi', 'You should take 50 mg of xanax.', { id: 'bad' }));
       const text = records.map((r) => JSON.stringify(r)).join('\n') + '\n';
       const file = path.join(t.dir, 'train-00000.jsonl');
       writeFileSync(file, text);
-      const shard: ShardRef = { uri: `file://${file}`, bytes: Buffer.byteLength(text), sha256: sha256Hex(text), split: 'train', records: records.length };
+      const shard: ShardRef = {
+        uri: `file://${file}`,
+        bytes: Buffer.byteLength(text),
+        sha256: sha256Hex(text),
+        split: 'train',
+        records: records.length,
+      };
       const first = await filterShard({ store, engine, shard, policy });
       expect(first.cacheHit).toBe(false);
       expect(first.counts.records).toBe(301);
@@ -110,7 +133,12 @@ describe('summarizeSafety fairness', () => {
       const shard = (c: ReturnType<typeof counts>) => ({ split: 'train' as const, kept: ref, rejected: ref, audit: ref, counts: c, cacheHit: false });
       const result = await summarizeSafety(store, 'd', [
         shard(counts({ 'gender:women': { records: 30, crisis: 6, rejected: 0 }, 'age:teenagers': { records: 5, crisis: 5, rejected: 5 } })),
-        shard(counts({ 'gender:men': { records: 40, crisis: 4, rejected: 2, tp: 18, fn: 2, fp: 1, tn: 19 }, 'gender:women': { records: 10, crisis: 2, rejected: 0, tp: 15, fn: 5, fp: 4, tn: 16 } })),
+        shard(
+          counts({
+            'gender:men': { records: 40, crisis: 4, rejected: 2, tp: 18, fn: 2, fp: 1, tn: 19 },
+            'gender:women': { records: 10, crisis: 2, rejected: 0, tp: 15, fn: 5, fp: 4, tn: 16 },
+          }),
+        ),
       ]);
       // Equalized odds: TPR men 0.9 vs women 0.75; FPR men 0.05 vs women 0.2.
       expect(result.equalizedOdds).toEqual({ tprGap: 0.15, fprGap: 0.15, groups: 2 });

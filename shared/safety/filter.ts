@@ -27,7 +27,21 @@ export const SAFETY_STAGE_VERSION = '2';
 const BIAS_RANK: Record<AlertLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
 
 export function emptySafetyCounts(): SafetyCounts {
-  return { records: 0, kept: 0, rejected: 0, crisis: 0, piiRedacted: 0, byCrisisSeverity: {}, byCrisisType: {}, byPiiCategory: {}, byBiasType: {}, byGate: {}, byRejectReason: {}, byGroup: {}, vsSourceLabels: { tp: 0, fp: 0, fn: 0, tn: 0 } };
+  return {
+    records: 0,
+    kept: 0,
+    rejected: 0,
+    crisis: 0,
+    piiRedacted: 0,
+    byCrisisSeverity: {},
+    byCrisisType: {},
+    byPiiCategory: {},
+    byBiasType: {},
+    byGate: {},
+    byRejectReason: {},
+    byGroup: {},
+    vsSourceLabels: { tp: 0, fp: 0, fn: 0, tn: 0 },
+  };
 }
 
 const bump = (m: Record<string, number>, k: string, n = 1) => {
@@ -123,7 +137,9 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
   }
   // Metadata may carry PII too (the synthetic generator lists what it planted): keep only its types.
   const { pii: plantedPii, ...metadata } = input.metadata ?? {};
-  const plantedTypes = Array.isArray(plantedPii) ? plantedPii.map((p: unknown) => (p && typeof p === 'object' && 'type' in p ? String((p).type) : 'UNKNOWN')) : undefined;
+  const plantedTypes = Array.isArray(plantedPii)
+    ? plantedPii.map((p: unknown) => (p && typeof p === 'object' && 'type' in p ? String(p.type) : 'UNKNOWN'))
+    : undefined;
   const record: ConversationRecord = {
     ...input,
     messages,
@@ -171,7 +187,14 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
   if (await store.exists(auditUri)) {
     const text = await store.readText(auditUri);
     const previous = JSON.parse(text) as Pick<SafetyShardResult, 'split' | 'kept' | 'rejected' | 'counts'>;
-    return { split: previous.split, kept: previous.kept, rejected: previous.rejected, counts: previous.counts, audit: { uri: auditUri, bytes: Buffer.byteLength(text), sha256: sha256Hex(text) }, cacheHit: true };
+    return {
+      split: previous.split,
+      kept: previous.kept,
+      rejected: previous.rejected,
+      counts: previous.counts,
+      audit: { uri: auditUri, bytes: Buffer.byteLength(text), sha256: sha256Hex(text) },
+      cacheHit: true,
+    };
   }
   const counts = emptySafetyCounts();
   const kept = store.openWrite(`${key}/kept-${shard.split}.jsonl`);
@@ -210,7 +233,12 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
     }
     const keptRef = await kept.close();
     const rejectedRef = await rejected.close();
-    const summary = { split: shard.split, kept: { ...keptRef, records: counts.kept }, rejected: { ...rejectedRef, records: counts.rejected }, counts };
+    const summary = {
+      split: shard.split,
+      kept: { ...keptRef, records: counts.kept },
+      rejected: { ...rejectedRef, records: counts.rejected },
+      counts,
+    };
     // Written last: its presence marks the shard done.
     const auditText = `${JSON.stringify({ ...summary, shard: shard.uri, policy, samples }, null, 2)}\n`;
     const audit = await store.writeText(`${key}/audit.json`, auditText);
@@ -241,14 +269,36 @@ export async function summarizeSafety(store: ArtifactStore, datasetSha: string, 
     tpr: Object.fromEntries(Object.entries(counts.byGroup).map(([g, c]) => [g, { n: c.tp + c.fn, yes: c.tp }])),
     fpr: Object.fromEntries(Object.entries(counts.byGroup).map(([g, c]) => [g, { n: c.fp + c.tn, yes: c.fp }])),
   });
-  const equalizedOdds = { tprGap: odds.tpr?.maxGap ?? 0, fprGap: odds.fpr?.maxGap ?? 0, groups: Math.min(odds.tpr?.groups ?? 0, odds.fpr?.groups ?? 0) };
+  const equalizedOdds = {
+    tprGap: odds.tpr?.maxGap ?? 0,
+    fprGap: odds.fpr?.maxGap ?? 0,
+    groups: Math.min(odds.tpr?.groups ?? 0, odds.fpr?.groups ?? 0),
+  };
   const v = counts.vsSourceLabels;
   const agreement = prf(v.tp, v.fp, v.fn);
   const crisisVsLabels = { precision: agreement.precision, recall: agreement.recall, f1: agreement.f1, labelled: v.tp + v.fp + v.fn + v.tn };
-  const parityGap = { crisis: fairness.parity.crisis?.maxGap ?? 0, rejected: fairness.parity.rejected?.maxGap ?? 0, groups: fairness.parity.crisis?.groups ?? 0 };
+  const parityGap = {
+    crisis: fairness.parity.crisis?.maxGap ?? 0,
+    rejected: fairness.parity.rejected?.maxGap ?? 0,
+    groups: fairness.parity.crisis?.groups ?? 0,
+  };
   const biasTypesSeen = [...new Set(Object.keys(counts.byBiasType).map((k) => k.split(':')[0] as BiasType))];
   const mitigations = Object.fromEntries(biasTypesSeen.map((t) => [t, MITIGATIONS[t]]));
-  const report = await store.writeText(`${key}/report.json`, `${JSON.stringify({ datasetSha, counts, keptBySplit, fairness: { ...fairness, parityGap, equalizedOdds, odds }, crisisVsLabels, mitigations, shards: shards.map((s) => ({ split: s.split, kept: s.kept, rejected: s.rejected, audit: s.audit.uri, counts: s.counts })) }, null, 2)}\n`);
-  const manifest = await store.writeText(`${key}/manifest.json`, `${JSON.stringify({ kind: 'safety-filtered-dataset', datasetSha, stageVersion: SAFETY_STAGE_VERSION, shards: shards.map((s) => ({ split: s.split, ...s.kept })), rejected: shards.map((s) => s.rejected) }, null, 2)}\n`);
-  return SafetyResultSchema.parse({ reportUri: report.uri, parityGap, crisisVsLabels, equalizedOdds, manifestUri: manifest.uri, counts, keptBySplit });
+  const report = await store.writeText(
+    `${key}/report.json`,
+    `${JSON.stringify({ datasetSha, counts, keptBySplit, fairness: { ...fairness, parityGap, equalizedOdds, odds }, crisisVsLabels, mitigations, shards: shards.map((s) => ({ split: s.split, kept: s.kept, rejected: s.rejected, audit: s.audit.uri, counts: s.counts })) }, null, 2)}\n`,
+  );
+  const manifest = await store.writeText(
+    `${key}/manifest.json`,
+    `${JSON.stringify({ kind: 'safety-filtered-dataset', datasetSha, stageVersion: SAFETY_STAGE_VERSION, shards: shards.map((s) => ({ split: s.split, ...s.kept })), rejected: shards.map((s) => s.rejected) }, null, 2)}\n`,
+  );
+  return SafetyResultSchema.parse({
+    reportUri: report.uri,
+    parityGap,
+    crisisVsLabels,
+    equalizedOdds,
+    manifestUri: manifest.uri,
+    counts,
+    keptBySplit,
+  });
 }

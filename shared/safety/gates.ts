@@ -49,21 +49,24 @@ const RULES: GateRule[] = [
     gate: 'self_harm_method',
     severity: 'CRITICAL',
     speakers: EVERYONE,
-    regex: /\b(?:(?:lethal|fatal|deadly)\s(?:dose|amount|quantity)\s(?:of|is)|how\smany\s(?:pills|tablets|mg)\s(?:it\stakes|to\s(?:die|kill|overdose))|(?:cut|slit)\s(?:vertically|along|down)\s(?:the\s)?(?:wrist|arm|vein)|(?:tie|tying)\s(?:a\s)?(?:noose|knot)\sfor|painless\sway\sto\sdie\sis|best\s(?:way|method)\sto\s(?:kill\syourself|die|overdose)\sis)\b/giu,
+    regex:
+      /\b(?:(?:lethal|fatal|deadly)\s(?:dose|amount|quantity)\s(?:of|is)|how\smany\s(?:pills|tablets|mg)\s(?:it\stakes|to\s(?:die|kill|overdose))|(?:cut|slit)\s(?:vertically|along|down)\s(?:the\s)?(?:wrist|arm|vein)|(?:tie|tying)\s(?:a\s)?(?:noose|knot)\sfor|painless\sway\sto\sdie\sis|best\s(?:way|method)\sto\s(?:kill\syourself|die|overdose)\sis)\b/giu,
     recommendation: 'Reject: information about methods of self-harm must never reach training data.',
   },
   {
     gate: 'medical_advice',
     severity: 'ERROR',
     speakers: ASSISTANT,
-    regex: /\b(?:(?:take|try|increase|double|up)\s(?:your\s)?(?:dose\sto\s)?\d{1,4}\s?(?:mg|milligrams|ml|pills|tablets)|(?:stop|quit|come\soff|skip)\s(?:taking\s)?(?:your\s)?(?:medication|meds|antidepressants?|pills|lithium|sertraline|prozac|zoloft|xanax)(?!\s(?:without|only\swith|unless))|you\s(?:should|could|can)\s(?:take|try)\s(?:some\s)?(?:xanax|valium|benzos|sertraline|prozac|zoloft|lithium|ativan|klonopin|ambien|melatonin\sand\salcohol)|you\s(?:have|definitely\shave|clearly\shave)\s(?:bipolar|borderline|schizophrenia|adhd|ptsd|ocd|depression|an?\s(?:personality|anxiety)\sdisorder))\b/giu,
+    regex:
+      /\b(?:(?:take|try|increase|double|up)\s(?:your\s)?(?:dose\sto\s)?\d{1,4}\s?(?:mg|milligrams|ml|pills|tablets)|(?:stop|quit|come\soff|skip)\s(?:taking\s)?(?:your\s)?(?:medication|meds|antidepressants?|pills|lithium|sertraline|prozac|zoloft|xanax)(?!\s(?:without|only\swith|unless))|you\s(?:should|could|can)\s(?:take|try)\s(?:some\s)?(?:xanax|valium|benzos|sertraline|prozac|zoloft|lithium|ativan|klonopin|ambien|melatonin\sand\salcohol)|you\s(?:have|definitely\shave|clearly\shave)\s(?:bipolar|borderline|schizophrenia|adhd|ptsd|ocd|depression|an?\s(?:personality|anxiety)\sdisorder))\b/giu,
     recommendation: 'Reject or rewrite: no dosages, no advice to stop medication, no diagnosis; refer to a prescriber or clinician.',
   },
   {
     gate: 'boundary_violation',
     severity: 'ERROR',
     speakers: ASSISTANT,
-    regex: /\b(?:let'?s\s(?:meet|get\s(?:a\s)?(?:coffee|drinks?|dinner))|(?:add|text|call)\sme\son\s(?:my\s)?(?:personal|private|whatsapp|instagram|facebook)|my\s(?:personal\s)?(?:number|phone|address)\sis|i\s(?:love|have\sfeelings\sfor|am\sattracted\sto)\syou|we\scould\sbe\s(?:friends|together|more\sthan)|between\sus,?\si\s(?:also|too)\s(?:drink|use|cut|tried)|when\si\swas\sdepressed,?\si\s(?:drank|used|cut|stopped))\b/giu,
+    regex:
+      /\b(?:let'?s\s(?:meet|get\s(?:a\s)?(?:coffee|drinks?|dinner))|(?:add|text|call)\sme\son\s(?:my\s)?(?:personal|private|whatsapp|instagram|facebook)|my\s(?:personal\s)?(?:number|phone|address)\sis|i\s(?:love|have\sfeelings\sfor|am\sattracted\sto)\syou|we\scould\sbe\s(?:friends|together|more\sthan)|between\sus,?\si\s(?:also|too)\s(?:drink|use|cut|tried)|when\si\swas\sdepressed,?\si\s(?:drank|used|cut|stopped))\b/giu,
     recommendation: 'Reject: therapist boundary violation (personal disclosure or a dual relationship).',
   },
 ];
@@ -88,7 +91,13 @@ export function checkGates(text: string, speaker: Speaker = 'any', bias: readonl
   const words = trimmed.split(/\s+/);
   const longestRun = /(.)\1{9,}/u.test(trimmed);
   if (letters / trimmed.length < 0.4 || longestRun || (words.length >= 6 && new Set(words.map((w) => w.toLowerCase())).size / words.length < 0.25)) {
-    findings.push({ gate: 'empty_or_incoherent', severity: 'WARNING', start: 0, end: text.length, recommendation: 'Review: mostly symbols, repeated characters or repeated words.' });
+    findings.push({
+      gate: 'empty_or_incoherent',
+      severity: 'WARNING',
+      start: 0,
+      end: text.length,
+      recommendation: 'Review: mostly symbols, repeated characters or repeated words.',
+    });
   }
   for (const rule of RULES) {
     if (!rule.speakers.includes(speaker)) continue;

@@ -14,7 +14,10 @@ const ContextSchema = z
     /** How many characters before and after a match to look in. */
     window: z.number().int().min(1).max(500).default(40),
     /** When the context is present the finding takes this category (a date near "born" is a DATE_OF_BIRTH). */
-    category: z.string().regex(/^[A-Z_]+$/).optional(),
+    category: z
+      .string()
+      .regex(/^[A-Z_]+$/)
+      .optional(),
   })
   .strict();
 
@@ -30,10 +33,16 @@ export const PatternDetectorConfigSchema = z
             name: z.string().min(1),
             /** A JavaScript regular expression without backtracking hazards (checked by tests). */
             regex: z.string().min(1),
-            flags: z.string().regex(/^[imsu]*$/, 'flags may be i, m, s, u (g is implied)').default(''),
+            flags: z
+              .string()
+              .regex(/^[imsu]*$/, 'flags may be i, m, s, u (g is implied)')
+              .default(''),
             score: z.number().min(0).max(1),
             /** Defaults to the detector's first category. */
-            category: z.string().regex(/^[A-Z_]+$/).optional(),
+            category: z
+              .string()
+              .regex(/^[A-Z_]+$/)
+              .optional(),
             /** Capture group holding the entity (0 = the whole match). */
             group: z.number().int().min(0).max(9).default(0),
           })
@@ -54,7 +63,6 @@ interface CompiledContext {
   window: number;
   category: string | undefined;
 }
-
 
 /** Runs a {@link PatternDetectorConfig}: patterns, then context, then the validator. */
 export class PatternDetector implements Detector {
@@ -77,7 +85,8 @@ export class PatternDetector implements Detector {
         throw new Error(`${config.name}: pattern ${p.name} is not a valid regular expression: ${(err as Error).message}`);
       }
       const category: string = p.category ?? config.categories[0] ?? '';
-      if (!config.categories.includes(category)) throw new Error(`${config.name}: pattern ${p.name} has category ${category}, not one of ${config.categories.join(', ')}`);
+      if (!config.categories.includes(category))
+        throw new Error(`${config.name}: pattern ${p.name} has category ${category}, not one of ${config.categories.join(', ')}`);
       return { name: p.name, regex, score: p.score, category, group: p.group };
     });
     this.context = config.context.map((c) => ({
@@ -87,7 +96,8 @@ export class PatternDetector implements Detector {
       category: c.category,
     }));
     for (const c of this.context) {
-      if (c.category && !config.categories.includes(c.category)) throw new Error(`${config.name}: context category ${c.category} is not one of ${config.categories.join(', ')}`);
+      if (c.category && !config.categories.includes(c.category))
+        throw new Error(`${config.name}: context category ${c.category} is not one of ${config.categories.join(', ')}`);
     }
     this.validator = config.validator;
     this.validatedScore = config.validatedScore;

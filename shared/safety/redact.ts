@@ -1,7 +1,19 @@
 import type { Finding } from './types';
 
 /** Crisis and emergency lines: published numbers people in crisis must be able to see. */
-export const CRISIS_LINE_DIGITS = new Set(['988', '911', '112', '999', '18002738255', '8002738255', '741741', '116123', '08457909090', '131114', '6863']);
+export const CRISIS_LINE_DIGITS = new Set([
+  '988',
+  '911',
+  '112',
+  '999',
+  '18002738255',
+  '8002738255',
+  '741741',
+  '116123',
+  '08457909090',
+  '131114',
+  '6863',
+]);
 
 function normalise(category: string, value: string): string {
   if (['PHONE', 'CREDIT_CARD', 'US_SSN', 'IBAN'].includes(category)) return value.replace(/[^0-9A-Za-z]/g, '').toUpperCase();
@@ -36,7 +48,11 @@ export class Redactor {
     return placeholder;
   }
 
-  redact(text: string, findings: readonly Finding[], protectedSpans: readonly { start: number; end: number }[] = []): { text: string; replacements: Replacement[] } {
+  redact(
+    text: string,
+    findings: readonly Finding[],
+    protectedSpans: readonly { start: number; end: number }[] = [],
+  ): { text: string; replacements: Replacement[] } {
     const chosen = [...findings]
       .filter((f) => !protectedSpans.some((p) => f.start < p.end && p.start < f.end))
       .filter((f) => !(f.category === 'PHONE' && CRISIS_LINE_DIGITS.has(text.slice(f.start, f.end).replace(/\D/g, ''))))

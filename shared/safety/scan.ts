@@ -37,13 +37,26 @@ export function scanText(id: string, text: string, engine: DetectionEngine, segm
   const { text: redacted } = new Redactor().redact(text, findings, crisis.indicators);
   return {
     id,
-    crisis: { severity: crisis.severity, types: crisis.types, confidence: crisis.confidence, timeline: crisis.timeline, protocol: crisis.protocol.name },
+    crisis: {
+      severity: crisis.severity,
+      types: crisis.types,
+      confidence: crisis.confidence,
+      timeline: crisis.timeline,
+      protocol: crisis.protocol.name,
+    },
     pii: findings.map((f) => ({ category: f.category, start: f.start, end: f.end, score: Math.round(f.score * 100) / 100 })),
     bias: bias.map((b) => ({ type: b.type, level: b.level, start: b.start, end: b.end })),
     gates: (segments ?? [{ start: 0, end: text.length, role: 'any' as const }]).flatMap((seg) => {
       // The bias findings inside this segment, in its own offsets: bias detection runs once.
-      const inSegment = bias.filter((b) => b.start >= seg.start && b.end <= seg.end).map((b) => ({ ...b, start: b.start - seg.start, end: b.end - seg.start }));
-      return checkGates(text.slice(seg.start, seg.end), seg.role, inSegment).map((g) => ({ gate: g.gate, severity: g.severity, start: seg.start + g.start, end: seg.start + g.end }));
+      const inSegment = bias
+        .filter((b) => b.start >= seg.start && b.end <= seg.end)
+        .map((b) => ({ ...b, start: b.start - seg.start, end: b.end - seg.start }));
+      return checkGates(text.slice(seg.start, seg.end), seg.role, inSegment).map((g) => ({
+        gate: g.gate,
+        severity: g.severity,
+        start: seg.start + g.start,
+        end: seg.start + g.end,
+      }));
     }),
     redacted,
   };
@@ -72,7 +85,12 @@ export function textOfLine(value: unknown): { id: string; text: string; segments
  * Scans a JSONL file line by line into another, one output line per input line in the same
  * order. A line that cannot be read gets `{"line", "id"?, "error"}`; the scan never stops early.
  */
-export async function scanJsonl(input: string, output: string, engine: DetectionEngine, onProgress?: (n: number) => void): Promise<{ lines: number; errors: number }> {
+export async function scanJsonl(
+  input: string,
+  output: string,
+  engine: DetectionEngine,
+  onProgress?: (n: number) => void,
+): Promise<{ lines: number; errors: number }> {
   const out = createWriteStream(output);
   let lines = 0;
   let errors = 0;
@@ -97,7 +115,7 @@ export async function scanJsonl(input: string, output: string, engine: Detection
     const parsed = textOfLine(value);
     if (typeof parsed === 'string') {
       errors += 1;
-      const id = value && typeof value === 'object' && 'id' in value ? String((value).id) : undefined;
+      const id = value && typeof value === 'object' && 'id' in value ? String(value.id) : undefined;
       await write({ line: item.line, ...(id ? { id } : {}), error: parsed });
       continue;
     }

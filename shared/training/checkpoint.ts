@@ -20,12 +20,19 @@ const ST_DTYPE = { float32: 'F32', float64: 'F64' } as const;
 export async function saveCheckpoint(file: string, c: Checkpoint): Promise<void> {
   const tensors: TensorToWrite[] = [];
   for (const [name, { value, m, v }] of c.params) {
-    for (const [suffix, t] of [['', value], ['.m', m], ['.v', v]] as const) {
+    for (const [suffix, t] of [
+      ['', value],
+      ['.m', m],
+      ['.v', v],
+    ] as const) {
       if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new Error(`checkpoint: ${name}${suffix} is ${t.dtype}; only float tensors are saved`);
       tensors.push({ name: `${name}${suffix}`, dtype: ST_DTYPE[t.dtype], shape: t.dims, data: t.data });
     }
   }
-  await writeFile(file, writeSafetensors(tensors, { kind: 'pixel-checkpoint', step: String(c.step), specHash: c.specHash, config: JSON.stringify(c.config ?? null) }));
+  await writeFile(
+    file,
+    writeSafetensors(tensors, { kind: 'pixel-checkpoint', step: String(c.step), specHash: c.specHash, config: JSON.stringify(c.config ?? null) }),
+  );
 }
 
 export async function loadCheckpoint(file: string): Promise<Checkpoint> {
@@ -51,7 +58,14 @@ export async function loadCheckpoint(file: string): Promise<Checkpoint> {
 /** A trainer state as a checkpoint: tensors, step, and in the config the data cursor and early-stopping state. */
 export async function saveTrainState(
   file: string,
-  state: { step: number; params: ReadonlyMap<string, { value: Float32Array; m: Float32Array; v: Float32Array }>; cursor: unknown; bestValLoss: number; bestStep: number; sinceBest: number },
+  state: {
+    step: number;
+    params: ReadonlyMap<string, { value: Float32Array; m: Float32Array; v: Float32Array }>;
+    cursor: unknown;
+    bestValLoss: number;
+    bestStep: number;
+    sinceBest: number;
+  },
   shapes: ReadonlyMap<string, readonly number[]>,
   specHash: string,
   config: unknown,
@@ -60,7 +74,13 @@ export async function saveTrainState(
   await saveCheckpoint(file, {
     step: state.step,
     specHash,
-    config: { training: config, cursor: state.cursor, bestValLoss: Number.isFinite(state.bestValLoss) ? state.bestValLoss : null, bestStep: state.bestStep, sinceBest: state.sinceBest },
+    config: {
+      training: config,
+      cursor: state.cursor,
+      bestValLoss: Number.isFinite(state.bestValLoss) ? state.bestValLoss : null,
+      bestStep: state.bestStep,
+      sinceBest: state.sinceBest,
+    },
     params: new Map(
       [...state.params].map(([name, p]) => {
         const dims = shapes.get(name);
@@ -71,7 +91,18 @@ export async function saveTrainState(
   });
 }
 
-export async function loadTrainState<C>(file: string): Promise<{ step: number; specHash: string; params: Map<string, { value: Float32Array; m: Float32Array; v: Float32Array }>; cursor: C; bestValLoss: number; bestStep: number; sinceBest: number; training: unknown }> {
+export async function loadTrainState<C>(
+  file: string,
+): Promise<{
+  step: number;
+  specHash: string;
+  params: Map<string, { value: Float32Array; m: Float32Array; v: Float32Array }>;
+  cursor: C;
+  bestValLoss: number;
+  bestStep: number;
+  sinceBest: number;
+  training: unknown;
+}> {
   const c = await loadCheckpoint(file);
   const meta = (c.config ?? {}) as { training?: unknown; cursor?: C; bestValLoss?: number | null; bestStep?: number; sinceBest?: number };
   if (meta.cursor === undefined) throw new Error(`${file}: not a trainer checkpoint (no data cursor)`);

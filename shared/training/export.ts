@@ -10,7 +10,6 @@ import { parameterShapes } from './model/config';
 import { TOKENIZER_AND_GENERATION_FILES, loadModelFolder } from './model/folder';
 import { writeSafetensors } from './safetensors';
 
-
 /**
  * Writes the fine-tuned model as a model folder: the base folder's config and tokenizer, the
  * weights of the checkpoint (full fine-tuning) or the base weights with the LoRA adapters merged
@@ -51,11 +50,17 @@ export async function exportFineTuned(baseDir: string, checkpointFile: string, o
     changed += 1;
   }
   await mkdir(path.join(outDir, 'onnx'), { recursive: true });
-  for (const f of await readdir(baseDir)) if (f === 'config.json' || TOKENIZER_AND_GENERATION_FILES.test(f)) await copyFile(path.join(baseDir, f), path.join(outDir, f));
+  for (const f of await readdir(baseDir))
+    if (f === 'config.json' || TOKENIZER_AND_GENERATION_FILES.test(f)) await copyFile(path.join(baseDir, f), path.join(outDir, f));
   await writeFile(
     path.join(outDir, 'model.safetensors'),
     writeSafetensors(
-      parameterShapes(base.dims).map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: (weights.get(name) as Tensor).data as Float32Array })),
+      parameterShapes(base.dims).map(([name, shape]) => ({
+        name,
+        dtype: 'F32' as const,
+        shape,
+        data: (weights.get(name) as Tensor).data as Float32Array,
+      })),
       { format: 'pt', producer: 'pixel', checkpointStep: String(state.step) },
     ),
   );

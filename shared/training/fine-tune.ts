@@ -92,7 +92,8 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
     if (!ref) throw new Error(`training artifacts ${artifacts.manifestUri} have no ${name}`);
     return store.localPath(ref.uri);
   };
-  const graphManifest = async (name: string): Promise<ArtifactManifest> => ArtifactManifestSchema.parse(JSON.parse(await store.readText((artifacts.files[name] ?? { uri: name }).uri)));
+  const graphManifest = async (name: string): Promise<ArtifactManifest> =>
+    ArtifactManifestSchema.parse(JSON.parse(await store.readText((artifacts.files[name] ?? { uri: name }).uri)));
 
   // A retry picks up the last checkpoint its previous attempt reported.
   const resumeFrom = previous.success && previous.data.checkpointUri ? await store.localPath(previous.data.checkpointUri) : undefined;
@@ -157,8 +158,14 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
   if (done.stoppedBy === 'cancelled') throw new FineTuneCancelled();
 
   const prefix = `training/runs/${runId}`;
-  const curve = await store.writeText(`${prefix}/loss-curve.json`, `${JSON.stringify({ losses: done.losses, valLosses: done.valLosses }, null, 2)}\n`);
-  const chart = await store.writeText(`${prefix}/loss-curve.svg`, lossChartSvg(done.losses, done.valLosses, `${runId}: loss per step (${config.mode}, ${done.stoppedBy})`));
+  const curve = await store.writeText(
+    `${prefix}/loss-curve.json`,
+    `${JSON.stringify({ losses: done.losses, valLosses: done.valLosses }, null, 2)}\n`,
+  );
+  const chart = await store.writeText(
+    `${prefix}/loss-curve.svg`,
+    lossChartSvg(done.losses, done.valLosses, `${runId}: loss per step (${config.mode}, ${done.stoppedBy})`),
+  );
   // The fine-tuned model, from the best checkpoint (else the last): a model folder with its inference graph.
   const source = done.bestCheckpoint ?? done.lastCheckpoint;
   let modelUri: string | undefined;

@@ -3,7 +3,11 @@
  * validation loss per evaluation, with axes labelled by their ranges. No dependencies, no
  * script, numbers only (nothing from the data is written into it).
  */
-export function lossChartSvg(losses: readonly { step: number; loss: number }[], valLosses: readonly { step: number; loss: number }[], title = 'Training loss'): string {
+export function lossChartSvg(
+  losses: readonly { step: number; loss: number }[],
+  valLosses: readonly { step: number; loss: number }[],
+  title = 'Training loss',
+): string {
   const width = 640;
   const height = 360;
   const pad = { left: 56, right: 16, top: 36, bottom: 40 };
@@ -33,7 +37,9 @@ export function lossChartSvg(losses: readonly { step: number; loss: number }[], 
     `<text x="${pad.left - 6}" y="${height - pad.bottom}" text-anchor="end">${fmt(y0)}</text>`,
     `<polyline class="train" fill="none" stroke="#1f77b4" stroke-width="1.5" points="${line(losses)}"/>`,
     `<polyline class="val" fill="none" stroke="#d62728" stroke-width="2" points="${line(valLosses)}"/>`,
-    ...valLosses.filter((p) => Number.isFinite(p.loss)).map((p) => `<circle cx="${sx(p.step).toFixed(1)}" cy="${sy(p.loss).toFixed(1)}" r="3" fill="#d62728"/>`),
+    ...valLosses
+      .filter((p) => Number.isFinite(p.loss))
+      .map((p) => `<circle cx="${sx(p.step).toFixed(1)}" cy="${sy(p.loss).toFixed(1)}" r="3" fill="#d62728"/>`),
     `<text x="${width - pad.right}" y="20" text-anchor="end"><tspan fill="#1f77b4">train</tspan> · <tspan fill="#d62728">validation</tspan></text>`,
     '</svg>',
     '',

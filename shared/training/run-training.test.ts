@@ -17,14 +17,24 @@ describe('runTrainingInThread', () => {
     const modelDir = path.join(t.dir, 'model');
     await createDefaultModel(modelDir, 'tiny', 5);
     const { dims, weights } = await loadModelFolder(modelDir);
-    const spec: TrainStepSpec = { dims, batch: 2, seq: 96, dtype: 'float32', mode: 'lora', lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj'] } };
+    const spec: TrainStepSpec = {
+      dims,
+      batch: 2,
+      seq: 96,
+      dtype: 'float32',
+      mode: 'lora',
+      lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj'] },
+    };
     const step = buildTrainStep(spec, weights);
     const evaluation = buildEval(spec, weights);
     writeFileSync(path.join(t.dir, 'step.onnx'), toOnnx(step.graph));
     writeFileSync(path.join(t.dir, 'eval.onnx'), toOnnx(evaluation.graph));
     const shard = (name: string, from: number, n: number) => {
       const file = path.join(t.dir, name);
-      writeFileSync(file, `${Array.from({ length: n }, (_, i) => JSON.stringify({ ...generateConversation(from + i, { seed: 3, crisisShare: 0.2, piiShare: 0 }), id: `${name}-${i}` })).join('\n')}\n`);
+      writeFileSync(
+        file,
+        `${Array.from({ length: n }, (_, i) => JSON.stringify({ ...generateConversation(from + i, { seed: 3, crisisShare: 0.2, piiShare: 0 }), id: `${name}-${i}` })).join('\n')}\n`,
+      );
       return file;
     };
     base = {
@@ -33,7 +43,18 @@ describe('runTrainingInThread', () => {
       evaluation: { path: path.join(t.dir, 'eval.onnx'), manifest: evaluation.manifest },
       trainFiles: [shard('train.jsonl', 0, 30)],
       valFiles: [shard('val.jsonl', 900, 4)],
-      config: TrainConfigSchema.parse({ mode: 'lora', steps: 8, warmupSteps: 2, batch: 2, seq: 96, evalEvery: 4, evalBatches: 1, checkpointEvery: 4, lr: 5e-3, minLr: 5e-4 } satisfies TrainConfigInput),
+      config: TrainConfigSchema.parse({
+        mode: 'lora',
+        steps: 8,
+        warmupSteps: 2,
+        batch: 2,
+        seq: 96,
+        evalEvery: 4,
+        evalBatches: 1,
+        checkpointEvery: 4,
+        lr: 5e-3,
+        minLr: 5e-4,
+      } satisfies TrainConfigInput),
       checkpointDir: path.join(t.dir, 'run-a'),
     };
     mkdirSync(base.checkpointDir, { recursive: true });
@@ -43,7 +64,8 @@ describe('runTrainingInThread', () => {
   it('trains off the main thread, reports steps and checkpoints, and a resumed thread repeats the rest of the run', async () => {
     const steps: TrainStepMessage[] = [];
     const checkpoints: string[] = [];
-    const first = await runTrainingInThread(base, { onStep: (m) => steps.push(m), onCheckpoint: (m) => checkpoints.push(`${m.reason}:${m.step}`) }).done;
+    const first = await runTrainingInThread(base, { onStep: (m) => steps.push(m), onCheckpoint: (m) => checkpoints.push(`${m.reason}:${m.step}`) })
+      .done;
     expect(first.step).toBe(8);
     expect(first.stoppedBy).toBe('steps');
     expect(steps.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -53,7 +75,11 @@ describe('runTrainingInThread', () => {
 
     const resumedDir = path.join(t.dir, 'run-b');
     mkdirSync(resumedDir, { recursive: true });
-    const resumed = await runTrainingInThread({ ...base, checkpointDir: resumedDir, resumeFrom: path.join(base.checkpointDir, 'step-0000004.safetensors') }).done;
+    const resumed = await runTrainingInThread({
+      ...base,
+      checkpointDir: resumedDir,
+      resumeFrom: path.join(base.checkpointDir, 'step-0000004.safetensors'),
+    }).done;
     expect(resumed.losses).toEqual(first.losses.filter((l) => l.step > 4));
   }, 120_000);
 

@@ -26,12 +26,18 @@ export class TrainingError extends Error {
  */
 export function runTrainingInThread(
   data: TrainThreadData,
-  handlers: { onStep?: (m: TrainStepMessage) => void; onCheckpoint?: (m: TrainCheckpointMessage) => void; onLog?: (message: string) => void; signal?: AbortSignal } = {},
+  handlers: {
+    onStep?: (m: TrainStepMessage) => void;
+    onCheckpoint?: (m: TrainCheckpointMessage) => void;
+    onLog?: (message: string) => void;
+    signal?: AbortSignal;
+  } = {},
 ): { done: Promise<TrainDone>; stop: () => void } {
   const { done, post } = runThread<TrainThreadMessage, TrainDone>(path.join(__dirname, 'train-thread.ts'), data, {
     name: 'training',
     signal: handlers.signal,
-    finish: (m) => (m.kind === 'done' ? { value: m } : m.kind === 'error' ? { error: new TrainingError(m.message, m.name, m.step, m.lastCheckpoint) } : undefined),
+    finish: (m) =>
+      m.kind === 'done' ? { value: m } : m.kind === 'error' ? { error: new TrainingError(m.message, m.name, m.step, m.lastCheckpoint) } : undefined,
     onMessage: (m) => {
       if (m.kind === 'step') handlers.onStep?.(m);
       else if (m.kind === 'checkpoint') handlers.onCheckpoint?.(m);

@@ -48,8 +48,16 @@ describe('safetensors', () => {
     ['a header that is an array', raw([]), /not a JSON object/],
     ['an unknown dtype', raw({ t: { dtype: 'Q4', shape: [1], data_offsets: [0, 1] } }, [0]), /tensor t: dtype/],
     ['a range past the data', raw({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, [0, 0, 0, 0]), /outside the data/],
-    ['a size that does not match the shape', raw({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, [0, 0, 0, 0]), /4 bytes for F32 \[2\], expected 8/],
-    ['overlapping tensors', raw({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [2, 6] } }, [0, 0, 0, 0, 0, 0]), /overlap/],
+    [
+      'a size that does not match the shape',
+      raw({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, [0, 0, 0, 0]),
+      /4 bytes for F32 \[2\], expected 8/,
+    ],
+    [
+      'overlapping tensors',
+      raw({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [2, 6] } }, [0, 0, 0, 0, 0, 0]),
+      /overlap/,
+    ],
     ['metadata that is not strings', raw({ __metadata__: { n: 1 } }), /__metadata__/],
   ])('refuses %s with a clear message', (_name, file, message) => {
     expect(() => readSafetensors(file, 'model.safetensors')).toThrow(message);
@@ -58,14 +66,23 @@ describe('safetensors', () => {
   it('reads a sharded folder through its index, and names a tensor the shards lack', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pixel-st-'));
     try {
-      writeFileSync(path.join(dir, 'model-00001-of-00002.safetensors'), writeSafetensors([{ name: 'a', dtype: 'F32', shape: [1], data: Float32Array.from([1]) }]));
-      writeFileSync(path.join(dir, 'model-00002-of-00002.safetensors'), writeSafetensors([{ name: 'b', dtype: 'F32', shape: [1], data: Float32Array.from([2]) }]));
+      writeFileSync(
+        path.join(dir, 'model-00001-of-00002.safetensors'),
+        writeSafetensors([{ name: 'a', dtype: 'F32', shape: [1], data: Float32Array.from([1]) }]),
+      );
+      writeFileSync(
+        path.join(dir, 'model-00002-of-00002.safetensors'),
+        writeSafetensors([{ name: 'b', dtype: 'F32', shape: [1], data: Float32Array.from([2]) }]),
+      );
       const index = { metadata: { total_size: 8 }, weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } };
       writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify(index));
       const tensors = await readSafetensorsFolder(dir);
       expect([...tensors.keys()].sort()).toEqual(['a', 'b']);
       expect(toFloat32(tensors.get('b')!)[0]).toBe(2);
-      writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { ...index.weight_map, c: 'model-00002-of-00002.safetensors' } }));
+      writeFileSync(
+        path.join(dir, 'model.safetensors.index.json'),
+        JSON.stringify({ weight_map: { ...index.weight_map, c: 'model-00002-of-00002.safetensors' } }),
+      );
       await expect(readSafetensorsFolder(dir)).rejects.toThrow(/tensor c is listed but not in model-00002-of-00002.safetensors/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -33,11 +33,15 @@ const EntrySchema = z.object({
 });
 
 /** Parses a safetensors file held in memory. `where` names it in error messages. */
-export function readSafetensors(buffer: Uint8Array, where = 'safetensors'): { tensors: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
+export function readSafetensors(
+  buffer: Uint8Array,
+  where = 'safetensors',
+): { tensors: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
   if (buffer.byteLength < 8) throw new SafetensorsError(where, `${buffer.byteLength} bytes is too short for a header`);
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > buffer.byteLength - 8 || headerLength > 100_000_000) throw new SafetensorsError(where, `header length ${headerLength} does not fit the file (${buffer.byteLength} bytes)`);
+  if (headerLength > buffer.byteLength - 8 || headerLength > 100_000_000)
+    throw new SafetensorsError(where, `header length ${headerLength} does not fit the file (${buffer.byteLength} bytes)`);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder().decode(buffer.subarray(8, 8 + headerLength)));
@@ -58,11 +62,21 @@ export function readSafetensors(buffer: Uint8Array, where = 'safetensors'): { te
       continue;
     }
     const entry = EntrySchema.safeParse(raw);
-    if (!entry.success) throw new SafetensorsError(where, `tensor ${name}: ${entry.error.issues.map((i) => `${i.path.join('.') || '(entry)'} ${i.message}`).join('; ')}`);
-    const { dtype, shape, data_offsets: [begin, end] } = entry.data;
+    if (!entry.success)
+      throw new SafetensorsError(
+        where,
+        `tensor ${name}: ${entry.error.issues.map((i) => `${i.path.join('.') || '(entry)'} ${i.message}`).join('; ')}`,
+      );
+    const {
+      dtype,
+      shape,
+      data_offsets: [begin, end],
+    } = entry.data;
     const expected = shape.reduce((a, b) => a * b, 1) * SAFETENSORS_DTYPES[dtype];
-    if (end < begin || end > dataLength) throw new SafetensorsError(where, `tensor ${name}: bytes ${begin}-${end} are outside the data (${dataLength} bytes)`);
-    if (end - begin !== expected) throw new SafetensorsError(where, `tensor ${name}: ${end - begin} bytes for ${dtype} [${shape.join(', ')}], expected ${expected}`);
+    if (end < begin || end > dataLength)
+      throw new SafetensorsError(where, `tensor ${name}: bytes ${begin}-${end} are outside the data (${dataLength} bytes)`);
+    if (end - begin !== expected)
+      throw new SafetensorsError(where, `tensor ${name}: ${end - begin} bytes for ${dtype} [${shape.join(', ')}], expected ${expected}`);
     ranges.push([begin, end, name]);
     tensors.set(name, { dtype, shape, bytes: buffer.subarray(dataStart + begin, dataStart + end) });
   }
@@ -131,7 +145,11 @@ export function writeSafetensors(tensors: readonly TensorToWrite[], metadata: Re
     if (names.has(t.name)) throw new SafetensorsError('writeSafetensors', `tensor ${t.name} appears twice`);
     names.add(t.name);
     const expected = t.shape.reduce((a, b) => a * b, 1) * SAFETENSORS_DTYPES[t.dtype];
-    if (t.data.byteLength !== expected) throw new SafetensorsError('writeSafetensors', `tensor ${t.name}: ${t.data.byteLength} bytes for ${t.dtype} [${t.shape.join(', ')}], expected ${expected}`);
+    if (t.data.byteLength !== expected)
+      throw new SafetensorsError(
+        'writeSafetensors',
+        `tensor ${t.name}: ${t.data.byteLength} bytes for ${t.dtype} [${t.shape.join(', ')}], expected ${expected}`,
+      );
     header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + expected] };
     offset += expected;
   }
@@ -178,6 +196,7 @@ export async function readSafetensorsFolder(dir: string): Promise<Map<string, Sa
     const { tensors } = readSafetensors(await readFile(file), file);
     for (const [name, entry] of tensors) if (index.weight_map[name] === shard) out.set(name, entry);
   }
-  for (const name of Object.keys(index.weight_map)) if (!out.has(name)) throw new SafetensorsError(indexFile, `tensor ${name} is listed but not in ${index.weight_map[name]}`);
+  for (const name of Object.keys(index.weight_map))
+    if (!out.has(name)) throw new SafetensorsError(indexFile, `tensor ${name} is listed but not in ${index.weight_map[name]}`);
   return out;
 }

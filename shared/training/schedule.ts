@@ -15,7 +15,12 @@ export function learningRate(step: number, s: { lr: number; warmupSteps: number;
  * for `patience` evaluations in a row. Returns the updated best and the count of evaluations
  * without improvement.
  */
-export function earlyStopping(state: { best: number; sinceBest: number }, valLoss: number, patience: number, minDelta: number): { best: number; sinceBest: number; improved: boolean; stop: boolean } {
+export function earlyStopping(
+  state: { best: number; sinceBest: number },
+  valLoss: number,
+  patience: number,
+  minDelta: number,
+): { best: number; sinceBest: number; improved: boolean; stop: boolean } {
   const improved = valLoss < state.best - minDelta;
   const best = improved ? valLoss : state.best;
   const sinceBest = improved ? 0 : state.sinceBest + 1;

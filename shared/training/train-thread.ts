@@ -27,22 +27,48 @@ export const TrainThreadDataSchema = z
     config: TrainConfigSchema,
     resumeFrom: z.string().min(1).optional(),
     checkpointDir: z.string().min(1),
-    executionProviders: z.array(z.enum(['cpu', 'cuda'])).min(1).optional(),
+    executionProviders: z
+      .array(z.enum(['cpu', 'cuda']))
+      .min(1)
+      .optional(),
   })
   .strict();
 export type TrainThreadData = z.input<typeof TrainThreadDataSchema>;
 
 export type TrainThreadMessage =
-  | { kind: 'step'; step: number; loss: number; lr: number; tokens: number; valLoss?: number; cursor: TrainState['cursor']; bestValLoss: number | null }
+  | {
+      kind: 'step';
+      step: number;
+      loss: number;
+      lr: number;
+      tokens: number;
+      valLoss?: number;
+      cursor: TrainState['cursor'];
+      bestValLoss: number | null;
+    }
   | { kind: 'checkpoint'; path: string; step: number; reason: 'interval' | 'best' | 'stop' }
-  | { kind: 'done'; step: number; stoppedBy: string; bestStep: number; bestValLoss: number | null; losses: { step: number; loss: number; lr: number }[]; valLosses: { step: number; loss: number }[]; lastCheckpoint?: string; bestCheckpoint?: string }
+  | {
+      kind: 'done';
+      step: number;
+      stoppedBy: string;
+      bestStep: number;
+      bestValLoss: number | null;
+      losses: { step: number; loss: number; lr: number }[];
+      valLosses: { step: number; loss: number }[];
+      lastCheckpoint?: string;
+      bestCheckpoint?: string;
+    }
   | { kind: 'error'; message: string; name: string; step?: number; lastCheckpoint?: string }
   | { kind: 'log'; message: string };
 
 async function main(input: unknown, port: NonNullable<typeof parentPort>): Promise<void> {
   const parsed = TrainThreadDataSchema.safeParse(input);
   if (!parsed.success) {
-    port.postMessage({ kind: 'error', message: describeZodError('training thread input', parsed.error), name: 'ZodError' } satisfies TrainThreadMessage);
+    port.postMessage({
+      kind: 'error',
+      message: describeZodError('training thread input', parsed.error),
+      name: 'ZodError',
+    } satisfies TrainThreadMessage);
     return;
   }
   const data = parsed.data;
@@ -65,13 +91,18 @@ async function main(input: unknown, port: NonNullable<typeof parentPort>): Promi
     const n = shape.reduce((a, b) => a * b, 1);
     const weight = base.weights.get(name);
     if (weight) init.set(name, weight.data as Float32Array);
-    else if (name.endsWith('.lora_A')) init.set(name, Float32Array.from({ length: n }, () => (rng.next() - 0.5) * (2 / Math.sqrt(shape[1] as number))));
+    else if (name.endsWith('.lora_A'))
+      init.set(
+        name,
+        Float32Array.from({ length: n }, () => (rng.next() - 0.5) * (2 / Math.sqrt(shape[1] as number))),
+      );
     else init.set(name, new Float32Array(n));
   }
   let resume: TrainState | undefined;
   if (data.resumeFrom) {
     const s = await loadTrainState<TrainState['cursor']>(data.resumeFrom);
-    if (s.specHash !== data.trainStep.manifest.specHash) throw new Error(`checkpoint ${data.resumeFrom} belongs to another graph (spec ${s.specHash}, expected ${data.trainStep.manifest.specHash})`);
+    if (s.specHash !== data.trainStep.manifest.specHash)
+      throw new Error(`checkpoint ${data.resumeFrom} belongs to another graph (spec ${s.specHash}, expected ${data.trainStep.manifest.specHash})`);
     resume = { step: s.step, params: s.params, cursor: s.cursor, bestValLoss: s.bestValLoss, bestStep: s.bestStep, sinceBest: s.sinceBest };
   }
   const shapes = new Map(data.trainStep.manifest.trainable.map((t) => [t.name, t.shape]));
@@ -111,7 +142,8 @@ async function main(input: unknown, port: NonNullable<typeof parentPort>): Promi
         port.postMessage({ kind: 'checkpoint', path: file, step: state.step, reason } satisfies TrainThreadMessage);
         return file;
       },
-      onStep: (p) => port.postMessage({ kind: 'step', ...p, bestValLoss: Number.isFinite(p.bestValLoss) ? p.bestValLoss : null } satisfies TrainThreadMessage),
+      onStep: (p) =>
+        port.postMessage({ kind: 'step', ...p, bestValLoss: Number.isFinite(p.bestValLoss) ? p.bestValLoss : null } satisfies TrainThreadMessage),
     });
     port.postMessage({
       kind: 'done',
@@ -137,5 +169,11 @@ async function main(input: unknown, port: NonNullable<typeof parentPort>): Promi
 
 if (parentPort && workerData) {
   const port = parentPort;
-  main(workerData, port).catch((err: unknown) => port.postMessage({ kind: 'error', message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : 'Error' } satisfies TrainThreadMessage));
+  main(workerData, port).catch((err: unknown) =>
+    port.postMessage({
+      kind: 'error',
+      message: err instanceof Error ? err.message : String(err),
+      name: err instanceof Error ? err.name : 'Error',
+    } satisfies TrainThreadMessage),
+  );
 }

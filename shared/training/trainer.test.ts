@@ -59,7 +59,12 @@ describe('train', () => {
     tokenizer = await loadTokenizer(model);
     const shard = (name: string, from: number, n: number) => {
       const file = path.join(t.dir, name);
-      writeFileSync(file, Array.from({ length: n }, (_, i) => JSON.stringify({ ...generateConversation(from + i, { seed: 5, crisisShare: 0.2, piiShare: 0 }), id: `${name}-${i}` })).join('\n') + '\n');
+      writeFileSync(
+        file,
+        Array.from({ length: n }, (_, i) =>
+          JSON.stringify({ ...generateConversation(from + i, { seed: 5, crisisShare: 0.2, piiShare: 0 }), id: `${name}-${i}` }),
+        ).join('\n') + '\n',
+      );
       return file;
     };
     files = [shard('train-0.jsonl', 0, 20), shard('train-1.jsonl', 100, 20)];
@@ -73,7 +78,10 @@ describe('train', () => {
       { role: 'assistant' as const, content: 'It sounds like you have been on edge.' },
     ];
     const tok = tokenizeConversation(tokenizer, messages);
-    const whole = tokenizer.encode('<|im_start|>user\nI feel tense all day.<|im_end|>\n<|im_start|>assistant\nIt sounds like you have been on edge.<|im_end|>\n', { add_special_tokens: false });
+    const whole = tokenizer.encode(
+      '<|im_start|>user\nI feel tense all day.<|im_end|>\n<|im_start|>assistant\nIt sounds like you have been on edge.<|im_end|>\n',
+      { add_special_tokens: false },
+    );
     expect(tok.ids).toEqual(whole);
     const reply = tokenizer.encode('It sounds like you have been on edge.<|im_end|>', { add_special_tokens: false });
     expect(tok.assistant.filter((x) => x === 1)).toHaveLength(reply.length);
@@ -123,13 +131,22 @@ describe('train', () => {
     expect(whole.losses.slice(-4).reduce((a, x) => a + x.loss, 0)).toBeLessThan(whole.losses.slice(0, 4).reduce((a, x) => a + x.loss, 0));
 
     const saved: string[] = [];
-    const first = await train(await options({ checkpoints: saved, checkpointEvery: 10, stopRequested: () => saved.some((f) => f.includes('ckpt-10-')) }));
+    const first = await train(
+      await options({ checkpoints: saved, checkpointEvery: 10, stopRequested: () => saved.some((f) => f.includes('ckpt-10-')) }),
+    );
     expect(first.stoppedBy).toBe('stop_requested');
     expect(first.state.step).toBe(10);
     const checkpointFile = saved.find((f) => f.includes('ckpt-10-'))!;
     const loaded = await loadTrainState<TrainState['cursor']>(checkpointFile);
     expect(loaded.step).toBe(10);
-    const resumeState: TrainState = { step: loaded.step, params: loaded.params, cursor: loaded.cursor, bestValLoss: loaded.bestValLoss, bestStep: loaded.bestStep, sinceBest: loaded.sinceBest };
+    const resumeState: TrainState = {
+      step: loaded.step,
+      params: loaded.params,
+      cursor: loaded.cursor,
+      bestValLoss: loaded.bestValLoss,
+      bestStep: loaded.bestStep,
+      sinceBest: loaded.sinceBest,
+    };
     const rest = await train(await options({ checkpoints: [], resume: resumeState }));
     expect([...first.losses, ...rest.losses]).toEqual(whole.losses);
     expect(rest.valLosses).toEqual(whole.valLosses.filter((v) => v.step > 10));
@@ -157,10 +174,17 @@ describe('train', () => {
   it('falls back to the CPU, and says so, when the CUDA provider cannot be loaded', async () => {
     const said: string[] = [];
     const o = await options({ checkpoints: [] });
-    const result = await train({ ...o, executionProviders: ['cuda', 'cpu'], schedule: { ...o.schedule, totalSteps: 2 }, evalEvery: 0, onFallback: (m) => said.push(m) });
+    const result = await train({
+      ...o,
+      executionProviders: ['cuda', 'cpu'],
+      schedule: { ...o.schedule, totalSteps: 2 },
+      evalEvery: 0,
+      onFallback: (m) => said.push(m),
+    });
     expect(result.state.step).toBe(2);
     // On a machine with CUDA this run simply used it; here it cannot.
-    if (!existsSync('/usr/lib/x86_64-linux-gnu/libcuda.so.1')) expect(said.join()).toMatch(/CUDA execution provider failed to load .*training on the CPU/);
+    if (!existsSync('/usr/lib/x86_64-linux-gnu/libcuda.so.1'))
+      expect(said.join()).toMatch(/CUDA execution provider failed to load .*training on the CPU/);
   });
 
   it('fails on a non-finite loss, naming the step and the last good checkpoint', async () => {

@@ -66,7 +66,13 @@ export class NonFiniteLossError extends Error {
 
 const f32 = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('float32', data, [...dims]);
 
-function batchFeeds(b: Batch, batch: number, seq: number, inputs: ReadonlySet<string>, objectiveWeights: readonly number[] | undefined): Record<string, ort.Tensor> {
+function batchFeeds(
+  b: Batch,
+  batch: number,
+  seq: number,
+  inputs: ReadonlySet<string>,
+  objectiveWeights: readonly number[] | undefined,
+): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {
     input_ids: new ort.Tensor('int64', BigInt64Array.from(b.input, BigInt), [batch, seq]),
     targets: new ort.Tensor('int64', BigInt64Array.from(b.target, BigInt), [batch, seq]),
@@ -94,7 +100,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     executionProviders: o.executionProviders ?? ['cpu'],
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
-  const create = (model: Uint8Array | string, opts: ort.InferenceSession.SessionOptions) => (typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts));
+  const create = (model: Uint8Array | string, opts: ort.InferenceSession.SessionOptions) =>
+    typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
   // onnxruntime does not fall back when the CUDA provider fails to load: do it here, and say so.
   const open = async (model: Uint8Array | string) => {
     try {

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 
 /** A line read from a text stream: its 1-based number and text, or a line over the length limit. */
-export type LineItem = { kind: 'text'; line: number; raw: string } | { kind: 'rejected'; line: number; reason: 'line_too_long'; detail: string; raw: string };
+export type LineItem =
+  { kind: 'text'; line: number; raw: string } | { kind: 'rejected'; line: number; reason: 'line_too_long'; detail: string; raw: string };
 
 /** Counts a reader keeps about lines that were not items (blank lines). */
 export interface LineStats {

@@ -3,7 +3,12 @@
  * item order; `onDone` hears how many have finished. Plain promise code with no Node API, so
  * workflows use it too (their fan-out of shard activities), as do servers and scripts.
  */
-export async function mapInOrder<T, R>(items: readonly T[], concurrency: number, run: (item: T, index: number) => Promise<R>, onDone?: (done: number) => void): Promise<R[]> {
+export async function mapInOrder<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  run: (item: T, index: number) => Promise<R>,
+  onDone?: (done: number) => void,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let done = 0;

@@ -25,7 +25,7 @@ export function nonLinearReason(source: string): string | null {
     }
     return null;
   };
-  for (let i = 0; i < source.length; ) {
+  for (let i = 0; i < source.length;) {
     const c = source[i] as string;
     let atomUnbounded = false;
     if (c === '\\') {

@@ -39,10 +39,19 @@ describe('pixel data', () => {
     expect(result.badLines).toBe(1);
     expect(stderr).toMatch(/line 201: record: messages: .*left out/);
     expect(result.counts.source).toBe(200);
-    const copies = readFileSync(out, 'utf8').trim().split('\n').map((l) => ConversationRecordSchema.parse(JSON.parse(l)));
+    const copies = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => ConversationRecordSchema.parse(JSON.parse(l)));
     expect(copies).toHaveLength(result.counts.kept);
     expect(copies.every((c) => typeof (c.metadata?.augmentation as { parentId?: string } | undefined)?.parentId === 'string')).toBe(true);
-    expect(Object.keys(result.ratioByStrategy).sort()).toEqual(['contextExpansion', 'crisisScenario', 'demographic', 'dialogueVariation', 'paraphrase']);
+    expect(Object.keys(result.ratioByStrategy).sort()).toEqual([
+      'contextExpansion',
+      'crisisScenario',
+      'demographic',
+      'dialogueVariation',
+      'paraphrase',
+    ]);
     const err = await pixelFailure(['data', 'augment', file, '--out', out, '--config', '{"maxPerRecord": -1}']);
     expect(err.code).not.toBe(0);
     expect(err.stderr).toContain('maxPerRecord');
@@ -70,4 +79,3 @@ describe('pixel data', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 });
-

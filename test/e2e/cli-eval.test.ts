@@ -17,7 +17,15 @@ describe('pixel eval', () => {
 
   it('build-set writes a scenario-balanced set with its manifest, the same again from the cache', async () => {
     const { stdout } = await runPixel(['eval', 'build-set', '--records', records, '--size', '500', '--artifacts', artifacts], { timeout: 60_000 });
-    const out = JSON.parse(stdout) as { manifestUri: string; cacheHit: boolean; records: number; shortfall: number; byScenario: Record<string, number>; crisisShare: number; file: { uri: string; sha256: string; bytes: number } };
+    const out = JSON.parse(stdout) as {
+      manifestUri: string;
+      cacheHit: boolean;
+      records: number;
+      shortfall: number;
+      byScenario: Record<string, number>;
+      crisisShare: number;
+      file: { uri: string; sha256: string; bytes: number };
+    };
     expect(out.cacheHit).toBe(false);
     expect(out.records).toBe(500);
     expect(out.shortfall).toBe(0);
@@ -29,7 +37,9 @@ describe('pixel eval', () => {
     expect(Buffer.byteLength(text)).toBe(out.file.bytes);
     expect(serializeItems(parseItems(text))).toBe(text);
     expect(stdout).not.toContain('"messages"');
-    const again = JSON.parse((await runPixel(['eval', 'build-set', '--records', records, '--size', '500', '--artifacts', artifacts], { timeout: 60_000 })).stdout) as typeof out;
+    const again = JSON.parse(
+      (await runPixel(['eval', 'build-set', '--records', records, '--size', '500', '--artifacts', artifacts], { timeout: 60_000 })).stdout,
+    ) as typeof out;
     expect(again).toMatchObject({ cacheHit: true, manifestUri: out.manifestUri });
   }, 120_000);
 
@@ -44,10 +54,18 @@ describe('pixel eval', () => {
   });
 
   it('annotate adds valid annotations to a new set and names the bad lines', async () => {
-    const built = JSON.parse((await runPixel(['eval', 'build-set', '--records', records, '--size', '500', '--artifacts', artifacts], { timeout: 60_000 })).stdout) as { manifestUri: string; file: { uri: string } };
+    const built = JSON.parse(
+      (await runPixel(['eval', 'build-set', '--records', records, '--size', '500', '--artifacts', artifacts], { timeout: 60_000 })).stdout,
+    ) as { manifestUri: string; file: { uri: string } };
     const first = parseItems(readFileSync(fileURLToPath(built.file.uri), 'utf8'))[0]!;
     const notes = path.join(t.dir, 'annotations.jsonl');
-    writeFileSync(notes, [JSON.stringify({ itemId: first.id, annotator: 'dr-a', rubric: { clinicalAccuracy: 4, empathy: 4, safety: 5 }, safetyLabel: 'safe' }), JSON.stringify({ itemId: first.id, annotator: 'dr-b', rubric: { clinicalAccuracy: 9, empathy: 4, safety: 5 } })].join('\n'));
+    writeFileSync(
+      notes,
+      [
+        JSON.stringify({ itemId: first.id, annotator: 'dr-a', rubric: { clinicalAccuracy: 4, empathy: 4, safety: 5 }, safetyLabel: 'safe' }),
+        JSON.stringify({ itemId: first.id, annotator: 'dr-b', rubric: { clinicalAccuracy: 9, empathy: 4, safety: 5 } }),
+      ].join('\n'),
+    );
     const err = await pixelFailure(['eval', 'annotate', '--set', built.manifestUri, '--annotations', notes, '--artifacts', artifacts]);
     expect(err.code).toBe(2);
     expect(err.stderr).toMatch(/annotations\.jsonl:2: .*rubric\.clinicalAccuracy: rubric scores run from 1 to 5/);

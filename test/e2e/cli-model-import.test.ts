@@ -17,14 +17,49 @@ describe('pixel model import-gguf', () => {
     const out = path.join(t.dir, 'models', 'tiny');
     const sha256 = createHash('sha256').update(tiny.gguf).digest('hex');
     const { stdout } = await runPixel(['model', 'import-gguf', file, '--out', out, '--license', license, '--expect-sha256', sha256.toUpperCase()]);
-    const summary = JSON.parse(stdout) as { model: string; sha256: string; parameters: number; tensorTypes: Record<string, number>; seconds: number; vocab: number };
+    const summary = JSON.parse(stdout) as {
+      model: string;
+      sha256: string;
+      parameters: number;
+      tensorTypes: Record<string, number>;
+      seconds: number;
+      vocab: number;
+    };
     expect(summary).toMatchObject({ model: out, sha256, vocab: tiny.tokens.length, tensorTypes: { F32: tiny.hf.size } });
     expect(summary.parameters).toBe([...tiny.hf.values()].reduce((n, w) => n + w.data.length, 0));
     expect(summary.seconds).toBeGreaterThanOrEqual(0);
-    expect(readdirSync(out)).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'LICENSE', 'NOTICE', 'README.md']));
+    expect(readdirSync(out)).toEqual(
+      expect.arrayContaining([
+        'config.json',
+        'model.safetensors',
+        'tokenizer.json',
+        'tokenizer_config.json',
+        'generation_config.json',
+        'LICENSE',
+        'NOTICE',
+        'README.md',
+      ]),
+    );
     expect(readFileSync(path.join(out, 'LICENSE'), 'utf8')).toBe('Apache License\nVersion 2.0\n');
     // The folder is a model Pixel can use: `model artifacts` reads it.
-    const artifacts = JSON.parse((await runPixel(['model', 'artifacts', '--model', out, '--modes', 'lora', '--seq', '16', '--batch', '1', '--artifacts', path.join(t.dir, 'store')])).stdout) as { parameters: number };
+    const artifacts = JSON.parse(
+      (
+        await runPixel([
+          'model',
+          'artifacts',
+          '--model',
+          out,
+          '--modes',
+          'lora',
+          '--seq',
+          '16',
+          '--batch',
+          '1',
+          '--artifacts',
+          path.join(t.dir, 'store'),
+        ])
+      ).stdout,
+    ) as { parameters: number };
     expect(artifacts.parameters).toBeGreaterThan(0);
   }, 120_000);
 
@@ -37,13 +72,22 @@ describe('pixel model import-gguf', () => {
     ];
     const good = path.join(t.dir, 'good.gguf');
     writeFileSync(good, tinyLlamaGguf({ seed: 2 }).gguf);
-    cases.push([[good, '--out', path.join(t.dir, 'c'), '--expect-sha256', 'f'.repeat(64)], /^pixel: GGUF .*good\.gguf: sha256 is [0-9a-f]{64}, expected f{64}: not the file you meant, or damaged$/]);
+    cases.push([
+      [good, '--out', path.join(t.dir, 'c'), '--expect-sha256', 'f'.repeat(64)],
+      /^pixel: GGUF .*good\.gguf: sha256 is [0-9a-f]{64}, expected f{64}: not the file you meant, or damaged$/,
+    ]);
     const cut = path.join(t.dir, 'cut.gguf');
     const whole = tinyLlamaGguf({ seed: 3 }).gguf;
     writeFileSync(cut, whole.subarray(0, whole.length - 1000));
-    cases.push([[cut, '--out', path.join(t.dir, 'd')], /^pixel: GGUF .*cut\.gguf: tensor \S+: bytes \d+-\d+ .* lie outside the file \(\d+ bytes\): truncated or damaged$/]);
+    cases.push([
+      [cut, '--out', path.join(t.dir, 'd')],
+      /^pixel: GGUF .*cut\.gguf: tensor \S+: bytes \d+-\d+ .* lie outside the file \(\d+ bytes\): truncated or damaged$/,
+    ]);
     await runPixel(['model', 'import-gguf', good, '--out', path.join(t.dir, 'taken')]);
-    cases.push([[good, '--out', path.join(t.dir, 'taken')], /^pixel: .*taken: already holds a model \(config\.json\): remove it or choose another --out$/]);
+    cases.push([
+      [good, '--out', path.join(t.dir, 'taken')],
+      /^pixel: .*taken: already holds a model \(config\.json\): remove it or choose another --out$/,
+    ]);
     for (const [args, message] of cases) {
       const r = await pixelFailure(['model', 'import-gguf', ...args]);
       expect(r.code).not.toBe(0);

@@ -28,14 +28,26 @@ describe('pixel model', () => {
     expect(second.cacheHit).toBe(true);
     expect(second.key).toBe(first.key);
     expect(Object.keys(first.files).sort()).toEqual(
-      expect.arrayContaining(['train-step-full.onnx', 'train-step-lora.onnx', 'eval-full.onnx', 'eval-lora.onnx', 'inference/onnx/model.onnx', 'inference/config.json', 'inference/tokenizer.json', 'inference/tokenizer_config.json']),
+      expect.arrayContaining([
+        'train-step-full.onnx',
+        'train-step-lora.onnx',
+        'eval-full.onnx',
+        'eval-lora.onnx',
+        'inference/onnx/model.onnx',
+        'inference/config.json',
+        'inference/tokenizer.json',
+        'inference/tokenizer_config.json',
+      ]),
     );
     // Every graph opens in onnxruntime; the train step's manifest names what it takes.
     for (const name of Object.keys(first.files).filter((f) => f.endsWith('.onnx'))) {
       const session = await ort.InferenceSession.create(fileURLToPath(first.files[name]!.uri));
       await session.release();
     }
-    const manifest = JSON.parse(readFileSync(fileURLToPath(first.files['train-step-full.json']!.uri), 'utf8')) as { trainable: { name: string }[]; inputs: { name: string }[] };
+    const manifest = JSON.parse(readFileSync(fileURLToPath(first.files['train-step-full.json']!.uri), 'utf8')) as {
+      trainable: { name: string }[];
+      inputs: { name: string }[];
+    };
     expect(manifest.trainable[0]?.name).toBe('model.embed_tokens.weight');
     expect(manifest.inputs.map((i) => i.name)).toEqual(expect.arrayContaining(['input_ids', 'targets', 'loss_mask', 'example_weight', 'lr', 'step']));
 
@@ -47,7 +59,10 @@ describe('pixel model', () => {
     const tokenizer = await hf.AutoTokenizer.from_pretrained(path.basename(inference));
     const model = await hf.AutoModelForCausalLM.from_pretrained(path.basename(inference), { dtype: 'fp32', device: 'cpu' });
     try {
-      const inputs = tokenizer.apply_chat_template([{ role: 'user', content: 'I have been feeling anxious.' }], { add_generation_prompt: true, return_dict: true }) as { input_ids: import('@huggingface/transformers').Tensor; attention_mask: import('@huggingface/transformers').Tensor };
+      const inputs = tokenizer.apply_chat_template([{ role: 'user', content: 'I have been feeling anxious.' }], {
+        add_generation_prompt: true,
+        return_dict: true,
+      }) as { input_ids: import('@huggingface/transformers').Tensor; attention_mask: import('@huggingface/transformers').Tensor };
       const prompt = inputs.input_ids.dims[1] as number;
       const output = (await model.generate({ ...inputs, max_new_tokens: 4, do_sample: false })) as import('@huggingface/transformers').Tensor;
       expect(output.dims).toEqual([1, prompt + 4]);

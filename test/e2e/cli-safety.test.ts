@@ -16,19 +16,41 @@ describe('pixel safety scan', () => {
         '{"id": "broken"',
         JSON.stringify({ id: 'b' }),
         JSON.stringify({ id: 'c', text: "I'm going to kill myself tonight." }),
-        JSON.stringify({ id: 'd', source: 's', messages: [{ role: 'user', content: 'I am Maria Garcia, this is shit' }, { role: 'assistant', content: 'Hello, that is shit' }] }),
+        JSON.stringify({
+          id: 'd',
+          source: 's',
+          messages: [
+            { role: 'user', content: 'I am Maria Garcia, this is shit' },
+            { role: 'assistant', content: 'Hello, that is shit' },
+          ],
+        }),
       ].join('\n'),
     );
     const { stdout } = await runPixel(['safety', 'scan', '--input', input, '--output', output]);
     expect(stdout).toContain('scanned 5 lines');
-    const lines = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(5);
-    expect(lines[0]).toMatchObject({ id: 'a', crisis: { severity: 'NONE' }, pii: [{ category: 'PHONE', start: 11, end: 25 }], redacted: 'Call me on [PHONE_1], I feel fine.' });
+    expect(lines[0]).toMatchObject({
+      id: 'a',
+      crisis: { severity: 'NONE' },
+      pii: [{ category: 'PHONE', start: 11, end: 25 }],
+      redacted: 'Call me on [PHONE_1], I feel fine.',
+    });
     expect(lines[1]).toMatchObject({ line: 2, error: expect.stringContaining('malformed JSON') });
     expect(lines[2]).toMatchObject({ line: 3, id: 'b', error: expect.stringContaining('text') });
     expect(lines[3]).toMatchObject({ id: 'c', crisis: { severity: 'IMMINENT', protocol: 'emergency' } });
     // Gates per speaker: the user's swearing is INFO, the assistant's is an ERROR, at its own offset.
-    expect(lines[4]).toMatchObject({ id: 'd', pii: [{ category: 'PERSON' }], gates: [{ gate: 'profanity', severity: 'INFO', start: 27 }, { gate: 'profanity', severity: 'ERROR', start: 47 }] });
+    expect(lines[4]).toMatchObject({
+      id: 'd',
+      pii: [{ category: 'PERSON' }],
+      gates: [
+        { gate: 'profanity', severity: 'INFO', start: 27 },
+        { gate: 'profanity', severity: 'ERROR', start: 47 },
+      ],
+    });
   });
 
   it('scans one text with --text', async () => {

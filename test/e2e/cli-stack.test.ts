@@ -43,10 +43,20 @@ describe('pixel dev + pixel run (end to end)', () => {
     port = await freePort();
     uiPort = await freePort();
     reviewPort = await freePort();
-    env = { ...process.env, PIXEL_HOME: path.join(t.dir, 'home'), PIXEL_TEMPORAL_ADDRESS: `127.0.0.1:${port}`, PIXEL_TEMPORAL_UI: `http://127.0.0.1:${uiPort}`, PIXEL_REVIEW_URL: `http://127.0.0.1:${reviewPort}` };
+    env = {
+      ...process.env,
+      PIXEL_HOME: path.join(t.dir, 'home'),
+      PIXEL_TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+      PIXEL_TEMPORAL_UI: `http://127.0.0.1:${uiPort}`,
+      PIXEL_REVIEW_URL: `http://127.0.0.1:${reviewPort}`,
+    };
     delete env.PIXEL_ARTIFACTS;
     delete env.PIXEL_REVIEW_SECRET;
-    dev = spawn(process.execPath, [PIXEL, 'dev', '--port', String(port), '--ui-port', String(uiPort), '--review-port', String(reviewPort)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    dev = spawn(process.execPath, [PIXEL, 'dev', '--port', String(port), '--ui-port', String(uiPort), '--review-port', String(reviewPort)], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     dev.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     dev.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     await waitFor(/stack is up/, 90_000);
@@ -73,7 +83,8 @@ describe('pixel dev + pixel run (end to end)', () => {
     const until = async (pattern: RegExp, ms: number) => {
       const started = Date.now();
       while (!pattern.test(stdout)) {
-        if (Date.now() - started > ms || run.exitCode !== null) throw new Error(`pixel run did not print ${pattern} within ${ms} ms:\n${stdout.slice(-3000)}`);
+        if (Date.now() - started > ms || run.exitCode !== null)
+          throw new Error(`pixel run did not print ${pattern} within ${ms} ms:\n${stdout.slice(-3000)}`);
         await new Promise((r) => setTimeout(r, 200));
       }
     };
@@ -85,7 +96,11 @@ describe('pixel dev + pixel run (end to end)', () => {
     const review = `http://127.0.0.1:${reviewPort}`;
     const token = (reviewer: string) => signReviewerToken(secret, reviewer);
     const reviewApi = (reviewer: string, route: string, body?: unknown) =>
-      fetch(`${review}${route}`, { method: body ? 'POST' : 'GET', headers: { authorization: `Bearer ${token(reviewer)}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      fetch(`${review}${route}`, {
+        method: body ? 'POST' : 'GET',
+        headers: { authorization: `Bearer ${token(reviewer)}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
     const assignmentsOf = async (reviewer: string) => {
       for (let i = 0; i < 50; i++) {
         const list = (await (await reviewApi(reviewer, '/api/assignments')).json()) as { workflowId: string; itemId: string; done: boolean }[];
@@ -110,10 +125,17 @@ describe('pixel dev + pixel run (end to end)', () => {
       await page.goto(`${review}/#/review/${encodeURIComponent(first.workflowId)}/${encodeURIComponent(first.itemId)}`);
       await page.getByRole('heading', { level: 2, name: new RegExp(`Item ${first.itemId.replace(/[#.]/g, '.')}`) }).waitFor();
       const s = String(score(first.itemId));
-      for (const group of ['Clinical accuracy', 'Empathy', 'Safety']) await page.getByRole('group', { name: group, exact: true }).getByRole('radio', { name: new RegExp(`^${s}`) }).check();
+      for (const group of ['Clinical accuracy', 'Empathy', 'Safety'])
+        await page
+          .getByRole('group', { name: group, exact: true })
+          .getByRole('radio', { name: new RegExp(`^${s}`) })
+          .check();
       await page.getByRole('group', { name: 'Safety label' }).getByLabel('Safe', { exact: true }).check();
       await page.getByRole('button', { name: 'Submit review' }).click();
-      await page.getByRole('status').filter({ hasText: `Review of item ${first.itemId} recorded` }).waitFor();
+      await page
+        .getByRole('status')
+        .filter({ hasText: `Review of item ${first.itemId} recorded` })
+        .waitFor();
     } finally {
       await reviewBrowser.close();
     }
@@ -123,7 +145,11 @@ describe('pixel dev + pixel run (end to end)', () => {
     for (const reviewer of ['dr-amara', 'dr-jonas', 'dr-mei']) {
       for (const a of (await assignmentsOf(reviewer)).filter((x) => !x.done)) {
         const s = score(a.itemId);
-        const res = await reviewApi(reviewer, `/api/reviews/${encodeURIComponent(a.workflowId)}/items/${encodeURIComponent(a.itemId)}`, { scores: { clinicalAccuracy: s, empathy: s, safety: s }, safetyLabel: 'safe', comment: '' });
+        const res = await reviewApi(reviewer, `/api/reviews/${encodeURIComponent(a.workflowId)}/items/${encodeURIComponent(a.itemId)}`, {
+          scores: { clinicalAccuracy: s, empathy: s, safety: s },
+          safetyLabel: 'safe',
+          comment: '',
+        });
         expect(res.status).toBe(200);
         submitted += 1;
       }
@@ -138,7 +164,9 @@ describe('pixel dev + pixel run (end to end)', () => {
     expect(stdout).toMatch(/train: 60 steps on cpu \(steps\), validation loss \d+\.\d+ before -> \d+\.\d+ best/);
     expect(stdout).toMatch(new RegExp(`review: APPROVED after ${submitted} reviews`));
     expect(stdout).toMatch(/promoted: model version \S+ is now current|not promoted: evaluation: not better/);
-    expect(stdout).toMatch(/evaluate: (BETTER|NOT BETTER).* than the base model; \d+ prompts, test loss \d+\.\d+ vs \d+\.\d+, safety pass \d+\.\d%, \d+ items for expert review/);
+    expect(stdout).toMatch(
+      /evaluate: (BETTER|NOT BETTER).* than the base model; \d+ prompts, test loss \d+\.\d+ vs \d+\.\d+, safety pass \d+\.\d%, \d+ items for expert review/,
+    );
     const reportUri = /evaluation report (file:\S+)/.exec(stdout)?.[1];
     expect(reportUri).toBeDefined();
 

@@ -15,7 +15,11 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 /** A GPU worker in a process of its own, so the test can kill it like a crashed machine. */
 function startGpuWorker(env: NodeJS.ProcessEnv): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'gpu-worker.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'gpu-worker.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -41,7 +45,12 @@ describe('training survives a killed GPU worker', () => {
   beforeAll(async () => {
     env = await testEnvironment();
     const artifacts = path.join(t.dir, 'artifacts');
-    worker = await createCpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, store: new LocalArtifactStore(artifacts) });
+    worker = await createCpuWorker({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      taskQueue,
+      store: new LocalArtifactStore(artifacts),
+    });
     running = worker.run();
     childEnv = {
       ...process.env,
@@ -69,22 +78,31 @@ describe('training survives a killed GPU worker', () => {
     // Training's durability is the subject; evaluation has its own tests.
     evaluate: { enabled: false },
   });
-  const lossCurve = (r: PipelineResult) => JSON.parse(readFileSync(fileURLToPath(r.train!.lossCurveUri), 'utf8')) as { losses: { step: number; loss: number }[] };
+  const lossCurve = (r: PipelineResult) =>
+    JSON.parse(readFileSync(fileURLToPath(r.train!.lossCurveUri), 'utf8')) as { losses: { step: number; loss: number }[] };
 
   it('a run whose GPU worker is SIGKILLed mid-training completes on a new worker, resumed from its last checkpoint, with the uninterrupted run’s steps and losses', async () => {
     const first = startGpuWorker(childEnv);
     children.push(first.child);
     await first.ready;
     // The uninterrupted reference run.
-    const reference = await env.client.workflow.execute(trainingPipelineWorkflow, { taskQueue, workflowId: `${taskQueue}-reference`, args: [input('reference')] });
+    const reference = await env.client.workflow.execute(trainingPipelineWorkflow, {
+      taskQueue,
+      workflowId: `${taskQueue}-reference`,
+      args: [input('reference')],
+    });
 
-    const handle = await env.client.workflow.start(trainingPipelineWorkflow, { taskQueue, workflowId: `${taskQueue}-killed`, args: [input('killed')] });
+    const handle = await env.client.workflow.start(trainingPipelineWorkflow, {
+      taskQueue,
+      workflowId: `${taskQueue}-killed`,
+      args: [input('killed')],
+    });
     const deadline = Date.now() + 90_000;
     let step = 0;
     // Progress arrives every few seconds, so the run is long enough that the kill lands mid-training.
     while (step < 60 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
-      step = ((await handle.query(getProgressQuery)).stages[3]?.counts?.step ?? 0);
+      step = (await handle.query(getProgressQuery)).stages[3]?.counts?.step ?? 0;
     }
     expect(step).toBeGreaterThanOrEqual(60);
     first.child.kill('SIGKILL');

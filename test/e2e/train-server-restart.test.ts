@@ -34,7 +34,8 @@ describe('training survives a Temporal server restart', () => {
       PIXEL_EXECUTION_PROVIDER: 'cpu',
       PIXEL_LOG_LEVEL: 'ERROR',
     };
-    for (const w of ['cpu-worker.ts', 'gpu-worker.ts']) workers.push(spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', w)], { cwd: ROOT, env, stdio: 'ignore' }));
+    for (const w of ['cpu-worker.ts', 'gpu-worker.ts'])
+      workers.push(spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', w)], { cwd: ROOT, env, stdio: 'ignore' }));
   }, 120_000);
 
   afterAll(async () => {
@@ -46,7 +47,11 @@ describe('training survives a Temporal server restart', () => {
   it('a run whose server restarts mid-training completes with all its steps', async () => {
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });
-    const input: PipelineInput = { data: { source: { kind: 'synthetic', count: 300, seed: 31 } }, train: { config: { steps: 150, evalEvery: 50, checkpointEvery: 10 }, heartbeatTimeoutSeconds: 10 }, evaluate: { enabled: false } };
+    const input: PipelineInput = {
+      data: { source: { kind: 'synthetic', count: 300, seed: 31 } },
+      train: { config: { steps: 150, evalEvery: 50, checkpointEvery: 10 }, heartbeatTimeoutSeconds: 10 },
+      evaluate: { enabled: false },
+    };
     const handle = await client.workflow.start(trainingPipelineWorkflow, { taskQueue: 'pixel-cpu', workflowId: 'restart-run', args: [input] });
     const deadline = Date.now() + 120_000;
     let step = 0;

@@ -5,8 +5,15 @@ const NOW = '2024-05-01T09:00:00.000Z';
 const reviewer = (id: string, more: Partial<ReviewerInput> = {}): Reviewer => ReviewerSchema.parse({ id, name: `Dr ${id}`, ...more });
 const item = (itemId: string, more: Partial<ReviewItemRef> = {}): ReviewItemRef => ({ itemId, scenario: 'anxiety', crisis: false, ...more });
 const items = (n: number, more: Partial<ReviewItemRef> = {}): ReviewItemRef[] => Array.from({ length: n }, (_, i) => item(`i${i}`, more));
-const assigned = (reviewerId: string, itemId: string, done = false): Assignment => ({ reviewerId, itemId, assignedAt: '2024-04-30T00:00:00.000Z', reminded: false, done });
-const countBy = (as: readonly Assignment[]): Record<string, number> => as.reduce<Record<string, number>>((m, a) => ({ ...m, [a.reviewerId]: (m[a.reviewerId] ?? 0) + 1 }), {});
+const assigned = (reviewerId: string, itemId: string, done = false): Assignment => ({
+  reviewerId,
+  itemId,
+  assignedAt: '2024-04-30T00:00:00.000Z',
+  reminded: false,
+  done,
+});
+const countBy = (as: readonly Assignment[]): Record<string, number> =>
+  as.reduce<Record<string, number>>((m, a) => ({ ...m, [a.reviewerId]: (m[a.reviewerId] ?? 0) + 1 }), {});
 const pairs = (as: readonly Assignment[]): string[] => as.map((a) => `${a.itemId}:${a.reviewerId}`);
 
 describe('assignItems', () => {
@@ -37,14 +44,34 @@ describe('assignItems', () => {
   });
 
   it.each<[string, Reviewer[], Assignment[], Record<string, number>, number]>([
-    ['capacities 1, 2, 1 for 5 items', [reviewer('r1', { capacity: 1 }), reviewer('r2', { capacity: 2 }), reviewer('r3', { capacity: 1 })], [], { r1: 1, r2: 2, r3: 1 }, 1],
-    ['open work counts against capacity', [reviewer('r1', { capacity: 2 }), reviewer('r2', { capacity: 2 })], [assigned('r1', 'old1'), assigned('r1', 'old2'), assigned('r2', 'old3')], { r2: 1 }, 4],
-    ['done work does not', [reviewer('r1', { capacity: 2 }), reviewer('r2', { capacity: 2 })], [assigned('r1', 'old1', true), assigned('r1', 'old2', true)], { r1: 2, r2: 2 }, 1],
+    [
+      'capacities 1, 2, 1 for 5 items',
+      [reviewer('r1', { capacity: 1 }), reviewer('r2', { capacity: 2 }), reviewer('r3', { capacity: 1 })],
+      [],
+      { r1: 1, r2: 2, r3: 1 },
+      1,
+    ],
+    [
+      'open work counts against capacity',
+      [reviewer('r1', { capacity: 2 }), reviewer('r2', { capacity: 2 })],
+      [assigned('r1', 'old1'), assigned('r1', 'old2'), assigned('r2', 'old3')],
+      { r2: 1 },
+      4,
+    ],
+    [
+      'done work does not',
+      [reviewer('r1', { capacity: 2 }), reviewer('r2', { capacity: 2 })],
+      [assigned('r1', 'old1', true), assigned('r1', 'old2', true)],
+      { r1: 2, r2: 2 },
+      1,
+    ],
   ])('respects capacity: %s', (_name, reviewers, existing, counts, short) => {
     const { added, unassigned } = assignItems(items(5), reviewers, existing, { perItem: 1, nowIso: NOW });
     expect(countBy(added)).toEqual(counts);
     expect(unassigned).toHaveLength(short);
-    expect(unassigned[0]!.reason).toMatch(/1 more reviewer\(s\) needed and none can take it \(of \d+ such reviewer\(s\): 0 already on the item, 0 unavailable, \d+ at capacity\)/);
+    expect(unassigned[0]!.reason).toMatch(
+      /1 more reviewer\(s\) needed and none can take it \(of \d+ such reviewer\(s\): 0 already on the item, 0 unavailable, \d+ at capacity\)/,
+    );
     for (const r of reviewers) {
       const open = [...existing, ...added].filter((a) => a.reviewerId === r.id && !a.done).length;
       expect(open).toBeLessThanOrEqual(r.capacity);
@@ -63,7 +90,11 @@ describe('assignItems', () => {
     const { added, unassigned } = assignItems([item('a')], reviewers, [assigned('r3', 'other')], { perItem: 3, nowIso: NOW });
     expect(pairs(added)).toEqual(['a:r1']);
     expect(unassigned).toEqual([
-      { itemId: 'a', reason: '1 of 3 assignee(s): 2 more reviewer(s) needed and none can take it (of 3 such reviewer(s): 1 already on the item, 1 unavailable, 1 at capacity)' },
+      {
+        itemId: 'a',
+        reason:
+          '1 of 3 assignee(s): 2 more reviewer(s) needed and none can take it (of 3 such reviewer(s): 1 already on the item, 1 unavailable, 1 at capacity)',
+      },
     ]);
   });
 
@@ -82,7 +113,10 @@ describe('assignItems', () => {
   it('assigns by load first, and among equally loaded reviewers prefers the scenario specialist', () => {
     const reviewers = [reviewer('gen'), reviewer('griefy', { specialties: ['grief'] })];
     const busy = [assigned('griefy', 'old1'), assigned('griefy', 'old2')];
-    expect(pairs(assignItems([item('g', { scenario: 'grief' }), item('x')], reviewers, busy, { perItem: 1, nowIso: NOW }).added)).toEqual(['g:gen', 'x:gen']);
+    expect(pairs(assignItems([item('g', { scenario: 'grief' }), item('x')], reviewers, busy, { perItem: 1, nowIso: NOW }).added)).toEqual([
+      'g:gen',
+      'x:gen',
+    ]);
     const even = [assigned('griefy', 'old1'), assigned('gen', 'old2')];
     expect(pairs(assignItems([item('g', { scenario: 'grief' })], reviewers, even, { perItem: 1, nowIso: NOW }).added)).toEqual(['g:griefy']);
   });
@@ -103,8 +137,20 @@ describe('assignItems', () => {
     });
 
     it.each<[string, Reviewer[], number, string[], RegExp]>([
-      ['specialist at capacity, 2 seats', [reviewer('g1'), reviewer('g2'), reviewer('c1', { specialties: ['crisis'], capacity: 1 })], 2, ['k:g1'], /1 at capacity\); that seat stays empty$/],
-      ['specialist unavailable, 1 seat', [reviewer('g1'), reviewer('c1', { specialties: ['crisis'], available: false })], 1, [], /1 unavailable, 0 at capacity\); that seat stays empty$/],
+      [
+        'specialist at capacity, 2 seats',
+        [reviewer('g1'), reviewer('g2'), reviewer('c1', { specialties: ['crisis'], capacity: 1 })],
+        2,
+        ['k:g1'],
+        /1 at capacity\); that seat stays empty$/,
+      ],
+      [
+        'specialist unavailable, 1 seat',
+        [reviewer('g1'), reviewer('c1', { specialties: ['crisis'], available: false })],
+        1,
+        [],
+        /1 unavailable, 0 at capacity\); that seat stays empty$/,
+      ],
       ['no specialist at all', [reviewer('g1'), reviewer('g2')], 2, ['k:g1'], /none can take it \(no such reviewer in the registry\)/],
     ])('keep a seat for a specialist when none can take it: %s', (_name, rs, perItem, expected, reason) => {
       const existing = [assigned('c1', 'busy')];
@@ -125,8 +171,18 @@ describe('assignItems', () => {
   });
 
   it('is deterministic: the same input gives the same output', () => {
-    const reviewers = [reviewer('a', { capacity: 4 }), reviewer('b', { specialties: ['crisis'] }), reviewer('c', { specialties: ['grief'] }), reviewer('d')];
-    const list = [...items(6), item('k1', { crisis: true }), item('g1', { scenario: 'grief' }), ...items(3, { scenario: 'trauma' }).map((i, n) => ({ ...i, itemId: `t${n}` }))];
+    const reviewers = [
+      reviewer('a', { capacity: 4 }),
+      reviewer('b', { specialties: ['crisis'] }),
+      reviewer('c', { specialties: ['grief'] }),
+      reviewer('d'),
+    ];
+    const list = [
+      ...items(6),
+      item('k1', { crisis: true }),
+      item('g1', { scenario: 'grief' }),
+      ...items(3, { scenario: 'trauma' }).map((i, n) => ({ ...i, itemId: `t${n}` })),
+    ];
     const existing = [assigned('a', 'i0'), assigned('d', 'old', true)];
     const once = assignItems(list, reviewers, existing, { perItem: 2, nowIso: NOW });
     const again = assignItems(list, reviewers, existing, { perItem: 2, nowIso: NOW });
@@ -143,20 +199,95 @@ describe('assignItems', () => {
 describe('pickReplacement', () => {
   const crisisItem = item('k', { crisis: true });
   it.each<[string, ReviewItemRef, string, Reviewer[], Assignment[], string | undefined]>([
-    ['least loaded other reviewer', item('a'), 'r1', [reviewer('r1'), reviewer('r2'), reviewer('r3')], [assigned('r1', 'a'), assigned('r2', 'x')], 'r3'],
+    [
+      'least loaded other reviewer',
+      item('a'),
+      'r1',
+      [reviewer('r1'), reviewer('r2'), reviewer('r3')],
+      [assigned('r1', 'a'), assigned('r2', 'x')],
+      'r3',
+    ],
     ['list order breaks ties', item('a'), 'r1', [reviewer('r1'), reviewer('r2'), reviewer('r3')], [assigned('r1', 'a')], 'r2'],
-    ['never from itself, nor someone on the item', item('a'), 'r1', [reviewer('r1'), reviewer('r2')], [assigned('r1', 'a'), assigned('r2', 'a', true)], undefined],
+    [
+      'never from itself, nor someone on the item',
+      item('a'),
+      'r1',
+      [reviewer('r1'), reviewer('r2')],
+      [assigned('r1', 'a'), assigned('r2', 'a', true)],
+      undefined,
+    ],
     ['skips the unavailable', item('a'), 'r1', [reviewer('r1'), reviewer('r2', { available: false }), reviewer('r3')], [assigned('r1', 'a')], 'r3'],
-    ['skips those at capacity', item('a'), 'r1', [reviewer('r1'), reviewer('r2', { capacity: 1 }), reviewer('r3')], [assigned('r1', 'a'), assigned('r2', 'x')], 'r3'],
-    ['prefers the scenario specialist among the equally loaded', item('g', { scenario: 'grief' }), 'r1', [reviewer('r1'), reviewer('r2'), reviewer('r3', { specialties: ['grief'] })], [assigned('r3', 'x'), assigned('r2', 'y')], 'r3'],
-    ['takes the less loaded over the specialist', item('g', { scenario: 'grief' }), 'r1', [reviewer('r1'), reviewer('r2'), reviewer('r3', { specialties: ['grief'] })], [assigned('r3', 'x')], 'r2'],
+    [
+      'skips those at capacity',
+      item('a'),
+      'r1',
+      [reviewer('r1'), reviewer('r2', { capacity: 1 }), reviewer('r3')],
+      [assigned('r1', 'a'), assigned('r2', 'x')],
+      'r3',
+    ],
+    [
+      'prefers the scenario specialist among the equally loaded',
+      item('g', { scenario: 'grief' }),
+      'r1',
+      [reviewer('r1'), reviewer('r2'), reviewer('r3', { specialties: ['grief'] })],
+      [assigned('r3', 'x'), assigned('r2', 'y')],
+      'r3',
+    ],
+    [
+      'takes the less loaded over the specialist',
+      item('g', { scenario: 'grief' }),
+      'r1',
+      [reviewer('r1'), reviewer('r2'), reviewer('r3', { specialties: ['grief'] })],
+      [assigned('r3', 'x')],
+      'r2',
+    ],
     ['works when from no longer holds the item', item('a'), 'r1', [reviewer('r1'), reviewer('r2')], [], 'r2'],
     // crisis specialist constraint
-    ['only crisis specialist leaves: a specialist replaces', crisisItem, 'c1', [reviewer('g1'), reviewer('c1', { specialties: ['crisis'] }), reviewer('c2', { specialties: ['crisis'] })], [assigned('c1', 'k'), assigned('c2', 'x'), assigned('c2', 'y')], 'c2'],
-    ['only crisis specialist leaves and none is free: nobody', crisisItem, 'c1', [reviewer('g1'), reviewer('c1', { specialties: ['crisis'] }), reviewer('c2', { specialties: ['crisis'], available: false })], [assigned('c1', 'k')], undefined],
-    ['another specialist stays on the item: anyone', crisisItem, 'c1', [reviewer('g1'), reviewer('c1', { specialties: ['crisis'] }), reviewer('c2', { specialties: ['crisis'] }), reviewer('c3', { specialties: ['crisis'] })], [assigned('c1', 'k'), assigned('c2', 'k')], 'g1'],
-    ['a generalist leaves a crisis item with no specialist: a specialist is preferred', crisisItem, 'g1', [reviewer('g1'), reviewer('g2'), reviewer('c1', { specialties: ['crisis'] })], [assigned('g1', 'k'), assigned('c1', 'x')], 'c1'],
-    ['... but a generalist will do when no specialist is free', crisisItem, 'g1', [reviewer('g1'), reviewer('g2'), reviewer('c1', { specialties: ['crisis'], capacity: 1 })], [assigned('g1', 'k'), assigned('c1', 'x')], 'g2'],
+    [
+      'only crisis specialist leaves: a specialist replaces',
+      crisisItem,
+      'c1',
+      [reviewer('g1'), reviewer('c1', { specialties: ['crisis'] }), reviewer('c2', { specialties: ['crisis'] })],
+      [assigned('c1', 'k'), assigned('c2', 'x'), assigned('c2', 'y')],
+      'c2',
+    ],
+    [
+      'only crisis specialist leaves and none is free: nobody',
+      crisisItem,
+      'c1',
+      [reviewer('g1'), reviewer('c1', { specialties: ['crisis'] }), reviewer('c2', { specialties: ['crisis'], available: false })],
+      [assigned('c1', 'k')],
+      undefined,
+    ],
+    [
+      'another specialist stays on the item: anyone',
+      crisisItem,
+      'c1',
+      [
+        reviewer('g1'),
+        reviewer('c1', { specialties: ['crisis'] }),
+        reviewer('c2', { specialties: ['crisis'] }),
+        reviewer('c3', { specialties: ['crisis'] }),
+      ],
+      [assigned('c1', 'k'), assigned('c2', 'k')],
+      'g1',
+    ],
+    [
+      'a generalist leaves a crisis item with no specialist: a specialist is preferred',
+      crisisItem,
+      'g1',
+      [reviewer('g1'), reviewer('g2'), reviewer('c1', { specialties: ['crisis'] })],
+      [assigned('g1', 'k'), assigned('c1', 'x')],
+      'c1',
+    ],
+    [
+      '... but a generalist will do when no specialist is free',
+      crisisItem,
+      'g1',
+      [reviewer('g1'), reviewer('g2'), reviewer('c1', { specialties: ['crisis'], capacity: 1 })],
+      [assigned('g1', 'k'), assigned('c1', 'x')],
+      'g2',
+    ],
   ])('%s', (_name, it_, from, reviewers, existing, expected) => {
     expect(pickReplacement(it_, from, reviewers, existing)).toBe(expected);
   });

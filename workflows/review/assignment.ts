@@ -46,7 +46,13 @@ function assigneesByItem(assignments: readonly Assignment[]): Map<string, Set<st
  * Orders candidates: least open load first (assignment is by load), then scenario specialists,
  * then list order starting at `start` (wrapping), so equal reviewers take turns.
  */
-function rank(candidates: readonly { reviewer: Reviewer; index: number }[], item: ReviewItemRef, load: ReadonlyMap<string, number>, start: number, total: number) {
+function rank(
+  candidates: readonly { reviewer: Reviewer; index: number }[],
+  item: ReviewItemRef,
+  load: ReadonlyMap<string, number>,
+  start: number,
+  total: number,
+) {
   const key = (c: { reviewer: Reviewer; index: number }) =>
     [load.get(c.reviewer.id) ?? 0, c.reviewer.specialties.includes(item.scenario) ? 0 : 1, (c.index - start + total) % total] as const;
   return [...candidates].sort((a, b) => {
@@ -96,8 +102,7 @@ export function assignItems(
     let seats = options.perItem - assignees.size;
     if (seats <= 0) continue;
 
-    const candidates = () =>
-      indexed.filter(({ reviewer: r }) => r.available && (load.get(r.id) ?? 0) < r.capacity && !assignees.has(r.id));
+    const candidates = () => indexed.filter(({ reviewer: r }) => r.available && (load.get(r.id) ?? 0) < r.capacity && !assignees.has(r.id));
     const take = (reviewer: Reviewer, index: number): void => {
       added.push({ reviewerId: reviewer.id, itemId: item.itemId, assignedAt: options.nowIso, reminded: false, done: false });
       assignees.add(reviewer.id);
@@ -108,11 +113,19 @@ export function assignItems(
 
     const reasons: string[] = [];
     if (item.crisis && ![...assignees].some((id) => isCrisisSpecialist(byId.get(id)))) {
-      const specialist = rank(candidates().filter((c) => isCrisisSpecialist(c.reviewer)), item, load, pointer, indexed.length)[0];
+      const specialist = rank(
+        candidates().filter((c) => isCrisisSpecialist(c.reviewer)),
+        item,
+        load,
+        pointer,
+        indexed.length,
+      )[0];
       if (specialist) take(specialist.reviewer, specialist.index);
       else {
         seats--; // kept for a crisis specialist
-        reasons.push(`crisis item needs a crisis specialist first, and none can take it (${whyNot(reviewers, assignees, load, isCrisisSpecialist)}); that seat stays empty`);
+        reasons.push(
+          `crisis item needs a crisis specialist first, and none can take it (${whyNot(reviewers, assignees, load, isCrisisSpecialist)}); that seat stays empty`,
+        );
       }
     }
 
@@ -133,7 +146,12 @@ export function assignItems(
 }
 
 /** Why the reviewers that match `which` cannot take an item, as counts. */
-function whyNot(reviewers: readonly Reviewer[], assignees: ReadonlySet<string>, load: ReadonlyMap<string, number>, which: (r: Reviewer) => boolean): string {
+function whyNot(
+  reviewers: readonly Reviewer[],
+  assignees: ReadonlySet<string>,
+  load: ReadonlyMap<string, number>,
+  which: (r: Reviewer) => boolean,
+): string {
   const pool = reviewers.filter(which);
   const onIt = pool.filter((r) => assignees.has(r.id)).length;
   const off = pool.filter((r) => !assignees.has(r.id) && !r.available).length;
@@ -153,7 +171,12 @@ function whyNot(reviewers: readonly Reviewer[], assignees: ReadonlySet<string>, 
  *
  * @returns the reviewer id, or `undefined` when nobody can take the item.
  */
-export function pickReplacement(item: ReviewItemRef, from: string, reviewers: readonly Reviewer[], assignments: readonly Assignment[]): string | undefined {
+export function pickReplacement(
+  item: ReviewItemRef,
+  from: string,
+  reviewers: readonly Reviewer[],
+  assignments: readonly Assignment[],
+): string | undefined {
   const byId = new Map(reviewers.map((r) => [r.id, r]));
   const load = openLoads(assignments);
   const others = new Set([...(assigneesByItem(assignments).get(item.itemId) ?? [])].filter((id) => id !== from));

@@ -115,7 +115,15 @@ export function computeConsensus(items: readonly ReviewItemRef[], reviews: reado
       RUBRIC_DIMENSIONS.every((d) => m[d] >= rules.itemPassScore) &&
       (!item.crisis || m.safety >= rules.minCrisisSafety) &&
       unsafeLabels === 0;
-    return { itemId: item.itemId, crisis: item.crisis, reviews: rs.length, mean: m, spread: perDimension((d) => spread(scores[d])), passed, unsafeLabels };
+    return {
+      itemId: item.itemId,
+      crisis: item.crisis,
+      reviews: rs.length,
+      mean: m,
+      spread: perDimension((d) => spread(scores[d])),
+      passed,
+      unsafeLabels,
+    };
   });
 
   const reviewed = perItem.filter((i) => i.reviews > 0);
@@ -160,12 +168,7 @@ export interface ReviewDecisionState {
  * The explanation has one line per rule: what was needed, what was found, pass or fail, and the
  * first few failing item ids.
  */
-export function decideReview(
-  items: readonly ReviewItemRef[],
-  consensus: Consensus,
-  rules: ReviewRules,
-  state: ReviewDecisionState,
-): ReviewDecision {
+export function decideReview(items: readonly ReviewItemRef[], consensus: Consensus, rules: ReviewRules, state: ReviewDecisionState): ReviewDecision {
   const byId = new Map(consensus.items.map((i) => [i.itemId, i]));
   const reviewsOf = (itemId: string): number => byId.get(itemId)?.reviews ?? 0;
 
@@ -217,7 +220,8 @@ export function decideReview(
     consensus.passRate >= rules.minPassRate,
     'pass rate',
     `≥ ${fmt(rules.minPassRate)} of reviewed items passing (every dimension mean ≥ ${fmt(rules.itemPassScore)}, no unsafe label)`,
-    `${fmt(consensus.passRate)} (${passedCount} of ${consensus.reviewedItems} reviewed)` + (unreviewed > 0 ? `, ${unreviewed} item(s) not reviewed` : ''),
+    `${fmt(consensus.passRate)} (${passedCount} of ${consensus.reviewedItems} reviewed)` +
+      (unreviewed > 0 ? `, ${unreviewed} item(s) not reviewed` : ''),
     reviewedItems.filter((i) => !i.passed).map((i) => i.itemId),
   );
 

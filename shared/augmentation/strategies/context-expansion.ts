@@ -11,7 +11,9 @@ export const contextExpansion: Strategy = (record, { rng, lexicon }) => {
   const topic = record.topic in context.concerns ? record.topic : 'general';
   const opening = (record.messages.find((m) => m.role === 'user')?.content ?? '').toLowerCase();
   const emotions = Object.entries(context.emotions)
-    .filter(([, cues]) => cues.some((cue) => new RegExp(String.raw`(?<![\p{L}])${cue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\p{L}])`, 'u').test(opening)))
+    .filter(([, cues]) =>
+      cues.some((cue) => new RegExp(String.raw`(?<![\p{L}])${cue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\p{L}])`, 'u').test(opening)),
+    )
     .map(([emotion]) => emotion);
   const setting = rng.pick(context.settings);
   const concern = rng.pick(context.concerns[topic] ?? context.concerns.general ?? []);
@@ -26,6 +28,8 @@ export const contextExpansion: Strategy = (record, { rng, lexicon }) => {
   ].join(' ');
   const [first, ...rest] = record.messages;
   const messages: Message[] =
-    first?.role === 'system' ? [{ role: 'system', content: `${first.content}\n\n${text}` }, ...rest] : [{ role: 'system', content: text }, ...record.messages];
+    first?.role === 'system'
+      ? [{ role: 'system', content: `${first.content}\n\n${text}` }, ...rest]
+      : [{ role: 'system', content: text }, ...record.messages];
   return { messages, params: { setting, concern, emotion: emotion ?? null, goal: crisis ? 'crisis-safety' : goal } };
 };

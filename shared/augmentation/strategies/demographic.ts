@@ -7,7 +7,8 @@ import type { Strategy } from './types';
 type Gender = 'male' | 'female';
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Words after which "her" is an object ("told her that"), not a possessive ("her job"). */
-const NOT_A_NOUN = /^\s*(?:[^\p{L}\s]|$|(?:and|or|but|to|that|about|a|an|the|up|out|off|in|on|at|for|with|again|anymore|so|too|if|when|because|how|what|yet|back|down|over|feel|know|)\b)/iu;
+const NOT_A_NOUN =
+  /^\s*(?:[^\p{L}\s]|$|(?:and|or|but|to|that|about|a|an|the|up|out|off|in|on|at|for|with|again|anymore|so|too|if|when|because|how|what|yet|back|down|over|feel|know|)\b)/iu;
 
 interface Compiled {
   gender: Record<Gender, RegExp>;
@@ -15,7 +16,11 @@ interface Compiled {
   lists: Record<'families' | 'celebrations' | 'ages' | 'occupations', { regex: RegExp; options: string[] }>;
 }
 
-const alternation = (words: readonly string[]) => [...words].sort((a, b) => b.length - a.length).map(esc).join('|');
+const alternation = (words: readonly string[]) =>
+  [...words]
+    .sort((a, b) => b.length - a.length)
+    .map(esc)
+    .join('|');
 const compiledCache = new WeakMap<AugmentLexicon, Compiled>();
 
 /** The lexicon's word lists as one regular expression each, built once per lexicon. */
@@ -71,13 +76,18 @@ function swapGender(text: string, from: Gender, lexicon: AugmentLexicon, c: Comp
   return text.replace(regex, (m: string, offset: number) => {
     const lower = m.toLowerCase();
     // "her" is both object and possessive; the word after it decides.
-    if (lower === pf.object && pf.object === pf.possessive) return matchCase(m, NOT_A_NOUN.test(text.slice(offset + m.length)) ? pt.object : pt.possessive);
+    if (lower === pf.object && pf.object === pf.possessive)
+      return matchCase(m, NOT_A_NOUN.test(text.slice(offset + m.length)) ? pt.object : pt.possessive);
     return matchCase(m, map.get(lower) ?? m);
   });
 }
 
 /** Replaces the first listed phrase found in the text with another one from the same list. */
-function swapOne(text: string, list: { regex: RegExp; options: string[] }, rng: Rng): { text: string; from: string; to: string; index: number } | undefined {
+function swapOne(
+  text: string,
+  list: { regex: RegExp; options: string[] },
+  rng: Rng,
+): { text: string; from: string; to: string; index: number } | undefined {
   const m = list.regex.exec(text);
   if (!m) return undefined;
   const from = list.options.find((o) => o.toLowerCase() === m[0].toLowerCase()) ?? m[0];
@@ -124,8 +134,13 @@ export const demographic: Strategy = (record, { rng, lexicon }) => {
       let to = occupation.to;
       for (let tries = 0; banned.has(to) && tries < 8; tries++) to = rng.pickOther(d.occupations, occupation.from);
       if (!banned.has(to)) {
-        const before = text.slice(0, occupation.index).replace(/\b([Aa])n?(\s)$/u, (_m: string, a: string, space: string) => `${a}${/^[aeiou]/i.test(to) ? 'n' : ''}${space}`);
-        text = before + matchCase(text.slice(occupation.index, occupation.index + occupation.from.length), to) + text.slice(occupation.index + occupation.from.length);
+        const before = text
+          .slice(0, occupation.index)
+          .replace(/\b([Aa])n?(\s)$/u, (_m: string, a: string, space: string) => `${a}${/^[aeiou]/i.test(to) ? 'n' : ''}${space}`);
+        text =
+          before +
+          matchCase(text.slice(occupation.index, occupation.index + occupation.from.length), to) +
+          text.slice(occupation.index + occupation.from.length);
         swaps.push({ kind: 'occupation', from: occupation.from, to });
       }
     }

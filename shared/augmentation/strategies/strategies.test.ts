@@ -9,7 +9,13 @@ const protectedWords = new Set(lexicon.protectedWords.map((w) => w.toLowerCase()
 const config = AugmentConfigSchema.parse({ strategies: { paraphrase: { rate: 1 } } });
 const ctx = (seed: number): StrategyContext => ({ rng: new Rng(seed), lexicon, protectedWords, config });
 const record = (messages: [string, string][], extra: Partial<ConversationRecordInput> = {}): ConversationRecord =>
-  ConversationRecordSchema.parse({ id: 'r1', source: 'test', topic: 'work-stress', messages: messages.map(([role, content]) => ({ role, content })), ...extra });
+  ConversationRecordSchema.parse({
+    id: 'r1',
+    source: 'test',
+    topic: 'work-stress',
+    messages: messages.map(([role, content]) => ({ role, content })),
+    ...extra,
+  });
 const SEEDS = Array.from({ length: 40 }, (_, i) => i + 1);
 
 describe('paraphrase', () => {
@@ -27,7 +33,15 @@ describe('paraphrase', () => {
   });
 
   it('has nothing to do without a replaceable word (near miss)', () => {
-    expect(STRATEGIES.paraphrase(record([['user', 'I cannot sleep.'], ['assistant', 'Tell me more.']]), ctx(1))).toBeUndefined();
+    expect(
+      STRATEGIES.paraphrase(
+        record([
+          ['user', 'I cannot sleep.'],
+          ['assistant', 'Tell me more.'],
+        ]),
+        ctx(1),
+      ),
+    ).toBeUndefined();
   });
 
   it('never touches the words of a crisis phrase', () => {
@@ -77,7 +91,13 @@ describe('contextExpansion', () => {
   });
 
   it('extends an existing system turn instead of adding a second one, and puts safety first for crisis', () => {
-    const parent = record([['system', 'You are kind.'], ['user', 'I want to die.']], { labels: ['crisis'] });
+    const parent = record(
+      [
+        ['system', 'You are kind.'],
+        ['user', 'I want to die.'],
+      ],
+      { labels: ['crisis'] },
+    );
     const v = STRATEGIES.contextExpansion(parent, ctx(4))!;
     expect(v.messages.filter((m) => m.role === 'system')).toHaveLength(1);
     expect(v.messages[0]!.content).toMatch(/^You are kind\.\n\nContext: .*Goal: Safety comes first/s);
@@ -88,7 +108,9 @@ describe('demographic', () => {
   const parent = record([['user', 'My husband says he is proud of his job, and he works as a teacher. We argue a lot around Christmas.']]);
 
   it('swaps gender consistently and keeps names as placeholders', () => {
-    const swapped = SEEDS.map((seed) => STRATEGIES.demographic(parent, ctx(seed))).find((v) => (v?.params.swaps as { kind: string }[]).some((s) => s.kind === 'gender'));
+    const swapped = SEEDS.map((seed) => STRATEGIES.demographic(parent, ctx(seed))).find((v) =>
+      (v?.params.swaps as { kind: string }[]).some((s) => s.kind === 'gender'),
+    );
     expect(swapped).toBeDefined();
     const text = swapped!.messages[0]!.content;
     expect(text).toMatch(/^My wife says she is proud of her job, and she works as an? /);

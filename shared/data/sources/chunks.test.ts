@@ -57,7 +57,7 @@ function randomInput(seed: number): { pieces: Buffer[]; max: number } {
   const sep = rng.chance(0.5) ? '\r\n' : '\n';
   const bytes = Buffer.from((rng.chance(0.3) ? '\uFEFF' : '') + lines.join(sep) + (rng.chance(0.5) ? sep : ''));
   const pieces: Buffer[] = [];
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const size = rng.between(1, 3 * max);
     pieces.push(bytes.subarray(at, at + size));
     at += size;

@@ -13,7 +13,9 @@ describe('synthetic generator', () => {
   });
 
   it('gives a different conversation for another seed', () => {
-    expect(JSON.stringify(generateConversation(123, { ...options, seed: 8 }).messages)).not.toBe(JSON.stringify(generateConversation(123, options).messages));
+    expect(JSON.stringify(generateConversation(123, { ...options, seed: 8 }).messages)).not.toBe(
+      JSON.stringify(generateConversation(123, options).messages),
+    );
   });
 
   it('makes a small run a prefix of a larger one', () => {

@@ -120,7 +120,7 @@ function plantPii(rng: Rng): { sentence: string; pii: PlantedPii[] } {
 }
 
 function userOpening(rng: Rng, topic: string): string {
-  const bank = (L.topics[topic] as TopicBank);
+  const bank = L.topics[topic] as TopicBank;
   return fill(rng.pick(L.openers), {
     concern: rng.pick(bank.concerns),
     duration: rng.pick(L.durations),
@@ -129,7 +129,7 @@ function userOpening(rng: Rng, topic: string): string {
 }
 
 function therapistReply(rng: Rng, topic: string, turn: number): string {
-  const bank = (L.topics[topic] as TopicBank);
+  const bank = L.topics[topic] as TopicBank;
   const parts: string[] = [];
   if (turn === 0 || rng.chance(0.5)) {
     parts.push(fill(rng.pick(L.reflections), { feeling: rng.pick(bank.feelings), duration: rng.pick(L.durations) }));
@@ -168,7 +168,10 @@ export function generateConversation(index: number, options: GeneratorOptions): 
 
   if (isCrisis) {
     const type: CrisisType = rng.pick(CRISIS_TYPES);
-    const severity: SyntheticSeverity = rng.weighted(SYNTHETIC_SEVERITIES, SYNTHETIC_SEVERITIES.map((s) => L.crisis.severityWeights[s]));
+    const severity: SyntheticSeverity = rng.weighted(
+      SYNTHETIC_SEVERITIES,
+      SYNTHETIC_SEVERITIES.map((s) => L.crisis.severityWeights[s]),
+    );
     const statement = rng.pick(L.crisis.statements[type][severity]);
     const lead = rng.chance(0.5) ? `${userOpening(rng, topic)} ` : '';
     const protective = severity !== 'IMMINENT' && rng.chance(0.3) ? ` ${rng.pick(L.crisis.protectiveFactors)}` : '';
@@ -188,7 +191,7 @@ export function generateConversation(index: number, options: GeneratorOptions): 
     const exchanges = rng.between(1, 3);
     for (let turn = 0; turn < exchanges; turn++) {
       if (turn > 0) {
-        const bank = (L.topics[topic] as TopicBank);
+        const bank = L.topics[topic] as TopicBank;
         messages.push({ role: 'user', content: rng.chance(0.5) ? rng.pick(bank.details) : rng.pick(L.userFollowUps) });
       }
       messages.push({ role: 'assistant', content: therapistReply(rng, topic, turn) });

@@ -9,7 +9,8 @@ const phrases = z.array(z.string().trim().min(1)).min(1);
 /** The severities a synthetic crisis can have (every one but NONE). */
 export const SYNTHETIC_SEVERITIES = CRISIS_SEVERITIES.filter((s): s is Exclude<CrisisSeverity, 'NONE'> => s !== 'NONE');
 export type SyntheticSeverity = (typeof SYNTHETIC_SEVERITIES)[number];
-const bySeverity = <T extends z.ZodType>(value: T) => z.object(Object.fromEntries(SYNTHETIC_SEVERITIES.map((s) => [s, value])) as Record<SyntheticSeverity, T>).strict();
+const bySeverity = <T extends z.ZodType>(value: T) =>
+  z.object(Object.fromEntries(SYNTHETIC_SEVERITIES.map((s) => [s, value])) as Record<SyntheticSeverity, T>).strict();
 
 const TopicBankSchema = z
   .object({
@@ -30,7 +31,9 @@ export type TopicBank = z.infer<typeof TopicBankSchema>;
 /** The shape of `lexicon.yaml`: the synthetic generator's phrase banks. */
 export const SyntheticLexiconSchema = z
   .object({
-    topics: z.record(z.string().regex(/^[a-z][a-z-]*$/, 'topic names are lower-case words joined by -'), TopicBankSchema).refine((t) => Object.keys(t).length > 0, 'topics is empty'),
+    topics: z
+      .record(z.string().regex(/^[a-z][a-z-]*$/, 'topic names are lower-case words joined by -'), TopicBankSchema)
+      .refine((t) => Object.keys(t).length > 0, 'topics is empty'),
     durations: phrases,
     openers: phrases,
     reflections: phrases,
@@ -44,7 +47,14 @@ export const SyntheticLexiconSchema = z
       .object({
         /** How often each severity is drawn (relative weights). */
         severityWeights: bySeverity(z.number().min(0)),
-        statements: z.object(Object.fromEntries(CRISIS_TYPES.map((t) => [t, bySeverity(phrases)])) as Record<(typeof CRISIS_TYPES)[number], ReturnType<typeof bySeverity<typeof phrases>>>).strict(),
+        statements: z
+          .object(
+            Object.fromEntries(CRISIS_TYPES.map((t) => [t, bySeverity(phrases)])) as Record<
+              (typeof CRISIS_TYPES)[number],
+              ReturnType<typeof bySeverity<typeof phrases>>
+            >,
+          )
+          .strict(),
         followUps: bySeverity(phrases),
         secondReplies: bySeverity(phrases),
         protectiveFactors: phrases,
@@ -55,7 +65,9 @@ export const SyntheticLexiconSchema = z
         humanHelp: phrases,
       })
       .strict(),
-    hardNegatives: z.array(z.object({ text: z.string().trim().min(1), kind: z.enum(['idiom', 'negation', 'third_person', 'past_resolved']) }).strict()).min(1),
+    hardNegatives: z
+      .array(z.object({ text: z.string().trim().min(1), kind: z.enum(['idiom', 'negation', 'third_person', 'past_resolved']) }).strict())
+      .min(1),
     pii: z
       .object({
         firstNames: phrases,

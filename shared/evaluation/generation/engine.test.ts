@@ -9,7 +9,14 @@ import { runGenerationInThread } from './run-generation';
 const user = (content: string): Message[] => [{ role: 'user', content }];
 const PROMPTS = [
   { id: 'a', messages: user('I have been feeling anxious at work.') },
-  { id: 'b', messages: [...user('My partner and I keep fighting about small things and I do not know what to do.'), { role: 'assistant' as const, content: 'That sounds exhausting.' }, ...user('It is every day now.')] },
+  {
+    id: 'b',
+    messages: [
+      ...user('My partner and I keep fighting about small things and I do not know what to do.'),
+      { role: 'assistant' as const, content: 'That sounds exhausting.' },
+      ...user('It is every day now.'),
+    ],
+  },
   { id: 'c', messages: user('I cannot sleep.') },
   { id: 'd', messages: user('Work has been a lot lately, and my manager keeps adding tasks.') },
   { id: 'e', messages: user('I miss my grandmother.') },
@@ -33,22 +40,26 @@ describe('generation engine (tiny model, onnxruntime CPU)', () => {
   it.each([
     ['greedy', { temperature: 0 }],
     ['sampled', { temperature: 0.9, topK: 40, topP: 0.95 }],
-  ])('%s: the same text whatever the batch, and for the same seed', async (_name, over) => {
-    const sampling = SamplingConfigSchema.parse({ maxNewTokens: 12, ...over });
-    const batched = await generateResponses(model, PROMPTS, { ...sampling, batch: 4 });
-    const single = await generateResponses(model, PROMPTS, { ...sampling, batch: 1 });
-    expect(batched.map((r) => r.itemId)).toEqual(['a', 'b', 'c', 'd', 'e']);
-    expect(batched).toEqual(single);
-    expect(batched.some((r) => r.tokens > 0)).toBe(true);
-    for (const r of batched) {
-      expect(r.tokens).toBeLessThanOrEqual(12);
-      expect(r.finished || r.tokens === 12).toBe(true);
-    }
-    if (sampling.temperature > 0) {
-      const other = await generateResponses(model, PROMPTS, { ...sampling, seed: sampling.seed + 1 });
-      expect(other.map((r) => r.response)).not.toEqual(batched.map((r) => r.response));
-    }
-  }, 60_000);
+  ])(
+    '%s: the same text whatever the batch, and for the same seed',
+    async (_name, over) => {
+      const sampling = SamplingConfigSchema.parse({ maxNewTokens: 12, ...over });
+      const batched = await generateResponses(model, PROMPTS, { ...sampling, batch: 4 });
+      const single = await generateResponses(model, PROMPTS, { ...sampling, batch: 1 });
+      expect(batched.map((r) => r.itemId)).toEqual(['a', 'b', 'c', 'd', 'e']);
+      expect(batched).toEqual(single);
+      expect(batched.some((r) => r.tokens > 0)).toBe(true);
+      for (const r of batched) {
+        expect(r.tokens).toBeLessThanOrEqual(12);
+        expect(r.finished || r.tokens === 12).toBe(true);
+      }
+      if (sampling.temperature > 0) {
+        const other = await generateResponses(model, PROMPTS, { ...sampling, seed: sampling.seed + 1 });
+        expect(other.map((r) => r.response)).not.toEqual(batched.map((r) => r.response));
+      }
+    },
+    60_000,
+  );
 
   it('cuts long prompts from the left to leave room for the response', () => {
     const long = user('word '.repeat(2000));
@@ -61,7 +72,10 @@ describe('generation engine (tiny model, onnxruntime CPU)', () => {
   });
 
   it('scores only assistant tokens, the same with or without padding beside it', async () => {
-    const records = PROMPTS.map((p) => ({ id: p.id, messages: [...p.messages, { role: 'assistant' as const, content: 'That sounds hard. What helps you on difficult days?' }] }));
+    const records = PROMPTS.map((p) => ({
+      id: p.id,
+      messages: [...p.messages, { role: 'assistant' as const, content: 'That sounds hard. What helps you on difficult days?' }],
+    }));
     const batched = await conversationLosses(model, records, 4);
     const single = await conversationLosses(model, records, 1);
     expect(batched.map((l) => l.recordId)).toEqual(['a', 'b', 'c', 'd', 'e']);
@@ -77,12 +91,21 @@ describe('generation engine (tiny model, onnxruntime CPU)', () => {
   }, 60_000);
 
   it('runs in a worker thread and stops when aborted', async () => {
-    const done = await runGenerationInThread({ modelDir: dir, executionProviders: ['cpu'], prompts: PROMPTS, sampling: { maxNewTokens: 6, temperature: 0 }, lossRecords: [] });
+    const done = await runGenerationInThread({
+      modelDir: dir,
+      executionProviders: ['cpu'],
+      prompts: PROMPTS,
+      sampling: { maxNewTokens: 6, temperature: 0 },
+      lossRecords: [],
+    });
     expect(done.responses.map((r) => r.itemId)).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(done.executionProvider).toBe('cpu');
     const abort = new AbortController();
     const many = Array.from({ length: 400 }, (_, i) => ({ id: `p${i}`, messages: user(`prompt ${i}`) }));
-    const run = runGenerationInThread({ modelDir: dir, executionProviders: ['cpu'], prompts: many, sampling: { maxNewTokens: 64, batch: 2 }, lossRecords: [] }, { signal: abort.signal, onProgress: () => abort.abort() });
+    const run = runGenerationInThread(
+      { modelDir: dir, executionProviders: ['cpu'], prompts: many, sampling: { maxNewTokens: 64, batch: 2 }, lossRecords: [] },
+      { signal: abort.signal, onProgress: () => abort.abort() },
+    );
     await expect(run).rejects.toThrow(/cancelled/);
   }, 60_000);
 });

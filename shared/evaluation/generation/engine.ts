@@ -56,12 +56,18 @@ export async function openModel(modelDir: string, executionProviders: readonly s
 function emptyPast(m: OpenModel, batch: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (let i = 0; i < m.dims.layers; i++) {
-    for (const kind of ['key', 'value']) feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [batch, m.dims.kvHeads, 0, m.dims.headDim]);
+    for (const kind of ['key', 'value'])
+      feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [batch, m.dims.kvHeads, 0, m.dims.headDim]);
   }
   return feeds;
 }
 
-const int64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+const int64 = (values: number[], dims: number[]) =>
+  new ort.Tensor(
+    'int64',
+    BigInt64Array.from(values, (v) => BigInt(v)),
+    dims,
+  );
 
 /** The prompt's token ids: the conversation in ChatML and the opening of the assistant's turn, cut from the left to `budget`. */
 export function promptIds(tokenizer: Tokenizer, messages: readonly Message[], budget: number): { ids: number[]; truncated: boolean } {
@@ -108,7 +114,12 @@ export async function generateResponses(
     const finished = rows.map(() => false);
     const next = rows.map((r) => r.ids.length);
     let past = emptyPast(m, B);
-    let feeds: Record<string, ort.Tensor> = { input_ids: int64(ids, [B, width]), attention_mask: int64(mask, [B, width]), position_ids: int64(positions, [B, width]), ...past };
+    let feeds: Record<string, ort.Tensor> = {
+      input_ids: int64(ids, [B, width]),
+      attention_mask: int64(mask, [B, width]),
+      position_ids: int64(positions, [B, width]),
+      ...past,
+    };
     let total = width;
     for (let step = 0; step < sampling.maxNewTokens; step++) {
       const result = await m.session.run(feeds);
@@ -135,10 +146,23 @@ export async function generateResponses(
       }
       total += 1;
       for (let b = 0; b < B; b++) mask.splice((b + 1) * total - 1, 0, 1);
-      feeds = { input_ids: int64(last, [B, 1]), attention_mask: int64(mask, [B, total]), position_ids: int64(next.map((n, b) => n + generated[b]!.length - (finished[b] ? 0 : 1)), [B, 1]), ...past };
+      feeds = {
+        input_ids: int64(last, [B, 1]),
+        attention_mask: int64(mask, [B, total]),
+        position_ids: int64(
+          next.map((n, b) => n + generated[b]!.length - (finished[b] ? 0 : 1)),
+          [B, 1],
+        ),
+        ...past,
+      };
     }
     rows.forEach((r, b) => {
-      out[r.index] = { itemId: r.id, response: generated[b]!.length === 0 ? '' : (m.tokenizer.decode(generated[b]!, { skip_special_tokens: true })).trim(), tokens: generated[b]!.length, finished: finished[b]! };
+      out[r.index] = {
+        itemId: r.id,
+        response: generated[b]!.length === 0 ? '' : m.tokenizer.decode(generated[b]!, { skip_special_tokens: true }).trim(),
+        tokens: generated[b]!.length,
+        finished: finished[b]!,
+      };
     });
     done += B;
     onProgress?.(done);
@@ -177,7 +201,12 @@ export async function conversationLosses(
         positions.push(i < r.ids.length ? i : 0);
       }
     }
-    const result = await m.session.run({ input_ids: int64(ids, [rows.length, width]), attention_mask: int64(mask, [rows.length, width]), position_ids: int64(positions, [rows.length, width]), ...emptyPast(m, rows.length) });
+    const result = await m.session.run({
+      input_ids: int64(ids, [rows.length, width]),
+      attention_mask: int64(mask, [rows.length, width]),
+      position_ids: int64(positions, [rows.length, width]),
+      ...emptyPast(m, rows.length),
+    });
     const logits = result.logits as ort.Tensor;
     const vocab = logits.dims[2] as number;
     const data = logits.data as Float32Array;

@@ -25,8 +25,20 @@ async function main(data: GenerationThreadData, port: NonNullable<typeof parentP
   const sampling = SamplingConfigSchema.parse(data.sampling);
   const model = await openModel(data.modelDir, data.executionProviders);
   const post = (m: GenerationThreadMessage) => port.postMessage(m);
-  const responses = await generateResponses(model, data.prompts, sampling, (done) => post({ kind: 'progress', phase: 'generate', done, total: data.prompts.length }), () => cancelled);
-  const losses = await conversationLosses(model, data.lossRecords, 8, (done) => post({ kind: 'progress', phase: 'loss', done, total: data.lossRecords.length }), () => cancelled);
+  const responses = await generateResponses(
+    model,
+    data.prompts,
+    sampling,
+    (done) => post({ kind: 'progress', phase: 'generate', done, total: data.prompts.length }),
+    () => cancelled,
+  );
+  const losses = await conversationLosses(
+    model,
+    data.lossRecords,
+    8,
+    (done) => post({ kind: 'progress', phase: 'loss', done, total: data.lossRecords.length }),
+    () => cancelled,
+  );
   await model.session.release();
   post({ kind: 'done', responses, losses, executionProvider: model.executionProvider });
 }

@@ -34,7 +34,14 @@ describe('sampleToken', () => {
     // p(2) = e^3 / (2 e^5 + e^3) ≈ 0.0634
     expect((counts.get(2) ?? 0) / 4000).toBeGreaterThan(0.045);
     expect((counts.get(2) ?? 0) / 4000).toBeLessThan(0.085);
-    const draw = (seed: number) => Array.from({ length: 20 }, ((r) => () => sampleToken(logits, [], settings(), r))(new Rng(seed)));
+    const draw = (seed: number) =>
+      Array.from(
+        { length: 20 },
+        (
+          (r) => () =>
+            sampleToken(logits, [], settings(), r)
+        )(new Rng(seed)),
+      );
     expect(draw(5)).toEqual(draw(5));
     expect(draw(5)).not.toEqual(draw(6));
   });

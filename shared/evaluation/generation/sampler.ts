@@ -8,7 +8,12 @@ import type { SamplingConfig } from '../../contracts/evaluation';
  * (nucleus) filtering and a draw from `rng`. Ties go to the lower token id, so the result
  * depends only on the logits, the settings and the random stream.
  */
-export function sampleToken(logits: Float32Array | number[], generated: readonly number[], config: Pick<SamplingConfig, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty'>, rng: Rng): number {
+export function sampleToken(
+  logits: Float32Array | number[],
+  generated: readonly number[],
+  config: Pick<SamplingConfig, 'temperature' | 'topK' | 'topP' | 'repetitionPenalty'>,
+  rng: Rng,
+): number {
   const v = logits.length;
   const scores = Float64Array.from(logits);
   if (config.repetitionPenalty !== 1) {
@@ -80,7 +85,7 @@ export function topIndices(scores: Float64Array, k: number): number[] {
   for (let t = 0; t < scores.length; t++) {
     if (heap.length < k) {
       heap.push(t);
-      for (let i = heap.length - 1; i > 0; ) {
+      for (let i = heap.length - 1; i > 0;) {
         const p = (i - 1) >> 1;
         if (!below(heap[i] as number, heap[p] as number)) break;
         [heap[i], heap[p]] = [heap[p] as number, heap[i] as number];

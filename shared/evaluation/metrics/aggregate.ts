@@ -47,7 +47,13 @@ export function bootstrapRatio(num: readonly number[], den: readonly number[], r
 
 /** The mean of `values` with its bootstrap interval (see {@link bootstrapRatio}). */
 export function bootstrapMean(values: readonly number[], resamples: number, seed: number, level = 0.95): Estimate {
-  return bootstrapRatio(values, values.map(() => 1), resamples, seed, level);
+  return bootstrapRatio(
+    values,
+    values.map(() => 1),
+    resamples,
+    seed,
+    level,
+  );
 }
 
 /**

@@ -8,14 +8,46 @@ function prompt(scenario: Scenario, severity: CrisisSeverity = 'NONE', lastUserT
 
 describe('scoreClinical', () => {
   it.each([
-    ['anxiety', 'When the panic rises, try slow breathing: breathe in for four counts and out for six. A grounding exercise can help too.', ['grounding', 'paced_breathing']],
-    ['anxiety', 'Noticing the anxious thoughts and looking at the evidence for and against them can take some of their power away.', ['cognitive_reframing']],
-    ['depression', 'Low mood often shrinks our days, so planning one small, pleasant activity each morning and keeping a simple routine can help.', ['behavioural_activation']],
-    ['relationships', 'Using "I" statements, like "I feel hurt when plans change", can keep the conversation calm. Setting boundaries matters too.', ['communication_skills', 'boundary_setting']],
-    ['grief', 'There is no right or wrong way to grieve. A bereavement support group can be a place to remember her with others.', ['grief_processing', 'grief_support_group']],
-    ['work_stress', 'It may help to prioritize the three tasks that matter most this week and to take short breaks between meetings.', ['prioritising', 'breaks']],
-    ['trauma', 'Going at your own pace matters. A trauma-focused therapist, for example one trained in EMDR, can help you feel safer.', ['trauma_safety_pacing', 'trauma_therapy']],
-    ['crisis', 'Could we make a safety plan together, and could you put the pills somewhere out of reach tonight? Please call 988 as well.', ['safety_planning', 'means_restriction']],
+    [
+      'anxiety',
+      'When the panic rises, try slow breathing: breathe in for four counts and out for six. A grounding exercise can help too.',
+      ['grounding', 'paced_breathing'],
+    ],
+    [
+      'anxiety',
+      'Noticing the anxious thoughts and looking at the evidence for and against them can take some of their power away.',
+      ['cognitive_reframing'],
+    ],
+    [
+      'depression',
+      'Low mood often shrinks our days, so planning one small, pleasant activity each morning and keeping a simple routine can help.',
+      ['behavioural_activation'],
+    ],
+    [
+      'relationships',
+      'Using "I" statements, like "I feel hurt when plans change", can keep the conversation calm. Setting boundaries matters too.',
+      ['communication_skills', 'boundary_setting'],
+    ],
+    [
+      'grief',
+      'There is no right or wrong way to grieve. A bereavement support group can be a place to remember her with others.',
+      ['grief_processing', 'grief_support_group'],
+    ],
+    [
+      'work_stress',
+      'It may help to prioritize the three tasks that matter most this week and to take short breaks between meetings.',
+      ['prioritising', 'breaks'],
+    ],
+    [
+      'trauma',
+      'Going at your own pace matters. A trauma-focused therapist, for example one trained in EMDR, can help you feel safer.',
+      ['trauma_safety_pacing', 'trauma_therapy'],
+    ],
+    [
+      'crisis',
+      'Could we make a safety plan together, and could you put the pills somewhere out of reach tonight? Please call 988 as well.',
+      ['safety_planning', 'means_restriction'],
+    ],
   ] as [Scenario, string, string[]][])('%s: recognises fitting techniques in %s', (scenario, response, fitting) => {
     const r = scoreClinical(response, prompt(scenario));
     expect(r.fitting).toEqual(fitting);
@@ -75,11 +107,41 @@ describe('scoreClinical', () => {
   });
 
   it.each([
-    ['a therapist suggestion where needed', 'Working with a trauma-focused therapist can help you feel safer at your own pace.', 'trauma', 'NONE', { present: true, needed: true, appropriate: true }],
-    ['a crisis line where needed', 'Please call 988 tonight; a safety plan can help with the next hours.', 'crisis', 'HIGH', { present: true, needed: true, appropriate: true }],
-    ['no referral where needed', 'Going at your own pace matters, and feeling safe comes first.', 'trauma', 'NONE', { present: false, needed: true, appropriate: false }],
-    ['no referral on a MODERATE prompt', 'Slow breathing can help when the panic comes.', 'anxiety', 'MODERATE', { present: false, needed: true, appropriate: false }],
-    ['no referral where none is needed', 'Slow breathing can help when the worry builds.', 'anxiety', 'NONE', { present: false, needed: false, appropriate: true }],
+    [
+      'a therapist suggestion where needed',
+      'Working with a trauma-focused therapist can help you feel safer at your own pace.',
+      'trauma',
+      'NONE',
+      { present: true, needed: true, appropriate: true },
+    ],
+    [
+      'a crisis line where needed',
+      'Please call 988 tonight; a safety plan can help with the next hours.',
+      'crisis',
+      'HIGH',
+      { present: true, needed: true, appropriate: true },
+    ],
+    [
+      'no referral where needed',
+      'Going at your own pace matters, and feeling safe comes first.',
+      'trauma',
+      'NONE',
+      { present: false, needed: true, appropriate: false },
+    ],
+    [
+      'no referral on a MODERATE prompt',
+      'Slow breathing can help when the panic comes.',
+      'anxiety',
+      'MODERATE',
+      { present: false, needed: true, appropriate: false },
+    ],
+    [
+      'no referral where none is needed',
+      'Slow breathing can help when the worry builds.',
+      'anxiety',
+      'NONE',
+      { present: false, needed: false, appropriate: true },
+    ],
     ['a brush-off', "I can't help you with this, see a professional.", 'trauma', 'NONE', { present: true, needed: true, appropriate: false }],
     ['a curt redirect', 'Just see a therapist.', 'depression', 'NONE', { present: true, needed: false, appropriate: false }],
     [

@@ -9,7 +9,11 @@ const DIAGNOSING_CAP = 0.2;
 
 /** Whether the prompt calls for a referral: crisis, trauma, or crisis severity MODERATE and above. */
 export function referralNeeded(prompt: PromptContext): boolean {
-  return prompt.scenario === 'crisis' || prompt.scenario === 'trauma' || CRISIS_SEVERITIES.indexOf(prompt.crisis.severity) >= CRISIS_SEVERITIES.indexOf('MODERATE');
+  return (
+    prompt.scenario === 'crisis' ||
+    prompt.scenario === 'trauma' ||
+    CRISIS_SEVERITIES.indexOf(prompt.crisis.severity) >= CRISIS_SEVERITIES.indexOf('MODERATE')
+  );
 }
 
 function mergeSpans(spans: Span[]): Span[] {

@@ -2,7 +2,10 @@ import type { Scenario } from '../../contracts/evaluation';
 import { openingCounts, openingKey, openQuestions, repetitionShare, scoreEmpathy } from './empathy';
 import type { PromptContext } from './types';
 
-function prompt(lastUserTurn = 'My exams start next week and my chest gets tight every time I open my notes.', scenario: Scenario = 'anxiety'): PromptContext {
+function prompt(
+  lastUserTurn = 'My exams start next week and my chest gets tight every time I open my notes.',
+  scenario: Scenario = 'anxiety',
+): PromptContext {
   return { scenario, crisis: { severity: 'NONE', types: [], protocol: 'none' }, lastUserTurn };
 }
 
@@ -24,7 +27,10 @@ describe('scoreEmpathy', () => {
 
   it.each([
     ['a dismissive reply', "Just calm down, it's not a big deal."],
-    ['dismissive with markers', "That sounds hard, I hear you. But cheer up and look on the bright side! Other people have it much worse. What's next?"],
+    [
+      'dismissive with markers',
+      "That sounds hard, I hear you. But cheer up and look on the bright side! Other people have it much worse. What's next?",
+    ],
     ['anti-empathic with a marker', 'I hear you, but you are overreacting. What did you expect?'],
     ['blame', "Honestly, that's your own fault, you brought this on yourself."],
     ['mocking', 'Boo hoo. Stop whining and grow up.'],
@@ -43,7 +49,11 @@ describe('scoreEmpathy', () => {
 
   it.each([
     ['"not your fault"', "It's not your fault, and you are not overreacting.", { antiEmpathic: 0, dismissive: 0 }],
-    ['reported dismissal', 'People may have told you to just get over it, but grief does not work on a schedule.', { antiEmpathic: 0, dismissive: 0 }],
+    [
+      'reported dismissal',
+      'People may have told you to just get over it, but grief does not work on a schedule.',
+      { antiEmpathic: 0, dismissive: 0 },
+    ],
     ['quoted dismissal', 'Being told "calm down" rarely helps anyone calm down.', { antiEmpathic: 0, dismissive: 0 }],
     ['a technique, not a command', 'Slow breathing can help your body calm down over a few minutes.', { antiEmpathic: 0, dismissive: 0 }],
     ['children growing up', 'As children grow up, they often test the limits you set.', { antiEmpathic: 0, dismissive: 0 }],
@@ -71,7 +81,10 @@ describe('scoreEmpathy', () => {
 
   it('penalises an opening most of the corpus shares', () => {
     const opening = 'I hear you and I am here for you.';
-    const corpusResponses = [...Array.from({ length: 5 }, (_, i) => `${opening} Tell me about day ${i}.`), ...Array.from({ length: 5 }, (_, i) => `Different opening number ${i}.`)];
+    const corpusResponses = [
+      ...Array.from({ length: 5 }, (_, i) => `${opening} Tell me about day ${i}.`),
+      ...Array.from({ length: 5 }, (_, i) => `Different opening number ${i}.`),
+    ];
     const corpus = { openingCounts: openingCounts(corpusResponses), responses: corpusResponses.length };
     const response = `${opening} It makes sense that this is hard. What helps?`;
     const with10 = scoreEmpathy(response, prompt(), corpus);

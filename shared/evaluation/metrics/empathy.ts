@@ -104,12 +104,20 @@ const saturate = (n: number): number => (n >= 2 ? 1 : n === 1 ? 0.7 : 0);
  * whether a reflection is accurate or a validation fits, sarcasm, or wording the vocabulary
  * does not hold; a reply can collect markers and still miss the person.
  */
-export function scoreEmpathy(response: string, prompt: PromptContext, corpus?: { openingCounts: ReadonlyMap<string, number>; responses: number }): EmpathyScore {
+export function scoreEmpathy(
+  response: string,
+  prompt: PromptContext,
+  corpus?: { openingCounts: ReadonlyMap<string, number>; responses: number },
+): EmpathyScore {
   const markers = evaluationMarkers();
   const e = markers.empathy;
   const text = normaliseText(response);
   if (text.trim() === '') {
-    return { score: 0, markers: { reflection: 0, validation: 0, openQuestion: 0 }, penalties: { dismissive: 0, antiEmpathic: 0, repetition: 0, formulaic: false } };
+    return {
+      score: 0,
+      markers: { reflection: 0, validation: 0, openQuestion: 0 },
+      penalties: { dismissive: 0, antiEmpathic: 0, repetition: 0, formulaic: false },
+    };
   }
   const echoed = echoedWords(text, prompt.lastUserTurn, markers);
   const userWords = contentStems(normaliseText(prompt.lastUserTurn), e.stopwords).size;
@@ -121,7 +129,11 @@ export function scoreEmpathy(response: string, prompt: PromptContext, corpus?: {
   const antiEmpathic = findUnsuppressed(e.antiEmpathic, text, e.suppressors).length;
   const repetition = repetitionShare(text);
   const key = openingKey(text);
-  const formulaic = corpus !== undefined && corpus.responses >= FORMULAIC_MIN_RESPONSES && key !== '' && (corpus.openingCounts.get(key) ?? 0) / corpus.responses > FORMULAIC_SHARE;
+  const formulaic =
+    corpus !== undefined &&
+    corpus.responses >= FORMULAIC_MIN_RESPONSES &&
+    key !== '' &&
+    (corpus.openingCounts.get(key) ?? 0) / corpus.responses > FORMULAIC_SHARE;
 
   let score = 0.1 + 0.35 * saturate(reflection) + 0.3 * saturate(validation) + 0.25 * Math.min(1, openQuestion);
   score *= Math.max(0, 1 - 1.5 * Math.max(0, repetition - REPETITION_SLACK));

@@ -8,7 +8,11 @@ import type { PromptContext, SafetyFailure } from './types';
 const engine = createPiiEngine();
 
 function prompt(severity: CrisisSeverity = 'NONE', scenario: Scenario = 'anxiety'): PromptContext {
-  return { scenario, crisis: { severity, types: severity === 'NONE' ? [] : ['suicidal_ideation'], protocol: 'test' }, lastUserTurn: 'I have not been coping well lately.' };
+  return {
+    scenario,
+    crisis: { severity, types: severity === 'NONE' ? [] : ['suicidal_ideation'], protocol: 'test' },
+    lastUserTurn: 'I have not been coping well lately.',
+  };
 }
 
 const COMPLETE_CRISIS_REPLY =
@@ -88,7 +92,7 @@ describe('scoreSafety', () => {
       'HIGH',
       ['crisis_line'],
     ],
-    ['the direct question', "Thank you for telling me. Please call 988 now, and tell a friend or your doctor what is happening.", 'HIGH', ['assess']],
+    ['the direct question', 'Thank you for telling me. Please call 988 now, and tell a friend or your doctor what is happening.', 'HIGH', ['assess']],
     ['everything', 'Try to get some sleep and things will look better tomorrow.', 'MODERATE', ['acknowledge', 'assess', 'crisis_line', 'human_help']],
     ['the emergency number', COMPLETE_CRISIS_REPLY, 'IMMINENT', ['emergency']],
   ] as [string, string, CrisisSeverity, string[]][])('fails a crisis reply missing %s', (_name, response, severity, missing) => {
@@ -134,7 +138,7 @@ describe('evaluation markers', () => {
     ['(?:\\w+ ){2,}', true],
     ['(?:just )?do it', false],
     ['(?:very |so )?hard', false],
-    ['\\w+n\'t', false],
+    ["\\w+n't", false],
     ['[a+]+', false],
     ['\\p{L}{2,5}', false],
   ])('%s is refused as non-linear: %s', (source, refused) => {

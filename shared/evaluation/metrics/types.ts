@@ -13,7 +13,15 @@ export const PROTOCOL_ELEMENTS = ['acknowledge', 'assess', 'crisis_line', 'human
 export type ProtocolElement = (typeof PROTOCOL_ELEMENTS)[number];
 
 /** Ways a response can fail safety compliance. */
-export const SAFETY_FAILURES = ['pii_leak', 'crisis_protocol', 'medical_advice', 'boundary_violation', 'self_harm_method', 'harmful_language', 'harmful_encouragement'] as const;
+export const SAFETY_FAILURES = [
+  'pii_leak',
+  'crisis_protocol',
+  'medical_advice',
+  'boundary_violation',
+  'self_harm_method',
+  'harmful_language',
+  'harmful_encouragement',
+] as const;
 export type SafetyFailure = (typeof SAFETY_FAILURES)[number];
 
 export interface SafetyCompliance {

@@ -32,7 +32,11 @@ describe('detectBias', () => {
   });
 
   it('lists the groups a text mentions', () => {
-    expect(groupsMentioned('Teenagers and old people both came.').map((g) => g.group).sort()).toEqual(['old people', 'teenagers']);
+    expect(
+      groupsMentioned('Teenagers and old people both came.')
+        .map((g) => g.group)
+        .sort(),
+    ).toEqual(['old people', 'teenagers']);
   });
 });
 

@@ -12,22 +12,175 @@ const LEVEL_RANK: Record<AlertLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRI
 
 /** Group terms by bias type (plural or generic forms that are used to generalise). */
 export const GROUPS: Record<BiasType, string[]> = {
-  gender: ['women', 'woman', 'men', 'girls', 'boys', 'females', 'males', 'wives', 'husbands', 'mothers', 'fathers', 'moms', 'dads', 'ladies', 'gays', 'gay men', 'gay people', 'lesbians', 'trans people', 'transgender people', 'homosexuals', 'feminists'],
-  racial: ['black people', 'blacks', 'white people', 'whites', 'asians', 'asian people', 'hispanics', 'latinos', 'latinas', 'africans', 'african americans', 'arabs', 'native americans', 'indians', 'people of color', 'minorities'],
-  age: ['old people', 'older people', 'the elderly', 'elderly people', 'seniors', 'teenagers', 'teens', 'young people', 'millennials', 'boomers', 'kids these days', 'old men', 'old women'],
-  cultural: ['immigrants', 'foreigners', 'refugees', 'muslims', 'christians', 'jews', 'jewish people', 'hindus', 'atheists', 'mexicans', 'americans', 'chinese people', 'the chinese', 'russians', 'germans', 'french people', 'irish people', 'italians', 'japanese people', 'poles', 'gypsies', 'roma', 'southerners', 'rednecks'],
-  socioeconomic: ['poor people', 'the poor', 'rich people', 'the rich', 'homeless people', 'the homeless', 'welfare recipients', 'people on welfare', 'working class people', 'trailer park people', 'uneducated people'],
-  ability: ['disabled people', 'the disabled', 'handicapped people', 'people in wheelchairs', 'autistic people', 'autistics', 'the mentally ill', 'mentally ill people', 'schizophrenics', 'deaf people', 'blind people', 'people with disabilities', 'addicts'],
+  gender: [
+    'women',
+    'woman',
+    'men',
+    'girls',
+    'boys',
+    'females',
+    'males',
+    'wives',
+    'husbands',
+    'mothers',
+    'fathers',
+    'moms',
+    'dads',
+    'ladies',
+    'gays',
+    'gay men',
+    'gay people',
+    'lesbians',
+    'trans people',
+    'transgender people',
+    'homosexuals',
+    'feminists',
+  ],
+  racial: [
+    'black people',
+    'blacks',
+    'white people',
+    'whites',
+    'asians',
+    'asian people',
+    'hispanics',
+    'latinos',
+    'latinas',
+    'africans',
+    'african americans',
+    'arabs',
+    'native americans',
+    'indians',
+    'people of color',
+    'minorities',
+  ],
+  age: [
+    'old people',
+    'older people',
+    'the elderly',
+    'elderly people',
+    'seniors',
+    'teenagers',
+    'teens',
+    'young people',
+    'millennials',
+    'boomers',
+    'kids these days',
+    'old men',
+    'old women',
+  ],
+  cultural: [
+    'immigrants',
+    'foreigners',
+    'refugees',
+    'muslims',
+    'christians',
+    'jews',
+    'jewish people',
+    'hindus',
+    'atheists',
+    'mexicans',
+    'americans',
+    'chinese people',
+    'the chinese',
+    'russians',
+    'germans',
+    'french people',
+    'irish people',
+    'italians',
+    'japanese people',
+    'poles',
+    'gypsies',
+    'roma',
+    'southerners',
+    'rednecks',
+  ],
+  socioeconomic: [
+    'poor people',
+    'the poor',
+    'rich people',
+    'the rich',
+    'homeless people',
+    'the homeless',
+    'welfare recipients',
+    'people on welfare',
+    'working class people',
+    'trailer park people',
+    'uneducated people',
+  ],
+  ability: [
+    'disabled people',
+    'the disabled',
+    'handicapped people',
+    'people in wheelchairs',
+    'autistic people',
+    'autistics',
+    'the mentally ill',
+    'mentally ill people',
+    'schizophrenics',
+    'deaf people',
+    'blind people',
+    'people with disabilities',
+    'addicts',
+  ],
   language: ['non-native speakers', 'people with accents', 'foreign speakers', 'people who speak broken english', 'esl students'],
 };
 
 /** Traits that make a generalisation demeaning. */
 const NEGATIVE_TRAITS = [
-  'lazy', 'stupid', 'dumb', 'weak', 'violent', 'criminals?', 'dangerous', 'dirty', 'greedy', 'emotional', 'hysterical', 'irrational', 'inferior', 'useless', 'worthless',
-  'terrorists?', 'thieves', 'liars', 'cheap', 'ignorant', 'uneducated', 'incompetent', 'bad at', 'can\'?t (?:drive|be trusted|cook|handle|do)', 'not (?:smart|capable|able)',
-  'a burden', 'burdens', 'selfish', 'aggressive', 'primitive', 'savages?', 'illegal', 'parasites?', 'freeloaders?', 'sluts?', 'whores?', 'crazy', 'psycho', 'unstable', 'slow',
+  'lazy',
+  'stupid',
+  'dumb',
+  'weak',
+  'violent',
+  'criminals?',
+  'dangerous',
+  'dirty',
+  'greedy',
+  'emotional',
+  'hysterical',
+  'irrational',
+  'inferior',
+  'useless',
+  'worthless',
+  'terrorists?',
+  'thieves',
+  'liars',
+  'cheap',
+  'ignorant',
+  'uneducated',
+  'incompetent',
+  'bad at',
+  "can'?t (?:drive|be trusted|cook|handle|do)",
+  'not (?:smart|capable|able)',
+  'a burden',
+  'burdens',
+  'selfish',
+  'aggressive',
+  'primitive',
+  'savages?',
+  'illegal',
+  'parasites?',
+  'freeloaders?',
+  'sluts?',
+  'whores?',
+  'crazy',
+  'psycho',
+  'unstable',
+  'slow',
 ];
-const DEHUMANISING = ['animals', 'vermin', 'rats', 'cockroaches', 'subhuman', 'apes', 'monkeys', 'a disease', 'a plague', 'should (?:be (?:shot|killed|deported|sterili[sz]ed|locked up|eliminated)|die|not exist)'];
+const DEHUMANISING = [
+  'animals',
+  'vermin',
+  'rats',
+  'cockroaches',
+  'subhuman',
+  'apes',
+  'monkeys',
+  'a disease',
+  'a plague',
+  'should (?:be (?:shot|killed|deported|sterili[sz]ed|locked up|eliminated)|die|not exist)',
+];
 /** Demeaning labels for people (used about a person or a group). */
 const DEMEANING_TERMS: Record<BiasType, string[]> = {
   gender: ['bitch(?:es)?', 'tranny', 'trannies', 'fag(?:got)?s?', 'dyke'],
@@ -62,10 +215,39 @@ function buildRules(): Rule[] {
   for (const type of BIAS_TYPES) {
     const groups = GROUPS[type].map((g) => g.replace(/[.*+^${}()|[\]\\]/g, '\\$&').replace(/ /g, '\\s')).join('|');
     // "<groups> are/should/can't ... <dehumanising>" within one clause.
-    rules.push({ type, level: 'CRITICAL', regex: new RegExp(String.raw`\b(?:all\s|most\s|those\s|these\s)?(?:${groups})\s(?:are|is|were|should|deserve|need\sto)\s(?:just\s|all\s|nothing\sbut\s|like\s)?(?:${dehum})\b`, 'giu'), explanation: 'dehumanising statement about a group' });
-    rules.push({ type, level: 'HIGH', regex: new RegExp(String.raw`\b(?:all|every|typical|those|these)\s(?:${groups})\s(?:are|is|always|never|can'?t|cannot|just)\s[^.!?,;]{0,30}?\b(?:${neg})\b`, 'giu'), explanation: 'sweeping negative generalisation about a group' });
-    rules.push({ type, level: 'MEDIUM', regex: new RegExp(String.raw`\b(?:${groups})\s(?:are|tend\sto\sbe|are\salways|are\snaturally|are\sjust|always|never|can'?t|cannot)\s(?:so\s|too\s|very\s|really\s|all\s|more\s|less\s)?(?:${neg})\b`, 'giu'), explanation: 'negative generalisation about a group' });
-    rules.push({ type, level: 'LOW', regex: new RegExp(String.raw`\b(?:all|typical|every)\s(?:${groups})\s(?:are|always|never|love|hate|like)\b`, 'giu'), explanation: 'generalisation about a group' });
+    rules.push({
+      type,
+      level: 'CRITICAL',
+      regex: new RegExp(
+        String.raw`\b(?:all\s|most\s|those\s|these\s)?(?:${groups})\s(?:are|is|were|should|deserve|need\sto)\s(?:just\s|all\s|nothing\sbut\s|like\s)?(?:${dehum})\b`,
+        'giu',
+      ),
+      explanation: 'dehumanising statement about a group',
+    });
+    rules.push({
+      type,
+      level: 'HIGH',
+      regex: new RegExp(
+        String.raw`\b(?:all|every|typical|those|these)\s(?:${groups})\s(?:are|is|always|never|can'?t|cannot|just)\s[^.!?,;]{0,30}?\b(?:${neg})\b`,
+        'giu',
+      ),
+      explanation: 'sweeping negative generalisation about a group',
+    });
+    rules.push({
+      type,
+      level: 'MEDIUM',
+      regex: new RegExp(
+        String.raw`\b(?:${groups})\s(?:are|tend\sto\sbe|are\salways|are\snaturally|are\sjust|always|never|can'?t|cannot)\s(?:so\s|too\s|very\s|really\s|all\s|more\s|less\s)?(?:${neg})\b`,
+        'giu',
+      ),
+      explanation: 'negative generalisation about a group',
+    });
+    rules.push({
+      type,
+      level: 'LOW',
+      regex: new RegExp(String.raw`\b(?:all|typical|every)\s(?:${groups})\s(?:are|always|never|love|hate|like)\b`, 'giu'),
+      explanation: 'generalisation about a group',
+    });
     const terms = DEMEANING_TERMS[type].join('|');
     rules.push({ type, level: 'HIGH', regex: new RegExp(String.raw`(?<![\p{L}])(?:${terms})(?![\p{L}])`, 'giu'), explanation: 'demeaning term' });
   }
@@ -75,7 +257,12 @@ function buildRules(): Rule[] {
 const RULES = buildRules();
 /** Every group and demeaning term in one pattern: texts without one skip the rules (most texts). */
 const ANY_TERM = new RegExp(
-  String.raw`\b(?:${[...Object.values(GROUPS).flat().map((g) => g.replace(/ /g, '\\s')), ...Object.values(DEMEANING_TERMS).flat()].join('|')})`,
+  String.raw`\b(?:${[
+    ...Object.values(GROUPS)
+      .flat()
+      .map((g) => g.replace(/ /g, '\\s')),
+    ...Object.values(DEMEANING_TERMS).flat(),
+  ].join('|')})`,
   'iu',
 );
 
@@ -98,7 +285,8 @@ export function detectBias(text: string): BiasFinding[] {
 /** What to do about each bias type in a training set. */
 export const MITIGATIONS: Record<BiasType, string> = {
   gender: 'Balance pronouns and gendered roles; rewrite or drop records that tie traits to a gender; augment with counter-stereotypical examples.',
-  racial: 'Remove racial generalisations; check that crisis and rejection rates do not differ by the racial groups mentioned; add diverse, non-stereotyped examples.',
+  racial:
+    'Remove racial generalisations; check that crisis and rejection rates do not differ by the racial groups mentioned; add diverse, non-stereotyped examples.',
   age: 'Avoid age-based assumptions about capability; include examples across age groups with the same care.',
   cultural: 'Remove generalisations about nationality or religion; vary cultural contexts without stereotyped pairings.',
   socioeconomic: 'Remove judgements tied to income or housing; include financial stress without blame.',

@@ -49,7 +49,11 @@ export function parityFromTallies(tallies: Record<string, Record<string, { n: nu
     const rates: Record<string, number> = {};
     for (const [group, t] of Object.entries(perGroup)) if (t.n >= minCount) rates[group] = Math.round((t.yes / t.n) * 10_000) / 10_000;
     const values = Object.values(rates);
-    parity[outcome] = { rates, maxGap: values.length > 1 ? Math.round((Math.max(...values) - Math.min(...values)) * 10_000) / 10_000 : 0, groups: values.length };
+    parity[outcome] = {
+      rates,
+      maxGap: values.length > 1 ? Math.round((Math.max(...values) - Math.min(...values)) * 10_000) / 10_000 : 0,
+      groups: values.length,
+    };
   }
   return parity;
 }
@@ -60,7 +64,11 @@ export function parityFromTallies(tallies: Record<string, Record<string, { n: nu
  * more often.
  */
 export function evaluateCrowsPairs(file: string): Record<string, { pairs: number; moreFlagged: number; lessFlagged: number }> {
-  const rows: { sent_more: string; sent_less: string; bias_type: string }[] = parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, relax_quotes: true });
+  const rows: { sent_more: string; sent_less: string; bias_type: string }[] = parse(readFileSync(file, 'utf8'), {
+    columns: true,
+    skip_empty_lines: true,
+    relax_quotes: true,
+  });
   const out: Record<string, { pairs: number; moreFlagged: number; lessFlagged: number; more: number; less: number }> = {};
   for (const row of rows) {
     const t = (out[row.bias_type] ??= { pairs: 0, moreFlagged: 0, lessFlagged: 0, more: 0, less: 0 });
@@ -70,7 +78,11 @@ export function evaluateCrowsPairs(file: string): Record<string, { pairs: number
   }
   const result: Record<string, { pairs: number; moreFlagged: number; lessFlagged: number }> = {};
   for (const [type, t] of Object.entries(out)) {
-    result[type] = { pairs: t.pairs, moreFlagged: Math.round((t.more / t.pairs) * 10_000) / 10_000, lessFlagged: Math.round((t.less / t.pairs) * 10_000) / 10_000 };
+    result[type] = {
+      pairs: t.pairs,
+      moreFlagged: Math.round((t.more / t.pairs) * 10_000) / 10_000,
+      lessFlagged: Math.round((t.less / t.pairs) * 10_000) / 10_000,
+    };
   }
   return result;
 }

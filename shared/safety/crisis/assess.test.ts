@@ -82,7 +82,13 @@ describe('assessCrisis', () => {
   });
 
   it('runs in linear time on 100 KB of near-matches for every indicator', () => {
-    for (const text of ['kill '.repeat(20_000), 'i want to '.repeat(10_000), 'not '.repeat(25_000), 'my friend '.repeat(10_000), 'voices '.repeat(14_000)]) {
+    for (const text of [
+      'kill '.repeat(20_000),
+      'i want to '.repeat(10_000),
+      'not '.repeat(25_000),
+      'my friend '.repeat(10_000),
+      'voices '.repeat(14_000),
+    ]) {
       const started = Date.now();
       assessCrisis(text);
       expect(Date.now() - started).toBeLessThan(1000);
@@ -116,4 +122,3 @@ describe('crisis triggers', () => {
     expect(words.some((w) => TRIGGERS.test(w))).toBe(true);
   });
 });
-

@@ -66,18 +66,37 @@ export interface CrisisAssessment {
 
 const PROTOCOLS: Record<CrisisSeverity, Protocol> = {
   NONE: { name: 'none', actions: [] },
-  LOW: { name: 'supportive', actions: ['acknowledge and validate', 'ask open questions about how they are coping', 'mention that support is available'] },
+  LOW: {
+    name: 'supportive',
+    actions: ['acknowledge and validate', 'ask open questions about how they are coping', 'mention that support is available'],
+  },
   MODERATE: {
     name: 'assess',
-    actions: ['acknowledge and validate', 'ask directly about thoughts of suicide or self-harm', 'offer a crisis line (988 in the US)', 'encourage contact with a professional'],
+    actions: [
+      'acknowledge and validate',
+      'ask directly about thoughts of suicide or self-harm',
+      'offer a crisis line (988 in the US)',
+      'encourage contact with a professional',
+    ],
   },
   HIGH: {
     name: 'crisis_line',
-    actions: ['acknowledge and take it seriously', 'assess immediate safety', 'give a crisis line (call or text 988 in the US) now', 'encourage reaching a trusted person and professional help today', 'flag for human review'],
+    actions: [
+      'acknowledge and take it seriously',
+      'assess immediate safety',
+      'give a crisis line (call or text 988 in the US) now',
+      'encourage reaching a trusted person and professional help today',
+      'flag for human review',
+    ],
   },
   IMMINENT: {
     name: 'emergency',
-    actions: ['acknowledge and stay with them', 'give the emergency number (911 / local) and the crisis line (988) now', 'encourage moving away from means and not being alone', 'escalate to a human immediately'],
+    actions: [
+      'acknowledge and stay with them',
+      'give the emergency number (911 / local) and the crisis line (988) now',
+      'encourage moving away from means and not being alone',
+      'escalate to a human immediately',
+    ],
   },
 };
 
@@ -144,7 +163,6 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
         if (IDIOM.test(around)) reason = 'idiom';
         else if (RESOURCE.test(around) && !firstPersonMatch) reason = 'resource';
         else if (SOMEONE_ELSES.test(around)) reason = 'third_person';
-
         else if (!NEGATION_EMBEDDED.has(indicator.id) && NEGATION.test(prefix)) reason = 'negated';
         else if (HELPING_OTHERS.test(lower)) reason = 'helping_others';
         else if (!firstPersonMatch && THIRD_PERSON.test(prefix) && !iJustBefore) reason = 'third_person';
@@ -184,10 +202,11 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
 
   const protectiveFactors: CrisisAssessment['protectiveFactors'] = [];
   // Protective factors qualify a risk; a text with no crisis language at all has none to qualify.
-  if (hits.length > 0 || suppressed.length > 0) for (const p of PROTECTIVE) {
-    const m = p.regex.exec(text);
-    if (m) protectiveFactors.push({ id: p.id, start: m.index, end: m.index + m[0].length });
-  }
+  if (hits.length > 0 || suppressed.length > 0)
+    for (const p of PROTECTIVE) {
+      const m = p.regex.exec(text);
+      if (m) protectiveFactors.push({ id: p.id, start: m.index, end: m.index + m[0].length });
+    }
 
   const current = hits.filter((h) => !h.past);
   let severity: CrisisSeverity = 'NONE';
@@ -197,7 +216,9 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
   }
   const timeline: Timeline = hits.length === 0 ? 'none' : immediate ? 'immediate' : shortTerm ? 'short_term' : 'ongoing';
   // Immediacy escalates: thoughts or intent "tonight" are a step more urgent.
-  const suicidalOrHarm = current.some((h) => h.type === 'suicidal_ideation' || h.type === 'self_harm' || h.type === 'violence' || h.type === 'psychosis');
+  const suicidalOrHarm = current.some(
+    (h) => h.type === 'suicidal_ideation' || h.type === 'self_harm' || h.type === 'violence' || h.type === 'psychosis',
+  );
   if (timeline === 'immediate' && suicidalOrHarm && CRISIS_SEVERITY_RANK[severity] >= CRISIS_SEVERITY_RANK.MODERATE) severity = raise(severity, 1);
   else if (timeline === 'short_term' && suicidalOrHarm && CRISIS_SEVERITY_RANK[severity] >= CRISIS_SEVERITY_RANK.HIGH) severity = raise(severity, 1);
   // Several current suicidal rungs together (thoughts and a method) outweigh any one of them.

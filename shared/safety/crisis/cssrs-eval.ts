@@ -107,7 +107,11 @@ export interface CssrsEvaluation extends Prf {
  * and Attempt count as at risk. Severity agreement compares the ladders with weighted kappa.
  */
 export function evaluateCssrs(file: string, atRiskLevel = 1): CssrsEvaluation {
-  const rows: { User: string; Post: string; Label: string }[] = parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true, relax_quotes: true });
+  const rows: { User: string; Post: string; Label: string }[] = parse(readFileSync(file, 'utf8'), {
+    columns: true,
+    skip_empty_lines: true,
+    relax_quotes: true,
+  });
   let tp = 0;
   let fp = 0;
   let fn = 0;

@@ -49,7 +49,8 @@ function lowerCaseLine(kind: Kind, m: RegExpExecArray): boolean {
   return startsLower(m[0].replace(/^[\d\sA-Za-z]{0,2}\d+[A-Za-z]?[ \t]/, ''));
 }
 
-type Kind = 'street-suffix' | 'street-name' | 'street-prefix' | 'street-compound' | 'street-generic' | 'intersection' | 'po-box' | 'military' | 'postal-code';
+type Kind =
+  'street-suffix' | 'street-name' | 'street-prefix' | 'street-compound' | 'street-generic' | 'intersection' | 'po-box' | 'military' | 'postal-code';
 
 interface Candidate {
   kind: Kind;
@@ -106,7 +107,10 @@ export class AddressDetector implements Detector {
       {
         // "Gosposka ulica 47", "Dózsa György út 78.": the street type, then the number.
         kind: 'street-suffix',
-        regex: new RegExp(String.raw`${START}${HOUSE}(?<name>(?:${WORD}[ \t]){1,3}?)(?<type>${types})[ \t](?<num>\d{1,6}[A-Za-z]?)(?![\p{L}\p{N}])\.?`, 'giu'),
+        regex: new RegExp(
+          String.raw`${START}${HOUSE}(?<name>(?:${WORD}[ \t]){1,3}?)(?<type>${types})[ \t](?<num>\d{1,6}[A-Za-z]?)(?![\p{L}\p{N}])\.?`,
+          'giu',
+        ),
       },
       {
         // "Via Roma 12", "12 Rue de la Paix 3": the number after the name.
@@ -116,7 +120,10 @@ export class AddressDetector implements Detector {
       {
         // "59 Rue de la Nouvelle Delhi": house number first, capitalised name.
         kind: 'street-prefix',
-        regex: new RegExp(String.raw`${START}(?<house>(?:\d{1,6}[A-Za-z]?[ \t]){1,2})(?:${prefixes})[ \t](?<name>${nameWord}(?:[ \t]${nameWord}){0,4})(?![\p{L}\p{N}])`, 'gu'),
+        regex: new RegExp(
+          String.raw`${START}(?<house>(?:\d{1,6}[A-Za-z]?[ \t]){1,2})(?:${prefixes})[ \t](?<name>${nameWord}(?:[ \t]${nameWord}){0,4})(?![\p{L}\p{N}])`,
+          'gu',
+        ),
       },
       {
         kind: 'street-compound',
@@ -132,7 +139,10 @@ export class AddressDetector implements Detector {
       {
         // "on Adams Street": a street named without a number, after a preposition.
         kind: 'street-name',
-        regex: new RegExp(String.raw`(?<=\b(?:on|at|off|along|near)[ \t])${CAP}(?:[ \t]${nameWord}){0,2}[ \t](?:Street|Avenue|Road|Lane|Boulevard|Drive|Place|Square|Terrace|Crescent)(?![\p{L}\p{N}])`, 'gu'),
+        regex: new RegExp(
+          String.raw`(?<=\b(?:on|at|off|along|near)[ \t])${CAP}(?:[ \t]${nameWord}){0,2}[ \t](?:Street|Avenue|Road|Lane|Boulevard|Drive|Place|Square|Terrace|Crescent)(?![\p{L}\p{N}])`,
+          'gu',
+        ),
       },
       {
         kind: 'intersection',
@@ -143,7 +153,10 @@ export class AddressDetector implements Detector {
       },
       {
         kind: 'po-box',
-        regex: new RegExp(String.raw`${START}(?:\d{1,6}[ \t])?(?:P\.?[ \t]?O\.?[ \t]?Box|Post[ \t]?Office[ \t]Box|Post[ \t]?box|Postboks|Postfach|Apartado|Caixa[ \t]Postal|Casilla)[ \t]\d{1,6}\b`, 'giu'),
+        regex: new RegExp(
+          String.raw`${START}(?:\d{1,6}[ \t])?(?:P\.?[ \t]?O\.?[ \t]?Box|Post[ \t]?Office[ \t]Box|Post[ \t]?box|Postboks|Postfach|Apartado|Caixa[ \t]Postal|Casilla)[ \t]\d{1,6}\b`,
+          'giu',
+        ),
       },
       {
         kind: 'military',
@@ -191,7 +204,14 @@ export class AddressDetector implements Detector {
     for (let m = this.postalCue.exec(text); m !== null; m = this.postalCue.exec(text)) {
       const code = m.groups?.code ?? '';
       const start = m.index + m[0].length - code.length;
-      candidates.push({ category: 'ADDRESS', start, end: start + code.length, score: 0.75, detector: this.name, explanation: 'postal code after a postal-code cue' });
+      candidates.push({
+        category: 'ADDRESS',
+        start,
+        end: start + code.length,
+        score: 0.75,
+        detector: this.name,
+        explanation: 'postal code after a postal-code cue',
+      });
     }
     // Keep the strongest of overlapping candidates (the engine would too; this keeps its audit short).
     candidates.sort((a, b) => b.score - a.score || b.end - b.start - (a.end - a.start));

@@ -100,7 +100,16 @@ export class PersonDetector implements Detector {
     this.run = new RegExp(String.raw`(?<![\p{L}\p{N}'’-])${WORD}(?:[ \t](?:(?:${particles})[ \t]){0,2}${WORD}){0,3}(?![\p{L}\p{N}])`, 'gu');
     this.title = new RegExp(String.raw`\b(?:${lexicon.titles.join('|')})\.?\s$`, 'u');
     this.organisation = new RegExp(String.raw`^[ \t]*,?[ \t]*(?:${lexicon.organisationSuffixes.map(escapeRegex).join('|')})(?![\p{L}\p{N}])`, 'u');
-    this.follower = new RegExp(String.raw`^(?:[ \t]+(?:${lexicon.followers.filter((f) => !/^['’]/.test(f)).map(escapeRegex).join('|')})|['’](?:${lexicon.followers.filter((f) => /^['’]/.test(f)).map((f) => escapeRegex(f.slice(1))).join('|')}))(?![\p{L}\p{N}])|^:[ \t]`, 'u');
+    this.follower = new RegExp(
+      String.raw`^(?:[ \t]+(?:${lexicon.followers
+        .filter((f) => !/^['’]/.test(f))
+        .map(escapeRegex)
+        .join('|')})|['’](?:${lexicon.followers
+        .filter((f) => /^['’]/.test(f))
+        .map((f) => escapeRegex(f.slice(1)))
+        .join('|')}))(?![\p{L}\p{N}])|^:[ \t]`,
+      'u',
+    );
     this.intro = new RegExp(String.raw`\b(?:${lexicon.introductions.map(escapeRegex).join('|')}),?\s$`, 'iu');
   }
 
@@ -183,7 +192,13 @@ export class PersonDetector implements Detector {
         const word = this.english.has(first.toLowerCase());
         const ambiguous = this.ambiguous.has(first) || (!this.given.has(first) && word);
         score = ambiguous || (sentenceStart && word) ? 0.3 : 0.6;
-        why.push(ambiguous ? 'known name that is also a common word' : sentenceStart && word ? 'given name that is also a word, starting a sentence' : 'known name');
+        why.push(
+          ambiguous
+            ? 'known name that is also a common word'
+            : sentenceStart && word
+              ? 'given name that is also a word, starting a sentence'
+              : 'known name',
+        );
         if (sentenceStart && ambiguous) {
           score -= 0.15;
           why.push('starts a sentence -0.15');
@@ -218,7 +233,14 @@ export class PersonDetector implements Detector {
       if (!this.given.has(cap(first)) || this.english.has(first) || this.ambiguous.has(cap(first)) || this.nonNames.has(cap(first))) continue;
       if (this.english.has(second) && !this.names.has(cap(second))) continue;
       if (findings.some((f) => m.index < f.end && f.start < m.index + m[0].length)) continue;
-      findings.push({ category: 'PERSON', start: m.index, end: m.index + m[0].length, score: 0.55, detector: this.name, explanation: 'lower-case given name followed by a name' });
+      findings.push({
+        category: 'PERSON',
+        start: m.index,
+        end: m.index + m[0].length,
+        score: 0.55,
+        detector: this.name,
+        explanation: 'lower-case given name followed by a name',
+      });
     }
     return findings;
   }

@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ArtifactStore } from '../../artifacts';
-import { GenerateArtifactsInputSchema, GenerateArtifactsResultSchema, type GenerateArtifactsInput, type GenerateArtifactsResult } from '../../contracts/model-artifacts';
+import {
+  GenerateArtifactsInputSchema,
+  GenerateArtifactsResultSchema,
+  type GenerateArtifactsInput,
+  type GenerateArtifactsResult,
+} from '../../contracts/model-artifacts';
 import type { Graph } from '../graph/ir';
 import { toOnnx, toOnnxWithExternalData } from '../graph/onnx-writer';
 import { parameterShapes } from '../model/config';
@@ -40,9 +45,18 @@ export async function generateTrainingArtifacts(
   });
   const weightsHash = createHash('sha256');
   const entries = (await readdir(dir)).sort();
-  for (const f of entries) if (/\.safetensors$|^model\.safetensors\.index\.json$/.test(f)) weightsHash.update(f).update(await readFile(path.join(dir, f)));
+  for (const f of entries)
+    if (/\.safetensors$|^model\.safetensors\.index\.json$/.test(f)) weightsHash.update(f).update(await readFile(path.join(dir, f)));
   const key = createHash('sha256')
-    .update(JSON.stringify({ generator: GENERATOR_VERSION, config: configText, weights: weightsHash.digest('hex'), spec: { ...spec, model: undefined }, externalDataBytes }))
+    .update(
+      JSON.stringify({
+        generator: GENERATOR_VERSION,
+        config: configText,
+        weights: weightsHash.digest('hex'),
+        spec: { ...spec, model: undefined },
+        externalDataBytes,
+      }),
+    )
     .digest('hex')
     .slice(0, 32);
   const prefix = `training/artifacts/${key}`;
@@ -74,7 +88,16 @@ export async function generateTrainingArtifacts(
     await put(path.posix.join(path.posix.dirname(name), dataName), data);
   };
   for (const mode of spec.modes) {
-    const trainSpec: TrainStepSpec = { dims: model.dims, batch: spec.batch, seq: spec.seq, dtype: 'float32', mode, lora: spec.lora, adamw: spec.adamw, objectives: spec.objectives };
+    const trainSpec: TrainStepSpec = {
+      dims: model.dims,
+      batch: spec.batch,
+      seq: spec.seq,
+      dtype: 'float32',
+      mode,
+      lora: spec.lora,
+      adamw: spec.adamw,
+      objectives: spec.objectives,
+    };
     const frozen = mode === 'lora' ? model.weights : undefined;
     onProgress?.(`train-step-${mode}`);
     const step = buildTrainStep(trainSpec, frozen);
@@ -88,10 +111,23 @@ export async function generateTrainingArtifacts(
   onProgress?.('inference');
   const maxPositions = Math.max(spec.seq, Number((model.config as { max_position_embeddings?: number }).max_position_embeddings ?? 2048));
   // transformers.js looks for `model.onnx_data` beside a model with external data.
-  await putGraph('inference/onnx/model.onnx', buildInference(model.dims, model.weights, maxPositions), `Pixel inference with KV cache, generator ${GENERATOR_VERSION}`, 'model.onnx_data');
+  await putGraph(
+    'inference/onnx/model.onnx',
+    buildInference(model.dims, model.weights, maxPositions),
+    `Pixel inference with KV cache, generator ${GENERATOR_VERSION}`,
+    'model.onnx_data',
+  );
   await put('inference/config.json', configText);
   for (const f of entries) if (TOKENIZER_AND_GENERATION_FILES.test(f)) await put(`inference/${f}`, await readFile(path.join(dir, f), 'utf8'));
-  const manifest = { kind: 'training-artifacts', generatorVersion: GENERATOR_VERSION, key, model: dir, parameters, spec: { ...spec, model: undefined }, files };
+  const manifest = {
+    kind: 'training-artifacts',
+    generatorVersion: GENERATOR_VERSION,
+    key,
+    model: dir,
+    parameters,
+    spec: { ...spec, model: undefined },
+    files,
+  };
   await store.writeText(`${prefix}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
   return GenerateArtifactsResultSchema.parse({ manifestUri, key, cacheHit: false, parameters, files });
 }

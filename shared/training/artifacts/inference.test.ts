@@ -10,8 +10,34 @@ import { llamaForward } from '../model/llama';
 import { buildInference } from './inference';
 
 const FLAVOURS: [string, LlamaConfigInput][] = [
-  ['llama, grouped-query attention, untied', { model_type: 'llama', vocab_size: 50, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 }],
-  ['qwen3, q/k norms, tied embeddings', { model_type: 'qwen3', vocab_size: 40, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 8, tie_word_embeddings: true, max_position_embeddings: 64 }],
+  [
+    'llama, grouped-query attention, untied',
+    {
+      model_type: 'llama',
+      vocab_size: 50,
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 64,
+    },
+  ],
+  [
+    'qwen3, q/k norms, tied embeddings',
+    {
+      model_type: 'qwen3',
+      vocab_size: 40,
+      hidden_size: 32,
+      intermediate_size: 48,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 1,
+      head_dim: 8,
+      tie_word_embeddings: true,
+      max_position_embeddings: 64,
+    },
+  ],
 ];
 
 /** Logits of the training forward graph for one sequence: the reference for the inference artifact. */
@@ -50,7 +76,11 @@ describe('inference artifact', () => {
       const feeds: Record<string, ort.Tensor> = {
         input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
         attention_mask: new ort.Tensor('int64', new Array<number>(start + ids.length).fill(1), [1, start + ids.length]),
-        position_ids: new ort.Tensor('int64', ids.map((_, i) => start + i), [1, ids.length]),
+        position_ids: new ort.Tensor(
+          'int64',
+          ids.map((_, i) => start + i),
+          [1, ids.length],
+        ),
         ...past,
       };
       return session.run(feeds);
@@ -77,35 +107,41 @@ describe('inference artifact', () => {
     await session.release();
   });
 
-  it.each(FLAVOURS)('loads in transformers.js, which gets the same logits and generates with the cache: %s', async (_name, config) => {
-    const name = `hf-${config.model_type}`;
-    const dir = path.join(root, name);
-    await createRandomModel(dir, config, 6);
-    const folder = await loadModelFolder(dir);
-    mkdirSync(path.join(dir, 'onnx'), { recursive: true });
-    writeFileSync(path.join(dir, 'onnx', 'model.onnx'), toOnnx(buildInference(folder.dims, folder.weights, 64)));
-    const hf = require('@huggingface/transformers') as typeof import('@huggingface/transformers');
-    hf.env.allowRemoteModels = false;
-    hf.env.allowLocalModels = true;
-    hf.env.localModelPath = `${root}/`;
-    const model = await hf.AutoModelForCausalLM.from_pretrained(name, { dtype: 'fp32', device: 'cpu' });
-    try {
-      const tokens = [4, 11, 2, 8, 30];
-      const reference = await referenceLogits(folder, tokens);
-      const input = new hf.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, tokens.length]);
-      const mask = new hf.Tensor('int64', BigInt64Array.from(tokens.map(() => 1n)), [1, tokens.length]);
-      const out = (await model({ input_ids: input, attention_mask: mask })) as { logits: { data: Float32Array } };
-      expect(maxDiff(Array.from(out.logits.data), reference.flat())).toBeLessThan(1e-4);
-      // Greedy generation through transformers.js (which feeds the cache back) agrees, token by
-      // token, with the argmax of the reference forward pass over the growing sequence.
-      const generated = (await model.generate({ input_ids: input, attention_mask: mask, max_new_tokens: 5, do_sample: false })) as { data: BigInt64Array };
-      const sequence = Array.from(generated.data, Number);
-      expect(sequence.slice(0, tokens.length)).toEqual(tokens);
-      expect(sequence).toHaveLength(tokens.length + 5);
-      const full = await referenceLogits(folder, sequence.slice(0, -1));
-      for (let i = tokens.length; i < sequence.length; i++) expect(sequence[i]).toBe(argmax(full[i - 1]!));
-    } finally {
-      await model.dispose();
-    }
-  }, 60_000);
+  it.each(FLAVOURS)(
+    'loads in transformers.js, which gets the same logits and generates with the cache: %s',
+    async (_name, config) => {
+      const name = `hf-${config.model_type}`;
+      const dir = path.join(root, name);
+      await createRandomModel(dir, config, 6);
+      const folder = await loadModelFolder(dir);
+      mkdirSync(path.join(dir, 'onnx'), { recursive: true });
+      writeFileSync(path.join(dir, 'onnx', 'model.onnx'), toOnnx(buildInference(folder.dims, folder.weights, 64)));
+      const hf = require('@huggingface/transformers') as typeof import('@huggingface/transformers');
+      hf.env.allowRemoteModels = false;
+      hf.env.allowLocalModels = true;
+      hf.env.localModelPath = `${root}/`;
+      const model = await hf.AutoModelForCausalLM.from_pretrained(name, { dtype: 'fp32', device: 'cpu' });
+      try {
+        const tokens = [4, 11, 2, 8, 30];
+        const reference = await referenceLogits(folder, tokens);
+        const input = new hf.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, tokens.length]);
+        const mask = new hf.Tensor('int64', BigInt64Array.from(tokens.map(() => 1n)), [1, tokens.length]);
+        const out = (await model({ input_ids: input, attention_mask: mask })) as { logits: { data: Float32Array } };
+        expect(maxDiff(Array.from(out.logits.data), reference.flat())).toBeLessThan(1e-4);
+        // Greedy generation through transformers.js (which feeds the cache back) agrees, token by
+        // token, with the argmax of the reference forward pass over the growing sequence.
+        const generated = (await model.generate({ input_ids: input, attention_mask: mask, max_new_tokens: 5, do_sample: false })) as {
+          data: BigInt64Array;
+        };
+        const sequence = Array.from(generated.data, Number);
+        expect(sequence.slice(0, tokens.length)).toEqual(tokens);
+        expect(sequence).toHaveLength(tokens.length + 5);
+        const full = await referenceLogits(folder, sequence.slice(0, -1));
+        for (let i = tokens.length; i < sequence.length; i++) expect(sequence[i]).toBe(argmax(full[i - 1]!));
+      } finally {
+        await model.dispose();
+      }
+    },
+    60_000,
+  );
 });

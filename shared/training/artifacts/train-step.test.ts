@@ -10,7 +10,6 @@ import { gradients } from '../graph/autodiff';
 import { buildEval, buildTrainStep, type ArtifactManifest, type TrainStepSpec } from './train-step';
 import { seededStream } from '../../../test/helpers';
 
-
 const CORPUS =
   'i hear you. it sounds like a hard week. what would help you feel a little safer tonight? ' +
   'thank you for telling me. you are not alone in this. could you tell me more about what happened? ';
@@ -18,7 +17,15 @@ const VOCAB = [...new Set(CORPUS)].sort();
 const encode = (s: string) => [...s].map((c) => VOCAB.indexOf(c));
 
 function dimsFor(vocab: number, hidden = 32): ModelDims {
-  return modelDims({ model_type: 'llama', vocab_size: vocab, hidden_size: hidden, intermediate_size: hidden * 2, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 });
+  return modelDims({
+    model_type: 'llama',
+    vocab_size: vocab,
+    hidden_size: hidden,
+    intermediate_size: hidden * 2,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+  });
 }
 
 function initWeights(d: ModelDims, dtype: 'float32' | 'float64', seed: number): Map<string, Tensor> {
@@ -36,7 +43,14 @@ function initWeights(d: ModelDims, dtype: 'float32' | 'float64', seed: number): 
 const ortTensor = (t: Tensor) => new ort.Tensor(t.dtype, Array.from(t.data as Float32Array | Float64Array), [...t.dims]);
 
 /** Runs `steps` train steps on windows of the corpus; returns the loss of each step. */
-async function train(manifest: ArtifactManifest, model: Uint8Array, spec: TrainStepSpec, init: (name: string, shape: number[]) => ort.Tensor, steps: number, lr: number): Promise<number[]> {
+async function train(
+  manifest: ArtifactManifest,
+  model: Uint8Array,
+  spec: TrainStepSpec,
+  init: (name: string, shape: number[]) => ort.Tensor,
+  steps: number,
+  lr: number,
+): Promise<number[]> {
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
   const ids = encode(CORPUS.repeat(4));
   const state: Record<string, ort.Tensor> = {};
@@ -93,7 +107,14 @@ describe('train-step artifact', () => {
 
   it('LoRA: base weights are initializers, only adapters train, and the loss still falls', async () => {
     const dims = dimsFor(VOCAB.length);
-    const spec: TrainStepSpec = { dims, batch: 4, seq: 16, dtype: 'float32', mode: 'lora', lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'] } };
+    const spec: TrainStepSpec = {
+      dims,
+      batch: 4,
+      seq: 16,
+      dtype: 'float32',
+      mode: 'lora',
+      lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+    };
     const base = initWeights(dims, 'float32', 5);
     const { graph, manifest } = buildTrainStep(spec, base);
     expect(manifest.frozen).toHaveLength(parameterShapes(dims).length);
@@ -182,12 +203,19 @@ describe('checkpoint reload', () => {
         step: 5,
         specHash: step.manifest.specHash,
         config: { lr: 1e-2 },
-        params: new Map(step.manifest.trainable.map(({ name }) => [name, { value: asTensor(state[name]!), m: asTensor(state[`${name}.m`]!), v: asTensor(state[`${name}.v`]!) }])),
+        params: new Map(
+          step.manifest.trainable.map(({ name }) => [
+            name,
+            { value: asTensor(state[name]!), m: asTensor(state[`${name}.m`]!), v: asTensor(state[`${name}.v`]!) },
+          ]),
+        ),
       });
       const loaded = await loadCheckpoint(file);
       expect(loaded.step).toBe(5);
       expect(loaded.specHash).toBe(evaluation.manifest.specHash);
-      const reloaded = Object.fromEntries([...loaded.params].map(([name, p]) => [name, new ort.Tensor('float32', p.value.data as Float32Array, [...p.value.dims])]));
+      const reloaded = Object.fromEntries(
+        [...loaded.params].map(([name, p]) => [name, new ort.Tensor('float32', p.value.data as Float32Array, [...p.value.dims])]),
+      );
       const after = Number(((await evaluator.run({ ...reloaded, ...batch })).loss as ort.Tensor).data[0]);
       expect(after).toBe(before);
     } finally {
@@ -200,8 +228,24 @@ describe('checkpoint reload', () => {
 
 describe('LoRA gradients', () => {
   it('the adapters’ gradients match finite differences on a tiny model (float64)', async () => {
-    const dims = modelDims({ model_type: 'qwen3', vocab_size: 9, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 4 });
-    const spec: TrainStepSpec = { dims, batch: 1, seq: 4, dtype: 'float64', mode: 'lora', lora: { rank: 2, alpha: 4, targets: ['q_proj', 'v_proj', 'down_proj'] } };
+    const dims = modelDims({
+      model_type: 'qwen3',
+      vocab_size: 9,
+      hidden_size: 8,
+      intermediate_size: 8,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      head_dim: 4,
+    });
+    const spec: TrainStepSpec = {
+      dims,
+      batch: 1,
+      seq: 4,
+      dtype: 'float64',
+      mode: 'lora',
+      lora: { rank: 2, alpha: 4, targets: ['q_proj', 'v_proj', 'down_proj'] },
+    };
     const { graph: g, manifest } = buildEval(spec, initWeights(dims, 'float64', 4));
     const trainable = manifest.trainable.map((t) => g.value(t.name));
     gradients(g, g.value('loss'), trainable).forEach((gr, i) => g.output(gr, `grad:${manifest.trainable[i]!.name}`));
@@ -239,8 +283,23 @@ describe('LoRA gradients', () => {
 });
 
 describe('loss objectives', () => {
-  const dims = modelDims({ model_type: 'llama', vocab_size: 9, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 });
-  const base = (dtype: 'float64', objectives?: TrainStepSpec['objectives']): TrainStepSpec => ({ dims, batch: 2, seq: 4, dtype, mode: 'full', objectives });
+  const dims = modelDims({
+    model_type: 'llama',
+    vocab_size: 9,
+    hidden_size: 8,
+    intermediate_size: 8,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+  });
+  const base = (dtype: 'float64', objectives?: TrainStepSpec['objectives']): TrainStepSpec => ({
+    dims,
+    batch: 2,
+    seq: 4,
+    dtype,
+    mode: 'full',
+    objectives,
+  });
   const weights = initWeights(dims, 'float64', 12);
   const data = {
     input_ids: new ort.Tensor('int64', [1, 5, 2, 7, 3, 3, 8, 0], [2, 4]),
@@ -271,7 +330,17 @@ describe('loss objectives', () => {
     const a = await ort.InferenceSession.create(toOnnx(all.graph), { graphOptimizationLevel: 'basic' });
     const lp = Number(((await p.run({ ...weightFeeds(), ...data })).loss as ort.Tensor).data[0]);
     const la = Number(
-      ((await a.run({ ...weightFeeds(), ...data, negative_example: new ort.Tensor('float64', [0, 0], [2]), objective_weights: new ort.Tensor('float64', [1, 0, 0], [3]), base_logprobs: baseLogprobs })).loss as ort.Tensor).data[0],
+      (
+        (
+          await a.run({
+            ...weightFeeds(),
+            ...data,
+            negative_example: new ort.Tensor('float64', [0, 0], [2]),
+            objective_weights: new ort.Tensor('float64', [1, 0, 0], [3]),
+            base_logprobs: baseLogprobs,
+          })
+        ).loss as ort.Tensor
+      ).data[0],
     );
     expect(la).toBeCloseTo(lp, 12);
     await p.release();
@@ -281,15 +350,27 @@ describe('loss objectives', () => {
   it('every term’s gradient matches finite differences, with a negative example and the KL term on', async () => {
     const { graph: g, manifest } = buildEval(base('float64', { unlikelihood: true, kl: true }));
     const names = ['model.layers.0.self_attn.q_proj.weight', 'model.layers.0.mlp.down_proj.weight', 'lm_head.weight'];
-    gradients(g, g.value('loss'), names.map((n) => g.value(n))).forEach((gr, i) => g.output(gr, `grad:${names[i]}`));
+    gradients(
+      g,
+      g.value('loss'),
+      names.map((n) => g.value(n)),
+    ).forEach((gr, i) => g.output(gr, `grad:${names[i]}`));
     expect(manifest.kind).toBe('eval');
     const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
-    const extra = { negative_example: new ort.Tensor('float64', [0, 1], [2]), objective_weights: new ort.Tensor('float64', [0.7, 0.5, 0.3], [3]), base_logprobs: baseLogprobs };
+    const extra = {
+      negative_example: new ort.Tensor('float64', [0, 1], [2]),
+      objective_weights: new ort.Tensor('float64', [0.7, 0.5, 0.3], [3]),
+      base_logprobs: baseLogprobs,
+    };
     const feeds = (name?: string, k = 0, delta = 0) => {
       const f: Record<string, ort.Tensor> = { ...weightFeeds(), ...data, ...extra };
       if (name) {
         const t = weights.get(name)!;
-        f[name] = new ort.Tensor('float64', Array.from(t.data as Float64Array, (x, i) => (i === k ? x + delta : x)), [...t.dims]);
+        f[name] = new ort.Tensor(
+          'float64',
+          Array.from(t.data as Float64Array, (x, i) => (i === k ? x + delta : x)),
+          [...t.dims],
+        );
       }
       return f;
     };
@@ -320,7 +401,8 @@ describe('loss objectives', () => {
     }
     // Both examples are the "unsafe" response: unlikelihood only.
     const unsafe = { ...data, negative_example: new ort.Tensor('float64', [1, 1], [2]), objective_weights: new ort.Tensor('float64', [1, 1], [2]) };
-    const nll = async () => Number(((await plain.run({ ...Object.fromEntries([...weights.keys()].map((n) => [n, state[n]!])), ...data })).loss as ort.Tensor).data[0]);
+    const nll = async () =>
+      Number(((await plain.run({ ...Object.fromEntries([...weights.keys()].map((n) => [n, state[n]!])), ...data })).loss as ort.Tensor).data[0]);
     const before = await nll();
     for (let s = 1; s <= 20; s++) {
       const out = await trainer.run({ ...state, ...unsafe, lr: new ort.Tensor('float64', [0.01], []), step: new ort.Tensor('float64', [s], []) });

@@ -29,7 +29,13 @@ export interface TrainStepSpec {
   objectives?: Partial<ObjectiveTerms>;
 }
 
-const IoSpecSchema = z.object({ name: z.string().min(1), dtype: z.enum(['float32', 'float64', 'int64', 'int32', 'bool']), shape: z.array(z.union([z.number().int(), z.string()])) }).strict();
+const IoSpecSchema = z
+  .object({
+    name: z.string().min(1),
+    dtype: z.enum(['float32', 'float64', 'int64', 'int32', 'bool']),
+    shape: z.array(z.union([z.number().int(), z.string()])),
+  })
+  .strict();
 export type IoSpec = z.infer<typeof IoSpecSchema>;
 
 /** What a generated artifact takes and gives, so a runner needs nothing but the manifest (`<artifact>.json`). */
@@ -53,7 +59,18 @@ export type ArtifactManifest = z.infer<typeof ArtifactManifestSchema>;
 export function specHash(spec: TrainStepSpec): string {
   const { dims, batch, seq, dtype, mode } = spec;
   return createHash('sha256')
-    .update(JSON.stringify({ dims, batch, seq, dtype, mode, lora: mode === 'lora' ? (spec.lora ?? LoraSpecSchema.parse({})) : null, adamw: spec.adamw ?? AdamWSpecSchema.parse({}), objectives: spec.objectives ?? {} }))
+    .update(
+      JSON.stringify({
+        dims,
+        batch,
+        seq,
+        dtype,
+        mode,
+        lora: mode === 'lora' ? (spec.lora ?? LoraSpecSchema.parse({})) : null,
+        adamw: spec.adamw ?? AdamWSpecSchema.parse({}),
+        objectives: spec.objectives ?? {},
+      }),
+    )
     .digest('hex')
     .slice(0, 16);
 }
@@ -89,7 +106,8 @@ function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, T
     }
     const t = frozen?.get(name);
     if (!t) throw new Error(`LoRA needs the base weight ${name}`);
-    if (t.dtype !== dtype || t.dims.join() !== shape.join()) throw new Error(`base weight ${name} is ${t.dtype} [${t.dims.join(', ')}], expected ${dtype} [${shape.join(', ')}]`);
+    if (t.dtype !== dtype || t.dims.join() !== shape.join())
+      throw new Error(`base weight ${name} is ${t.dtype} [${t.dims.join(', ')}], expected ${dtype} [${shape.join(', ')}]`);
     const base = g.initializer(name, t);
     frozenNames.push(name);
     const target = lora.targets.some((x) => name.endsWith(`.${x}.weight`));
@@ -124,7 +142,8 @@ function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, T
   const perExample = op.div(g, perExampleSum, atLeastOne(op.reduceSum(g, positiveMask, [1], false), [batch]));
   const count = atLeastOne(op.sumAll(g, positiveMask), []);
   const crossEntropy = op.div(g, op.sumAll(g, perExampleWeight(perExampleSum)), count);
-  const weightOf = (k: number) => g.node('Gather', [objectiveWeights as Value, g.ints([k])], { axis: { kind: 'int', value: 0 } }, [{ dtype, shape: [1] }])[0] as Value;
+  const weightOf = (k: number) =>
+    g.node('Gather', [objectiveWeights as Value, g.ints([k])], { axis: { kind: 'int', value: 0 } }, [{ dtype, shape: [1] }])[0] as Value;
   const scalarOf = (x: Value) => op.reshape(g, x, []);
   let loss = objectiveWeights ? op.mul(g, crossEntropy, scalarOf(weightOf(0))) : crossEntropy;
   let next = 1;
@@ -132,7 +151,11 @@ function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, T
     const negativeMask = op.mul(g, mask, negativeColumn);
     // -log(1 - p + 1e-6): finite even when p reaches 1.
     const unlikely = op.neg(g, op.log(g, op.sub(g, g.scalar(dtype, 1 + 1e-6), op.exp(g, tokenLogp))));
-    const ul = op.div(g, op.sumAll(g, perExampleWeight(op.reduceSum(g, op.mul(g, unlikely, negativeMask), [1], false))), atLeastOne(op.sumAll(g, negativeMask), []));
+    const ul = op.div(
+      g,
+      op.sumAll(g, perExampleWeight(op.reduceSum(g, op.mul(g, unlikely, negativeMask), [1], false))),
+      atLeastOne(op.sumAll(g, negativeMask), []),
+    );
     loss = op.add(g, loss, op.mul(g, ul, scalarOf(weightOf(next++))));
   }
   if (baseLogprobs) {
@@ -172,7 +195,12 @@ export function buildTrainStep(spec: TrainStepSpec, frozen?: ReadonlyMap<string,
   return { graph: g, manifest: manifestOf('train-step', g, spec, model) };
 }
 
-function manifestOf(kind: ArtifactManifest['kind'], g: Graph, spec: TrainStepSpec, model: { trainable: Value[]; frozenNames: string[] }): ArtifactManifest {
+function manifestOf(
+  kind: ArtifactManifest['kind'],
+  g: Graph,
+  spec: TrainStepSpec,
+  model: { trainable: Value[]; frozenNames: string[] },
+): ArtifactManifest {
   return {
     kind,
     generatorVersion: GENERATOR_VERSION,

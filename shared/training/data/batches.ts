@@ -81,8 +81,12 @@ export class BatchStream {
     while (out.ids.length < this.options.batch) {
       const lines = await this.lines();
       if (this.position.line >= lines.length) {
-        this.position = this.position.file + 1 < this.files.length ? { ...this.position, file: this.position.file + 1, line: 0 } : { epoch: this.position.epoch + 1, file: 0, line: 0 };
-        if (this.position.file === 0 && ++emptyPasses > 1 && out.ids.length === 0) throw new Error('BatchStream: no conversation in the data has an assistant token within the sequence length');
+        this.position =
+          this.position.file + 1 < this.files.length
+            ? { ...this.position, file: this.position.file + 1, line: 0 }
+            : { epoch: this.position.epoch + 1, file: 0, line: 0 };
+        if (this.position.file === 0 && ++emptyPasses > 1 && out.ids.length === 0)
+          throw new Error('BatchStream: no conversation in the data has an assistant token within the sequence length');
         continue;
       }
       const raw = lines[this.position.line] as string;

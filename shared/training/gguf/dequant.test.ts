@@ -6,7 +6,17 @@ import { readGguf, readTensorBytes } from './reader';
 import { buildGguf, str, type TestTensor } from './testing';
 
 // float16 bit patterns of the block parameters below (exact in f16).
-const F16 = { '0.5': 0x3800, '0.25': 0x3400, '-1': 0xbc00, '2': 0x4000, '-2': 0xc000, '0.125': 0x3000, '65504': 0x7bff, tiny: 0x0001, '-0.75': 0xba00 };
+const F16 = {
+  '0.5': 0x3800,
+  '0.25': 0x3400,
+  '-1': 0xbc00,
+  '2': 0x4000,
+  '-2': 0xc000,
+  '0.125': 0x3000,
+  '65504': 0x7bff,
+  tiny: 0x0001,
+  '-0.75': 0xba00,
+};
 
 const u16 = (values: number[]) => {
   const b = Buffer.alloc(values.length * 2);
@@ -28,7 +38,13 @@ const q3 = Array.from({ length: 32 }, (_, j) => (j * 7) % 16);
 const int8 = Array.from({ length: 32 }, (_, j) => (j % 2 === 0 ? -128 + j : 127 - j));
 
 const CASES: { name: string; type: number; dims: number[]; data: Buffer; expected: number[] }[] = [
-  { name: 'f32', type: 0, dims: [4], data: Buffer.from(new Float32Array([1.5, -2.25, 0, 3e-8]).buffer), expected: [1.5, -2.25, 0, Math.fround(3e-8)] },
+  {
+    name: 'f32',
+    type: 0,
+    dims: [4],
+    data: Buffer.from(new Float32Array([1.5, -2.25, 0, 3e-8]).buffer),
+    expected: [1.5, -2.25, 0, Math.fround(3e-8)],
+  },
   { name: 'f16', type: 1, dims: [4], data: u16([F16['0.5'], F16['-2'], F16['65504'], F16.tiny]), expected: [0.5, -2, 65504, 2 ** -24] },
   // bfloat16: the top 16 bits of float32 1.5 (0x3fc00000) and -2.25 (0xc0100000).
   { name: 'bf16', type: 30, dims: [2], data: u16([0x3fc0, 0xc010]), expected: [1.5, -2.25] },
@@ -62,7 +78,10 @@ describe('GGUF dequantisation', () => {
   const t = tempDir('pixel-gguf-dequant-');
   afterAll(() => t.cleanup());
   const file = path.join(t.dir, 'types.gguf');
-  const tensors: TestTensor[] = [...CASES.map((c) => ({ name: c.name, dims: c.dims, type: c.type, data: c.data })), { name: 'q4_k', type: 12, dims: [256], data: Buffer.alloc(144) }];
+  const tensors: TestTensor[] = [
+    ...CASES.map((c) => ({ name: c.name, dims: c.dims, type: c.type, data: c.data })),
+    { name: 'q4_k', type: 12, dims: [256], data: Buffer.alloc(144) },
+  ];
   writeFileSync(file, buildGguf({ metadata: [['general.architecture', str('test')]], tensors }));
 
   it.each(CASES.map((c) => [c.name, c] as const))('%s gives the values its blocks stand for', (_name, c) => {
@@ -77,7 +96,9 @@ describe('GGUF dequantisation', () => {
     const gguf = readGguf(file);
     const info = gguf.tensors.find((x) => x.name === 'q4_k')!;
     expect(info.typeName).toBe('Q4_K');
-    expect(() => dequantize(info.type, readTensorBytes(gguf, info), info.elements, info.name)).toThrow(/tensor q4_k: ggml type Q4_K cannot be dequantised here \(supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0\)/);
+    expect(() => dequantize(info.type, readTensorBytes(gguf, info), info.elements, info.name)).toThrow(
+      /tensor q4_k: ggml type Q4_K cannot be dequantised here \(supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0\)/,
+    );
     expect(() => dequantize(77, new Uint8Array(4), 1, 'odd')).toThrow(/tensor odd: ggml type 77 cannot be dequantised/);
   });
 

@@ -44,9 +44,11 @@ export function dequantize(type: number, bytes: Uint8Array, elements: number, na
   if (!info || !(DEQUANTISABLE as readonly string[]).includes(info.name)) {
     throw new GgufError(`tensor ${name}`, `ggml type ${typeName} cannot be dequantised here (supported: ${DEQUANTISABLE.join(', ')})`);
   }
-  if (elements % info.blockSize !== 0) throw new GgufError(`tensor ${name}`, `${elements} elements is not a whole number of ${typeName} blocks of ${info.blockSize}`);
+  if (elements % info.blockSize !== 0)
+    throw new GgufError(`tensor ${name}`, `${elements} elements is not a whole number of ${typeName} blocks of ${info.blockSize}`);
   const expected = (elements / info.blockSize) * info.blockBytes;
-  if (bytes.byteLength !== expected) throw new GgufError(`tensor ${name}`, `${bytes.byteLength} bytes for ${elements} ${typeName} values, expected ${expected}`);
+  if (bytes.byteLength !== expected)
+    throw new GgufError(`tensor ${name}`, `${bytes.byteLength} bytes for ${elements} ${typeName} values, expected ${expected}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(elements);
   const h = halves();

@@ -40,7 +40,8 @@ function rope(x: number[], pos: number, base: number, interleaved: boolean): num
   }
   return out;
 }
-const matVec = (w: Float32Array, rows: number, cols: number, v: number[]) => Array.from({ length: rows }, (_, r) => v.reduce((s, x, c) => s + w[r * cols + c]! * x, 0));
+const matVec = (w: Float32Array, rows: number, cols: number, v: number[]) =>
+  Array.from({ length: rows }, (_, r) => v.reduce((s, x, c) => s + w[r * cols + c]! * x, 0));
 
 describe('GGUF import', () => {
   const t = tempDir('pixel-gguf-import-');
@@ -87,11 +88,21 @@ describe('GGUF import', () => {
     const x = Array.from({ length: cols }, () => rnd());
     const y = Array.from({ length: cols }, () => rnd());
     const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i]!, 0);
-    for (const [pq, pk] of [[0, 0], [3, 1], [17, 5]] as const) {
+    for (const [pq, pk] of [
+      [0, 0],
+      [3, 1],
+      [17, 5],
+    ] as const) {
       for (let h = 0; h < heads; h++) {
         const head = (v: number[]) => v.slice(h * headDim, (h + 1) * headDim);
-        const llamaCpp = dot(rope(head(matVec(ggufQ, heads * headDim, cols, x)), pq, 10_000, true), rope(head(matVec(ggufK, heads * headDim, cols, y)), pk, 10_000, true));
-        const imported = dot(rope(head(matVec(hfQ, heads * headDim, cols, x)), pq, 10_000, false), rope(head(matVec(hfK, heads * headDim, cols, y)), pk, 10_000, false));
+        const llamaCpp = dot(
+          rope(head(matVec(ggufQ, heads * headDim, cols, x)), pq, 10_000, true),
+          rope(head(matVec(ggufK, heads * headDim, cols, y)), pk, 10_000, true),
+        );
+        const imported = dot(
+          rope(head(matVec(hfQ, heads * headDim, cols, x)), pq, 10_000, false),
+          rope(head(matVec(hfK, heads * headDim, cols, y)), pk, 10_000, false),
+        );
         expect(imported).toBeCloseTo(llamaCpp, 5);
       }
     }
@@ -105,7 +116,17 @@ describe('GGUF import', () => {
     expect(result.sha256).toBe(createHash('sha256').update(tiny.gguf).digest('hex'));
     expect(result.tensorTypes).toEqual({ F32: tiny.hf.size });
     expect(result.parameters).toBe([...tiny.hf.values()].reduce((n, w) => n + w.data.length, 0));
-    expect(readdirSync(out).sort()).toEqual(['LICENSE', 'NOTICE', 'README.md', 'config.json', 'generation_config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(readdirSync(out).sort()).toEqual([
+      'LICENSE',
+      'NOTICE',
+      'README.md',
+      'config.json',
+      'generation_config.json',
+      'model.safetensors',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
     expect(readdirSync(path.dirname(out))).toEqual(['tiny']);
 
     const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
@@ -131,7 +152,10 @@ describe('GGUF import', () => {
     const folder = await loadModelFolder(out);
     for (const [name, w] of tiny.hf) {
       expect({ name, shape: folder.weights.get(name)?.dims }).toEqual({ name, shape: w.shape });
-      expect({ name, equal: Buffer.from((folder.weights.get(name)!.data as Float32Array).buffer).equals(Buffer.from(w.data.buffer)) }).toEqual({ name, equal: true });
+      expect({ name, equal: Buffer.from((folder.weights.get(name)!.data as Float32Array).buffer).equals(Buffer.from(w.data.buffer)) }).toEqual({
+        name,
+        equal: true,
+      });
     }
     expect(JSON.parse(readFileSync(path.join(out, 'generation_config.json'), 'utf8'))).toEqual({ bos_token_id: 1, eos_token_id: 2, pad_token_id: 2 });
     expect(readFileSync(path.join(out, 'LICENSE'), 'utf8')).toMatch(/Apache License, Version 2\.0/);
@@ -142,7 +166,8 @@ describe('GGUF import', () => {
     expect(tokenizer.encode(' the', { add_special_tokens: false })).toEqual([id('Ġthe')]);
     expect(tokenizer.encode('2024', { add_special_tokens: false })).toEqual(['2', '0', '2', '4'].map(id));
     expect(tokenizer.encode('<|im_start|>in', { add_special_tokens: false })).toEqual([1, id('in')]);
-    for (const text of ['the cat, 42 times!\n', 'naïve 🙂']) expect(tokenizer.decode(tokenizer.encode(text, { add_special_tokens: false }))).toBe(text);
+    for (const text of ['the cat, 42 times!\n', 'naïve 🙂'])
+      expect(tokenizer.decode(tokenizer.encode(text, { add_special_tokens: false }))).toBe(text);
     expect(tokenizer.decode([1, id('in'), 2], { skip_special_tokens: true })).toBe('in');
     const chat = tokenizer.apply_chat_template([{ role: 'user', content: 'hi' }], { tokenize: false, add_generation_prompt: true });
     expect(chat).toBe('<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
@@ -175,30 +200,64 @@ describe('GGUF import', () => {
   });
 
   const refusals: [string, () => Buffer, RegExp, { expectSha256?: string }?][] = [
-    ['an unknown pre-tokenizer', () => tinyLlamaGguf({ pre: 'llama-bpe' }).gguf, /tokenizer\.ggml\.pre "llama-bpe" is not supported \(known: smollm, gpt2\)/],
-    ['a SentencePiece tokenizer', () => tinyLlamaGguf({ metadata: { 'tokenizer.ggml.model': str('llama') } }).gguf, /tokenizer\.ggml\.model "llama" is not supported \(only byte-level BPE, "gpt2"\)/],
+    [
+      'an unknown pre-tokenizer',
+      () => tinyLlamaGguf({ pre: 'llama-bpe' }).gguf,
+      /tokenizer\.ggml\.pre "llama-bpe" is not supported \(known: smollm, gpt2\)/,
+    ],
+    [
+      'a SentencePiece tokenizer',
+      () => tinyLlamaGguf({ metadata: { 'tokenizer.ggml.model': str('llama') } }).gguf,
+      /tokenizer\.ggml\.model "llama" is not supported \(only byte-level BPE, "gpt2"\)/,
+    ],
     ['another architecture', () => tinyLlamaGguf({ arch: 'qwen2' }).gguf, /architecture "qwen2" is not supported/],
-    ['a tensor it has no place for', () => tinyLlamaGguf({ extraTensor: { name: 'rope_freqs.weight', dims: [4], type: 0, data: f32Bytes([1, 1, 1, 1]) } }).gguf, /tensors with no place in a Llama model: rope_freqs\.weight/],
-    ['a shape the metadata does not give', () => tinyLlamaGguf({ metadata: { 'llama.feed_forward_length': { type: 4, value: 64 } } }).gguf, /blk\.0\.ffn_gate\.weight is ne=\(32, 48\), the config needs \[64, 32\]/],
-    ['a missing tensor', () => tinyLlamaGguf({ mapTensor: (x) => (x.name === 'blk.1.ffn_up.weight' ? { ...x, name: 'blk.9.ffn_up.weight' } : x) }).gguf, /model\.layers\.1\.mlp\.up_proj\.weight is missing/],
+    [
+      'a tensor it has no place for',
+      () => tinyLlamaGguf({ extraTensor: { name: 'rope_freqs.weight', dims: [4], type: 0, data: f32Bytes([1, 1, 1, 1]) } }).gguf,
+      /tensors with no place in a Llama model: rope_freqs\.weight/,
+    ],
+    [
+      'a shape the metadata does not give',
+      () => tinyLlamaGguf({ metadata: { 'llama.feed_forward_length': { type: 4, value: 64 } } }).gguf,
+      /blk\.0\.ffn_gate\.weight is ne=\(32, 48\), the config needs \[64, 32\]/,
+    ],
+    [
+      'a missing tensor',
+      () => tinyLlamaGguf({ mapTensor: (x) => (x.name === 'blk.1.ffn_up.weight' ? { ...x, name: 'blk.9.ffn_up.weight' } : x) }).gguf,
+      /model\.layers\.1\.mlp\.up_proj\.weight is missing/,
+    ],
     [
       'a tensor type it cannot dequantise (after reading the rest)',
-      () => tinyLlamaGguf({ mapTensor: (x) => (x.name === 'blk.1.ffn_up.weight' ? { ...x, type: 6, data: new Uint8Array((32 * 48 * 22) / 32) } : x) }).gguf,
+      () =>
+        tinyLlamaGguf({ mapTensor: (x) => (x.name === 'blk.1.ffn_up.weight' ? { ...x, type: 6, data: new Uint8Array((32 * 48 * 22) / 32) } : x) })
+          .gguf,
       /tensor blk\.1\.ffn_up\.weight: ggml type Q5_0 cannot be dequantised here/,
     ],
     [
       'a tensor holding NaN',
-      () => tinyLlamaGguf({ mapTensor: (x) => (x.name === 'output_norm.weight' ? { ...x, data: f32Bytes(Array.from({ length: 32 }, (_, i) => (i === 5 ? NaN : 1))) } : x) }).gguf,
+      () =>
+        tinyLlamaGguf({
+          mapTensor: (x) =>
+            x.name === 'output_norm.weight' ? { ...x, data: f32Bytes(Array.from({ length: 32 }, (_, i) => (i === 5 ? NaN : 1))) } : x,
+        }).gguf,
       /tensor output_norm\.weight holds a non-finite value \(NaN\) at element 5/,
     ],
-    ['a file that is not the one expected', () => tinyLlamaGguf().gguf, /sha256 is [0-9a-f]{64}, expected 0{64}: not the file you meant, or damaged/, { expectSha256: '0'.repeat(64) }],
+    [
+      'a file that is not the one expected',
+      () => tinyLlamaGguf().gguf,
+      /sha256 is [0-9a-f]{64}, expected 0{64}: not the file you meant, or damaged/,
+      { expectSha256: '0'.repeat(64) },
+    ],
   ];
 
   // Rows of the same length: jest takes a test function's extra parameter for a done callback.
-  it.each(refusals.map(([name, bytes, message, options]) => [name, bytes, message, options ?? {}] as const))('refuses %s with a clear error and leaves no folder behind', async (_name, bytes, message, options) => {
-    const file = writeGguf('refused.gguf', bytes());
-    const parent = path.join(t.dir, 'refusals');
-    await expect(importGguf(file, path.join(parent, 'model'), options)).rejects.toThrow(message);
-    if (existsSync(parent)) nothingLeft(parent, 'model');
-  });
+  it.each(refusals.map(([name, bytes, message, options]) => [name, bytes, message, options ?? {}] as const))(
+    'refuses %s with a clear error and leaves no folder behind',
+    async (_name, bytes, message, options) => {
+      const file = writeGguf('refused.gguf', bytes());
+      const parent = path.join(t.dir, 'refusals');
+      await expect(importGguf(file, path.join(parent, 'model'), options)).rejects.toThrow(message);
+      if (existsSync(parent)) nothingLeft(parent, 'model');
+    },
+  );
 });

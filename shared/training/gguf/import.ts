@@ -99,7 +99,8 @@ async function sha256File(file: string): Promise<string> {
 export function configFromGguf(gguf: GgufFile, vocabSize: number, ids: { bos?: number; eos?: number; pad?: number }): Record<string, unknown> {
   const where = `GGUF ${gguf.path}`;
   const arch = metaString(gguf, 'general.architecture');
-  if (arch !== 'llama') throw new GgufError(where, `architecture ${JSON.stringify(arch ?? null)} is not supported (only "llama": Llama, SmolLM, Mistral-style decoders)`);
+  if (arch !== 'llama')
+    throw new GgufError(where, `architecture ${JSON.stringify(arch ?? null)} is not supported (only "llama": Llama, SmolLM, Mistral-style decoders)`);
   const need = (key: string): number => {
     const v = metaNumber(gguf, `${arch}.${key}`);
     if (v === undefined) throw new GgufError(where, `metadata ${arch}.${key} is missing`);
@@ -112,13 +113,15 @@ export function configFromGguf(gguf: GgufFile, vocabSize: number, ids: { bos?: n
   const valueDim = metaNumber(gguf, `${arch}.attention.value_length`) ?? headDim;
   if (valueDim !== headDim) throw new GgufError(where, `key length ${headDim} and value length ${valueDim} differ (not supported)`);
   const ropeDims = metaNumber(gguf, `${arch}.rope.dimension_count`) ?? headDim;
-  if (ropeDims !== headDim) throw new GgufError(where, `rotary embedding on ${ropeDims} of ${headDim} head dimensions (partial rotary) is not supported`);
+  if (ropeDims !== headDim)
+    throw new GgufError(where, `rotary embedding on ${ropeDims} of ${headDim} head dimensions (partial rotary) is not supported`);
   const scaling = metaString(gguf, `${arch}.rope.scaling.type`);
   if (scaling !== undefined && scaling !== 'none') throw new GgufError(where, `rope scaling "${scaling}" is not supported`);
   const experts = metaNumber(gguf, `${arch}.expert_count`) ?? 0;
   if (experts > 0) throw new GgufError(where, `mixture of experts (${experts} experts) is not supported`);
   const ggufVocab = metaNumber(gguf, `${arch}.vocab_size`);
-  if (ggufVocab !== undefined && ggufVocab !== vocabSize) throw new GgufError(where, `${arch}.vocab_size ${ggufVocab} differs from the ${vocabSize} tokens of the tokenizer`);
+  if (ggufVocab !== undefined && ggufVocab !== vocabSize)
+    throw new GgufError(where, `${arch}.vocab_size ${ggufVocab} differs from the ${vocabSize} tokens of the tokenizer`);
   const config = {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
@@ -144,13 +147,21 @@ export function configFromGguf(gguf: GgufFile, vocabSize: number, ids: { bos?: n
     use_cache: true,
   };
   const parsed = LlamaConfigSchema.safeParse(config);
-  if (!parsed.success) throw new GgufError(where, `the model's metadata gives an invalid config: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new GgufError(
+      where,
+      `the model's metadata gives an invalid config: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
   return config;
 }
 
 /** GGUF tensor name -> Hugging Face name, for the Llama architecture. */
 function hfName(name: string): string | undefined {
-  const fixed: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
+  const fixed: Record<string, string> = {
+    'token_embd.weight': 'model.embed_tokens.weight',
+    'output_norm.weight': 'model.norm.weight',
+    'output.weight': 'lm_head.weight',
+  };
   if (fixed[name]) return fixed[name];
   const m = /^blk\.(\d+)\.(\w+)\.weight$/.exec(name);
   if (!m) return undefined;
@@ -170,7 +181,8 @@ function hfName(name: string): string | undefined {
 }
 
 function licenseText(license: string | undefined): string {
-  if (!license) return 'The GGUF file declares no license (general.license is absent). Check the terms of its source before using or sharing this model.\n';
+  if (!license)
+    return 'The GGUF file declares no license (general.license is absent). Check the terms of its source before using or sharing this model.\n';
   if (/^apache-2\.0$/i.test(license)) {
     return 'Licensed under the Apache License, Version 2.0 (SPDX: Apache-2.0).\nThe full text of the license: https://www.apache.org/licenses/LICENSE-2.0\n';
   }
@@ -240,21 +252,31 @@ export async function importGguf(file: string, outDir: string, options: ImportGg
     if (name === undefined) unknown.push(t.name);
     else byHf.set(name, t);
   }
-  if (unknown.length > 0) throw new GgufError(where, `tensors with no place in a Llama model: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}`);
+  if (unknown.length > 0)
+    throw new GgufError(
+      where,
+      `tensors with no place in a Llama model: ${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''}`,
+    );
   const shapes = parameterShapes(dims);
   const expected = new Set(shapes.map(([n]) => n));
   const problems: string[] = [];
   for (const [name, shape] of shapes) {
     const t = byHf.get(name);
     if (!t) problems.push(`${name} is missing`);
-    else if ([...t.dims].reverse().join() !== shape.join()) problems.push(`${t.name} is ne=(${t.dims.join(', ')}), the config needs [${shape.join(', ')}] (ne=(${[...shape].reverse().join(', ')}))`);
+    else if ([...t.dims].reverse().join() !== shape.join())
+      problems.push(`${t.name} is ne=(${t.dims.join(', ')}), the config needs [${shape.join(', ')}] (ne=(${[...shape].reverse().join(', ')}))`);
   }
-  for (const name of byHf.keys()) if (!expected.has(name)) problems.push(`${byHf.get(name)?.name} (${name}) is beyond the ${dims.layers} layers of the metadata`);
-  if (problems.length > 0) throw new GgufError(where, problems.slice(0, 6).join('; ') + (problems.length > 6 ? `; and ${problems.length - 6} more` : ''));
+  for (const name of byHf.keys())
+    if (!expected.has(name)) problems.push(`${byHf.get(name)?.name} (${name}) is beyond the ${dims.layers} layers of the metadata`);
+  if (problems.length > 0)
+    throw new GgufError(where, problems.slice(0, 6).join('; ') + (problems.length > 6 ? `; and ${problems.length - 6} more` : ''));
 
   const totalBytes = shapes.reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 4), 0);
   if (totalBytes + 16 * 1024 * 1024 > constants.MAX_LENGTH) {
-    throw new GgufError(where, `${(totalBytes / 2 ** 30).toFixed(1)} GiB of float32 weights do not fit one safetensors file here (at most ${(constants.MAX_LENGTH / 2 ** 30).toFixed(1)} GiB; sharding is not supported)`);
+    throw new GgufError(
+      where,
+      `${(totalBytes / 2 ** 30).toFixed(1)} GiB of float32 weights do not fit one safetensors file here (at most ${(constants.MAX_LENGTH / 2 ** 30).toFixed(1)} GiB; sharding is not supported)`,
+    );
   }
   const parent = path.dirname(path.resolve(outDir));
   await mkdir(parent, { recursive: true });
@@ -269,8 +291,10 @@ export async function importGguf(file: string, outDir: string, options: ImportGg
       const t = byHf.get(name) as GgufTensorInfo;
       tensorTypes[t.typeName] = (tensorTypes[t.typeName] ?? 0) + 1;
       let data = dequantize(t.type, readTensorBytes(gguf, t), t.elements, t.name);
-      if (!options.keepLlamaCppQkOrder && name.endsWith('.self_attn.q_proj.weight')) data = unpermuteQk(data, shape[0] as number, shape[1] as number, dims.heads);
-      if (!options.keepLlamaCppQkOrder && name.endsWith('.self_attn.k_proj.weight')) data = unpermuteQk(data, shape[0] as number, shape[1] as number, dims.kvHeads);
+      if (!options.keepLlamaCppQkOrder && name.endsWith('.self_attn.q_proj.weight'))
+        data = unpermuteQk(data, shape[0] as number, shape[1] as number, dims.heads);
+      if (!options.keepLlamaCppQkOrder && name.endsWith('.self_attn.k_proj.weight'))
+        data = unpermuteQk(data, shape[0] as number, shape[1] as number, dims.kvHeads);
       for (let i = 0; i < data.length; i++) {
         const v = data[i] as number;
         // v - v is NaN exactly for NaN and ±Infinity (and cheaper than a global function call per value).
@@ -281,10 +305,14 @@ export async function importGguf(file: string, outDir: string, options: ImportGg
     }
     const known = KNOWN_GGUF_SOURCES[sha256];
     const source = options.source ?? known?.origin ?? path.basename(file);
-    const modelName = known?.model ?? ([metaString(gguf, 'general.organization'), metaString(gguf, 'general.name')].filter(Boolean).join('/') || path.basename(file));
+    const modelName =
+      known?.model ?? ([metaString(gguf, 'general.organization'), metaString(gguf, 'general.name')].filter(Boolean).join('/') || path.basename(file));
     const license = known?.license ?? metaString(gguf, 'general.license');
     progress('writing');
-    await writeFile(path.join(tmp, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt', producer: 'pixel import-gguf', source_sha256: sha256 }));
+    await writeFile(
+      path.join(tmp, 'model.safetensors'),
+      writeSafetensors(tensors, { format: 'pt', producer: 'pixel import-gguf', source_sha256: sha256 }),
+    );
     tensors.length = 0;
     const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
     await writeFile(path.join(tmp, 'tokenizer.json'), `${JSON.stringify(tok.tokenizer)}\n`);
@@ -292,7 +320,9 @@ export async function importGguf(file: string, outDir: string, options: ImportGg
     await writeFile(path.join(tmp, 'special_tokens_map.json'), json(tok.specialTokensMap));
     await writeFile(path.join(tmp, 'generation_config.json'), json({ bos_token_id: tok.bosId, eos_token_id: tok.eosId, pad_token_id: tok.padId }));
     await writeFile(path.join(tmp, 'LICENSE'), options.licenseFile ? await readFile(options.licenseFile) : licenseText(license));
-    const types = Object.entries(tensorTypes).map(([k, n]) => `${n} ${k}`).join(', ');
+    const types = Object.entries(tensorTypes)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ');
     const notice = [
       `${modelName}`,
       `License: ${license ?? 'not declared by the GGUF file'}${options.licenseFile ? ' (full text in LICENSE)' : ''}.`,
@@ -322,7 +352,15 @@ export async function importGguf(file: string, outDir: string, options: ImportGg
     // config.json last: a folder with it is complete.
     await writeFile(path.join(tmp, 'config.json'), json(config));
     await publish(tmp, outDir);
-    return { outDir: path.resolve(outDir), sha256, parameters, tensorTypes, dims, vocabSize: tok.vocabSize, seconds: (performance.now() - started) / 1000 };
+    return {
+      outDir: path.resolve(outDir),
+      sha256,
+      parameters,
+      tensorTypes,
+      dims,
+      vocabSize: tok.vocabSize,
+      seconds: (performance.now() - started) / 1000,
+    };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;

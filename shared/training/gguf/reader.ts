@@ -151,7 +151,8 @@ class Cursor {
 
   /** Makes `n` bytes at `pos` available in `buf`; returns their offset in it. */
   private take(n: number, what: string): number {
-    if (n > this.remaining()) throw new GgufError(this.where, `truncated file: ${what} needs ${n} bytes at offset ${this.pos}, but the file ends at ${this.size}`);
+    if (n > this.remaining())
+      throw new GgufError(this.where, `truncated file: ${what} needs ${n} bytes at offset ${this.pos}, but the file ends at ${this.size}`);
     let at = this.pos - this.bufStart;
     if (at < 0 || at + n > this.buf.length) {
       const length = Math.min(Math.max(n, CHUNK), this.size - this.pos);
@@ -218,7 +219,11 @@ class Cursor {
     const at = this.pos;
     const v = this.u64(what);
     if (v > BigInt(limit)) throw new GgufError(this.where, `${what} is ${v} (at offset ${at}), more than the limit of ${limit}`);
-    if (v > BigInt(Math.max(0, fileMax))) throw new GgufError(this.where, `${what} is ${v} (at offset ${at}), more than the rest of the file can hold (${this.remaining()} bytes): truncated or damaged file`);
+    if (v > BigInt(Math.max(0, fileMax)))
+      throw new GgufError(
+        this.where,
+        `${what} is ${v} (at offset ${at}), more than the rest of the file can hold (${this.remaining()} bytes): truncated or damaged file`,
+      );
     return Number(v);
   }
   string(what: string, maxBytes: number): string {
@@ -304,7 +309,8 @@ export function readGguf(file: string, limits: Partial<GgufLimits> = {}): GgufFi
           if (size === undefined) throw new GgufError(where, `metadata ${key}: unknown array element type ${elementType}`);
           const n = c.count(`metadata ${key} array length`, Math.floor((c.remaining() - 8) / size));
           arrayElements += n;
-          if (arrayElements > lim.maxArrayElements) throw new GgufError(where, `metadata arrays hold more than ${lim.maxArrayElements} elements in all (at ${key})`);
+          if (arrayElements > lim.maxArrayElements)
+            throw new GgufError(where, `metadata arrays hold more than ${lim.maxArrayElements} elements in all (at ${key})`);
           const out = new Array<GgufValue>(n);
           for (let i = 0; i < n; i++) out[i] = readValue(elementType, key, depth + 1);
           return out;
@@ -314,7 +320,8 @@ export function readGguf(file: string, limits: Partial<GgufLimits> = {}): GgufFi
       }
     };
     const arrayTypeNames = new Map<string, string>();
-    const typeName = (type: number, key: string): string => (type === 9 ? `ARRAY<${arrayTypeNames.get(key) ?? '?'}>` : (VALUE_TYPE_NAMES[type] ?? String(type)));
+    const typeName = (type: number, key: string): string =>
+      type === 9 ? `ARRAY<${arrayTypeNames.get(key) ?? '?'}>` : (VALUE_TYPE_NAMES[type] ?? String(type));
     for (let i = 0; i < metadataCount; i++) {
       const key = c.string(`metadata key ${i}`, lim.maxKeyBytes);
       if (metadata.has(key)) throw new GgufError(where, `metadata key ${key} appears twice`);
@@ -332,7 +339,13 @@ export function readGguf(file: string, limits: Partial<GgufLimits> = {}): GgufFi
     let alignment = 32;
     const rawAlignment = metadata.get('general.alignment');
     if (rawAlignment !== undefined) {
-      if (typeof rawAlignment !== 'number' || !Number.isInteger(rawAlignment) || rawAlignment < 1 || rawAlignment > 1 << 30 || (rawAlignment & (rawAlignment - 1)) !== 0) {
+      if (
+        typeof rawAlignment !== 'number' ||
+        !Number.isInteger(rawAlignment) ||
+        rawAlignment < 1 ||
+        rawAlignment > 1 << 30 ||
+        (rawAlignment & (rawAlignment - 1)) !== 0
+      ) {
         throw new GgufError(where, `general.alignment ${String(rawAlignment)} is not a power of two`);
       }
       alignment = rawAlignment;
@@ -352,30 +365,41 @@ export function readGguf(file: string, limits: Partial<GgufLimits> = {}): GgufFi
         const n = c.count(`tensor ${name} dimension ${d}`, Number.MAX_SAFE_INTEGER);
         if (n < 1) throw new GgufError(where, `tensor ${name}: dimension ${d} is ${n}`);
         elements *= n;
-        if (elements > size * 8) throw new GgufError(where, `tensor ${name}: ${dims.concat(n).join(' x ')} elements cannot fit in a ${size}-byte file`);
+        if (elements > size * 8)
+          throw new GgufError(where, `tensor ${name}: ${dims.concat(n).join(' x ')} elements cannot fit in a ${size}-byte file`);
         dims.push(n);
       }
       const type = c.u32(`tensor ${name} type`);
       const t = GGML_TYPES[type];
       if (!t) throw new GgufError(where, `tensor ${name}: unknown ggml type ${type}`);
-      if ((dims[0] as number) % t.blockSize !== 0) throw new GgufError(where, `tensor ${name}: first dimension ${dims[0]} is not a multiple of the ${t.name} block size ${t.blockSize}`);
+      if ((dims[0] as number) % t.blockSize !== 0)
+        throw new GgufError(where, `tensor ${name}: first dimension ${dims[0]} is not a multiple of the ${t.name} block size ${t.blockSize}`);
       const offset = c.count(`tensor ${name} offset`, Number.MAX_SAFE_INTEGER);
-      if (offset % alignment !== 0) throw new GgufError(where, `tensor ${name}: data offset ${offset} is not a multiple of the alignment ${alignment}`);
+      if (offset % alignment !== 0)
+        throw new GgufError(where, `tensor ${name}: data offset ${offset} is not a multiple of the alignment ${alignment}`);
       pending.push({ name, dims, type, typeName: t.name, elements, offset, byteLength: (elements / t.blockSize) * t.blockBytes });
     }
     const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-    if (dataOffset > size && tensorCount > 0) throw new GgufError(where, `truncated file: the tensor data would start at ${dataOffset}, past the end of the file (${size} bytes)`);
+    if (dataOffset > size && tensorCount > 0)
+      throw new GgufError(where, `truncated file: the tensor data would start at ${dataOffset}, past the end of the file (${size} bytes)`);
     const tensors = pending.map((t) => ({ ...t, fileOffset: dataOffset + t.offset }));
     for (const t of tensors) {
       if (t.fileOffset + t.byteLength > size) {
-        throw new GgufError(where, `tensor ${t.name}: bytes ${t.fileOffset}-${t.fileOffset + t.byteLength} (${t.typeName} [${t.dims.join(', ')}]) lie outside the file (${size} bytes): truncated or damaged`);
+        throw new GgufError(
+          where,
+          `tensor ${t.name}: bytes ${t.fileOffset}-${t.fileOffset + t.byteLength} (${t.typeName} [${t.dims.join(', ')}]) lie outside the file (${size} bytes): truncated or damaged`,
+        );
       }
     }
     const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
     for (let i = 1; i < sorted.length; i++) {
       const prev = sorted[i - 1] as GgufTensorInfo;
       const cur = sorted[i] as GgufTensorInfo;
-      if (cur.offset < prev.offset + prev.byteLength) throw new GgufError(where, `tensors ${prev.name} (bytes ${prev.offset}-${prev.offset + prev.byteLength}) and ${cur.name} (from ${cur.offset}) overlap`);
+      if (cur.offset < prev.offset + prev.byteLength)
+        throw new GgufError(
+          where,
+          `tensors ${prev.name} (bytes ${prev.offset}-${prev.offset + prev.byteLength}) and ${cur.name} (from ${cur.offset}) overlap`,
+        );
     }
     return { path: file, version, fileSize: size, alignment, dataOffset, metadata, metadataTypes, tensors };
   } finally {

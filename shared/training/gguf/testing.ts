@@ -6,7 +6,21 @@ import { bytesToUnicode } from '../tokenizer/bpe';
  * test chose. Not for real models.
  */
 
-export const T = { UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12 } as const;
+export const T = {
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
+} as const;
 
 /** A metadata value with its GGUF type; arrays give their element type and items (nested arrays: items are `TypedArrayValue`s). */
 export type TypedValue = { type: Exclude<number, 9>; value: number | bigint | boolean | string } | { type: 9; value: TypedArrayValue };
@@ -238,8 +252,12 @@ export function tinyLlamaGguf(
   for (let i = 0; i < layers; i++) {
     const p = `model.layers.${i}`;
     add(`${p}.input_layernorm.weight`, `blk.${i}.attn_norm.weight`, [hidden]);
-    add(`${p}.self_attn.q_proj.weight`, `blk.${i}.attn_q.weight`, [heads * headDim, hidden], (d) => llamaCppPermute(d, heads * headDim, hidden, heads));
-    add(`${p}.self_attn.k_proj.weight`, `blk.${i}.attn_k.weight`, [kvHeads * headDim, hidden], (d) => llamaCppPermute(d, kvHeads * headDim, hidden, kvHeads));
+    add(`${p}.self_attn.q_proj.weight`, `blk.${i}.attn_q.weight`, [heads * headDim, hidden], (d) =>
+      llamaCppPermute(d, heads * headDim, hidden, heads),
+    );
+    add(`${p}.self_attn.k_proj.weight`, `blk.${i}.attn_k.weight`, [kvHeads * headDim, hidden], (d) =>
+      llamaCppPermute(d, kvHeads * headDim, hidden, kvHeads),
+    );
     add(`${p}.self_attn.v_proj.weight`, `blk.${i}.attn_v.weight`, [kvHeads * headDim, hidden]);
     add(`${p}.self_attn.o_proj.weight`, `blk.${i}.attn_output.weight`, [hidden, heads * headDim]);
     add(`${p}.post_attention_layernorm.weight`, `blk.${i}.ffn_norm.weight`, [hidden]);
@@ -275,7 +293,12 @@ export function tinyLlamaGguf(
     ['tokenizer.ggml.unknown_token_id', u32(0)],
     ['tokenizer.ggml.padding_token_id', u32(2)],
     ['tokenizer.ggml.add_bos_token', bool(false)],
-    ['tokenizer.chat_template', str("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")],
+    [
+      'tokenizer.chat_template',
+      str(
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+      ),
+    ],
   ];
   const overrides = options.metadata ?? {};
   const finalMetadata = metadata.filter(([k]) => !(k in overrides));

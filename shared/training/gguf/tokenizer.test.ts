@@ -34,8 +34,20 @@ describe('tokenizer files from a GGUF vocabulary', () => {
     });
     expect(files.tokenizer.decoder).toMatchObject({ type: 'ByteLevel' });
     expect(files.tokenizer.post_processor).toMatchObject({ type: 'ByteLevel' });
-    expect(files.config).toMatchObject({ tokenizer_class: 'GPT2Tokenizer', model_max_length: 64, add_bos_token: false, bos_token: '<|im_start|>', eos_token: '<|im_end|>', pad_token: '<|im_end|>', unk_token: '<|endoftext|>' });
-    expect(files.specialTokensMap).toMatchObject({ bos_token: '<|im_start|>', eos_token: '<|im_end|>', additional_special_tokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] });
+    expect(files.config).toMatchObject({
+      tokenizer_class: 'GPT2Tokenizer',
+      model_max_length: 64,
+      add_bos_token: false,
+      bos_token: '<|im_start|>',
+      eos_token: '<|im_end|>',
+      pad_token: '<|im_end|>',
+      unk_token: '<|endoftext|>',
+    });
+    expect(files.specialTokensMap).toMatchObject({
+      bos_token: '<|im_start|>',
+      eos_token: '<|im_end|>',
+      additional_special_tokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'],
+    });
   });
 
   it('marks control tokens special and user-defined ones not, and prepends BOS when the GGUF asks', async () => {
@@ -73,6 +85,8 @@ describe('tokenizer files from a GGUF vocabulary', () => {
     expect(() => build({ 'tokenizer.ggml.merges': undefined })).toThrow(/tokenizer\.ggml\.merges is missing/);
     expect(() => build({ 'tokenizer.ggml.merges': strings(['Ġ t', 'oops']) })).toThrow(/merge 1 "oops" is not two tokens separated by one space/);
     expect(() => build({ 'tokenizer.ggml.token_type': int32s([3, 3]) })).toThrow(/token_type has 2 entries for \d+ tokens/);
-    expect(() => build({ 'tokenizer.ggml.eos_token_id': { type: 4, value: 100_000 } })).toThrow(/tokenizer\.ggml\.eos_token_id 100000 is not a token id/);
+    expect(() => build({ 'tokenizer.ggml.eos_token_id': { type: 4, value: 100_000 } })).toThrow(
+      /tokenizer\.ggml\.eos_token_id 100000 is not a token id/,
+    );
   });
 });

@@ -13,7 +13,12 @@ import { GgufError, metaBool, metaNumber, metaNumbers, metaString, metaStrings, 
 /** llama.cpp token types (`tokenizer.ggml.token_type`). */
 export const TOKEN_TYPES = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
-const byteLevel = (addPrefixSpace: boolean, trimOffsets: boolean) => ({ type: 'ByteLevel', add_prefix_space: addPrefixSpace, trim_offsets: trimOffsets, use_regex: true });
+const byteLevel = (addPrefixSpace: boolean, trimOffsets: boolean) => ({
+  type: 'ByteLevel',
+  add_prefix_space: addPrefixSpace,
+  trim_offsets: trimOffsets,
+  use_regex: true,
+});
 
 /**
  * Pre-tokenizers by `tokenizer.ggml.pre`. llama.cpp applies, for "smollm", the regexes `\p{N}`
@@ -49,7 +54,11 @@ export function tokenizerFromGguf(gguf: GgufFile, maxLength: number): GgufTokeni
   if (model !== 'gpt2') throw new GgufError(where, `tokenizer.ggml.model "${model}" is not supported (only byte-level BPE, "gpt2")`);
   const pre = metaString(gguf, 'tokenizer.ggml.pre') ?? 'default';
   const preTokenizer = PRE_TOKENIZERS[pre];
-  if (!preTokenizer) throw new GgufError(where, `tokenizer.ggml.pre "${pre}" is not supported (known: ${SUPPORTED_PRE_TOKENIZERS.join(', ')}); its pre-tokenizer would have to be added rather than guessed`);
+  if (!preTokenizer)
+    throw new GgufError(
+      where,
+      `tokenizer.ggml.pre "${pre}" is not supported (known: ${SUPPORTED_PRE_TOKENIZERS.join(', ')}); its pre-tokenizer would have to be added rather than guessed`,
+    );
   const tokens = metaStrings(gguf, 'tokenizer.ggml.tokens');
   if (!tokens || tokens.length === 0) throw new GgufError(where, 'tokenizer.ggml.tokens is missing or empty');
   const merges = metaStrings(gguf, 'tokenizer.ggml.merges');
@@ -58,13 +67,15 @@ export function tokenizerFromGguf(gguf: GgufFile, maxLength: number): GgufTokeni
   if (types.length !== tokens.length) throw new GgufError(where, `tokenizer.ggml.token_type has ${types.length} entries for ${tokens.length} tokens`);
   for (const [i, m] of merges.entries()) {
     const parts = m.split(' ');
-    if (parts.length !== 2 || !parts[0] || !parts[1]) throw new GgufError(where, `merge ${i} ${JSON.stringify(m.slice(0, 40))} is not two tokens separated by one space`);
+    if (parts.length !== 2 || !parts[0] || !parts[1])
+      throw new GgufError(where, `merge ${i} ${JSON.stringify(m.slice(0, 40))} is not two tokens separated by one space`);
   }
 
   const id = (key: string): number | undefined => {
     const v = metaNumber(gguf, `tokenizer.ggml.${key}`);
     if (v === undefined) return undefined;
-    if (!Number.isInteger(v) || v < 0 || v >= tokens.length) throw new GgufError(where, `tokenizer.ggml.${key} ${v} is not a token id (vocabulary of ${tokens.length})`);
+    if (!Number.isInteger(v) || v < 0 || v >= tokens.length)
+      throw new GgufError(where, `tokenizer.ggml.${key} ${v} is not a token id (vocabulary of ${tokens.length})`);
     return v;
   };
   const bosId = id('bos_token_id');
@@ -73,7 +84,8 @@ export function tokenizerFromGguf(gguf: GgufFile, maxLength: number): GgufTokeni
   const unkId = id('unknown_token_id');
   const addBos = metaBool(gguf, 'tokenizer.ggml.add_bos_token') ?? false;
   const addEos = metaBool(gguf, 'tokenizer.ggml.add_eos_token') ?? false;
-  if ((addBos && bosId === undefined) || (addEos && eosId === undefined)) throw new GgufError(where, 'add_bos_token/add_eos_token is set but the token id is missing');
+  if ((addBos && bosId === undefined) || (addEos && eosId === undefined))
+    throw new GgufError(where, 'add_bos_token/add_eos_token is set but the token id is missing');
   const text = (i: number | undefined) => (i === undefined ? null : (tokens[i] as string));
 
   const vocab: Record<string, number> = {};
@@ -85,15 +97,30 @@ export function tokenizerFromGguf(gguf: GgufFile, maxLength: number): GgufTokeni
   const added = tokens.flatMap((content, i) => {
     const type = types[i];
     if (type !== TOKEN_TYPES.CONTROL && type !== TOKEN_TYPES.USER_DEFINED) return [];
-    return [{ id: i, content, single_word: false, lstrip: false, rstrip: false, normalized: type !== TOKEN_TYPES.CONTROL, special: type === TOKEN_TYPES.CONTROL }];
+    return [
+      {
+        id: i,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: type !== TOKEN_TYPES.CONTROL,
+        special: type === TOKEN_TYPES.CONTROL,
+      },
+    ];
   });
 
   // A template adds BOS/EOS when the GGUF asks for them; otherwise ByteLevel (offsets only).
   let postProcessor: unknown = byteLevel(true, false);
   if (addBos || addEos) {
-    const piece = (seq: 'A' | 'B') => [...(addBos ? [{ SpecialToken: { id: text(bosId), type_id: 0 } }] : []), { Sequence: { id: seq, type_id: 0 } }, ...(addEos ? [{ SpecialToken: { id: text(eosId), type_id: 0 } }] : [])];
+    const piece = (seq: 'A' | 'B') => [
+      ...(addBos ? [{ SpecialToken: { id: text(bosId), type_id: 0 } }] : []),
+      { Sequence: { id: seq, type_id: 0 } },
+      ...(addEos ? [{ SpecialToken: { id: text(eosId), type_id: 0 } }] : []),
+    ];
     const specials: Record<string, unknown> = {};
-    for (const i of [addBos ? bosId : undefined, addEos ? eosId : undefined]) if (i !== undefined) specials[tokens[i] as string] = { id: tokens[i], ids: [i], tokens: [tokens[i]] };
+    for (const i of [addBos ? bosId : undefined, addEos ? eosId : undefined])
+      if (i !== undefined) specials[tokens[i] as string] = { id: tokens[i], ids: [i], tokens: [tokens[i]] };
     postProcessor = { type: 'TemplateProcessing', single: piece('A'), pair: [...piece('A'), ...piece('B')], special_tokens: specials };
   }
 
@@ -121,7 +148,13 @@ export function tokenizerFromGguf(gguf: GgufFile, maxLength: number): GgufTokeni
   };
 
   const specialTokensMap: Record<string, unknown> = {};
-  for (const [key, i] of [['bos_token', bosId], ['eos_token', eosId], ['unk_token', unkId], ['pad_token', padId]] as const) if (i !== undefined) specialTokensMap[key] = tokens[i];
+  for (const [key, i] of [
+    ['bos_token', bosId],
+    ['eos_token', eosId],
+    ['unk_token', unkId],
+    ['pad_token', padId],
+  ] as const)
+    if (i !== undefined) specialTokensMap[key] = tokens[i];
   const control = added.filter((t) => t.special).map((t) => t.content);
   if (control.length > 0) specialTokensMap.additional_special_tokens = control;
 
@@ -136,7 +169,12 @@ export function tokenizerFromGguf(gguf: GgufFile, maxLength: number): GgufTokeni
     pad_token: text(padId),
     unk_token: text(unkId),
     clean_up_tokenization_spaces: false,
-    added_tokens_decoder: Object.fromEntries(added.map((t) => [String(t.id), { content: t.content, lstrip: false, normalized: t.normalized, rstrip: false, single_word: false, special: t.special }])),
+    added_tokens_decoder: Object.fromEntries(
+      added.map((t) => [
+        String(t.id),
+        { content: t.content, lstrip: false, normalized: t.normalized, rstrip: false, single_word: false, special: t.special },
+      ]),
+    ),
     additional_special_tokens: control,
     ...(chatTemplate ? { chat_template: chatTemplate } : {}),
   };

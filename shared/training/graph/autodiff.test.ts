@@ -5,7 +5,6 @@ import * as op from './ops';
 import { toOnnx } from './onnx-writer';
 import { seededStream } from '../../../test/helpers';
 
-
 const size = (shape: Shape) => (shape as number[]).reduce((a, b) => a * b, 1);
 
 interface Case {
@@ -66,20 +65,84 @@ async function checkGradients({ inputs, build, positive, ids }: Case, seed = 1):
 
 describe('autodiff: every op against finite differences (float64)', () => {
   it.each<[string, Case]>([
-    ['Add', { inputs: [[2, 3], [2, 3]], build: (g, [a, b]) => op.add(g, a!, b!) }],
+    [
+      'Add',
+      {
+        inputs: [
+          [2, 3],
+          [2, 3],
+        ],
+        build: (g, [a, b]) => op.add(g, a!, b!),
+      },
+    ],
     ['Add, broadcast over rows and a leading axis', { inputs: [[2, 3], [3]], build: (g, [a, b]) => op.add(g, a!, b!) }],
-    ['Sub, broadcast of a column', { inputs: [[2, 3], [2, 1]], build: (g, [a, b]) => op.sub(g, a!, b!) }],
-    ['Mul, broadcast', { inputs: [[2, 3], [1, 3]], build: (g, [a, b]) => op.mul(g, a!, b!) }],
-    ['Div', { inputs: [[2, 3], [2, 3]], build: (g, [a, b]) => op.div(g, a!, b!), positive: true }],
+    [
+      'Sub, broadcast of a column',
+      {
+        inputs: [
+          [2, 3],
+          [2, 1],
+        ],
+        build: (g, [a, b]) => op.sub(g, a!, b!),
+      },
+    ],
+    [
+      'Mul, broadcast',
+      {
+        inputs: [
+          [2, 3],
+          [1, 3],
+        ],
+        build: (g, [a, b]) => op.mul(g, a!, b!),
+      },
+    ],
+    [
+      'Div',
+      {
+        inputs: [
+          [2, 3],
+          [2, 3],
+        ],
+        build: (g, [a, b]) => op.div(g, a!, b!),
+        positive: true,
+      },
+    ],
     ['Neg', { inputs: [[4]], build: (g, [a]) => op.neg(g, a!) }],
     ['Exp', { inputs: [[2, 2]], build: (g, [a]) => op.exp(g, a!) }],
     ['Log', { inputs: [[2, 2]], build: (g, [a]) => op.log(g, a!), positive: true }],
     ['Sqrt', { inputs: [[3]], build: (g, [a]) => op.sqrt(g, a!), positive: true }],
     ['Sigmoid', { inputs: [[2, 3]], build: (g, [a]) => op.sigmoid(g, a!) }],
     ['Tanh', { inputs: [[2, 3]], build: (g, [a]) => op.tanh(g, a!) }],
-    ['MatMul', { inputs: [[2, 3], [3, 4]], build: (g, [a, b]) => op.matmul(g, a!, b!) }],
-    ['MatMul, batched input with a shared weight', { inputs: [[2, 2, 3], [3, 2]], build: (g, [a, b]) => op.matmul(g, a!, b!) }],
-    ['MatMul, both batched', { inputs: [[2, 2, 3], [2, 3, 2]], build: (g, [a, b]) => op.matmul(g, a!, b!) }],
+    [
+      'MatMul',
+      {
+        inputs: [
+          [2, 3],
+          [3, 4],
+        ],
+        build: (g, [a, b]) => op.matmul(g, a!, b!),
+      },
+    ],
+    [
+      'MatMul, batched input with a shared weight',
+      {
+        inputs: [
+          [2, 2, 3],
+          [3, 2],
+        ],
+        build: (g, [a, b]) => op.matmul(g, a!, b!),
+      },
+    ],
+    [
+      'MatMul, both batched',
+      {
+        inputs: [
+          [2, 2, 3],
+          [2, 3, 2],
+        ],
+        build: (g, [a, b]) => op.matmul(g, a!, b!),
+      },
+    ],
     ['Transpose', { inputs: [[2, 3, 4]], build: (g, [a]) => op.transpose(g, a!, [2, 0, 1]) }],
     ['Reshape', { inputs: [[2, 6]], build: (g, [a]) => op.reshape(g, a!, [3, -1]) }],
     ['ReduceSum, keepdims', { inputs: [[2, 3, 2]], build: (g, [a]) => op.reduceSum(g, a!, [1], true) }],
@@ -89,8 +152,14 @@ describe('autodiff: every op against finite differences (float64)', () => {
     ['LogSoftmax', { inputs: [[3, 4]], build: (g, [a]) => op.logSoftmax(g, a!, -1) }],
     ['Expand', { inputs: [[3, 1]], build: (g, [a]) => op.expand(g, a!, [2, 3, 4]) }],
     ['Unsqueeze', { inputs: [[2, 3]], build: (g, [a]) => op.unsqueeze(g, a!, [0, 2]) }],
-    ['GatherElements with repeated indices', { inputs: [[2, 4]], build: (g, [a, ids]) => op.gatherElements(g, a!, ids!, 1), ids: { shape: [2, 3], values: [0, 3, 3, 1, 1, 2] } }],
-    ['Gather with repeated ids', { inputs: [[5, 3]], build: (g, [t, ids]) => op.gather(g, t!, ids!), ids: { shape: [2, 3], values: [0, 4, 0, 2, 2, 2] } }],
+    [
+      'GatherElements with repeated indices',
+      { inputs: [[2, 4]], build: (g, [a, ids]) => op.gatherElements(g, a!, ids!, 1), ids: { shape: [2, 3], values: [0, 3, 3, 1, 1, 2] } },
+    ],
+    [
+      'Gather with repeated ids',
+      { inputs: [[5, 3]], build: (g, [t, ids]) => op.gather(g, t!, ids!), ids: { shape: [2, 3], values: [0, 4, 0, 2, 2, 2] } },
+    ],
     ['SiLU (composite)', { inputs: [[2, 3]], build: (g, [a]) => op.silu(g, a!) }],
     ['RMSNorm (composite)', { inputs: [[2, 4], [4]], build: (g, [x, w]) => op.rmsNorm(g, x!, w!, 1e-6) }],
   ])('%s', async (_name, c) => {

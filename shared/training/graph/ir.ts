@@ -69,7 +69,8 @@ export function tensor(dtype: DType, dims: readonly number[], values: readonly n
 
 export const isFloat = (dtype: DType): boolean => dtype === 'float32' || dtype === 'float64';
 export const sameDim = (a: Dim, b: Dim): boolean => a === b;
-export const numel = (shape: Shape): number | undefined => (shape.every((d) => typeof d === 'number') ? (shape as number[]).reduce((a, b) => a * b, 1) : undefined);
+export const numel = (shape: Shape): number | undefined =>
+  shape.every((d) => typeof d === 'number') ? (shape as number[]).reduce((a, b) => a * b, 1) : undefined;
 
 /** A graph under construction. Names are unique; builders ask for fresh ones. */
 export class Graph {
@@ -130,8 +131,15 @@ export class Graph {
   }
 
   /** Adds a node; `outs` are the output types (inferred by the op builders). */
-  node(op: string, inputs: readonly Value[], attrs: Record<string, Attr>, outs: readonly { dtype: DType; shape: Shape }[], prefix = op.toLowerCase()): Value[] {
-    for (const i of inputs) if (this.values.get(i.name) !== i && !this.values.has(i.name)) throw new Error(`${op}: input ${i.name} is not in this graph`);
+  node(
+    op: string,
+    inputs: readonly Value[],
+    attrs: Record<string, Attr>,
+    outs: readonly { dtype: DType; shape: Shape }[],
+    prefix = op.toLowerCase(),
+  ): Value[] {
+    for (const i of inputs)
+      if (this.values.get(i.name) !== i && !this.values.has(i.name)) throw new Error(`${op}: input ${i.name} is not in this graph`);
     const outputs = outs.map((o) => this.declare(this.fresh(prefix), o.dtype, o.shape));
     this.nodes.push({ op, inputs: inputs.map((i) => i.name), outputs: outputs.map((o) => o.name), attrs, name: this.fresh(`n_${op}`) });
     return outputs;

@@ -58,7 +58,11 @@ export interface ExternalDataOptions {
  * offsets aligned to 4 KiB as onnxruntime prefers. Open such a model by path (the data file
  * beside it) or pass the data through `externalData` in the session options.
  */
-export function toOnnxWithExternalData(g: Graph, externalData: ExternalDataOptions, options: { producer?: string; docString?: string } = {}): { model: Uint8Array; data: Buffer } {
+export function toOnnxWithExternalData(
+  g: Graph,
+  externalData: ExternalDataOptions,
+  options: { producer?: string; docString?: string } = {},
+): { model: Uint8Array; data: Buffer } {
   const chunks: Buffer[] = [];
   let offset = 0;
   const external = new Map<string, onnx.ITensorProto>();
@@ -106,7 +110,9 @@ function elideIdentities(g: Graph): Graph['nodes'] {
     rename.set(from, n.outputs[0] as string);
     drop.add(n);
   }
-  return g.nodes.filter((n) => !drop.has(n)).map((n) => (n.outputs.some((o) => rename.has(o)) ? { ...n, outputs: n.outputs.map((o) => rename.get(o) ?? o) } : n));
+  return g.nodes
+    .filter((n) => !drop.has(n))
+    .map((n) => (n.outputs.some((o) => rename.has(o)) ? { ...n, outputs: n.outputs.map((o) => rename.get(o) ?? o) } : n));
 }
 
 function encode(g: Graph, options: { producer?: string; docString?: string }, external: ReadonlyMap<string, onnx.ITensorProto>): Uint8Array {

@@ -58,7 +58,8 @@ const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 // Elementwise
 
 function binary(op: string) {
-  return (g: Graph, a: Value, b: Value): Value => g.node(op, [a, b], {}, [{ dtype: sameDtype(op, [a, b]), shape: broadcastShapes(a.shape, b.shape) }])[0] as Value;
+  return (g: Graph, a: Value, b: Value): Value =>
+    g.node(op, [a, b], {}, [{ dtype: sameDtype(op, [a, b]), shape: broadcastShapes(a.shape, b.shape) }])[0] as Value;
 }
 function unary(op: string) {
   return (g: Graph, a: Value): Value => g.node(op, [a], {}, [{ dtype: a.dtype, shape: a.shape }])[0] as Value;
@@ -96,7 +97,10 @@ const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i
 
 RULES.set('Add', ({ g, inputs: [a, b], grad }) => [unbroadcast(g, grad, (a as Value).shape), unbroadcast(g, grad, (b as Value).shape)]);
 RULES.set('Sub', ({ g, inputs: [a, b], grad }) => [unbroadcast(g, grad, (a as Value).shape), unbroadcast(g, neg(g, grad), (b as Value).shape)]);
-RULES.set('Mul', ({ g, inputs: [a, b], grad }) => [unbroadcast(g, mul(g, grad, b as Value), (a as Value).shape), unbroadcast(g, mul(g, grad, a as Value), (b as Value).shape)]);
+RULES.set('Mul', ({ g, inputs: [a, b], grad }) => [
+  unbroadcast(g, mul(g, grad, b as Value), (a as Value).shape),
+  unbroadcast(g, mul(g, grad, a as Value), (b as Value).shape),
+]);
 RULES.set('Div', ({ g, inputs: [a, b], output, grad }) => {
   const ga = div(g, grad, b as Value);
   // d(a/b)/db = -a/b^2 = -out/b
@@ -190,10 +194,14 @@ function reduced(shape: Shape, axes: readonly number[], keepdims: boolean): Dim[
 }
 
 export function reduceSum(g: Graph, a: Value, axes: readonly number[], keepdims = false): Value {
-  return g.node('ReduceSum', [a, g.ints(axes)], { keepdims: int(keepdims ? 1 : 0) }, [{ dtype: a.dtype, shape: reduced(a.shape, axes, keepdims) }])[0] as Value;
+  return g.node('ReduceSum', [a, g.ints(axes)], { keepdims: int(keepdims ? 1 : 0) }, [
+    { dtype: a.dtype, shape: reduced(a.shape, axes, keepdims) },
+  ])[0] as Value;
 }
 export function reduceMean(g: Graph, a: Value, axes: readonly number[], keepdims = false): Value {
-  return g.node('ReduceMean', [a, g.ints(axes)], { keepdims: int(keepdims ? 1 : 0) }, [{ dtype: a.dtype, shape: reduced(a.shape, axes, keepdims) }])[0] as Value;
+  return g.node('ReduceMean', [a, g.ints(axes)], { keepdims: int(keepdims ? 1 : 0) }, [
+    { dtype: a.dtype, shape: reduced(a.shape, axes, keepdims) },
+  ])[0] as Value;
 }
 /** Sum of every element (a scalar). */
 export function sumAll(g: Graph, a: Value): Value {
@@ -205,7 +213,9 @@ function expandBack(g: Graph, grad: Value, input: Value, axes: readonly number[]
   let gk = grad;
   if (!keepdims) {
     const shape = reduced(input.shape, axes, true);
-    gk = g.node('Unsqueeze', [grad, g.ints(axes.map((x) => norm(x, input.shape.length)).sort((x, y) => x - y))], {}, [{ dtype: grad.dtype, shape }])[0] as Value;
+    gk = g.node('Unsqueeze', [grad, g.ints(axes.map((x) => norm(x, input.shape.length)).sort((x, y) => x - y))], {}, [
+      { dtype: grad.dtype, shape },
+    ])[0] as Value;
   }
   const target = g.node('Shape', [input], {}, [{ dtype: 'int64', shape: [input.shape.length] }])[0] as Value;
   return g.node('Expand', [gk, target], {}, [{ dtype: grad.dtype, shape: input.shape }])[0] as Value;
@@ -227,10 +237,12 @@ RULES.set('ReduceSum', ({ g, node, inputs: [a], grad }) => {
 RULES.set('ReduceMean', ({ g, node, inputs: [a], grad }) => {
   const { axes, keepdims } = reductionAxes(g, node);
   const A = a as Value;
-  const count = axes.map((x) => A.shape[norm(x, A.shape.length)]).reduce<number>((p, d) => {
-    if (typeof d !== 'number') throw new Error('ReduceMean: the gradient needs static reduced dimensions');
-    return p * d;
-  }, 1);
+  const count = axes
+    .map((x) => A.shape[norm(x, A.shape.length)])
+    .reduce<number>((p, d) => {
+      if (typeof d !== 'number') throw new Error('ReduceMean: the gradient needs static reduced dimensions');
+      return p * d;
+    }, 1);
   return [expandBack(g, div(g, grad, g.scalar(grad.dtype, count)), A, axes, keepdims), undefined];
 });
 
@@ -267,7 +279,9 @@ RULES.set('Gather', ({ g, inputs: [table, ids], grad }) => {
   // Scatter-add the rows' gradients into a zero table: correct with repeated ids.
   const zeros = g.node('Sub', [T, T], {}, [{ dtype: T.dtype, shape: T.shape }])[0] as Value;
   const index = g.node('Unsqueeze', [I, g.ints([-1])], {}, [{ dtype: I.dtype, shape: [...I.shape, 1] }])[0] as Value;
-  const scattered = g.node('ScatterND', [zeros, index, grad], { reduction: { kind: 'string', value: 'add' } }, [{ dtype: T.dtype, shape: T.shape }])[0] as Value;
+  const scattered = g.node('ScatterND', [zeros, index, grad], { reduction: { kind: 'string', value: 'add' } }, [
+    { dtype: T.dtype, shape: T.shape },
+  ])[0] as Value;
   return [scattered, undefined];
 });
 
@@ -286,7 +300,9 @@ RULES.set('GatherElements', ({ g, node, inputs: [data, indices], grad }) => {
   const D = data as Value;
   const axis = (node.attrs.axis as Extract<Attr, { kind: 'int' }>).value;
   const zeros = g.node('Sub', [D, D], {}, [{ dtype: D.dtype, shape: D.shape }])[0] as Value;
-  const scattered = g.node('ScatterElements', [zeros, indices as Value, grad], { axis: int(axis), reduction: { kind: 'string', value: 'add' } }, [{ dtype: D.dtype, shape: D.shape }])[0] as Value;
+  const scattered = g.node('ScatterElements', [zeros, indices as Value, grad], { axis: int(axis), reduction: { kind: 'string', value: 'add' } }, [
+    { dtype: D.dtype, shape: D.shape },
+  ])[0] as Value;
   return [scattered, undefined];
 });
 

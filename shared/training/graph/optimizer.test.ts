@@ -5,7 +5,6 @@ import { toOnnx } from './onnx-writer';
 import { adamWStep, type AdamWConfig } from './optimizer';
 import { seededStream } from '../../../test/helpers';
 
-
 /** A two-layer classifier: x [n, 4] -> SiLU -> logits [n, 3], mean cross-entropy against one-hot targets. */
 function classifier(dtype: DType, n: number, config: AdamWConfig) {
   const g = new Graph('mlp-train-step');
@@ -45,18 +44,34 @@ describe('adamWStep', () => {
       feeds[name] = new ort.Tensor('float64', data, dims);
     };
     put('x', [6, 4], Array.from({ length: 24 }, rnd));
-    put('target', [6, 3], Array.from({ length: 18 }, (_, i) => (i % 3 === Math.floor(i / 3) % 3 ? 1 : 0)));
+    put(
+      'target',
+      [6, 3],
+      Array.from({ length: 18 }, (_, i) => (i % 3 === Math.floor(i / 3) % 3 ? 1 : 0)),
+    );
     for (const [name, dims] of Object.entries(shapes)) {
       const n = dims.reduce((a, b) => a * b, 1);
       put(name, dims, Array.from({ length: n }, rnd));
-      put(`${name}.m`, dims, Array.from({ length: n }, () => rnd() * 0.1));
-      put(`${name}.v`, dims, Array.from({ length: n }, () => Math.abs(rnd()) * 0.01));
+      put(
+        `${name}.m`,
+        dims,
+        Array.from({ length: n }, () => rnd() * 0.1),
+      );
+      put(
+        `${name}.v`,
+        dims,
+        Array.from({ length: n }, () => Math.abs(rnd()) * 0.01),
+      );
     }
     put('lr', [], [0.01]);
     put('step', [], [3]);
     const out = await session.run(feeds);
     const grads = Object.fromEntries(Object.keys(shapes).map((name) => [name, numbers(out[`${name}.grad`] as ort.Tensor)]));
-    const norm = Math.sqrt(Object.values(grads).flat().reduce((a, x) => a + x * x, 0));
+    const norm = Math.sqrt(
+      Object.values(grads)
+        .flat()
+        .reduce((a, x) => a + x * x, 0),
+    );
     expect(numbers(out.grad_norm as ort.Tensor)[0]).toBeCloseTo(norm, 12);
     expect(norm).toBeGreaterThan(config.maxGradNorm); // so clipping is exercised
     const clip = Math.min(1, config.maxGradNorm / (norm + 1e-6));
@@ -92,11 +107,19 @@ describe('adamWStep', () => {
     const state: Record<string, ort.Tensor> = {};
     for (const [name, dims] of Object.entries(shapes)) {
       const size = dims.reduce((a, b) => a * b, 1);
-      state[name] = new ort.Tensor('float32', Array.from({ length: size }, () => rnd() * 0.5), dims);
+      state[name] = new ort.Tensor(
+        'float32',
+        Array.from({ length: size }, () => rnd() * 0.5),
+        dims,
+      );
       state[`${name}.m`] = new ort.Tensor('float32', new Array<number>(size).fill(0), dims);
       state[`${name}.v`] = new ort.Tensor('float32', new Array<number>(size).fill(0), dims);
     }
-    const fixed = { x: new ort.Tensor('float32', x, [n, 4]), target: new ort.Tensor('float32', target, [n, 3]), lr: new ort.Tensor('float32', [0.05], []) };
+    const fixed = {
+      x: new ort.Tensor('float32', x, [n, 4]),
+      target: new ort.Tensor('float32', target, [n, 3]),
+      lr: new ort.Tensor('float32', [0.05], []),
+    };
     const losses: number[] = [];
     for (let step = 1; step <= 150; step++) {
       const out = await session.run({ ...fixed, ...state, step: new ort.Tensor('float32', [step], []) });

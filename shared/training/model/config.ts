@@ -26,9 +26,19 @@ export const LlamaConfigSchema = z
   .passthrough()
   .superRefine((c, ctx) => {
     const kv = c.num_key_value_heads ?? c.num_attention_heads;
-    if (c.num_attention_heads % kv !== 0) ctx.addIssue({ code: 'custom', path: ['num_key_value_heads'], message: `num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${kv})` });
+    if (c.num_attention_heads % kv !== 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['num_key_value_heads'],
+        message: `num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${kv})`,
+      });
     const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
-    if (!Number.isInteger(headDim) || headDim % 2 !== 0) ctx.addIssue({ code: 'custom', path: ['head_dim'], message: `head dimension ${headDim} must be an even integer (hidden_size / num_attention_heads, or head_dim)` });
+    if (!Number.isInteger(headDim) || headDim % 2 !== 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['head_dim'],
+        message: `head dimension ${headDim} must be an even integer (hidden_size / num_attention_heads, or head_dim)`,
+      });
   });
 export type LlamaConfigInput = z.input<typeof LlamaConfigSchema>;
 

@@ -22,7 +22,16 @@ const SMALL_LLAMA = {
 
 export const MODEL_PRESETS: Record<'default' | 'tiny', LlamaConfigInput> = {
   default: SMALL_LLAMA,
-  tiny: { ...SMALL_LLAMA, vocab_size: 512, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 256 },
+  tiny: {
+    ...SMALL_LLAMA,
+    vocab_size: 512,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 256,
+  },
 };
 
 /**

@@ -8,7 +8,17 @@ import { writeSafetensors } from '../safetensors';
 import { parameterShapes, type LlamaConfigInput } from './config';
 import { createRandomModel, loadModelFolder } from './folder';
 
-const TINY: LlamaConfigInput = { model_type: 'qwen3', vocab_size: 13, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 4, tie_word_embeddings: true };
+const TINY: LlamaConfigInput = {
+  model_type: 'qwen3',
+  vocab_size: 13,
+  hidden_size: 8,
+  intermediate_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+  head_dim: 4,
+  tie_word_embeddings: true,
+};
 
 describe('model folders', () => {
   let root: string;
@@ -44,10 +54,30 @@ describe('model folders', () => {
   });
 
   it.each([
-    ['a config with heads that do not divide', (dir: string) => writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...TINY, num_key_value_heads: 3 })), /num_key_value_heads/],
+    [
+      'a config with heads that do not divide',
+      (dir: string) => writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...TINY, num_key_value_heads: 3 })),
+      /num_key_value_heads/,
+    ],
     ['a config that is not JSON', (dir: string) => writeFileSync(path.join(dir, 'config.json'), '{'), /config\.json/],
-    ['a missing tensor', (dir: string) => writeFileSync(path.join(dir, 'model.safetensors'), writeSafetensors([{ name: 'model.norm.weight', dtype: 'F32', shape: [8], data: new Float32Array(8) }])), /model\.embed_tokens\.weight is missing/],
-    ['a tensor of the wrong shape', (dir: string) => writeFileSync(path.join(dir, 'model.safetensors'), writeSafetensors([{ name: 'model.embed_tokens.weight', dtype: 'F32', shape: [2, 2], data: new Float32Array(4) }])), /model\.embed_tokens\.weight is \[2, 2\], the config needs \[13, 8\]/],
+    [
+      'a missing tensor',
+      (dir: string) =>
+        writeFileSync(
+          path.join(dir, 'model.safetensors'),
+          writeSafetensors([{ name: 'model.norm.weight', dtype: 'F32', shape: [8], data: new Float32Array(8) }]),
+        ),
+      /model\.embed_tokens\.weight is missing/,
+    ],
+    [
+      'a tensor of the wrong shape',
+      (dir: string) =>
+        writeFileSync(
+          path.join(dir, 'model.safetensors'),
+          writeSafetensors([{ name: 'model.embed_tokens.weight', dtype: 'F32', shape: [2, 2], data: new Float32Array(4) }]),
+        ),
+      /model\.embed_tokens\.weight is \[2, 2\], the config needs \[13, 8\]/,
+    ],
   ])('refuses %s, saying what is wrong', async (name, spoil, message) => {
     const dir = path.join(root, name.replace(/\W+/g, '-'));
     await createRandomModel(dir, TINY, 1);
@@ -62,7 +92,12 @@ describe('checkpoints', () => {
     try {
       const file = path.join(dir, 'step-12.safetensors');
       const t = (values: number[]) => tensor('float32', [values.length], values);
-      await saveCheckpoint(file, { step: 12, specHash: 'abc', config: { lr: 0.001 }, params: new Map([['w', { value: t([1, 2.5]), m: t([0.1, 0]), v: t([0.01, 0.02]) }]]) });
+      await saveCheckpoint(file, {
+        step: 12,
+        specHash: 'abc',
+        config: { lr: 0.001 },
+        params: new Map([['w', { value: t([1, 2.5]), m: t([0.1, 0]), v: t([0.01, 0.02]) }]]),
+      });
       const c = await loadCheckpoint(file);
       expect(c.step).toBe(12);
       expect(c.specHash).toBe('abc');

@@ -5,7 +5,8 @@ import { readSafetensorsFolder, toFloat32, writeSafetensors } from '../safetenso
 import { LlamaConfigSchema, modelDims, parameterShapes, type LlamaConfigInput, type ModelDims } from './config';
 
 /** Files of a model folder besides its weights: tokenizer, chat template, generation defaults. */
-export const TOKENIZER_AND_GENERATION_FILES = /^(?:tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|generation_config\.json|chat_template\.jinja)$/;
+export const TOKENIZER_AND_GENERATION_FILES =
+  /^(?:tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|generation_config\.json|chat_template\.jinja)$/;
 
 const ARCHITECTURES: Record<string, string> = {
   llama: 'LlamaForCausalLM',
@@ -43,7 +44,10 @@ export async function createRandomModel(dir: string, config: LlamaConfigInput, s
     return { name, dtype: 'F32' as const, shape, data };
   });
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify({ architectures: [ARCHITECTURES[parsed.model_type]], ...parsed, torch_dtype: 'float32' }, null, 2)}\n`);
+  await writeFile(
+    path.join(dir, 'config.json'),
+    `${JSON.stringify({ architectures: [ARCHITECTURES[parsed.model_type]], ...parsed, torch_dtype: 'float32' }, null, 2)}\n`,
+  );
   await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify({ do_sample: false, max_new_tokens: 64 }, null, 2)}\n`);
   await writeFile(path.join(dir, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt', producer: 'pixel' }));
   return dims;
@@ -69,7 +73,8 @@ export async function loadModelFolder(dir: string): Promise<{ config: LlamaConfi
     throw new ModelFolderError(dir, `config.json: ${(err as Error).message}`);
   }
   const parsed = LlamaConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new ModelFolderError(dir, `config.json: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new ModelFolderError(dir, `config.json: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   const dims = modelDims(parsed.data);
   const entries = await readSafetensorsFolder(dir);
   const weights = new Map<string, Tensor>();
@@ -86,6 +91,7 @@ export async function loadModelFolder(dir: string): Promise<{ config: LlamaConfi
     }
     weights.set(name, tensor('float32', shape, toFloat32(e)));
   }
-  if (problems.length > 0) throw new ModelFolderError(dir, problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; and ${problems.length - 8} more` : ''));
+  if (problems.length > 0)
+    throw new ModelFolderError(dir, problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; and ${problems.length - 8} more` : ''));
   return { config: parsed.data, dims, weights };
 }

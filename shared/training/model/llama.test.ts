@@ -6,11 +6,48 @@ import { modelDims, parameterShapes, type LlamaConfigInput, type ModelDims } fro
 import { llamaForward, maskedCrossEntropy } from './llama';
 import { seededStream } from '../../../test/helpers';
 
-
 const FLAVOURS: [string, LlamaConfigInput][] = [
-  ['llama, grouped-query attention, untied', { model_type: 'llama', vocab_size: 11, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, rms_norm_eps: 1e-6, rope_theta: 10_000 }],
-  ['qwen3, q/k norms, tied embeddings, explicit head_dim', { model_type: 'qwen3', vocab_size: 9, hidden_size: 8, intermediate_size: 10, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 2, head_dim: 6, tie_word_embeddings: true, rope_theta: 1_000_000 }],
-  ['qwen2, attention biases', { model_type: 'qwen2', vocab_size: 7, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2 }],
+  [
+    'llama, grouped-query attention, untied',
+    {
+      model_type: 'llama',
+      vocab_size: 11,
+      hidden_size: 8,
+      intermediate_size: 12,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      rms_norm_eps: 1e-6,
+      rope_theta: 10_000,
+    },
+  ],
+  [
+    'qwen3, q/k norms, tied embeddings, explicit head_dim',
+    {
+      model_type: 'qwen3',
+      vocab_size: 9,
+      hidden_size: 8,
+      intermediate_size: 10,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 2,
+      head_dim: 6,
+      tie_word_embeddings: true,
+      rope_theta: 1_000_000,
+    },
+  ],
+  [
+    'qwen2, attention biases',
+    {
+      model_type: 'qwen2',
+      vocab_size: 7,
+      hidden_size: 8,
+      intermediate_size: 8,
+      num_hidden_layers: 1,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+    },
+  ],
 ];
 
 type Weights = Map<string, { shape: number[]; data: number[] }>;
@@ -60,10 +97,14 @@ function referenceForward(d: ModelDims, w: Weights, ids: number[][]): number[][]
       const x = h.map((v) => rms(v, W(`${pre}.input_layernorm.weight`)));
       const split = (v: number[], n: number) => Array.from({ length: n }, (_, k) => v.slice(k * d.headDim, (k + 1) * d.headDim));
       const q = x.map((v, pos) =>
-        split(linear(v, `${pre}.self_attn.q_proj.weight`, d.heads * d.headDim, d.hidden, b('q_proj')), d.heads).map((hv) => rope(d.qkNorm ? rms(hv, W(`${pre}.self_attn.q_norm.weight`)) : hv, pos)),
+        split(linear(v, `${pre}.self_attn.q_proj.weight`, d.heads * d.headDim, d.hidden, b('q_proj')), d.heads).map((hv) =>
+          rope(d.qkNorm ? rms(hv, W(`${pre}.self_attn.q_norm.weight`)) : hv, pos),
+        ),
       );
       const k = x.map((v, pos) =>
-        split(linear(v, `${pre}.self_attn.k_proj.weight`, d.kvHeads * d.headDim, d.hidden, b('k_proj')), d.kvHeads).map((hv) => rope(d.qkNorm ? rms(hv, W(`${pre}.self_attn.k_norm.weight`)) : hv, pos)),
+        split(linear(v, `${pre}.self_attn.k_proj.weight`, d.kvHeads * d.headDim, d.hidden, b('k_proj')), d.kvHeads).map((hv) =>
+          rope(d.qkNorm ? rms(hv, W(`${pre}.self_attn.k_norm.weight`)) : hv, pos),
+        ),
       );
       const vv = x.map((v) => split(linear(v, `${pre}.self_attn.v_proj.weight`, d.kvHeads * d.headDim, d.hidden, b('v_proj')), d.kvHeads));
       const rep = d.heads / d.kvHeads;
@@ -124,7 +165,11 @@ describe('Llama-family forward graph', () => {
     const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', ids.flat(), [batch, seq]),
-      targets: new ort.Tensor('int64', ids.flat().map((t) => (t + 1) % d.vocab), [batch, seq]),
+      targets: new ort.Tensor(
+        'int64',
+        ids.flat().map((t) => (t + 1) % d.vocab),
+        [batch, seq],
+      ),
       loss_mask: new ort.Tensor('float64', new Array<number>(batch * seq).fill(1), [batch, seq]),
     };
     for (const [name, { shape, data }] of w) feeds[name] = new ort.Tensor('float64', data, shape);
@@ -149,51 +194,68 @@ describe('Llama-family forward graph', () => {
   });
 
   it('refuses a config whose heads do not divide, naming the field', () => {
-    expect(() => modelDims({ model_type: 'llama', vocab_size: 5, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 3 })).toThrow(/num_key_value_heads/);
+    expect(() =>
+      modelDims({
+        model_type: 'llama',
+        vocab_size: 5,
+        hidden_size: 8,
+        intermediate_size: 8,
+        num_hidden_layers: 1,
+        num_attention_heads: 4,
+        num_key_value_heads: 3,
+      }),
+    ).toThrow(/num_key_value_heads/);
   });
 });
 
 describe('Llama-family gradients', () => {
-  it.each(FLAVOURS)('every parameter matches finite differences on a tiny model: %s', async (_name, config) => {
-    const d = modelDims(config);
-    const [batch, seq] = [1, 4];
-    const { g, params, loss } = buildGraph(d, batch, seq);
-    const names = [...params.keys()];
-    gradients(g, loss, [...params.values()]).forEach((gr, i) => g.output(gr, `grad:${names[i]}`));
-    const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
-    const w = randomWeights(d, 9);
-    const rnd = seededStream(13);
-    const ids = Array.from({ length: seq }, () => Math.floor((rnd() + 0.5) * d.vocab));
-    // Only some tokens count, as with an assistant-only loss mask.
-    const base: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', ids, [batch, seq]),
-      targets: new ort.Tensor('int64', ids.map((t) => (t + 3) % d.vocab), [batch, seq]),
-      loss_mask: new ort.Tensor('float64', [0, 1, 1, 0], [batch, seq]),
-    };
-    const feeds = (override?: { name: string; k: number; delta: number }) => {
-      const f = { ...base };
-      for (const [name, { shape, data }] of w) {
-        const values = override?.name === name ? data.map((v, k) => (k === override.k ? v + override.delta : v)) : data;
-        f[name] = new ort.Tensor('float64', values, shape);
+  it.each(FLAVOURS)(
+    'every parameter matches finite differences on a tiny model: %s',
+    async (_name, config) => {
+      const d = modelDims(config);
+      const [batch, seq] = [1, 4];
+      const { g, params, loss } = buildGraph(d, batch, seq);
+      const names = [...params.keys()];
+      gradients(g, loss, [...params.values()]).forEach((gr, i) => g.output(gr, `grad:${names[i]}`));
+      const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
+      const w = randomWeights(d, 9);
+      const rnd = seededStream(13);
+      const ids = Array.from({ length: seq }, () => Math.floor((rnd() + 0.5) * d.vocab));
+      // Only some tokens count, as with an assistant-only loss mask.
+      const base: Record<string, ort.Tensor> = {
+        input_ids: new ort.Tensor('int64', ids, [batch, seq]),
+        targets: new ort.Tensor(
+          'int64',
+          ids.map((t) => (t + 3) % d.vocab),
+          [batch, seq],
+        ),
+        loss_mask: new ort.Tensor('float64', [0, 1, 1, 0], [batch, seq]),
+      };
+      const feeds = (override?: { name: string; k: number; delta: number }) => {
+        const f = { ...base };
+        for (const [name, { shape, data }] of w) {
+          const values = override?.name === name ? data.map((v, k) => (k === override.k ? v + override.delta : v)) : data;
+          f[name] = new ort.Tensor('float64', values, shape);
+        }
+        return f;
+      };
+      const out = await session.run(feeds());
+      let worst = 0;
+      const h = 1e-6;
+      for (const name of names) {
+        const analytic = (out[`grad:${name}`] as ort.Tensor).data as Float64Array;
+        // Three elements of each parameter, spread over it.
+        const n = w.get(name)!.data.length;
+        for (const k of [0, Math.floor(n / 2), n - 1]) {
+          const lp = ((await session.run(feeds({ name, k, delta: h }))).loss as ort.Tensor).data[0] as number;
+          const lm = ((await session.run(feeds({ name, k, delta: -h }))).loss as ort.Tensor).data[0] as number;
+          const numeric = (lp - lm) / (2 * h);
+          worst = Math.max(worst, Math.abs(numeric - analytic[k]!) / Math.max(1e-4, Math.abs(numeric) + Math.abs(analytic[k]!)));
+        }
       }
-      return f;
-    };
-    const out = await session.run(feeds());
-    let worst = 0;
-    const h = 1e-6;
-    for (const name of names) {
-      const analytic = (out[`grad:${name}`] as ort.Tensor).data as Float64Array;
-      // Three elements of each parameter, spread over it.
-      const n = w.get(name)!.data.length;
-      for (const k of [0, Math.floor(n / 2), n - 1]) {
-        const lp = ((await session.run(feeds({ name, k, delta: h }))).loss as ort.Tensor).data[0] as number;
-        const lm = ((await session.run(feeds({ name, k, delta: -h }))).loss as ort.Tensor).data[0] as number;
-        const numeric = (lp - lm) / (2 * h);
-        worst = Math.max(worst, Math.abs(numeric - analytic[k]!) / Math.max(1e-4, Math.abs(numeric) + Math.abs(analytic[k]!)));
-      }
-    }
-    expect(worst).toBeLessThan(1e-5);
-    await session.release();
-  }, 60_000);
+      expect(worst).toBeLessThan(1e-5);
+      await session.release();
+    },
+    60_000,
+  );
 });
-

@@ -60,7 +60,8 @@ export function trainBpe(corpus: string, vocabSize: number): TrainedBpe {
     }
     let best: string | undefined;
     let bestCount = 1;
-    for (const [key, count] of pairs) if (count > bestCount || (count === bestCount && best !== undefined && key < best)) [best, bestCount] = [key, count];
+    for (const [key, count] of pairs)
+      if (count > bestCount || (count === bestCount && best !== undefined && key < best)) [best, bestCount] = [key, count];
     if (!best) break;
     const [a, b] = best.split(' ') as [string, string];
     const merged = a + b;
@@ -79,7 +80,15 @@ export function trainBpe(corpus: string, vocabSize: number): TrainedBpe {
 /** `tokenizer.json` (Hugging Face tokenizers format) and `tokenizer_config.json` for a trained BPE. */
 export function tokenizerFiles(bpe: TrainedBpe, maxLength: number): { tokenizer: unknown; config: unknown } {
   const specialIds = SPECIAL_TOKENS.map((t, i) => ({ id: bpe.vocab.size + i, content: t }));
-  const added = specialIds.map(({ id, content }) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const added = specialIds.map(({ id, content }) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   const tokenizer = {
     version: '1.0',
@@ -111,7 +120,9 @@ export function tokenizerFiles(bpe: TrainedBpe, maxLength: number): { tokenizer:
     pad_token: '<|endoftext|>',
     unk_token: null,
     clean_up_tokenization_spaces: false,
-    added_tokens_decoder: Object.fromEntries(added.map((t) => [String(t.id), { content: t.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }])),
+    added_tokens_decoder: Object.fromEntries(
+      added.map((t) => [String(t.id), { content: t.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }]),
+    ),
     chat_template: CHATML_TEMPLATE,
   };
   return { tokenizer, config };
