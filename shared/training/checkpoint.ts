@@ -91,9 +91,7 @@ export async function saveTrainState(
   });
 }
 
-export async function loadTrainState<C>(
-  file: string,
-): Promise<{
+export async function loadTrainState<C>(file: string): Promise<{
   step: number;
   specHash: string;
   params: Map<string, { value: Float32Array; m: Float32Array; v: Float32Array }>;
