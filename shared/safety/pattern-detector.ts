@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { describeZodError } from '../contracts';
 import type { Detector, Finding } from './types';
 import { VALIDATOR_NAMES, VALIDATORS, type ValidatorName } from './validators';
-import { escapeRegex } from '../util/regex';
+import { escapeRegex, nonLinearReason } from '../util/regex';
 
 const ContextSchema = z
   .object({
@@ -31,8 +31,19 @@ export const PatternDetectorConfigSchema = z
         z
           .object({
             name: z.string().min(1),
-            /** A JavaScript regular expression without backtracking hazards (checked by tests). */
-            regex: z.string().min(1),
+            /** A JavaScript regular expression without backtracking hazards: no quantified group holds an unbounded quantifier. */
+            regex: z
+              .string()
+              .min(1)
+              .superRefine((source, ctx) => {
+                try {
+                  new RegExp(source, 'u');
+                } catch {
+                  return; // not a regular expression at all: compiling the detector says so
+                }
+                const reason = nonLinearReason(source);
+                if (reason) ctx.addIssue({ code: 'custom', message: `may run in more than linear time: ${reason}` });
+              }),
             flags: z
               .string()
               .regex(/^[imsu]*$/, 'flags may be i, m, s, u (g is implied)')

@@ -6,7 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { LocalArtifactStore } from '../../shared/artifacts';
 import type { PipelineInput, PipelineResult } from '../../shared/contracts';
-import { getProgressQuery } from '../../workflows/messages';
+import { pendingHeartbeat } from '../../client/follow';
 import { trainingPipelineWorkflow } from '../../workflows/pipeline';
 import { createCpuWorker } from '../../workers/factory';
 import { tempDir, testEnvironment, uniqueQueue } from '../helpers';
@@ -99,10 +99,10 @@ describe('training survives a killed GPU worker', () => {
     });
     const deadline = Date.now() + 90_000;
     let step = 0;
-    // Progress arrives every few seconds, so the run is long enough that the kill lands mid-training.
+    // Heartbeats reach the server every few seconds (throttled), so the run is long enough that the kill lands mid-training.
     while (step < 60 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
-      step = (await handle.query(getProgressQuery)).stages[3]?.counts?.step ?? 0;
+      step = (await pendingHeartbeat(handle))?.details.step ?? 0;
     }
     expect(step).toBeGreaterThanOrEqual(60);
     first.child.kill('SIGKILL');

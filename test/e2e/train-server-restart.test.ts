@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { PipelineInput } from '../../shared/contracts';
 import { startDevServer, stopChild, type DevServer } from '../../client/temporal-cli';
-import { getProgressQuery } from '../../workflows/messages';
+import { pendingHeartbeat } from '../../client/follow';
 import { trainingPipelineWorkflow } from '../../workflows/pipeline';
 import { freePort, tempDir } from '../helpers';
 
@@ -57,7 +57,7 @@ describe('training survives a Temporal server restart', () => {
     let step = 0;
     while (step < 25 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
-      step = (await handle.query(getProgressQuery)).stages[3]?.counts?.step ?? 0;
+      step = (await pendingHeartbeat(handle))?.details.step ?? 0;
     }
     expect(step).toBeGreaterThanOrEqual(25);
 

@@ -1,4 +1,5 @@
 import { assessCrisis } from './assess';
+import { expectLinear } from '../../../test/linear-time';
 import { INDICATORS, TRIGGERS } from './indicators';
 import { parsePythonStringList, quadraticKappa } from './cssrs-eval';
 
@@ -81,17 +82,12 @@ describe('assessCrisis', () => {
     expect(assessCrisis('I have been having thoughts about killing myself.').protocol.name).toBe('assess');
   });
 
-  it('runs in linear time on 100 KB of near-matches for every indicator', () => {
-    for (const text of [
-      'kill '.repeat(20_000),
-      'i want to '.repeat(10_000),
-      'not '.repeat(25_000),
-      'my friend '.repeat(10_000),
-      'voices '.repeat(14_000),
-    ]) {
-      const started = Date.now();
-      assessCrisis(text);
-      expect(Date.now() - started).toBeLessThan(1000);
+  it('runs in linear time on near-matches for every indicator (25 KB to 100 KB)', () => {
+    for (const unit of ['kill ', 'i want to ', 'not ', 'my friend ', 'voices ']) {
+      expectLinear(
+        (text) => assessCrisis(text),
+        (n) => unit.repeat(Math.ceil(n / unit.length)),
+      );
     }
     expect(INDICATORS.length).toBeGreaterThan(10);
   });
