@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { describeZodError } from '../contracts';
+import { loadYamlFile } from '../util/yaml-file';
 
 const phrases = z.array(z.string().trim().min(1)).min(1);
 const GenderSchema = z.enum(['male', 'female']);
@@ -44,8 +41,6 @@ export const DEFAULT_AUGMENT_LEXICON = path.join(__dirname, 'lexicon.yaml');
 
 /** Loads and validates a lexicon file; the sha256 of its text is part of the stage's cache key. */
 export function loadAugmentLexicon(file = DEFAULT_AUGMENT_LEXICON): { lexicon: AugmentLexicon; sha256: string } {
-  const text = readFileSync(file, 'utf8');
-  const parsed = AugmentLexiconSchema.safeParse(parseYaml(text));
-  if (!parsed.success) throw new Error(describeZodError(`augmentation lexicon ${file}`, parsed.error));
-  return { lexicon: parsed.data, sha256: createHash('sha256').update(text).digest('hex') };
+  const { value, sha256 } = loadYamlFile(file, AugmentLexiconSchema, 'augmentation lexicon');
+  return { lexicon: value, sha256 };
 }

@@ -2,7 +2,7 @@
 // records in a compact, transferable form (see prepare-parallel.ts for the other side).
 import { parentPort, workerData } from 'node:worker_threads';
 import { SPLIT_NAMES, type QuarantineEntry, type SplitConfig } from '../contracts';
-import { processItem } from './records';
+import { processItem, quarantineEntry } from './records';
 import { tooLongItem } from './sources/types';
 
 export interface ChunkJob {
@@ -68,13 +68,7 @@ export function processChunk(job: ChunkJob, config: { split: SplitConfig; maxLin
         read += 1;
         const r = processItem({ kind: 'text', line, raw }, config.split);
         if (!r.ok) {
-          rejected.push({
-            line: r.line,
-            reason: r.reason,
-            detail: r.detail,
-            ...(r.recordId !== undefined ? { recordId: r.recordId } : {}),
-            raw: r.raw,
-          });
+          rejected.push(quarantineEntry(r));
         } else {
           lines.push(line);
           fp.push(r.c0, r.c1, r.c2, r.i0, r.i1, r.i2);

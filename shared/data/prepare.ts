@@ -1,5 +1,5 @@
 import type { PrepareConfig } from '../contracts';
-import { processItem } from './records';
+import { processItem, quarantineEntry } from './records';
 import type { SourceItem } from './sources/types';
 import { runThreaded } from './prepare-parallel';
 import { PrepareSink, type PrepareOutcome, type PrepareRunOptions } from './prepare-sink';
@@ -20,13 +20,7 @@ async function runInline(items: AsyncIterable<SourceItem>, split: PrepareConfig[
     for (const item of batch) {
       const r = processItem(item, split);
       if (!r.ok) {
-        await sink.quarantine({
-          line: r.line,
-          reason: r.reason,
-          detail: r.detail,
-          ...(r.recordId !== undefined ? { recordId: r.recordId } : {}),
-          raw: r.raw,
-        });
+        await sink.quarantine(quarantineEntry(r));
       } else {
         await sink.offer({
           line: r.line,

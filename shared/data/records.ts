@@ -4,6 +4,7 @@ import {
   MAX_MESSAGES,
   describeZodError,
   type ConversationRecord,
+  type QuarantineEntry,
   type QuarantineReason,
   type SplitConfig,
   type SplitName,
@@ -113,6 +114,11 @@ export type Processed =
       json: string;
     }
   | { ok: false; line: number; reason: QuarantineReason; detail: string; recordId?: string; raw: string };
+
+/** The quarantine entry of an item that failed processing (the same on every reading path). */
+export function quarantineEntry(r: Extract<Processed, { ok: false }>): QuarantineEntry {
+  return { line: r.line, reason: r.reason, detail: r.detail, ...(r.recordId !== undefined ? { recordId: r.recordId } : {}), raw: r.raw };
+}
 
 /**
  * Parses, validates, normalises, fingerprints and splits one item, and serialises the record

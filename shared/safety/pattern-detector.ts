@@ -1,9 +1,8 @@
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { describeZodError } from '../contracts';
 import type { Detector, Finding } from './types';
 import { VALIDATOR_NAMES, VALIDATORS, type ValidatorName } from './validators';
 import { escapeRegex, nonLinearReason } from '../util/regex';
+import { parseYamlText } from '../util/yaml-file';
 
 const ContextSchema = z
   .object({
@@ -153,13 +152,5 @@ export class PatternDetector implements Detector {
 
 /** Parses detector definitions (YAML or JSON text), naming the entry and field that is wrong. */
 export function parsePatternDetectors(text: string, source: string): PatternDetector[] {
-  let data: unknown;
-  try {
-    data = parseYaml(text);
-  } catch (err) {
-    throw new Error(`${source} is not valid YAML/JSON: ${(err as Error).message}`);
-  }
-  const parsed = z.array(PatternDetectorConfigSchema).safeParse(data);
-  if (!parsed.success) throw new Error(describeZodError(source, parsed.error));
-  return parsed.data.map((config) => new PatternDetector(config));
+  return parseYamlText(text, z.array(PatternDetectorConfigSchema), source).map((config) => new PatternDetector(config));
 }

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CRISIS_SEVERITIES, CRISIS_TYPES, describeZodError, type CrisisSeverity } from '../../contracts';
+import { CRISIS_SEVERITIES, CRISIS_TYPES, type CrisisSeverity } from '../../contracts';
+import { loadYamlFile } from '../../util/yaml-file';
 
 const phrases = z.array(z.string().trim().min(1)).min(1);
 /** The severities a synthetic crisis can have (every one but NONE). */
@@ -87,10 +85,8 @@ export const DEFAULT_SYNTHETIC_LEXICON = path.join(__dirname, 'lexicon.yaml');
 
 /** Loads and validates a synthetic lexicon file; the sha256 of its text identifies it. */
 export function loadSyntheticLexicon(file = DEFAULT_SYNTHETIC_LEXICON): { lexicon: SyntheticLexicon; sha256: string } {
-  const text = readFileSync(file, 'utf8');
-  const parsed = SyntheticLexiconSchema.safeParse(parseYaml(text));
-  if (!parsed.success) throw new Error(describeZodError(`synthetic lexicon ${file}`, parsed.error));
-  return { lexicon: parsed.data, sha256: createHash('sha256').update(text).digest('hex') };
+  const { value, sha256 } = loadYamlFile(file, SyntheticLexiconSchema, 'synthetic lexicon');
+  return { lexicon: value, sha256 };
 }
 
 let builtIn: SyntheticLexicon | undefined;

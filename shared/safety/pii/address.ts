@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { escapeRegex } from '../../util/regex';
+import { loadYamlFile } from '../../util/yaml-file';
 import type { Detector, Finding } from '../types';
 
 const Words = z.array(z.string().min(1)).min(1);
@@ -86,7 +85,7 @@ export class AddressDetector implements Detector {
   private readonly hasHint: RegExp;
 
   constructor(lexiconFile = DEFAULT_ADDRESS_LEXICON) {
-    const lexicon = AddressLexiconSchema.parse(parseYaml(readFileSync(lexiconFile, 'utf8')));
+    const lexicon = loadYamlFile(lexiconFile, AddressLexiconSchema, 'address lexicon').value;
     const types = alternation(lexicon.streetTypes);
     const prefixes = alternation([...lexicon.streetPrefixes, ...lexicon.streetPrefixes.map((p) => p.toLowerCase())]);
     const endings = alternation(lexicon.compoundEndings);

@@ -6,6 +6,7 @@ import { bytesToUnicode } from '../tokenizer/bpe';
  * test chose. Not for real models.
  */
 
+/** GGUF's metadata value type codes, written out from the spec again (not imported from the reader, so a wrong code there fails the tests). */
 export const T = {
   UINT8: 0,
   INT8: 1,

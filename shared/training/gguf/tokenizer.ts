@@ -1,4 +1,5 @@
 import { GgufError, metaBool, metaNumber, metaNumbers, metaString, metaStrings, type GgufFile } from './reader';
+import { byteLevelBpeTokenizerJson, specialToken } from '../tokenizer/tokenizer-json';
 
 /**
  * Hugging Face tokenizer files (`tokenizer.json`, `tokenizer_config.json`,
@@ -97,17 +98,7 @@ export function tokenizerFromGguf(gguf: GgufFile, maxLength: number): GgufTokeni
   const added = tokens.flatMap((content, i) => {
     const type = types[i];
     if (type !== TOKEN_TYPES.CONTROL && type !== TOKEN_TYPES.USER_DEFINED) return [];
-    return [
-      {
-        id: i,
-        content,
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: type !== TOKEN_TYPES.CONTROL,
-        special: type === TOKEN_TYPES.CONTROL,
-      },
-    ];
+    return [specialToken(i, content, type === TOKEN_TYPES.CONTROL)];
   });
 
   // A template adds BOS/EOS when the GGUF asks for them; otherwise ByteLevel (offsets only).
@@ -124,28 +115,7 @@ export function tokenizerFromGguf(gguf: GgufFile, maxLength: number): GgufTokeni
     postProcessor = { type: 'TemplateProcessing', single: piece('A'), pair: [...piece('A'), ...piece('B')], special_tokens: specials };
   }
 
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: added,
-    normalizer: null,
-    pre_tokenizer: preTokenizer,
-    post_processor: postProcessor,
-    decoder: byteLevel(true, true),
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges,
-    },
-  };
+  const tokenizer = byteLevelBpeTokenizerJson({ vocab, merges, added, preTokenizer, postProcessor, decoder: byteLevel(true, true) });
 
   const specialTokensMap: Record<string, unknown> = {};
   for (const [key, i] of [

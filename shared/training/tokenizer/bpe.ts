@@ -4,6 +4,7 @@
  * so `@huggingface/transformers` (and Python's tokenizers) load it like any other. Used for the
  * embedded default model; real base models bring their own tokenizer.
  */
+import { byteLevelBpeTokenizerJson, specialToken } from './tokenizer-json';
 
 /** GPT-2's reversible map from bytes to printable characters (spaces become "Ġ", newlines "Ċ"). */
 export function bytesToUnicode(): string[] {
@@ -80,38 +81,16 @@ export function trainBpe(corpus: string, vocabSize: number): TrainedBpe {
 /** `tokenizer.json` (Hugging Face tokenizers format) and `tokenizer_config.json` for a trained BPE. */
 export function tokenizerFiles(bpe: TrainedBpe, maxLength: number): { tokenizer: unknown; config: unknown } {
   const specialIds = SPECIAL_TOKENS.map((t, i) => ({ id: bpe.vocab.size + i, content: t }));
-  const added = specialIds.map(({ id, content }) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  const added = specialIds.map(({ id, content }) => specialToken(id, content));
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: added,
-    normalizer: null,
-    pre_tokenizer: byteLevel,
-    post_processor: { ...byteLevel, trim_offsets: false },
+  const tokenizer = byteLevelBpeTokenizerJson({
+    vocab: Object.fromEntries(bpe.vocab),
+    merges: bpe.merges.map(([a, b]) => `${a} ${b}`),
+    added,
+    preTokenizer: byteLevel,
+    postProcessor: { ...byteLevel, trim_offsets: false },
     decoder: byteLevel,
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab: Object.fromEntries(bpe.vocab),
-      merges: bpe.merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
+  });
   const config = {
     tokenizer_class: 'PreTrainedTokenizerFast',
     model_max_length: maxLength,
