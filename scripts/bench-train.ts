@@ -10,6 +10,7 @@ import { createTrainActivities } from '../activities/fine-tune';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { TrainConfigSchema, type TrainHeartbeat } from '../shared/contracts';
 import { generateConversation } from '../shared/data/synthetic/generator';
+import { artifactSpecOf } from '../shared/training/fine-tune';
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import type { ArtifactManifest } from '../shared/training/artifacts/train-step';
 import { BatchStream, type Batch } from '../shared/training/data/batches';
@@ -52,14 +53,7 @@ export function registerBenchTrainCommand(bench: Command): void {
         const config = TrainConfigSchema.parse({ model: modelDir, steps: opts.steps, warmupSteps: 5, evalEvery: 0, checkpointEvery: 20 });
 
         // The bare loop: the same train-step graph on batches prepared in advance, nothing else.
-        const artifacts = await generateTrainingArtifacts(store, {
-          model: modelDir,
-          modes: [config.mode],
-          batch: config.batch,
-          seq: config.seq,
-          lora: config.lora,
-          objectives: { unlikelihood: false, kl: false },
-        });
+        const artifacts = await generateTrainingArtifacts(store, artifactSpecOf(config, modelDir));
         const file = (name: string) => fileURLToPath((artifacts.files[name] as { uri: string }).uri);
         const stepManifest = JSON.parse(await readFile(file(`train-step-${config.mode}.json`), 'utf8')) as ArtifactManifest;
         const session = await ort.InferenceSession.create(file(`train-step-${config.mode}.onnx`), {

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../test/helpers';
+import { openArtifactStore } from './from-env';
 import { LocalArtifactStore } from './local-store';
 import { ArtifactNotFoundError, ArtifactUnreadableError } from './store';
 
@@ -66,5 +67,31 @@ describe('LocalArtifactStore', () => {
     await store.writeText('p/q/2.txt', 'b');
     await store.removePrefix('p/q');
     expect(existsSync(path.join(t.dir, 'p', 'q'))).toBe(false);
+  });
+
+  it('gives local paths of files and folders, and says which is missing or the wrong kind', async () => {
+    const ref = await store.writeText('m/model/config.json', '{}');
+    expect(await store.localPath(ref.uri)).toBe(path.join(t.dir, 'm', 'model', 'config.json'));
+    expect(await store.localPath(store.uriFor('m/model'), { folder: true })).toBe(path.join(t.dir, 'm', 'model'));
+    await expect(store.localPath(store.uriFor('m/model'))).rejects.toThrow(/not a regular file/);
+    await expect(store.localPath(ref.uri, { folder: true })).rejects.toThrow(/not a folder/);
+    await expect(store.localPath(store.uriFor('m/none'))).rejects.toBeInstanceOf(ArtifactNotFoundError);
+  });
+
+  it('publishes what a workspace holds under its key, and refuses files outside it', async () => {
+    const ws = await store.workspace('runs/r1/checkpoints');
+    writeFileSync(path.join(ws.dir, 'step-1.safetensors'), 'x');
+    const uri = await ws.publish(path.join(ws.dir, 'step-1.safetensors'));
+    expect(uri).toBe(store.uriFor('runs/r1/checkpoints/step-1.safetensors'));
+    expect(await store.readText(uri)).toBe('x');
+    expect(await ws.publish()).toBe(store.uriFor('runs/r1/checkpoints'));
+    await expect(ws.publish(path.join(t.dir, 'elsewhere.txt'))).rejects.toThrow(/not inside the workspace/);
+  });
+
+  it('describes its location so another thread opens the same store', async () => {
+    const ref = await store.writeText('shared/a.txt', 'same');
+    const other = openArtifactStore(store.location());
+    expect(await other.readText(ref.uri)).toBe('same');
+    expect(other.uriFor('shared/a.txt')).toBe(ref.uri);
   });
 });

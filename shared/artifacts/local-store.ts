@@ -57,14 +57,17 @@ export class LocalArtifactStore implements ArtifactStore {
     }
   }
 
-  async stat(uri: string): Promise<{ bytes: number }> {
+  private async statOf(uri: string): Promise<{ file: string; st: import('node:fs').Stats }> {
     const file = this.pathOf(uri);
-    let st;
     try {
-      st = await fs.stat(file);
+      return { file, st: await fs.stat(file) };
     } catch (err) {
       throw translate(uri, err);
     }
+  }
+
+  async stat(uri: string): Promise<{ bytes: number }> {
+    const { file, st } = await this.statOf(uri);
     if (!st.isFile()) throw new ArtifactUnreadableError(uri, 'it is not a regular file');
     try {
       await fs.access(file, fs.constants.R_OK);
@@ -106,13 +109,7 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async localPath(uri: string, options: { folder?: boolean } = {}): Promise<string> {
-    const file = this.pathOf(uri);
-    let st;
-    try {
-      st = await fs.stat(file);
-    } catch (err) {
-      throw translate(uri, err);
-    }
+    const { file, st } = await this.statOf(uri);
     if (options.folder && !st.isDirectory()) throw new ArtifactUnreadableError(uri, 'it is not a folder');
     if (!options.folder && !st.isFile()) throw new ArtifactUnreadableError(uri, 'it is not a regular file');
     return file;

@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { ArtifactStore } from '../artifacts';
 import { TrainHeartbeatSchema, type TrainConfig, type TrainHeartbeat, type TrainModelResult } from '../contracts/fine-tune';
+import type { GenerateArtifactsInput } from '../contracts/model-artifacts';
 import { generateTrainingArtifacts } from './artifacts/generate';
 import { ArtifactManifestSchema, type ArtifactManifest } from './artifacts/train-step';
 import { exportFineTuned } from './export';
@@ -26,6 +27,19 @@ export class FineTuneCancelled extends Error {
 }
 
 export { TrainingError };
+
+/** The training artifacts a config needs: its mode, bucket, LoRA, AdamW and loss terms (only those with a weight). */
+export function artifactSpecOf(config: TrainConfig, modelDir: string): GenerateArtifactsInput {
+  return {
+    model: modelDir,
+    modes: [config.mode],
+    batch: config.batch,
+    seq: config.seq,
+    lora: config.lora,
+    adamw: config.adamw,
+    objectives: { unlikelihood: config.objectives.unlikelihood > 0, kl: false },
+  };
+}
 
 const DataManifestSchema = z.object({ shards: z.array(z.object({ split: z.enum(['train', 'val', 'test']), uri: z.string().min(1) })) });
 
@@ -78,15 +92,7 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
   const previous = TrainHeartbeatSchema.safeParse(o.previous);
   let beat: TrainHeartbeat = previous.success ? previous.data : { step: 0, bestValLoss: null, dataCursor: { epoch: 0, file: 0, line: 0 } };
   o.onProgress({ ...beat, phase: 'artifacts', totalSteps: config.steps });
-  const artifacts = await generateTrainingArtifacts(store, {
-    model: modelDir,
-    modes: [config.mode],
-    batch: config.batch,
-    seq: config.seq,
-    lora: config.lora,
-    adamw: config.adamw,
-    objectives: { unlikelihood: config.objectives.unlikelihood > 0, kl: false },
-  });
+  const artifacts = await generateTrainingArtifacts(store, artifactSpecOf(config, modelDir));
   const file = async (name: string): Promise<string> => {
     const ref = artifacts.files[name];
     if (!ref) throw new Error(`training artifacts ${artifacts.manifestUri} have no ${name}`);
