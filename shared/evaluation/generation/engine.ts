@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../util/rng';
 import type { ExampleLoss, GeneratedResponse, Message, SamplingConfig } from '../../contracts';
-import { buildInference } from '../../training/artifacts/inference';
+import { buildInference, type InferenceQuantization } from '../../training/artifacts/inference';
 import { toOnnx } from '../../training/graph/onnx-writer';
 import type { ModelDims } from '../../training/model/config';
 import { loadModelFolder } from '../../training/model/folder';
@@ -29,15 +29,24 @@ export interface OpenModel {
  * stage exports) from the folder's weights for every position the config allows, and starts a
  * session on the first execution provider that loads (CUDA, else CPU).
  */
-export async function openModel(modelDir: string, executionProviders: readonly string[] = ['cpu']): Promise<OpenModel> {
+export async function openModel(
+  modelDir: string,
+  executionProviders: readonly string[] = ['cpu'],
+  options: { quantize?: InferenceQuantization; threads?: number } = {},
+): Promise<OpenModel> {
   const folder = await loadModelFolder(modelDir);
   const maxPositions = Math.min(Number(folder.config.max_position_embeddings ?? 2048), 8192);
-  const bytes = toOnnx(buildInference(folder.dims, folder.weights, maxPositions));
+  const bytes = toOnnx(buildInference(folder.dims, folder.weights, maxPositions, { quantize: options.quantize }));
   let session: ort.InferenceSession | undefined;
   let executionProvider = 'cpu';
   for (const ep of executionProviders) {
     try {
-      session = await ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: 'all' });
+      session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [ep],
+        graphOptimizationLevel: 'all',
+        ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
+      });
       executionProvider = ep;
       break;
     } catch (err) {

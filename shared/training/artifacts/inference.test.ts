@@ -107,6 +107,39 @@ describe('inference artifact', () => {
     await session.release();
   });
 
+  it.each([
+    [8, 0.02],
+    [4, 0.15],
+  ] as const)('with %i-bit weights (MatMulNBits) stays within a small share of the logits’ range of the float forward pass', async (bits, share) => {
+    const config = FLAVOURS[0]![1];
+    const dir = path.join(root, `quantized-${bits}`);
+    await createRandomModel(dir, { ...config, hidden_size: 64, intermediate_size: 128 }, 9);
+    const folder = await loadModelFolder(dir);
+    const d = folder.dims;
+    const session = await ort.InferenceSession.create(toOnnx(buildInference(d, folder.weights, 64, { quantize: { bits, accuracyLevel: 0 } })));
+    const tokens = [3, 17, 5, 9, 1, 12, 7];
+    const reference = (await referenceLogits(folder, tokens)).flat();
+    const past: Record<string, ort.Tensor> = {};
+    for (let i = 0; i < d.layers; i++)
+      for (const kind of ['key', 'value'])
+        past[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, d.kvHeads, 0, d.headDim]);
+    const out = await session.run({
+      input_ids: new ort.Tensor('int64', tokens, [1, tokens.length]),
+      attention_mask: new ort.Tensor('int64', new Array<number>(tokens.length).fill(1), [1, tokens.length]),
+      position_ids: new ort.Tensor(
+        'int64',
+        tokens.map((_, i) => i),
+        [1, tokens.length],
+      ),
+      ...past,
+    });
+    const logits = Array.from((out.logits as ort.Tensor).data as Float32Array);
+    const range = Math.max(...reference) - Math.min(...reference);
+    expect(maxDiff(logits, reference) / range).toBeLessThan(share);
+    expect(maxDiff(logits, reference)).toBeGreaterThan(0); // the weights really were quantized
+    await session.release();
+  });
+
   it.each(FLAVOURS)(
     'loads in transformers.js, which gets the same logits and generates with the cache: %s',
     async (_name, config) => {

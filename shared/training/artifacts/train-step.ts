@@ -5,10 +5,10 @@ import { Graph, type DType, type Tensor, type Value } from '../graph/ir';
 import * as op from '../graph/ops';
 import { adamWStep } from '../graph/optimizer';
 import { parameterShapes, type ModelDims } from '../model/config';
-import { llamaForward } from '../model/llama';
+import { llamaForward, type LoraAdapter } from '../model/llama';
 
 /** Bump when generated graphs change for the same spec; recorded in every manifest. */
-export const GENERATOR_VERSION = '1';
+export const GENERATOR_VERSION = '2';
 
 /** LoRA settings as the graph builder takes them (the validated {@link LoraSpec}). */
 export type LoraConfig = Pick<LoraSpec, 'rank' | 'alpha'> & { targets: readonly string[] };
@@ -32,7 +32,7 @@ export interface TrainStepSpec {
 const IoSpecSchema = z
   .object({
     name: z.string().min(1),
-    dtype: z.enum(['float32', 'float64', 'int64', 'int32', 'bool']),
+    dtype: z.enum(['float32', 'float64', 'int64', 'int32', 'uint8', 'bool']),
     shape: z.array(z.union([z.number().int(), z.string()])),
   })
   .strict();
@@ -79,8 +79,8 @@ const loraName = (weight: string, part: 'A' | 'B') => weight.replace(/\.weight$/
 
 /**
  * The model half shared by the train-step and eval graphs: parameters (inputs when trained,
- * initializers when frozen), LoRA adapters merged into their weights (W + alpha/r * B A, so
- * gradients reach A and B through the product), data inputs and the weighted loss.
+ * initializers when frozen), LoRA adapters beside their weights (x W^T + alpha/r (x A^T) B^T, so
+ * the frozen weight never gets a gradient of its own), data inputs and the weighted loss.
  *
  * Loss: token cross-entropy on the tokens `loss_mask` selects, each example scaled by
  * `example_weight` (e.g. to upweight crisis-protocol examples), averaged over the selected tokens;
@@ -97,6 +97,7 @@ function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, T
   const trainable: Value[] = [];
   const frozenNames: string[] = [];
   const params = new Map<string, Value>();
+  const adapters = new Map<string, LoraAdapter>();
   for (const [name, shape] of parameterShapes(dims)) {
     if (!lora) {
       const v = g.input(name, dtype, shape);
@@ -119,7 +120,8 @@ function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, T
     const a = g.input(loraName(name, 'A'), dtype, [lora.rank, inp]);
     const b = g.input(loraName(name, 'B'), dtype, [out, lora.rank]);
     trainable.push(a, b);
-    params.set(name, op.add(g, base, op.mul(g, op.matmul(g, b, a), g.scalar(dtype, lora.alpha / lora.rank))));
+    params.set(name, base);
+    adapters.set(name, { a, b, scale: lora.alpha / lora.rank });
   }
   const ids = g.input('input_ids', 'int64', [batch, seq]);
   const targets = g.input('targets', 'int64', [batch, seq]);
@@ -130,7 +132,7 @@ function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, T
   const terms = 1 + (objectives.unlikelihood ? 1 : 0) + (objectives.kl ? 1 : 0);
   const objectiveWeights = terms > 1 ? g.input('objective_weights', dtype, [terms]) : undefined;
   const baseLogprobs = objectives.kl ? g.input('base_logprobs', dtype, [batch, seq, dims.vocab]) : undefined;
-  const logits = llamaForward(g, dims, params, ids, { batch, seq, dtype });
+  const logits = llamaForward(g, dims, params, ids, { batch, seq, dtype, adapters });
   const logp = op.logSoftmax(g, logits, -1);
   const tokenLogp = op.reshape(g, op.gatherElements(g, logp, op.unsqueeze(g, targets, [-1]), -1), [batch, seq]);
   const atLeastOne = (x: Value, shape: number[]) => g.node('Max', [x, g.scalar(dtype, 1)], {}, [{ dtype, shape }])[0] as Value;

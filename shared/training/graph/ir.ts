@@ -6,7 +6,7 @@
  * an ONNX ModelProto.
  */
 
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool';
+export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' | 'bool';
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
@@ -34,6 +34,8 @@ export type Attr =
 
 export interface Node {
   readonly op: string;
+  /** The op's domain when it is not a standard ONNX op (`com.microsoft` for onnxruntime's contrib ops). */
+  readonly domain?: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attrs: Readonly<Record<string, Attr>>;
@@ -51,6 +53,7 @@ const ARRAYS: Record<DType, (n: number) => TensorData> = {
   float64: (n) => new Float64Array(n),
   int64: (n) => new BigInt64Array(n),
   int32: (n) => new Int32Array(n),
+  uint8: (n) => new Uint8Array(n),
   bool: (n) => new Uint8Array(n),
 };
 
@@ -137,11 +140,19 @@ export class Graph {
     attrs: Record<string, Attr>,
     outs: readonly { dtype: DType; shape: Shape }[],
     prefix = op.toLowerCase(),
+    domain?: string,
   ): Value[] {
     for (const i of inputs)
       if (this.values.get(i.name) !== i && !this.values.has(i.name)) throw new Error(`${op}: input ${i.name} is not in this graph`);
     const outputs = outs.map((o) => this.declare(this.fresh(prefix), o.dtype, o.shape));
-    this.nodes.push({ op, inputs: inputs.map((i) => i.name), outputs: outputs.map((o) => o.name), attrs, name: this.fresh(`n_${op}`) });
+    this.nodes.push({
+      op,
+      ...(domain ? { domain } : {}),
+      inputs: inputs.map((i) => i.name),
+      outputs: outputs.map((o) => o.name),
+      attrs,
+      name: this.fresh(`n_${op}`),
+    });
     return outputs;
   }
 

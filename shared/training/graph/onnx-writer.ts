@@ -10,6 +10,7 @@ const ELEM: Record<DType, onnx.TensorProto.DataType> = {
   float64: onnx.TensorProto.DataType.DOUBLE,
   int64: onnx.TensorProto.DataType.INT64,
   int32: onnx.TensorProto.DataType.INT32,
+  uint8: onnx.TensorProto.DataType.UINT8,
   bool: onnx.TensorProto.DataType.BOOL,
 };
 
@@ -66,8 +67,9 @@ export function toOnnxWithExternalData(
   const chunks: Buffer[] = [];
   let offset = 0;
   const external = new Map<string, onnx.ITensorProto>();
+  const read = readValues(g);
   for (const [name, t] of g.initializers) {
-    if (t.data.byteLength < externalData.minBytes) continue;
+    if (t.data.byteLength < externalData.minBytes || !read.has(name)) continue;
     const pad = (4096 - (offset % 4096)) % 4096;
     if (pad > 0) chunks.push(Buffer.alloc(pad));
     offset += pad;
@@ -99,32 +101,61 @@ export function toOnnx(g: Graph, options: { producer?: string; docString?: strin
  * the output name directly. A train step would otherwise copy every updated parameter.
  */
 function elideIdentities(g: Graph): Graph['nodes'] {
-  const readers = new Map<string, number>();
-  for (const n of g.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
   const kept = new Set([...g.inputs, ...g.initializers.keys(), ...g.outputs]);
   const rename = new Map<string, string>();
   const drop = new Set<Graph['nodes'][number]>();
   for (const n of g.nodes) {
     const from = n.inputs[0];
-    if (n.op !== 'Identity' || from === undefined || kept.has(from) || readers.get(from) !== 1 || rename.has(from)) continue;
-    rename.set(from, n.outputs[0] as string);
+    const to = n.outputs[0] as string;
+    // An output that copies a computed value: the producer writes the output's name instead, and
+    // every other reader reads it under that name (the KV cache is not copied per step).
+    if (n.op !== 'Identity' || from === undefined || kept.has(from) || rename.has(from) || !g.outputs.includes(to)) continue;
+    rename.set(from, to);
     drop.add(n);
   }
-  return g.nodes
-    .filter((n) => !drop.has(n))
-    .map((n) => (n.outputs.some((o) => rename.has(o)) ? { ...n, outputs: n.outputs.map((o) => rename.get(o) ?? o) } : n));
+  const renamed = (names: readonly string[]) => (names.some((x) => rename.has(x)) ? names.map((x) => rename.get(x) ?? x) : names);
+  return g.nodes.filter((n) => !drop.has(n)).map((n) => ({ ...n, inputs: renamed(n.inputs), outputs: renamed(n.outputs) }));
+}
+
+/**
+ * The nodes the graph's outputs need, in order: gradient rules build the gradient of every
+ * input of an op, and the ones of frozen weights and constants lead nowhere. Dropping them here
+ * keeps them out of the file, the session and its memory.
+ */
+function liveNodes(nodes: Graph['nodes'], outputs: readonly string[]): Graph['nodes'] {
+  const needed = new Set(outputs);
+  const live: Graph['nodes'] = [];
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i] as Graph['nodes'][number];
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    live.push(n);
+    for (const input of n.inputs) needed.add(input);
+  }
+  return live.reverse();
+}
+
+/** Values the live nodes read, the outputs and the inputs: initializers outside it are left out. */
+function readValues(g: Graph): Set<string> {
+  return new Set([...liveNodes(elideIdentities(g), g.outputs).flatMap((n) => n.inputs), ...g.outputs, ...g.inputs]);
 }
 
 function encode(g: Graph, options: { producer?: string; docString?: string }, external: ReadonlyMap<string, onnx.ITensorProto>): Uint8Array {
+  const nodes = liveNodes(elideIdentities(g), g.outputs);
+  const read = new Set([...nodes.flatMap((n) => n.inputs), ...g.outputs, ...g.inputs]);
   const model: onnx.IModelProto = {
     irVersion: IR_VERSION,
     producerName: options.producer ?? 'pixel',
-    opsetImport: [{ domain: '', version: OPSET }],
+    // onnxruntime's contrib ops (MatMulNBits) live in their own domain, version 1.
+    opsetImport: [
+      { domain: '', version: OPSET },
+      ...(nodes.some((n) => n.domain === 'com.microsoft') ? [{ domain: 'com.microsoft', version: 1 }] : []),
+    ],
     docString: options.docString ?? '',
     graph: {
       name: g.name,
-      node: elideIdentities(g).map((n) => ({
+      node: nodes.map((n) => ({
         opType: n.op,
+        ...(n.domain ? { domain: n.domain } : {}),
         name: n.name,
         input: [...n.inputs],
         output: [...n.outputs],
@@ -138,7 +169,8 @@ function encode(g: Graph, options: { producer?: string; docString?: string }, ex
         const v = g.value(name);
         return valueInfo(name, v.dtype, v.shape);
       }),
-      initializer: [...g.initializers].map(([name, t]) => external.get(name) ?? tensorProto(name, t)),
+      // Initializers only dead nodes read are left out too (graph inputs stay, read or not).
+      initializer: [...g.initializers].filter(([name]) => read.has(name)).map(([name, t]) => external.get(name) ?? tensorProto(name, t)),
     },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();

@@ -34,24 +34,50 @@ export function rotateHalfMatrix(headDim: number): number[] {
   return r;
 }
 
+/** A LoRA adapter of one Linear weight W [out, in]: A [rank, in], B [out, rank], scale alpha / rank. */
+export interface LoraAdapter {
+  a: Value;
+  b: Value;
+  scale: number;
+}
+
 export interface ForwardOptions {
   batch: number;
   seq: number;
   dtype: DType;
+  /** LoRA adapters by weight name: those Linear layers compute x W^T + scale (x A^T) B^T. */
+  adapters?: ReadonlyMap<string, LoraAdapter>;
 }
 
-/** A Linear layer with Hugging Face's [out, in] weight: x @ W^T (+ b). */
-export function linear(g: Graph, x: Value, w: Value, b?: Value): Value {
-  const y = op.matmul(g, x, op.transpose(g, w, [1, 0]));
+/**
+ * A Linear layer with Hugging Face's [out, in] weight: x @ W^T (+ b), plus its LoRA adapter's
+ * low-rank path when it has one. Keeping the adapter's path apart (rather than merging B A into
+ * W) means training never forms a full [out, in] weight or its gradient: the backward pass of a
+ * frozen W is the gradient of x alone.
+ */
+export function linear(g: Graph, x: Value, w: Value, b?: Value, adapter?: LoraAdapter): Value {
+  let y = op.matmul(g, x, op.transpose(g, w, [1, 0]));
+  if (adapter) {
+    const low = op.matmul(g, op.matmul(g, x, op.transpose(g, adapter.a, [1, 0])), op.transpose(g, adapter.b, [1, 0]));
+    y = op.add(g, y, op.mul(g, low, g.scalar(x.dtype, adapter.scale)));
+  }
   return b ? op.add(g, y, b) : y;
 }
 
-export function llamaForward(g: Graph, d: ModelDims, params: ReadonlyMap<string, Value>, ids: Value, { batch, seq, dtype }: ForwardOptions): Value {
+export function llamaForward(
+  g: Graph,
+  d: ModelDims,
+  params: ReadonlyMap<string, Value>,
+  ids: Value,
+  { batch, seq, dtype, adapters }: ForwardOptions,
+): Value {
   const p = (name: string): Value => {
     const v = params.get(name);
     if (!v) throw new Error(`missing parameter ${name}`);
     return v;
   };
+  /** The Linear layer of weight `name` (with its adapter, if any). */
+  const lin = (x: Value, name: string, b?: Value) => linear(g, x, p(name), b, adapters?.get(name));
   const { cos, sin } = ropeTables(d, seq);
   const cosT = g.constant(tensor(dtype, [seq, d.headDim], cos), 'rope_cos');
   const sinT = g.constant(tensor(dtype, [seq, d.headDim], sin), 'rope_sin');
@@ -79,9 +105,9 @@ export function llamaForward(g: Graph, d: ModelDims, params: ReadonlyMap<string,
     const pre = `model.layers.${i}`;
     const x = op.rmsNorm(g, h, p(`${pre}.input_layernorm.weight`), d.eps);
     const bias = (name: string) => (d.attentionBias ? p(`${pre}.self_attn.${name}.bias`) : undefined);
-    let q = heads(linear(g, x, p(`${pre}.self_attn.q_proj.weight`), bias('q_proj')), d.heads);
-    let k = heads(linear(g, x, p(`${pre}.self_attn.k_proj.weight`), bias('k_proj')), d.kvHeads);
-    const v = heads(linear(g, x, p(`${pre}.self_attn.v_proj.weight`), bias('v_proj')), d.kvHeads);
+    let q = heads(lin(x, `${pre}.self_attn.q_proj.weight`, bias('q_proj')), d.heads);
+    let k = heads(lin(x, `${pre}.self_attn.k_proj.weight`, bias('k_proj')), d.kvHeads);
+    const v = heads(lin(x, `${pre}.self_attn.v_proj.weight`, bias('v_proj')), d.kvHeads);
     if (d.qkNorm) {
       q = op.rmsNorm(g, q, p(`${pre}.self_attn.q_norm.weight`), d.eps);
       k = op.rmsNorm(g, k, p(`${pre}.self_attn.k_norm.weight`), d.eps);
@@ -91,11 +117,11 @@ export function llamaForward(g: Graph, d: ModelDims, params: ReadonlyMap<string,
     const scores = op.add(g, op.mul(g, op.matmul(g, q, op.transposeLast(g, repeatKv(k))), scale), mask);
     const attended = op.matmul(g, op.softmax(g, scores, -1), repeatKv(v));
     const merged = op.reshape(g, op.transpose(g, attended, [0, 2, 1, 3]), [batch, seq, d.heads * d.headDim]);
-    h = op.add(g, h, linear(g, merged, p(`${pre}.self_attn.o_proj.weight`)));
+    h = op.add(g, h, lin(merged, `${pre}.self_attn.o_proj.weight`));
     const y = op.rmsNorm(g, h, p(`${pre}.post_attention_layernorm.weight`), d.eps);
-    const gate = op.silu(g, linear(g, y, p(`${pre}.mlp.gate_proj.weight`)));
-    const up = linear(g, y, p(`${pre}.mlp.up_proj.weight`));
-    h = op.add(g, h, linear(g, op.mul(g, gate, up), p(`${pre}.mlp.down_proj.weight`)));
+    const gate = op.silu(g, lin(y, `${pre}.mlp.gate_proj.weight`));
+    const up = lin(y, `${pre}.mlp.up_proj.weight`);
+    h = op.add(g, h, lin(op.mul(g, gate, up), `${pre}.mlp.down_proj.weight`));
   }
   h = op.rmsNorm(g, h, p('model.norm.weight'), d.eps);
   return linear(g, h, d.tied ? p('model.embed_tokens.weight') : p('lm_head.weight'));
