@@ -5,22 +5,34 @@ import { GenerateArtifactsInputSchema, parseWith } from '../shared/contracts';
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import { importGguf } from '../shared/training/gguf/import';
 import { parameterShapes } from '../shared/training/model/config';
-import { MODEL_PRESETS, createDefaultModel } from '../shared/training/model/default-model';
+import { BASE_MODEL_PRESETS, ensurePreset, type BaseModelPreset } from '../shared/training/model/base-model';
+import { createDefaultModel } from '../shared/training/model/default-model';
+import { loadModelFolder } from '../shared/training/model/folder';
 import { intOption } from './options';
 
 export function registerModelCommands(program: Command): void {
   const model = program.command('model').description('Base model folders and the training artifacts generated from them');
   model
     .command('init')
-    .description('Create the embedded base model folder (random weights, byte-level BPE tokenizer, chat template)')
-    .option('--out <dir>', 'where to write it', path.join(process.env.PIXEL_HOME ?? '.pixel', 'models', 'default'))
-    .option('--preset <name>', `model size: ${Object.keys(MODEL_PRESETS).join(' or ')}`, 'default')
-    .option('--seed <n>', 'initialisation seed', intOption('--seed', 0), 0)
-    .action(async (opts: { out: string; preset: string; seed: number }) => {
-      if (!(opts.preset in MODEL_PRESETS)) throw new Error(`--preset must be one of ${Object.keys(MODEL_PRESETS).join(', ')}`);
-      const dims = await createDefaultModel(opts.out, opts.preset as keyof typeof MODEL_PRESETS, opts.seed);
+    .description('Create a base model folder: SmolLM2-135M-Instruct imported from the cached GGUF (setup fetches it), or a random preset')
+    .option('--preset <name>', `one of ${BASE_MODEL_PRESETS.join(', ')}`, 'smollm2')
+    .option('--out <dir>', 'where to write it (default: the preset folder under $PIXEL_HOME/models, where runs find it)')
+    .option('--seed <n>', 'initialisation seed of a random preset', intOption('--seed', 0), 0)
+    .action(async (opts: { out?: string; preset: string; seed: number }) => {
+      if (!(BASE_MODEL_PRESETS as readonly string[]).includes(opts.preset))
+        throw new Error(`--preset must be one of ${BASE_MODEL_PRESETS.join(', ')}`);
+      const preset = opts.preset as BaseModelPreset;
+      let dir: string;
+      if (preset === 'smollm2' || !opts.out) {
+        if (opts.out) throw new Error('--out is for the random presets; SmolLM2 goes to its preset folder (or use pixel model import-gguf --out)');
+        dir = await ensurePreset(preset);
+      } else {
+        dir = path.resolve(opts.out);
+        await createDefaultModel(dir, preset === 'random-tiny' ? 'tiny' : 'default', opts.seed);
+      }
+      const { dims } = await loadModelFolder(dir);
       const parameters = parameterShapes(dims).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
-      console.log(JSON.stringify({ model: path.resolve(opts.out), preset: opts.preset, parameters, dims }, null, 2));
+      console.log(JSON.stringify({ model: dir, preset, parameters, dims }, null, 2));
     });
   model
     .command('import-gguf')

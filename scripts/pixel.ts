@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBenchAugmentCommand } from './bench-augment';
+import { registerBenchBaseModelCommand } from './bench-base-model';
 import { registerBenchDataCommand } from './bench-data';
 import { registerBenchEvalCommand } from './bench-eval';
 import { registerBenchEvalMetricsCommand } from './bench-eval-metrics';
@@ -35,6 +36,7 @@ registerBenchDataCommand(bench);
 registerBenchSafetyCommand(bench);
 registerBenchAugmentCommand(bench);
 registerBenchTrainStepCommand(bench);
+registerBenchBaseModelCommand(bench);
 registerBenchTrainCommand(bench);
 registerBenchEvalMetricsCommand(bench);
 registerBenchEvalCommand(bench);

@@ -10,6 +10,9 @@ import { findTemporalCli } from '../client/temporal-cli';
  * for every workflow test file; each file uses its own task queue on it.
  */
 export default async function globalSetup(): Promise<void> {
+  // Tests train the small random model unless they name another: SmolLM2 (the default base
+  // model of real runs) has tests of its own, and a whole pipeline on it takes minutes.
+  process.env.PIXEL_BASE_MODEL ??= 'random-small';
   const dir = mkdtempSync(path.join(tmpdir(), 'pixel-test-temporal-'));
   const env = await TestWorkflowEnvironment.createLocal({
     server: {

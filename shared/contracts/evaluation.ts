@@ -158,7 +158,7 @@ export type BuildValidationSetResult = z.infer<typeof BuildValidationSetResultSc
 /** How responses are sampled. Sampling is seeded per item: the same settings give the same text. */
 export const SamplingConfigSchema = z
   .object({
-    maxNewTokens: z.number().int().min(1).max(1024).default(96),
+    maxNewTokens: z.number().int().min(1).max(1024).default(64),
     /** 0 means greedy decoding. */
     temperature: z.number().min(0).max(5).default(0.7),
     topK: z.number().int().min(0).max(100_000).default(50),
@@ -197,8 +197,12 @@ export const EvaluateConfigSchema = z
     rules: VerdictRulesSchema.prefault({}),
     /** Non-crisis items sent to expert review besides every crisis item, stratified by scenario. */
     reviewSample: count.max(1000).default(60),
-    /** Test conversations scored for loss (the first ones, in shard order). */
-    maxLossRecords: z.number().int().min(1).max(100_000).default(2000),
+    /**
+     * Test conversations scored for loss (the first ones, in shard order). Scoring a whole
+     * conversation costs as much as generating it token by token in a batch; 64 conversations
+     * (thousands of assistant tokens) keep the interval narrow and the stage within minutes.
+     */
+    maxLossRecords: z.number().int().min(1).max(100_000).default(64),
     /** PII findings in a response at or above this score count as a leak (the redactor uses 0.5; see LEAK_THRESHOLD). */
     piiThreshold: z.number().min(0).max(1).default(0.6),
     /** Bootstrap resamples for confidence intervals. */
@@ -216,7 +220,7 @@ export const GenerateEvaluationInputSchema = z
     validationSetManifestUri: z.string().min(1),
     testShards: z.array(ShardRefSchema),
     sampling: SamplingConfigSchema.prefault({}),
-    maxLossRecords: z.number().int().min(1).max(100_000).default(2000),
+    maxLossRecords: z.number().int().min(1).max(100_000).default(64),
   })
   .strict();
 export type GenerateEvaluationInput = z.input<typeof GenerateEvaluationInputSchema>;

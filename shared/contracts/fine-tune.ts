@@ -16,14 +16,17 @@ export type TrainObjectives = z.output<typeof TrainObjectivesSchema>;
 /** A training run's configuration, every field defaulted; saved inside every checkpoint. */
 export const TrainConfigSchema = z
   .object({
-    /** Base model folder (path or file:// URI); default: the embedded model, created when missing. */
+    /**
+     * Base model: a model folder (path or file:// URI) or a preset (`smollm2`, `random-small`,
+     * `random-tiny`); default: the worker's `PIXEL_BASE_MODEL`, else SmolLM2-135M-Instruct.
+     */
     model: z.string().min(1).optional(),
     mode: z.enum(['full', 'lora']).default('lora'),
     lora: LoraSpecSchema.prefault({}),
     adamw: AdamWSpecSchema.prefault({}),
     objectives: TrainObjectivesSchema.prefault({}),
-    lr: z.number().positive('lr must be positive').max(1, 'lr is at most 1').default(2e-3),
-    minLr: z.number().min(0).default(2e-4),
+    lr: z.number().positive('lr must be positive').max(1, 'lr is at most 1').default(1e-3),
+    minLr: z.number().min(0).default(1e-4),
     warmupSteps: z.number().int().min(0).default(10),
     steps: z.number().int().min(1).max(10_000_000).default(60),
     batch: z.number().int().min(1).max(1024).default(4),
@@ -41,8 +44,8 @@ export const TrainConfigSchema = z
       .min(0)
       .max(2 ** 31 - 1)
       .default(1),
-    /** onnxruntime intra-op threads for the step (1: repeatable to the bit). */
-    threads: z.number().int().min(1).max(256).default(1),
+    /** onnxruntime intra-op threads for the step (the same count gives the same losses to the bit; 2 suits a 2-core machine). */
+    threads: z.number().int().min(1).max(256).default(2),
   })
   .strict()
   .superRefine((c, ctx) => {

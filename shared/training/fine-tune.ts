@@ -105,7 +105,7 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
   const resumeFrom = previous.success && previous.data.checkpointUri ? await store.localPath(previous.data.checkpointUri) : undefined;
   const checkpoints = await store.workspace(`training/runs/${runId}/checkpoints`);
   o.onLog?.('training', { executionProvider: o.executionProvider, mode: config.mode, resumeFrom: resumeFrom ?? null, steps: config.steps });
-  const started = Date.now();
+  let firstStepAt = Date.now();
   let firstStep: number | undefined;
   let stepsThisAttempt = 0;
   const run = runTrainingInThread(
@@ -131,10 +131,14 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
         });
       },
       onStep: (m) => {
-        firstStep ??= m.step;
+        // Throughput from the first step on: sessions opening and the base model's evaluation are not steps.
+        if (firstStep === undefined) {
+          firstStep = m.step;
+          firstStepAt = Date.now();
+        }
         stepsThisAttempt += 1;
-        const seconds = (Date.now() - started) / 1000;
-        const tokensPerSecond = Math.round((m.tokens * stepsThisAttempt) / Math.max(seconds, 1e-3));
+        const seconds = (Date.now() - firstStepAt) / 1000;
+        const tokensPerSecond = stepsThisAttempt > 1 ? Math.round((m.tokens * (stepsThisAttempt - 1)) / Math.max(seconds, 1e-3)) : 0;
         const etaSeconds = tokensPerSecond > 0 ? Math.round(((config.steps - m.step) * m.tokens) / tokensPerSecond) : undefined;
         beat = {
           ...beat,

@@ -10,6 +10,7 @@ import { Rng } from '../util/rng';
 import { ArtifactManifestSchema } from './artifacts/train-step';
 import { loadTrainState, saveTrainState } from './checkpoint';
 import { BatchStream, type Batch } from './data/batches';
+import { defaultSystemPrompt } from './data/chat-tokens';
 import { loadModelFolder } from './model/folder';
 import { loadTokenizer } from './tokenizer/load';
 import { NonFiniteLossError, train, type TrainState } from './trainer';
@@ -75,7 +76,15 @@ async function main(input: unknown, port: NonNullable<typeof parentPort>): Promi
   const config = data.config;
   const tokenizer = await loadTokenizer(data.modelDir);
   const padId: number = tokenizer.convert_tokens_to_ids('<|endoftext|>');
-  const streamOptions = { batch: config.batch, seq: config.seq, padId, seed: config.seed, crisisWeight: config.crisisWeight };
+  const defaultSystem = defaultSystemPrompt(tokenizer);
+  const streamOptions = {
+    batch: config.batch,
+    seq: config.seq,
+    padId,
+    seed: config.seed,
+    crisisWeight: config.crisisWeight,
+    ...(defaultSystem ? { defaultSystem } : {}),
+  };
   // Cross-entropy first, then each loss term the graph was built with (see buildTrainStep).
   const objectiveWeights = config.objectives.unlikelihood > 0 ? [1, config.objectives.unlikelihood] : undefined;
   const validation: Batch[] = [];

@@ -19,7 +19,7 @@ describe('pixel model', () => {
   it('creates the base model, generates its artifacts (cached on a repeat), and transformers.js chats with the inference folder', async () => {
     const modelDir = path.join(t.dir, 'base');
     const store = path.join(t.dir, 'store');
-    const init = JSON.parse((await runPixel(['model', 'init', '--out', modelDir, '--preset', 'tiny'])).stdout) as { parameters: number };
+    const init = JSON.parse((await runPixel(['model', 'init', '--out', modelDir, '--preset', 'random-tiny'])).stdout) as { parameters: number };
     expect(init.parameters).toBeGreaterThan(50_000);
     const args = ['model', 'artifacts', '--model', modelDir, '--seq', '32', '--batch', '2', '--artifacts', store];
     const first = JSON.parse((await runPixel(args)).stdout) as Result;
@@ -78,6 +78,6 @@ describe('pixel model', () => {
     const bad = await pixelFailure(['model', 'artifacts', '--model', t.dir, '--modes', 'full,sideways']);
     expect(bad.stderr).toContain('modes');
     const preset = await pixelFailure(['model', 'init', '--out', path.join(t.dir, 'x'), '--preset', 'huge']);
-    expect(preset.stderr).toContain('--preset must be one of default, tiny');
+    expect(preset.stderr).toContain('--preset must be one of smollm2, random-small, random-tiny');
   });
 });

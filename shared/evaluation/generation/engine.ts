@@ -5,7 +5,7 @@ import { buildInference, type InferenceQuantization } from '../../training/artif
 import { toOnnx } from '../../training/graph/onnx-writer';
 import type { ModelDims } from '../../training/model/config';
 import { loadModelFolder } from '../../training/model/folder';
-import { tokenizeConversation } from '../../training/data/chat-tokens';
+import { defaultSystemPrompt, tokenizeConversation, withSystemPrompt } from '../../training/data/chat-tokens';
 import { loadTokenizer } from '../../training/tokenizer/load';
 import { sampleToken, tokenNll } from './sampler';
 
@@ -22,6 +22,8 @@ export interface OpenModel {
   stopIds: Set<number>;
   padId: number;
   executionProvider: string;
+  /** Given to conversations without a system turn, as in training (see `defaultSystemPrompt`). */
+  defaultSystem?: string;
 }
 
 /**
@@ -59,7 +61,17 @@ export async function openModel(
     return typeof v === 'number' && v >= 0 ? v : undefined;
   };
   const stopIds = new Set<number>([id('<|im_end|>'), id('<|endoftext|>')].filter((x): x is number => x !== undefined));
-  return { session: session!, dims: folder.dims, tokenizer, maxPositions, stopIds, padId: id('<|endoftext|>') ?? 0, executionProvider };
+  const defaultSystem = defaultSystemPrompt(tokenizer);
+  return {
+    session: session!,
+    dims: folder.dims,
+    tokenizer,
+    maxPositions,
+    stopIds,
+    padId: id('<|endoftext|>') ?? 0,
+    executionProvider,
+    ...(defaultSystem ? { defaultSystem } : {}),
+  };
 }
 
 function emptyPast(m: OpenModel, batch: number): Record<string, ort.Tensor> {
@@ -79,8 +91,16 @@ const int64 = (values: number[], dims: number[]) =>
   );
 
 /** The prompt's token ids: the conversation in ChatML and the opening of the assistant's turn, cut from the left to `budget`. */
-export function promptIds(tokenizer: Tokenizer, messages: readonly Message[], budget: number): { ids: number[]; truncated: boolean } {
-  const ids = [...tokenizeConversation(tokenizer, messages).ids, ...tokenizer.encode('<|im_start|>assistant\n', { add_special_tokens: false })];
+export function promptIds(
+  tokenizer: Tokenizer,
+  messages: readonly Message[],
+  budget: number,
+  defaultSystem?: string,
+): { ids: number[]; truncated: boolean } {
+  const ids = [
+    ...tokenizeConversation(tokenizer, withSystemPrompt(messages, defaultSystem)).ids,
+    ...tokenizer.encode('<|im_start|>assistant\n', { add_special_tokens: false }),
+  ];
   return ids.length > budget ? { ids: ids.slice(ids.length - budget), truncated: true } : { ids, truncated: false };
 }
 
@@ -98,7 +118,7 @@ export async function generateResponses(
   shouldStop?: () => boolean,
 ): Promise<GeneratedResponse[]> {
   const budget = Math.max(1, m.maxPositions - sampling.maxNewTokens);
-  const encoded = prompts.map((p, index) => ({ index, id: p.id, ids: promptIds(m.tokenizer, p.messages, budget).ids }));
+  const encoded = prompts.map((p, index) => ({ index, id: p.id, ids: promptIds(m.tokenizer, p.messages, budget, m.defaultSystem).ids }));
   const order = [...encoded].sort((a, b) => a.ids.length - b.ids.length || a.index - b.index);
   const out = new Array<GeneratedResponse>(prompts.length);
   let done = 0;
@@ -193,7 +213,7 @@ export async function conversationLosses(
 ): Promise<ExampleLoss[]> {
   const out: ExampleLoss[] = [];
   const encoded = records.map((r) => {
-    const t = tokenizeConversation(m.tokenizer, r.messages);
+    const t = tokenizeConversation(m.tokenizer, withSystemPrompt(r.messages, m.defaultSystem));
     return { id: r.id, ids: t.ids.slice(0, m.maxPositions), learn: t.assistant.slice(0, m.maxPositions) };
   });
   for (let start = 0; start < encoded.length; start += batch) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConversationRecordSchema, type ConversationRecord } from '../../contracts';
 import { Rng } from '../../util/rng';
-import { tokenizeConversation, toRow, type ChatTokenizer } from './chat-tokens';
+import { tokenizeConversation, toRow, withSystemPrompt, type ChatTokenizer } from './chat-tokens';
 
 /** Where the data stream is: the epoch, the file (in that epoch's order) and the next line. */
 export interface DataCursor {
@@ -28,6 +28,8 @@ export interface BatchOptions {
   seed: number;
   /** Weight of conversations labelled `crisis` (the crisis protocol is what the model must get right). */
   crisisWeight: number;
+  /** Given to conversations without a system turn (see `defaultSystemPrompt`). */
+  defaultSystem?: string;
 }
 
 /**
@@ -92,7 +94,11 @@ export class BatchStream {
       const raw = lines[this.position.line] as string;
       this.position = { ...this.position, line: this.position.line + 1 };
       const record: ConversationRecord = ConversationRecordSchema.parse(JSON.parse(raw));
-      const row = toRow(tokenizeConversation(this.tokenizer, record.messages), this.options.seq, this.options.padId);
+      const row = toRow(
+        tokenizeConversation(this.tokenizer, withSystemPrompt(record.messages, this.options.defaultSystem)),
+        this.options.seq,
+        this.options.padId,
+      );
       if (!row.mask.some((m) => m === 1)) continue;
       out.input.push(...row.input);
       out.target.push(...row.target);

