@@ -38,7 +38,7 @@ export async function openModel(
 ): Promise<OpenModel> {
   const folder = await loadModelFolder(modelDir);
   const maxPositions = Math.min(Number(folder.config.max_position_embeddings ?? 2048), 8192);
-  const bytes = toOnnx(buildInference(folder.dims, folder.weights, maxPositions, { quantize: options.quantize }));
+  const bytes = toOnnx(buildInference(folder.dims, folder.weights, maxPositions, { quantize: options.quantize, cache: 'time-major' }));
   let session: ort.InferenceSession | undefined;
   let executionProvider = 'cpu';
   for (const ep of executionProviders) {
@@ -74,11 +74,62 @@ export async function openModel(
   };
 }
 
-function emptyPast(m: OpenModel, batch: number): Record<string, ort.Tensor> {
+/**
+ * The KV cache of a batch in buffers of its own, time first ([position, batch, kv_heads,
+ * head_dim], the engine's graph layout): each step appends the new positions the graph returns,
+ * and the next step's past is a view of the first rows, so nothing already cached is copied again.
+ */
+export class KvCache {
+  private readonly keys: Float32Array[];
+  private readonly values: Float32Array[];
+  private readonly row: number;
+  private length = 0;
+
+  constructor(
+    private readonly m: OpenModel,
+    private readonly batch: number,
+    capacity: number,
+  ) {
+    this.row = batch * m.dims.kvHeads * m.dims.headDim;
+    this.keys = Array.from({ length: m.dims.layers }, () => new Float32Array(capacity * this.row));
+    this.values = Array.from({ length: m.dims.layers }, () => new Float32Array(capacity * this.row));
+  }
+
+  /** The past for the next step. */
+  feeds(): Record<string, ort.Tensor> {
+    const dims = [this.length, this.batch, this.m.dims.kvHeads, this.m.dims.headDim];
+    const feeds: Record<string, ort.Tensor> = {};
+    for (let i = 0; i < this.m.dims.layers; i++) {
+      feeds[`past_key_values.${i}.key`] = new ort.Tensor('float32', (this.keys[i] as Float32Array).subarray(0, this.length * this.row), dims);
+      feeds[`past_key_values.${i}.value`] = new ort.Tensor('float32', (this.values[i] as Float32Array).subarray(0, this.length * this.row), dims);
+    }
+    return feeds;
+  }
+
+  /** Appends the positions a step computed (its `present.*` outputs). */
+  append(result: Record<string, ort.Tensor>): void {
+    let added = 0;
+    for (let i = 0; i < this.m.dims.layers; i++) {
+      for (const [kind, buffers] of [
+        ['key', this.keys],
+        ['value', this.values],
+      ] as const) {
+        const data = (result[`present.${i}.${kind}`] as ort.Tensor).data as Float32Array;
+        if (this.length * this.row + data.length > (buffers[i] as Float32Array).length) throw new Error('KV cache capacity exceeded');
+        (buffers[i] as Float32Array).set(data, this.length * this.row);
+        added = data.length / this.row;
+      }
+    }
+    this.length += added;
+  }
+}
+
+/** An empty past of `batch` rows (the engine's time-major layout). */
+export function emptyPast(m: OpenModel, batch: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (let i = 0; i < m.dims.layers; i++) {
     for (const kind of ['key', 'value'])
-      feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [batch, m.dims.kvHeads, 0, m.dims.headDim]);
+      feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [0, batch, m.dims.kvHeads, m.dims.headDim]);
   }
   return feeds;
 }
@@ -142,12 +193,13 @@ export async function generateResponses(
     const generated: number[][] = rows.map(() => []);
     const finished = rows.map(() => false);
     const next = rows.map((r) => r.ids.length);
-    let past = emptyPast(m, B);
+    const cache = new KvCache(m, B, width + sampling.maxNewTokens);
     let feeds: Record<string, ort.Tensor> = {
       input_ids: int64(ids, [B, width]),
       attention_mask: int64(mask, [B, width]),
       position_ids: int64(positions, [B, width]),
-      ...past,
+      logits_to_keep: int64([1], []),
+      ...cache.feeds(),
     };
     let total = width;
     for (let step = 0; step < sampling.maxNewTokens; step++) {
@@ -168,11 +220,7 @@ export async function generateResponses(
         last.push(token);
       }
       if (finished.every(Boolean)) break;
-      past = {};
-      for (let i = 0; i < m.dims.layers; i++) {
-        past[`past_key_values.${i}.key`] = result[`present.${i}.key`] as ort.Tensor;
-        past[`past_key_values.${i}.value`] = result[`present.${i}.value`] as ort.Tensor;
-      }
+      cache.append(result);
       total += 1;
       for (let b = 0; b < B; b++) mask.splice((b + 1) * total - 1, 0, 1);
       feeds = {
@@ -182,7 +230,8 @@ export async function generateResponses(
           next.map((n, b) => n + generated[b]!.length - (finished[b] ? 0 : 1)),
           [B, 1],
         ),
-        ...past,
+        logits_to_keep: int64([1], []),
+        ...cache.feeds(),
       };
     }
     rows.forEach((r, b) => {
@@ -234,6 +283,7 @@ export async function conversationLosses(
       input_ids: int64(ids, [rows.length, width]),
       attention_mask: int64(mask, [rows.length, width]),
       position_ids: int64(positions, [rows.length, width]),
+      logits_to_keep: int64([width], []),
       ...emptyPast(m, rows.length),
     });
     const logits = result.logits as ort.Tensor;

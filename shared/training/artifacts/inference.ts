@@ -4,6 +4,15 @@ import { parameterShapes, type ModelDims } from '../model/config';
 import { linear as hfLinear, ropeTables } from '../model/llama';
 import { matMulNBits, quantizeBlockwise } from '../graph/quantize';
 
+/**
+ * How the KV cache crosses the graph's boundary. `batch-major` (transformers.js's layout): past
+ * [batch, kv_heads, past, head_dim] in, the whole cache [.., total, ..] out. `time-major` (Pixel's
+ * engine): past [past, batch, kv_heads, head_dim] in, only the new positions out, so a step copies
+ * one position of the cache, not all of it, into and out of JavaScript; and a `logits_to_keep`
+ * input says how many last positions get logits.
+ */
+export type InferenceCacheLayout = 'batch-major' | 'time-major';
+
 /** Weight quantization of an inference graph: every Linear layer (and the LM head) in blocks, as MatMulNBits. */
 export interface InferenceQuantization {
   bits: 4 | 8;
@@ -28,7 +37,7 @@ export function buildInference(
   dims: ModelDims,
   weights: ReadonlyMap<string, Tensor>,
   maxPositions: number,
-  options: { quantize?: InferenceQuantization } = {},
+  options: { quantize?: InferenceQuantization; cache?: InferenceCacheLayout } = {},
 ): Graph {
   const d = dims;
   const g = new Graph('inference');
@@ -40,9 +49,12 @@ export function buildInference(
   const ids = g.input('input_ids', 'int64', [B, S]);
   const attentionMask = g.input('attention_mask', 'int64', [B, T]);
   const positions = g.input('position_ids', 'int64', [B, S]);
+  const timeMajor = options.cache === 'time-major';
+  const pastInput = (name: string) =>
+    timeMajor ? op.transpose(g, g.input(name, f, [P, B, d.kvHeads, d.headDim]), [1, 2, 0, 3]) : g.input(name, f, [B, d.kvHeads, P, d.headDim]);
   const past = Array.from({ length: d.layers }, (_, i) => ({
-    key: g.input(`past_key_values.${i}.key`, f, [B, d.kvHeads, P, d.headDim]),
-    value: g.input(`past_key_values.${i}.value`, f, [B, d.kvHeads, P, d.headDim]),
+    key: pastInput(`past_key_values.${i}.key`),
+    value: pastInput(`past_key_values.${i}.value`),
   }));
   const w = (name: string): Value => {
     const t = weights.get(name);
@@ -183,8 +195,15 @@ export function buildInference(
     const pastLayer = past[i] as { key: Value; value: Value };
     const keys = node('Concat', [pastLayer.key, k], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
     const values = node('Concat', [pastLayer.value, v], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
-    g.output(keys, `present.${i}.key`);
-    g.output(values, `present.${i}.value`);
+    if (timeMajor) {
+      // Only this step's keys and values go out, time first: the caller appends them to its
+      // own buffer, whose first `total` rows are the next step's past as they are (no copy).
+      g.output(op.transpose(g, k, [2, 0, 1, 3]), `present.${i}.key`);
+      g.output(op.transpose(g, v, [2, 0, 1, 3]), `present.${i}.value`);
+    } else {
+      g.output(keys, `present.${i}.key`);
+      g.output(values, `present.${i}.value`);
+    }
     let attended: Value;
     if (rep === 1) {
       const scores = op.add(g, scaled(op.matmul(g, q, op.transposeLast(g, keys))), bias);
@@ -204,6 +223,18 @@ export function buildInference(
     h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
   }
   h = rmsNorm(h, 'model.norm.weight');
-  g.output(linear(h, d.tied ? 'model.embed_tokens.weight' : 'lm_head.weight'), 'logits');
+  if (timeMajor) {
+    // `logits_to_keep` (a scalar): the LM head runs on the last positions only (1 when decoding),
+    // so a prompt's prefill does not compute, and copy out, logits nobody reads.
+    const keep = g.input('logits_to_keep', 'int64', []);
+    const last = node(
+      'Slice',
+      [h, node('Neg', [op.unsqueeze(g, keep, [0])], [1], 'int64'), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])],
+      [B, 'kept', d.hidden],
+    );
+    g.output(linear(last, d.tied ? 'model.embed_tokens.weight' : 'lm_head.weight'), 'logits');
+  } else {
+    g.output(linear(h, d.tied ? 'model.embed_tokens.weight' : 'lm_head.weight'), 'logits');
+  }
   return g;
 }

@@ -54,10 +54,11 @@ async function perplexity(m: OpenModel, texts: readonly string[]): Promise<numbe
       input_ids: int64(ids),
       attention_mask: int64(ids.map(() => 1)),
       position_ids: int64(ids.map((_, i) => i)),
+      logits_to_keep: new ort.Tensor('int64', BigInt64Array.from([BigInt(n)]), []),
     };
     for (let i = 0; i < m.dims.layers; i++)
       for (const kind of ['key', 'value'])
-        feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, m.dims.kvHeads, 0, m.dims.headDim]);
+        feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [0, 1, m.dims.kvHeads, m.dims.headDim]);
     const logits = (await m.session.run(feeds)).logits as ort.Tensor;
     for (let i = 0; i + 1 < n; i++) nll += tokenNll(logits.data as Float32Array, i * m.dims.vocab, m.dims.vocab, ids[i + 1]!);
     count += n - 1;
@@ -259,7 +260,7 @@ suite(
         const pixel = await time('Pixel engine: 2 greedy continuations of 16 tokens (s)', () => generateResponses(model!, prompts, GREEDY));
         const started = performance.now();
         for (const [i, p] of prompts.entries()) {
-          const ids = promptIds(model!.tokenizer, p.messages, 1000).ids;
+          const ids = promptIds(model!.tokenizer, p.messages, 1000, model!.defaultSystem).ids;
           const input = new hf.Tensor(
             'int64',
             BigInt64Array.from(ids, (v) => BigInt(v)),
