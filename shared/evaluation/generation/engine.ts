@@ -24,6 +24,8 @@ export interface OpenModel {
   executionProvider: string;
   /** Given to conversations without a system turn, as in training (see `defaultSystemPrompt`). */
   defaultSystem?: string;
+  /** Attention as onnxruntime's fused kernel: one stream at a time (see `InferenceCacheLayout`). */
+  fused: boolean;
 }
 
 /**
@@ -34,11 +36,13 @@ export interface OpenModel {
 export async function openModel(
   modelDir: string,
   executionProviders: readonly string[] = ['cpu'],
-  options: { quantize?: InferenceQuantization; threads?: number } = {},
+  options: { quantize?: InferenceQuantization; threads?: number; fusedAttention?: boolean } = {},
 ): Promise<OpenModel> {
   const folder = await loadModelFolder(modelDir);
   const maxPositions = Math.min(Number(folder.config.max_position_embeddings ?? 2048), 8192);
-  const bytes = toOnnx(buildInference(folder.dims, folder.weights, maxPositions, { quantize: options.quantize, cache: 'time-major' }));
+  const bytes = toOnnx(
+    buildInference(folder.dims, folder.weights, maxPositions, { quantize: options.quantize, cache: options.fusedAttention ? 'fused' : 'time-major' }),
+  );
   let session: ort.InferenceSession | undefined;
   let executionProvider = 'cpu';
   for (const ep of executionProviders) {
@@ -47,6 +51,7 @@ export async function openModel(
         executionProviders: [ep],
         graphOptimizationLevel: 'all',
         ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+        ...(process.env.PIXEL_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.PIXEL_ORT_PROFILE } : {}),
         extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
       executionProvider = ep;
@@ -71,6 +76,7 @@ export async function openModel(
     padId: id('<|endoftext|>') ?? 0,
     executionProvider,
     ...(defaultSystem ? { defaultSystem } : {}),
+    fused: options.fusedAttention ?? false,
   };
 }
 
@@ -90,13 +96,19 @@ export class KvCache {
     private readonly batch: number,
     capacity: number,
   ) {
+    if (m.fused && batch !== 1) throw new Error('the fused attention kernel decodes one stream at a time (batch 1)');
     this.row = batch * m.dims.kvHeads * m.dims.headDim;
-    this.keys = Array.from({ length: m.dims.layers }, () => new Float32Array(capacity * this.row));
-    this.values = Array.from({ length: m.dims.layers }, () => new Float32Array(capacity * this.row));
+    const size = m.fused ? 0 : capacity * this.row;
+    this.keys = Array.from({ length: m.dims.layers }, () => new Float32Array(size));
+    this.values = Array.from({ length: m.dims.layers }, () => new Float32Array(size));
   }
+
+  /** The fused kernel's cache: its whole `present.*` outputs, fed back as they are. */
+  private whole: Record<string, ort.Tensor> | undefined;
 
   /** The past for the next step. */
   feeds(): Record<string, ort.Tensor> {
+    if (this.m.fused) return this.whole ?? emptyPast(this.m, this.batch);
     const dims = [this.length, this.batch, this.m.dims.kvHeads, this.m.dims.headDim];
     const feeds: Record<string, ort.Tensor> = {};
     for (let i = 0; i < this.m.dims.layers; i++) {
@@ -108,6 +120,14 @@ export class KvCache {
 
   /** Appends the positions a step computed (its `present.*` outputs). */
   append(result: Record<string, ort.Tensor>): void {
+    if (this.m.fused) {
+      this.whole = {};
+      for (let i = 0; i < this.m.dims.layers; i++) {
+        this.whole[`past_key_values.${i}.key`] = result[`present.${i}.key`] as ort.Tensor;
+        this.whole[`past_key_values.${i}.value`] = result[`present.${i}.value`] as ort.Tensor;
+      }
+      return;
+    }
     let added = 0;
     for (let i = 0; i < this.m.dims.layers; i++) {
       for (const [kind, buffers] of [
@@ -124,12 +144,16 @@ export class KvCache {
   }
 }
 
-/** An empty past of `batch` rows (the engine's time-major layout). */
+/** An empty past of `batch` rows (in the model's cache layout). */
 export function emptyPast(m: OpenModel, batch: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (let i = 0; i < m.dims.layers; i++) {
     for (const kind of ['key', 'value'])
-      feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [0, batch, m.dims.kvHeads, m.dims.headDim]);
+      feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor(
+        'float32',
+        new Float32Array(0),
+        m.fused ? [batch, m.dims.kvHeads, 0, m.dims.headDim] : [0, batch, m.dims.kvHeads, m.dims.headDim],
+      );
   }
   return feeds;
 }

@@ -9,9 +9,12 @@ import { matMulNBits, quantizeBlockwise } from '../graph/quantize';
  * [batch, kv_heads, past, head_dim] in, the whole cache [.., total, ..] out. `time-major` (Pixel's
  * engine): past [past, batch, kv_heads, head_dim] in, only the new positions out, so a step copies
  * one position of the cache, not all of it, into and out of JavaScript; and a `logits_to_keep`
- * input says how many last positions get logits.
+ * input says how many last positions get logits. `fused` (one stream, no padding): attention is
+ * onnxruntime's GroupQueryAttention kernel (rotary, cache append and attention in one node per
+ * layer instead of about twenty), the cache batch-major as transformers.js has it, and
+ * `logits_to_keep` as in time-major.
  */
-export type InferenceCacheLayout = 'batch-major' | 'time-major';
+export type InferenceCacheLayout = 'batch-major' | 'time-major' | 'fused';
 
 /** Weight quantization of an inference graph: every Linear layer (and the LM head) in blocks, as MatMulNBits. */
 export interface InferenceQuantization {
@@ -50,6 +53,10 @@ export function buildInference(
   const attentionMask = g.input('attention_mask', 'int64', [B, T]);
   const positions = g.input('position_ids', 'int64', [B, S]);
   const timeMajor = options.cache === 'time-major';
+  const fused = options.cache === 'fused';
+  if (fused && d.qkNorm) throw new Error('the fused attention path has no per-head q/k norm (Qwen3): use the time-major cache');
+  if (fused && d.headDim % 16 !== 0)
+    throw new Error(`the fused attention kernel needs a head size that is a multiple of 16 (this model's is ${d.headDim})`);
   const pastInput = (name: string) =>
     timeMajor ? op.transpose(g, g.input(name, f, [P, B, d.kvHeads, d.headDim]), [1, 2, 0, 3]) : g.input(name, f, [B, d.kvHeads, P, d.headDim]);
   const past = Array.from({ length: d.layers }, (_, i) => ({
@@ -85,7 +92,13 @@ export function buildInference(
    * and v, and gate and up. Their weights are stacked ([sum of outs, in]); one MatMul (or
    * MatMulNBits) per group instead of one per layer saves most of a small step's dispatch time.
    */
-  const linears = (x: Value, names: readonly string[], biases: readonly (string | undefined)[] = [], scales: readonly number[] = []): Value[] => {
+  const linears = (
+    x: Value,
+    names: readonly string[],
+    biases: readonly (string | undefined)[] = [],
+    scales: readonly number[] = [],
+    split = true,
+  ): Value[] => {
     const parts = names.map(matrix);
     const k = (parts[0] as { k: number }).k;
     const rows = parts.reduce((sum, p) => sum + p.n, 0);
@@ -117,7 +130,7 @@ export function buildInference(
       });
       y = op.add(g, y, g.initializer(`${key}.bias`, tensor(f, [rows], bias)));
     }
-    if (names.length === 1) return [y];
+    if (names.length === 1 || !split) return [y];
     const shape = (n: number) => [...x.shape.slice(0, -1), n];
     return g.node(
       'Split',
@@ -170,11 +183,53 @@ export function buildInference(
   const tiledBias = rep === 1 ? undefined : node('Tile', [bias, g.ints([1, 1, rep, 1])], [B, 1, 'rep_seq', T]);
   const toHeads = (x: Value, n: number) => op.transpose(g, reshape(x, [0, 0, n, d.headDim], [B, S, n, d.headDim]), [0, 2, 1, 3]);
 
+  // The fused kernel takes the cache's length per row (minus one) and the total, as int32.
+  const seqlensK = fused
+    ? node(
+        'Cast',
+        [node('Sub', [node('ReduceSum', [attentionMask, g.ints([1])], [B], 'int64', { keepdims: int(0) }), one], [B], 'int64')],
+        [B],
+        'int64',
+        { to: int(6) },
+      )
+    : undefined;
+  const totalLength = fused ? node('Cast', [scalarOf(totalLen)], [], 'int64', { to: int(6) }) : undefined;
+
   let h = op.gather(g, w('model.embed_tokens.weight'), ids);
   for (let i = 0; i < d.layers; i++) {
     const pre = `model.layers.${i}`;
     const x = rmsNorm(h, `${pre}.input_layernorm.weight`);
     const b = (n: string) => (d.attentionBias ? `${pre}.self_attn.${n}.bias` : undefined);
+    if (fused) {
+      const packed = linears(
+        x,
+        [`${pre}.self_attn.q_proj.weight`, `${pre}.self_attn.k_proj.weight`, `${pre}.self_attn.v_proj.weight`],
+        [b('q_proj'), b('k_proj'), b('v_proj')],
+        [],
+        false,
+      )[0] as Value;
+      const pastLayer = past[i] as { key: Value; value: Value };
+      const empty = g.absent(f);
+      const [attention, presentKey, presentValue] = g.node(
+        'GroupQueryAttention',
+        [packed, empty, empty, pastLayer.key, pastLayer.value, seqlensK as Value, totalLength as Value, cosCache, sinCache],
+        { num_heads: int(d.heads), kv_num_heads: int(d.kvHeads), do_rotary: int(1), rotary_interleaved: int(0) },
+        [
+          { dtype: f, shape: [B, S, d.heads * d.headDim] },
+          { dtype: f, shape: [B, d.kvHeads, T, d.headDim] },
+          { dtype: f, shape: [B, d.kvHeads, T, d.headDim] },
+        ],
+        'gqa',
+        'com.microsoft',
+      ) as [Value, Value, Value];
+      g.output(presentKey, `present.${i}.key`);
+      g.output(presentValue, `present.${i}.value`);
+      h = op.add(g, h, linear(attention, `${pre}.self_attn.o_proj.weight`));
+      const y = rmsNorm(h, `${pre}.post_attention_layernorm.weight`);
+      const [gateX, up] = linears(y, [`${pre}.mlp.gate_proj.weight`, `${pre}.mlp.up_proj.weight`]) as [Value, Value];
+      h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
+      continue;
+    }
     // Queries come out already scaled by 1/sqrt(head_dim) (the rotary embedding is linear), except
     // where a per-head norm follows the projection and would undo it.
     const [qx, kx, vx] = linears(
@@ -223,7 +278,7 @@ export function buildInference(
     h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
   }
   h = rmsNorm(h, 'model.norm.weight');
-  if (timeMajor) {
+  if (timeMajor || fused) {
     // `logits_to_keep` (a scalar): the LM head runs on the last positions only (1 when decoding),
     // so a prompt's prefill does not compute, and copy out, logits nobody reads.
     const keep = g.input('logits_to_keep', 'int64', []);

@@ -129,6 +129,11 @@ export class Graph {
     return this.constant(tensor(dtype, [], [x]), 'scalar');
   }
 
+  /** An optional input left out (ONNX's empty name), for ops whose later inputs are given. */
+  absent(dtype: DType = 'float32'): Value {
+    return { name: '', dtype, shape: [] };
+  }
+
   ints(values: readonly number[]): Value {
     return this.constant(tensor('int64', [values.length], values), 'ints');
   }
@@ -143,7 +148,7 @@ export class Graph {
     domain?: string,
   ): Value[] {
     for (const i of inputs)
-      if (this.values.get(i.name) !== i && !this.values.has(i.name)) throw new Error(`${op}: input ${i.name} is not in this graph`);
+      if (i.name !== '' && this.values.get(i.name) !== i && !this.values.has(i.name)) throw new Error(`${op}: input ${i.name} is not in this graph`);
     const outputs = outs.map((o) => this.declare(this.fresh(prefix), o.dtype, o.shape));
     this.nodes.push({
       op,
