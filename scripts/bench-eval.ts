@@ -70,7 +70,7 @@ export function registerBenchEvalCommand(bench: Command): void {
         console.log(
           JSON.stringify(
             {
-              model: 'default (3.4M parameters), onnxruntime CPU',
+              model: 'random-small (3.4M parameters, the random Llama of createDefaultModel), onnxruntime CPU',
               prompts: prompts.length,
               maxNewTokens: sampling.maxNewTokens,
               generation: {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
@@ -12,9 +12,27 @@ import { assessCrisis } from '../shared/safety/crisis/assess';
 import { evaluateCssrs } from '../shared/safety/crisis/cssrs-eval';
 import { createPiiEngine } from '../shared/safety/pii';
 import { evaluatePresidio } from '../shared/safety/pii/presidio-eval';
+import { devFile, readCounselChat } from '../shared/safety/dev-sets/load';
+import { DEV_SPLIT_SEED } from '../shared/safety/dev-sets/split';
 import { intOption } from './options';
 
-const DATA = path.resolve(__dirname, '..', '..', 'shared', 'data');
+/** Texts per second and characters per second over `texts`, median of three runs on this thread. */
+function throughput(texts: readonly string[], scan: (t: string) => void): { textsPerSecond: number; charsPerSecond: number; meanChars: number } {
+  const chars = texts.reduce((n, t) => n + t.length, 0);
+  for (const t of texts.slice(0, 500)) scan(t); // warm up
+  const seconds: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const started = process.hrtime.bigint();
+    for (const t of texts) scan(t);
+    seconds.push(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+  const median = seconds.sort((a, b) => a - b)[1] as number;
+  return {
+    textsPerSecond: Math.round(texts.length / median),
+    charsPerSecond: Math.round(chars / median),
+    meanChars: Math.round(chars / texts.length),
+  };
+}
 
 export function registerBenchSafetyCommand(bench: Command): void {
   bench
@@ -24,17 +42,21 @@ export function registerBenchSafetyCommand(bench: Command): void {
     .option('--stage-records <n>', 'synthetic conversations for the whole-stage run (0 skips it)', intOption('--stage-records', 0), 20_000)
     .action(async (opts: { texts: number; stageRecords: number }) => {
       const engine = createPiiEngine();
-      const presidio = path.join(DATA, 'pii_presidio_generated_large.json');
-      if (!existsSync(presidio)) throw new Error(`${presidio} is missing: the benchmark needs ../shared/data`);
-      const pii = evaluatePresidio(presidio, engine);
-      const cssrs = path.join(DATA, 'cssrs_reddit_500_users.csv');
-      if (!existsSync(cssrs)) throw new Error(`${cssrs} is missing: the benchmark needs ../shared/data`);
-      const flagged = evaluateCssrs(cssrs, 1);
-      const suicidalOnly = evaluateCssrs(cssrs, 2);
-      const crows = path.join(DATA, 'crows_pairs.csv');
-      if (!existsSync(crows)) throw new Error(`${crows} is missing: the benchmark needs ../shared/data`);
-      const bias = { byType: evaluateCrowsPairs(crows), unit: 'share of CrowS-Pairs sentences flagged, more- vs less-stereotyping' };
+      // Accuracy on the report part of each dev set's fixed split: nothing was tuned on it.
+      const presidio = devFile('presidio');
+      const pii = evaluatePresidio(presidio, engine, 'report');
+      const piiTuning = evaluatePresidio(presidio, engine, 'tuning');
+      const cssrs = devFile('cssrs');
+      const flagged = evaluateCssrs(cssrs, 1, 'report');
+      const suicidalOnly = evaluateCssrs(cssrs, 2, 'report');
+      const flaggedTuning = evaluateCssrs(cssrs, 1, 'tuning');
+      const bias = {
+        byType: evaluateCrowsPairs(devFile('crows-pairs')),
+        unit: 'share of CrowS-Pairs sentences flagged, more- vs less-stereotyping',
+        split: 'all',
+      };
       const crisis = {
+        split: 'report',
         precision: flagged.precision,
         recall: flagged.recall,
         f1: flagged.f1,
@@ -42,6 +64,14 @@ export function registerBenchSafetyCommand(bench: Command): void {
         users: flagged.users,
         unit: 'user, flagged when any post has a crisis finding (as the safety stage labels)',
         suicidalContentOnly: { precision: suicidalOnly.precision, recall: suicidalOnly.recall, f1: suicidalOnly.f1 },
+        urgent: { ...flagged.urgent, unit: 'users labelled Behavior or Attempt vs a post rated method, intent, plan or behaviour' },
+        tuningPart: {
+          precision: flaggedTuning.precision,
+          recall: flaggedTuning.recall,
+          f1: flaggedTuning.f1,
+          urgent: flaggedTuning.urgent,
+          users: flaggedTuning.users,
+        },
       };
 
       // Throughput on the synthetic conversations' message texts, one core (this thread).
@@ -55,14 +85,10 @@ export function registerBenchSafetyCommand(bench: Command): void {
         assessCrisis(t);
         detectBias(t);
       };
-      for (const t of texts.slice(0, 2000)) scan(t); // warm up
-      const runs: number[] = [];
-      for (let r = 0; r < 3; r++) {
-        const started = process.hrtime.bigint();
-        for (const t of texts) scan(t);
-        runs.push(texts.length / (Number(process.hrtime.bigint() - started) / 1e9));
-      }
-      runs.sort((a, b) => a - b);
+      const synthetic = throughput(texts, scan);
+      // Real text: every counsel-chat question and answer (longer than the synthetic messages).
+      const real = readCounselChat(devFile('counsel-chat')).flatMap((a) => [a.questionText, a.answerText].filter((t) => t.length > 0));
+      const counselChat = throughput(real, scan);
 
       // The whole stage on one core: prepared shards in, kept / rejected / audit out.
       let stage: { records: number; recordsPerSecond: number } | undefined;
@@ -86,10 +112,17 @@ export function registerBenchSafetyCommand(bench: Command): void {
       console.log(
         JSON.stringify({
           benchmark: 'safety',
+          split: 'report',
+          splitSeed: DEV_SPLIT_SEED,
           pii,
+          piiTuningPart: { samples: piiTuning.samples, overall: piiTuning.overall, byType: piiTuning.byType },
           crisis,
           bias,
-          textsPerSecondPerCore: Math.round(runs[1] as number),
+          textsPerSecondPerCore: synthetic.textsPerSecond,
+          throughput: {
+            synthetic: { ...synthetic, texts: texts.length },
+            counselChat: { ...counselChat, texts: real.length },
+          },
           ...(stage
             ? {
                 stage: {
@@ -98,7 +131,8 @@ export function registerBenchSafetyCommand(bench: Command): void {
                 },
               }
             : {}),
-          throughputScope: 'PII engine + crisis assessment + bias detection on synthetic message texts, median of 3 runs, one thread',
+          throughputScope:
+            'PII engine + crisis assessment + bias detection per text, median of 3 runs, one thread; synthetic message texts and real counsel-chat questions and answers',
           targets: { piiF1: { structured: 0.95, PERSON: 0.8, ADDRESS: 0.8 }, crisis: { f1: 0.8, recall: 0.9 }, textsPerSecondPerCore: 20_000 },
         }),
       );

@@ -115,9 +115,11 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(safety.counts.records).toBe(result.dataset.counts.accepted);
     expect(safety.counts.crisis).toBeGreaterThan(100);
     expect(safety.counts.kept + safety.counts.rejected).toBe(safety.counts.records);
-    // Measured against the generator's own crisis labels.
+    // A consistency check, not accuracy: the generator's crisis sentences and the detector were
+    // written by the same project, so agreement with the generator's labels says only that the
+    // stage still labels the default data as before. Accuracy is measured on real, held-out
+    // data (bench:safety, report part of the fixed dev split).
     expect(safety.crisisVsLabels.labelled).toBe(safety.counts.records);
-    // Measured 0.83 recall / 0.91 precision on the default data; a drop below these bounds is a regression.
     expect(safety.crisisVsLabels.recall).toBeGreaterThan(0.8);
     expect(safety.crisisVsLabels.precision).toBeGreaterThan(0.85);
 

@@ -79,7 +79,11 @@ export const SafetyResultSchema = z.object({
   reportUri: z.string(),
   /** Largest gap in crisis-label and rejection rates between groups with 20+ records. */
   parityGap: z.object({ crisis: z.number(), rejected: z.number(), groups: count }),
-  /** Crisis detection against source labels, where the source has them (synthetic data does). */
+  /**
+   * Agreement of crisis detection with the source's own labels, where it has them (synthetic data
+   * does). For synthetic data this is a consistency check, not accuracy: the generator's
+   * sentences and the detector come from the same project. Accuracy is bench:safety's.
+   */
   crisisVsLabels: z.object({ precision: z.number(), recall: z.number(), f1: z.number(), labelled: count }),
   /** Equalized odds: largest gaps in true- and false-positive rates between groups with 20+ labelled records. */
   equalizedOdds: z.object({ tprGap: z.number(), fprGap: z.number(), groups: count }),

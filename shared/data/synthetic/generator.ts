@@ -7,7 +7,7 @@ import { SYNTHETIC_SEVERITIES, syntheticLexicon, type SyntheticSeverity, type To
 export const NO_CRISIS_LABEL = 'crisis:none';
 
 /** Bump when the output for a given (seed, index) changes; it is part of the cache key. */
-export const GENERATOR_VERSION = '3';
+export const GENERATOR_VERSION = '4';
 
 export interface GeneratorOptions {
   seed: number;

@@ -16,7 +16,7 @@ describe('scoreEmpathy', () => {
       'It sounds like the exams are weighing on you, and it makes sense that your chest tightens when you open your notes. What goes through your mind in that moment?',
       0.8,
     ],
-    ['validation and an open question', "That sounds really hard, and it's okay to feel scared about it. How have the last few days been?", 0.6],
+    ['validation and an open question', "That sounds really hard, and it's okay to feel scared about it. What has this week been like for you?", 0.6],
     ['a reflection only', "You're feeling a lot of pressure right now.", 0.3],
     ['a curly apostrophe', 'It’s understandable that you’re feeling this way. What helps, even a little?', 0.6],
   ])('scores %s at least %s', (_name, response, min) => {
@@ -48,7 +48,7 @@ describe('scoreEmpathy', () => {
   });
 
   it.each([
-    ['"not your fault"', "It's not your fault, and you are not overreacting.", { antiEmpathic: 0, dismissive: 0 }],
+    ['"not your fault"', 'This is not your fault, and you are not overreacting.', { antiEmpathic: 0, dismissive: 0 }],
     [
       'reported dismissal',
       'People may have told you to just get over it, but grief does not work on a schedule.',

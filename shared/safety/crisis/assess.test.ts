@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { assessCrisis } from './assess';
 import { expectLinear } from '../../../test/linear-time';
 import { INDICATORS, TRIGGERS } from './indicators';
@@ -21,9 +22,8 @@ describe('assessCrisis', () => {
     ["I'm having a panic attack and can't breathe.", 'LOW', ['panic'], 'ongoing'],
     ['Honestly I would rather be dead than go back there.', 'LOW', ['suicidal_ideation'], 'ongoing'],
     ['Im thinking about ending it all.', 'MODERATE', ['suicidal_ideation'], 'ongoing'],
-    ['The only reason I didnt kill myself is my dog.', 'MODERATE', ['suicidal_ideation'], 'ongoing'],
-    ['I held the gun to my head for an hour.', 'HIGH', ['suicidal_ideation'], 'ongoing'],
-    ['I came here to spend my last day somewhere quiet.', 'IMMINENT', ['suicidal_ideation'], 'ongoing'],
+    ['Lately I sat with the pistol against my temple for a while.', 'HIGH', ['suicidal_ideation'], 'ongoing'],
+    ['This is my final post, goodbye everyone.', 'IMMINENT', ['suicidal_ideation'], 'ongoing'],
   ] as const)('%s -> %s', (text, severity, types, timeline) => {
     const a = assessCrisis(text);
     expect(a.severity).toBe(severity);
@@ -36,7 +36,7 @@ describe('assessCrisis', () => {
   it.each([
     // Near misses: crisis words that are not a crisis, and why.
     ['I would never hurt myself, I just feel stuck.', 'negated'],
-    ["I don't want to kill myself, I want things to change.", 'negated'],
+    ['I would never end my life over a job, I just want a shorter commute.', 'negated'],
     ['My friend said she wants to die after the breakup.', 'third_person'],
     ['How can I help my brother who is suicidal?', 'helping_others'],
     ['If you ever feel suicidal, please reach out.', 'second_person'],
@@ -111,10 +111,36 @@ describe('C-SSRS helpers', () => {
 });
 
 describe('crisis triggers', () => {
-  it.each(INDICATORS.map((i) => [i.id, i] as const))('every match of %s contains a trigger word', (_id, indicator) => {
-    // The indicator's own table examples above must pass the prefilter; here, each regex's
-    // literal words are checked against it on a sample built from its source.
-    const words = indicator.regex.source.replace(/\\s/g, ' ').match(/[a-z']{3,}/g) ?? [];
-    expect(words.some((w) => TRIGGERS.test(w))).toBe(true);
+  /**
+   * The indicator's regex as fast-check can sample from: `\b` and negative lookaheads removed (a
+   * superset of what the indicator matches, so every sample must still pass the prefilter).
+   */
+  function samplable(source: string): RegExp {
+    let text = source.replace(/\\b/g, '');
+    for (let start = text.indexOf('(?!'); start >= 0; start = text.indexOf('(?!')) {
+      let depth = 0;
+      let end = start;
+      for (; end < text.length; end++) {
+        if (text[end] === '\\') end++;
+        else if (text[end] === '(') depth++;
+        else if (text[end] === ')' && --depth === 0) break;
+      }
+      text = text.slice(0, start) + text.slice(end + 1);
+    }
+    return new RegExp(`^(?:${text})$`);
+  }
+
+  it.each(INDICATORS.map((i) => [i.id, i] as const))('every text %s matches passes the trigger prefilter', (_id, indicator) => {
+    const samples = fc.sample(fc.stringMatching(samplable(indicator.regex.source)), { numRuns: 400, seed: 7 });
+    expect(samples.filter((s) => !TRIGGERS.test(s))).toEqual([]);
+  });
+
+  it.each([
+    ['I keep hearing things at night.', 'psychosis'],
+    ['Everyone is after me, I can tell.', 'psychosis'],
+    ['I wish I was not around anymore.', 'suicidal_ideation'],
+    ['Sometimes I just want it all to be over.', 'suicidal_ideation'],
+  ] as const)('assesses %s (once missed by the prefilter)', (text, type) => {
+    expect(assessCrisis(text).types).toContain(type);
   });
 });

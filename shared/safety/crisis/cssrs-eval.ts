@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
 import { prf, type Prf } from '../evaluate';
 import { assessCrisis, type CrisisAssessment } from './assess';
+import { readCssrs } from '../dev-sets/load';
+import type { DevSplit } from '../dev-sets/split';
 
 /**
  * Parses a Python list literal of strings (`['a', "b's"]`), the format of the C-SSRS Reddit
@@ -48,6 +48,7 @@ export function parsePythonStringList(text: string): string[] | undefined {
 /** C-SSRS labels in ladder order; Ideation and above are "at risk". */
 export const CSSRS_LABELS = ['Supportive', 'Indicator', 'Ideation', 'Behavior', 'Attempt'] as const;
 const AT_RISK = new Set(['Ideation', 'Behavior', 'Attempt']);
+const URGENT = new Set(['Behavior', 'Attempt']);
 
 /** Quadratic-weighted Cohen's kappa between two ordinal ratings on 0..k-1. */
 export function quadraticKappa(a: readonly number[], b: readonly number[], k: number): number {
@@ -93,7 +94,14 @@ export function cssrsLevel(a: CrisisAssessment): number {
 }
 
 export interface CssrsEvaluation extends Prf {
+  /** Which part of the fixed dev split was scored (`all`: the whole file). */
+  split: DevSplit | 'all';
   users: number;
+  /**
+   * Urgent risk: users labelled Behavior or Attempt (intent, plan, self-harm or suicidal acts)
+   * against users with a post rated at level 3 or above (method, intent, plan, behaviour).
+   */
+  urgent: Prf;
   /** Quadratic-weighted kappa between the label ladder and the assessed severity (NONE..IMMINENT). */
   severityAgreement: number;
   unparsed: number;
@@ -106,32 +114,41 @@ export interface CssrsEvaluation extends Prf {
  * any post reaches `atRiskLevel` on the label ladder ({@link cssrsLevel}); Ideation, Behavior
  * and Attempt count as at risk. Severity agreement compares the ladders with weighted kappa.
  */
-export function evaluateCssrs(file: string, atRiskLevel = 1): CssrsEvaluation {
-  const rows: { User: string; Post: string; Label: string }[] = parse(readFileSync(file, 'utf8'), {
-    columns: true,
-    skip_empty_lines: true,
-    relax_quotes: true,
-  });
+export function evaluateCssrs(file: string, atRiskLevel = 1, split?: DevSplit): CssrsEvaluation {
+  const users = readCssrs(file, parsePythonStringList, split);
+  const urgent = { tp: 0, fp: 0, fn: 0 };
   let tp = 0;
   let fp = 0;
   let fn = 0;
   let unparsed = 0;
   const labels: number[] = [];
   const predicted: number[] = [];
-  for (const row of rows) {
-    const posts = parsePythonStringList(row.Post);
-    if (!posts) unparsed += 1;
+  for (const user of users) {
+    if (!user.posts) unparsed += 1;
     let worst = 0;
-    for (const post of posts ?? [row.Post]) worst = Math.max(worst, cssrsLevel(assessCrisis(post)));
+    for (const post of user.posts ?? [user.raw]) worst = Math.max(worst, cssrsLevel(assessCrisis(post)));
     // Flagged as the stage labels crisis: any crisis finding (level 1 and up) by default, since
     // missing a person at risk costs more than a false alarm.
     const flagged = worst >= atRiskLevel;
-    const atRisk = AT_RISK.has(row.Label);
+    const atRisk = AT_RISK.has(user.label);
     if (flagged && atRisk) tp++;
     else if (flagged) fp++;
     else if (atRisk) fn++;
-    labels.push(Math.max(0, CSSRS_LABELS.indexOf(row.Label as (typeof CSSRS_LABELS)[number])));
+    const urgentLabel = URGENT.has(user.label);
+    const urgentFlag = worst >= 3;
+    if (urgentFlag && urgentLabel) urgent.tp++;
+    else if (urgentFlag) urgent.fp++;
+    else if (urgentLabel) urgent.fn++;
+    labels.push(Math.max(0, CSSRS_LABELS.indexOf(user.label as (typeof CSSRS_LABELS)[number])));
     predicted.push(worst);
   }
-  return { ...prf(tp, fp, fn), users: rows.length, severityAgreement: quadraticKappa(labels, predicted, 5), unparsed, atRiskLevel };
+  return {
+    ...prf(tp, fp, fn),
+    split: split ?? 'all',
+    users: users.length,
+    urgent: prf(urgent.tp, urgent.fp, urgent.fn),
+    severityAgreement: quadraticKappa(labels, predicted, 5),
+    unparsed,
+    atRiskLevel,
+  };
 }

@@ -37,7 +37,7 @@ const COMMA = String.raw`[ \t]*,[ \t]*`;
 /**
  * Whether a street line is written in lower case, which makes it weaker evidence ("2 hours in
  * one way" is no street). A street type written after the name counts ("Maple Street" vs "way")
- * unless a number follows it ("Knudssøns gate 222"); after a prefix ("rue", "ul.") the name counts.
+ * unless a number follows it ("Kirke gate 14"); after a prefix ("rue", "ul.") the name counts.
  */
 function lowerCaseLine(kind: Kind, m: RegExpExecArray): boolean {
   const g = m.groups ?? {};

@@ -146,14 +146,14 @@ export class PersonDetector implements Detector {
       const after = text.slice(end, end + 24);
       const followed = this.follower.test(after) && (!after.startsWith(':') || /(?:^|\n)[ \t]*$/.test(before));
       // Places and organisations: a country name, or a run with an ordinary English word that is
-      // no known name ("Solar Census", "Garden Maintenance"), is not a person unless introduced as one.
+      // no known name ("Harbor Freight", "Garden Maintenance"), is not a person unless introduced as one.
       const bare = (w: string) => w.replace(/['’]s$/, '');
       const plain = (w: string) => !this.names.has(bare(w)) && this.english.has(bare(w).toLowerCase());
       if (!titled && !introduced) {
         if (this.countries.has(phrase)) continue;
         // An ordinary English word that is no known name ends the name ("Jennifer Thanks"); a run
-        // that starts with one is a place or an organisation ("Solar Census"), not a person.
-        // Leading ordinary words are a role or a description ("Producer Michael Hansen"): drop them.
+        // that starts with one is a place or an organisation ("Harbor Freight"), not a person.
+        // Leading ordinary words are a role or a description ("Editor Laura Brennan"): drop them.
         let dropped = 0;
         while (words.length > 1 && plain(words[0] as string)) {
           start += (words[0] as string).length + 1;
@@ -224,7 +224,7 @@ export class PersonDetector implements Detector {
       if (score <= 0.2) continue;
       findings.push({ category: 'PERSON', start, end, score, detector: this.name, explanation: why.join(', ') });
     }
-    // Names typed in lower case ("natasha higuchi"): a given name that is no English word,
+    // Names typed in lower case ("jessica moreau"): a given name that is no English word,
     // followed by a word that is a known name or no English word.
     this.lower.lastIndex = 0;
     for (let m = this.lower.exec(text); m !== null; m = this.lower.exec(text)) {

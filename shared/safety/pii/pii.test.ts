@@ -44,9 +44,9 @@ describe('PII detectors', () => {
     ['Hope is what keeps me going', []],
     ['We went to Costa Rica last year', []],
     ['Thank you, that helps', []],
-    ['I feel like Solar Census is hiring', []],
-    ['Producer Michael Hansen explained it', [['PERSON', 'Michael Hansen']]],
-    ['please ask natasha higuchi about it', [['PERSON', 'natasha higuchi']]],
+    ['I feel like Harbor Freight is hiring', []],
+    ['Editor Laura Brennan explained it', [['PERSON', 'Laura Brennan']]],
+    ['please ask jessica moreau about it', [['PERSON', 'jessica moreau']]],
     ['i will mark it as done', []],
   ] as [string, [string, string][]][])('%s', (text, expected) => {
     expect(found(text)).toEqual(expected);

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { DetectionEngine } from '../engine';
 import { matchSpans, prf, type Prf, type Span } from '../evaluate';
+import { PresidioSampleSchema as SampleSchema, readPresidio } from '../dev-sets/load';
+import type { DevSplit } from '../dev-sets/split';
 
 /** Presidio-research entity types mapped to Pixel's evaluation types (others are not scored). */
 export const PRESIDIO_TYPES: Record<string, string> = {
@@ -33,12 +34,9 @@ const PIXEL_TYPES: Record<string, string> = {
   ADDRESS: 'ADDRESS',
 };
 
-const SampleSchema = z.object({
-  full_text: z.string(),
-  spans: z.array(z.object({ entity_type: z.string(), start_position: z.number().int(), end_position: z.number().int() })),
-});
-
 export interface PiiEvaluation {
+  /** Which part of the fixed dev split was scored (`all`: the whole file). */
+  split: DevSplit | 'all';
   samples: number;
   overall: Prf;
   byType: Record<string, Prf>;
@@ -91,8 +89,8 @@ export function mergeAddressFragments(text: string, spans: readonly GoldSpan[]):
  * character IoU >= 0.5, per type and micro-averaged overall. Entity types Pixel does not find
  * (organisations, titles, driver's licences, bare locations) are left out of the scoring.
  */
-export function evaluatePresidio(file: string, engine: DetectionEngine): PiiEvaluation {
-  const samples = z.array(SampleSchema).parse(JSON.parse(readFileSync(file, 'utf8')));
+export function evaluatePresidio(file: string, engine: DetectionEngine, split?: DevSplit): PiiEvaluation {
+  const samples = readPresidio(file, split);
   const totals = new Map<string, { tp: number; fp: number; fn: number }>();
   const unmerged = { tp: 0, fp: 0, fn: 0 };
   for (const sample of samples) {
@@ -130,6 +128,7 @@ export function evaluatePresidio(file: string, engine: DetectionEngine): PiiEval
     fn += c.fn;
   }
   return {
+    split: split ?? 'all',
     samples: samples.length,
     overall: prf(tp, fp, fn),
     byType,
