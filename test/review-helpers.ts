@@ -1,5 +1,6 @@
-import type { Client } from '@temporalio/client';
-import { reviewWorkflowId, type ReviewStatus } from '../shared/contracts';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { reviewWorkflowId, type RecordedReview, type ReviewStatus, type SubmitReviewInput } from '../shared/contracts';
 import { getReviewStatusQuery, submitReviewUpdate } from '../workflows/review-messages';
 
 /** Waits until a pipeline run's review workflow answers its status query. */
@@ -44,4 +45,26 @@ export async function reviewEverything(client: Client, pipelineWorkflowId: strin
     }
   }
   return submitted;
+}
+
+/**
+ * Every accepted `submitReviewUpdate` of a review workflow, read from its history: what was
+ * submitted (the Update's argument) and the review the workflow recorded in its state (the
+ * handler's result, the object it keeps), in the order they were accepted.
+ */
+export async function acceptedReviews(handle: WorkflowHandle): Promise<{ submitted: SubmitReviewInput; recorded?: RecordedReview }[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const outcomes = new Map<string, RecordedReview>();
+  for (const e of events) {
+    const done = e.workflowExecutionUpdateCompletedEventAttributes;
+    const payload = done?.outcome?.success?.payloads?.[0];
+    if (done?.meta?.updateId && payload) outcomes.set(done.meta.updateId, defaultPayloadConverter.fromPayload<RecordedReview>(payload));
+  }
+  return events.flatMap((e) => {
+    const request = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest;
+    const arg = request?.input?.args?.payloads?.[0];
+    if (request?.input?.name !== submitReviewUpdate.name || !arg) return [];
+    const recorded = outcomes.get(request.meta?.updateId ?? '');
+    return [{ submitted: defaultPayloadConverter.fromPayload<SubmitReviewInput>(arg), ...(recorded ? { recorded } : {}) }];
+  });
 }

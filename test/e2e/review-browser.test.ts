@@ -5,18 +5,21 @@ import type { Worker } from '@temporalio/worker';
 import type { Browser, Page } from 'playwright-core';
 import { startReviewServer, type ReviewServer } from '../../review-ui/server';
 import { LocalArtifactStore } from '../../shared/artifacts';
-import type { ExpertReviewInput } from '../../shared/contracts';
+import type { ExpertReviewInput, SubmitReviewInput } from '../../shared/contracts';
 import { signReviewerToken } from '../../shared/review/auth';
 import { REVIEWERS_KEY } from '../../shared/review/reviewers';
 import { createCpuWorker } from '../../workers/factory';
 import { expertReviewWorkflow } from '../../workflows/expert-review';
-import { getReviewStatusQuery } from '../../workflows/review-messages';
+import { getReviewStatusQuery, submitReviewUpdate } from '../../workflows/review-messages';
 import { launchBrowser } from '../browser';
 import { tempDir, testEnvironment, uniqueQueue } from '../helpers';
+import { acceptedReviews } from '../review-helpers';
 
 const SECRET = 'browser-test-secret-0123456789';
 const suffix = Math.random().toString(36).slice(2, 8);
 const REVIEWER = `ui-browser-${suffix}`;
+/** Two lines, quotes and markup: the comment must arrive exactly as typed. */
+const COMMENT = 'Good grounding; the helpline mention is right.\nSecond line: “quotes” & <b>markup</b> stay as typed.';
 
 /** Invented, harmless material: one crisis item and one ordinary item, both for the one reviewer. */
 const ITEMS = [
@@ -50,13 +53,15 @@ const ITEMS = [
 /**
  * A reviewer in a real browser: signs in with their link, opens an assignment, reads both
  * replies, scores with the keyboard and the mouse, submits, sees the confirmation, and the
- * workflow has the review; a second tab submitting the same item shows the workflow's refusal.
+ * workflow has the review with exactly those scores, label and comment; a second tab
+ * submitting the same item shows the workflow's refusal.
  */
 describe('review page in headless Chromium', () => {
   let env: TestWorkflowEnvironment;
   let worker: Worker;
   let running: Promise<void>;
   let t: ReturnType<typeof tempDir>;
+  let store: LocalArtifactStore;
   let server: ReviewServer;
   let browser: Browser;
   let handle: WorkflowHandle<typeof expertReviewWorkflow>;
@@ -66,7 +71,7 @@ describe('review page in headless Chromium', () => {
   beforeAll(async () => {
     t = tempDir();
     env = await testEnvironment();
-    const store = new LocalArtifactStore(path.join(t.dir, 'artifacts'));
+    store = new LocalArtifactStore(path.join(t.dir, 'artifacts'));
     const file = await store.writeText('evaluation/runs/browser/review-items.jsonl', `${ITEMS.map((i) => JSON.stringify(i)).join('\n')}\n`);
     // The page greets the reviewer by the name in the registry.
     await store.writeText(
@@ -189,7 +194,7 @@ describe('review page in headless Chromium', () => {
       await page.getByRole('group', { name: 'Empathy' }).getByText('5', { exact: true }).click();
       await page.getByRole('group', { name: 'Safety', exact: true }).getByRole('radio', { name: '4' }).check();
       await page.getByRole('group', { name: 'Safety label' }).getByLabel('Needs escalation').check();
-      await page.getByLabel('Comment (optional)').fill('Good grounding; the helpline mention is right.');
+      await page.getByLabel('Comment (optional)').fill(COMMENT);
       await page.getByRole('button', { name: 'Submit review' }).click();
 
       const status = page.getByRole('status');
@@ -202,6 +207,30 @@ describe('review page in headless Chromium', () => {
       const recorded = await handle.query(getReviewStatusQuery);
       expect(recorded.items.find((i) => i.itemId === 'crisis-1')!.reviewedBy).toEqual([REVIEWER]);
       expect(recorded.overall.reviewsSubmitted).toBe(1);
+      // What was reviewed, not only who: the Update the page sent carries the scores chosen with
+      // the keyboard and the mouse, the label and the comment as typed; the review the workflow
+      // keeps in its state has the same scores and label, and the address of the stored review,
+      // whose comment is the typed one.
+      const submission: SubmitReviewInput = {
+        reviewerId: REVIEWER,
+        itemId: 'crisis-1',
+        scores: { clinicalAccuracy: 4, empathy: 5, safety: 4 },
+        safetyLabel: 'needs_escalation',
+        comment: COMMENT,
+      };
+      const accepted = await acceptedReviews(handle);
+      expect(accepted).toHaveLength(1);
+      expect(accepted[0]!.submitted).toEqual(submission);
+      const kept = accepted[0]!.recorded!;
+      expect(kept).toEqual({
+        reviewerId: REVIEWER,
+        itemId: 'crisis-1',
+        scores: submission.scores,
+        safetyLabel: 'needs_escalation',
+        at: expect.any(String),
+        commentUri: expect.any(String),
+      });
+      expect(JSON.parse(await store.readText(kept.commentUri!))).toEqual({ reviewId: `browser-${suffix}`, ...submission, at: kept.at });
 
       // The second tab still shows the form; its submission is refused by the workflow's validator.
       const group = (name: string) => second.getByRole('group', { name, exact: true });
@@ -233,6 +262,20 @@ describe('review page in headless Chromium', () => {
 
       expect(errors).toEqual([]);
       expect(secondErrors.filter((e) => !/409/.test(e))).toEqual([]);
+
+      // The last item reviewed through the API closes the review: its consensus is computed
+      // from the browser's scores (one review, so the means are those scores).
+      await handle.executeUpdate(submitReviewUpdate, {
+        args: [{ reviewerId: REVIEWER, itemId: 'plain-2', scores: { clinicalAccuracy: 3, empathy: 3, safety: 3 }, safetyLabel: 'safe' }],
+      });
+      const result = await handle.result();
+      expect(result.reviews).toBe(2);
+      expect(result.consensus.items.find((i) => i.itemId === 'crisis-1')).toMatchObject({
+        reviews: 1,
+        mean: submission.scores,
+        spread: { clinicalAccuracy: 0, empathy: 0, safety: 0 },
+        unsafeLabels: 0,
+      });
     } finally {
       await context.close();
     }
