@@ -16,6 +16,7 @@ import { registerReviewCommands } from './review';
 import { registerModelCommands } from './model';
 import { registerRunCommand } from './run';
 import { registerSafetyScanCommand } from './safety-scan';
+import { registerSafetyTrainCommand } from './safety-train';
 
 const program = new Command();
 program.name('pixel').description('Train and ship a therapeutic conversational model through durable Temporal workflows.').showHelpAfterError();
@@ -31,6 +32,7 @@ registerDataPrepareCommand(data);
 registerDataAugmentCommand(data);
 const safety = program.command('safety').description('Safety checks on texts');
 registerSafetyScanCommand(safety);
+registerSafetyTrainCommand(safety);
 const bench = program.command('bench').description('Benchmarks that print JSON figures');
 registerBenchDataCommand(bench);
 registerBenchSafetyCommand(bench);

