@@ -13,6 +13,7 @@ import { createPiiEngine } from '../shared/safety/pii';
 import { intOption } from './options';
 import { z } from 'zod';
 import { loadYamlFile } from '../shared/util/yaml-file';
+import { Rng } from '../shared/util/rng';
 
 const DATA = path.resolve(__dirname, '..', '..', 'shared', 'data');
 
@@ -68,18 +69,6 @@ interface Row {
   scenario: Scenario;
   prompt: PromptContext;
   answer: string;
-}
-
-/** A small seeded generator (mulberry32): the shuffle must be the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 1000) / 1000);
@@ -185,10 +174,10 @@ export function registerBenchEvalMetricsCommand(bench: Command): void {
 
       // Each answer with the question of another row whose scenario differs (seeded, so every
       // run pairs the same rows).
-      const next = rng(opts.seed);
+      const random = new Rng(opts.seed);
       const mismatched = rows.map((r) => {
         let other = r;
-        for (let tries = 0; tries < 100 && other.scenario === r.scenario; tries++) other = rows[Math.floor(next() * rows.length)] as Row;
+        for (let tries = 0; tries < 100 && other.scenario === r.scenario; tries++) other = rows[random.int(rows.length)] as Row;
         return score(r.answer, other.prompt, true);
       });
 
