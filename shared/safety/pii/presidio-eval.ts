@@ -89,7 +89,7 @@ export function mergeAddressFragments(text: string, spans: readonly GoldSpan[]):
  * character IoU >= 0.5, per type and micro-averaged overall. Entity types Pixel does not find
  * (organisations, titles, driver's licences, bare locations) are left out of the scoring.
  */
-export function evaluatePresidio(file: string, engine: DetectionEngine, split?: DevSplit): PiiEvaluation {
+export function evaluatePresidio(file: string, engine: Pick<DetectionEngine, 'detect'>, split?: DevSplit): PiiEvaluation {
   const samples = readPresidio(file, split);
   const totals = new Map<string, { tp: number; fp: number; fn: number }>();
   const unmerged = { tp: 0, fp: 0, fn: 0 };
