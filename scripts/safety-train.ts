@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
@@ -16,12 +15,13 @@ import {
   trainLogistic,
   type CrisisHeadFile,
 } from '../shared/safety/learned/crisis-head';
+import { sha256Hex } from '../shared/util/hash';
 import { intOption } from './options';
 
 const AT_RISK = new Set(['Ideation', 'Behavior', 'Attempt']);
 const URGENT = new Set(['Behavior', 'Attempt']);
 
-function writeAtomic(file: string, text: string): void {
+function writeAtomic(file: string, text: string | Buffer): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, text);
@@ -32,7 +32,7 @@ function writeAtomic(file: string, text: string): void {
 async function embedUsers(users: readonly CssrsUser[], cacheDir: string): Promise<Float32Array[][]> {
   const posts = users.map((u) => u.posts ?? [u.raw]);
   const flat = posts.flat();
-  const key = createHash('sha256').update(MINILM.onnxSha256).update('\0').update(flat.join('\0')).digest('hex').slice(0, 16);
+  const key = sha256Hex(`${MINILM.onnxSha256}\0${flat.join('\0')}`).slice(0, 16);
   const cache = path.join(cacheDir, `cssrs-${MINILM.folder}-${key}.f32`);
   let vectors: Float32Array;
   if (existsSync(cache)) {
@@ -47,9 +47,7 @@ async function embedUsers(users: readonly CssrsUser[], cacheDir: string): Promis
     console.error(`[safety train-crisis] ${((Date.now() - started) / flat.length).toFixed(1)} ms per post`);
     vectors = new Float32Array(flat.length * MINILM.dim);
     embedded.forEach((v, i) => vectors.set(v, i * MINILM.dim));
-    mkdirSync(cacheDir, { recursive: true });
-    writeFileSync(`${cache}.tmp`, Buffer.from(vectors.buffer));
-    renameSync(`${cache}.tmp`, cache);
+    writeAtomic(cache, Buffer.from(vectors.buffer));
   }
   let k = 0;
   return posts.map((p) => p.map(() => vectors.subarray(MINILM.dim * k, MINILM.dim * ++k)));
@@ -154,7 +152,7 @@ export function registerSafetyTrainCommand(safety: Command): void {
       };
       const text = `${JSON.stringify(head)}\n`;
       writeAtomic(opts.out, text);
-      const sha256 = createHash('sha256').update(text).digest('hex');
+      const sha256 = sha256Hex(text);
       writeAtomic(path.join(path.dirname(opts.out), 'MODEL_CARD.md'), modelCard(head, sha256));
       console.log(JSON.stringify({ out: opts.out, sha256, metrics }));
     });

@@ -1,7 +1,7 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parsePythonStringList } from '../crisis/cssrs-eval';
-import { DEV_FILES, devDataDir, readCounselChat, readCssrs, readPresidio } from './load';
+import { devFile, readCounselChat, readCssrs, readPresidio } from './load';
 
 /**
  * No string from a report part may reach the safety code, its lexicons or its tests: figures on
@@ -34,20 +34,20 @@ function grams(words: readonly string[], n: number, into: Set<string>): void {
   for (let i = 0; i + n <= words.length; i++) into.add(words.slice(i, i + n).join(' '));
 }
 
-const haveData = existsSync(path.join(devDataDir(), DEV_FILES.cssrs)) && existsSync(path.join(devDataDir(), DEV_FILES.presidio));
-(haveData ? describe : describe.skip)('report parts stay out of the code', () => {
+// The dev sets are always there in CI (../shared/data); a missing file fails with its path.
+describe('report parts stay out of the code', () => {
   const files = SCANNED.flatMap((d) => [...sources(path.join(ROOT, d))]).filter((f) => !f.endsWith('leak.test.ts'));
 
   it('has no 7-word run of a C-SSRS report post in any source file', () => {
     const report = new Set<string>();
-    for (const user of readCssrs(path.join(devDataDir(), DEV_FILES.cssrs), parsePythonStringList, 'report')) {
+    for (const user of readCssrs(devFile('cssrs'), parsePythonStringList, 'report')) {
       for (const post of user.posts ?? [user.raw]) grams(normalise(post), 7, report);
     }
     const ordinary = new Set<string>();
-    for (const user of readCssrs(path.join(devDataDir(), DEV_FILES.cssrs), parsePythonStringList, 'tuning')) {
+    for (const user of readCssrs(devFile('cssrs'), parsePythonStringList, 'tuning')) {
       for (const post of user.posts ?? [user.raw]) grams(normalise(post), 7, ordinary);
     }
-    for (const answer of readCounselChat(path.join(devDataDir(), DEV_FILES['counsel-chat']))) {
+    for (const answer of readCounselChat(devFile('counsel-chat'))) {
       grams(normalise(`${answer.questionText} ${answer.answerText}`), 7, ordinary);
     }
     for (const g of ordinary) report.delete(g);
@@ -65,7 +65,7 @@ const haveData = existsSync(path.join(devDataDir(), DEV_FILES.cssrs)) && existsS
 
   it('has no multi-word PII value of a presidio report sentence in any source file', () => {
     const values = new Set<string>();
-    for (const sample of readPresidio(path.join(devDataDir(), DEV_FILES.presidio), 'report')) {
+    for (const sample of readPresidio(devFile('presidio'), 'report')) {
       for (const span of sample.spans) {
         const value = sample.full_text.slice(span.start_position, span.end_position).trim();
         if (value.length >= 8 && /\s/.test(value)) values.add(value);

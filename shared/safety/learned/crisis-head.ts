@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { sha256Hex } from '../../util/hash';
 
 /**
  * A learned crisis-risk head on sentence-encoder embeddings. The unit is a person's messages (a
@@ -109,7 +109,7 @@ export type CrisisHeadFile = z.infer<typeof CrisisHeadFileSchema>;
 /** Loads a crisis head, refusing a file whose sha256 is not the expected one or whose weights do not fit the encoder. */
 export function loadCrisisHead(file: string, expectedSha256: string): CrisisHeadFile {
   const bytes = readFileSync(file);
-  const got = createHash('sha256').update(bytes).digest('hex');
+  const got = sha256Hex(bytes);
   if (got !== expectedSha256) throw new Error(`crisis head ${file} has sha256 ${got}, expected ${expectedSha256}`);
   const parsed = CrisisHeadFileSchema.safeParse(JSON.parse(bytes.toString('utf8')));
   if (!parsed.success)

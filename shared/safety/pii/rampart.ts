@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { hashStream } from '../../util/hash';
+import { localTransformers } from '../../util/transformers';
 import type { Finding } from '../types';
 
 /**
@@ -125,23 +126,14 @@ export interface RampartTagger {
   dispose(): Promise<void>;
 }
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /** Opens the tagger after checking its weights' sha256. */
 export async function openRampart(dir = rampartDir()): Promise<RampartTagger> {
   const onnx = path.join(dir, 'onnx', 'model_q4.onnx');
   if (!existsSync(onnx)) throw new Error(`PII tagger: ${onnx} is missing (run scripts/setup.sh)`);
-  const got = await sha256File(onnx);
+  const got = (await hashStream(createReadStream(onnx))).sha256;
   if (got !== RAMPART.onnxSha256) throw new Error(`PII tagger: ${onnx} has sha256 ${got}, expected ${RAMPART.onnxSha256}`);
-  const hf = (await import('@huggingface/transformers')) as typeof import('@huggingface/transformers');
-  hf.env.allowRemoteModels = false;
-  hf.env.allowLocalModels = true;
-  hf.env.localModelPath = `${path.dirname(path.resolve(dir))}/`;
-  const tag = await hf.pipeline('token-classification', path.basename(path.resolve(dir)), { dtype: 'q4' });
+  const { hf, id } = await localTransformers(dir);
+  const tag = await hf.pipeline('token-classification', id, { dtype: 'q4' });
   return {
     async persons(text) {
       const out: Finding[] = [];
