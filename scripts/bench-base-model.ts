@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { ConversationRecordSchema, PrepareConfigSchema, SamplingConfigSchema, TrainConfigSchema, type Message } from '../shared/contracts';
 import { prepareDataset } from '../shared/data';
-import { conversationLosses, generateResponses, openModel } from '../shared/evaluation/generation/engine';
+import { conversationLosses, generateResponses, ONE_STREAM_INT4, ONE_STREAM_INT8, openModel } from '../shared/evaluation/generation/engine';
+import type { InferenceQuantization } from '../shared/training/artifacts/inference';
 import { fineTune } from '../shared/training/fine-tune';
 import { importGguf } from '../shared/training/gguf/import';
 import { SMOLLM2, vendorDir } from '../shared/training/model/base-model';
@@ -15,9 +16,13 @@ import { intOption } from './options';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-/** Perplexity of a model on the assistant tokens of conversations (the engine's loss scoring, float32 weights). */
-async function perplexity(modelDir: string, records: { id: string; messages: Message[] }[]): Promise<{ perplexity: number; tokens: number }> {
-  const m = await openModel(modelDir);
+/** Perplexity of a model on the assistant tokens of conversations (the engine's loss scoring; float32 weights unless `quantize`). */
+async function perplexity(
+  modelDir: string,
+  records: { id: string; messages: Message[] }[],
+  quantize?: InferenceQuantization,
+): Promise<{ perplexity: number; tokens: number }> {
+  const m = await openModel(modelDir, ['cpu'], quantize ? { quantize, fusedAttention: true } : {});
   try {
     const losses = await conversationLosses(m, records, 4);
     const nll = losses.reduce((s, l) => s + l.nll, 0);
@@ -34,11 +39,11 @@ async function perplexity(modelDir: string, records: { id: string; messages: Mes
  */
 export async function decodeSpeed(
   modelDir: string,
-  quantize: 4 | 8 | undefined,
+  quantize: InferenceQuantization | undefined,
   prompts: { id: string; messages: Message[] }[],
   tokens: number,
 ): Promise<{ tokensPerSecond: number; timeToFirstTokenMs: number; endToEndTokensPerSecond: number }> {
-  const m = await openModel(modelDir, ['cpu'], { ...(quantize ? { quantize: { bits: quantize, accuracyLevel: 4 } } : {}), fusedAttention: true });
+  const m = await openModel(modelDir, ['cpu'], { ...(quantize ? { quantize } : {}), fusedAttention: true });
   try {
     // Greedy, and the end-of-turn token is not allowed to stop it early: every prompt decodes `tokens` tokens.
     const sampling = SamplingConfigSchema.parse({ maxNewTokens: tokens, temperature: 0, repetitionPenalty: 1, batch: 1 });
@@ -62,6 +67,48 @@ export async function decodeSpeed(
   } finally {
     await m.session.release();
   }
+}
+
+const rounded = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * One-stream generation figures of a model folder on the test conversations: decoding speed
+ * (5 prompts, 64 new tokens) and perplexity with float32, 8-bit and 4-bit weights.
+ */
+async function generation(
+  modelDir: string,
+  test: { id: string; messages: Message[] }[],
+  log: (line: string) => void,
+): Promise<
+  Record<
+    'float32' | 'int8' | 'int4',
+    { decodeTokensPerSecond: number; timeToFirstTokenMs: number; endToEndTokensPerSecond: number; perplexity?: number }
+  >
+> {
+  const prompts = test.slice(0, 5).map((r) => ({
+    id: r.id,
+    messages: r.messages.slice(
+      0,
+      r.messages.findIndex((m) => m.role === 'assistant'),
+    ),
+  }));
+  const out: Record<string, { decodeTokensPerSecond: number; timeToFirstTokenMs: number; endToEndTokensPerSecond: number; perplexity?: number }> = {};
+  for (const [name, quantize] of [
+    ['float32', undefined],
+    ['int8', ONE_STREAM_INT8],
+    ['int4', ONE_STREAM_INT4],
+  ] as const) {
+    const speed = await decodeSpeed(modelDir, quantize, prompts, 64);
+    const quality = quantize ? await perplexity(modelDir, test, quantize) : undefined;
+    out[name] = {
+      decodeTokensPerSecond: rounded(speed.tokensPerSecond),
+      timeToFirstTokenMs: Math.round(speed.timeToFirstTokenMs),
+      endToEndTokensPerSecond: rounded(speed.endToEndTokensPerSecond),
+      ...(quality ? { perplexity: Number(quality.perplexity.toFixed(3)) } : {}),
+    };
+    log(`${name}: ${out[name].decodeTokensPerSecond} tokens/s${quality ? `, perplexity ${quality.perplexity.toFixed(2)}` : ''}`);
+  }
+  return out;
 }
 
 /** The main job on a stack of its own (free ports, a temporary PIXEL_HOME sharing the imported model): wall seconds to a finished run. */
@@ -106,7 +153,11 @@ export function registerBenchBaseModelCommand(bench: Command): void {
     .option('--steps <n>', 'LoRA steps on the counsel-chat train split', intOption('--steps', 1, 100_000), 60)
     .option('--test-records <n>', 'held-back test conversations scored for perplexity', intOption('--test-records', 1, 100_000), 120)
     .option('--main-job', 'also time the main job (pixel dev --run on the default data, review off); about 15 minutes')
-    .action(async (opts: { data: string; steps: number; testRecords: number; mainJob?: boolean }) => {
+    .option(
+      '--generation-only <dir>',
+      'only the one-stream generation figures (speed and quantized perplexity) of this model folder, no import or training',
+    )
+    .action(async (opts: { data: string; steps: number; testRecords: number; mainJob?: boolean; generationOnly?: string }) => {
       const gguf = path.join(vendorDir(), SMOLLM2.gguf);
       if (!existsSync(gguf)) throw new Error(`${gguf} is missing: run bash scripts/setup.sh`);
       const root = mkdtempSync(path.join(tmpdir(), 'pixel-bench-base-'));
@@ -137,6 +188,18 @@ export function registerBenchBaseModelCommand(bench: Command): void {
         log(
           `${dataset.counts.accepted} counsel-chat conversations (train ${dataset.counts.bySplit.train}, val ${dataset.counts.bySplit.val}, test ${dataset.counts.bySplit.test}); scoring ${test.length} test conversations`,
         );
+        if (opts.generationOnly) {
+          const dir = path.resolve(opts.generationOnly);
+          const generate = await generation(dir, test, log);
+          console.log(
+            JSON.stringify(
+              { model: dir, testConversations: test.length, generateTokensPerSecond: generate.int4.decodeTokensPerSecond, generate },
+              null,
+              2,
+            ),
+          );
+          return;
+        }
         const base = await perplexity(modelDir, test);
         log(`base perplexity ${base.perplexity.toFixed(2)} over ${base.tokens} assistant tokens`);
 
@@ -159,19 +222,7 @@ export function registerBenchBaseModelCommand(bench: Command): void {
         const tuned = await perplexity(tunedDir, test);
         log(`fine-tuned perplexity ${tuned.perplexity.toFixed(2)} after ${trained.steps} steps in ${trainSeconds.toFixed(0)} s`);
 
-        const prompts = test.slice(0, 5).map((r) => ({
-          id: r.id,
-          messages: r.messages.slice(
-            0,
-            r.messages.findIndex((m) => m.role === 'assistant'),
-          ),
-        }));
-        const generate = {
-          float32: await decodeSpeed(tunedDir, undefined, prompts, 64),
-          int8: await decodeSpeed(tunedDir, 8, prompts, 64),
-          int4: await decodeSpeed(tunedDir, 4, prompts, 64),
-        };
-        const rounded = (x: number) => Math.round(x * 10) / 10;
+        const generate = await generation(tunedDir, test, log);
         const mainJob = opts.mainJob ? await mainJobSeconds(modelDir, root) : null;
         console.log(
           JSON.stringify(
@@ -194,20 +245,11 @@ export function registerBenchBaseModelCommand(bench: Command): void {
                 seconds: Number(trainSeconds.toFixed(1)),
               },
               trainTokensPerSecond: Math.round(median(rates.slice(Math.floor(rates.length / 2)))),
-              generateTokensPerSecond: rounded(generate.int4.tokensPerSecond),
-              generate: Object.fromEntries(
-                Object.entries(generate).map(([k, v]) => [
-                  k,
-                  {
-                    decodeTokensPerSecond: rounded(v.tokensPerSecond),
-                    timeToFirstTokenMs: Math.round(v.timeToFirstTokenMs),
-                    endToEndTokensPerSecond: rounded(v.endToEndTokensPerSecond),
-                  },
-                ]),
-              ),
+              generateTokensPerSecond: generate.int4.decodeTokensPerSecond,
+              generate,
               mainJobSeconds: mainJob,
               method:
-                'counsel-chat split by question (held-back test answers never trained on); perplexity = exp(mean NLL of assistant tokens) with float32 weights; training tokens/s = median of the second half of the heartbeats (batch x seq per step over wall time); generation = one stream, greedy, 64 new tokens of the fine-tuned model, median over 5 held-back prompts; decode tokens/s counts the tokens after the first over the time after it (the prompt’s prefill is the time to first token); int4 = 4-bit MatMulNBits weights with int8 compute, attention as onnxruntime’s GroupQueryAttention kernel',
+                'counsel-chat split by question (held-back test answers never trained on); perplexity = exp(mean NLL of assistant tokens) with float32 weights; training tokens/s = median of the second half of the heartbeats (batch x seq per step over wall time); generation = one stream, greedy, 64 new tokens of the fine-tuned model, median over 5 held-back prompts; decode tokens/s counts the tokens after the first over the time after it (the prompt’s prefill is the time to first token); int8 = 8-bit MatMulNBits blocks of 32; int4 = 4-bit symmetric blocks of 64 with an 8-bit LM head (ONE_STREAM_INT4), both with int8 compute, attention as onnxruntime’s GroupQueryAttention kernel writing the KV cache in place; generate.*.perplexity = the same test perplexity with those weights',
             },
             null,
             2,

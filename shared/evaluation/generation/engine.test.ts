@@ -3,7 +3,7 @@ import { tempDir } from '../../../test/helpers';
 import { SamplingConfigSchema, type Message } from '../../contracts';
 import { tokenizeConversation } from '../../training/data/chat-tokens';
 import { createDefaultModel } from '../../training/model/default-model';
-import { conversationLosses, generateResponses, openModel, promptIds, type OpenModel } from './engine';
+import { conversationLosses, generateResponses, ONE_STREAM_INT4, openModel, promptIds, type OpenModel } from './engine';
 import { runGenerationInThread } from './run-generation';
 
 const user = (content: string): Message[] => [{ role: 'user', content }];
@@ -60,6 +60,24 @@ describe('generation engine (tiny model, onnxruntime CPU)', () => {
     },
     60_000,
   );
+
+  it('one stream with the fused kernel, its KV cache written in place, generates what the batched engine does; one-stream int4 weights open and generate', async () => {
+    const sampling = SamplingConfigSchema.parse({ maxNewTokens: 16, temperature: 0, batch: 1 });
+    const fused = await openModel(dir, ['cpu'], { fusedAttention: true });
+    const quantized = await openModel(dir, ['cpu'], { fusedAttention: true, quantize: ONE_STREAM_INT4 });
+    try {
+      const expected = await generateResponses(model, PROMPTS, sampling);
+      expect(await generateResponses(fused, PROMPTS, sampling)).toEqual(expected);
+      // A cache of its own per generation: a second run is not disturbed by the first.
+      expect(await generateResponses(fused, PROMPTS.slice(0, 2), sampling)).toEqual(expected.slice(0, 2));
+      const small = await generateResponses(quantized, PROMPTS, sampling);
+      expect(small.every((r) => r.tokens > 0 && r.tokens <= 16)).toBe(true);
+      await expect(generateResponses(fused, PROMPTS, { ...sampling, batch: 2 })).rejects.toThrow(/one stream at a time/);
+    } finally {
+      await fused.session.release();
+      await quantized.session.release();
+    }
+  }, 60_000);
 
   it('cuts long prompts from the left to leave room for the response', () => {
     const long = user('word '.repeat(2000));

@@ -2,7 +2,7 @@ import { Graph, int, tensor, type Tensor, type Value } from '../graph/ir';
 import * as op from '../graph/ops';
 import { parameterShapes, type ModelDims } from '../model/config';
 import { linear as hfLinear, ropeTables } from '../model/llama';
-import { matMulNBits, quantizeBlockwise } from '../graph/quantize';
+import { matMulNBits, quantizeBlockwise, type QuantScheme } from '../graph/quantize';
 
 /**
  * How the KV cache crosses the graph's boundary. `batch-major` (transformers.js's layout): past
@@ -22,6 +22,10 @@ export interface InferenceQuantization {
   blockSize?: number;
   /** onnxruntime's accuracy level for MatMulNBits: 4 computes with int8 activations (fastest on CPUs), 0 in float32. */
   accuracyLevel?: number;
+  /** How block levels are placed (see {@link QuantScheme}); `asymmetric` unless given. */
+  scheme?: QuantScheme;
+  /** Bits of the LM head (the tied embedding in SmolLM2, which GGUF keeps at 8 bits); `bits` unless given. */
+  headBits?: 4 | 8;
 }
 
 /**
@@ -40,7 +44,7 @@ export function buildInference(
   dims: ModelDims,
   weights: ReadonlyMap<string, Tensor>,
   maxPositions: number,
-  options: { quantize?: InferenceQuantization; cache?: InferenceCacheLayout } = {},
+  options: { quantize?: InferenceQuantization; cache?: InferenceCacheLayout; fuseResidual?: boolean } = {},
 ): Graph {
   const d = dims;
   const g = new Graph('inference');
@@ -82,6 +86,25 @@ export function buildInference(
       axis: int(-1),
       epsilon: { kind: 'float', value: d.eps },
     });
+  // The residual add and the next RMSNorm as one node (SkipSimplifiedLayerNormalization), for the
+  // fused layout: its fourth output is the sum, the residual stream the layer carries on with.
+  const skipNorm = (x: Value, residual: Value, weight: string): [Value, Value] => {
+    const stats = [...(residual.shape as (number | string)[]).slice(0, -1), 1];
+    const [normed, , , sum] = g.node(
+      'SkipSimplifiedLayerNormalization',
+      [x, residual, w(weight)],
+      { epsilon: { kind: 'float', value: d.eps } },
+      [
+        { dtype: f, shape: residual.shape },
+        { dtype: f, shape: stats },
+        { dtype: f, shape: stats },
+        { dtype: f, shape: residual.shape },
+      ],
+      'skipnorm',
+      'com.microsoft',
+    ) as [Value, Value, Value, Value];
+    return [normed, sum];
+  };
   const matrix = (name: string): { n: number; k: number; data: Float32Array } => {
     const t = weights.get(name);
     if (!t || t.dtype !== 'float32' || t.dims.length !== 2) throw new Error(`inference needs a float32 matrix ${name}`);
@@ -98,6 +121,7 @@ export function buildInference(
     biases: readonly (string | undefined)[] = [],
     scales: readonly number[] = [],
     split = true,
+    bits = quantize?.bits,
   ): Value[] => {
     const parts = names.map(matrix);
     const k = (parts[0] as { k: number }).k;
@@ -112,9 +136,10 @@ export function buildInference(
     });
     const plain = names.length === 1 && (scales[0] ?? 1) === 1;
     const key = plain ? (names[0] as string) : `${names[0]}+${names.length - 1}`;
-    let y = quantize
-      ? matMulNBits(g, x, quantizeBlockwise(stacked, rows, k, quantize.bits, quantize.blockSize ?? 32), key, quantize.accuracyLevel ?? 0)
-      : hfLinear(g, x, plain ? w(key) : g.initializer(key, tensor(f, [rows, k], stacked)));
+    let y =
+      quantize && bits
+        ? matMulNBits(g, x, quantizeBlockwise(stacked, rows, k, bits, quantize.blockSize ?? 32, quantize.scheme), key, quantize.accuracyLevel ?? 0)
+        : hfLinear(g, x, plain ? w(key) : g.initializer(key, tensor(f, [rows, k], stacked)));
     if (biases.some((b) => b !== undefined)) {
       const bias = new Float32Array(rows);
       let offset = 0;
@@ -139,7 +164,8 @@ export function buildInference(
       parts.map((p) => ({ dtype: f, shape: shape(p.n) })),
     );
   };
-  const linear = (x: Value, name: string, bias?: string) => linears(x, [name], [bias])[0] as Value;
+  const linear = (x: Value, name: string, bias?: string, bits = quantize?.bits) => linears(x, [name], [bias], [], true, bits)[0] as Value;
+  const head = d.tied ? 'model.embed_tokens.weight' : 'lm_head.weight';
 
   // Rotary embedding as onnxruntime's RotaryEmbedding (rotate-half layout): the tables hold
   // cos and sin of every position for the first half of a head (the second half repeats them).
@@ -195,10 +221,16 @@ export function buildInference(
     : undefined;
   const totalLength = fused ? node('Cast', [scalarOf(totalLen)], [], 'int64', { to: int(6) }) : undefined;
 
+  const fuseResidual = fused && options.fuseResidual !== false;
   let h = op.gather(g, w('model.embed_tokens.weight'), ids);
+  // With fuseResidual, the MLP's output waits to be added by the next norm's node.
+  let pending: Value | undefined;
   for (let i = 0; i < d.layers; i++) {
     const pre = `model.layers.${i}`;
-    const x = rmsNorm(h, `${pre}.input_layernorm.weight`);
+    let x: Value;
+    if (pending) [x, h] = skipNorm(pending, h, `${pre}.input_layernorm.weight`);
+    else x = rmsNorm(h, `${pre}.input_layernorm.weight`);
+    pending = undefined;
     const b = (n: string) => (d.attentionBias ? `${pre}.self_attn.${n}.bias` : undefined);
     if (fused) {
       const packed = linears(
@@ -224,10 +256,17 @@ export function buildInference(
       ) as [Value, Value, Value];
       g.output(presentKey, `present.${i}.key`);
       g.output(presentValue, `present.${i}.value`);
-      h = op.add(g, h, linear(attention, `${pre}.self_attn.o_proj.weight`));
-      const y = rmsNorm(h, `${pre}.post_attention_layernorm.weight`);
+      const projected = linear(attention, `${pre}.self_attn.o_proj.weight`);
+      let y: Value;
+      if (fuseResidual) [y, h] = skipNorm(projected, h, `${pre}.post_attention_layernorm.weight`);
+      else {
+        h = op.add(g, h, projected);
+        y = rmsNorm(h, `${pre}.post_attention_layernorm.weight`);
+      }
       const [gateX, up] = linears(y, [`${pre}.mlp.gate_proj.weight`, `${pre}.mlp.up_proj.weight`]) as [Value, Value];
-      h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
+      const mlp = linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`);
+      if (fuseResidual) pending = mlp;
+      else h = op.add(g, h, mlp);
       continue;
     }
     // Queries come out already scaled by 1/sqrt(head_dim) (the rotary embedding is linear), except
@@ -277,7 +316,8 @@ export function buildInference(
     const [gateX, up] = linears(y, [`${pre}.mlp.gate_proj.weight`, `${pre}.mlp.up_proj.weight`]) as [Value, Value];
     h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
   }
-  h = rmsNorm(h, 'model.norm.weight');
+  if (pending) [h] = skipNorm(pending, h, 'model.norm.weight');
+  else h = rmsNorm(h, 'model.norm.weight');
   if (timeMajor || fused) {
     // `logits_to_keep` (a scalar): the LM head runs on the last positions only (1 when decoding),
     // so a prompt's prefill does not compute, and copy out, logits nobody reads.
@@ -287,9 +327,9 @@ export function buildInference(
       [h, node('Neg', [op.unsqueeze(g, keep, [0])], [1], 'int64'), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])],
       [B, 'kept', d.hidden],
     );
-    g.output(linear(last, d.tied ? 'model.embed_tokens.weight' : 'lm_head.weight'), 'logits');
+    g.output(linear(last, head, undefined, quantize?.headBits ?? quantize?.bits), 'logits');
   } else {
-    g.output(linear(h, d.tied ? 'model.embed_tokens.weight' : 'lm_head.weight'), 'logits');
+    g.output(linear(h, head, undefined, quantize?.headBits ?? quantize?.bits), 'logits');
   }
   return g;
 }

@@ -15,25 +15,47 @@ export interface BlockQuantized {
   packed: Uint8Array;
   scales: Float32Array;
   zeroPoints: Uint8Array;
+  /** Every zero point is the middle level (2^(bits-1)), onnxruntime's default: the graph carries no zero points. */
+  symmetric?: boolean;
 }
 
+/**
+ * How a block's levels are placed. `asymmetric`: from the block's range widened to hold 0 (a zero
+ * weight stays exactly zero), an integer zero point. `symmetric`: the value of largest magnitude
+ * maps to the lowest level, zero point 2^(bits-1) (llama.cpp's Q4_0; the graph carries no zero
+ * points). (Float zero points would represent GGUF's Q4_1 blocks exactly, but onnxruntime's CPU
+ * kernel runs them about 15 times slower: measured 5 against 90 tokens/s.)
+ */
+export type QuantScheme = 'asymmetric' | 'symmetric';
+
 /** Quantizes W [n, k] (row-major, Hugging Face's [out, in] layout) block by block along k. */
-export function quantizeBlockwise(w: Float32Array, n: number, k: number, bits: 4 | 8 = 4, blockSize = 32): BlockQuantized {
+export function quantizeBlockwise(
+  w: Float32Array,
+  n: number,
+  k: number,
+  bits: 4 | 8 = 4,
+  blockSize = 32,
+  scheme: QuantScheme = 'asymmetric',
+): BlockQuantized {
   if (w.length !== n * k) throw new Error(`quantizeBlockwise: ${w.length} values for a [${n}, ${k}] weight`);
   if (blockSize < 16 || (blockSize & (blockSize - 1)) !== 0)
     throw new Error(`quantizeBlockwise: block size ${blockSize} must be a power of two of at least 16`);
   const levels = (1 << bits) - 1;
+  const middle = 1 << (bits - 1);
   const blocks = Math.ceil(k / blockSize);
   const blob = (blockSize * bits) / 8;
   const packed = new Uint8Array(n * blocks * blob);
   const scales = new Float32Array(n * blocks);
   const zpBytes = Math.ceil((blocks * bits) / 8);
   const zeroPoints = new Uint8Array(n * zpBytes);
+  const put = (base: number, j: number, q: number) => {
+    if (bits === 8) packed[base + j] = q;
+    else packed[base + (j >> 1)]! |= q << ((j & 1) * 4);
+  };
   for (let row = 0; row < n; row++) {
     for (let b = 0; b < blocks; b++) {
       const start = row * k + b * blockSize;
       const end = row * k + Math.min(k, (b + 1) * blockSize);
-      // The range always holds 0, so a zero weight stays exactly zero.
       let lo = 0;
       let hi = 0;
       for (let i = start; i < end; i++) {
@@ -41,26 +63,31 @@ export function quantizeBlockwise(w: Float32Array, n: number, k: number, bits: 4
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
-      const scale = hi > lo ? (hi - lo) / levels : 1;
-      const zp = Math.min(levels, Math.max(0, Math.round(-lo / scale)));
+      const extreme = -lo > hi ? lo : hi;
+      const scale = scheme === 'symmetric' ? (extreme !== 0 ? -extreme / middle : 1) : hi > lo ? (hi - lo) / levels : 1;
+      const zpValue = scheme === 'symmetric' ? middle : Math.min(levels, Math.max(0, Math.round(-lo / scale)));
       scales[row * blocks + b] = scale;
-      if (bits === 8) zeroPoints[row * zpBytes + b] = zp;
-      else zeroPoints[row * zpBytes + (b >> 1)]! |= zp << ((b & 1) * 4);
+      if (bits === 8) zeroPoints[row * zpBytes + b] = zpValue;
+      else zeroPoints[row * zpBytes + (b >> 1)]! |= zpValue << ((b & 1) * 4);
       const base = (row * blocks + b) * blob;
       for (let i = start; i < end; i++) {
-        const q = Math.min(levels, Math.max(0, Math.round((w[i] as number) / scale) + zp));
-        const j = i - start;
-        if (bits === 8) packed[base + j] = q;
-        else packed[base + (j >> 1)]! |= q << ((j & 1) * 4);
+        const q = Math.round((w[i] as number) / scale) + zpValue;
+        put(base, i - start, Math.min(levels, Math.max(0, q)));
       }
       // Padding past k (none for k a multiple of the block size) dequantizes to 0.
-      for (let j = end - start; j < blockSize; j++) {
-        if (bits === 8) packed[base + j] = zp;
-        else packed[base + (j >> 1)]! |= zp << ((j & 1) * 4);
-      }
+      for (let j = end - start; j < blockSize; j++) put(base, j, zpValue);
     }
   }
-  return { n, k, bits, blockSize, packed, scales, zeroPoints };
+  return {
+    n,
+    k,
+    bits,
+    blockSize,
+    packed,
+    scales,
+    zeroPoints,
+    ...(scheme === 'symmetric' ? { symmetric: true } : {}),
+  };
 }
 
 /** The float weights a {@link BlockQuantized} stands for, [n, k] row-major. */
@@ -93,11 +120,12 @@ export function matMulNBits(g: Graph, x: Value, q: BlockQuantized, name: string,
   const blocks = Math.ceil(q.k / q.blockSize);
   const packed = g.initializer(`${name}.q${q.bits}`, tensor('uint8', [q.n, blocks, (q.blockSize * q.bits) / 8], q.packed));
   const scales = g.initializer(`${name}.scales`, tensor('float32', [q.n * blocks], q.scales));
-  const zeroPoints = g.initializer(`${name}.zero_points`, tensor('uint8', [q.zeroPoints.length], q.zeroPoints));
+  // Symmetric blocks leave the zero points out: onnxruntime's default is the middle level.
+  const zeroPoints = q.symmetric ? [] : [g.initializer(`${name}.zero_points`, tensor('uint8', [q.zeroPoints.length], q.zeroPoints))];
   const shape = [...x.shape.slice(0, -1), q.n];
   return g.node(
     'MatMulNBits',
-    [x, packed, scales, zeroPoints],
+    [x, packed, scales, ...zeroPoints],
     { K: int(q.k), N: int(q.n), bits: int(q.bits), block_size: int(q.blockSize), accuracy_level: int(accuracyLevel) },
     [{ dtype: x.dtype, shape }],
     'matmulnbits',
