@@ -9,12 +9,16 @@ import { filterShard } from '../shared/safety/filter';
 import { detectBias } from '../shared/safety/bias/bias';
 import { evaluateCrowsPairs } from '../shared/safety/bias/fairness';
 import { assessCrisis } from '../shared/safety/crisis/assess';
-import { evaluateCssrs } from '../shared/safety/crisis/cssrs-eval';
+import { evaluateCssrs, parsePythonStringList } from '../shared/safety/crisis/cssrs-eval';
+import { prf } from '../shared/safety/evaluate';
+import { expectedCalibrationError } from '../shared/safety/learned/crisis-head';
+import { CrisisScreen } from '../shared/safety/learned/screen';
+import { AT_RISK, URGENT } from './safety-train';
 import { createPiiEngine } from '../shared/safety/pii';
 import { combinePersons, openRampart } from '../shared/safety/pii/rampart';
 import type { Finding } from '../shared/safety/types';
 import { evaluatePresidio } from '../shared/safety/pii/presidio-eval';
-import { devFile, readCounselChat, readPresidio } from '../shared/safety/dev-sets/load';
+import { devFile, readCounselChat, readCssrs, readPresidio } from '../shared/safety/dev-sets/load';
 import { DEV_SPLIT_SEED } from '../shared/safety/dev-sets/split';
 import { intOption } from './options';
 
@@ -142,8 +146,52 @@ export function registerBenchSafetyCommand(bench: Command): void {
       const real = readCounselChat(devFile('counsel-chat')).flatMap((a) => [a.questionText, a.answerText].filter((t) => t.length > 0));
       const counselChat = throughput(real, scan);
 
-      // The whole stage on one core: prepared shards in, kept / rejected / audit out.
-      let stage: { records: number; recordsPerSecond: number } | undefined;
+      // The learned screen (the default) on the C-SSRS report part: a user's posts are one unit.
+      const learnedScreen = await CrisisScreen.open();
+      const reportUsers = readCssrs(cssrs, parsePythonStringList, 'report');
+      const verdicts = await learnedScreen.assess(
+        reportUsers.map((u) => {
+          const posts = u.posts ?? [u.raw];
+          return { texts: posts, assessments: posts.map((p) => assessCrisis(p)) };
+        }),
+      );
+      const tally = (flag: (i: number) => boolean, truth: (i: number) => boolean) => {
+        let tp = 0;
+        let fp = 0;
+        let fn = 0;
+        reportUsers.forEach((_, i) => {
+          if (flag(i) && truth(i)) tp++;
+          else if (flag(i)) fp++;
+          else if (truth(i)) fn++;
+        });
+        return prf(tp, fp, fn);
+      };
+      const atRisk = (i: number) => AT_RISK.has(reportUsers[i]!.label);
+      const urgentTruth = (i: number) => URGENT.has(reportUsers[i]!.label);
+      const learned = {
+        ...tally((i) => verdicts[i]!.severity !== 'NONE', atRisk),
+        urgent: tally((i) => ['intent', 'plan', 'behaviour'].includes(verdicts[i]!.rung), urgentTruth),
+        calibration: {
+          anyRisk: expectedCalibrationError(
+            verdicts.map((v) => v.probability ?? 0),
+            reportUsers.map((_, i) => (atRisk(i) ? 1 : 0)),
+          ),
+          urgent: expectedCalibrationError(
+            verdicts.map((v) => v.urgentProbability ?? 0),
+            reportUsers.map((_, i) => (urgentTruth(i) ? 1 : 0)),
+          ),
+          unit: 'expected calibration error of the head’s probabilities (0 for users the first pass kept from it), 10 bins',
+        },
+        screened: verdicts.filter((v) => v.screened).length,
+        users: reportUsers.length,
+        unit: 'user (all posts one unit): flagged at any severity after rules + learned head; urgent = C-SSRS rung intent, plan or behaviour',
+      };
+      await learnedScreen.dispose();
+
+      // The whole stage: prepared shards in, kept / rejected / audit out, with the learned screen
+      // (the default) and with the rules only. Per core = conversations per CPU-second of this
+      // process (the encoder's onnxruntime may use both cores).
+      const stage: Record<string, unknown> = {};
       if (opts.stageRecords > 0) {
         const dir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-safety-'));
         try {
@@ -152,11 +200,31 @@ export function registerBenchSafetyCommand(bench: Command): void {
             config: PrepareConfigSchema.parse({ source: { kind: 'synthetic', count: opts.stageRecords } }),
             store,
           });
-          const policy = SafetyPolicySchema.parse({});
-          const started = process.hrtime.bigint();
-          let records = 0;
-          for (const shard of prepared.shards) records += (await filterShard({ store, engine, shard, policy })).counts.records;
-          stage = { records, recordsPerSecond: Math.round(records / (Number(process.hrtime.bigint() - started) / 1e9)) };
+          for (const mode of ['learned', 'rules'] as const) {
+            const policy = SafetyPolicySchema.parse({ crisisModel: mode });
+            const screen = mode === 'learned' ? await CrisisScreen.open() : CrisisScreen.rules();
+            const cpu = process.cpuUsage();
+            const started = process.hrtime.bigint();
+            let records = 0;
+            let crisisRecords = 0;
+            for (const shard of prepared.shards) {
+              const counts = (await filterShard({ store, engine, shard, policy, screen })).counts;
+              records += counts.records;
+              crisisRecords += counts.crisis;
+            }
+            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+            const used = process.cpuUsage(cpu);
+            const cpuSeconds = (used.user + used.system) / 1e6;
+            stage[mode] = {
+              records,
+              recordsPerSecond: Math.round(records / seconds),
+              conversationsPerCpuSecond: Math.round(records / cpuSeconds),
+              crisisShare: Math.round((crisisRecords / records) * 1000) / 1000,
+              screen: { ...screen.stats },
+            };
+            await screen.dispose();
+            // The cache is keyed by the policy: the second mode must not reuse the first's output.
+          }
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
@@ -169,18 +237,19 @@ export function registerBenchSafetyCommand(bench: Command): void {
           pii,
           piiTuningPart: { samples: piiTuning.samples, overall: piiTuning.overall, byType: piiTuning.byType },
           ...(personLearned ? { personLearned } : {}),
-          crisis,
+          crisis: { ...crisis, learned },
           bias,
           textsPerSecondPerCore: synthetic.textsPerSecond,
           throughput: {
+            stageConversationsPerSecondPerCore: (stage.learned as { conversationsPerCpuSecond?: number } | undefined)?.conversationsPerCpuSecond,
             synthetic: { ...synthetic, texts: texts.length },
             counselChat: { ...counselChat, texts: real.length },
           },
-          ...(stage
+          ...(opts.stageRecords > 0
             ? {
                 stage: {
                   ...stage,
-                  scope: 'safety stage on one core over prepared synthetic shards (every message of every conversation, redaction, writes)',
+                  scope: 'safety stage over prepared synthetic shards (every message of every conversation, crisis screen, redaction, writes)',
                 },
               }
             : {}),

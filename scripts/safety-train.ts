@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { prf } from '../shared/safety/evaluate';
 import { assessCrisis } from '../shared/safety/crisis/assess';
 import { cssrsLevel, evaluateCssrs, parsePythonStringList } from '../shared/safety/crisis/cssrs-eval';
-import { devFile, readCssrs, type CssrsUser } from '../shared/safety/dev-sets/load';
+import { devFile, readCounselChat, readCssrs, type CssrsUser } from '../shared/safety/dev-sets/load';
 import { DEV_SPLIT_SEED } from '../shared/safety/dev-sets/split';
 import { encoderDir, MINILM, openEncoder } from '../shared/safety/learned/encoder';
 import {
@@ -18,8 +18,8 @@ import {
 import { sha256Hex } from '../shared/util/hash';
 import { intOption } from './options';
 
-const AT_RISK = new Set(['Ideation', 'Behavior', 'Attempt']);
-const URGENT = new Set(['Behavior', 'Attempt']);
+export const AT_RISK = new Set(['Ideation', 'Behavior', 'Attempt']);
+export const URGENT = new Set(['Behavior', 'Attempt']);
 
 function writeAtomic(file: string, text: string | Buffer): void {
   mkdirSync(path.dirname(file), { recursive: true });
@@ -28,12 +28,51 @@ function writeAtomic(file: string, text: string | Buffer): void {
   renameSync(tmp, file);
 }
 
+/**
+ * counsel-chat topics whose questions may come from people at risk: left out of the negatives
+ * (their questions carry no risk label). Every other question is a negative: therapy-site text
+ * from people not at suicidal risk, the everyday language the head must not flag.
+ */
+export const RISK_TOPICS = new Set([
+  'depression',
+  'self-harm',
+  'trauma',
+  'grief-and-loss',
+  'substance-abuse',
+  'addiction',
+  'eating-disorders',
+  'domestic-violence',
+]);
+
+/** counsel-chat questions (one per question id) as single-text units, with their part of the split and whether their topic is a risk topic. */
+export function counselChatUnits(): { id: string; text: string; split: 'tuning' | 'report'; riskTopic: boolean }[] {
+  const seen = new Map<string, { id: string; text: string; split: 'tuning' | 'report'; riskTopic: boolean }>();
+  for (const r of readCounselChat(devFile('counsel-chat'))) {
+    if (seen.has(r.questionId)) continue;
+    seen.set(r.questionId, {
+      id: r.questionId,
+      text: `${r.questionTitle}\n${r.questionText}`.trim(),
+      split: r.split,
+      riskTopic: RISK_TOPICS.has(r.topic),
+    });
+  }
+  return [...seen.values()];
+}
+
 /** Post embeddings of every C-SSRS user, cached by the encoder's and the file's sha256. */
-async function embedUsers(users: readonly CssrsUser[], cacheDir: string): Promise<Float32Array[][]> {
-  const posts = users.map((u) => u.posts ?? [u.raw]);
+export async function embedUsers(users: readonly CssrsUser[], cacheDir: string): Promise<Float32Array[][]> {
+  return embedGroups(
+    'cssrs',
+    users.map((u) => u.posts ?? [u.raw]),
+    cacheDir,
+  );
+}
+
+/** Embeddings of groups of texts, cached by the encoder's sha256 and the texts. */
+export async function embedGroups(name: string, posts: readonly (readonly string[])[], cacheDir: string): Promise<Float32Array[][]> {
   const flat = posts.flat();
   const key = sha256Hex(`${MINILM.onnxSha256}\0${flat.join('\0')}`).slice(0, 16);
-  const cache = path.join(cacheDir, `cssrs-${MINILM.folder}-${key}.f32`);
+  const cache = path.join(cacheDir, `${name}-${MINILM.folder}-${key}.f32`);
   let vectors: Float32Array;
   if (existsSync(cache)) {
     const bytes = readFileSync(cache);
@@ -41,7 +80,7 @@ async function embedUsers(users: readonly CssrsUser[], cacheDir: string): Promis
   } else {
     const encoder = await openEncoder(encoderDir(), MINILM);
     const started = Date.now();
-    console.error(`[safety train-crisis] embedding ${flat.length} posts with ${MINILM.name} (cached afterwards in ${cache})`);
+    console.error(`[safety train-crisis] embedding ${flat.length} ${name} texts with ${MINILM.name} (cached afterwards in ${cache})`);
     const embedded = await encoder.embed(flat);
     await encoder.dispose();
     console.error(`[safety train-crisis] ${((Date.now() - started) / flat.length).toFixed(1)} ms per post`);
@@ -95,7 +134,22 @@ export function registerSafetyTrainCommand(safety: Command): void {
           urgent: URGENT.has(u.label) ? 1 : 0,
         };
       });
-      const tuning = examples.filter((e) => e.split === 'tuning');
+      // Negatives from everyday therapy-site text (counsel-chat questions outside the risk topics).
+      const questions = counselChatUnits();
+      const questionEmbeddings = await embedGroups(
+        'counsel-chat',
+        questions.map((q) => [q.text]),
+        opts.cache,
+      );
+      const questionExamples = questions.map((q, i) => ({
+        split: q.split,
+        riskTopic: q.riskTopic,
+        x: crisisFeatures(questionEmbeddings[i] as Float32Array[], cssrsLevel(assessCrisis(q.text)), MINILM.dim),
+        any: 0,
+        urgent: 0,
+      }));
+      const negatives = questionExamples.filter((q) => !q.riskTopic);
+      const tuning = [...examples.filter((e) => e.split === 'tuning'), ...negatives.filter((e) => e.split === 'tuning')];
       const report = examples.filter((e) => e.split === 'report');
 
       const heads = {} as CrisisHeadFile['heads'];
@@ -132,6 +186,14 @@ export function registerSafetyTrainCommand(safety: Command): void {
             threshold,
           ),
         };
+        // False alarms on everyday text: the share of counsel-chat report-part questions the head flags.
+        const flaggedShare = (xs: typeof questionExamples) =>
+          round(xs.filter((e) => predict(final, e.x) >= threshold).length / Math.max(1, xs.length));
+        const reportQuestions = questionExamples.filter((e) => e.split === 'report');
+        (metrics[key === 'any' ? 'anyRisk' : 'urgent'] as Record<string, unknown>).counselChatReportFlagged = {
+          otherTopics: flaggedShare(reportQuestions.filter((e) => !e.riskTopic)),
+          riskTopics: flaggedShare(reportQuestions.filter((e) => e.riskTopic)),
+        };
       }
       const rules = evaluateCssrs(file, 1, 'report');
       metrics.rulesOnReport = { anyRisk: { precision: rules.precision, recall: rules.recall, f1: rules.f1 }, urgent: rules.urgent };
@@ -140,8 +202,13 @@ export function registerSafetyTrainCommand(safety: Command): void {
         encoder: { name: MINILM.name, onnxSha256: MINILM.onnxSha256, dim: MINILM.dim },
         heads,
         training: {
-          data: 'C-SSRS Reddit 500 users (Gaur et al. 2019, CC BY 4.0), tuning part only',
-          split: { seed: DEV_SPLIT_SEED, tuningUsers: tuning.length, reportUsers: report.length },
+          data: 'C-SSRS Reddit 500 users (Gaur et al. 2019, CC BY 4.0) and, as negatives, counsel-chat questions outside the risk topics (nbertagnolli/counsel-chat, MIT), tuning parts only',
+          split: {
+            seed: DEV_SPLIT_SEED,
+            tuningUnits: tuning.length,
+            tuningNegativesFromCounselChat: negatives.filter((e) => e.split === 'tuning').length,
+            reportUsers: report.length,
+          },
           labels: 'anyRisk: Ideation, Behavior, Attempt; urgent: Behavior, Attempt (per user)',
           features: 'mean and max of post embeddings (MiniLM, 256 tokens), worst rule level one-hot, log(1 + posts)',
           folds: opts.folds,

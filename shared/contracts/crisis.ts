@@ -27,3 +27,12 @@ export function severityLabel(severity: CrisisSeverity): string {
 export function isCrisisLabel(label: string): boolean {
   return label === 'crisis' || label.startsWith('crisis:') || label.startsWith('severity:');
 }
+
+/**
+ * The Columbia (C-SSRS) ladder a crisis assessment is placed on, lowest first: no risk, wish to be
+ * dead, suicidal thoughts, thoughts with a method, intent, a plan, behaviour (an attempt or
+ * preparation, or self-harm acts).
+ */
+export const CSSRS_LADDER = ['none', 'wish_to_be_dead', 'ideation', 'ideation_with_method', 'intent', 'plan', 'behaviour'] as const;
+export type CssrsRung = (typeof CSSRS_LADDER)[number];
+export const CSSRS_RANK: Readonly<Record<CssrsRung, number>> = Object.fromEntries(CSSRS_LADDER.map((r, i) => [r, i])) as Record<CssrsRung, number>;

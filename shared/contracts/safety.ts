@@ -14,6 +14,11 @@ export const SafetyPolicySchema = z
     piiThreshold: z.number().min(0).max(1).default(0.5),
     /** Explanations kept in the audit report, per shard. */
     auditSamples: z.number().int().min(0).max(1000).default(20),
+    /**
+     * Crisis labelling: `learned` (the rules, then the sentence encoder and the learned head on the
+     * conversations a first pass lets through; needs the models setup fetches) or `rules` only.
+     */
+    crisisModel: z.enum(['learned', 'rules']).default('learned'),
   })
   .strict();
 export type SafetyPolicy = z.output<typeof SafetyPolicySchema>;

@@ -15,14 +15,15 @@ import { prf } from './evaluate';
 import { readLines } from '../util/lines';
 import { MITIGATIONS, detectBias, groupsMentioned, type AlertLevel, type BiasType } from './bias/bias';
 import { parityFromTallies } from './bias/fairness';
-import { assessCrisis } from './crisis/assess';
+import { assessCrisis, PROTOCOLS, type CrisisAssessment } from './crisis/assess';
+import { sharedCrisisScreen, type CrisisScreen, type UnitCrisis } from './learned/screen';
 import { CRISIS_SEVERITY_RANK, isCrisisLabel, severityLabel, type CrisisSeverity } from '../contracts/crisis';
 import type { DetectionEngine } from './engine';
 import { GATE_RANK, checkGates } from './gates';
 import { Redactor } from './redact';
 
 /** Bump when the stage's output changes for the same input; part of the cache key. */
-export const SAFETY_STAGE_VERSION = '2';
+export const SAFETY_STAGE_VERSION = '3';
 
 const BIAS_RANK: Record<AlertLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
 
@@ -43,6 +44,8 @@ export function emptySafetyCounts(): SafetyCounts {
     vsSourceLabels: { tp: 0, fp: 0, fn: 0, tn: 0 },
   };
 }
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 const bump = (m: Record<string, number>, k: string, n = 1) => {
   m[k] = (m[k] ?? 0) + n;
@@ -75,7 +78,35 @@ export interface RecordVerdict {
  * reasons it would be rejected (if any). Crisis conversations are labelled, never rejected for
  * being about crisis: the model must learn to answer them well.
  */
-export function filterRecord(input: ConversationRecord, engine: DetectionEngine, policy: SafetyPolicy, counts: SafetyCounts): RecordVerdict {
+/** The rules' crisis assessment of each user turn (undefined for other turns). */
+export function userAssessments(record: ConversationRecord): (CrisisAssessment | undefined)[] {
+  return record.messages.map((m) => (m.role === 'user' ? assessCrisis(m.content) : undefined));
+}
+
+/**
+ * The crisis verdicts of records (their user turns as one unit) from a screen: the rules per
+ * turn, and the learned head on the records its first pass lets through, in one batch.
+ */
+export async function screenRecords(
+  records: readonly ConversationRecord[],
+  screen: CrisisScreen,
+): Promise<{ assessments: (CrisisAssessment | undefined)[]; unit: UnitCrisis }[]> {
+  const assessed = records.map(userAssessments);
+  const units = records.map((r, i) => {
+    const users = r.messages.flatMap((m, j) => (m.role === 'user' ? [{ text: m.content, a: assessed[i]![j] as CrisisAssessment }] : []));
+    return { texts: users.map((u) => u.text), assessments: users.map((u) => u.a) };
+  });
+  const verdicts = await screen.assess(units);
+  return assessed.map((assessments, i) => ({ assessments, unit: verdicts[i] as UnitCrisis }));
+}
+
+export function filterRecord(
+  input: ConversationRecord,
+  engine: DetectionEngine,
+  policy: SafetyPolicy,
+  counts: SafetyCounts,
+  crisisOf?: { assessments: (CrisisAssessment | undefined)[]; unit: UnitCrisis },
+): RecordVerdict {
   const redactor = new Redactor();
   const rejectReasons = new Set<string>();
   const explanations: string[] = [];
@@ -86,8 +117,8 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
   const piiCategories = new Set<string>();
   const biasTypes = new Set<string>();
   const gates = new Set<string>();
-  const messages = input.messages.map((m) => {
-    const crisis = m.role === 'user' ? assessCrisis(m.content) : undefined;
+  const messages = input.messages.map((m, i) => {
+    const crisis = crisisOf ? crisisOf.assessments[i] : m.role === 'user' ? assessCrisis(m.content) : undefined;
     if (crisis && CRISIS_SEVERITY_RANK[crisis.severity] > CRISIS_SEVERITY_RANK[worst]) {
       worst = crisis.severity;
       protocol = crisis.protocol.name;
@@ -116,6 +147,16 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
     counts.piiRedacted += replacements.length;
     return { ...m, content: text };
   });
+  // The learned head may raise the severity the rules gave (never lower it): it is trained on
+  // suicide risk, so a raise labels the record as suicidal ideation, with the head's probability.
+  const unit = crisisOf?.unit;
+  if (unit?.raisedByModel) {
+    worst = unit.severity;
+    protocol = PROTOCOLS[worst].name;
+    confidence = unit.probability ?? confidence;
+    crisisTypes.add('suicidal_ideation');
+    if (explanations.length < 5) explanations.push(`learned crisis head: ${worst} (probability ${(unit.probability ?? 0).toFixed(2)})`);
+  }
   counts.records += 1;
   bump(counts.byCrisisSeverity, worst);
   // The source's own crisis labels are the truth to measure against; the stage's labels replace them.
@@ -149,7 +190,22 @@ export function filterRecord(input: ConversationRecord, engine: DetectionEngine,
       ...(plantedTypes ? { plantedPiiTypes: plantedTypes } : {}),
       safety: {
         version: SAFETY_STAGE_VERSION,
-        crisis: { severity: worst, types: [...crisisTypes], confidence, protocol },
+        crisis: {
+          severity: worst,
+          types: [...crisisTypes],
+          confidence,
+          protocol,
+          ...(unit
+            ? {
+                rung: unit.rung,
+                ruleSeverity: unit.ruleSeverity,
+                screened: unit.screened,
+                ...(unit.probability !== undefined
+                  ? { probability: round3(unit.probability), urgentProbability: round3(unit.urgentProbability ?? 0) }
+                  : {}),
+              }
+            : {}),
+        },
         pii: [...piiCategories].sort(),
         bias: [...biasTypes].sort(),
         gates: [...gates].sort(),
@@ -165,6 +221,8 @@ export interface FilterShardOptions {
   engine: DetectionEngine;
   shard: ShardRef;
   policy: SafetyPolicy;
+  /** The crisis screen (default: the process's shared one for `policy.crisisModel`). */
+  screen?: CrisisScreen;
   onProgress?: (done: number) => void;
   signal?: AbortSignal;
 }
@@ -196,6 +254,8 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
       cacheHit: true,
     };
   }
+  const screen = options.screen ?? (await sharedCrisisScreen(policy.crisisModel));
+  if (screen.mode !== policy.crisisModel) throw new Error(`the crisis screen is ${screen.mode}, the policy asks for ${policy.crisisModel}`);
   const counts = emptySafetyCounts();
   const kept = store.openWrite(`${key}/kept-${shard.split}.jsonl`);
   const rejected = store.openWrite(`${key}/rejected-${shard.split}.jsonl`);
@@ -203,34 +263,42 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
   try {
     const stats = { blankLines: 0 };
     let done = 0;
+    // Records go through the crisis screen in batches (one encoder call for those it lets through).
+    let batch: ConversationRecord[] = [];
+    const flush = async () => {
+      const crisis = await screenRecords(batch, screen);
+      for (const [i, record] of batch.entries()) {
+        const verdict = filterRecord(record, engine, policy, counts, crisis[i]);
+        for (const e of verdict.explanations) if (samples.length < policy.auditSamples) samples.push(e);
+        for (const g of groupsMentioned(record.messages.map((m) => m.content).join('\n'))) {
+          const t = (counts.byGroup[`${g.type}:${g.group}`] ??= { records: 0, crisis: 0, rejected: 0, tp: 0, fp: 0, fn: 0, tn: 0 });
+          t.records += 1;
+          const detected = verdict.crisisSeverity !== 'NONE';
+          if (detected) t.crisis += 1;
+          if (verdict.rejectReasons.length > 0) t.rejected += 1;
+          if (verdict.sourceCrisis !== undefined) t[detected ? (verdict.sourceCrisis ? 'tp' : 'fp') : verdict.sourceCrisis ? 'fn' : 'tn'] += 1;
+        }
+        if (verdict.rejectReasons.length > 0) {
+          counts.rejected += 1;
+          for (const r of verdict.rejectReasons) bump(counts.byRejectReason, r);
+          await rejected.write(`${JSON.stringify({ reasons: verdict.rejectReasons, record: verdict.record })}\n`);
+        } else {
+          counts.kept += 1;
+          await kept.write(`${JSON.stringify(verdict.record)}\n`);
+        }
+      }
+      done += batch.length;
+      batch = [];
+      options.onProgress?.(done);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      throwIfAborted(options.signal, 'safety filtering cancelled');
+    };
     for await (const item of readLines(await store.openRead(shard.uri), 64 * 1024 * 1024, stats)) {
       if (item.kind !== 'text') continue;
-      const record = ConversationRecordSchema.parse(JSON.parse(item.raw));
-      const verdict = filterRecord(record, engine, policy, counts);
-      for (const e of verdict.explanations) if (samples.length < policy.auditSamples) samples.push(e);
-      for (const g of groupsMentioned(record.messages.map((m) => m.content).join('\n'))) {
-        const t = (counts.byGroup[`${g.type}:${g.group}`] ??= { records: 0, crisis: 0, rejected: 0, tp: 0, fp: 0, fn: 0, tn: 0 });
-        t.records += 1;
-        const detected = verdict.crisisSeverity !== 'NONE';
-        if (detected) t.crisis += 1;
-        if (verdict.rejectReasons.length > 0) t.rejected += 1;
-        if (verdict.sourceCrisis !== undefined) t[detected ? (verdict.sourceCrisis ? 'tp' : 'fp') : verdict.sourceCrisis ? 'fn' : 'tn'] += 1;
-      }
-      if (verdict.rejectReasons.length > 0) {
-        counts.rejected += 1;
-        for (const r of verdict.rejectReasons) bump(counts.byRejectReason, r);
-        await rejected.write(`${JSON.stringify({ reasons: verdict.rejectReasons, record: verdict.record })}\n`);
-      } else {
-        counts.kept += 1;
-        await kept.write(`${JSON.stringify(verdict.record)}\n`);
-      }
-      done += 1;
-      if (done % 256 === 0) {
-        options.onProgress?.(done);
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        throwIfAborted(options.signal, 'safety filtering cancelled');
-      }
+      batch.push(ConversationRecordSchema.parse(JSON.parse(item.raw)));
+      if (batch.length >= 256) await flush();
     }
+    if (batch.length > 0) await flush();
     const keptRef = await kept.close();
     const rejectedRef = await rejected.close();
     const summary = {

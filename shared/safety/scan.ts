@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { ConversationRecordSchema, describeZodError } from '../contracts';
 import { readLines } from '../util/lines';
 import { detectBias } from './bias/bias';
-import { assessCrisis } from './crisis/assess';
+import { assessCrisis, PROTOCOLS } from './crisis/assess';
+import type { CrisisScreen, UnitCrisis } from './learned/screen';
 import { checkGates, type Speaker } from './gates';
 import type { DetectionEngine } from './engine';
 import { Redactor } from './redact';
@@ -12,7 +13,19 @@ import { Redactor } from './redact';
 /** What `pixel safety scan` writes for one text. Offsets are into `text`. */
 export interface ScanResult {
   id: string;
-  crisis: { severity: string; types: string[]; confidence: number; timeline: string; protocol: string };
+  crisis: {
+    severity: string;
+    types: string[];
+    confidence: number;
+    timeline: string;
+    protocol: string;
+    /** With the crisis screen: the C-SSRS rung, the rules' own severity and the learned head's probabilities (when it saw the text). */
+    rung?: string;
+    ruleSeverity?: string;
+    probability?: number;
+    urgentProbability?: number;
+    screened?: boolean;
+  };
   pii: { category: string; start: number; end: number; score: number }[];
   bias: { type: string; level: string; start: number; end: number }[];
   gates: { gate: string; severity: string; start: number; end: number }[];
@@ -30,19 +43,31 @@ export interface Segment {
  * Scans one text: crisis assessment, PII findings, bias, content gates, and the text with PII
  * replaced. With `segments`, gates apply per speaker (a user may swear; the assistant may not).
  */
-export function scanText(id: string, text: string, engine: DetectionEngine, segments?: readonly Segment[]): ScanResult {
+export function scanText(id: string, text: string, engine: DetectionEngine, segments?: readonly Segment[], unit?: UnitCrisis): ScanResult {
   const crisis = assessCrisis(text);
+  const raised = unit?.raisedByModel === true;
+  const round3 = (x: number) => Math.round(x * 1000) / 1000;
   const findings = engine.detect(text);
   const bias = detectBias(text);
   const { text: redacted } = new Redactor().redact(text, findings, crisis.indicators);
   return {
     id,
     crisis: {
-      severity: crisis.severity,
-      types: crisis.types,
-      confidence: crisis.confidence,
+      severity: raised ? (unit).severity : crisis.severity,
+      types: raised && !crisis.types.includes('suicidal_ideation') ? [...crisis.types, 'suicidal_ideation'] : crisis.types,
+      confidence: raised ? round3(unit?.probability ?? 0) : crisis.confidence,
       timeline: crisis.timeline,
-      protocol: crisis.protocol.name,
+      protocol: raised ? PROTOCOLS[(unit).severity].name : crisis.protocol.name,
+      ...(unit
+        ? {
+            rung: unit.rung,
+            ruleSeverity: crisis.severity,
+            screened: unit.screened,
+            ...(unit.probability !== undefined
+              ? { probability: round3(unit.probability), urgentProbability: round3(unit.urgentProbability ?? 0) }
+              : {}),
+          }
+        : {}),
     },
     pii: findings.map((f) => ({ category: f.category, start: f.start, end: f.end, score: Math.round(f.score * 100) / 100 })),
     bias: bias.map((b) => ({ type: b.type, level: b.level, start: b.start, end: b.end })),
@@ -85,11 +110,33 @@ export function textOfLine(value: unknown): { id: string; text: string; segments
  * Scans a JSONL file line by line into another, one output line per input line in the same
  * order. A line that cannot be read gets `{"line", "id"?, "error"}`; the scan never stops early.
  */
+/** The unit a crisis screen assesses for a scanned line: its user turns (a record) or the whole text. */
+export function crisisUnitOf(parsed: { text: string; segments?: readonly Segment[] }): {
+  texts: string[];
+  assessments: ReturnType<typeof assessCrisis>[];
+} {
+  const texts = parsed.segments ? parsed.segments.filter((s) => s.role === 'user').map((s) => parsed.text.slice(s.start, s.end)) : [parsed.text];
+  return { texts, assessments: texts.map((t) => assessCrisis(t)) };
+}
+
+/** Scans one text with a crisis screen (the rules, then the learned head when its first pass lets the text through). */
+export async function scanTextScreened(
+  id: string,
+  text: string,
+  engine: DetectionEngine,
+  screen: CrisisScreen,
+  segments?: readonly Segment[],
+): Promise<ScanResult> {
+  const [unit] = await screen.assess([crisisUnitOf({ text, ...(segments ? { segments } : {}) })]);
+  return scanText(id, text, engine, segments, unit);
+}
+
 export async function scanJsonl(
   input: string,
   output: string,
   engine: DetectionEngine,
   onProgress?: (n: number) => void,
+  screen?: CrisisScreen,
 ): Promise<{ lines: number; errors: number }> {
   const out = createWriteStream(output);
   let lines = 0;
@@ -97,10 +144,18 @@ export async function scanJsonl(
   const write = async (obj: unknown) => {
     if (!out.write(`${JSON.stringify(obj)}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
   };
+  // Lines wait in a small batch for the crisis screen's encoder; output order is input order.
+  let pending: { id: string; text: string; segments?: Segment[] }[] = [];
+  const flush = async () => {
+    const units = screen ? await screen.assess(pending.map(crisisUnitOf)) : undefined;
+    for (const [i, p] of pending.entries()) await write(scanText(p.id, p.text, engine, p.segments, units?.[i]));
+    pending = [];
+  };
   for await (const item of readLines(createReadStream(input), 16 * 1024 * 1024, { blankLines: 0 })) {
     lines += 1;
     if (item.kind !== 'text') {
       errors += 1;
+      await flush();
       await write({ line: item.line, error: item.kind === 'rejected' ? item.detail : 'unreadable line' });
       continue;
     }
@@ -109,19 +164,23 @@ export async function scanJsonl(
       value = JSON.parse(item.raw);
     } catch (err) {
       errors += 1;
+      await flush();
       await write({ line: item.line, error: `malformed JSON: ${(err as Error).message.slice(0, 200)}` });
       continue;
     }
     const parsed = textOfLine(value);
     if (typeof parsed === 'string') {
       errors += 1;
+      await flush();
       const id = value && typeof value === 'object' && 'id' in value ? String(value.id) : undefined;
       await write({ line: item.line, ...(id ? { id } : {}), error: parsed });
       continue;
     }
-    await write(scanText(parsed.id, parsed.text, engine, parsed.segments));
+    pending.push(parsed);
+    if (pending.length >= 64) await flush();
     if (lines % 1000 === 0) onProgress?.(lines);
   }
+  await flush();
   out.end();
   await finished(out);
   return { lines, errors };

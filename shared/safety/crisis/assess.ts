@@ -64,7 +64,7 @@ export interface CrisisAssessment {
   protocol: Protocol;
 }
 
-const PROTOCOLS: Record<CrisisSeverity, Protocol> = {
+export const PROTOCOLS: Readonly<Record<CrisisSeverity, Protocol>> = {
   NONE: { name: 'none', actions: [] },
   LOW: {
     name: 'supportive',

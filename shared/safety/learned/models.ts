@@ -7,7 +7,7 @@ import { loadCrisisHead, predict, crisisFeatures, type CrisisHeadFile } from './
  * refused at load time.
  */
 export const CRISIS_HEAD_FILE = path.join(__dirname, 'models', 'crisis-head-minilm.json');
-export const CRISIS_HEAD_SHA256 = '2e1bc79b481971f8c94f92b72ab1425e9fa8c0b480f170ed67ba9cc7050ad753';
+export const CRISIS_HEAD_SHA256 = '37cbe06796f351f6b528d499887b3525a58ef94f7c608ad18962cf04afacef10';
 
 export function loadDefaultCrisisHead(): CrisisHeadFile {
   return loadCrisisHead(CRISIS_HEAD_FILE, CRISIS_HEAD_SHA256);

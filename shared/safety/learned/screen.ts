@@ -1,0 +1,187 @@
+import * as path from 'node:path';
+import { z } from 'zod';
+import { CRISIS_SEVERITY_RANK, CSSRS_RANK, type CrisisSeverity, type CssrsRung } from '../../contracts/crisis';
+import { escapeRegex, nonLinearReason } from '../../util/regex';
+import { loadYamlFile } from '../../util/yaml-file';
+import type { CrisisAssessment } from '../crisis/assess';
+import { cssrsLevel } from '../crisis/cssrs-eval';
+import type { CrisisHeadFile } from './crisis-head';
+import { encoderDir, openEncoder, type Encoder } from './encoder';
+import { loadDefaultCrisisHead, scoreCrisisRisk, type LearnedCrisisRisk } from './models';
+
+/**
+ * Crisis assessment with the learned head behind a cascade. The rules run on every user turn
+ * (microseconds) and keep giving explanations and high-precision triggers; a conversation goes
+ * on to the sentence encoder and the head (milliseconds per turn) only when the rules found
+ * something or a broad stem list (`gate.yaml`) matches, and embeddings are cached by text. The
+ * head can raise a conversation's severity (any risk: MODERATE, urgent: HIGH), never lower it.
+ */
+export type CrisisModelMode = 'learned' | 'rules';
+
+export const GATE_FILE = path.join(__dirname, 'gate.yaml');
+const GateSchema = z.object({ stems: z.array(z.string().min(2).max(40)).min(1).max(1000) }).strict();
+
+/** The first pass's stem list as one case-insensitive, linear-time alternation anchored at word starts. */
+export function loadGate(file = GATE_FILE): RegExp {
+  const { value } = loadYamlFile(file, GateSchema, 'crisis gate');
+  const source = `(?<![\\p{L}\\p{N}])(?:${value.stems.map((s) => escapeRegex(s.toLowerCase()).replace(/ /g, '\\s+')).join('|')})`;
+  const bad = nonLinearReason(source);
+  if (bad) throw new Error(`crisis gate ${file}: ${bad}`);
+  return new RegExp(source, 'iu');
+}
+
+/** The rules' place on the C-SSRS ladder for one assessment (the rung of its worst suicidal or self-harm indicator). */
+export function ruleRung(a: CrisisAssessment): CssrsRung {
+  let rung: CssrsRung = 'none';
+  for (const h of a.indicators) {
+    if (h.type !== 'suicidal_ideation' && h.type !== 'self_harm') continue;
+    const r: CssrsRung =
+      h.rung === 'wish_dead'
+        ? 'wish_to_be_dead'
+        : h.rung === 'active_thoughts'
+          ? 'ideation'
+          : h.rung === 'method'
+            ? 'ideation_with_method'
+            : h.rung === 'intent' || h.rung === 'plan' || h.rung === 'behaviour'
+              ? h.rung
+              : 'none';
+    if (CSSRS_RANK[r] > CSSRS_RANK[rung]) rung = r;
+  }
+  return rung;
+}
+
+/** The crisis verdict of one unit (a conversation's user turns, a person's posts). */
+export interface UnitCrisis {
+  /** The worse of the rules' severity and the head's. */
+  severity: CrisisSeverity;
+  ruleSeverity: CrisisSeverity;
+  /** Place on the C-SSRS ladder: the rules' rung, raised to `ideation` (any risk) or `intent` (urgent) by the head. */
+  rung: CssrsRung;
+  /** Calibrated probabilities of the head (any risk, urgent), when the unit passed the first pass. */
+  probability?: number;
+  urgentProbability?: number;
+  /** Whether the encoder and the head saw the unit. */
+  screened: boolean;
+  /** Whether the head raised the severity above the rules'. */
+  raisedByModel: boolean;
+}
+
+const worse = (a: CrisisSeverity, b: CrisisSeverity): CrisisSeverity => (CRISIS_SEVERITY_RANK[a] >= CRISIS_SEVERITY_RANK[b] ? a : b);
+
+/** Combines the rules' assessments of a unit's turns with the head's verdict (undefined: not screened). */
+export function combineCrisis(assessments: readonly CrisisAssessment[], learned: LearnedCrisisRisk | undefined): UnitCrisis {
+  let ruleSeverity: CrisisSeverity = 'NONE';
+  let rung: CssrsRung = 'none';
+  for (const a of assessments) {
+    ruleSeverity = worse(ruleSeverity, a.severity);
+    const r = ruleRung(a);
+    if (CSSRS_RANK[r] > CSSRS_RANK[rung]) rung = r;
+  }
+  if (!learned) return { severity: ruleSeverity, ruleSeverity, rung, screened: false, raisedByModel: false };
+  const modelSeverity: CrisisSeverity = learned.urgentFlagged ? 'HIGH' : learned.flagged ? 'MODERATE' : 'NONE';
+  const modelRung: CssrsRung = learned.urgentFlagged ? 'intent' : learned.flagged ? 'ideation' : 'none';
+  const severity = worse(ruleSeverity, modelSeverity);
+  return {
+    severity,
+    ruleSeverity,
+    rung: CSSRS_RANK[modelRung] > CSSRS_RANK[rung] ? modelRung : rung,
+    probability: learned.anyRisk,
+    urgentProbability: learned.urgent,
+    screened: true,
+    raisedByModel: CRISIS_SEVERITY_RANK[severity] > CRISIS_SEVERITY_RANK[ruleSeverity],
+  };
+}
+
+export interface CrisisScreenStats {
+  units: number;
+  screened: number;
+  textsEmbedded: number;
+  cacheHits: number;
+  raised: number;
+}
+
+/** The learned crisis screen of a process: one encoder and head, shared by every caller. */
+export class CrisisScreen {
+  readonly stats: CrisisScreenStats = { units: 0, screened: 0, textsEmbedded: 0, cacheHits: 0, raised: 0 };
+  private readonly cache = new Map<string, Float32Array>();
+
+  private constructor(
+    readonly mode: CrisisModelMode,
+    private readonly gate: RegExp,
+    private readonly head?: CrisisHeadFile,
+    private readonly encoder?: Encoder,
+    private readonly cacheSize = 50_000,
+  ) {}
+
+  /** Rules only (no model files needed). */
+  static rules(): CrisisScreen {
+    return new CrisisScreen('rules', loadGate());
+  }
+
+  /**
+   * The encoder and the head, both checked against their pinned sha256s (a changed or missing
+   * file is a clear error naming it; run scripts/setup.sh).
+   */
+  static async open(options: { encoderDir?: string; head?: CrisisHeadFile; gateFile?: string; cacheSize?: number } = {}): Promise<CrisisScreen> {
+    const head = options.head ?? loadDefaultCrisisHead();
+    const encoder = await openEncoder(options.encoderDir ?? encoderDir(), undefined, { batch: 16, maxTokens: 256 });
+    return new CrisisScreen('learned', loadGate(options.gateFile), head, encoder, options.cacheSize);
+  }
+
+  /** Whether a unit goes past the first pass. */
+  passesGate(texts: readonly string[], assessments: readonly CrisisAssessment[]): boolean {
+    return (
+      assessments.some((a) => a.severity !== 'NONE' || a.indicators.length > 0 || a.suppressed.length > 0) || texts.some((t) => this.gate.test(t))
+    );
+  }
+
+  /**
+   * Assesses units (each: its texts and the rules' assessment of each text), the ones past the
+   * first pass in one batch through the encoder.
+   */
+  async assess(units: readonly { texts: readonly string[]; assessments: readonly CrisisAssessment[] }[]): Promise<UnitCrisis[]> {
+    this.stats.units += units.length;
+    if (this.mode === 'rules' || !this.encoder || !this.head) return units.map((u) => combineCrisis(u.assessments, undefined));
+    const screened = units.map((u) => u.texts.length > 0 && this.passesGate(u.texts, u.assessments));
+    const missing = new Set<string>();
+    units.forEach((u, i) => {
+      if (!screened[i]) return;
+      for (const t of u.texts) {
+        if (this.cache.has(t)) this.stats.cacheHits += 1;
+        else missing.add(t);
+      }
+    });
+    if (missing.size > 0) {
+      const texts = [...missing];
+      const vectors = await this.encoder.embed(texts);
+      this.stats.textsEmbedded += texts.length;
+      if (this.cache.size + texts.length > this.cacheSize) this.cache.clear();
+      texts.forEach((t, i) => this.cache.set(t, vectors[i] as Float32Array));
+    }
+    return units.map((u, i) => {
+      if (!screened[i]) return combineCrisis(u.assessments, undefined);
+      this.stats.screened += 1;
+      const embeddings = u.texts.map((t) => this.cache.get(t) as Float32Array);
+      const level = Math.max(0, ...u.assessments.map(cssrsLevel));
+      const verdict = combineCrisis(u.assessments, scoreCrisisRisk(this.head as CrisisHeadFile, embeddings, level));
+      if (verdict.raisedByModel) this.stats.raised += 1;
+      return verdict;
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await this.encoder?.dispose();
+  }
+}
+
+const opened = new Map<CrisisModelMode, Promise<CrisisScreen>>();
+/** The process's screen for a mode, opened once (workers, the CLI). */
+export function sharedCrisisScreen(mode: CrisisModelMode): Promise<CrisisScreen> {
+  let p = opened.get(mode);
+  if (!p) {
+    p = mode === 'rules' ? Promise.resolve(CrisisScreen.rules()) : CrisisScreen.open();
+    p.catch(() => opened.delete(mode));
+    opened.set(mode, p);
+  }
+  return p;
+}
