@@ -53,11 +53,11 @@ export function scanText(id: string, text: string, engine: DetectionEngine, segm
   return {
     id,
     crisis: {
-      severity: raised ? (unit).severity : crisis.severity,
+      severity: raised ? unit.severity : crisis.severity,
       types: raised && !crisis.types.includes('suicidal_ideation') ? [...crisis.types, 'suicidal_ideation'] : crisis.types,
       confidence: raised ? round3(unit?.probability ?? 0) : crisis.confidence,
       timeline: crisis.timeline,
-      protocol: raised ? PROTOCOLS[(unit).severity].name : crisis.protocol.name,
+      protocol: raised ? PROTOCOLS[unit.severity].name : crisis.protocol.name,
       ...(unit
         ? {
             rung: unit.rung,
