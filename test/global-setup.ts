@@ -13,6 +13,9 @@ export default async function globalSetup(): Promise<void> {
   // Tests train the small random model unless they name another: SmolLM2 (the default base
   // model of real runs) has tests of its own, and a whole pipeline on it takes minutes.
   process.env.PIXEL_BASE_MODEL ??= 'random-small';
+  // The models setup installed in the checkout (sentence encoder, PII tagger), also for the
+  // stacks tests start with a PIXEL_HOME of their own.
+  process.env.PIXEL_MODELS ??= path.resolve(__dirname, '..', '.pixel', 'models');
   const dir = mkdtempSync(path.join(tmpdir(), 'pixel-test-temporal-'));
   const env = await TestWorkflowEnvironment.createLocal({
     server: {

@@ -13,18 +13,20 @@ import type { ArtifactStore } from '../artifacts';
 import { throwIfAborted } from '../util/abort';
 import { canonicalJson, sha256Hex } from '../util/hash';
 import { readLines } from '../util/lines';
-import { SAFETY_STAGE_VERSION } from '../safety/filter';
+import { SAFETY_STAGE_VERSION, screenRecords } from '../safety/filter';
+import { sharedCrisisScreen, type CrisisScreen } from '../safety/learned/screen';
+import { PROTOCOLS } from '../safety/crisis/assess';
 import type { DetectionEngine } from '../safety/engine';
 import { SafetyRecheck, type CrisisSummary } from './check';
 import type { AugmentLexicon } from './lexicon';
 import { Rng } from '../util/rng';
-import { isCrisisLabel, severityLabel } from '../contracts/crisis';
+import { CRISIS_SEVERITY_RANK, isCrisisLabel, severityLabel, type CrisisSeverity } from '../contracts/crisis';
 import { conversationShingles, jaccard } from './similarity';
 import { STRATEGIES, type Variant } from './strategies';
 import { isCrisisRecord } from './strategies/types';
 
 /** Bump when the stage's output changes for the same input; part of the cache key. */
-export const AUGMENT_STAGE_VERSION = '1';
+export const AUGMENT_STAGE_VERSION = '2';
 
 const REGULAR: readonly AugmentStrategyName[] = AUGMENT_STRATEGIES.filter((s) => s !== 'crisisScenario');
 
@@ -208,6 +210,73 @@ export function augmentRecord(
   return kept;
 }
 
+/**
+ * The learned half of the re-check: every kept copy of `parent` through the crisis screen. A
+ * rewrite (not a generated scenario) whose crisis severity falls below what the safety stage gave
+ * its parent (rules and learned head) is discarded as `crisis_weakened`; a copy the head raises
+ * takes the raised labels. Counts move from kept to discarded as they would have in `augmentRecord`.
+ */
+export async function learnedRecheck(
+  parent: ConversationRecord,
+  copies: readonly ConversationRecord[],
+  screen: CrisisScreen,
+  counts: AugmentCounts,
+): Promise<ConversationRecord[]> {
+  if (copies.length === 0 || screen.mode !== 'learned') return [...copies];
+  const stage = (parent.metadata?.safety as { crisis?: { severity?: string } } | undefined)?.crisis?.severity;
+  const floor: CrisisSeverity = stage && stage in CRISIS_SEVERITY_RANK ? (stage as CrisisSeverity) : 'NONE';
+  const verdicts = await screenRecords(copies, screen);
+  const out: ConversationRecord[] = [];
+  copies.forEach((copy, i) => {
+    const unit = (verdicts[i] as (typeof verdicts)[number]).unit;
+    const meta = copy.metadata as { augmentation: { strategy: string; intended?: unknown }; safety: Record<string, unknown> };
+    const wasCrisis = (copy.labels ?? []).includes('crisis');
+    if (!meta.augmentation.intended && CRISIS_SEVERITY_RANK[unit.severity] < CRISIS_SEVERITY_RANK[floor]) {
+      const tally = counts.byStrategy[meta.augmentation.strategy];
+      if (tally) {
+        tally.kept -= 1;
+        tally.discarded += 1;
+      }
+      counts.kept -= 1;
+      counts.discarded += 1;
+      counts.discardedByReason.crisis_weakened = (counts.discardedByReason.crisis_weakened ?? 0) + 1;
+      const topic = counts.byTopic[copy.topic];
+      if (topic) topic.kept -= 1;
+      if (wasCrisis) counts.keptCrisis -= 1;
+      return;
+    }
+    if (!unit.raisedByModel) {
+      out.push(copy);
+      return;
+    }
+    const labels = new Set((copy.labels ?? []).filter((l) => !l.startsWith('severity:')));
+    labels.add('crisis');
+    labels.add('crisis:suicidal_ideation');
+    labels.add(severityLabel(unit.severity));
+    if (!wasCrisis) counts.keptCrisis += 1;
+    const previous = (meta.safety.crisis ?? {}) as { types?: string[] };
+    out.push({
+      ...copy,
+      labels: [...labels],
+      metadata: {
+        ...copy.metadata,
+        safety: {
+          ...meta.safety,
+          crisis: {
+            severity: unit.severity,
+            types: [...new Set([...(previous.types ?? []), 'suicidal_ideation'])].sort(),
+            confidence: Math.round((unit.probability ?? 0) * 1000) / 1000,
+            protocol: PROTOCOLS[unit.severity].name,
+            rung: unit.rung,
+            ruleSeverity: unit.ruleSeverity,
+          },
+        },
+      },
+    });
+  });
+  return out;
+}
+
 /** Where a shard's augmentation lives: the shard, the config (minus concurrency), the lexicon and both stage versions. */
 export function augmentKey(shard: ShardRef, config: AugmentConfig, lexiconSha256: string): string {
   const { concurrency: _concurrency, ...rest } = config;
@@ -244,6 +313,8 @@ export interface AugmentShardOptions {
   lexiconSha256: string;
   shard: ShardRef;
   config: AugmentConfig;
+  /** The crisis screen of the learned re-check (default: the process's shared one for `config.crisisModel`). */
+  screen?: CrisisScreen;
   onProgress?: (done: number) => void;
   signal?: AbortSignal;
 }
@@ -265,6 +336,7 @@ export async function augmentShard(options: AugmentShardOptions): Promise<Augmen
     const previous = JSON.parse(await store.readText(doneUri)) as Omit<AugmentShardResult, 'cacheHit'>;
     return { ...previous, cacheHit: true };
   }
+  const screen = options.screen ?? (await sharedCrisisScreen(config.crisisModel));
   const protectedWords = new Set(options.lexicon.protectedWords.map((w) => w.toLowerCase()));
   const ctx: AugmentContext = {
     config,
@@ -282,7 +354,7 @@ export async function augmentShard(options: AugmentShardOptions): Promise<Augmen
       for await (const item of readLines(await store.openRead(shard.uri), 64 * 1024 * 1024, { blankLines: 0 })) {
         if (item.kind !== 'text') continue;
         const record = parseFilteredRecord(item.raw, item.line);
-        const copies = augmentRecord(record, ctx, counts, crisis);
+        const copies = await learnedRecheck(record, augmentRecord(record, ctx, counts, crisis), screen, counts);
         if (copies.length > 0) await out.write(`${copies.map((c) => JSON.stringify(c)).join('\n')}\n`);
         done += 1;
         if (done % 256 === 0) {

@@ -35,6 +35,12 @@ export const AugmentConfigSchema = z
       .default(20_261_125),
     /** Splits whose records are augmented; augmented copies stay in their parent's split. */
     splits: z.array(z.enum(SPLIT_NAMES)).min(1).default(['train']),
+    /**
+     * The crisis engine of the re-check, as the safety stage's `crisisModel`: `learned` also runs
+     * every kept copy through the learned crisis screen (a copy may not fall below the crisis
+     * severity the stage gave its parent, and takes the screen's labels), `rules` the rules only.
+     */
+    crisisModel: z.enum(['learned', 'rules']).default('learned'),
     /** Most augmented copies kept per source record (crisis scenarios not counted). */
     maxPerRecord: z.number().int().min(0).max(10).default(2),
     /**

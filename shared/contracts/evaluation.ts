@@ -103,6 +103,11 @@ export const ValidationSetConfigSchema = z
       .min(500, 'the validation set holds 500 to 1000 prompts')
       .max(1000, 'the validation set holds 500 to 1000 prompts')
       .default(600),
+    /**
+     * How a prompt's crisis label is decided, as the safety stage's `crisisModel`: `learned` (the
+     * rules, then the learned crisis screen, which can raise a prompt to the crisis scenario) or `rules`.
+     */
+    crisisModel: z.enum(['learned', 'rules']).default('learned'),
     /** Bounds of the crisis share; the set aims at `target`. */
     crisisShare: z
       .object({

@@ -238,3 +238,32 @@ describe('validation set: files', () => {
     expect(serializeItems(parseItems(text))).toBe(text);
   });
 });
+
+describe('the learned crisis screen over validation prompts', () => {
+  it('makes a prompt the head raises a crisis prompt, leaves everyday prompts and rules mode alone', async () => {
+    const { CrisisScreen } = await import('../safety/learned/screen');
+    const { screenCandidates } = await import('./validation-set');
+    const candidate = (id: string, text: string) => ({
+      id,
+      scenario: 'depression' as const,
+      messages: [{ role: 'user' as const, content: text }],
+      crisis: { severity: 'LOW' as const, types: [], protocol: 'supportive' },
+      source: { recordId: id, topic: 'depression', turn: 0 },
+      userTurn: 0,
+    });
+    const candidates = [
+      candidate('risk', 'Sometimes I think everyone would be better off if I was gone.'),
+      candidate('everyday', 'Work has been busy and I am looking forward to the weekend.'),
+    ];
+    const screen = await CrisisScreen.open();
+    try {
+      const [risk, everyday] = await screenCandidates(candidates, screen);
+      expect(risk).toMatchObject({ scenario: 'crisis', crisis: { types: ['suicidal_ideation'] } });
+      expect(['MODERATE', 'HIGH']).toContain(risk?.crisis.severity);
+      expect(everyday).toEqual(candidates[1]);
+    } finally {
+      await screen.dispose();
+    }
+    expect(await screenCandidates(candidates, CrisisScreen.rules())).toEqual(candidates);
+  }, 60_000);
+});

