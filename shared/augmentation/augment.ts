@@ -213,8 +213,8 @@ export function augmentRecord(
 /**
  * The learned half of the re-check: every kept copy of `parent` through the crisis screen. A
  * rewrite (not a generated scenario) whose crisis severity falls below what the safety stage gave
- * its parent (rules and learned head) is discarded as `crisis_weakened`; a copy the head raises
- * takes the raised labels. Counts move from kept to discarded as they would have in `augmentRecord`.
+ * its parent (rules and learned head) is discarded as `crisis_weakened`; a rewrite the head raises
+ * takes the raised labels (a generated scenario keeps the crisis it was written to show). Counts move from kept to discarded as they would have in `augmentRecord`.
  */
 export async function learnedRecheck(
   parent: ConversationRecord,
@@ -245,7 +245,8 @@ export async function learnedRecheck(
       if (wasCrisis) counts.keptCrisis -= 1;
       return;
     }
-    if (!unit.raisedByModel) {
+    // A generated scenario keeps the crisis it was written to show; only rewrites take the head's labels.
+    if (!unit.raisedByModel || meta.augmentation.intended) {
       out.push(copy);
       return;
     }

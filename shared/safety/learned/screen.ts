@@ -128,8 +128,13 @@ export class CrisisScreen {
     return new CrisisScreen('learned', loadGate(options.gateFile), head, encoder, options.cacheSize);
   }
 
-  /** Whether a unit goes past the first pass. */
+  /**
+   * Whether a unit goes past the first pass: the rules found something below HIGH, or a gate
+   * stem matches. At HIGH or IMMINENT the rules' explicit triggers already decide (the head
+   * raises to HIGH at most), so the encoder is spared.
+   */
   passesGate(texts: readonly string[], assessments: readonly CrisisAssessment[]): boolean {
+    if (assessments.some((a) => CRISIS_SEVERITY_RANK[a.severity] >= CRISIS_SEVERITY_RANK.HIGH)) return false;
     return (
       assessments.some((a) => a.severity !== 'NONE' || a.indicators.length > 0 || a.suppressed.length > 0) || texts.some((t) => this.gate.test(t))
     );
