@@ -33,6 +33,13 @@ describe('crisis screen: rules, then the learned head behind a first pass', () =
     expect(screen.stats.cacheHits).toBeGreaterThan(before.cacheHits);
   });
 
+  it('spares the encoder a unit the rules already rate HIGH on an urgent rung (the head could change nothing)', async () => {
+    const [v] = await screen.assess([unit('I have decided to kill myself tonight, I have the pills ready.')]);
+    expect(v?.screened).toBe(false);
+    expect(['HIGH', 'IMMINENT']).toContain(v?.severity);
+    expect(['intent', 'plan', 'behaviour']).toContain(v?.rung);
+  });
+
   it('near misses (idioms, grief, helping a friend, a refusal) are not raised', async () => {
     const texts = [
       'This commute is killing me, I swear.',

@@ -129,12 +129,13 @@ export class CrisisScreen {
   }
 
   /**
-   * Whether a unit goes past the first pass: the rules found something below HIGH, or a gate
-   * stem matches. At HIGH or IMMINENT the rules' explicit triggers already decide (the head
-   * raises to HIGH at most), so the encoder is spared.
+   * Whether a unit goes past the first pass: the rules found something, or a gate stem matches.
+   * A unit the rules already rate HIGH or worse on an urgent rung (intent, plan, behaviour) is
+   * spared the encoder: the head raises to HIGH and `intent` at most, so it could change nothing.
    */
   passesGate(texts: readonly string[], assessments: readonly CrisisAssessment[]): boolean {
-    if (assessments.some((a) => CRISIS_SEVERITY_RANK[a.severity] >= CRISIS_SEVERITY_RANK.HIGH)) return false;
+    const decided = combineCrisis(assessments, undefined);
+    if (CRISIS_SEVERITY_RANK[decided.severity] >= CRISIS_SEVERITY_RANK.HIGH && CSSRS_RANK[decided.rung] >= CSSRS_RANK.intent) return false;
     return (
       assessments.some((a) => a.severity !== 'NONE' || a.indicators.length > 0 || a.suppressed.length > 0) || texts.some((t) => this.gate.test(t))
     );
