@@ -21,7 +21,9 @@ export function registerBenchAugmentCommand(bench: Command): void {
     .option('--records <n>', 'synthetic records', intOption('--records', 1), PRODUCTION_RECORDS)
     .option('--repeat <n>', 'timed runs (the median is reported)', intOption('--repeat', 1, 20), 3)
     .option('--threads <n>', 'shards augmented at once, one thread each (default: the cores)', intOption('--threads', 1, 64), availableParallelism())
-    .action(async (opts: { records: number; repeat: number; threads: number }) => {
+    .option('--crisis-model <mode>', 'crisis engine of the safety stage and the re-check: learned (default) or rules', 'learned')
+    .action(async (opts: { records: number; repeat: number; threads: number; crisisModel: string }) => {
+      if (opts.crisisModel !== 'learned' && opts.crisisModel !== 'rules') throw new Error('--crisis-model must be learned or rules');
       const file = path.join(tmpdir(), `pixel-bench-synthetic-v${GENERATOR_VERSION}-${opts.records}.jsonl`);
       if (!existsSync(file)) {
         console.error(`generating ${opts.records} records into ${file} (not timed) ...`);
@@ -35,13 +37,13 @@ export function registerBenchAugmentCommand(bench: Command): void {
       console.error('preparing and safety-filtering (not timed; cached after the first run) ...');
       const prepared = await prepareDataset({ config: PrepareConfigSchema.parse({ source: { kind: 'jsonl', uri: file } }), store, useCache: true });
       const engine = createPiiEngine();
-      const policy = SafetyPolicySchema.parse({});
+      const policy = SafetyPolicySchema.parse({ crisisModel: opts.crisisModel });
       const filtered: ShardRef[] = [];
       for (const shard of prepared.shards) {
         const r = await filterShard({ store, engine, shard, policy });
         filtered.push({ split: r.split, ...r.kept });
       }
-      const config = AugmentConfigSchema.parse({});
+      const config = AugmentConfigSchema.parse({ crisisModel: opts.crisisModel });
       const train = filtered.filter((s) => config.splits.includes(s.split));
       const sourceRecords = train.reduce((n, s) => n + s.records, 0);
       const rates: number[] = [];
@@ -61,6 +63,7 @@ export function registerBenchAugmentCommand(bench: Command): void {
       console.log(
         JSON.stringify({
           benchmark: 'augment',
+          crisisModel: config.crisisModel,
           sourceRecords,
           sourceRecordsPerSecond: Math.round(median(rates)),
           runs: rates.map(Math.round),

@@ -222,10 +222,34 @@ export async function learnedRecheck(
   screen: CrisisScreen,
   counts: AugmentCounts,
 ): Promise<ConversationRecord[]> {
-  if (copies.length === 0 || screen.mode !== 'learned') return [...copies];
+  return (await learnedRecheckMany([{ parent, copies }], screen, counts))[0] as ConversationRecord[];
+}
+
+/** {@link learnedRecheck} for several parents at once: their copies go through the screen in one batch. */
+export async function learnedRecheckMany(
+  items: readonly { parent: ConversationRecord; copies: readonly ConversationRecord[] }[],
+  screen: CrisisScreen,
+  counts: AugmentCounts,
+): Promise<ConversationRecord[][]> {
+  if (screen.mode !== 'learned') return items.map((i) => [...i.copies]);
+  const all = items.flatMap((item) => item.copies);
+  const verdicts = all.length > 0 ? await screenRecords(all, screen) : [];
+  let at = 0;
+  return items.map((item) => {
+    const out = learnedVerdicts(item.parent, item.copies, verdicts.slice(at, at + item.copies.length), counts);
+    at += item.copies.length;
+    return out;
+  });
+}
+
+function learnedVerdicts(
+  parent: ConversationRecord,
+  copies: readonly ConversationRecord[],
+  verdicts: Awaited<ReturnType<typeof screenRecords>>,
+  counts: AugmentCounts,
+): ConversationRecord[] {
   const stage = (parent.metadata?.safety as { crisis?: { severity?: string } } | undefined)?.crisis?.severity;
   const floor: CrisisSeverity = stage && stage in CRISIS_SEVERITY_RANK ? (stage as CrisisSeverity) : 'NONE';
-  const verdicts = await screenRecords(copies, screen);
   const out: ConversationRecord[] = [];
   copies.forEach((copy, i) => {
     const unit = (verdicts[i] as (typeof verdicts)[number]).unit;
@@ -352,17 +376,26 @@ export async function augmentShard(options: AugmentShardOptions): Promise<Augmen
     // scenarios the re-check refused.
     const pass = async (crisis?: { rate: number; round: number }) => {
       let done = 0;
+      // Copies wait in a batch for the learned re-check (one encoder call per batch); written in order.
+      let batch: { parent: ConversationRecord; copies: ConversationRecord[] }[] = [];
+      const flush = async () => {
+        const checked = await learnedRecheckMany(batch, screen, counts);
+        const lines = checked.flat().map((c) => JSON.stringify(c));
+        if (lines.length > 0) await out.write(`${lines.join('\n')}\n`);
+        batch = [];
+      };
       for await (const item of readLines(await store.openRead(shard.uri), 64 * 1024 * 1024, { blankLines: 0 })) {
         if (item.kind !== 'text') continue;
         const record = parseFilteredRecord(item.raw, item.line);
-        const copies = await learnedRecheck(record, augmentRecord(record, ctx, counts, crisis), screen, counts);
-        if (copies.length > 0) await out.write(`${copies.map((c) => JSON.stringify(c)).join('\n')}\n`);
+        batch.push({ parent: record, copies: augmentRecord(record, ctx, counts, crisis) });
         done += 1;
         if (done % 256 === 0) {
+          await flush();
           options.onProgress?.(done);
           throwIfAborted(options.signal, 'augmentation cancelled');
         }
       }
+      await flush();
     };
     await pass();
     for (let round = 0; round < 3; round++) {
