@@ -16,7 +16,7 @@ function record(id: string, user: string, extra: Partial<ConversationRecord> = {
     ],
     labels: [],
     ...extra,
-  } as ConversationRecord;
+  };
 }
 
 const copyOf = (parentId: string, n: number, user: string, intended = false): ConversationRecord =>
