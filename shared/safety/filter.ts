@@ -23,7 +23,7 @@ import { GATE_RANK, checkGates } from './gates';
 import { Redactor } from './redact';
 
 /** Bump when the stage's output changes for the same input; part of the cache key. */
-export const SAFETY_STAGE_VERSION = '3';
+export const SAFETY_STAGE_VERSION = '4';
 
 const BIAS_RANK: Record<AlertLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
 

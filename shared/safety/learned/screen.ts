@@ -78,8 +78,11 @@ export function combineCrisis(assessments: readonly CrisisAssessment[], learned:
     if (CSSRS_RANK[r] > CSSRS_RANK[rung]) rung = r;
   }
   if (!learned) return { severity: ruleSeverity, ruleSeverity, rung, screened: false, raisedByModel: false };
-  const modelSeverity: CrisisSeverity = learned.urgentFlagged ? 'HIGH' : learned.flagged ? 'MODERATE' : 'NONE';
-  const modelRung: CssrsRung = learned.urgentFlagged ? 'intent' : learned.flagged ? 'ideation' : 'none';
+  // Urgent counts only with any risk: the urgent head's threshold is low (recall first), and on
+  // its own it fires on everyday grief and stress in short conversations.
+  const urgent = learned.flagged && learned.urgentFlagged;
+  const modelSeverity: CrisisSeverity = urgent ? 'HIGH' : learned.flagged ? 'MODERATE' : 'NONE';
+  const modelRung: CssrsRung = urgent ? 'intent' : learned.flagged ? 'ideation' : 'none';
   const severity = worse(ruleSeverity, modelSeverity);
   return {
     severity,
