@@ -13,6 +13,7 @@ import { evaluateCssrs, parsePythonStringList } from '../shared/safety/crisis/cs
 import { prf } from '../shared/safety/evaluate';
 import { expectedCalibrationError } from '../shared/safety/learned/crisis-head';
 import { CrisisScreen } from '../shared/safety/learned/screen';
+import { CSSRS_RANK } from '../shared/contracts/crisis';
 import { AT_RISK, URGENT } from './safety-train';
 import { createPiiEngine } from '../shared/safety/pii';
 import { combinePersons, openRampart } from '../shared/safety/pii/rampart';
@@ -170,7 +171,7 @@ export function registerBenchSafetyCommand(bench: Command): void {
       const urgentTruth = (i: number) => URGENT.has(reportUsers[i]!.label);
       const learned = {
         ...tally((i) => verdicts[i]!.severity !== 'NONE', atRisk),
-        urgent: tally((i) => ['intent', 'plan', 'behaviour'].includes(verdicts[i]!.rung), urgentTruth),
+        urgent: tally((i) => CSSRS_RANK[verdicts[i]!.rung] >= CSSRS_RANK.intent, urgentTruth),
         calibration: {
           anyRisk: expectedCalibrationError(
             verdicts.map((v) => v.probability ?? 0),

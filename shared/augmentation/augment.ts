@@ -14,7 +14,7 @@ import { throwIfAborted } from '../util/abort';
 import { canonicalJson, sha256Hex } from '../util/hash';
 import { readLines } from '../util/lines';
 import { SAFETY_STAGE_VERSION, screenRecords } from '../safety/filter';
-import { sharedCrisisScreen, type CrisisScreen } from '../safety/learned/screen';
+import { roundProbability, sharedCrisisScreen, type CrisisScreen } from '../safety/learned/screen';
 import { PROTOCOLS } from '../safety/crisis/assess';
 import type { DetectionEngine } from '../safety/engine';
 import { SafetyRecheck, type CrisisSummary } from './check';
@@ -211,21 +211,13 @@ export function augmentRecord(
 }
 
 /**
- * The learned half of the re-check: every kept copy of `parent` through the crisis screen. A
- * rewrite (not a generated scenario) whose crisis severity falls below what the safety stage gave
- * its parent (rules and learned head) is discarded as `crisis_weakened`; a rewrite the head raises
- * takes the raised labels (a generated scenario keeps the crisis it was written to show). Counts move from kept to discarded as they would have in `augmentRecord`.
+ * The learned half of the re-check: every kept copy of each parent through the crisis screen,
+ * all parents' copies in one batch. A rewrite (not a generated scenario) whose crisis severity
+ * falls below what the safety stage gave its parent (rules and learned head) is discarded as
+ * `crisis_weakened`; a rewrite the head raises takes the raised labels (a generated scenario
+ * keeps the crisis it was written to show). Counts move from kept to discarded as they would
+ * have in `augmentRecord`.
  */
-export async function learnedRecheck(
-  parent: ConversationRecord,
-  copies: readonly ConversationRecord[],
-  screen: CrisisScreen,
-  counts: AugmentCounts,
-): Promise<ConversationRecord[]> {
-  return (await learnedRecheckMany([{ parent, copies }], screen, counts))[0] as ConversationRecord[];
-}
-
-/** {@link learnedRecheck} for several parents at once: their copies go through the screen in one batch. */
 export async function learnedRecheckMany(
   items: readonly { parent: ConversationRecord; copies: readonly ConversationRecord[] }[],
   screen: CrisisScreen,
@@ -290,7 +282,7 @@ function learnedVerdicts(
           crisis: {
             severity: unit.severity,
             types: [...new Set([...(previous.types ?? []), 'suicidal_ideation'])].sort(),
-            confidence: Math.round((unit.probability ?? 0) * 1000) / 1000,
+            confidence: roundProbability(unit.probability ?? 0),
             protocol: PROTOCOLS[unit.severity].name,
             rung: unit.rung,
             ruleSeverity: unit.ruleSeverity,

@@ -1,6 +1,6 @@
 import type { ConversationRecord } from '../contracts';
 import { CrisisScreen } from '../safety/learned/screen';
-import { emptyAugmentCounts, learnedRecheck } from './augment';
+import { emptyAugmentCounts, learnedRecheckMany } from './augment';
 
 const RISK = 'Sometimes I think everyone would be better off if I was gone.';
 
@@ -54,7 +54,7 @@ describe('learned re-check of augmented copies', () => {
     counts.kept = 3;
     counts.byStrategy.paraphrase!.kept = 3;
     counts.byTopic.depression = { source: 1, kept: 3 };
-    const kept = await learnedRecheck(parent, copies, screen, counts);
+    const [kept = []] = await learnedRecheckMany([{ parent, copies }], screen, counts);
     expect(kept.map((c) => c.id)).toEqual(['p1~paraphrase-0', 'p1~paraphrase-2']);
     expect(counts).toMatchObject({ kept: 2, discarded: 1, discardedByReason: { crisis_weakened: 1 } });
     expect(counts.byStrategy.paraphrase).toMatchObject({ kept: 2, discarded: 1 });
@@ -72,7 +72,7 @@ describe('learned re-check of augmented copies', () => {
     const parent = record('p2', RISK, { metadata: { safety: { crisis: { severity: 'HIGH' } } } });
     const copies = [copyOf('p2', 0, 'Work has been busy and I am looking forward to the weekend.')];
     const counts = emptyAugmentCounts();
-    expect(await learnedRecheck(parent, copies, CrisisScreen.rules(), counts)).toEqual(copies);
+    expect(await learnedRecheckMany([{ parent, copies }], CrisisScreen.rules(), counts)).toEqual([copies]);
     expect(counts.discarded).toBe(0);
   });
 });

@@ -16,7 +16,7 @@ import { readLines } from '../util/lines';
 import { MITIGATIONS, detectBias, groupsMentioned, type AlertLevel, type BiasType } from './bias/bias';
 import { parityFromTallies } from './bias/fairness';
 import { assessCrisis, PROTOCOLS, type CrisisAssessment } from './crisis/assess';
-import { sharedCrisisScreen, type CrisisScreen, type UnitCrisis } from './learned/screen';
+import { screenFields, sharedCrisisScreen, type CrisisScreen, type UnitCrisis } from './learned/screen';
 import { CRISIS_SEVERITY_RANK, isCrisisLabel, severityLabel, type CrisisSeverity } from '../contracts/crisis';
 import type { DetectionEngine } from './engine';
 import { GATE_RANK, checkGates } from './gates';
@@ -44,8 +44,6 @@ export function emptySafetyCounts(): SafetyCounts {
     vsSourceLabels: { tp: 0, fp: 0, fn: 0, tn: 0 },
   };
 }
-
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 const bump = (m: Record<string, number>, k: string, n = 1) => {
   m[k] = (m[k] ?? 0) + n;
@@ -195,16 +193,7 @@ export function filterRecord(
           types: [...crisisTypes],
           confidence,
           protocol,
-          ...(unit
-            ? {
-                rung: unit.rung,
-                ruleSeverity: unit.ruleSeverity,
-                screened: unit.screened,
-                ...(unit.probability !== undefined
-                  ? { probability: round3(unit.probability), urgentProbability: round3(unit.urgentProbability ?? 0) }
-                  : {}),
-              }
-            : {}),
+          ...(unit ? screenFields(unit) : {}),
         },
         pii: [...piiCategories].sort(),
         bias: [...biasTypes].sort(),

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { ConversationRecordSchema, describeZodError } from '../contracts';
 import { readLines } from '../util/lines';
 import { detectBias } from './bias/bias';
-import { assessCrisis, PROTOCOLS } from './crisis/assess';
-import type { CrisisScreen, UnitCrisis } from './learned/screen';
+import { assessCrisis, PROTOCOLS, type CrisisAssessment } from './crisis/assess';
+import { roundProbability, screenFields, type CrisisScreen, type UnitCrisis } from './learned/screen';
 import { checkGates, type Speaker } from './gates';
 import type { DetectionEngine } from './engine';
 import { Redactor } from './redact';
@@ -43,10 +43,16 @@ export interface Segment {
  * Scans one text: crisis assessment, PII findings, bias, content gates, and the text with PII
  * replaced. With `segments`, gates apply per speaker (a user may swear; the assistant may not).
  */
-export function scanText(id: string, text: string, engine: DetectionEngine, segments?: readonly Segment[], unit?: UnitCrisis): ScanResult {
-  const crisis = assessCrisis(text);
+export function scanText(
+  id: string,
+  text: string,
+  engine: DetectionEngine,
+  segments?: readonly Segment[],
+  screened: { unit?: UnitCrisis; assessment?: CrisisAssessment } = {},
+): ScanResult {
+  const { unit } = screened;
+  const crisis = screened.assessment ?? assessCrisis(text);
   const raised = unit?.raisedByModel === true;
-  const round3 = (x: number) => Math.round(x * 1000) / 1000;
   const findings = engine.detect(text);
   const bias = detectBias(text);
   const { text: redacted } = new Redactor().redact(text, findings, crisis.indicators);
@@ -55,19 +61,11 @@ export function scanText(id: string, text: string, engine: DetectionEngine, segm
     crisis: {
       severity: raised ? unit.severity : crisis.severity,
       types: raised && !crisis.types.includes('suicidal_ideation') ? [...crisis.types, 'suicidal_ideation'] : crisis.types,
-      confidence: raised ? round3(unit?.probability ?? 0) : crisis.confidence,
+      confidence: raised ? roundProbability(unit.probability ?? 0) : crisis.confidence,
       timeline: crisis.timeline,
       protocol: raised ? PROTOCOLS[unit.severity].name : crisis.protocol.name,
-      ...(unit
-        ? {
-            rung: unit.rung,
-            ruleSeverity: crisis.severity,
-            screened: unit.screened,
-            ...(unit.probability !== undefined
-              ? { probability: round3(unit.probability), urgentProbability: round3(unit.urgentProbability ?? 0) }
-              : {}),
-          }
-        : {}),
+      // The rules' severity here is the whole text's, as `severity` is when nothing is raised.
+      ...(unit ? screenFields(unit, crisis.severity) : {}),
     },
     pii: findings.map((f) => ({ category: f.category, start: f.start, end: f.end, score: Math.round(f.score * 100) / 100 })),
     bias: bias.map((b) => ({ type: b.type, level: b.level, start: b.start, end: b.end })),
@@ -106,10 +104,6 @@ export function textOfLine(value: unknown): { id: string; text: string; segments
   return describeZodError('expected {"id","text"} or a conversation record', plain.error);
 }
 
-/**
- * Scans a JSONL file line by line into another, one output line per input line in the same
- * order. A line that cannot be read gets `{"line", "id"?, "error"}`; the scan never stops early.
- */
 /** The unit a crisis screen assesses for a scanned line: its user turns (a record) or the whole text. */
 export function crisisUnitOf(parsed: { text: string; segments?: readonly Segment[] }): {
   texts: string[];
@@ -127,10 +121,29 @@ export async function scanTextScreened(
   screen: CrisisScreen,
   segments?: readonly Segment[],
 ): Promise<ScanResult> {
-  const [unit] = await screen.assess([crisisUnitOf({ text, ...(segments ? { segments } : {}) })]);
-  return scanText(id, text, engine, segments, unit);
+  return (await scanScreened([{ id, text, ...(segments ? { segments: [...segments] } : {}) }], engine, screen))[0] as ScanResult;
 }
 
+/**
+ * Scans texts through a crisis screen in one batch. A plain text is its own crisis unit, so the
+ * rules' assessment the screen needed is the one the scan reports (not computed twice).
+ */
+async function scanScreened(
+  items: readonly { id: string; text: string; segments?: Segment[] }[],
+  engine: DetectionEngine,
+  screen: CrisisScreen,
+): Promise<ScanResult[]> {
+  const inputs = items.map(crisisUnitOf);
+  const units = await screen.assess(inputs);
+  return items.map((p, i) =>
+    scanText(p.id, p.text, engine, p.segments, { unit: units[i], ...(p.segments ? {} : { assessment: inputs[i]?.assessments[0] }) }),
+  );
+}
+
+/**
+ * Scans a JSONL file line by line into another, one output line per input line in the same
+ * order. A line that cannot be read gets `{"line", "id"?, "error"}`; the scan never stops early.
+ */
 export async function scanJsonl(
   input: string,
   output: string,
@@ -147,8 +160,8 @@ export async function scanJsonl(
   // Lines wait in a small batch for the crisis screen's encoder; output order is input order.
   let pending: { id: string; text: string; segments?: Segment[] }[] = [];
   const flush = async () => {
-    const units = screen ? await screen.assess(pending.map(crisisUnitOf)) : undefined;
-    for (const [i, p] of pending.entries()) await write(scanText(p.id, p.text, engine, p.segments, units?.[i]));
+    const results = screen ? await scanScreened(pending, engine, screen) : pending.map((p) => scanText(p.id, p.text, engine, p.segments));
+    for (const r of results) await write(r);
     pending = [];
   };
   for await (const item of readLines(createReadStream(input), 16 * 1024 * 1024, { blankLines: 0 })) {

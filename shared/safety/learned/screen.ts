@@ -68,8 +68,8 @@ export interface UnitCrisis {
 
 const worse = (a: CrisisSeverity, b: CrisisSeverity): CrisisSeverity => (CRISIS_SEVERITY_RANK[a] >= CRISIS_SEVERITY_RANK[b] ? a : b);
 
-/** Combines the rules' assessments of a unit's turns with the head's verdict (undefined: not screened). */
-export function combineCrisis(assessments: readonly CrisisAssessment[], learned: LearnedCrisisRisk | undefined): UnitCrisis {
+/** The rules' verdict on a unit: its worst severity and rung (the head not asked). */
+export function rulesCrisis(assessments: readonly CrisisAssessment[]): UnitCrisis {
   let ruleSeverity: CrisisSeverity = 'NONE';
   let rung: CssrsRung = 'none';
   for (const a of assessments) {
@@ -77,21 +77,53 @@ export function combineCrisis(assessments: readonly CrisisAssessment[], learned:
     const r = ruleRung(a);
     if (CSSRS_RANK[r] > CSSRS_RANK[rung]) rung = r;
   }
-  if (!learned) return { severity: ruleSeverity, ruleSeverity, rung, screened: false, raisedByModel: false };
+  return { severity: ruleSeverity, ruleSeverity, rung, screened: false, raisedByModel: false };
+}
+
+/** The rules' verdict raised by the head's (never lowered). */
+function raiseWithHead(rules: UnitCrisis, learned: LearnedCrisisRisk): UnitCrisis {
   // Urgent counts only with any risk: the urgent head's threshold is low (recall first), and on
   // its own it fires on everyday grief and stress in short conversations.
   const urgent = learned.flagged && learned.urgentFlagged;
   const modelSeverity: CrisisSeverity = urgent ? 'HIGH' : learned.flagged ? 'MODERATE' : 'NONE';
   const modelRung: CssrsRung = urgent ? 'intent' : learned.flagged ? 'ideation' : 'none';
-  const severity = worse(ruleSeverity, modelSeverity);
+  const severity = worse(rules.ruleSeverity, modelSeverity);
   return {
     severity,
-    ruleSeverity,
-    rung: CSSRS_RANK[modelRung] > CSSRS_RANK[rung] ? modelRung : rung,
+    ruleSeverity: rules.ruleSeverity,
+    rung: CSSRS_RANK[modelRung] > CSSRS_RANK[rules.rung] ? modelRung : rules.rung,
     probability: learned.anyRisk,
     urgentProbability: learned.urgent,
     screened: true,
-    raisedByModel: CRISIS_SEVERITY_RANK[severity] > CRISIS_SEVERITY_RANK[ruleSeverity],
+    raisedByModel: CRISIS_SEVERITY_RANK[severity] > CRISIS_SEVERITY_RANK[rules.ruleSeverity],
+  };
+}
+
+/** Combines the rules' assessments of a unit's turns with the head's verdict (undefined: not screened). */
+export function combineCrisis(assessments: readonly CrisisAssessment[], learned: LearnedCrisisRisk | undefined): UnitCrisis {
+  const rules = rulesCrisis(assessments);
+  return learned ? raiseWithHead(rules, learned) : rules;
+}
+
+/** A probability as Pixel's outputs carry it: three decimals. */
+export const roundProbability = (x: number): number => Math.round(x * 1000) / 1000;
+
+/**
+ * What a verdict adds to a crisis record in outputs (the stage's metadata, scan lines): the
+ * rung, the rules' own severity (`ruleSeverity` where the caller's rules saw another unit),
+ * whether the head saw the unit and, if so, its probabilities.
+ */
+export function screenFields(
+  unit: UnitCrisis,
+  ruleSeverity: CrisisSeverity = unit.ruleSeverity,
+): { rung: CssrsRung; ruleSeverity: CrisisSeverity; screened: boolean; probability?: number; urgentProbability?: number } {
+  return {
+    rung: unit.rung,
+    ruleSeverity,
+    screened: unit.screened,
+    ...(unit.probability !== undefined
+      ? { probability: roundProbability(unit.probability), urgentProbability: roundProbability(unit.urgentProbability ?? 0) }
+      : {}),
   };
 }
 
@@ -136,9 +168,8 @@ export class CrisisScreen {
    * A unit the rules already rate HIGH or worse on an urgent rung (intent, plan, behaviour) is
    * spared the encoder: the head raises to HIGH and `intent` at most, so it could change nothing.
    */
-  passesGate(texts: readonly string[], assessments: readonly CrisisAssessment[]): boolean {
-    const decided = combineCrisis(assessments, undefined);
-    if (CRISIS_SEVERITY_RANK[decided.severity] >= CRISIS_SEVERITY_RANK.HIGH && CSSRS_RANK[decided.rung] >= CSSRS_RANK.intent) return false;
+  passesGate(texts: readonly string[], assessments: readonly CrisisAssessment[], rules = rulesCrisis(assessments)): boolean {
+    if (CRISIS_SEVERITY_RANK[rules.severity] >= CRISIS_SEVERITY_RANK.HIGH && CSSRS_RANK[rules.rung] >= CSSRS_RANK.intent) return false;
     return (
       assessments.some((a) => a.severity !== 'NONE' || a.indicators.length > 0 || a.suppressed.length > 0) || texts.some((t) => this.gate.test(t))
     );
@@ -150,8 +181,9 @@ export class CrisisScreen {
    */
   async assess(units: readonly { texts: readonly string[]; assessments: readonly CrisisAssessment[] }[]): Promise<UnitCrisis[]> {
     this.stats.units += units.length;
-    if (this.mode === 'rules' || !this.encoder || !this.head) return units.map((u) => combineCrisis(u.assessments, undefined));
-    const screened = units.map((u) => u.texts.length > 0 && this.passesGate(u.texts, u.assessments));
+    const rules = units.map((u) => rulesCrisis(u.assessments));
+    if (this.mode === 'rules' || !this.encoder || !this.head) return rules;
+    const screened = units.map((u, i) => u.texts.length > 0 && this.passesGate(u.texts, u.assessments, rules[i]));
     const missing = new Set<string>();
     units.forEach((u, i) => {
       if (!screened[i]) return;
@@ -168,11 +200,12 @@ export class CrisisScreen {
       texts.forEach((t, i) => this.cache.set(t, vectors[i] as Float32Array));
     }
     return units.map((u, i) => {
-      if (!screened[i]) return combineCrisis(u.assessments, undefined);
+      const ruled = rules[i] as UnitCrisis;
+      if (!screened[i]) return ruled;
       this.stats.screened += 1;
       const embeddings = u.texts.map((t) => this.cache.get(t) as Float32Array);
       const level = Math.max(0, ...u.assessments.map(cssrsLevel));
-      const verdict = combineCrisis(u.assessments, scoreCrisisRisk(this.head as CrisisHeadFile, embeddings, level));
+      const verdict = raiseWithHead(ruled, scoreCrisisRisk(this.head as CrisisHeadFile, embeddings, level));
       if (verdict.raisedByModel) this.stats.raised += 1;
       return verdict;
     });
