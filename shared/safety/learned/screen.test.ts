@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../../../test/helpers';
+import { expectLinear } from '../../../test/linear-time';
 import { assessCrisis } from '../crisis/assess';
 import { CrisisScreen, combineCrisis, loadGate, ruleRung } from './screen';
 
@@ -77,6 +78,15 @@ describe('crisis screen: rules, then the learned head behind a first pass', () =
     expect(() => loadCrisisHead(CRISIS_HEAD_FILE, 'c'.repeat(64))).toThrow(/has sha256 [0-9a-f]{64}, expected c{64}/);
     const missing = path.join(t.dir, 'no-encoder');
     await expect(CrisisScreen.open({ encoderDir: missing })).rejects.toThrow(new RegExp(`${missing}.*missing`));
+  });
+
+  it('the first pass is linear in text length on hostile text (near-stems, no spaces, up to 1 MB)', () => {
+    const gate = loadGate();
+    // Stems at every position, but never at a word start (the whole text is one word).
+    const noMatch = (n: number) => 'xsuicid'.repeat(Math.ceil(n / 7)).slice(0, n);
+    expectLinear((text) => gate.test(text), noMatch, 250_000);
+    expect(gate.test(noMatch(1_000_000))).toBe(false);
+    expect(gate.test(`${noMatch(1_000_000)} hopeless`)).toBe(true);
   });
 
   it('refuses a gate file without stems, naming the field', () => {
