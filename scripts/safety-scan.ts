@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { createPiiEngine } from '../shared/safety/pii';
 import { sharedCrisisScreen } from '../shared/safety/learned/screen';
+import { sharedPersonTagger } from '../shared/safety/pii/rampart';
 import { scanJsonl, scanTextScreened } from '../shared/safety/scan';
 
 export function registerSafetyScanCommand(safety: Command): void {
@@ -10,17 +11,19 @@ export function registerSafetyScanCommand(safety: Command): void {
     .option('--input <file>', 'JSONL of {"id","text"} lines or conversation records')
     .option('--output <file>', 'where to write the results (with --input)')
     .option('--text <text>', 'scan one text and print the result')
-    .option('--rules-only', 'crisis assessment by the rules alone (no sentence encoder or learned head)')
+    .option('--rules-only', 'the rules alone: no sentence encoder and learned crisis head, no learned name tagger')
     .addHelpText(
       'after',
       '\nOutput per line: {"id", "crisis": {"severity","types","confidence","timeline","protocol","rung","ruleSeverity","screened","probability"?,"urgentProbability"?}, "pii": [{"category","start","end","score"}], "bias": [{"type","level","start","end"}], "gates": [{"gate","severity","start","end"}], "redacted"}.',
     )
     .action(async (opts: { input?: string; output?: string; text?: string; rulesOnly?: boolean }) => {
       const engine = createPiiEngine();
-      const screen = await sharedCrisisScreen(opts.rulesOnly ? 'rules' : 'learned');
+      const models = opts.rulesOnly
+        ? { crisis: await sharedCrisisScreen('rules') }
+        : { crisis: await sharedCrisisScreen('learned'), persons: await sharedPersonTagger() };
       if (opts.text !== undefined) {
         if (opts.input) throw new Error('give either --text or --input, not both');
-        console.log(JSON.stringify(await scanTextScreened('text', opts.text, engine, screen)));
+        console.log(JSON.stringify(await scanTextScreened('text', opts.text, engine, models)));
         return;
       }
       if (!opts.input || !opts.output) throw new Error('give --input and --output, or --text');
@@ -29,7 +32,7 @@ export function registerSafetyScanCommand(safety: Command): void {
         opts.output,
         engine,
         (n) => process.stderr.isTTY && process.stderr.write(`\r  scanned ${n} lines`),
-        screen,
+        models,
       );
       if (process.stderr.isTTY) process.stderr.write('\n');
       console.log(`scanned ${lines} lines into ${opts.output} (${errors} with errors)`);

@@ -19,6 +19,11 @@ export const SafetyPolicySchema = z
      * conversations a first pass lets through; needs the models setup fetches) or `rules` only.
      */
     crisisModel: z.enum(['learned', 'rules']).default('learned'),
+    /**
+     * Person names: `learned` (the rules, then the Rampart name tagger on the sentences a first
+     * pass finds a name candidate in; needs the model setup fetches) or `rules` only.
+     */
+    personModel: z.enum(['learned', 'rules']).default('learned'),
   })
   .strict();
 export type SafetyPolicy = z.output<typeof SafetyPolicySchema>;

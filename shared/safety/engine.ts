@@ -65,11 +65,16 @@ export class DetectionEngine {
     this.categories = options.categories ? new Set(options.categories) : undefined;
   }
 
-  analyze(text: string): AnalysisResult {
-    const raw: Finding[] = [];
+  /**
+   * Findings of every detector; `combine` may rewrite the detectors' raw findings before the
+   * threshold and the overlap resolution (the learned name tagger replaces rule names with its own).
+   */
+  analyze(text: string, combine?: (raw: Finding[]) => Finding[]): AnalysisResult {
+    let raw: Finding[] = [];
     for (const d of this.detectors) {
       for (const f of d.detect(text)) if (!this.categories || this.categories.has(f.category)) raw.push(f);
     }
+    if (combine) raw = combine(raw).filter((f) => !this.categories || this.categories.has(f.category));
     const discarded: AnalysisResult['discarded'] = [];
     const above = raw.filter((f) => {
       if (f.score >= this.threshold) return true;
@@ -83,7 +88,7 @@ export class DetectionEngine {
   }
 
   /** Findings only. */
-  detect(text: string): Finding[] {
-    return this.analyze(text).findings;
+  detect(text: string, combine?: (raw: Finding[]) => Finding[]): Finding[] {
+    return this.analyze(text, combine).findings;
   }
 }

@@ -6,8 +6,9 @@ import { LocalArtifactStore } from '../artifacts';
 import { ConversationRecordSchema, SafetyPolicySchema, type ConversationRecord, type ShardRef } from '../contracts';
 import { sha256Hex } from '../util/hash';
 import { generateConversation } from '../data/synthetic/generator';
-import { emptySafetyCounts, filterRecord, filterShard, summarizeSafety } from './filter';
+import { emptySafetyCounts, filterRecord, filterShard, summarizeSafety, tagRecords } from './filter';
 import { createPiiEngine } from './pii';
+import { PersonTagger } from './pii/rampart';
 
 const engine = createPiiEngine();
 const policy = SafetyPolicySchema.parse({});
@@ -70,6 +71,40 @@ describe('filterRecord', () => {
 
   it('keeps a user who swears (near miss: the gate applies to the assistant)', () => {
     expect(filterRecord(rec('This is fucking hard.', 'It sounds really hard.'), engine, policy, emptySafetyCounts()).rejectReasons).toEqual([]);
+  });
+});
+
+describe('filterRecord with the learned name tagger', () => {
+  // scripts/setup.sh installs the tagger; without it these tests fail with the missing file's path.
+  let tagger: PersonTagger;
+  beforeAll(async () => {
+    tagger = await PersonTagger.open();
+  });
+  afterAll(async () => {
+    await tagger.dispose();
+  });
+
+  it('redacts a name the rules miss and leaves capitalised ordinary words alone', async () => {
+    const record = rec(
+      'Yesterday Tanvir Haldane yelled at me again, and I should try Mindfulness for the Anxiety.',
+      'It sounds like Tanvir upset you. What have you tried so far?',
+    );
+    const rulesOnly = filterRecord(record, engine, policy, emptySafetyCounts());
+    expect(rulesOnly.record.messages[0]?.content).toContain('Haldane');
+    const [persons] = await tagRecords([record], tagger);
+    const v = filterRecord(record, engine, policy, emptySafetyCounts(), undefined, persons);
+    const [user, assistant] = v.record.messages.map((m) => m.content);
+    expect(user).toBe('Yesterday [PERSON_1] yelled at me again, and I should try Mindfulness for the Anxiety.');
+    expect(assistant).not.toContain('Tanvir');
+    expect(v.record.metadata?.safety).toMatchObject({ pii: ['PERSON'] });
+  });
+
+  it('keeps a conversation with no name candidate away from the model', async () => {
+    const before = tagger.stats.tagged;
+    const record = rec('I could not sleep again and work feels heavy.', 'That sounds exhausting. What keeps you up?');
+    const [persons] = await tagRecords([record], tagger);
+    expect(tagger.stats.tagged).toBe(before);
+    expect(filterRecord(record, engine, policy, emptySafetyCounts(), undefined, persons).record.messages).toEqual(record.messages);
   });
 });
 

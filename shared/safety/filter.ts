@@ -21,9 +21,10 @@ import { CRISIS_SEVERITY_RANK, isCrisisLabel, severityLabel, type CrisisSeverity
 import type { DetectionEngine } from './engine';
 import { GATE_RANK, checkGates } from './gates';
 import { Redactor } from './redact';
+import { combinePersons, sharedPersonTagger, type PersonTagger, type TaggedPersons } from './pii/rampart';
 
 /** Bump when the stage's output changes for the same input; part of the cache key. */
-export const SAFETY_STAGE_VERSION = '4';
+export const SAFETY_STAGE_VERSION = '5';
 
 const BIAS_RANK: Record<AlertLevel, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 };
 
@@ -98,12 +99,21 @@ export async function screenRecords(
   return assessed.map((assessments, i) => ({ assessments, unit: verdicts[i] as UnitCrisis }));
 }
 
+/** The name tagger's answer for every message of each record, in one batch (its cascade skips most sentences). */
+export async function tagRecords(records: readonly ConversationRecord[], tagger: PersonTagger): Promise<TaggedPersons[][]> {
+  const tagged = await tagger.tag(records.flatMap((r) => r.messages.map((m) => m.content)));
+  let at = 0;
+  return records.map((r) => r.messages.map(() => tagged[at++] as TaggedPersons));
+}
+
 export function filterRecord(
   input: ConversationRecord,
   engine: DetectionEngine,
   policy: SafetyPolicy,
   counts: SafetyCounts,
   crisisOf?: { assessments: (CrisisAssessment | undefined)[]; unit: UnitCrisis },
+  /** The name tagger's answer for each message (see `tagRecords`); without it the rules alone find names. */
+  personsOf?: readonly (TaggedPersons | undefined)[],
 ): RecordVerdict {
   const redactor = new Redactor();
   const rejectReasons = new Set<string>();
@@ -123,7 +133,8 @@ export function filterRecord(
       confidence = crisis.confidence;
     }
     for (const t of crisis?.types ?? []) crisisTypes.add(t);
-    const findings = engine.detect(m.content).filter((f) => f.score >= policy.piiThreshold);
+    const tagged = personsOf?.[i];
+    const findings = engine.detect(m.content, tagged ? (raw) => combinePersons(raw, tagged) : undefined).filter((f) => f.score >= policy.piiThreshold);
     for (const f of findings) {
       piiCategories.add(f.category);
       bump(counts.byPiiCategory, f.category);
@@ -212,6 +223,8 @@ export interface FilterShardOptions {
   policy: SafetyPolicy;
   /** The crisis screen (default: the process's shared one for `policy.crisisModel`). */
   screen?: CrisisScreen;
+  /** The name tagger (default: the process's shared one when `policy.personModel` is `learned`). */
+  persons?: PersonTagger;
   onProgress?: (done: number) => void;
   signal?: AbortSignal;
 }
@@ -245,6 +258,7 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
   }
   const screen = options.screen ?? (await sharedCrisisScreen(policy.crisisModel));
   if (screen.mode !== policy.crisisModel) throw new Error(`the crisis screen is ${screen.mode}, the policy asks for ${policy.crisisModel}`);
+  const tagger = policy.personModel === 'learned' ? (options.persons ?? (await sharedPersonTagger())) : undefined;
   const counts = emptySafetyCounts();
   const kept = store.openWrite(`${key}/kept-${shard.split}.jsonl`);
   const rejected = store.openWrite(`${key}/rejected-${shard.split}.jsonl`);
@@ -256,8 +270,9 @@ export async function filterShard(options: FilterShardOptions): Promise<SafetySh
     let batch: ConversationRecord[] = [];
     const flush = async () => {
       const crisis = await screenRecords(batch, screen);
+      const persons = tagger ? await tagRecords(batch, tagger) : undefined;
       for (const [i, record] of batch.entries()) {
-        const verdict = filterRecord(record, engine, policy, counts, crisis[i]);
+        const verdict = filterRecord(record, engine, policy, counts, crisis[i], persons?.[i]);
         for (const e of verdict.explanations) if (samples.length < policy.auditSamples) samples.push(e);
         for (const g of groupsMentioned(record.messages.map((m) => m.content).join('\n'))) {
           const t = (counts.byGroup[`${g.type}:${g.group}`] ??= { records: 0, crisis: 0, rejected: 0, tp: 0, fp: 0, fn: 0, tn: 0 });

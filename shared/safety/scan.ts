@@ -7,6 +7,7 @@ import { detectBias } from './bias/bias';
 import { assessCrisis, PROTOCOLS, type CrisisAssessment } from './crisis/assess';
 import { roundProbability, screenFields, type CrisisScreen, type UnitCrisis } from './learned/screen';
 import { checkGates, type Speaker } from './gates';
+import { combinePersons, type PersonTagger, type TaggedPersons } from './pii/rampart';
 import type { DetectionEngine } from './engine';
 import { Redactor } from './redact';
 
@@ -48,12 +49,12 @@ export function scanText(
   text: string,
   engine: DetectionEngine,
   segments?: readonly Segment[],
-  screened: { unit?: UnitCrisis; assessment?: CrisisAssessment } = {},
+  screened: { unit?: UnitCrisis; assessment?: CrisisAssessment; persons?: TaggedPersons } = {},
 ): ScanResult {
-  const { unit } = screened;
+  const { unit, persons } = screened;
   const crisis = screened.assessment ?? assessCrisis(text);
   const raised = unit?.raisedByModel === true;
-  const findings = engine.detect(text);
+  const findings = engine.detect(text, persons ? (raw) => combinePersons(raw, persons) : undefined);
   const bias = detectBias(text);
   const { text: redacted } = new Redactor().redact(text, findings, crisis.indicators);
   return {
@@ -113,30 +114,31 @@ export function crisisUnitOf(parsed: { text: string; segments?: readonly Segment
   return { texts, assessments: texts.map((t) => assessCrisis(t)) };
 }
 
-/** Scans one text with a crisis screen (the rules, then the learned head when its first pass lets the text through). */
-export async function scanTextScreened(
-  id: string,
-  text: string,
-  engine: DetectionEngine,
-  screen: CrisisScreen,
-  segments?: readonly Segment[],
-): Promise<ScanResult> {
-  return (await scanScreened([{ id, text, ...(segments ? { segments: [...segments] } : {}) }], engine, screen))[0] as ScanResult;
+/** The learned models a scan uses (each optional: without it, the rules alone decide). */
+export interface ScanModels {
+  crisis?: CrisisScreen;
+  persons?: PersonTagger;
+}
+
+/** Scans one text with the learned models (the crisis screen's cascade, the name tagger's cascade). */
+export async function scanTextScreened(id: string, text: string, engine: DetectionEngine, models: ScanModels, segments?: readonly Segment[]): Promise<ScanResult> {
+  return (await scanScreened([{ id, text, ...(segments ? { segments: [...segments] } : {}) }], engine, models))[0] as ScanResult;
 }
 
 /**
- * Scans texts through a crisis screen in one batch. A plain text is its own crisis unit, so the
- * rules' assessment the screen needed is the one the scan reports (not computed twice).
+ * Scans texts through the learned models in one batch. A plain text is its own crisis unit, so
+ * the rules' assessment the screen needed is the one the scan reports (not computed twice).
  */
-async function scanScreened(
-  items: readonly { id: string; text: string; segments?: Segment[] }[],
-  engine: DetectionEngine,
-  screen: CrisisScreen,
-): Promise<ScanResult[]> {
+async function scanScreened(items: readonly { id: string; text: string; segments?: Segment[] }[], engine: DetectionEngine, models: ScanModels): Promise<ScanResult[]> {
   const inputs = items.map(crisisUnitOf);
-  const units = await screen.assess(inputs);
+  const units = models.crisis ? await models.crisis.assess(inputs) : undefined;
+  const persons = models.persons ? await models.persons.tag(items.map((p) => p.text)) : undefined;
   return items.map((p, i) =>
-    scanText(p.id, p.text, engine, p.segments, { unit: units[i], ...(p.segments ? {} : { assessment: inputs[i]?.assessments[0] }) }),
+    scanText(p.id, p.text, engine, p.segments, {
+      ...(units ? { unit: units[i] } : {}),
+      ...(persons ? { persons: persons[i] } : {}),
+      ...(p.segments ? {} : { assessment: inputs[i]?.assessments[0] }),
+    }),
   );
 }
 
@@ -149,7 +151,7 @@ export async function scanJsonl(
   output: string,
   engine: DetectionEngine,
   onProgress?: (n: number) => void,
-  screen?: CrisisScreen,
+  models: ScanModels = {},
 ): Promise<{ lines: number; errors: number }> {
   const out = createWriteStream(output);
   let lines = 0;
@@ -157,10 +159,10 @@ export async function scanJsonl(
   const write = async (obj: unknown) => {
     if (!out.write(`${JSON.stringify(obj)}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
   };
-  // Lines wait in a small batch for the crisis screen's encoder; output order is input order.
+  // Lines wait in a small batch for the learned models; output order is input order.
   let pending: { id: string; text: string; segments?: Segment[] }[] = [];
   const flush = async () => {
-    const results = screen ? await scanScreened(pending, engine, screen) : pending.map((p) => scanText(p.id, p.text, engine, p.segments));
+    const results = await scanScreened(pending, engine, models);
     for (const r of results) await write(r);
     pending = [];
   };

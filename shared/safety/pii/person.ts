@@ -14,6 +14,12 @@ const LexiconSchema = z.object({
   followers: z.array(z.string()),
 });
 
+/** The lexicon of the rules (person-lexicon.json), validated. */
+export const PERSON_LEXICON_FILE = path.join(__dirname, 'person-lexicon.json');
+export function loadPersonLexicon(file = PERSON_LEXICON_FILE): z.infer<typeof LexiconSchema> {
+  return LexiconSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+}
+
 function lines(file: string): string[] {
   return readFileSync(file, 'utf8')
     .split('\n')
@@ -63,6 +69,27 @@ function countryNames(): Set<string> {
   return out;
 }
 
+export interface NameLexicon {
+  /** Given names (stdlib's English lists), capitalised. */
+  given: Set<string>;
+  /** Given and family names (stdlib and cspell), capitalised. */
+  names: Set<string>;
+  /** Lower-case English words. */
+  english: Set<string>;
+  /** Country, region and time-zone city names, as written. */
+  places: Set<string>;
+}
+
+let lexicon: NameLexicon | undefined;
+/** The name lists, English words and place names, loaded once per process (the rules and the tagger share them). */
+export function nameLexicon(): NameLexicon {
+  if (!lexicon) {
+    const { given, any } = loadNames();
+    lexicon = { given, names: any, english: loadEnglishWords(), places: countryNames() };
+  }
+  return lexicon;
+}
+
 /**
  * Person names without a language model: runs of capitalised words checked against name lists,
  * with titles (Dr, Mrs) and introductions ("my name is") as context. A run whose first word is a
@@ -86,15 +113,15 @@ export class PersonDetector implements Detector {
   private readonly organisation: RegExp;
   private readonly follower: RegExp;
 
-  constructor(lexiconFile = path.join(__dirname, 'person-lexicon.json')) {
-    const lexicon = LexiconSchema.parse(JSON.parse(readFileSync(lexiconFile, 'utf8')));
-    const { given, any } = loadNames();
-    this.given = given;
-    this.names = any;
+  constructor(lexiconFile = PERSON_LEXICON_FILE) {
+    const lexicon = loadPersonLexicon(lexiconFile);
+    const shared = nameLexicon();
+    this.given = shared.given;
+    this.names = shared.names;
     this.ambiguous = new Set(lexicon.ambiguous);
     this.nonNames = new Set(lexicon.nonNames);
-    this.english = loadEnglishWords();
-    this.countries = countryNames();
+    this.english = shared.english;
+    this.countries = shared.places;
     const particles = lexicon.particles.join('|');
     // Words of one name sit on one line, separated by a space or tab.
     this.run = new RegExp(String.raw`(?<![\p{L}\p{N}'’-])${WORD}(?:[ \t](?:(?:${particles})[ \t]){0,2}${WORD}){0,3}(?![\p{L}\p{N}])`, 'gu');

@@ -1,17 +1,32 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { expectLinear } from '../../../test/linear-time';
 import type { Finding } from '../types';
-import { combinePersons, normaliseForBert, openRampart, personSpans, RAMPART } from './rampart';
+import {
+  alignPieces,
+  combinePersons,
+  filterPersonSpans,
+  mayNameSomeone,
+  normaliseForBert,
+  personSpans,
+  PersonTagger,
+  RAMPART,
+  sentences,
+  spanFilterLexicon,
+  verifyRampart,
+} from './rampart';
 
-const finding = (start: number, end: number, category = 'PERSON'): Finding => ({
+const finding = (start: number, end: number, category = 'PERSON', score = 0.7): Finding => ({
   category,
   start,
   end,
-  score: 0.7,
+  score,
   detector: 'rules',
   explanation: '',
 });
+
+const textOf = (text: string, spans: readonly { start: number; end: number }[]) => spans.map((s) => text.slice(s.start, s.end));
 
 describe('Rampart person spans', () => {
   it('maps the normalised text back to the original characters', () => {
@@ -21,69 +36,119 @@ describe('Rampart person spans', () => {
     expect(map[4]).toBe(4);
   });
 
-  it('joins given name and surname, continues word pieces, and ignores other labels', () => {
+  it('joins given name and surname, continues word pieces, and scores a span by its surest piece', () => {
     const text = "Call Anneke van Dijk-O'Hare at 5.";
-    const pieces = ['[CLS]', 'call', 'ann', '##eke', 'van', 'dijk', '-', 'o', "'", 'hare', 'at', '5', '.', '[SEP]'];
-    const given = { entity: 'B-GIVEN_NAME', score: 0.9 };
-    const surname = { entity: 'B-SURNAME', score: 0.8 };
-    const labels = [
-      undefined,
-      undefined,
-      given,
-      given,
-      surname,
-      surname,
-      surname,
-      surname,
-      surname,
-      surname,
-      undefined,
-      { entity: 'B-PHONE', score: 0.9 },
-    ];
-    const spans = personSpans(text, pieces, labels);
-    expect(spans.map((s) => text.slice(s.start, s.end))).toEqual(["Anneke van Dijk-O'Hare"]);
-    expect(spans[0]!.score).toBeCloseTo((0.9 + 6 * 0.8) / 7, 5);
+    const pieces = alignPieces(text, ['call', 'ann', '##eke', 'van', 'dijk', '-', 'o', "'", 'hare', 'at', '5', '.']);
+    const probability = [0.01, 0.9, 0.2, 0.8, 0.8, 0.7, 0.8, 0.6, 0.8, 0.01, 0.02, 0.01];
+    const spans = personSpans(text, pieces, probability, 0.5);
+    expect(textOf(text, spans)).toEqual(["Anneke van Dijk-O'Hare"]);
+    expect(spans[0]!.score).toBe(0.9);
     expect(spans[0]!.explanation).not.toContain('Anneke');
   });
 
-  it('keeps two names apart when words come between them', () => {
+  it('keeps two names apart when words come between them, and ignores pieces under the threshold', () => {
     const text = 'Ines and Tomas';
-    const name = { entity: 'B-GIVEN_NAME', score: 0.9 };
-    expect(personSpans(text, ['[CLS]', 'ines', 'and', 'tomas'], [undefined, name, undefined, name]).map((s) => text.slice(s.start, s.end))).toEqual([
-      'Ines',
-      'Tomas',
-    ]);
+    const pieces = alignPieces(text, ['ines', 'and', 'tomas']);
+    expect(textOf(text, personSpans(text, pieces, [0.9, 0.1, 0.6], 0.5))).toEqual(['Ines', 'Tomas']);
+    expect(textOf(text, personSpans(text, pieces, [0.9, 0.1, 0.4], 0.5))).toEqual(['Ines']);
   });
 
-  it('widens a tagged name with the rules that overlap it, and keeps other categories', () => {
-    const combined = combinePersons([finding(0, 12), finding(20, 30, 'EMAIL'), finding(40, 45)], [finding(5, 12)]);
+  it('drops word fragments, ordinary words, acronyms, places and companies, and keeps names', () => {
+    const lex = spanFilterLexicon();
+    const keep = (text: string, word: string) => {
+      const start = text.indexOf(word);
+      return textOf(text, filterPersonSpans(text, [finding(start, start + word.length)], lex));
+    };
+    expect(keep('She was sleepless all week.', 'less')).toEqual([]);
+    // Widened to "sleepless", an ordinary word.
+    expect(keep('She was sleepless all week.', 'sleep')).toEqual([]);
+    expect(keep('We talked about betrayal and trust.', 'betrayal')).toEqual([]);
+    expect(keep('Therapy with Mindfulness can help.', 'Mindfulness')).toEqual([]);
+    expect(keep('Ask your therapist about CBT and DBT.', 'DBT')).toEqual([]);
+    expect(keep('We moved to Portugal last year.', 'Portugal')).toEqual([]);
+    expect(keep('He works at Hollis Ltd now.', 'Hollis')).toEqual([]);
+    expect(keep('The Okafor Technology Solutions office is closed.', 'Okafor')).toEqual([]);
+    expect(keep('I met Okafor yesterday.', 'Okafor')).toEqual(['Okafor']);
+    expect(keep('I met Grace yesterday.', 'Grace')).toEqual(['Grace']);
+    expect(keep('then sarah called me again', 'sarah')).toEqual(['sarah']);
+    // A span that ends inside a word is widened to the word's end.
+    expect(keep('I met Okaforson yesterday.', 'Okafor')).toEqual(['Okaforson']);
+  });
+
+  it('cuts sentences at stops but not after titles or initials, with offsets into the text', () => {
+    const text = 'Hello, this is Dr. Mara Ilic. Who are you?  Best wishes,\nRobin J. Vale';
+    const parts = sentences(text);
+    // A line break alone does not cut: a signature read line by line looks like names.
+    expect(parts.map((s) => s.text)).toEqual(['Hello, this is Dr. Mara Ilic. ', 'Who are you?  ', 'Best wishes,\nRobin J. Vale']);
+    for (const s of parts) expect(text.slice(s.offset, s.offset + s.text.length)).toBe(s.text);
+    const long = `${'word '.repeat(200)}end`;
+    const cut = sentences(long, 100);
+    expect(cut.every((s) => s.text.length <= 100)).toBe(true);
+    expect(cut.map((s) => s.text).join('')).toBe(long);
+  });
+
+  it('cuts, screens and filters hostile text in linear time', () => {
+    const lex = spanFilterLexicon();
+    for (const unit of ['a', 'J. ', 'Mr.', 'Okafor ', 'x.y! ', '\n']) {
+      const make = (n: number) => unit.repeat(Math.ceil(n / unit.length));
+      expectLinear((text) => sentences(text), make, 50_000);
+      expectLinear((text) => sentences(text).filter((s) => mayNameSomeone(s.text, lex)), make, 50_000);
+      expectLinear((text) => filterPersonSpans(text, [finding(0, Math.min(6, text.length)), finding(text.length - 3, text.length)], lex), make, 50_000);
+    }
+  });
+
+  it('sends on only sentences that may name someone', () => {
+    const lex = spanFilterLexicon();
+    expect(mayNameSomeone('The weather was awful and I could not sleep.', lex)).toBe(false);
+    expect(mayNameSomeone("I'm so tired of everything lately", lex)).toBe(false);
+    expect(mayNameSomeone('Yesterday I talked to Okafor about it.', lex)).toBe(true);
+    expect(mayNameSomeone('Then Grace said it was fine.', lex)).toBe(true);
+    expect(mayNameSomeone('my friend sarah keeps calling', lex)).toBe(true);
+    expect(mayNameSomeone('My friend sarah keeps calling.', lex)).toBe(true);
+  });
+
+  it('lets the tagger decide names inside the sentences it read, widened by overlapping rules', () => {
+    const rules = [finding(0, 12), finding(20, 30, 'EMAIL'), finding(40, 45), finding(60, 66)];
+    const combined = combinePersons(rules, { findings: [finding(5, 12)], covered: [{ start: 0, end: 50 }] });
     expect(combined.map((f) => [f.category, f.start, f.end])).toEqual([
       ['EMAIL', 20, 30],
+      ['PERSON', 60, 66],
       ['PERSON', 0, 12],
     ]);
   });
 
-  it('refuses a tagger whose weights have another sha256', async () => {
+  it('refuses a tagger whose weights are missing or have another sha256', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pixel-rampart-'));
     try {
-      await expect(openRampart(dir)).rejects.toThrow(/model_q4\.onnx is missing \(run scripts\/setup\.sh\)/);
+      await expect(PersonTagger.open(dir)).rejects.toThrow(/model_q4\.onnx is missing \(run scripts\/setup\.sh\)/);
       mkdirSync(path.join(dir, 'onnx'));
       writeFileSync(path.join(dir, 'onnx', 'model_q4.onnx'), 'not the model');
-      await expect(openRampart(dir)).rejects.toThrow(new RegExp(`has sha256 [0-9a-f]{64}, expected ${RAMPART.onnxSha256}`));
+      await expect(verifyRampart(dir)).rejects.toThrow(new RegExp(`has sha256 [0-9a-f]{64}, expected ${RAMPART.onnxSha256}`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   // scripts/setup.sh installs the tagger; without it this test fails with the missing file's path.
-  it('tags names in a sentence of its own, with offsets into the text', async () => {
-    const tagger = await openRampart();
+  it('tags names behind its cascade, with offsets into the text, and caches by sentence', async () => {
+    const tagger = await PersonTagger.open();
     try {
       const text = 'Last week Marguerite Okafor told me the appointment moved to Thursday.';
-      const spans = await tagger.persons(text);
-      expect(spans.map((s) => text.slice(s.start, s.end))).toEqual(['Marguerite Okafor']);
+      const [one] = await tagger.tag([text]);
+      expect(textOf(text, one!.findings)).toEqual(['Marguerite Okafor']);
       const long = `${'We talked about sleep and work for a while. '.repeat(40)}Then Marguerite Okafor called.`;
-      expect((await tagger.persons(long)).map((s) => long.slice(s.start, s.end))).toEqual(['Marguerite Okafor']);
+      const plain = 'I could not sleep and everything felt heavy again.';
+      const ordinary = 'My therapist suggested Mindfulness and Yoga for the Anxiety.';
+      const before = { ...tagger.stats };
+      const [tagged, none, words] = await tagger.tag([long, plain, ordinary]);
+      expect(textOf(long, tagged!.findings)).toEqual(['Marguerite Okafor']);
+      expect(none).toEqual({ findings: [], covered: [] });
+      expect(words!.findings).toEqual([]);
+      // 43 sentences; only the one with a name candidate reached the model (capitalised ordinary words are no candidates).
+      expect(tagger.stats.sentences - before.sentences).toBe(43);
+      expect(tagger.stats.tagged - before.tagged).toBe(1);
+      await tagger.tag([text]);
+      expect(tagger.stats.cacheHits).toBeGreaterThanOrEqual(1);
     } finally {
       await tagger.dispose();
     }

