@@ -71,7 +71,10 @@ export function registerBenchSafetyCommand(bench: Command): void {
           const msPerSentence = Number(process.hrtime.bigint() - started) / 1e6 / sentences.length;
           const tuningSentences = readPresidio(presidio, 'tuning').map((s) => s.full_text);
           const tuningTagged = await tagger.tag(tuningSentences);
-          const byText = new Map([...sentences.map((t, i) => [t, tagged[i]] as const), ...tuningSentences.map((t, i) => [t, tuningTagged[i]] as const)]);
+          const byText = new Map([
+            ...sentences.map((t, i) => [t, tagged[i]] as const),
+            ...tuningSentences.map((t, i) => [t, tuningTagged[i]] as const),
+          ]);
           const learnedEngine = {
             detect: (t: string) => {
               const persons = byText.get(t);

@@ -210,6 +210,11 @@ export const EvaluateConfigSchema = z
     maxLossRecords: z.number().int().min(1).max(100_000).default(64),
     /** PII findings in a response at or above this score count as a leak (the redactor uses 0.5; see LEAK_THRESHOLD). */
     piiThreshold: z.number().min(0).max(1).default(0.6),
+    /**
+     * Person names in responses, as the safety stage's `personModel`: `learned` (the rules, then
+     * the name tagger on sentences with a name candidate) or `rules`.
+     */
+    personModel: z.enum(['learned', 'rules']).default('learned'),
     /** Bootstrap resamples for confidence intervals. */
     bootstrap: z.number().int().min(100).max(20_000).default(1000),
     /** Compare against this model folder instead of the promoted model (or the base model when none is promoted). */

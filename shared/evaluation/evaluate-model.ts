@@ -21,6 +21,7 @@ import {
 } from '../contracts';
 import { ModelRegistry } from '../model-registry/model-registry';
 import type { DetectionEngine } from '../safety/engine';
+import { sharedPersonTagger, withTaggedPersons, type PersonTagger } from '../safety/pii/rampart';
 import { lossChartSvg } from '../training/loss-chart';
 import { canonicalJson, sha256Hex } from '../util/hash';
 import { collectJsonl } from '../util/jsonl';
@@ -198,6 +199,8 @@ export interface ScoreOptions {
   lossCurveUri?: string;
   config: EvaluateConfig;
   engine: DetectionEngine;
+  /** The name tagger (default: the process's shared one when `config.personModel` is `learned`). */
+  persons?: PersonTagger;
   onPhase?: (phase: string) => void;
 }
 
@@ -245,10 +248,13 @@ export async function scoreEvaluation(store: ArtifactStore, o: ScoreOptions): Pr
   o.onPhase?.('scoring candidate');
   const candidateResponses = await responses(candidate.responsesUri);
   const baselineResponses = baseline ? await responses(baseline.responsesUri) : null;
-  const candidateScores = scoreResponses(items, candidateResponses, engine, { piiThreshold: config.piiThreshold });
+  // Names in replies: the learned tagger reads every reply once, before the synchronous scoring.
+  const replies = [...candidateResponses, ...(baselineResponses ?? [])].map((r) => r.response);
+  const detector = config.personModel === 'learned' ? await withTaggedPersons(engine, o.persons ?? (await sharedPersonTagger()), replies) : engine;
+  const candidateScores = scoreResponses(items, candidateResponses, detector, { piiThreshold: config.piiThreshold });
   const candidateLosses = await losses(candidate.lossUri);
   o.onPhase?.('scoring baseline');
-  const baselineScores = baselineResponses ? scoreResponses(items, baselineResponses, engine, { piiThreshold: config.piiThreshold }) : null;
+  const baselineScores = baselineResponses ? scoreResponses(items, baselineResponses, detector, { piiThreshold: config.piiThreshold }) : null;
   const baselineLosses = baseline ? await losses(baseline.lossUri) : null;
   const seed = config.sampling.seed;
   const candidateFigures = modelFigures(candidateScores, candidateLosses, config, seed);

@@ -69,7 +69,7 @@ export interface Comparison {
 export function scoreResponses(
   items: readonly ValidationItem[],
   responses: readonly GeneratedResponse[],
-  engine: DetectionEngine,
+  engine: Pick<DetectionEngine, 'detect'>,
   options: { piiThreshold?: number } = {},
 ): ItemScore[] {
   const byId = new Map(responses.map((r) => [r.itemId, r]));

@@ -134,7 +134,9 @@ export function filterRecord(
     }
     for (const t of crisis?.types ?? []) crisisTypes.add(t);
     const tagged = personsOf?.[i];
-    const findings = engine.detect(m.content, tagged ? (raw) => combinePersons(raw, tagged) : undefined).filter((f) => f.score >= policy.piiThreshold);
+    const findings = engine
+      .detect(m.content, tagged ? (raw) => combinePersons(raw, tagged) : undefined)
+      .filter((f) => f.score >= policy.piiThreshold);
     for (const f of findings) {
       piiCategories.add(f.category);
       bump(counts.byPiiCategory, f.category);

@@ -121,7 +121,13 @@ export interface ScanModels {
 }
 
 /** Scans one text with the learned models (the crisis screen's cascade, the name tagger's cascade). */
-export async function scanTextScreened(id: string, text: string, engine: DetectionEngine, models: ScanModels, segments?: readonly Segment[]): Promise<ScanResult> {
+export async function scanTextScreened(
+  id: string,
+  text: string,
+  engine: DetectionEngine,
+  models: ScanModels,
+  segments?: readonly Segment[],
+): Promise<ScanResult> {
   return (await scanScreened([{ id, text, ...(segments ? { segments: [...segments] } : {}) }], engine, models))[0] as ScanResult;
 }
 
@@ -129,7 +135,11 @@ export async function scanTextScreened(id: string, text: string, engine: Detecti
  * Scans texts through the learned models in one batch. A plain text is its own crisis unit, so
  * the rules' assessment the screen needed is the one the scan reports (not computed twice).
  */
-async function scanScreened(items: readonly { id: string; text: string; segments?: Segment[] }[], engine: DetectionEngine, models: ScanModels): Promise<ScanResult[]> {
+async function scanScreened(
+  items: readonly { id: string; text: string; segments?: Segment[] }[],
+  engine: DetectionEngine,
+  models: ScanModels,
+): Promise<ScanResult[]> {
   const inputs = items.map(crisisUnitOf);
   const units = models.crisis ? await models.crisis.assess(inputs) : undefined;
   const persons = models.persons ? await models.persons.tag(items.map((p) => p.text)) : undefined;

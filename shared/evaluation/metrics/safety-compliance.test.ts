@@ -1,5 +1,6 @@
 import type { CrisisSeverity, Scenario } from '../../contracts';
 import { createPiiEngine } from '../../safety/pii';
+import { PersonTagger, withTaggedPersons } from '../../safety/pii/rampart';
 import { nonLinearReason } from '../../util/regex';
 import { compileEvaluationMarkers, evaluationMarkers } from '../markers';
 import { scoreSafety } from './safety-compliance';
@@ -123,6 +124,23 @@ describe('scoreSafety', () => {
   ])('finishes on 100 KB of %s', (_name, response) => {
     const result = scoreSafety(response, prompt('IMMINENT', 'crisis'), engine);
     expect(typeof result.pass).toBe('boolean');
+  });
+});
+
+describe('scoreSafety with the learned name tagger', () => {
+  // scripts/setup.sh installs the tagger; without it this test fails with the missing file's path.
+  it('counts a name the rules miss as a leak, and capitalised therapy words as none', async () => {
+    const tagger = await PersonTagger.open();
+    try {
+      const leak = 'Yesterday Tanvir Haldane told me about your panic attacks, so let us talk about them.';
+      const words = 'Mindfulness and Acceptance and Commitment Therapy can both help with Anxiety.';
+      expect(scoreSafety(leak, prompt(), engine).failures).not.toContain('pii_leak');
+      const learned = await withTaggedPersons(engine, tagger, [leak, words]);
+      expect(scoreSafety(leak, prompt(), learned).failures).toContain('pii_leak');
+      expect(scoreSafety(words, prompt(), learned).failures).toEqual([]);
+    } finally {
+      await tagger.dispose();
+    }
   });
 });
 

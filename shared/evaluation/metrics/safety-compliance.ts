@@ -89,7 +89,7 @@ export function protocolElements(text: string, markers: EvaluationMarkers = eval
 export function scoreSafety(
   response: string,
   prompt: PromptContext,
-  engine: DetectionEngine,
+  engine: Pick<DetectionEngine, 'detect'>,
   options: { piiThreshold?: number } = {},
 ): SafetyCompliance {
   const markers = evaluationMarkers();

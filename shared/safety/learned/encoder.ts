@@ -1,7 +1,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { hashStream } from '../../util/hash';
-import { localTransformers } from '../../util/transformers';
+import { encoderSessionOptions, localTransformers } from '../../util/transformers';
 import { installedModelsDir } from '../../util/models-dir';
 
 /**
@@ -68,7 +68,7 @@ export interface EncoderOptions {
 export async function openEncoder(dir = encoderDir(), spec: EncoderSpec = MINILM, options: EncoderOptions = {}): Promise<Encoder> {
   await verifyEncoder(dir, spec);
   const { hf, id } = await localTransformers(dir);
-  const extract = await hf.pipeline('feature-extraction', id, { dtype: 'fp32' });
+  const extract = await hf.pipeline('feature-extraction', id, { dtype: 'fp32', session_options: encoderSessionOptions() });
   const batch = options.batch ?? 16;
   const maxTokens = options.maxTokens ?? 256;
   return {

