@@ -58,6 +58,15 @@ describe('pixel safety scan', () => {
     expect(JSON.parse(stdout)).toMatchObject({ pii: [{ category: 'US_SSN', start: 4, end: 15 }], redacted: 'SSN [US_SSN_1]' });
   });
 
+  it('finds names with the learned tagger by default, and with the rules alone under --rules-only', async () => {
+    const text = 'Yesterday Tanvir Haldane yelled at me again.';
+    const learned = JSON.parse((await runPixel(['safety', 'scan', '--text', text])).stdout) as { redacted: string };
+    expect(learned.redacted).toBe('Yesterday [PERSON_1] yelled at me again.');
+    const rules = JSON.parse((await runPixel(['safety', 'scan', '--text', text, '--rules-only'])).stdout) as { redacted: string; crisis: object };
+    expect(rules.redacted).toBe(text);
+    expect(rules.crisis).toMatchObject({ screened: false });
+  });
+
   it('says what is missing when given neither input nor text', async () => {
     const err = await pixelFailure(['safety', 'scan']);
     expect(err.code).toBe(1);

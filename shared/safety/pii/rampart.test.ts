@@ -171,6 +171,12 @@ describe('Rampart person spans', () => {
       expect(tagger.stats.tagged - before.tagged).toBe(2);
       await tagger.tag([text]);
       expect(tagger.stats.cacheHits).toBeGreaterThanOrEqual(1);
+      // A text of 200 name sentences: the first 64 are read, the rest left to the rules.
+      const many = Array.from({ length: 200 }, (_, i) => `Then Okafor${String.fromCharCode(97 + (i % 26))} called ${i} times.`).join(' ');
+      const capped = tagger.stats.capped;
+      const [bounded] = await tagger.tag([many]);
+      expect(tagger.stats.capped - capped).toBe(136);
+      expect(bounded!.covered).toHaveLength(64);
     } finally {
       await tagger.dispose();
     }

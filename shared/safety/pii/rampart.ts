@@ -291,6 +291,8 @@ export interface PersonTaggerStats {
   /** Sentences the model read (cache misses). */
   tagged: number;
   cacheHits: number;
+  /** Candidate sentences past `maxSentencesPerText`, left to the rules. */
+  capped: number;
 }
 
 export interface PersonTaggerOptions {
@@ -302,6 +304,8 @@ export interface PersonTaggerOptions {
   /** Sentences per onnxruntime call. */
   batch?: number;
   cacheSize?: number;
+  /** Candidate sentences of one text the model reads at most (a 1 MB text of names costs seconds, not minutes). */
+  maxSentencesPerText?: number;
 }
 
 interface Model {
@@ -366,13 +370,14 @@ async function openModel(dir: string): Promise<Model> {
 
 /** The learned person-name tagger of a process, behind its cascade and cache. */
 export class PersonTagger {
-  readonly stats: PersonTaggerStats = { texts: 0, sentences: 0, candidates: 0, tagged: 0, cacheHits: 0 };
+  readonly stats: PersonTaggerStats = { texts: 0, sentences: 0, candidates: 0, tagged: 0, cacheHits: 0, capped: 0 };
   private readonly cache = new Map<string, Finding[]>();
   private readonly lex = spanFilterLexicon();
   private readonly rules = new PersonDetector();
   private readonly threshold: number;
   private readonly batch: number;
   private readonly cacheSize: number;
+  private readonly maxSentencesPerText: number;
 
   private constructor(
     private readonly model: Model,
@@ -381,6 +386,7 @@ export class PersonTagger {
     this.threshold = options.threshold ?? 0.3;
     this.batch = options.batch ?? 16;
     this.cacheSize = options.cacheSize ?? 50_000;
+    this.maxSentencesPerText = options.maxSentencesPerText ?? 64;
   }
 
   /** Opens the tagger after checking its weights' sha256 (run scripts/setup.sh when missing). */
@@ -395,8 +401,22 @@ export class PersonTagger {
     // A sentence goes on when it has a name candidate, or when the rules find a name in it (the
     // tagger then decides: the rules' lists hold words such as "Cons" and "Anxiety").
     const chosen = split.map((ss, i) => {
-      const ruled = this.rules.detect(texts[i] as string);
-      return ss.filter((s) => mayNameSomeone(s.text, this.lex) || ruled.some((f) => f.start < s.offset + s.text.length && s.offset < f.end));
+      // Rule findings in text order, swept alongside the sentences (linear in both).
+      const ruled = this.rules.detect(texts[i] as string).sort((a, b) => a.start - b.start);
+      let r = 0;
+      const candidates: typeof ss = [];
+      for (const s of ss) {
+        const end = s.offset + s.text.length;
+        while (r < ruled.length && (ruled[r] as Finding).end <= s.offset) r += 1;
+        const ruleInside = r < ruled.length && (ruled[r] as Finding).start < end;
+        if (candidates.length < this.maxSentencesPerText) {
+          if (ruleInside || mayNameSomeone(s.text, this.lex)) candidates.push(s);
+        } else if (ruleInside || mayNameSomeone(s.text, this.lex)) {
+          // A hostile text full of candidates costs a bounded time: past the cap, the rules decide.
+          this.stats.capped += 1;
+        }
+      }
+      return candidates;
     });
     const missing = new Set<string>();
     split.forEach((ss, i) => {
