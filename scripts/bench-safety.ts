@@ -283,7 +283,12 @@ export function registerBenchSafetyCommand(bench: Command): void {
             : {}),
           throughputScope:
             'PII engine + crisis assessment + bias detection per text, median of 3 runs, one thread; synthetic message texts and real counsel-chat questions and answers',
-          targets: { piiF1: { structured: 0.95, PERSON: 0.8, ADDRESS: 0.8 }, crisis: { f1: 0.8, recall: 0.9 }, textsPerSecondPerCore: 20_000 },
+          targets: {
+            piiF1: { structured: 0.95, PERSON: 0.9, ADDRESS: 0.8 },
+            crisis: { f1: 0.85, recall: 0.9, urgentRecall: 0.9 },
+            stageConversationsPerSecondPerCore: 1000,
+            textsPerSecondPerCore: 20_000,
+          },
         }),
       );
     });
