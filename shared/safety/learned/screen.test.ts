@@ -34,6 +34,26 @@ describe('crisis screen: rules, then the learned head behind a first pass', () =
     expect(screen.stats.cacheHits).toBeGreaterThan(before.cacheHits);
   });
 
+  it('keeps the verdicts of cached texts when a full cache is cleared, and under concurrent calls', async () => {
+    const small = await CrisisScreen.open({ cacheSize: 2 });
+    try {
+      const a = 'Lately everything feels hopeless.';
+      const [first] = await small.assess([unit(a, 'I am so tired of all of it.')]);
+      // `a` is cached; two new texts overflow the cache, which is cleared before they are stored.
+      const [again, other] = await small.assess([
+        unit(a, 'I am so tired of all of it.'),
+        unit('Nothing helps and I feel hopeless.', 'I feel empty.'),
+      ]);
+      expect(again).toEqual(first);
+      expect(other?.screened).toBe(true);
+      const [x, y] = await Promise.all([small.assess([unit(a, 'I feel empty.')]), small.assess([unit('I cannot go on like this, it is hopeless.')])]);
+      expect(x[0]?.probability).toBeGreaterThan(0);
+      expect(y[0]?.probability).toBeGreaterThan(0);
+    } finally {
+      await small.dispose();
+    }
+  });
+
   it('spares the encoder a unit the rules already rate HIGH on an urgent rung (the head could change nothing)', async () => {
     const [v] = await screen.assess([unit('I have decided to kill myself tonight, I have the pills ready.')]);
     expect(v?.screened).toBe(false);

@@ -184,26 +184,35 @@ export class CrisisScreen {
     const rules = units.map((u) => rulesCrisis(u.assessments));
     if (this.mode === 'rules' || !this.encoder || !this.head) return rules;
     const screened = units.map((u, i) => u.texts.length > 0 && this.passesGate(u.texts, u.assessments, rules[i]));
+    // This call's embeddings, taken from the cache before the encoder runs: the cache may be
+    // cleared when full, or by another call while this one waits for the encoder.
+    const vectors = new Map<string, Float32Array>();
     const missing = new Set<string>();
     units.forEach((u, i) => {
       if (!screened[i]) return;
       for (const t of u.texts) {
-        if (this.cache.has(t)) this.stats.cacheHits += 1;
-        else missing.add(t);
+        const cached = this.cache.get(t);
+        if (cached) {
+          this.stats.cacheHits += 1;
+          vectors.set(t, cached);
+        } else missing.add(t);
       }
     });
     if (missing.size > 0) {
       const texts = [...missing];
-      const vectors = await this.encoder.embed(texts);
+      const embedded = await this.encoder.embed(texts);
       this.stats.textsEmbedded += texts.length;
       if (this.cache.size + texts.length > this.cacheSize) this.cache.clear();
-      texts.forEach((t, i) => this.cache.set(t, vectors[i] as Float32Array));
+      texts.forEach((t, i) => {
+        this.cache.set(t, embedded[i] as Float32Array);
+        vectors.set(t, embedded[i] as Float32Array);
+      });
     }
     return units.map((u, i) => {
       const ruled = rules[i] as UnitCrisis;
       if (!screened[i]) return ruled;
       this.stats.screened += 1;
-      const embeddings = u.texts.map((t) => this.cache.get(t) as Float32Array);
+      const embeddings = u.texts.map((t) => vectors.get(t) as Float32Array);
       const level = Math.max(0, ...u.assessments.map(cssrsLevel));
       const verdict = raiseWithHead(ruled, scoreCrisisRisk(this.head as CrisisHeadFile, embeddings, level));
       if (verdict.raisedByModel) this.stats.raised += 1;

@@ -150,6 +150,19 @@ describe('Rampart person spans', () => {
     }
   });
 
+  it('keeps the names of cached sentences when a full cache is cleared', async () => {
+    const tagger = await PersonTagger.open(undefined, { cacheSize: 1 });
+    try {
+      const a = 'Last week Marguerite Okafor told me.';
+      await tagger.tag([a]);
+      const [again, other] = await tagger.tag([a, 'Then Tanvir Haldane called. Later Ifeoma wrote.']);
+      expect(textOf(a, again!.findings)).toEqual(['Marguerite Okafor']);
+      expect(other!.findings.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await tagger.dispose();
+    }
+  });
+
   // scripts/setup.sh installs the tagger; without it this test fails with the missing file's path.
   it('tags names behind its cascade, with offsets into the text, and caches by sentence', async () => {
     const tagger = await PersonTagger.open();

@@ -418,36 +418,45 @@ export class PersonTagger {
       }
       return candidates;
     });
+    // This call's answers, taken from the cache before the model runs: reading may clear the
+    // cache (when full), and another call may clear it while this one waits for the model.
+    const answers = new Map<string, Finding[]>();
     const missing = new Set<string>();
     split.forEach((ss, i) => {
       this.stats.sentences += ss.length;
       for (const s of chosen[i] as typeof ss) {
         this.stats.candidates += 1;
-        if (this.cache.has(s.text)) this.stats.cacheHits += 1;
-        else missing.add(s.text);
+        const cached = this.cache.get(s.text);
+        if (cached) {
+          this.stats.cacheHits += 1;
+          answers.set(s.text, cached);
+        } else missing.add(s.text);
       }
     });
-    if (missing.size > 0) await this.read([...missing]);
+    if (missing.size > 0) for (const [text, found] of await this.read([...missing])) answers.set(text, found);
     return chosen.map((ss) => ({
-      findings: ss.flatMap((s) => (this.cache.get(s.text) ?? []).map((f) => ({ ...f, start: f.start + s.offset, end: f.end + s.offset }))),
+      findings: ss.flatMap((s) => (answers.get(s.text) ?? []).map((f) => ({ ...f, start: f.start + s.offset, end: f.end + s.offset }))),
       covered: ss.map((s) => ({ start: s.offset, end: s.offset + s.text.length })),
     }));
   }
 
-  /** Runs the model over sentences (length-sorted batches) and caches their spans. */
-  private async read(list: string[]): Promise<void> {
+  /** Runs the model over sentences (length-sorted batches), caches their spans and returns them. */
+  private async read(list: string[]): Promise<Map<string, Finding[]>> {
     list.sort((a, b) => a.length - b.length);
-    if (this.cache.size + list.length > this.cacheSize) this.cache.clear();
+    const out = new Map<string, Finding[]>();
     for (let start = 0; start < list.length; start += this.batch) {
       const batch = list.slice(start, start + this.batch);
       const probabilities = await this.model.nameProbabilities(batch);
       batch.forEach((text, i) => {
         const pieces = alignPieces(text, this.model.tokenize(text));
         const spans = personSpans(text, pieces, probabilities[i] ?? [], this.threshold);
-        this.cache.set(text, filterPersonSpans(text, spans, this.lex));
+        out.set(text, filterPersonSpans(text, spans, this.lex));
       });
       this.stats.tagged += batch.length;
     }
+    if (this.cache.size + out.size > this.cacheSize) this.cache.clear();
+    for (const [text, found] of out) this.cache.set(text, found);
+    return out;
   }
 
   async dispose(): Promise<void> {
