@@ -37,7 +37,7 @@ export function registerBenchAugmentCommand(bench: Command): void {
       console.error('preparing and safety-filtering (not timed; cached after the first run) ...');
       const prepared = await prepareDataset({ config: PrepareConfigSchema.parse({ source: { kind: 'jsonl', uri: file } }), store, useCache: true });
       const engine = createPiiEngine();
-      const policy = SafetyPolicySchema.parse({ crisisModel: opts.crisisModel });
+      const policy = SafetyPolicySchema.parse({ crisisModel: opts.crisisModel, personModel: opts.crisisModel });
       const filtered: ShardRef[] = [];
       for (const shard of prepared.shards) {
         const r = await filterShard({ store, engine, shard, policy });

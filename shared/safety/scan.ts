@@ -142,7 +142,7 @@ async function scanScreened(
 ): Promise<ScanResult[]> {
   const inputs = items.map(crisisUnitOf);
   const units = models.crisis ? await models.crisis.assess(inputs) : undefined;
-  const persons = models.persons ? await models.persons.tag(items.map((p) => p.text)) : undefined;
+  const persons = models.persons ? await tagSegments(items, models.persons) : undefined;
   return items.map((p, i) =>
     scanText(p.id, p.text, engine, p.segments, {
       ...(units ? { unit: units[i] } : {}),
@@ -150,6 +150,27 @@ async function scanScreened(
       ...(p.segments ? {} : { assessment: inputs[i]?.assessments[0] }),
     }),
   );
+}
+
+/**
+ * The name tagger's answer for each scanned line: a record's messages are tagged one by one (as
+ * the safety stage tags them), so a name never runs across two messages and the per-text cap
+ * applies per message; offsets are then moved into the joined text.
+ */
+async function tagSegments(items: readonly { text: string; segments?: Segment[] }[], tagger: PersonTagger): Promise<TaggedPersons[]> {
+  const parts = items.map((p) => p.segments ?? [{ start: 0, end: p.text.length, role: 'any' as const }]);
+  const tagged = await tagger.tag(items.flatMap((p, i) => (parts[i] as Segment[]).map((seg) => p.text.slice(seg.start, seg.end))));
+  let at = 0;
+  return parts.map((segs) => {
+    const out: TaggedPersons = { findings: [], covered: [] };
+    for (const seg of segs) {
+      const t = tagged[at++] as TaggedPersons;
+      const shift = <T extends { start: number; end: number }>(x: T): T => ({ ...x, start: x.start + seg.start, end: x.end + seg.start });
+      out.findings.push(...t.findings.map(shift));
+      out.covered.push(...t.covered.map(shift));
+    }
+    return out;
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ const LexiconSchema = z.object({
   particles: z.array(z.string()),
   introductions: z.array(z.string()),
   organisationSuffixes: z.array(z.string()),
+  organisationWords: z.array(z.string()).default([]),
   followers: z.array(z.string()),
 });
 

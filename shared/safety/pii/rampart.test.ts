@@ -96,7 +96,7 @@ describe('Rampart person spans', () => {
 
   it('cuts, screens and filters hostile text in linear time', () => {
     const lex = spanFilterLexicon();
-    for (const unit of ['a', 'J. ', 'Mr.', 'Okafor ', 'x.y! ', '\n']) {
+    for (const unit of ['a', '.', '!', '.)', 'J. ', 'Mr.', 'Okafor ', 'x.y! ', '\n']) {
       const make = (n: number) => unit.repeat(Math.ceil(n / unit.length));
       expectLinear((text) => sentences(text), make, 50_000);
       expectLinear((text) => sentences(text).filter((s) => mayNameSomeone(s.text, lex)), make, 50_000);
@@ -106,6 +106,20 @@ describe('Rampart person spans', () => {
         50_000,
       );
     }
+  });
+
+  it('combines thousands of names near-linearly', () => {
+    const make = (n: number) => 'x'.repeat(n);
+    const combine = (text: string) => {
+      const rules: Finding[] = [];
+      const tagged: Finding[] = [];
+      for (let at = 0; at + 8 < text.length; at += 10) {
+        rules.push(finding(at, at + 6));
+        if (at % 40 === 0) tagged.push(finding(at + 2, at + 8));
+      }
+      return combinePersons(rules, { findings: tagged, covered: [{ start: 0, end: text.length / 2 }] });
+    };
+    expectLinear(combine, make, 100_000);
   });
 
   it('sends on only sentences that may name someone', () => {
@@ -184,6 +198,10 @@ describe('Rampart person spans', () => {
       expect(tagger.stats.tagged - before.tagged).toBe(2);
       await tagger.tag([text]);
       expect(tagger.stats.cacheHits).toBeGreaterThanOrEqual(1);
+      // A sentence of 400 characters is read whole (digits and commas are a piece each).
+      const digits = `${'1,'.repeat(150)} then Marguerite Okafor called.`;
+      const [longOne] = await tagger.tag([digits]);
+      expect(textOf(digits, longOne!.findings)).toEqual(['Marguerite Okafor']);
       // A text of 200 name sentences: the first 64 are read, the rest left to the rules.
       const many = Array.from({ length: 200 }, (_, i) => `Then Okafor${String.fromCharCode(97 + (i % 26))} called ${i} times.`).join(' ');
       const capped = tagger.stats.capped;

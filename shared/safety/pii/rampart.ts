@@ -133,10 +133,12 @@ export interface SpanFilterLexicon {
 
 export function spanFilterLexicon(): SpanFilterLexicon {
   const lexicon = loadPersonLexicon();
-  const suffixes = lexicon.organisationSuffixes.map((s) => escapeRegex(s.replace(/\.$/, '')));
-  // Up to three more capitalised words (with "and" or "&") may come before the suffix.
+  const alternation = (words: readonly string[]) => words.map((w) => escapeRegex(w.replace(/\.$/, ''))).join('|');
+  // A company suffix may follow more capitalised names joined by "and" ("Vane, Oduya and
+  // Partners"); a generic company word only the capitalised words right before it ("Brindle
+  // Research"), so "Tanvir and Child Protective Services" keeps its name.
   const organisation = new RegExp(
-    String.raw`^(?:,?[ \t]+(?:(?:and|&)[ \t]+)?\p{Lu}[\p{L}'’-]{0,30}){0,3}[ \t]+(?:${suffixes.join('|')})(?![\p{L}\p{N}])`,
+    String.raw`^(?:(?:,?[ \t]+(?:(?:and|&)[ \t]+)?\p{Lu}[\p{L}'’-]{0,30}){0,3},?[ \t]+(?:(?:and|&)[ \t]+)?(?:${alternation(lexicon.organisationSuffixes)})|(?:[ \t]+\p{Lu}[\p{L}'’-]{0,30}){0,2}[ \t]+(?:${alternation(lexicon.organisationWords)}))(?![\p{L}\p{N}])`,
     'u',
   );
   return { names: nameLexicon(), organisation, nonNames: new Set(lexicon.nonNames) };
@@ -177,7 +179,8 @@ const TITLES = new Set(['mr', 'mrs', 'ms', 'mx', 'dr', 'prof', 'sr', 'jr', 'st',
 export function sentences(text: string, max = 400): { offset: number; text: string }[] {
   const out: { offset: number; text: string }[] = [];
   // Line breaks do not end a sentence: an address block or a signature read line by line looks like names.
-  const boundary = /[.!?]+["'”’)\]]*\s+/gu;
+  // Matches start only where a run of stops starts, so a text of a million dots stays linear.
+  const boundary = /(?<![.!?])[.!?]+["'”’)\]]*\s+/gu;
   let start = 0;
   const push = (end: number) => {
     while (end - start > max) {
@@ -263,10 +266,10 @@ export const TAGGER_CONFIDENT = 0.5;
  * overlaps it (two weak signals that agree), and then takes the surer of the two scores.
  */
 export function combinePersons(rules: readonly Finding[], tagged: TaggedPersons, ruleThreshold = 0.5): Finding[] {
-  const overlaps = (a: { start: number; end: number }, b: { start: number; end: number }) => a.start < b.end && b.start < a.end;
-  const rulePersons = rules.filter((f) => f.category === 'PERSON');
+  const rulePersons = rules.filter((f) => f.category === 'PERSON').sort((a, b) => a.start - b.start);
+  const ruleIndex = new SpanIndex(rulePersons);
   const widened = tagged.findings.flatMap((t) => {
-    const o = rulePersons.filter((r) => overlaps(r, t));
+    const o = ruleIndex.overlapping(t);
     const agreeing = o.filter((r) => r.score >= ruleThreshold);
     if (t.score < TAGGER_CONFIDENT && agreeing.length === 0) return [];
     if (o.length === 0) return [t];
@@ -279,8 +282,47 @@ export function combinePersons(rules: readonly Finding[], tagged: TaggedPersons,
       },
     ];
   });
-  const outside = rulePersons.filter((r) => !tagged.covered.some((c) => overlaps(c, r)) && !widened.some((w) => overlaps(w, r)));
+  const covered = new SpanIndex(tagged.covered);
+  const taken = new SpanIndex(widened);
+  const outside = rulePersons.filter((r) => !covered.overlapsAny(r) && !taken.overlapsAny(r));
   return [...rules.filter((f) => f.category !== 'PERSON'), ...outside, ...widened];
+}
+
+/**
+ * Spans sorted by start, asked which overlap a range: a binary search for the first span that
+ * could (its start no earlier than the range's start minus the longest span), then a walk while
+ * spans start before the range ends. Keeps combining a text's findings near-linear even when a
+ * hostile text holds thousands of names.
+ */
+class SpanIndex<T extends { start: number; end: number }> {
+  private readonly spans: T[];
+  private readonly longest: number;
+
+  constructor(spans: readonly T[]) {
+    this.spans = [...spans].sort((a, b) => a.start - b.start);
+    this.longest = this.spans.reduce((m, s) => Math.max(m, s.end - s.start), 0);
+  }
+
+  overlapping(range: { start: number; end: number }): T[] {
+    const out: T[] = [];
+    const from = range.start - this.longest;
+    let lo = 0;
+    let hi = this.spans.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.spans[mid] as T).start < from) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.spans.length && (this.spans[i] as T).start < range.end; i++) {
+      const s = this.spans[i] as T;
+      if (s.start < range.end && range.start < s.end) out.push(s);
+    }
+    return out;
+  }
+
+  overlapsAny(range: { start: number; end: number }): boolean {
+    return this.overlapping(range).length > 0;
+  }
 }
 
 export interface PersonTaggerStats {
@@ -339,7 +381,8 @@ async function openModel(dir: string): Promise<Model> {
   return {
     tokenize: (text) => tokenizer.tokenize(text),
     async nameProbabilities(batch) {
-      const encoded = tokenizer(batch as string[], { padding: true, truncation: true, max_length: 256 });
+      // 512 pieces (the model's positions) hold any sentence of 400 characters: none is cut.
+      const encoded = tokenizer(batch as string[], { padding: true, truncation: true, max_length: 512 });
       const { logits } = (await model(encoded)) as { logits: { dims: number[]; data: Float32Array } };
       const [n, steps, width] = logits.dims as [number, number, number];
       const out: number[][] = [];
