@@ -14,8 +14,11 @@ describe('growth', () => {
   };
 
   it('tells quadratic code from linear code', () => {
-    const quad = growth(quadratic, (n) => 'a'.repeat(n), 3_000);
-    expect(quad.ratio).toBeGreaterThan(9);
+    // A busy machine can stall the small measurement and shrink one ratio: the largest of up
+    // to three measurements is the one least disturbed (quadratic code grows about 16x).
+    let ratio = 0;
+    for (let attempt = 0; attempt < 3 && ratio <= 9; attempt++) ratio = Math.max(ratio, growth(quadratic, (n) => 'a'.repeat(n), 3_000).ratio);
+    expect(ratio).toBeGreaterThan(9);
     expectLinear(linear, (n) => 'a'.repeat(n), 2_000_000);
   });
 });
