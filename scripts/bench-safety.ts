@@ -16,7 +16,7 @@ import { CrisisScreen } from '../shared/safety/learned/screen';
 import { CSSRS_RANK } from '../shared/contracts/crisis';
 import { AT_RISK, URGENT } from './safety-train';
 import { createPiiEngine } from '../shared/safety/pii';
-import { combinePersons, PersonTagger, RAMPART, type TaggedPersons } from '../shared/safety/pii/rampart';
+import { PersonTagger, personsCombiner, RAMPART, withTaggedPersons, type TaggedPersons } from '../shared/safety/pii/rampart';
 import { evaluatePresidio } from '../shared/safety/pii/presidio-eval';
 import { devFile, readCounselChat, readCssrs, readPresidio } from '../shared/safety/dev-sets/load';
 import { DEV_SPLIT_SEED } from '../shared/safety/dev-sets/split';
@@ -67,20 +67,11 @@ export function registerBenchSafetyCommand(bench: Command): void {
         try {
           const sentences = readPresidio(presidio, 'report').map((s) => s.full_text);
           let started = process.hrtime.bigint();
-          const tagged = await tagger.tag(sentences);
+          await tagger.tag(sentences);
           const msPerSentence = Number(process.hrtime.bigint() - started) / 1e6 / sentences.length;
+          // The report sentences come from the tagger's cache now; the tuning part is tagged here.
           const tuningSentences = readPresidio(presidio, 'tuning').map((s) => s.full_text);
-          const tuningTagged = await tagger.tag(tuningSentences);
-          const byText = new Map([
-            ...sentences.map((t, i) => [t, tagged[i]] as const),
-            ...tuningSentences.map((t, i) => [t, tuningTagged[i]] as const),
-          ]);
-          const learnedEngine = {
-            detect: (t: string) => {
-              const persons = byText.get(t);
-              return engine.detect(t, persons ? (raw) => combinePersons(raw, persons) : undefined);
-            },
-          };
+          const learnedEngine = await withTaggedPersons(engine, tagger, [...sentences, ...tuningSentences]);
           const combined = evaluatePresidio(presidio, learnedEngine, 'report');
           const combinedTuning = evaluatePresidio(presidio, learnedEngine, 'tuning');
           const answers = readCounselChat(devFile('counsel-chat'), 'report')
@@ -96,7 +87,7 @@ export function registerBenchSafetyCommand(bench: Command): void {
           answers.forEach((a, i) => {
             const tags = answerTags[i] as TaggedPersons;
             rulePersons += engine.detect(a).filter((f) => f.category === 'PERSON').length;
-            learnedPersons += engine.detect(a, (raw) => combinePersons(raw, tags)).filter((f) => f.category === 'PERSON').length;
+            learnedPersons += engine.detect(a, personsCombiner(tags)).filter((f) => f.category === 'PERSON').length;
           });
           personLearned = {
             split: 'report',

@@ -21,7 +21,7 @@ import { CRISIS_SEVERITY_RANK, isCrisisLabel, severityLabel, type CrisisSeverity
 import type { DetectionEngine } from './engine';
 import { GATE_RANK, checkGates } from './gates';
 import { Redactor } from './redact';
-import { combinePersons, sharedPersonTagger, type PersonTagger, type TaggedPersons } from './pii/rampart';
+import { personsCombiner, sharedPersonTagger, type PersonTagger, type TaggedPersons } from './pii/rampart';
 
 /** Bump when the stage's output changes for the same input; part of the cache key. */
 export const SAFETY_STAGE_VERSION = '5';
@@ -133,10 +133,7 @@ export function filterRecord(
       confidence = crisis.confidence;
     }
     for (const t of crisis?.types ?? []) crisisTypes.add(t);
-    const tagged = personsOf?.[i];
-    const findings = engine
-      .detect(m.content, tagged ? (raw) => combinePersons(raw, tagged) : undefined)
-      .filter((f) => f.score >= policy.piiThreshold);
+    const findings = engine.detect(m.content, personsCombiner(personsOf?.[i])).filter((f) => f.score >= policy.piiThreshold);
     for (const f of findings) {
       piiCategories.add(f.category);
       bump(counts.byPiiCategory, f.category);

@@ -7,7 +7,7 @@ import { detectBias } from './bias/bias';
 import { assessCrisis, PROTOCOLS, type CrisisAssessment } from './crisis/assess';
 import { roundProbability, screenFields, type CrisisScreen, type UnitCrisis } from './learned/screen';
 import { checkGates, type Speaker } from './gates';
-import { combinePersons, type PersonTagger, type TaggedPersons } from './pii/rampart';
+import { personsCombiner, type PersonTagger, type TaggedPersons } from './pii/rampart';
 import type { DetectionEngine } from './engine';
 import { Redactor } from './redact';
 
@@ -54,7 +54,7 @@ export function scanText(
   const { unit, persons } = screened;
   const crisis = screened.assessment ?? assessCrisis(text);
   const raised = unit?.raisedByModel === true;
-  const findings = engine.detect(text, persons ? (raw) => combinePersons(raw, persons) : undefined);
+  const findings = engine.detect(text, personsCombiner(persons));
   const bias = detectBias(text);
   const { text: redacted } = new Redactor().redact(text, findings, crisis.indicators);
   return {

@@ -288,6 +288,11 @@ export function combinePersons(rules: readonly Finding[], tagged: TaggedPersons,
   return [...rules.filter((f) => f.category !== 'PERSON'), ...outside, ...widened];
 }
 
+/** The engine's `combine` hook for one text's tagger answer (none: the rules alone decide). */
+export function personsCombiner(tagged: TaggedPersons | undefined): ((raw: Finding[]) => Finding[]) | undefined {
+  return tagged ? (raw) => combinePersons(raw, tagged) : undefined;
+}
+
 /**
  * Spans sorted by start, asked which overlap a range: a binary search for the first span that
  * could (its start no earlier than the range's start minus the longest span), then a walk while
@@ -452,12 +457,10 @@ export class PersonTagger {
         const end = s.offset + s.text.length;
         while (r < ruled.length && (ruled[r] as Finding).end <= s.offset) r += 1;
         const ruleInside = r < ruled.length && (ruled[r] as Finding).start < end;
-        if (candidates.length < this.maxSentencesPerText) {
-          if (ruleInside || mayNameSomeone(s.text, this.lex)) candidates.push(s);
-        } else if (ruleInside || mayNameSomeone(s.text, this.lex)) {
-          // A hostile text full of candidates costs a bounded time: past the cap, the rules decide.
-          this.stats.capped += 1;
-        }
+        if (!ruleInside && !mayNameSomeone(s.text, this.lex)) continue;
+        // A hostile text full of candidates costs a bounded time: past the cap, the rules decide.
+        if (candidates.length < this.maxSentencesPerText) candidates.push(s);
+        else this.stats.capped += 1;
       }
       return candidates;
     });
@@ -534,8 +537,7 @@ export async function withTaggedPersons(
   const byText = new Map(unique.map((t, i) => [t, tagged[i] as TaggedPersons]));
   return {
     detect(text: string) {
-      const persons = byText.get(text);
-      return engine.detect(text, persons ? (raw) => combinePersons(raw, persons) : undefined);
+      return engine.detect(text, personsCombiner(byText.get(text)));
     },
   };
 }
