@@ -7,6 +7,7 @@ import {
   alignPieces,
   combinePersons,
   filterPersonSpans,
+  withoutTrailingWords,
   mayNameSomeone,
   normaliseForBert,
   personSpans,
@@ -80,6 +81,27 @@ describe('Rampart person spans', () => {
     expect(keep('then sarah called me again', 'sarah')).toEqual(['sarah']);
     // A span that ends inside a word is widened to the word's end.
     expect(keep('I met Okaforson yesterday.', 'Okafor')).toEqual(['Okaforson']);
+    // Lower-case ordinary words at a span's end are the sentence going on, in cased text only.
+    expect(keep('Klimek shouted at me again.', 'Klimek shouted')).toEqual(['Klimek']);
+    expect(keep('Then Ines Okafor and me left.', 'Ines Okafor and')).toEqual(['Ines Okafor']);
+    expect(keep('Ask Mary rose about it.', 'Mary rose')).toEqual(['Mary rose']);
+    expect(keep('then klimek shouted at me again', 'klimek shouted')).toEqual(['klimek shouted']);
+  });
+
+  it('cuts trailing words off a span, never its first word, in one backwards pass', () => {
+    const lower = (w: string) => w === w.toLowerCase();
+    const cut = (text: string) => text.slice(0, withoutTrailingWords(text, 0, text.length, lower));
+    expect(cut('Vale said so')).toBe('Vale');
+    expect(cut('Vale-said')).toBe('Vale');
+    expect(cut('van Gijn')).toBe('van Gijn');
+    expect(cut('shouted')).toBe('shouted');
+    expect(cut("O'Neil's")).toBe("O'Neil's");
+    expect(cut('Vale  ')).toBe('Vale  ');
+    expectLinear(
+      (text) => withoutTrailingWords(text, 0, text.length, lower),
+      (n) => `Vale${' x'.repeat(n)}`,
+      50_000,
+    );
   });
 
   it('cuts sentences at stops but not after titles or initials, with offsets into the text', () => {

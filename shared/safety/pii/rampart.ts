@@ -160,9 +160,12 @@ export function filterPersonSpans(text: string, spans: readonly Finding[], lex: 
     if (isWordChar(text[f.start - 1])) continue;
     let end = f.end;
     while (end < text.length && end - f.end < 40 && isWordChar(text[end])) end += 1;
+    const known = (w: string) => lex.names.names.has(w.charAt(0).toUpperCase() + w.slice(1).toLowerCase());
+    // In cased text a name's words are capitalised: a lower-case ordinary word at the end of a
+    // span ("Klimek shouted") is the sentence going on, not the name, and is cut off.
+    if (cased) end = withoutTrailingWords(text, f.start, end, (w) => w === w.toLowerCase() && lex.names.english.has(w) && !known(w));
     const phrase = text.slice(f.start, end);
     const words = phrase.split(/[\s'’\-.]+/u).filter((w) => w.length > 0);
-    const known = (w: string) => lex.names.names.has(w.charAt(0).toUpperCase() + w.slice(1).toLowerCase());
     // Ordinary English words ("betrayal", "Mindfulness", "Commitment Therapy") that are no known name.
     if (words.every((w) => lex.names.english.has(w.toLowerCase()) && !known(w))) continue;
     if (cased && words.every((w) => (w === w.toLowerCase() || (w.length > 1 && w === w.toUpperCase())) && !known(w))) continue;
@@ -171,6 +174,24 @@ export function filterPersonSpans(text: string, spans: readonly Finding[], lex: 
     out.push({ ...f, end });
   }
   return out;
+}
+
+/**
+ * The end of `text[start, end)` without its trailing words that `drop` says are no part of a name,
+ * keeping at least the first word. Words are runs of letters (and apostrophes) split by spaces or
+ * hyphens; a word held together with its neighbour by an apostrophe stays. One backwards pass.
+ */
+export function withoutTrailingWords(text: string, start: number, end: number, drop: (word: string) => boolean): number {
+  let cut = end;
+  for (;;) {
+    let wordStart = cut;
+    while (wordStart > start && /[\p{L}'’]/u.test(text[wordStart - 1] as string)) wordStart -= 1;
+    if (wordStart === cut || wordStart === start) return cut;
+    let gapStart = wordStart;
+    while (gapStart > start && /[\s-]/u.test(text[gapStart - 1] as string)) gapStart -= 1;
+    if (gapStart === wordStart || gapStart === start || !drop(text.slice(wordStart, cut))) return cut;
+    cut = gapStart;
+  }
 }
 
 const TITLES = new Set(['mr', 'mrs', 'ms', 'mx', 'dr', 'prof', 'sr', 'jr', 'st', 'rev', 'fr']);
