@@ -21,7 +21,7 @@ export function registerBenchAugmentCommand(bench: Command): void {
     .option('--records <n>', 'synthetic records', intOption('--records', 1), PRODUCTION_RECORDS)
     .option('--repeat <n>', 'timed runs (the median is reported)', intOption('--repeat', 1, 20), 3)
     .option('--threads <n>', 'shards augmented at once, one thread each (default: the cores)', intOption('--threads', 1, 64), availableParallelism())
-    .option('--crisis-model <mode>', 'crisis engine of the safety stage and the re-check: learned (default) or rules', 'learned')
+    .option('--crisis-model <mode>', 'crisis and name engines of the safety stage and the re-check: learned (default) or rules', 'learned')
     .action(async (opts: { records: number; repeat: number; threads: number; crisisModel: string }) => {
       if (opts.crisisModel !== 'learned' && opts.crisisModel !== 'rules') throw new Error('--crisis-model must be learned or rules');
       const file = path.join(tmpdir(), `pixel-bench-synthetic-v${GENERATOR_VERSION}-${opts.records}.jsonl`);
@@ -43,7 +43,7 @@ export function registerBenchAugmentCommand(bench: Command): void {
         const r = await filterShard({ store, engine, shard, policy });
         filtered.push({ split: r.split, ...r.kept });
       }
-      const config = AugmentConfigSchema.parse({ crisisModel: opts.crisisModel });
+      const config = AugmentConfigSchema.parse({ crisisModel: opts.crisisModel, personModel: opts.crisisModel });
       const train = filtered.filter((s) => config.splits.includes(s.split));
       const sourceRecords = train.reduce((n, s) => n + s.records, 0);
       const rates: number[] = [];
@@ -64,6 +64,7 @@ export function registerBenchAugmentCommand(bench: Command): void {
         JSON.stringify({
           benchmark: 'augment',
           crisisModel: config.crisisModel,
+          personModel: config.personModel,
           sourceRecords,
           sourceRecordsPerSecond: Math.round(median(rates)),
           runs: rates.map(Math.round),

@@ -18,6 +18,7 @@ import { roundProbability, sharedCrisisScreen, type CrisisScreen } from '../safe
 import { PROTOCOLS } from '../safety/crisis/assess';
 import type { DetectionEngine } from '../safety/engine';
 import { SafetyRecheck, type CrisisSummary } from './check';
+import { personsCombiner, sharedPersonTagger, type PersonTagger } from '../safety/pii/rampart';
 import type { AugmentLexicon } from './lexicon';
 import { Rng } from '../util/rng';
 import { CRISIS_SEVERITY_RANK, isCrisisLabel, severityLabel, type CrisisSeverity } from '../contracts/crisis';
@@ -26,7 +27,7 @@ import { STRATEGIES, type Variant } from './strategies';
 import { isCrisisRecord } from './strategies/types';
 
 /** Bump when the stage's output changes for the same input; part of the cache key. */
-export const AUGMENT_STAGE_VERSION = '2';
+export const AUGMENT_STAGE_VERSION = '3';
 
 const REGULAR: readonly AugmentStrategyName[] = AUGMENT_STRATEGIES.filter((s) => s !== 'crisisScenario');
 
@@ -85,6 +86,8 @@ export interface AugmentContext {
   lexicon: AugmentLexicon;
   protectedWords: ReadonlySet<string>;
   recheck: SafetyRecheck;
+  /** Kept copies (by id) and their changed stretches that may name someone, for the learned tagger (see `SafetyRecheck`). */
+  pendingNames?: Map<string, string[]>;
 }
 
 function labelsFor(parent: ConversationRecord, crisis: CrisisSummary, variant: Variant): string[] {
@@ -156,8 +159,9 @@ export function augmentRecord(
       if (jaccard(own, parentShingles) >= threshold) return discard('near_duplicate_parent');
     }
     if (keptShingles.some((s) => jaccard(own, s) >= threshold)) return discard('near_duplicate_sibling');
-    const { reason, crisis } = ctx.recheck.check(variant, name);
+    const { reason, crisis, mayName } = ctx.recheck.check(variant, name);
     if (reason) return discard(reason);
+    if (mayName) ctx.pendingNames?.set(`${record.id}~${name}-${n}`, mayName);
     tally.kept += 1;
     counts.kept += 1;
     topic.kept += 1;
@@ -210,19 +214,94 @@ export function augmentRecord(
   return kept;
 }
 
+/** What the learned name check needs: the tagger, the engine its names combine with, and the copies that wait for it. */
+export interface NameRecheck {
+  tagger: PersonTagger;
+  engine: DetectionEngine;
+  pending: Map<string, string[]>;
+}
+
+/** Moves a kept copy to the discarded counts, as `augmentRecord` would have counted it. */
+function unkeep(copy: ConversationRecord, reason: DiscardReason, counts: AugmentCounts): void {
+  const meta = copy.metadata as { augmentation: { strategy: string; intended?: { type: string; severity: string } } };
+  const tally = counts.byStrategy[meta.augmentation.strategy];
+  if (tally) {
+    tally.kept -= 1;
+    tally.discarded += 1;
+  }
+  counts.kept -= 1;
+  counts.discarded += 1;
+  bump(counts.discardedByReason, reason);
+  const topic = counts.byTopic[copy.topic];
+  if (topic) topic.kept -= 1;
+  if ((copy.labels ?? []).includes('crisis')) counts.keptCrisis -= 1;
+  const intended = meta.augmentation.intended;
+  if (intended) {
+    bump(counts.generatedByType, intended.type, -1);
+    bump(counts.generatedBySeverity, intended.severity, -1);
+  }
+}
+
 /**
- * The learned half of the re-check: every kept copy of each parent through the crisis screen,
- * all parents' copies in one batch. A rewrite (not a generated scenario) whose crisis severity
- * falls below what the safety stage gave its parent (rules and learned head) is discarded as
- * `crisis_weakened`; a rewrite the head raises takes the raised labels (a generated scenario
- * keeps the crisis it was written to show). Counts move from kept to discarded as they would
- * have in `augmentRecord`.
+ * The learned name check: the changed stretches of the copies that may name someone through the
+ * name tagger in one batch, its names combined with the rules' as in the safety stage. A copy is
+ * discarded as `pii_introduced` when a name found there has a word that appears nowhere in its
+ * parent: comparing words, not counts, keeps the tagger's doubts about a name the parent already
+ * had ("Okafor" sure in one sentence, unsure in its rewrite) from discarding a copy.
+ */
+async function recheckNames(
+  items: readonly { parent: ConversationRecord; copies: readonly ConversationRecord[] }[],
+  names: NameRecheck,
+  counts: AugmentCounts,
+): Promise<{ parent: ConversationRecord; copies: ConversationRecord[] }[]> {
+  const texts = new Set<string>();
+  for (const item of items) for (const copy of item.copies) for (const text of names.pending.get(copy.id) ?? []) texts.add(text);
+  const list = [...texts];
+  const tagged = list.length > 0 ? await names.tagger.tag(list) : [];
+  const found = new Map<string, string[]>();
+  list.forEach((text, i) => {
+    const persons = names.engine.detect(text, personsCombiner(tagged[i])).filter((f) => f.category === 'PERSON' && f.score >= 0.5);
+    found.set(
+      text,
+      persons.map((f) => text.slice(f.start, f.end)),
+    );
+  });
+  return items.map((item) => {
+    let parentWords: Set<string> | undefined;
+    return {
+      parent: item.parent,
+      copies: item.copies.filter((copy) => {
+        const stretches = names.pending.get(copy.id);
+        names.pending.delete(copy.id);
+        if (!stretches) return true;
+        parentWords ??= new Set(wordsOf(item.parent.messages.map((m) => m.content).join('\n')));
+        const known = parentWords;
+        const introduced = stretches.some((text) => (found.get(text) ?? []).some((name) => wordsOf(name).some((w) => !known.has(w))));
+        if (!introduced) return true;
+        unkeep(copy, 'pii_introduced', counts);
+        return false;
+      }),
+    };
+  });
+}
+
+const wordsOf = (text: string): string[] => text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+
+/**
+ * The learned half of the re-check, all parents' copies in one batch. Names first (with
+ * `names`): see `recheckNames`. Then every kept copy through the crisis screen: a rewrite (not
+ * a generated scenario) whose crisis severity falls below what the safety stage gave its parent
+ * (rules and learned head) is discarded as `crisis_weakened`; a rewrite the head raises takes
+ * the raised labels (a generated scenario keeps the crisis it was written to show). Counts move
+ * from kept to discarded as they would have in `augmentRecord`.
  */
 export async function learnedRecheckMany(
-  items: readonly { parent: ConversationRecord; copies: readonly ConversationRecord[] }[],
+  batch: readonly { parent: ConversationRecord; copies: readonly ConversationRecord[] }[],
   screen: CrisisScreen,
   counts: AugmentCounts,
+  names?: NameRecheck,
 ): Promise<ConversationRecord[][]> {
+  const items = names ? await recheckNames(batch, names, counts) : batch;
   if (screen.mode !== 'learned') return items.map((i) => [...i.copies]);
   const all = items.flatMap((item) => item.copies);
   const verdicts = all.length > 0 ? await screenRecords(all, screen) : [];
@@ -248,17 +327,7 @@ function learnedVerdicts(
     const meta = copy.metadata as { augmentation: { strategy: string; intended?: unknown }; safety: Record<string, unknown> };
     const wasCrisis = (copy.labels ?? []).includes('crisis');
     if (!meta.augmentation.intended && CRISIS_SEVERITY_RANK[unit.severity] < CRISIS_SEVERITY_RANK[floor]) {
-      const tally = counts.byStrategy[meta.augmentation.strategy];
-      if (tally) {
-        tally.kept -= 1;
-        tally.discarded += 1;
-      }
-      counts.kept -= 1;
-      counts.discarded += 1;
-      counts.discardedByReason.crisis_weakened = (counts.discardedByReason.crisis_weakened ?? 0) + 1;
-      const topic = counts.byTopic[copy.topic];
-      if (topic) topic.kept -= 1;
-      if (wasCrisis) counts.keptCrisis -= 1;
+      unkeep(copy, 'crisis_weakened', counts);
       return;
     }
     // A generated scenario keeps the crisis it was written to show; only rewrites take the head's labels.
@@ -332,6 +401,8 @@ export interface AugmentShardOptions {
   config: AugmentConfig;
   /** The crisis screen of the learned re-check (default: the process's shared one for `config.crisisModel`). */
   screen?: CrisisScreen;
+  /** The name tagger of the learned re-check (default: the process's shared one when `config.personModel` is `learned`). */
+  persons?: PersonTagger;
   onProgress?: (done: number) => void;
   signal?: AbortSignal;
 }
@@ -354,12 +425,15 @@ export async function augmentShard(options: AugmentShardOptions): Promise<Augmen
     return { ...previous, cacheHit: true };
   }
   const screen = options.screen ?? (await sharedCrisisScreen(config.crisisModel));
+  const persons = options.persons ?? (config.personModel === 'learned' ? await sharedPersonTagger() : undefined);
   const protectedWords = new Set(options.lexicon.protectedWords.map((w) => w.toLowerCase()));
+  const names: NameRecheck | undefined = persons ? { tagger: persons, engine: options.engine, pending: new Map() } : undefined;
   const ctx: AugmentContext = {
     config,
     lexicon: options.lexicon,
     protectedWords,
-    recheck: new SafetyRecheck(options.engine, protectedWords),
+    recheck: names ? SafetyRecheck.withTaggedNames(options.engine, protectedWords) : new SafetyRecheck(options.engine, protectedWords),
+    ...(names ? { pendingNames: names.pending } : {}),
   };
   const out = store.openWrite(`${key}/augmented-${shard.split}.jsonl`);
   try {
@@ -371,7 +445,7 @@ export async function augmentShard(options: AugmentShardOptions): Promise<Augmen
       // Copies wait in a batch for the learned re-check (one encoder call per batch); written in order.
       let batch: { parent: ConversationRecord; copies: ConversationRecord[] }[] = [];
       const flush = async () => {
-        const checked = await learnedRecheckMany(batch, screen, counts);
+        const checked = await learnedRecheckMany(batch, screen, counts, names);
         const lines = checked.flat().map((c) => JSON.stringify(c));
         if (lines.length > 0) await out.write(`${lines.join('\n')}\n`);
         batch = [];

@@ -4,6 +4,7 @@ import type { CrisisAssessment } from '../safety/crisis/assess';
 import { CRISIS_SEVERITY_RANK, type CrisisSeverity } from '../contracts/crisis';
 import type { DetectionEngine } from '../safety/engine';
 import { checkGates } from '../safety/gates';
+import { mayNameSomeone, spanFilterLexicon, type SpanFilterLexicon } from '../safety/pii/rampart';
 import { assessCrisisMemo, protectedSequence } from './text';
 import type { Variant } from './strategies';
 
@@ -42,9 +43,11 @@ interface MessageFindings {
   pii: Map<string, number>;
   bias: Set<string>;
   gates: Set<string>;
+  /** Names are left to the tagger (see `SafetyRecheck`): whether the text may name someone. */
+  mayName: boolean;
 }
 
-const NO_FINDINGS: MessageFindings = { pii: new Map(), bias: new Set(), gates: new Set() };
+const NO_FINDINGS: MessageFindings = { pii: new Map(), bias: new Set(), gates: new Set(), mayName: false };
 
 /**
  * Re-runs the safety engine on augmented copies and compares them with their parent. A copy is
@@ -52,6 +55,11 @@ const NO_FINDINGS: MessageFindings = { pii: new Map(), bias: new Set(), gates: n
  * bias or a content gate its parent did not have. Only messages that differ from the parent
  * are scanned again, and within them only the sentences that changed; findings are
  * remembered by text, so a parent's sentences are scanned once for all its copies.
+ *
+ * With `names` (the learned name tagger's lexicon), person names are not decided here: the
+ * changed stretches that may name someone (a rule name or a name candidate of the tagger's
+ * cascade) come back as `mayName`, for the tagger to read in a batch (`learnedRecheckMany`);
+ * every other category is decided at once.
  */
 export class SafetyRecheck {
   private parent: ConversationRecord | undefined;
@@ -62,7 +70,13 @@ export class SafetyRecheck {
     private readonly engine: DetectionEngine,
     private readonly protectedWords: ReadonlySet<string>,
     private readonly piiThreshold = 0.5,
+    private readonly names?: SpanFilterLexicon,
   ) {}
+
+  /** A re-check that leaves person names to the learned tagger (see the class comment). */
+  static withTaggedNames(engine: DetectionEngine, protectedWords: ReadonlySet<string>): SafetyRecheck {
+    return new SafetyRecheck(engine, protectedWords, 0.5, spanFilterLexicon());
+  }
 
   /** Starts a new parent record. */
   reset(parent: ConversationRecord): void {
@@ -78,11 +92,17 @@ export class SafetyRecheck {
 
   private findings(m: Message): MessageFindings {
     const pii = new Map<string, number>();
-    for (const f of this.engine.detect(m.content)) if (f.score >= this.piiThreshold) pii.set(f.category, (pii.get(f.category) ?? 0) + 1);
+    let ruleNames = 0;
+    for (const f of this.engine.detect(m.content)) {
+      if (f.score < this.piiThreshold) continue;
+      if (this.names && f.category === 'PERSON') ruleNames += 1;
+      else pii.set(f.category, (pii.get(f.category) ?? 0) + 1);
+    }
     const biasFindings = detectBias(m.content);
     const bias = new Set(biasFindings.map((b) => `${b.type}:${b.level}`));
     const gates = new Set(checkGates(m.content, m.role, biasFindings).map((g) => `${g.gate}:${g.severity}`));
-    return { pii, bias, gates };
+    const mayName = this.names !== undefined && (ruleNames > 0 || mayNameSomeone(m.content, this.names));
+    return { pii, bias, gates, mayName };
   }
 
   /** Findings of a sentence (or a stretch of text), remembered: a parent's sentences are compared with many copies, and context lines repeat. */
@@ -101,7 +121,7 @@ export class SafetyRecheck {
    * Checks one copy. `strategy` decides which rules apply: paraphrase must leave protected text
    * exactly as it was; a generated scenario must be recognised as the crisis it was written to show.
    */
-  check(variant: Variant, strategy: string): { reason?: DiscardReason; crisis: CrisisSummary } {
+  check(variant: Variant, strategy: string): { reason?: DiscardReason; crisis: CrisisSummary; mayName?: string[] } {
     const parent = this.parent;
     if (!parent) throw new Error('SafetyRecheck.reset was not called');
     const crisis = summarizeCrisis(variant.messages);
@@ -111,6 +131,7 @@ export class SafetyRecheck {
       return { reason: 'crisis_weakened', crisis };
     }
     const parentContents = new Set(parent.messages.map((m) => m.content));
+    const mayName: string[] = [];
     for (let i = 0; i < variant.messages.length; i++) {
       const m = variant.messages[i] as Message;
       if (!variant.intended && parentContents.has(m.content)) continue;
@@ -125,10 +146,10 @@ export class SafetyRecheck {
       // Only the sentences that changed are scanned: after the sentences the copy shares with
       // the parent at the start and at the end, each changed sentence against the parent's
       // sentence in its place, or the changed stretch as a whole when the counts differ.
-      const pairs: [after: () => MessageFindings, before: () => MessageFindings][] = [];
+      const pairs: [after: string, before: string | undefined][] = [];
       const parentText = j >= 0 && !variant.intended ? (parent.messages[j] as Message).content : undefined;
       if (parentText === undefined) {
-        pairs.push([() => this.findingsOfSentence(m.role, m.content), () => NO_FINDINGS]);
+        pairs.push([m.content, undefined]);
       } else {
         const vs = sentencesOf(m.content);
         const ps = sentencesOf(parentText);
@@ -141,22 +162,23 @@ export class SafetyRecheck {
         if (cv.length === cp.length) {
           cv.forEach((v, k) => {
             const p = cp[k] as string;
-            if (v !== p) pairs.push([() => this.findingsOfSentence(m.role, v), () => this.findingsOfSentence(m.role, p)]);
+            if (v !== p) pairs.push([v, p]);
           });
         } else {
-          pairs.push([() => this.findingsOfSentence(m.role, cv.join(' ')), () => this.findingsOfSentence(m.role, cp.join(' '))]);
+          pairs.push([cv.join(' '), cp.join(' ')]);
         }
       }
-      for (const [afterOf, beforeOf] of pairs) {
-        const after = afterOf();
+      for (const [afterText, beforeText] of pairs) {
+        const after = this.findingsOfSentence(m.role, afterText);
+        if (after.mayName) mayName.push(afterText);
         // Most copies find nothing at all; the parent is scanned only when there is something to compare.
         if (after.pii.size === 0 && after.bias.size === 0 && after.gates.size === 0) continue;
-        const before = beforeOf();
+        const before = beforeText === undefined ? NO_FINDINGS : this.findingsOfSentence(m.role, beforeText);
         for (const [category, n] of after.pii) if (n > (before.pii.get(category) ?? 0)) return { reason: 'pii_introduced', crisis };
         for (const b of after.bias) if (!before.bias.has(b)) return { reason: 'bias_introduced', crisis };
         for (const g of after.gates) if (!before.gates.has(g)) return { reason: 'gate_introduced', crisis };
       }
     }
-    return { crisis };
+    return mayName.length > 0 ? { crisis, mayName } : { crisis };
   }
 }

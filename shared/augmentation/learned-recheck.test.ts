@@ -1,6 +1,9 @@
 import type { ConversationRecord } from '../contracts';
 import { CrisisScreen } from '../safety/learned/screen';
+import { createPiiEngine } from '../safety/pii';
+import { PersonTagger } from '../safety/pii/rampart';
 import { emptyAugmentCounts, learnedRecheckMany } from './augment';
+import { SafetyRecheck } from './check';
 
 const RISK = 'Sometimes I think everyone would be better off if I was gone.';
 
@@ -74,5 +77,75 @@ describe('learned re-check of augmented copies', () => {
     const counts = emptyAugmentCounts();
     expect(await learnedRecheckMany([{ parent, copies }], CrisisScreen.rules(), counts)).toEqual([copies]);
     expect(counts.discarded).toBe(0);
+  });
+
+  describe('names', () => {
+    let tagger: PersonTagger;
+    beforeAll(async () => {
+      tagger = await PersonTagger.open();
+    }, 60_000);
+    afterAll(async () => tagger?.dispose());
+    const engine = createPiiEngine();
+    const assistant = 'Thank you for telling me. How long have you been feeling this way?';
+    const variant = (user: string) => ({
+      messages: [
+        { role: 'user' as const, content: user },
+        { role: 'assistant' as const, content: assistant },
+      ],
+      params: {},
+    });
+
+    it('leaves names to the tagger: a name the rules miss is caught, an ordinary word the rules take for one is not', async () => {
+      // The rules alone miss "Grace" and take "Anxiety" (after "Dear") for a name.
+      const rules = new SafetyRecheck(engine, new Set());
+      const learned = SafetyRecheck.withTaggedNames(engine, new Set());
+      const parents = [record('n1', 'Honestly, my sister helps me a lot.'), record('n2', 'Dear worry, please leave me alone.')];
+      const copies = [copyOf('n1', 0, 'Honestly, Grace helps me a lot.'), copyOf('n2', 0, 'Dear Anxiety, please leave me alone.')];
+      const pending = new Map<string, string[]>();
+      copies.forEach((copy, i) => {
+        rules.reset(parents[i]!);
+        learned.reset(parents[i]!);
+        const v = variant(copy.messages[0]!.content);
+        expect(rules.check(v, 'dialogueVariation').reason).toBe(i === 0 ? undefined : 'pii_introduced');
+        const r = learned.check(v, 'dialogueVariation');
+        expect(r.reason).toBeUndefined();
+        expect(r.mayName).toEqual([copy.messages[0]!.content]);
+        pending.set(copy.id, r.mayName!);
+      });
+      const counts = emptyAugmentCounts();
+      counts.kept = 2;
+      counts.byStrategy.paraphrase!.kept = 2;
+      counts.byTopic.depression = { source: 2, kept: 2 };
+      const out = await learnedRecheckMany(
+        parents.map((parent, i) => ({ parent, copies: [copies[i]!] })),
+        CrisisScreen.rules(),
+        counts,
+        { tagger, engine, pending },
+      );
+      expect(out.map((kept) => kept.map((c) => c.id))).toEqual([[], ['n2~paraphrase-0']]);
+      expect(counts).toMatchObject({ kept: 1, discarded: 1, discardedByReason: { pii_introduced: 1 } });
+      expect(counts.byStrategy.paraphrase).toMatchObject({ kept: 1, discarded: 1 });
+      expect(counts.byTopic.depression?.kept).toBe(1);
+      expect(pending.size).toBe(0);
+    });
+
+    it('keeps a copy that names only whom its parent named, whatever the tagger made of the rewrite; discards one that adds a name', async () => {
+      const learned = SafetyRecheck.withTaggedNames(engine, new Set());
+      const parent = record('n3', 'I told Okafor about it yesterday.');
+      learned.reset(parent);
+      const copies = [copyOf('n3', 0, 'I told Okafor about it last night.'), copyOf('n3', 1, 'I told Okafor and Grace about it yesterday.')];
+      const pending = new Map<string, string[]>();
+      for (const copy of copies) {
+        const r = learned.check(variant(copy.messages[0]!.content), 'dialogueVariation');
+        expect(r.reason).toBeUndefined();
+        pending.set(copy.id, r.mayName ?? []);
+      }
+      const counts = emptyAugmentCounts();
+      counts.kept = 2;
+      counts.byStrategy.paraphrase!.kept = 2;
+      const [kept = []] = await learnedRecheckMany([{ parent, copies }], CrisisScreen.rules(), counts, { tagger, engine, pending });
+      expect(kept.map((c) => c.id)).toEqual(['n3~paraphrase-0']);
+      expect(counts).toMatchObject({ kept: 1, discarded: 1, discardedByReason: { pii_introduced: 1 } });
+    });
   });
 });

@@ -41,6 +41,12 @@ export const AugmentConfigSchema = z
      * severity the stage gave its parent, and takes the screen's labels), `rules` the rules only.
      */
     crisisModel: z.enum(['learned', 'rules']).default('learned'),
+    /**
+     * The name engine of the re-check, as the safety stage's `personModel`: `learned` compares a
+     * copy's names with its parent's through the name tagger (with the rules, as in the stage),
+     * `rules` with the rule detectors alone.
+     */
+    personModel: z.enum(['learned', 'rules']).default('learned'),
     /** Most augmented copies kept per source record (crisis scenarios not counted). */
     maxPerRecord: z.number().int().min(0).max(10).default(2),
     /**
