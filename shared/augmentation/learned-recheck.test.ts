@@ -38,6 +38,15 @@ const copyOf = (parentId: string, n: number, user: string, intended = false): Co
     },
   });
 
+/** Counts as `augmentRecord` leaves them: `kept` paraphrases kept from `sources` depression records. */
+function countsWithKept(kept: number, sources: number) {
+  const counts = emptyAugmentCounts();
+  counts.kept = kept;
+  counts.byStrategy.paraphrase!.kept = kept;
+  counts.byTopic.depression = { source: sources, kept };
+  return counts;
+}
+
 describe('learned re-check of augmented copies', () => {
   let screen: CrisisScreen;
   beforeAll(async () => {
@@ -53,10 +62,7 @@ describe('learned re-check of augmented copies', () => {
       copyOf('p1', 1, 'Work has been busy and I am looking forward to the weekend.'),
       copyOf('p1', 2, 'Work has been busy and I am looking forward to the weekend.', true),
     ];
-    const counts = emptyAugmentCounts();
-    counts.kept = 3;
-    counts.byStrategy.paraphrase!.kept = 3;
-    counts.byTopic.depression = { source: 1, kept: 3 };
+    const counts = countsWithKept(3, 1);
     const [kept = []] = await learnedRecheckMany([{ parent, copies }], screen, counts);
     expect(kept.map((c) => c.id)).toEqual(['p1~paraphrase-0', 'p1~paraphrase-2']);
     expect(counts).toMatchObject({ kept: 2, discarded: 1, discardedByReason: { crisis_weakened: 1 } });
@@ -112,10 +118,7 @@ describe('learned re-check of augmented copies', () => {
         expect(r.mayName).toEqual([copy.messages[0]!.content]);
         pending.set(copy.id, r.mayName!);
       });
-      const counts = emptyAugmentCounts();
-      counts.kept = 2;
-      counts.byStrategy.paraphrase!.kept = 2;
-      counts.byTopic.depression = { source: 2, kept: 2 };
+      const counts = countsWithKept(2, 2);
       const out = await learnedRecheckMany(
         parents.map((parent, i) => ({ parent, copies: [copies[i]!] })),
         CrisisScreen.rules(),
@@ -140,9 +143,7 @@ describe('learned re-check of augmented copies', () => {
         expect(r.reason).toBeUndefined();
         pending.set(copy.id, r.mayName ?? []);
       }
-      const counts = emptyAugmentCounts();
-      counts.kept = 2;
-      counts.byStrategy.paraphrase!.kept = 2;
+      const counts = countsWithKept(2, 1);
       const [kept = []] = await learnedRecheckMany([{ parent, copies }], CrisisScreen.rules(), counts, { tagger, engine, pending });
       expect(kept.map((c) => c.id)).toEqual(['n3~paraphrase-0']);
       expect(counts).toMatchObject({ kept: 1, discarded: 1, discardedByReason: { pii_introduced: 1 } });
