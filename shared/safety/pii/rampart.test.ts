@@ -7,6 +7,7 @@ import {
   alignPieces,
   combinePersons,
   filterPersonSpans,
+  withoutLeadingWords,
   withoutTrailingWords,
   mayNameSomeone,
   normaliseForBert,
@@ -86,6 +87,29 @@ describe('Rampart person spans', () => {
     expect(keep('Then Ines Okafor and me left.', 'Ines Okafor and')).toEqual(['Ines Okafor']);
     expect(keep('Ask Mary rose about it.', 'Mary rose')).toEqual(['Mary rose']);
     expect(keep('then klimek shouted at me again', 'klimek shouted')).toEqual(['klimek shouted']);
+    // An ordinary word before a name that no list knows is a role, a greeting or a band, not the name.
+    expect(keep('This song by ex-Zombie Okafor is great.', 'Zombie Okafor')).toEqual(['Okafor']);
+    expect(keep('Thanks Okafor, see you then.', 'Thanks Okafor')).toEqual(['Okafor']);
+    expect(keep('this song by ex-zombie okafor is great', 'zombie okafor')).toEqual(['okafor']);
+    // A known name stays ("Rose" is one); a span of ordinary words is left whole to the filters.
+    expect(keep('Ask Rose Okafor about it.', 'Rose Okafor')).toEqual(['Rose Okafor']);
+  });
+
+  it('cuts leading words off a span only where a kept word follows, in one forward pass', () => {
+    const ordinary = (w: string) => ['zombie', 'thanks', 'officer', 'the'].includes(w.toLowerCase());
+    const cut = (text: string) => text.slice(withoutLeadingWords(text, 0, text.length, ordinary));
+    expect(cut('Zombie Vale')).toBe('Vale');
+    expect(cut('Thanks Officer Vale')).toBe('Vale');
+    expect(cut('Zombie Officer')).toBe('Zombie Officer');
+    // Only whitespace separates a dropped word: a hyphen or an apostrophe holds the name together.
+    expect(cut('Zombie-Vale')).toBe('Zombie-Vale');
+    expect(cut("Thanks' Vale")).toBe("Thanks' Vale");
+    expect(cut('Vale')).toBe('Vale');
+    expectLinear(
+      (text) => withoutLeadingWords(text, 0, text.length, ordinary),
+      (n) => `${'the '.repeat(n)}Vale`,
+      50_000,
+    );
   });
 
   it('cuts trailing words off a span, never its first word, in one backwards pass', () => {

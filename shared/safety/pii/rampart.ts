@@ -164,16 +164,49 @@ export function filterPersonSpans(text: string, spans: readonly Finding[], lex: 
     // In cased text a name's words are capitalised: a lower-case ordinary word at the end of a
     // span ("Klimek shouted") is the sentence going on, not the name, and is cut off.
     if (cased) end = withoutTrailingWords(text, f.start, end, (w) => w === w.toLowerCase() && lex.names.english.has(w) && !known(w));
-    const phrase = text.slice(f.start, end);
+    // A name starts with a name: an ordinary word before it that no name list knows ("Zombie
+    // Ookubo", "Thanks Sarah", "Officer Bale") is a role, a greeting or a band, and is cut off
+    // where a word that is no ordinary English word follows.
+    const ordinary = (w: string) => lex.names.english.has(w.toLowerCase()) && !known(w);
+    const start = withoutLeadingWords(text, f.start, end, ordinary);
+    const phrase = text.slice(start, end);
     const words = phrase.split(/[\s'’\-.]+/u).filter((w) => w.length > 0);
     // Ordinary English words ("betrayal", "Mindfulness", "Commitment Therapy") that are no known name.
     if (words.every((w) => lex.names.english.has(w.toLowerCase()) && !known(w))) continue;
     if (cased && words.every((w) => (w === w.toLowerCase() || (w.length > 1 && w === w.toUpperCase())) && !known(w))) continue;
     if (lex.names.places.has(phrase) || lex.names.places.has(phrase.charAt(0).toUpperCase() + phrase.slice(1))) continue;
     if (lex.organisation.test(text.slice(end, end + 100)) || lex.organisation.test(` ${words[words.length - 1] ?? ''}`)) continue;
-    out.push({ ...f, end });
+    out.push({ ...f, start, end });
   }
   return out;
+}
+
+/**
+ * The start of `text[start, end)` without its leading words that `drop` says are no part of a
+ * name, cut only where a word that `drop` keeps follows later (so a span of ordinary words stays
+ * whole for the filters that judge it). Words are runs of letters and apostrophes; only
+ * whitespace separates a dropped word from the rest. One forward pass.
+ */
+export function withoutLeadingWords(text: string, start: number, end: number, drop: (word: string) => boolean): number {
+  const words: { start: number; end: number }[] = [];
+  for (let i = start; i < end;) {
+    if (!/[\p{L}'’]/u.test(text[i] as string)) {
+      i += 1;
+      continue;
+    }
+    const wordStart = i;
+    while (i < end && /[\p{L}'’]/u.test(text[i] as string)) i += 1;
+    words.push({ start: wordStart, end: i });
+  }
+  let cut = 0;
+  while (cut < words.length - 1) {
+    const word = words[cut] as { start: number; end: number };
+    const next = words[cut + 1] as { start: number; end: number };
+    if (!/^\s+$/u.test(text.slice(word.end, next.start)) || !drop(text.slice(word.start, word.end))) break;
+    cut += 1;
+  }
+  if (cut === 0 || !words.slice(cut).some((w) => !drop(text.slice(w.start, w.end)))) return start;
+  return (words[cut] as { start: number; end: number }).start;
 }
 
 /**
