@@ -83,7 +83,18 @@ describe('assessCrisis', () => {
   });
 
   it('runs in linear time on near-matches for every indicator (25 KB to 100 KB)', () => {
-    for (const unit of ['kill ', 'i want to ', 'not ', 'my friend ', 'voices ']) {
+    // The last three are long unpunctuated sentences full of matches: each match's checks read a
+    // bounded window of its sentence, and whole-sentence facts are read once per sentence.
+    for (const unit of [
+      'kill ',
+      'i want to ',
+      'not ',
+      'my friend ',
+      'voices ',
+      'I want to kill myself ',
+      'my friend wants to die ',
+      'tonight I will end it ',
+    ]) {
       expectLinear(
         (text) => assessCrisis(text),
         (n) => unit.repeat(Math.ceil(n / unit.length)),
@@ -91,6 +102,18 @@ describe('assessCrisis', () => {
     }
     expect(INDICATORS.length).toBeGreaterThan(10);
   });
+
+  it('assesses a 1 MB message without punctuation (the default line limit) in one pass, judging each match in its own clause', () => {
+    const unit = 'I want to kill myself ';
+    const text = unit.repeat(Math.ceil(1_000_000 / unit.length));
+    const a = assessCrisis(text);
+    expect(a.indicators.length).toBeGreaterThan(40_000);
+    expect(a.severity).toBe(assessCrisis(unit).severity);
+    // A negation or someone else far back in the same sentence does not reach a match; one just before it does.
+    const far = `my friend said she ${'x'.repeat(200)} I want to kill myself`;
+    expect(assessCrisis(far).indicators).toHaveLength(1);
+    expect(assessCrisis('my friend said she wants to kill herself').indicators).toHaveLength(0);
+  }, 60_000);
 });
 
 describe('C-SSRS helpers', () => {

@@ -111,6 +111,22 @@ function sentences(text: string): { start: number; text: string }[] {
   return out;
 }
 
+/**
+ * How far before a match the prefix patterns are read. NEGATION, THIRD_PERSON, SECOND_PERSON and
+ * the "I just before" check are anchored at the match and reach at most about 55 characters back,
+ * so reading a window (less a word it cuts) gives the same answers as reading the whole clause,
+ * and keeps each match's checks bounded: a long unpunctuated text full of matches stays linear.
+ */
+const PREFIX_WINDOW = 120;
+const WORD_CHAR = /[\p{L}\p{N}'’]/u;
+
+/** The text of `sentence` before offset `at`, at most PREFIX_WINDOW characters back, not starting inside a word. */
+function prefixBefore(sentence: string, at: number): string {
+  let from = Math.max(0, at - PREFIX_WINDOW);
+  if (from > 0) while (from < at && WORD_CHAR.test(sentence[from - 1] as string) && WORD_CHAR.test(sentence[from] as string)) from += 1;
+  return sentence.slice(from, at);
+}
+
 function raise(severity: CrisisSeverity, by: number): CrisisSeverity {
   return CRISIS_SEVERITIES[Math.min(4, CRISIS_SEVERITY_RANK[severity] + by)] as CrisisSeverity;
 }
@@ -141,6 +157,18 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
     }
     return lo;
   };
+  // Whole-sentence facts, read once per sentence (not once per match: a sentence of a megabyte
+  // may hold tens of thousands of matches).
+  const facts = new Map<number, { helping: boolean; past: boolean; firstPerson: boolean }>();
+  const factsOf = (index: number) => {
+    let f = facts.get(index);
+    if (!f) {
+      const text = (parts[index] as { text: string }).text;
+      f = { helping: HELPING_OTHERS.test(text), past: PAST.test(text), firstPerson: FIRST_PERSON.test(text) };
+      facts.set(index, f);
+    }
+    return f;
+  };
   if (parts.length > 0) {
     for (const indicator of indicators) {
       indicator.regex.lastIndex = 0;
@@ -155,7 +183,7 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
         const sentence = parts[index] as { start: number; text: string };
         const lower = sentence.text;
         const at = start - sentence.start;
-        const prefix = lower.slice(0, at);
+        const prefix = prefixBefore(lower, at);
         const around = lower.slice(Math.max(0, at - 25), at + m[0].length + 25);
         let reason: SuppressionReason | undefined;
         const firstPersonMatch = FIRST_PERSON.test(m[0]);
@@ -164,7 +192,7 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
         else if (RESOURCE.test(around) && !firstPersonMatch) reason = 'resource';
         else if (SOMEONE_ELSES.test(around)) reason = 'third_person';
         else if (!NEGATION_EMBEDDED.has(indicator.id) && NEGATION.test(prefix)) reason = 'negated';
-        else if (HELPING_OTHERS.test(lower)) reason = 'helping_others';
+        else if (factsOf(index).helping) reason = 'helping_others';
         else if (!firstPersonMatch && THIRD_PERSON.test(prefix) && !iJustBefore) reason = 'third_person';
         else if (!firstPersonMatch && SECOND_PERSON.test(prefix) && !iJustBefore) reason = 'second_person';
         if (reason) {
@@ -174,7 +202,7 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
         const list = bySentence.get(index) ?? [];
         // "Suicide is never the answer": the topic, with no first person in the sentence, is kept
         // (a person at risk may write it that way) but only as a LOW mention, not as active thoughts.
-        const mention = BARE_MENTION.test(m[0]) && !FIRST_PERSON.test(lower);
+        const mention = BARE_MENTION.test(m[0]) && !factsOf(index).firstPerson;
         list.push({
           id: indicator.id,
           type: indicator.type,
@@ -182,7 +210,7 @@ export function assessCrisis(text: string, indicators: readonly Indicator[] = IN
           severity: mention ? 'LOW' : indicator.severity,
           start,
           end,
-          past: PAST.test(lower),
+          past: factsOf(index).past,
           ...(mention ? { mention: true } : {}),
         });
         bySentence.set(index, list);
