@@ -36,5 +36,10 @@ export function registerSafetyScanCommand(safety: Command): void {
       );
       if (process.stderr.isTTY) process.stderr.write('\n');
       console.log(`scanned ${lines} lines into ${opts.output} (${errors} with errors)`);
+      // A scan with unreadable lines still writes every line (errors in place), but does not pass.
+      if (errors > 0 || lines === 0)
+        throw new Error(
+          lines === 0 ? `${opts.input} holds no lines` : `${errors} of ${lines} lines could not be scanned (their error lines are in ${opts.output})`,
+        );
     });
 }

@@ -1,4 +1,6 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
+import * as path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { z } from 'zod';
 import { ConversationRecordSchema, describeZodError } from '../contracts';
@@ -173,9 +175,42 @@ async function tagSegments(items: readonly { text: string; segments?: Segment[] 
   });
 }
 
+/** Where a JSON.parse error happened, without the text around it (which may hold personal data). */
+export function jsonErrorWithoutText(err: unknown): string {
+  const position = /position (\d+)/.exec(String((err as Error)?.message ?? ''))?.[1];
+  return position === undefined ? 'malformed JSON' : `malformed JSON at character ${position}`;
+}
+
+/**
+ * Checks that a scan may read `input` and write `output` before anything is written: the input
+ * is a readable file, and the output is not the input (by path or, where it exists, by inode: a
+ * link to it). Throws one clear line naming the problem.
+ */
+export function checkScanPaths(input: string, output: string): void {
+  let source: ReturnType<typeof statSync>;
+  try {
+    source = statSync(input);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(code === 'ENOENT' ? `input ${input} does not exist` : `cannot read input ${input} (${code ?? 'error'})`);
+  }
+  if (!source.isFile()) throw new Error(`input ${input} is not a file`);
+  let target: ReturnType<typeof statSync> | undefined;
+  try {
+    target = statSync(output);
+  } catch {
+    target = undefined;
+  }
+  if (path.resolve(input) === path.resolve(output) || (target && target.ino === source.ino && target.dev === source.dev))
+    throw new Error(`output ${output} is the input: give another file (the input is never overwritten)`);
+  if (target?.isDirectory()) throw new Error(`output ${output} is a directory`);
+}
+
 /**
  * Scans a JSONL file line by line into another, one output line per input line in the same
  * order. A line that cannot be read gets `{"line", "id"?, "error"}`; the scan never stops early.
+ * The output is written to a temporary file beside it and renamed into place only when the whole
+ * scan succeeded: an existing output is never truncated by a scan that fails.
  */
 export async function scanJsonl(
   input: string,
@@ -184,11 +219,41 @@ export async function scanJsonl(
   onProgress?: (n: number) => void,
   models: ScanModels = {},
 ): Promise<{ lines: number; errors: number }> {
-  const out = createWriteStream(output);
+  checkScanPaths(input, output);
+  const temporary = path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const counts = await scanJsonlInto(input, temporary, engine, onProgress, models);
+    renameSync(temporary, output);
+    return counts;
+  } catch (err) {
+    rmSync(temporary, { force: true });
+    throw err;
+  }
+}
+
+async function scanJsonlInto(
+  input: string,
+  output: string,
+  engine: DetectionEngine,
+  onProgress: ((n: number) => void) | undefined,
+  models: ScanModels,
+): Promise<{ lines: number; errors: number }> {
+  const out = createWriteStream(output, { flags: 'wx', mode: 0o600 });
+  // A write error (disk full, a folder that cannot be written) rejects the scan instead of
+  // surfacing as an unhandled 'error' event.
+  let failed: Error | undefined;
+  out.on('error', (err) => {
+    failed = err;
+  });
   let lines = 0;
   let errors = 0;
   const write = async (obj: unknown) => {
-    if (!out.write(`${JSON.stringify(obj)}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+    if (failed) throw new Error(`cannot write ${output}: ${failed.message}`);
+    if (!out.write(`${JSON.stringify(obj)}\n`))
+      await new Promise<void>((resolve) => {
+        out.once('drain', () => resolve());
+        out.once('error', () => resolve());
+      });
   };
   // Lines wait in a small batch for the learned models; output order is input order.
   let pending: { id: string; text: string; segments?: Segment[] }[] = [];
@@ -211,7 +276,7 @@ export async function scanJsonl(
     } catch (err) {
       errors += 1;
       await flush();
-      await write({ line: item.line, error: `malformed JSON: ${(err as Error).message.slice(0, 200)}` });
+      await write({ line: item.line, error: jsonErrorWithoutText(err) });
       continue;
     }
     const parsed = textOfLine(value);
@@ -228,6 +293,11 @@ export async function scanJsonl(
   }
   await flush();
   out.end();
-  await finished(out);
+  try {
+    await finished(out);
+  } catch (err) {
+    failed ??= err as Error;
+  }
+  if (failed) throw new Error(`cannot write ${output}: ${failed.message}`);
   return { lines, errors };
 }
