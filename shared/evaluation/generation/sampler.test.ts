@@ -54,6 +54,20 @@ describe('topIndices', () => {
     const sorted = Array.from({ length: 500 }, (_, i) => i).sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
     for (const k of [1, 7, 50, 500]) expect(topIndices(scores, k)).toEqual(sorted.slice(0, k));
   });
+
+  it('finds a few of many exactly, with ties, a flat tail and the best at the ends', () => {
+    const rng = new Rng(4);
+    const cases = [
+      Float32Array.from({ length: 49_152 }, () => rng.next() * 20 - 10),
+      Float32Array.from({ length: 20_000 }, () => Math.round(rng.next() * 30)),
+      Float32Array.from({ length: 20_000 }, (_, i) => (i % 997 === 0 ? 5 : -100)),
+      Float32Array.from({ length: 20_000 }, (_, i) => (i === 0 || i === 19_999 ? 9 : rng.next())),
+    ];
+    for (const scores of cases) {
+      const sorted = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+      for (const k of [1, 2, 32, 128, 1000]) expect(topIndices(scores, k)).toEqual(sorted.slice(0, k));
+    }
+  });
 });
 
 describe('tokenNll', () => {

@@ -65,8 +65,26 @@ export function tokenNll(logits: Float32Array, offset: number, vocab: number, ta
   return Math.log(sum) + max - (logits[offset + target] as number);
 }
 
-/** The `k` highest scores' indices, highest first, ties to the lower index: a size-k min-heap, O(v log k). */
-export function topIndices(scores: Float64Array, k: number): number[] {
+/**
+ * The `k` highest scores' indices, highest first, ties to the lower index. For a few of many
+ * (a sampler's or the exact head's candidates among a vocabulary), a threshold from a strided
+ * sample of the scores is taken first and one tight pass keeps every score at or above it; when
+ * at least `k` pass, the answer is among them (exact, not approximate), and only they are
+ * sorted. Otherwise, and for large `k`, a size-k min-heap, O(v log k).
+ */
+export function topIndices(scores: ArrayLike<number>, k: number): number[] {
+  const n = scores.length;
+  if (k * 16 <= n && k > 0) {
+    const stride = Math.max(1, Math.floor(n / 1024));
+    const sample = new Float64Array(Math.ceil(n / stride));
+    for (let i = 0, j = 0; i < n; i += stride, j++) sample[j] = scores[i] as number;
+    sample.sort(); // ascending, numerically (a typed array's own sort: no comparator calls)
+    // About 4k survivors expected: the sample's rank from the top, scaled to the whole.
+    const threshold = sample[Math.max(0, sample.length - 1 - Math.ceil((4 * k * sample.length) / n))] as number;
+    const passed: number[] = [];
+    for (let i = 0; i < n; i++) if ((scores[i] as number) >= threshold) passed.push(i);
+    if (passed.length >= k) return passed.sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b).slice(0, k);
+  }
   // "a ranks below b": a lower score, or the same score and a higher index.
   const below = (a: number, b: number) => (scores[a] as number) < (scores[b] as number) || ((scores[a] as number) === (scores[b] as number) && a > b);
   const heap: number[] = [];
