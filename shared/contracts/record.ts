@@ -3,6 +3,15 @@ import { z } from 'zod';
 /** Most messages one conversation may have (longer ones are quarantined, not parsed). */
 export const MAX_MESSAGES = 1000;
 
+/**
+ * Longest message content, in characters. A message longer than this is no turn of a
+ * conversation a model should learn from, and every per-text detector's cost grows with it.
+ */
+export const MAX_MESSAGE_CHARS = 50_000;
+
+/** Deepest nesting of arrays and objects a record may have (its metadata included). */
+export const MAX_NESTING = 64;
+
 /** Version of {@link ConversationRecordSchema}; bump it when a field changes meaning. */
 export const RECORD_SCHEMA_VERSION = 1;
 
@@ -11,7 +20,11 @@ export type Role = z.infer<typeof RoleSchema>;
 
 export const MessageSchema = z.object({
   role: RoleSchema,
-  content: z.string().trim().min(1, 'message content is empty'),
+  content: z
+    .string()
+    .trim()
+    .min(1, 'message content is empty')
+    .max(MAX_MESSAGE_CHARS, `message content is longer than ${MAX_MESSAGE_CHARS.toLocaleString('en')} characters`),
 });
 export type Message = z.infer<typeof MessageSchema>;
 
@@ -49,6 +62,8 @@ export const QUARANTINE_REASONS = [
   'duplicate_content',
   'duplicate_id',
   'line_too_long',
+  'message_too_long',
+  'too_deep',
 ] as const;
 export type QuarantineReason = (typeof QUARANTINE_REASONS)[number];
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../test/helpers';
 import { LocalArtifactStore } from '../artifacts';
 import { PrepareConfigSchema, type QuarantineEntry } from '../contracts';
-import { contentFingerprint, validateCandidate } from './records';
+import { contentFingerprint, nestsDeeperThan, validateCandidate } from './records';
 import { SourceChangedError, loadPreparedManifest, prepareDataset, preparedKey, resolveSource } from './prepare-dataset';
 
 const good = (id: string, extra: Record<string, unknown> = {}) =>
@@ -313,6 +313,36 @@ describe('prepareDataset on a JSONL file', () => {
     expect(result.counts.accepted).toBe(2);
   });
 
+  it('quarantines deep nesting and over-long messages with line and reason, and one bad line never fails the dataset', async () => {
+    const deep = `${'['.repeat(5000)}0${']'.repeat(5000)}`;
+    const lines = [
+      good('a'),
+      good('deep').replace(/}$/, `, "metadata": {"x": ${deep}}}`),
+      JSON.stringify({
+        id: 'huge',
+        source: 't',
+        messages: [
+          { role: 'user', content: 'I want to kill myself '.repeat(3000) },
+          { role: 'assistant', content: 'y' },
+        ],
+      }),
+      '['.repeat(200_000),
+      good('b', { metadata: { nested: { just: { fine: [1, [2, [3]]] } } } }),
+    ];
+    const { store, config } = setup(lines);
+    const result = await prepareDataset({ config, store });
+    expect(result.counts.accepted).toBe(2);
+    const quarantine = readJsonl<QuarantineEntry>(result.quarantineUri);
+    expect(quarantine.map((q) => [q.line, q.reason, q.recordId])).toEqual([
+      [2, 'too_deep', 'deep'],
+      [3, 'message_too_long', 'huge'],
+      [4, 'malformed_json', undefined],
+    ]);
+    expect(quarantine[0]?.detail).toBe('record nests arrays or objects more than 64 levels deep');
+    expect(quarantine[1]?.detail).toBe('record: messages.0.content: 65,999 characters; a message has at most 50,000');
+    expect(quarantine[0]?.raw).toBe(lines[1]);
+  });
+
   it('fails naming a source that is not there', async () => {
     const store = new LocalArtifactStore(path.join(t.dir, 'store'));
     const config = PrepareConfigSchema.parse({ source: { kind: 'jsonl', uri: path.join(t.dir, 'nope.jsonl') } });
@@ -366,6 +396,30 @@ describe('validateCandidate on hostile records', () => {
     expect(Date.now() - started).toBeLessThan(500);
     expect(verdict).toMatchObject({ ok: false, reason: 'schema_violation' });
     if (!verdict.ok) expect(verdict.detail).toMatch(/300000 messages; a conversation has at most 1000/);
+  });
+
+  it('finds nesting depth without recursion, at the limit and one past it (near miss)', () => {
+    const nest = (depth: number): unknown => {
+      let v: unknown = 0;
+      for (let i = 0; i < depth; i++) v = i % 2 ? { k: v } : [v];
+      return v;
+    };
+    expect(nestsDeeperThan(nest(64), 64)).toBe(false);
+    expect(nestsDeeperThan(nest(65), 64)).toBe(true);
+    expect(nestsDeeperThan(nest(1_000_000), 64)).toBe(true);
+    expect(nestsDeeperThan('text', 0)).toBe(false);
+    // The record is one level and its metadata another: 62 more make 64.
+    const record = (depth: number) => ({
+      id: 'x',
+      source: 's',
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'ok' },
+      ],
+      metadata: { a: nest(depth) },
+    });
+    expect(validateCandidate(record(62))).toMatchObject({ ok: true });
+    expect(validateCandidate(record(63))).toMatchObject({ ok: false, reason: 'too_deep' });
   });
 
   it('keeps the detail short when many fields are wrong', () => {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import {
   ConversationRecordSchema,
+  MAX_MESSAGE_CHARS,
   MAX_MESSAGES,
+  MAX_NESTING,
   describeZodError,
   type ConversationRecord,
   type QuarantineEntry,
@@ -35,6 +37,23 @@ export function idFingerprint(id: string): [number, number, number] {
   const hi1 = Math.floor(h1 / 4294967296);
   const hi2 = Math.floor(h2 / 4294967296);
   return [h1 >>> 0, h2 >>> 0, ((hi1 << 11) ^ hi2) >>> 0];
+}
+
+/**
+ * Whether a parsed JSON value nests arrays and objects deeper than `limit`, found without
+ * recursion (an explicit stack), so a hostile line of 100,000 brackets cannot overflow the call
+ * stack of whatever reads the value next (validation, serialisation).
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  while (stack.length > 0) {
+    const { value: v, depth } = stack.pop() as { value: unknown; depth: number };
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (child !== null && typeof child === 'object') stack.push({ value: child, depth: depth + 1 });
+  }
+  return false;
 }
 
 export type Verdict = { ok: true; record: ConversationRecord } | { ok: false; reason: QuarantineReason; detail: string; recordId?: string };
@@ -76,6 +95,24 @@ export function validateCandidate(value: unknown): Verdict {
       detail: `record: messages: ${messages.length} messages; a conversation has at most ${MAX_MESSAGES}`,
       recordId,
     };
+  }
+  if (nestsDeeperThan(value, MAX_NESTING)) {
+    return { ok: false, reason: 'too_deep', detail: `record nests arrays or objects more than ${MAX_NESTING} levels deep`, recordId };
+  }
+  if (Array.isArray(messages)) {
+    const long = messages.findIndex((m) => {
+      const content = m !== null && typeof m === 'object' ? (m as { content?: unknown }).content : undefined;
+      return typeof content === 'string' && content.trim().length > MAX_MESSAGE_CHARS;
+    });
+    if (long >= 0) {
+      const length = (messages[long] as { content: string }).content.trim().length.toLocaleString('en');
+      return {
+        ok: false,
+        reason: 'message_too_long',
+        detail: `record: messages.${long}.content: ${length} characters; a message has at most ${MAX_MESSAGE_CHARS.toLocaleString('en')}`,
+        recordId,
+      };
+    }
   }
   const parsed = ConversationRecordSchema.safeParse(value);
   if (!parsed.success) {
