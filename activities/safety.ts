@@ -22,6 +22,11 @@ export function createSafetyActivities(store: ArtifactStore) {
       const { shard, policy } = parseInput(SafetyFilterShardInputSchema, 'safetyFilterShard input', input);
       engine ??= createPiiEngine();
       const ctx = Context.current();
+      if (!policy.redactPii)
+        ctx.log.warn('PII redaction is off: raw personal data goes into the kept shards', {
+          split: shard.split,
+          reason: policy.unredactedPiiReason,
+        });
       const result = await filterShard({
         store,
         engine,

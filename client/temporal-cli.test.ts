@@ -44,6 +44,8 @@ describe('searchAttributeFlags', () => {
       'RunName=Keyword',
       '--search-attribute',
       'CrisisCount=Int',
+      '--search-attribute',
+      'UnredactedPii=Bool',
     ]);
   });
 });

@@ -19,6 +19,7 @@ import type { GpuActivities } from '../activities/gpu';
 import {
   CPU_TASK_QUEUE,
   CRISIS_COUNT,
+  UNREDACTED_PII,
   DATASET_SHA,
   ErrorTypes,
   GPU_TASK_QUEUE,
@@ -224,6 +225,8 @@ async function prepareStage(run: PipelineRun): Promise<PrepareDatasetResult> {
 
 async function safetyStage(run: PipelineRun, dataset: PrepareDatasetResult): Promise<{ result: SafetyResult; shards: SafetyShardResult[] }> {
   let shards: SafetyShardResult[] = [];
+  // A run that keeps raw PII (its reason given in the policy) is marked where ML ops search runs.
+  if (!run.config.safety.policy.redactPii) upsertSearchAttributes([{ key: UNREDACTED_PII, value: true }]);
   const result = await run.stage(
     'safety',
     async () => {

@@ -12,6 +12,7 @@ import { ensureReviewers } from '../shared/review/reviewers';
 import { LocalArtifactStore } from '../shared/artifacts';
 import {
   CRISIS_COUNT,
+  UNREDACTED_PII,
   DATASET_SHA,
   PIPELINE_STAGE,
   PrepareConfigSchema,
@@ -316,6 +317,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     [{ runName: 'has spaces' }, 'runName'],
     [{ dta: {} }, 'Unrecognized key: "dta"'],
     [[1, 2], 'pipeline input'],
+    [{ safety: { policy: { redactPii: false } } }, 'safety.policy.redactPii: false would send raw personal data'],
   ])('fails at once, non-retryably, on bad input %j', async (input, expected) => {
     const failure = await failureOf(await start(input, 'bad-input'));
     expect(failure.type).toBe('InvalidInput');
@@ -335,8 +337,17 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
         ],
       });
     writeFileSync(file, [ok(1), 'not json', ok(2), '{"id":"e","source":"t","messages":[]}', ok(1), ok(3), ok(4), ok(5)].join('\n'));
-    const handle = await start({ data: { source: { kind: 'jsonl', uri: file } }, evaluate: { enabled: false } }, 'bad-lines');
+    // This run also keeps raw PII, with its reason: the run is marked for everyone searching runs.
+    const handle = await start(
+      {
+        data: { source: { kind: 'jsonl', uri: file } },
+        safety: { policy: { redactPii: false, unredactedPiiReason: 'synthetic test data without personal data' } },
+        evaluate: { enabled: false },
+      },
+      'bad-lines',
+    );
     const result = await handle.result();
+    expect((await handle.describe()).typedSearchAttributes.get(UNREDACTED_PII)).toBe(true);
     expect(result.dataset.counts).toMatchObject({
       read: 8,
       accepted: 5,

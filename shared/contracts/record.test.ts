@@ -79,3 +79,20 @@ describe('PipelineInputSchema', () => {
     if (!r.success) expect(r.error.issues.map((i) => i.path.join('.'))).toContain(field);
   });
 });
+
+describe('SafetyPolicy: redaction is switched off only on purpose', () => {
+  const policy = (p: Record<string, unknown>) => SafetyConfigSchema.safeParse({ policy: p });
+
+  it('refuses redactPii: false without a reason, naming both fields', () => {
+    const r = policy({ redactPii: false });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toMatch(/raw personal data.*unredactedPiiReason/);
+  });
+
+  it('accepts it with a reason of ten characters or more, and refuses a reason where nothing is unredacted (near misses)', () => {
+    expect(policy({ redactPii: false, unredactedPiiReason: 'synthetic data only' }).success).toBe(true);
+    expect(policy({ redactPii: false, unredactedPiiReason: 'because' }).success).toBe(false);
+    expect(policy({ unredactedPiiReason: 'synthetic data only' }).success).toBe(false);
+    expect(policy({}).success).toBe(true);
+  });
+});

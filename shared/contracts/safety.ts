@@ -8,8 +8,15 @@ export const SafetyPolicySchema = z
     rejectGateSeverity: z.enum(['INFO', 'WARNING', 'ERROR', 'CRITICAL']).default('ERROR'),
     /** A record with a bias finding at or above this level is rejected. */
     rejectBiasLevel: z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']).default('HIGH'),
-    /** Replace PII with typed placeholders in kept (and rejected) records. */
+    /**
+     * Replace PII with typed placeholders in kept (and rejected) records. Turning it off sends raw
+     * phone numbers, SSNs, cards, e-mails and names into the training shards, so it also needs
+     * `unredactedPiiReason`; the run is then marked (`UnredactedPii` search attribute) and every
+     * shard logs a warning.
+     */
     redactPii: z.boolean().default(true),
+    /** Why this run keeps raw PII (required with `redactPii: false`, refused without it). */
+    unredactedPiiReason: z.string().trim().min(10, 'unredactedPiiReason needs at least 10 characters saying why').max(500).optional(),
     /** PII findings below this score are not redacted. */
     piiThreshold: z.number().min(0).max(1).default(0.5),
     /** Explanations kept in the audit report, per shard. */
@@ -25,7 +32,18 @@ export const SafetyPolicySchema = z
      */
     personModel: z.enum(['learned', 'rules']).default('learned'),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    if (!p.redactPii && p.unredactedPiiReason === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redactPii'],
+        message:
+          'false would send raw personal data (phone numbers, SSNs, cards, e-mails, names) into the training shards; to do it anyway, also give unredactedPiiReason (why, at least 10 characters: it is logged and the run is marked UnredactedPii)',
+      });
+    if (p.redactPii && p.unredactedPiiReason !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['unredactedPiiReason'], message: 'is only for redactPii: false (PII is redacted in this run)' });
+  });
 export type SafetyPolicy = z.output<typeof SafetyPolicySchema>;
 
 export const SafetyConfigSchema = z

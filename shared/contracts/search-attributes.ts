@@ -10,5 +10,8 @@ export const RUN_NAME = defineSearchAttributeKey('RunName', 'KEYWORD');
 /** Conversations the safety stage labelled as crisis (kept and labelled, not dropped). */
 export const CRISIS_COUNT = defineSearchAttributeKey('CrisisCount', 'INT');
 
+/** Set (true) on a run whose safety policy keeps raw PII in the training shards (`redactPii: false`). */
+export const UNREDACTED_PII = defineSearchAttributeKey('UnredactedPii', 'BOOL');
+
 /** Every custom search attribute Pixel uses; registered when the server starts. */
-export const SEARCH_ATTRIBUTE_KEYS = [PIPELINE_STAGE, DATASET_SHA, RUN_NAME, CRISIS_COUNT] as const;
+export const SEARCH_ATTRIBUTE_KEYS = [PIPELINE_STAGE, DATASET_SHA, RUN_NAME, CRISIS_COUNT, UNREDACTED_PII] as const;
