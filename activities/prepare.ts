@@ -9,6 +9,7 @@ import {
   type PrepareDatasetResult,
 } from '../shared/contracts';
 import { prepareDataset } from '../shared/data';
+import { sourceOutsideRoots, sourceRoots } from '../shared/data/source-roots';
 
 /** What the prepare activity reports in its heartbeats (visible in the UI's pending activity). */
 export interface PrepareHeartbeat {
@@ -20,10 +21,17 @@ export interface PrepareHeartbeat {
   total?: number;
 }
 
-/** The data-preparation stage as an activity on the CPU queue. */
-export function createPrepareActivity(store: ArtifactStore) {
+/**
+ * The data-preparation stage as an activity on the CPU queue. Source files are read only from
+ * `roots` (default {@link sourceRoots}: PIXEL_SOURCE_ROOTS, else the data folder and the store).
+ */
+export function createPrepareActivity(store: ArtifactStore, roots: readonly string[] = sourceRoots(store.location())) {
   return async function prepareDatasetActivity(input: PrepareDatasetInput): Promise<PrepareDatasetResult> {
     const { config, useCache } = parseInput(PrepareDatasetInputSchema, 'prepareDataset input', input);
+    if (config.source.kind !== 'synthetic') {
+      const refused = sourceOutsideRoots(config.source.uri, roots);
+      if (refused) throw ApplicationFailure.nonRetryable(refused, ErrorTypes.SourceNotAllowed);
+    }
     const ctx = Context.current();
     const total = config.source.kind === 'synthetic' ? config.source.count : undefined;
     let result: PrepareDatasetResult;

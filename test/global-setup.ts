@@ -16,6 +16,9 @@ export default async function globalSetup(): Promise<void> {
   // The models setup installed in the checkout (sentence encoder, PII tagger), also for the
   // stacks tests start with a PIXEL_HOME of their own.
   process.env.PIXEL_MODELS ??= path.resolve(__dirname, '..', '.pixel', 'models');
+  // Tests write their source files under the system's temporary folder (and the benchmarks'
+  // data sits beside the checkout): workers read sources only from these folders.
+  process.env.PIXEL_SOURCE_ROOTS ??= [tmpdir(), path.resolve(__dirname, '..', '..', 'shared', 'data')].join(path.delimiter);
   const dir = mkdtempSync(path.join(tmpdir(), 'pixel-test-temporal-'));
   const env = await TestWorkflowEnvironment.createLocal({
     server: {

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -356,6 +357,24 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     });
     const progress = await handle.query(getProgressQuery);
     expect(progress.stages[0]?.counts).toMatchObject({ read: 8, accepted: 5, quarantined: 3 });
+    // The quarantine keeps raw lines: only the worker's user may read it, or its folder.
+    const quarantine = fileURLToPath(result.dataset.quarantineUri);
+    expect(statSync(quarantine).mode & 0o777).toBe(0o600);
+    expect(statSync(path.dirname(quarantine)).mode & 0o777).toBe(0o700);
+  });
+
+  it('reads sources only from the allowed folders: a file outside them, or a link leading out, fails non-retryably', async () => {
+    const link = path.join(t.dir, 'innocent.jsonl');
+    symlinkSync('/etc/passwd', link);
+    for (const [uri, expected] of [
+      ['/etc/passwd', 'source /etc/passwd is outside the allowed source folders'],
+      [link, `source ${link} links to a file outside the allowed source folders`],
+    ] as const) {
+      const failure = await failureOf(await start({ data: { source: { kind: 'jsonl', uri } } }, 'outside-roots'));
+      expect(failure.type).toBe('SourceNotAllowed');
+      expect(failure.nonRetryable).toBe(true);
+      expect(failure.message).toContain(expected);
+    }
   });
 
   it('fails non-retryably, naming the file, when the source is missing', async () => {

@@ -118,7 +118,7 @@ export class LocalArtifactStore implements ArtifactStore {
   async workspace(key: string): Promise<ArtifactWorkspace> {
     const dir = path.join(this.root, key);
     const uri = this.uriFor(key);
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     return {
       dir,
       uri,
@@ -164,8 +164,10 @@ class LocalWriter implements ArtifactWriter {
 
   private async open(): Promise<WriteStream> {
     if (this.stream) return this.stream;
-    await fs.mkdir(path.dirname(this.target), { recursive: true });
-    const stream = createWriteStream(this.tmp);
+    // Owner-only: artifacts hold raw text (prepared shards keep unredacted PII, the quarantine
+    // keeps lines as they came), so other users of the machine may not read them.
+    await fs.mkdir(path.dirname(this.target), { recursive: true, mode: 0o700 });
+    const stream = createWriteStream(this.tmp, { mode: 0o600 });
     stream.on('error', (err) => {
       this.failure = err;
     });

@@ -14,6 +14,8 @@ export const ErrorTypes = {
   SourceNotFound: 'SourceNotFound',
   /** A source that exists but cannot be read (permissions, a directory, ...). */
   SourceUnreadable: 'SourceUnreadable',
+  /** A source file outside the folders the worker reads sources from (PIXEL_SOURCE_ROOTS). */
+  SourceNotAllowed: 'SourceNotAllowed',
   /** A source whose every record was rejected, so there is nothing to train on. */
   NoUsableRecords: 'NoUsableRecords',
   /** A stored artifact whose content no longer matches its recorded hash. */
