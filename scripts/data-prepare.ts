@@ -30,5 +30,10 @@ export function registerDataPrepareCommand(data: Command): void {
       bar?.stop();
       const c = result.counts;
       console.log(JSON.stringify({ ...result, counts: { ...c, byTopic: undefined } }, null, 2));
+      // Nothing usable is a failure, however well the file was read.
+      if (c.accepted === 0)
+        throw new Error(
+          `no records accepted: ${c.read} read, ${c.quarantined} quarantined (${JSON.stringify(c.byReason)}); see ${result.quarantineUri}`,
+        );
     });
 }

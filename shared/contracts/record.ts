@@ -62,6 +62,7 @@ export const QUARANTINE_REASONS = [
   'duplicate_content',
   'duplicate_id',
   'line_too_long',
+  'invalid_utf8',
   'message_too_long',
   'too_deep',
 ] as const;

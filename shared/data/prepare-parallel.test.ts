@@ -34,9 +34,13 @@ describe('threaded preparation', () => {
           }),
         );
       if (i === 4000) lines.push(`{"id":"long","source":"s","messages":[{"role":"user","content":"${'é'.repeat(3000)}"}]}`);
+      if (i % 1300 === 11) lines.push('NOT-UTF-8');
     }
     const file = path.join(t.dir, 'mixed.jsonl');
-    writeFileSync(file, `\uFEFF${lines.join('\r\n')}`);
+    // Lines in Latin-1 among the UTF-8 ones: a byte that is no UTF-8 where the marker stands.
+    const text = Buffer.from(`\uFEFF${lines.join('\r\n')}`);
+    for (let at = text.indexOf('NOT-UTF-8'); at >= 0; at = text.indexOf('NOT-UTF-8', at + 1)) text[at + 3] = 0xe9;
+    writeFileSync(file, text);
     const run = async (threads: number) => {
       const store = new LocalArtifactStore(path.join(t.dir, `store-${threads}`));
       const config = PrepareConfigSchema.parse({ source: { kind: 'jsonl', uri: file }, shardSize: 1000, maxLineLength: 4096 });
@@ -48,7 +52,7 @@ describe('threaded preparation', () => {
     expect(threaded.result.datasetSha).toBe(inline.result.datasetSha);
     expect(threaded.quarantine).toBe(inline.quarantine);
     expect(threaded.result.counts).toEqual(inline.result.counts);
-    expect(inline.result.counts.byReason).toMatchObject({ malformed_json: 12, duplicate_id: 6, line_too_long: 1 });
+    expect(inline.result.counts.byReason).toMatchObject({ malformed_json: 12, duplicate_id: 6, line_too_long: 1, invalid_utf8: 5 });
     expect(inline.result.counts.byReason.duplicate_content).toBeGreaterThanOrEqual(7);
     expect(inline.result.counts.blankLines).toBe(9);
   }, 60_000);

@@ -3,7 +3,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SPLIT_NAMES, type QuarantineEntry, type SplitConfig } from '../contracts';
 import { processItem, quarantineEntry } from './records';
-import { tooLongItem } from './sources/types';
+import { isUtf8 } from 'node:buffer';
+import { invalidUtf8Item, tooLongItem } from './sources/types';
 
 export interface ChunkJob {
   buffer: Uint8Array;
@@ -59,6 +60,10 @@ export function processChunk(job: ChunkJob, config: { split: SplitConfig; maxLin
     if (end - start > config.maxLineLength) {
       read += 1;
       const { kind: _kind, ...entry } = tooLongItem(line, config.maxLineLength, buf.subarray(start, end));
+      rejected.push(entry);
+    } else if (!isUtf8(buf.subarray(start, end))) {
+      read += 1;
+      const { kind: _kind, ...entry } = invalidUtf8Item(line, buf.subarray(start, end));
       rejected.push(entry);
     } else {
       const raw = buf.toString('utf8', start, end);

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { readLines } from './lines';
+import { firstBadUtf8Byte, readLines } from './lines';
 import type { LineItem as SourceItem } from './lines';
 
 async function collect(chunks: (string | Buffer)[], max = 1 << 20): Promise<{ items: SourceItem[]; blank: number }> {
@@ -50,6 +50,29 @@ describe('readLines', () => {
   it('accepts a line exactly at the limit (near miss)', async () => {
     const { items } = await collect(['x'.repeat(2048), '\n'], 2048);
     expect(items[0]?.kind).toBe('text');
+  });
+
+  it('rejects a line that is not UTF-8 with the offset of its first bad byte, and goes on', async () => {
+    const bad = Buffer.concat([Buffer.from('{"id":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]); // Latin-1 é
+    const { items } = await collect([Buffer.from('ok\n'), bad, Buffer.from('\nafter\n')]);
+    expect(items.map((i) => [i.line, i.kind])).toEqual([
+      [1, 'text'],
+      [2, 'rejected'],
+      [3, 'text'],
+    ]);
+    expect(items[1]).toMatchObject({ reason: 'invalid_utf8', detail: 'line is not valid UTF-8 (first bad byte at offset 10)' });
+  });
+
+  it.each([
+    ['ascii and accents', Buffer.from('café – 日本 🙂'), -1],
+    ['a lone continuation byte', Buffer.from([0x61, 0x80]), 1],
+    ['an overlong slash', Buffer.from([0x61, 0xc0, 0xaf]), 1],
+    ['a surrogate', Buffer.from([0xed, 0xa0, 0x80]), 0],
+    ['past U+10FFFF', Buffer.from([0xf4, 0x90, 0x80, 0x80]), 0],
+    ['a character cut short', Buffer.from([0x61, 0xe6, 0x97]), 1],
+    ['the largest code point (near miss)', Buffer.from([0xf4, 0x8f, 0xbf, 0xbf]), -1],
+  ])('finds the first bad UTF-8 byte: %s', (_name, buf, expected) => {
+    expect(firstBadUtf8Byte(buf)).toBe(expected);
   });
 
   it('yields a last line without a trailing newline', async () => {

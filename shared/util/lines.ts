@@ -1,8 +1,10 @@
+import { isUtf8 } from 'node:buffer';
 import type { Readable } from 'node:stream';
 
-/** A line read from a text stream: its 1-based number and text, or a line over the length limit. */
+/** A line read from a text stream: its 1-based number and text, or a line over the length limit or not UTF-8. */
 export type LineItem =
-  { kind: 'text'; line: number; raw: string } | { kind: 'rejected'; line: number; reason: 'line_too_long'; detail: string; raw: string };
+  | { kind: 'text'; line: number; raw: string }
+  | { kind: 'rejected'; line: number; reason: 'line_too_long' | 'invalid_utf8'; detail: string; raw: string };
 
 /** Counts a reader keeps about lines that were not items (blank lines). */
 export interface LineStats {
@@ -21,6 +23,54 @@ export function tooLongItem(line: number, maxLineLength: number, head: Buffer): 
     detail: `line is longer than ${maxLineLength} bytes; the quarantine keeps its first ${TOO_LONG_KEEP} bytes`,
     raw: head.subarray(0, TOO_LONG_KEEP).toString('utf8'),
   };
+}
+
+/**
+ * The item for a line that is not valid UTF-8 (a file in another encoding, or damaged), the same
+ * on every reading path: decoding it would silently replace the bad bytes with U+FFFD, so it is
+ * rejected instead, with the position of the first bad byte; the quarantine keeps it decoded
+ * with replacement characters.
+ */
+export function invalidUtf8Item(line: number, buf: Buffer): Extract<LineItem, { kind: 'rejected' }> {
+  return {
+    kind: 'rejected',
+    line,
+    reason: 'invalid_utf8',
+    detail: `line is not valid UTF-8 (first bad byte at offset ${firstBadUtf8Byte(buf)})`,
+    raw: buf.subarray(0, TOO_LONG_KEEP).toString('utf8'),
+  };
+}
+
+/** Offset of the first byte that breaks UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF), or -1. */
+export function firstBadUtf8Byte(buf: Uint8Array): number {
+  let i = 0;
+  while (i < buf.length) {
+    const b = buf[i] as number;
+    if (b < 0x80) {
+      i += 1;
+      continue;
+    }
+    // Length and the allowed range of the second byte, by lead byte.
+    let length: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) length = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+      length = 3;
+      if (b === 0xe0) lo = 0xa0;
+      if (b === 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      length = 4;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k < length; k++) {
+      const c = buf[i + k];
+      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i;
+    }
+    i += length;
+  }
+  return -1;
 }
 
 const NEWLINE = 0x0a;
@@ -58,6 +108,7 @@ export async function* readLines(stream: Readable, maxLineLength: number, stats:
     carryLength = 0;
     if (buf.length > 0 && buf[buf.length - 1] === CR) buf = buf.subarray(0, buf.length - 1);
     if (buf.length > maxLineLength) return tooLongItem(lineNo, maxLineLength, buf);
+    if (!isUtf8(buf)) return invalidUtf8Item(lineNo, buf);
     const raw = buf.toString('utf8');
     if (raw.trim().length === 0) {
       stats.blankLines += 1;

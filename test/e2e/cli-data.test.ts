@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ConversationRecordSchema } from '../../shared/contracts';
 import { pixelFailure, runPixel, tempDir } from '../helpers';
@@ -65,6 +65,21 @@ describe('pixel data', () => {
     expect(result.counts.read).toBe(300);
     expect(result.counts.accepted + result.counts.quarantined).toBe(300);
     expect(result.cacheHit).toBe(false);
+  });
+
+  it('prepare fails, with the counts and one clear line, when no record is usable (a file in another encoding)', async () => {
+    const file = path.join(t.dir, 'latin1.jsonl');
+    const line = (id: string) =>
+      Buffer.from(`{"id":"${id}","source":"s","messages":[{"role":"user","content":"caf\u00e9"},{"role":"assistant","content":"ok"}]}\n`, 'latin1');
+    writeFileSync(file, Buffer.concat([line('a'), line('b')]));
+    const err = await pixelFailure(['data', 'prepare', file, '--artifacts', path.join(t.dir, 'store')]);
+    expect(err.code).toBe(1);
+    expect((JSON.parse(err.stdout) as { counts: { byReason: Record<string, number> } }).counts.byReason).toEqual({ invalid_utf8: 2 });
+    expect(err.stderr.trim()).toMatch(
+      /^pixel: no records accepted: 2 read, 2 quarantined \(\{"invalid_utf8":2\}\); see file:\/\/.*quarantine\.jsonl$/,
+    );
+    // The error names counts and places, never the records' text.
+    expect(err.stderr).not.toContain('caf');
   });
 
   it('dev --run refuses bad input before starting anything', async () => {
