@@ -14,6 +14,9 @@ export const TrainObjectivesSchema = z
 export type TrainObjectives = z.output<typeof TrainObjectivesSchema>;
 
 /** A training run's configuration, every field defaulted; saved inside every checkpoint. */
+/** Most tokens one training step may hold (batch x seq). */
+export const MAX_TOKENS_PER_STEP = 65_536;
+
 export const TrainConfigSchema = z
   .object({
     /**
@@ -52,6 +55,14 @@ export const TrainConfigSchema = z
     if (c.minLr > c.lr) ctx.addIssue({ code: 'custom', path: ['minLr'], message: `minLr (${c.minLr}) is above lr (${c.lr})` });
     if (c.warmupSteps >= c.steps)
       ctx.addIssue({ code: 'custom', path: ['warmupSteps'], message: `warmupSteps (${c.warmupSteps}) must be below steps (${c.steps})` });
+    // Activations grow with batch x seq: past this no machine Pixel targets holds one step of even
+    // the smallest model (an 80 GB GPU trains a 12B model with LoRA at about 16 x 2,048).
+    if (c.batch * c.seq > MAX_TOKENS_PER_STEP)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['batch'],
+        message: `batch x seq is ${(c.batch * c.seq).toLocaleString('en')} tokens per step; at most ${MAX_TOKENS_PER_STEP.toLocaleString('en')} (lower batch or seq)`,
+      });
   });
 export type TrainConfig = z.output<typeof TrainConfigSchema>;
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;

@@ -39,7 +39,24 @@ export const PipelineInputSchema = z
     /** Reuse cached stage outputs whose inputs and config are unchanged. */
     useCache: z.boolean().default(true),
   })
-  .strict();
+  .strict()
+  .superRefine((input, ctx) => {
+    // What later stages need, checked before anything runs: a run that trains for an hour and
+    // then finds no split to evaluate on fails at once instead.
+    const { ratios } = input.data.split;
+    if (input.train.enabled && ratios.val === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'split', 'ratios', 'val'],
+        message: 'is 0, but training validates on the val split (give it a share, or set train.enabled false)',
+      });
+    if (input.train.enabled && input.evaluate.enabled && ratios.test === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data', 'split', 'ratios', 'test'],
+        message: 'is 0, but evaluation scores the test split (give it a share, or set evaluate.enabled false)',
+      });
+  });
 export type PipelineInput = z.input<typeof PipelineInputSchema>;
 export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
 

@@ -58,6 +58,18 @@ describe('PipelineInputSchema', () => {
     });
   });
 
+  it('accepts the near misses: no test split without evaluation, no val split without training, 64 Ki tokens per step', () => {
+    expect(
+      PipelineInputSchema.safeParse({ data: { split: { ratios: { train: 0.9, val: 0.1, test: 0 } } }, evaluate: { enabled: false } }).success,
+    ).toBe(true);
+    expect(PipelineInputSchema.safeParse({ data: { split: { ratios: { train: 1, val: 0, test: 0 } } }, train: { enabled: false } }).success).toBe(
+      true,
+    );
+    expect(PipelineInputSchema.safeParse({ train: { config: { batch: 16, seq: 4096 } } }).success).toBe(true);
+    const r = PipelineInputSchema.safeParse({ train: { config: { batch: 1024, seq: 32_768 } } });
+    expect(r.error?.issues[0]?.message).toBe('batch x seq is 33,554,432 tokens per step; at most 65,536 (lower batch or seq)');
+  });
+
   it('keeps the defaults of fields left out of a partial input', () => {
     const parsed = PipelineInputSchema.parse({ data: { source: { kind: 'synthetic', count: 10 } } });
     expect(parsed.data.source).toEqual({ kind: 'synthetic', count: 10, seed: 42, crisisShare: 0.1, piiShare: 0.15 });
@@ -73,6 +85,10 @@ describe('PipelineInputSchema', () => {
     [{ augment: { strategies: { paraphrase: { probability: 2 } } } }, 'augment.strategies.paraphrase.probability'],
     [{ augment: { splits: [] } }, 'augment.splits'],
     [{ augment: { strategies: { rewrite: { probability: 0.5 } } } }, 'augment.strategies'],
+    // Valid alone, but what later stages need is missing: refused before anything runs.
+    [{ data: { split: { ratios: { train: 0.9, val: 0.1, test: 0 } } } }, 'data.split.ratios.test'],
+    [{ data: { split: { ratios: { train: 0.9, val: 0, test: 0.1 } } } }, 'data.split.ratios.val'],
+    [{ train: { config: { batch: 1024, seq: 32_768 } } }, 'train.config.batch'],
   ])('names the bad field of %j', (input, field) => {
     const r = PipelineInputSchema.safeParse(input);
     expect(r.success).toBe(false);
