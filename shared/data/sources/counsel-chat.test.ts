@@ -90,6 +90,33 @@ describe('counsel-chat source', () => {
     expect(result.counts.accepted).toBe(3);
   });
 
+  it('quarantines a row whose open quote swallowed the rows after it, instead of merging them silently', async () => {
+    const file = path.join(t.dir, 'open-quote.csv');
+    writeFileSync(
+      file,
+      [
+        HEADER,
+        '0,1,T1,Q1,l,anxiety,i,u,"Answer one with a quote left open,1,10,train', // line 2, swallows line 3
+        '1,2,T2,Q2,l,grief,i,u,"Answer two",0,5,val', // line 3
+        '2,3,T3,Q3,l,grief,i,u,"Answer three\n12 steps, 3 times a day,\nthen rest",0,5,val', // lines 4-6: a real line break (near miss)
+        '3,4,T4,Q4,l,sleep,i,u,"Answer four",0,1,test', // line 7
+      ].join('\n'),
+    );
+    const items: SourceItem[] = [];
+    for await (const item of readCounselChatSource(createReadStream(file), file)) items.push(item);
+    expect(items.map((i) => [i.line, i.kind])).toEqual([
+      [2, 'rejected'],
+      [4, 'value'],
+      [7, 'value'],
+    ]);
+    expect(items[0]).toMatchObject({
+      reason: 'malformed_csv',
+      detail: 'a quoted field runs on into the next row (a quote left open?): lines 2-3 are kept here as one record',
+    });
+    // Nothing is lost: the quarantine keeps both rows' text.
+    expect((items[0] as { raw: string }).raw).toContain('Answer two');
+  });
+
   it('refuses a CSV that is not counsel-chat, naming the missing columns', async () => {
     const file = path.join(t.dir, 'other.csv');
     writeFileSync(file, 'a,b\n1,2\n');

@@ -58,9 +58,22 @@ export function counselChatRowToRecord(row: Row): ConversationRecordInput | stri
 }
 
 /**
+ * The start of a counsel-chat row (row index, question id) after a line break inside a record:
+ * a quote left open swallowed the rows after it into one field, since the parser reads on to the
+ * next quote. Real answers break lines, but never start a line with two bare integer columns.
+ */
+const SWALLOWED_ROW = /\n[ \t]*\d{1,9},\d{1,9},/;
+
+/** How many rows a record with swallowed rows holds (the record's own and each row start inside it). */
+function rowsIn(raw: string): number {
+  return 1 + (raw.match(new RegExp(SWALLOWED_ROW.source, 'g'))?.length ?? 0);
+}
+
+/**
  * Streams the counsel-chat CSV. Rows the CSV parser cannot read (bad quoting, wrong column
- * count) come out as `malformed_csv` items with their line and raw text; rows that lack a
- * required column come out as `schema_violation`.
+ * count) and records that swallowed the rows after them (an unclosed quote) come out as
+ * `malformed_csv` items with their line and raw text; rows that lack a required column come out
+ * as `schema_violation`.
  */
 export async function* readCounselChatSource(stream: Readable, uri: string): AsyncGenerator<SourceItem> {
   const skipped: SourceItem[] = [];
@@ -97,6 +110,17 @@ export async function* readCounselChatSource(stream: Readable, uri: string): Asy
       const line = startLine(entry.info.lines, entry.raw);
       // The parser may run ahead of this loop; keep the output in file order.
       while (skipped.length > 0 && (skipped[0] as SourceItem).line < line) yield skipped.shift() as SourceItem;
+      if (SWALLOWED_ROW.test(entry.raw)) {
+        const rows = rowsIn(entry.raw);
+        yield {
+          kind: 'rejected',
+          line,
+          reason: 'malformed_csv',
+          detail: `a quoted field runs on into the next ${rows - 1 === 1 ? 'row' : `${rows - 1} rows`} (a quote left open?): lines ${line}-${entry.info.lines} are kept here as one record`,
+          raw: entry.raw,
+        };
+        continue;
+      }
       const mapped = counselChatRowToRecord(entry.record);
       if (typeof mapped === 'string') {
         yield { kind: 'rejected', line, reason: 'schema_violation', detail: mapped, raw: entry.raw };
