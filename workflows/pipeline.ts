@@ -70,6 +70,18 @@ const cpu = proxyActivities<CpuActivities>({
   retry: RETRY_POLICY,
 });
 
+/**
+ * The CPU activities that stream records (preparation, a safety or augmentation shard): they
+ * heartbeat every batch (seconds apart at most, the learned models' loading included), so a
+ * worker that dies is noticed after a minute rather than the two the others are given.
+ */
+const streaming = proxyActivities<CpuActivities>({
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '1 minute',
+  retry: RETRY_POLICY,
+});
+
 /** GPU-queue activities: 'pixel-gpu' beside 'pixel-cpu', else '<queue>-gpu' (tests). */
 function gpuActivities(options: { startToCloseTimeout: Duration; heartbeatTimeout: Duration; maximumAttempts?: number }) {
   const queue = workflowInfo().taskQueue;
@@ -211,7 +223,7 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
 async function prepareStage(run: PipelineRun): Promise<PrepareDatasetResult> {
   const dataset = await run.stage(
     'prepare',
-    () => cpu.prepareDatasetActivity({ config: run.config.data, useCache: run.config.useCache }),
+    () => streaming.prepareDatasetActivity({ config: run.config.data, useCache: run.config.useCache }),
     (r) => ({
       counts: { read: r.counts.read, accepted: r.counts.accepted, quarantined: r.counts.quarantined, ...r.counts.bySplit },
       cacheHit: r.cacheHit,
@@ -234,7 +246,7 @@ async function safetyStage(run: PipelineRun, dataset: PrepareDatasetResult): Pro
       shards = await mapInOrder(
         dataset.shards,
         run.config.safety.concurrency,
-        (shard: ShardRef) => cpu.safetyFilterShardActivity({ shard, policy: run.config.safety.policy }),
+        (shard: ShardRef) => streaming.safetyFilterShardActivity({ shard, policy: run.config.safety.policy }),
         (done) => run.progress('safety', { shards: dataset.shards.length, shardsDone: done }),
       );
       return cpu.summarizeSafetyActivity({ datasetSha: dataset.datasetSha, shards });
@@ -264,7 +276,7 @@ async function augmentStage(run: PipelineRun, dataset: PrepareDatasetResult, saf
       const results = await mapInOrder(
         shards,
         config.concurrency,
-        (shard) => cpu.augmentShardActivity({ shard, config }),
+        (shard) => streaming.augmentShardActivity({ shard, config }),
         (done) => run.progress('augment', { shards: shards.length, shardsDone: done }),
       );
       return cpu.summarizeAugmentationActivity({ datasetSha: dataset.datasetSha, shards: results, config });

@@ -349,6 +349,14 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     );
     const result = await handle.result();
     expect((await handle.describe()).typedSearchAttributes.get(UNREDACTED_PII)).toBe(true);
+    // Activities that stream records heartbeat every batch: a dead worker is noticed after a minute.
+    const scheduled = ((await handle.fetchHistory()).events ?? []).flatMap((e) =>
+      e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : [],
+    );
+    const heartbeatSeconds = (name: string) => scheduled.filter((a) => a.activityType?.name === name).map((a) => Number(a.heartbeatTimeout?.seconds));
+    expect(heartbeatSeconds('prepareDatasetActivity')).toEqual([60]);
+    expect(new Set(heartbeatSeconds('safetyFilterShardActivity'))).toEqual(new Set([60]));
+    expect(new Set(heartbeatSeconds('summarizeSafetyActivity'))).toEqual(new Set([120]));
     expect(result.dataset.counts).toMatchObject({
       read: 8,
       accepted: 5,
