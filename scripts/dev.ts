@@ -37,8 +37,63 @@ function startWorker(name: string, script: string, env: NodeJS.ProcessEnv): Chil
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) readline.createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
   }
-  child.once('exit', (code, signal) => console.log(`[${name}] exited (${signal ?? `code ${code}`})`));
   return child;
+}
+
+/** Restarts after a worker's death wait 1, 2, 4 ... s (at most 30 s); this many deaths within a minute give up. */
+const MAX_QUICK_DEATHS = 5;
+
+/**
+ * Keeps one worker running while the stack is up: when it dies (a crash, an OOM kill, a `kill`
+ * by hand) it is started again after a backoff, and `pixel dev` says so; Temporal and the review
+ * page stay up, and the stage it was running is retried by Temporal. A worker that dies
+ * MAX_QUICK_DEATHS times within a minute cannot start (a broken setup), and `onGiveUp` is told.
+ */
+class SupervisedWorker {
+  child: ChildProcess;
+  private deaths: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly name: string,
+    private readonly script: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly stopping: () => boolean,
+    private readonly onGiveUp: (err: Error) => void,
+  ) {
+    this.child = this.start();
+  }
+
+  private start(): ChildProcess {
+    const child = startWorker(this.name, this.script, this.env);
+    console.log(`[${this.name}] started (pid ${child.pid ?? '?'})`);
+    child.once('exit', (code, signal) => {
+      const how = signal ?? `code ${code}`;
+      if (this.stopping()) {
+        console.log(`[${this.name}] exited (${how})`);
+        return;
+      }
+      const now = Date.now();
+      this.deaths = [...this.deaths.filter((t) => now - t < 60_000), now];
+      if (this.deaths.length >= MAX_QUICK_DEATHS) {
+        this.onGiveUp(new Error(`the ${this.name} worker exited (${how}) ${this.deaths.length} times within a minute; see its output above`));
+        return;
+      }
+      const delay = Math.min(30_000, 1000 * 2 ** (this.deaths.length - 1));
+      console.log(`[${this.name}] exited (${how}); restarting it in ${delay / 1000} s (Temporal retries what it was running)`);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (!this.stopping()) this.child = this.start();
+      }, delay);
+    });
+    return child;
+  }
+
+  /** Stops the worker (in-flight work first) and any pending restart. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    await stopChild(this.child, graceMs);
+  }
 }
 
 async function alreadyRunning(address: string): Promise<boolean> {
@@ -75,14 +130,14 @@ export function registerDevCommand(program: Command): void {
       const uiUrl = `http://localhost:${opts.uiPort}`;
       let server: DevServer | undefined;
       let reviewServer: ReviewServer | undefined;
-      const workers: ChildProcess[] = [];
+      const workers: SupervisedWorker[] = [];
       let stopping: Promise<void> | undefined;
 
       const stop = (): Promise<void> => {
         stopping ??= (async () => {
           await reviewServer?.close().catch(() => undefined);
           console.log('stopping workers (they finish in-flight work first) ...');
-          await Promise.all(workers.map((w) => stopChild(w, 40_000)));
+          await Promise.all(workers.map((w) => w.stop(40_000)));
           if (server) {
             console.log('stopping Temporal ...');
             await server.stop();
@@ -93,7 +148,7 @@ export function registerDevCommand(program: Command): void {
       process.once('SIGINT', () => void stop().then(() => process.exit(130)));
       process.once('SIGTERM', () => void stop().then(() => process.exit(143)));
 
-      // Resolves never; rejects when a worker dies while the stack is meant to be up.
+      // Resolves never; rejects when a worker cannot be kept running while the stack is meant to be up.
       let workerDied: (err: Error) => void = () => undefined;
       const workerDeath = new Promise<never>((_, reject) => {
         workerDied = reject;
@@ -131,11 +186,7 @@ export function registerDevCommand(program: Command): void {
           ['cpu', 'cpu-worker.ts'],
           ['gpu', 'gpu-worker.ts'],
         ] as const) {
-          const child = startWorker(name, script, env);
-          child.once('exit', (code, signal) => {
-            if (!stopping) workerDied(new Error(`the ${name} worker exited (${signal ?? `code ${code}`}); see its output above`));
-          });
-          workers.push(child);
+          workers.push(new SupervisedWorker(name, script, env, () => stopping !== undefined, workerDied));
         }
         console.log(`Temporal UI: ${uiUrl}`);
         console.log(`Temporal address: ${address} (artifacts in ${env.PIXEL_ARTIFACTS})`);

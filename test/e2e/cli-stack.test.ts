@@ -220,6 +220,27 @@ describe('pixel dev + pixel run (end to end)', () => {
     expect(err.stderr).toContain('data.shardSize');
   });
 
+  it('restarts a worker that dies, keeping Temporal and the review page up', async () => {
+    const pid = Number(/\[cpu\] started \(pid (\d+)\)/.exec(output)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    const polling = () => output.match(/\[cpu-worker\] polling task queue pixel-cpu/g)?.length ?? 0;
+    const before = polling();
+    process.kill(pid, 'SIGKILL');
+    await waitFor(/\[cpu\] exited \(SIGKILL\); restarting it in 1 s/, 20_000);
+    await waitFor(/\[cpu\] started \(pid \d+\)[\s\S]*\[cpu\] started \(pid \d+\)/, 20_000);
+    const started = Date.now();
+    while (polling() === before && Date.now() - started < 90_000) await new Promise((r) => setTimeout(r, 200));
+    expect(polling()).toBe(before + 1);
+    expect(dev.exitCode).toBeNull();
+    const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
+    try {
+      await connection.workflowService.getSystemInfo({});
+    } finally {
+      await connection.close();
+    }
+    expect((await fetch(`http://127.0.0.1:${reviewPort}/`)).status).toBe(200);
+  }, 120_000);
+
   it('stops the stack gracefully on Ctrl-C', async () => {
     const exited = new Promise<number | null>((resolve) => dev.once('exit', (code) => resolve(code)));
     dev.kill('SIGINT');
