@@ -238,7 +238,9 @@ describe('pixel dev + pixel run (end to end)', () => {
     } finally {
       await connection.close();
     }
-    expect((await fetch(`http://127.0.0.1:${reviewPort}/`)).status).toBe(200);
+    const page = await fetch(`http://127.0.0.1:${reviewPort}/`, { headers: { connection: 'close' } });
+    expect(page.status).toBe(200);
+    await page.text(); // read to the end, so no socket is left open
   }, 120_000);
 
   it('stops the stack gracefully on Ctrl-C', async () => {
