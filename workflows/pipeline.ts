@@ -62,25 +62,21 @@ export const TRAIN_STOP_BY_CANCEL_PATCH = 'train-stop-by-cancel-v1';
 
 // CPU activities run on the workflow's own task queue (the CPU queue in production), which also
 // keeps each test's worker on a queue of its own.
-const cpu = proxyActivities<CpuActivities>({
+const CPU_ACTIVITY_OPTIONS = {
   // A cancelled run waits for its stage to stop and clean up, so nothing half-written survives it.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '4 hours',
   heartbeatTimeout: '2 minutes',
   retry: RETRY_POLICY,
-});
+} as const;
+const cpu = proxyActivities<CpuActivities>(CPU_ACTIVITY_OPTIONS);
 
 /**
  * The CPU activities that stream records (preparation, a safety or augmentation shard): they
  * heartbeat every batch (seconds apart at most, the learned models' loading included), so a
  * worker that dies is noticed after a minute rather than the two the others are given.
  */
-const streaming = proxyActivities<CpuActivities>({
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  startToCloseTimeout: '4 hours',
-  heartbeatTimeout: '1 minute',
-  retry: RETRY_POLICY,
-});
+const streaming = proxyActivities<CpuActivities>({ ...CPU_ACTIVITY_OPTIONS, heartbeatTimeout: '1 minute' });
 
 /** GPU-queue activities: 'pixel-gpu' beside 'pixel-cpu', else '<queue>-gpu' (tests). */
 function gpuActivities(options: { startToCloseTimeout: Duration; heartbeatTimeout: Duration; maximumAttempts?: number }) {

@@ -3,8 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SPLIT_NAMES, type QuarantineEntry, type SplitConfig } from '../contracts';
 import { processItem, quarantineEntry } from './records';
-import { isUtf8 } from 'node:buffer';
-import { invalidUtf8Item, tooLongItem } from './sources/types';
+import { lineItem } from '../util/lines';
 
 export interface ChunkJob {
   buffer: Uint8Array;
@@ -57,33 +56,27 @@ export function processChunk(job: ChunkJob, config: { split: SplitConfig; maxLin
     if (nl === -1) nl = buf.length;
     let end = nl;
     if (end > start && buf[end - 1] === 13) end -= 1;
-    if (end - start > config.maxLineLength) {
+    const item = lineItem(line, buf.subarray(start, end), config.maxLineLength);
+    if (!item) {
+      blank += 1;
+    } else if (item.kind === 'rejected') {
       read += 1;
-      const { kind: _kind, ...entry } = tooLongItem(line, config.maxLineLength, buf.subarray(start, end));
-      rejected.push(entry);
-    } else if (!isUtf8(buf.subarray(start, end))) {
-      read += 1;
-      const { kind: _kind, ...entry } = invalidUtf8Item(line, buf.subarray(start, end));
+      const { kind: _kind, ...entry } = item;
       rejected.push(entry);
     } else {
-      const raw = buf.toString('utf8', start, end);
-      if (raw.trim().length === 0) {
-        blank += 1;
+      read += 1;
+      const r = processItem(item, config.split);
+      if (!r.ok) {
+        rejected.push(quarantineEntry(r));
       } else {
-        read += 1;
-        const r = processItem({ kind: 'text', line, raw }, config.split);
-        if (!r.ok) {
-          rejected.push(quarantineEntry(r));
-        } else {
-          lines.push(line);
-          fp.push(r.c0, r.c1, r.c2, r.i0, r.i1, r.i2);
-          splits.push(SPLIT_INDEX.get(r.split) as number);
-          topics.push(r.topic);
-          ids.push(r.id);
-          jsons.push(`${r.json}\n`);
-          rawStart.push(start);
-          rawEnd.push(end);
-        }
+        lines.push(line);
+        fp.push(r.c0, r.c1, r.c2, r.i0, r.i1, r.i2);
+        splits.push(SPLIT_INDEX.get(r.split) as number);
+        topics.push(r.topic);
+        ids.push(r.id);
+        jsons.push(`${r.json}\n`);
+        rawStart.push(start);
+        rawEnd.push(end);
       }
     }
     line += 1;

@@ -76,6 +76,18 @@ export function firstBadUtf8Byte(buf: Uint8Array): number {
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
+/**
+ * What one line's bytes (its line ending, and a CR before it, already cut off) become: a `text`
+ * item, a `rejected` one (over `maxLineLength` bytes, or not UTF-8), or undefined for a blank
+ * line. The streaming reader and the threaded preparation share it, so they cannot drift apart.
+ */
+export function lineItem(line: number, bytes: Buffer, maxLineLength: number): LineItem | undefined {
+  if (bytes.length > maxLineLength) return tooLongItem(line, maxLineLength, bytes);
+  if (!isUtf8(bytes)) return invalidUtf8Item(line, bytes);
+  const raw = bytes.toString('utf8');
+  return raw.trim().length === 0 ? undefined : { kind: 'text', line, raw };
+}
+
 /** Drops a UTF-8 byte-order mark at the start of a stream's first chunk. */
 export function stripBom(chunk: Buffer): Buffer {
   return chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? chunk.subarray(3) : chunk;
@@ -107,14 +119,9 @@ export async function* readLines(stream: Readable, maxLineLength: number, stats:
     carry = [];
     carryLength = 0;
     if (buf.length > 0 && buf[buf.length - 1] === CR) buf = buf.subarray(0, buf.length - 1);
-    if (buf.length > maxLineLength) return tooLongItem(lineNo, maxLineLength, buf);
-    if (!isUtf8(buf)) return invalidUtf8Item(lineNo, buf);
-    const raw = buf.toString('utf8');
-    if (raw.trim().length === 0) {
-      stats.blankLines += 1;
-      return undefined;
-    }
-    return { kind: 'text', line: lineNo, raw };
+    const item = lineItem(lineNo, buf, maxLineLength);
+    if (!item) stats.blankLines += 1;
+    return item;
   };
 
   for await (const raw of stream as AsyncIterable<Buffer>) {

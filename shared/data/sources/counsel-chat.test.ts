@@ -7,6 +7,13 @@ import { prepareDataset } from '../prepare-dataset';
 import { counselChatRowToRecord, readCounselChatSource } from './counsel-chat';
 import type { SourceItem } from './types';
 
+/** Every item the reader yields for a file, in order. */
+async function readItems(file: string): Promise<SourceItem[]> {
+  const items: SourceItem[] = [];
+  for await (const item of readCounselChatSource(createReadStream(file), file)) items.push(item);
+  return items;
+}
+
 const HEADER = ',questionID,questionTitle,questionText,questionLink,topic,therapistInfo,therapistURL,answerText,upvotes,views,split';
 
 describe('counselChatRowToRecord', () => {
@@ -75,8 +82,7 @@ describe('counsel-chat source', () => {
       ].join('\n'),
     );
     const store = new LocalArtifactStore(path.join(t.dir, 'store'));
-    const items: SourceItem[] = [];
-    for await (const item of readCounselChatSource(createReadStream(file), file)) items.push(item);
+    const items = await readItems(file);
     expect(items.map((i) => [i.line, i.kind])).toEqual([
       [2, 'value'],
       [3, 'value'],
@@ -102,8 +108,7 @@ describe('counsel-chat source', () => {
         '3,4,T4,Q4,l,sleep,i,u,"Answer four",0,1,test', // line 7
       ].join('\n'),
     );
-    const items: SourceItem[] = [];
-    for await (const item of readCounselChatSource(createReadStream(file), file)) items.push(item);
+    const items = await readItems(file);
     expect(items.map((i) => [i.line, i.kind])).toEqual([
       [2, 'rejected'],
       [4, 'value'],

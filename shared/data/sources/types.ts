@@ -14,4 +14,4 @@ export type SourceItem =
 
 /** Counts a source keeps about lines that were not items (blank lines). */
 export type { LineStats as SourceStats } from '../../util/lines';
-export { TOO_LONG_KEEP, invalidUtf8Item, tooLongItem } from '../../util/lines';
+export { TOO_LONG_KEEP, tooLongItem } from '../../util/lines';

@@ -172,7 +172,7 @@ export function filterPersonSpans(text: string, spans: readonly Finding[], lex: 
     const phrase = text.slice(start, end);
     const words = phrase.split(/[\s'’\-.]+/u).filter((w) => w.length > 0);
     // Ordinary English words ("betrayal", "Mindfulness", "Commitment Therapy") that are no known name.
-    if (words.every((w) => lex.names.english.has(w.toLowerCase()) && !known(w))) continue;
+    if (words.every(ordinary)) continue;
     if (cased && words.every((w) => (w === w.toLowerCase() || (w.length > 1 && w === w.toUpperCase())) && !known(w))) continue;
     if (lex.names.places.has(phrase) || lex.names.places.has(phrase.charAt(0).toUpperCase() + phrase.slice(1))) continue;
     if (lex.organisation.test(text.slice(end, end + 100)) || lex.organisation.test(` ${words[words.length - 1] ?? ''}`)) continue;
