@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { LocalArtifactStore } from '../shared/artifacts';
 import type { ExpertReviewInput, ReviewStatus } from '../shared/contracts';
 import { signReviewerToken } from '../shared/review/auth';
-import { REVIEWERS_KEY } from '../shared/review/reviewers';
+import { REVIEWERS_KEY, bumpTokenVersion } from '../shared/review/reviewers';
 import { registerReviewCommands } from '../scripts/review';
 import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
 import { createCpuWorker } from '../workers/factory';
@@ -16,12 +16,16 @@ import { getReviewStatusQuery } from '../workflows/review-messages';
 import { MAX_BODY_BYTES, parseMaterial, startReviewServer, type ReviewServer } from './server';
 
 const SECRET = 'server-test-secret-0123456789';
+/** The test server re-reads the registry this often, so revocations show quickly. */
+const REGISTRY_TTL_MS = 100;
 /** A fetch response whose JSON body the assertions read freely. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type ApiResponse = Omit<Response, 'json'> & { json(): Promise<any> };
 const suffix = Math.random().toString(36).slice(2, 8);
 const ALICE = `ui-alice-${suffix}`;
 const BOB = `ui-bob-${suffix}`;
+/** Never in the registry: a validly signed link of hers must not work. */
+const CAROL = `ui-carol-${suffix}`;
 
 /** Invented, harmless review material in the evaluation's review-items format. */
 const ITEMS = [
@@ -70,7 +74,15 @@ describe('review server against a real expertReviewWorkflow', () => {
       'evaluation/runs/ui-test/review-items.jsonl',
       `${ITEMS.map((i) => JSON.stringify(material(i.itemId, i.scenario, i.crisis))).join('\n')}\n`,
     );
-    await store.writeText(REVIEWERS_KEY, JSON.stringify({ reviewers: [{ id: ALICE, name: 'Alice Example', specialties: ['crisis', 'general'] }] }));
+    await store.writeText(
+      REVIEWERS_KEY,
+      JSON.stringify({
+        reviewers: [
+          { id: ALICE, name: 'Alice Example', specialties: ['crisis', 'general'] },
+          { id: BOB, name: 'Bob Example', specialties: ['crisis', 'general'] },
+        ],
+      }),
+    );
     worker = await createCpuWorker({ connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueue, store });
     running = worker.run();
     const input: ExpertReviewInput = {
@@ -90,7 +102,7 @@ describe('review server against a real expertReviewWorkflow', () => {
     );
     itemsOf = { [ALICE]: [], [BOB]: [] };
     for (const i of status.items) for (const r of i.assigned) itemsOf[r]?.push(i.itemId);
-    server = await startReviewServer({ client: env.client, store, secret: SECRET, port: 0, taskQueue });
+    server = await startReviewServer({ client: env.client, store, secret: SECRET, port: 0, taskQueue, registryTtlMs: REGISTRY_TTL_MS });
   }, 120_000);
 
   afterAll(async () => {
@@ -102,11 +114,15 @@ describe('review server against a real expertReviewWorkflow', () => {
     t?.cleanup();
   });
 
-  const call = (p: string, init: { method?: string; token?: string; cookie?: string; body?: unknown; raw?: string; type?: string } = {}) =>
+  const call = (
+    p: string,
+    init: { method?: string; token?: string; cookie?: string; body?: unknown; raw?: string; type?: string; headers?: Record<string, string> } = {},
+  ) =>
     fetch(`${server.url}${p}`, {
       method: init.method ?? (init.body !== undefined || init.raw !== undefined ? 'POST' : 'GET'),
       redirect: 'manual',
       headers: {
+        ...init.headers,
         ...(init.token ? { Authorization: `Bearer ${init.token}` } : {}),
         ...(init.cookie ? { Cookie: init.cookie } : {}),
         ...(init.body !== undefined || init.raw !== undefined ? { 'Content-Type': init.type ?? 'application/json' } : {}),
@@ -176,20 +192,24 @@ describe('review server against a real expertReviewWorkflow', () => {
     expect(cookie).toMatch(/^pixel_review=/);
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
+    // The cookie lasts as long as the link (7 days by default), not longer.
+    const maxAge = Number(/Max-Age=(\d+)/.exec(cookie)?.[1]);
+    expect(maxAge).toBeGreaterThan(7 * 24 * 3600 - 120);
+    expect(maxAge).toBeLessThanOrEqual(7 * 24 * 3600);
     const me = await call('/api/me', { cookie: cookie.split(';')[0] });
     expect(me.status).toBe(200);
-    // The name comes from the registry; a reviewer missing from it goes by their id.
+    // The name comes from the registry.
     expect(await me.json()).toEqual({ reviewerId: ALICE, name: 'Alice Example' });
-    expect(await (await call('/api/me', { token: tokenB })).json()).toEqual({ reviewerId: BOB, name: BOB });
+    expect(await (await call('/api/me', { token: tokenB })).json()).toEqual({ reviewerId: BOB, name: 'Bob Example' });
 
-    const out = await call('/logout', { method: 'POST' });
+    const out = await call('/logout', { method: 'POST', headers: { Origin: server.url } });
     expect(out.status).toBe(303);
     expect(out.headers.get('set-cookie')).toMatch(/^pixel_review=; .*Max-Age=0/);
 
     const bad = await call(`/login?token=${encodeURIComponent(`${ALICE}.forged`)}`);
     expect(bad.status).toBe(401);
     expect(bad.headers.get('set-cookie')).toBeNull();
-    expect(await bad.text()).toMatch(/not valid/);
+    expect(await bad.text()).toMatch(/does not work/);
   });
 
   it('lists a reviewer’s assignments from the running reviews', async () => {
@@ -315,6 +335,108 @@ describe('review server against a real expertReviewWorkflow', () => {
     expect(shown.done).toBe(true);
   });
 
+  it('refuses expired links, reviewers outside the registry, and revoked or removed reviewers within the registry’s cache time', async () => {
+    const expired = signReviewerToken(SECRET, ALICE, { expiresAt: Date.now() - 1000 });
+    const res = await call('/api/me', { token: expired });
+    expect(res.status).toBe(401);
+    expect((await res.json()).error).toMatch(/expired/);
+    const expiredLogin = await call(`/login?token=${encodeURIComponent(expired)}`);
+    expect(expiredLogin.status).toBe(401);
+    expect(expiredLogin.headers.get('set-cookie')).toBeNull();
+    expect(await expiredLogin.text()).toMatch(/expired/);
+    // A link of the old format (id and signature only) no longer works.
+    expect((await call('/api/me', { token: `${ALICE}.${signReviewerToken(SECRET, ALICE).split('.').pop()}` })).status).toBe(401);
+    // An expiry that was tampered with breaks the signature.
+    const [id, version, , sig] = tokenA.split('.');
+    expect((await call('/api/me', { token: `${id}.${version}.99999999999.${sig}` })).status).toBe(401);
+
+    // Carol was never registered: her validly signed link is refused.
+    const carol = await call('/api/assignments', { token: signReviewerToken(SECRET, CAROL) });
+    expect(carol.status).toBe(401);
+    expect((await carol.json()).error).toMatch(/not in the reviewer registry/);
+
+    // Revoking Bob: his link (version 1) stops working; a link of version 2 works.
+    const bobCookie = `pixel_review=${encodeURIComponent(tokenB)}`;
+    expect((await call('/api/me', { cookie: bobCookie })).status).toBe(200);
+    expect(await bumpTokenVersion(store, BOB)).toBe(2);
+    const revoked = await waitFor(
+      () => call('/api/me', { token: tokenB }),
+      (r) => r.status === 401,
+      5_000,
+    );
+    expect((await revoked.json()).error).toMatch(/revoked/);
+    expect((await call('/api/me', { cookie: bobCookie })).status).toBe(401);
+    const bobV2 = signReviewerToken(SECRET, BOB, { version: 2 });
+    expect((await call('/api/me', { token: bobV2 })).status).toBe(200);
+
+    // Removing Bob from the registry ends even his newest link.
+    await store.writeText(REVIEWERS_KEY, JSON.stringify({ reviewers: [{ id: ALICE, name: 'Alice Example', specialties: ['crisis', 'general'] }] }));
+    const removed = await waitFor(
+      () => call('/api/me', { token: bobV2 }),
+      (r) => r.status === 401,
+      5_000,
+    );
+    expect((await removed.json()).error).toMatch(/not in the reviewer registry/);
+    // A registry that cannot be read fails closed, and says so (the log names the file, not its text).
+    const log = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    await store.writeText(REVIEWERS_KEY, '{ not json');
+    const unreadable = await waitFor(
+      () => call('/api/me', { token: tokenA }),
+      (r) => r.status === 503,
+      5_000,
+    );
+    expect((await unreadable.json()).error).toMatch(/registry cannot be read/);
+    expect(log.mock.calls.flat().join('\n')).toMatch(/reviewers\.json is not JSON \(at character 2\)$/m);
+    log.mockRestore();
+    await store.writeText(
+      REVIEWERS_KEY,
+      JSON.stringify({
+        reviewers: [
+          { id: ALICE, name: 'Alice Example', specialties: ['crisis', 'general'] },
+          { id: BOB, name: 'Bob Example', specialties: ['crisis', 'general'], tokenVersion: 2 },
+        ],
+      }),
+    );
+    await waitFor(
+      () => call('/api/me', { token: tokenA }),
+      (r) => r.status === 200,
+      5_000,
+    );
+  });
+
+  it('refuses state-changing requests from other sites: a cookie needs a same-origin Origin, a foreign Origin or Sec-Fetch-Site is 403', async () => {
+    const item = itemsOf[BOB]![0]!;
+    const bobV2 = signReviewerToken(SECRET, BOB, { version: 2 });
+    const cookie = `pixel_review=${encodeURIComponent(bobV2)}`;
+    const bad = { ...valid, scores: { ...valid.scores, safety: 9 } };
+    const cases: [string, Record<string, string>][] = [
+      ['no Origin with a cookie', {}],
+      ['a foreign Origin', { Origin: 'https://evil.example' }],
+      ['an opaque Origin', { Origin: 'null' }],
+      ['a cross-site fetch', { Origin: server.url, 'Sec-Fetch-Site': 'cross-site' }],
+      ['a same-site (other port or subdomain) fetch', { Origin: server.url, 'Sec-Fetch-Site': 'same-site' }],
+    ];
+    for (const [what, headers] of cases) {
+      const res = await call(itemUrl(item), { cookie, body: valid, headers });
+      expect({ what, status: res.status }).toEqual({ what, status: 403 });
+    }
+    // A bearer token with a foreign Origin is refused too; the logout form likewise.
+    expect((await call(itemUrl(item), { token: bobV2, body: valid, headers: { Origin: 'https://evil.example' } })).status).toBe(403);
+    expect((await call('/logout', { method: 'POST', headers: { Origin: 'https://evil.example' } })).status).toBe(403);
+    // Nothing was recorded; the page's own origin passes the check and reaches validation.
+    const status = await handle.query(getReviewStatusQuery);
+    expect(status.items.find((i) => i.itemId === item)!.reviewedBy).toEqual([]);
+    const same = await call(itemUrl(item), { cookie, body: bad, headers: { Origin: server.url, 'Sec-Fetch-Site': 'same-origin' } });
+    expect(same.status).toBe(400);
+    // Chromium posts a form from a no-referrer page with Origin: null and Sec-Fetch-Site: same-origin.
+    const form = await call(itemUrl(item), { cookie, body: bad, headers: { Origin: 'null', 'Sec-Fetch-Site': 'same-origin' } });
+    expect(form.status).toBe(400);
+    // A browser without Sec-Fetch-Site headers names the page's own origin.
+    expect((await call(itemUrl(item), { cookie, body: bad, headers: { Origin: server.url } })).status).toBe(400);
+    // GETs need no Origin.
+    expect((await call('/api/me', { cookie })).status).toBe(200);
+  });
+
   describe('pixel review (terminal client)', () => {
     async function pixel(args: string[]): Promise<{ out: string; error?: Error }> {
       const program = new Command().exitOverride();
@@ -374,18 +496,46 @@ describe('review server against a real expertReviewWorkflow', () => {
       expect(notMine.error?.message).toMatch(/not assigned to you/);
     });
 
-    it('prints a sign-in link that the server accepts', async () => {
-      const secretBefore = process.env.PIXEL_REVIEW_SECRET;
+    it('prints a sign-in link of the reviewer’s current version that the server accepts, revokes it, and refuses unregistered reviewers', async () => {
+      const before = { secret: process.env.PIXEL_REVIEW_SECRET, artifacts: process.env.PIXEL_ARTIFACTS };
       process.env.PIXEL_REVIEW_SECRET = SECRET;
+      process.env.PIXEL_ARTIFACTS = store.root;
+      const err = jest.spyOn(console, 'error').mockImplementation(() => undefined);
       try {
-        const link = await pixel(['link', '--reviewer', BOB, '--base', `${server.url}/`]);
+        const link = await pixel(['link', '--reviewer', BOB, '--base', `${server.url}/`, '--days', '2']);
         expect(link.error).toBeUndefined();
         expect(link.out).toMatch(new RegExp(`^${server.url}/login\\?token=`));
+        expect(err.mock.calls.flat().join('\n')).toMatch(/works until \d{4}-/);
         const res = await fetch(link.out.trim(), { redirect: 'manual' });
         expect(res.status).toBe(303);
+        const maxAge = Number(/Max-Age=(\d+)/.exec(res.headers.get('set-cookie') ?? '')?.[1]);
+        expect(maxAge).toBeGreaterThan(2 * 24 * 3600 - 120);
+        expect(maxAge).toBeLessThanOrEqual(2 * 24 * 3600);
+
+        const revoke = await pixel(['revoke', '--reviewer', BOB]);
+        expect(revoke.error).toBeUndefined();
+        expect(revoke.out).toMatch(/token version now 3/);
+        const gone = await waitFor(
+          () => fetch(link.out.trim(), { redirect: 'manual' }),
+          (r) => r.status === 401,
+          5_000,
+        );
+        expect(await gone.text()).toMatch(/revoked/);
+        const fresh = await pixel(['link', '--reviewer', BOB, '--base', server.url]);
+        expect((await fetch(fresh.out.trim(), { redirect: 'manual' })).status).toBe(303);
+
+        expect((await pixel(['link', '--reviewer', CAROL])).error?.message).toMatch(/not in the reviewer registry/);
+        expect((await pixel(['revoke', '--reviewer', CAROL])).error?.message).toMatch(/not in the reviewer registry/);
+        expect((await pixel(['link', '--reviewer', BOB, '--days', '91'])).error?.message).toMatch(/--days must be an integer from 1 to 90/);
       } finally {
-        if (secretBefore === undefined) delete process.env.PIXEL_REVIEW_SECRET;
-        else process.env.PIXEL_REVIEW_SECRET = secretBefore;
+        err.mockRestore();
+        for (const [key, value] of [
+          ['PIXEL_REVIEW_SECRET', before.secret],
+          ['PIXEL_ARTIFACTS', before.artifacts],
+        ] as const) {
+          if (value === undefined) delete process.env[key];
+          else process.env[key] = value;
+        }
       }
     });
   });

@@ -16,7 +16,8 @@ import {
 import { jsonlLines } from '../shared/util/jsonl';
 import { mapInOrder } from '../shared/util/pool';
 import { verifyReviewerToken } from '../shared/review/auth';
-import { loadReviewers } from '../shared/review/reviewers';
+import { NoReviewerRegistryError, loadRegistry } from '../shared/review/reviewers';
+import type { RegistryEntry } from '../shared/contracts';
 import { getReviewStatusQuery, submitReviewUpdate } from '../workflows/review-messages';
 
 /** The cookie that carries a reviewer's token after they open their sign-in link. */
@@ -50,9 +51,9 @@ const UPDATE_DEADLINE_MS = 30_000;
 const QUERY_CONCURRENCY = 8;
 /** Most running reviews the assignment list looks at. */
 const MAX_REVIEWS_LISTED = 500;
-const REGISTRY_TTL_MS = 30_000;
+/** How long the server trusts its copy of the reviewer registry: a revoked link stops working within this. */
+export const REGISTRY_TTL_MS = 5_000;
 const MATERIAL_CACHE_SIZE = 16;
-const COOKIE_MAX_AGE_S = 30 * 24 * 3600;
 
 export interface ReviewServerOptions {
   client: Client;
@@ -67,6 +68,33 @@ export interface ReviewServerOptions {
   namespace?: string;
   /** Serve only reviews running on this task queue (the stack's CPU queue); all when absent. */
   taskQueue?: string;
+  /**
+   * Origins, besides the page's own address, that may send state-changing requests (a proxy's
+   * public address, `https://review.example.org`); `PIXEL_REVIEW_ORIGINS`, comma-separated.
+   */
+  allowedOrigins?: string[];
+  /** How long a read of the reviewer registry is trusted (default {@link REGISTRY_TTL_MS}). */
+  registryTtlMs?: number;
+}
+
+/**
+ * Extra origins allowed to send state-changing requests: `PIXEL_REVIEW_ORIGINS`, comma-separated
+ * `scheme://host[:port]` (the public address of a proxy in front of the page).
+ */
+export function reviewOrigins(value = process.env.PIXEL_REVIEW_ORIGINS): string[] {
+  if (!value?.trim()) return [];
+  return value.split(',').map((raw, i) => {
+    const o = raw.trim().replace(/\/+$/, '');
+    let url: URL | undefined;
+    try {
+      url = new URL(o);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== o)
+      throw new Error(`PIXEL_REVIEW_ORIGINS entry ${i + 1} is not an origin: give scheme://host[:port] entries separated by commas`);
+    return url.origin;
+  });
 }
 
 export interface ReviewServer {
@@ -114,18 +142,49 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       : options.client;
   const host = options.host ?? '127.0.0.1';
 
-  let registry: { at: number; names: Map<string, string> } | undefined;
-  async function reviewerName(id: string): Promise<string> {
-    if (!registry || Date.now() - registry.at > REGISTRY_TTL_MS) {
-      let names = new Map<string, string>();
-      try {
-        names = new Map((await loadReviewers(store)).map((r) => [r.id, r.name]));
-      } catch {
-        // No registry (reviewers may come from the run input): the id serves as the name.
-      }
-      registry = { at: Date.now(), names };
+  const registryTtlMs = options.registryTtlMs ?? REGISTRY_TTL_MS;
+  const allowedOrigins = new Set((options.allowedOrigins ?? []).map((o) => o.replace(/\/+$/, '')));
+  // One read of the registry serves the requests of a few seconds; concurrent requests share it.
+  let registry: { at: number; entries: Promise<Map<string, RegistryEntry>> } | undefined;
+  function registryEntries(): Promise<Map<string, RegistryEntry>> {
+    if (!registry || Date.now() - registry.at > registryTtlMs) {
+      const entries = loadRegistry(store).then((list) => new Map(list.map((r) => [r.id, r])));
+      registry = { at: Date.now(), entries };
+      // A failed read is not cached: the next request tries again.
+      entries.catch(() => {
+        if (registry?.entries === entries) registry = undefined;
+      });
     }
-    return registry.names.get(id) ?? id;
+    return registry.entries;
+  }
+
+  /**
+   * The registry entry a token speaks for, checked on every request: signature and expiry, then
+   * that the reviewer is still in the registry and the token's version is still theirs.
+   */
+  async function reviewerOf(token: string | undefined | null): Promise<RegistryEntry> {
+    const check = verifyReviewerToken(secret, token);
+    if (!check.ok) {
+      throw new HttpError(
+        401,
+        check.reason === 'expired'
+          ? 'your sign-in link has expired; ask your review lead for a new one (`pixel review link --reviewer YOUR_ID`)'
+          : 'sign in with your review link (or send Authorization: Bearer <token>)',
+      );
+    }
+    let entries: Map<string, RegistryEntry>;
+    try {
+      entries = await registryEntries();
+    } catch (err) {
+      if (err instanceof NoReviewerRegistryError)
+        throw new HttpError(401, 'there is no reviewer registry yet, so nobody can sign in; ask your review lead');
+      console.error(`review-ui: the reviewer registry cannot be read: ${(err as Error).message}`);
+      throw new HttpError(503, 'the reviewer registry cannot be read; try again shortly');
+    }
+    const entry = entries.get(check.reviewerId);
+    if (!entry) throw new HttpError(401, 'you are not in the reviewer registry (any more); ask your review lead');
+    if (entry.tokenVersion !== check.version) throw new HttpError(401, 'this sign-in link was revoked; ask your review lead for a new one');
+    return entry;
   }
 
   // Review material files are written once per evaluation and never change: cache a few.
@@ -266,19 +325,20 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       if (pathname === '/login') {
         if (method !== 'GET') throw new HttpError(405, 'use GET');
         const token = url.searchParams.get('token');
-        if (!verifyReviewerToken(secret, token)) {
-          sendHtml(
-            res,
-            401,
-            'Sign-in link not valid',
-            'This sign-in link is not valid. Ask your review lead for a new one (<code>pixel review link --reviewer YOUR_ID</code>).',
-          );
+        try {
+          await reviewerOf(token);
+        } catch (err) {
+          if (!(err instanceof HttpError)) throw err;
+          sendHtml(res, err.status, 'Sign-in link not valid', `This sign-in link does not work: ${escapeHtml(err.message)}.`);
           return;
         }
+        const check = verifyReviewerToken(secret, token);
+        const maxAge = check.ok ? Math.max(0, Math.floor((check.expiresAt - Date.now()) / 1000)) : 0;
         res.writeHead(303, {
           Location: '/',
+          // The cookie lasts as long as the link; every request still checks the registry.
           // Secure where a TLS-terminating proxy says the page was reached over HTTPS.
-          'Set-Cookie': `${REVIEW_COOKIE}=${encodeURIComponent(token ?? '')}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${COOKIE_MAX_AGE_S}${req.headers['x-forwarded-proto'] === 'https' ? '; Secure' : ''}`,
+          'Set-Cookie': `${REVIEW_COOKIE}=${encodeURIComponent(token ?? '')}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAge}${req.headers['x-forwarded-proto'] === 'https' ? '; Secure' : ''}`,
           'Cache-Control': 'no-store',
         });
         res.end();
@@ -286,6 +346,7 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       }
       if (pathname === '/logout') {
         if (method !== 'POST') throw new HttpError(405, 'use POST');
+        checkOrigin(req, false, allowedOrigins);
         res.writeHead(303, { Location: '/', 'Set-Cookie': `${REVIEW_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0` });
         res.end();
         return;
@@ -299,12 +360,14 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       return;
     }
 
-    const reviewerId = authenticate(req, secret);
-    if (!reviewerId) throw new HttpError(401, 'sign in with your review link (or send Authorization: Bearer <token>)');
+    const credential = credentialOf(req);
+    if (method !== 'GET' && method !== 'HEAD') checkOrigin(req, credential.kind === 'cookie', allowedOrigins);
+    const reviewer = await reviewerOf(credential.token);
+    const reviewerId = reviewer.id;
 
     if (pathname === '/api/me') {
       if (method !== 'GET') throw new HttpError(405, 'use GET');
-      sendJson(res, 200, { reviewerId, name: await reviewerName(reviewerId) });
+      sendJson(res, 200, { reviewerId, name: reviewer.name });
       return;
     }
     if (pathname === '/api/assignments') {
@@ -368,15 +431,37 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
   };
 }
 
-/** The reviewer a request speaks for: a bearer token (CLI) or the sign-in cookie (page). */
-function authenticate(req: IncomingMessage, secret: string): string | null {
+/** The token a request carries: a bearer token (CLI) or the sign-in cookie (page). */
+function credentialOf(req: IncomingMessage): { kind: 'bearer' | 'cookie' | 'none'; token: string | undefined } {
   const auth = req.headers.authorization;
   if (auth !== undefined) {
     const m = /^Bearer\s+(\S+)$/i.exec(auth.trim());
-    return m ? verifyReviewerToken(secret, m[1]) : null;
+    return { kind: 'bearer', token: m?.[1] };
   }
   const cookie = cookieValue(req.headers.cookie, REVIEW_COOKIE);
-  return cookie ? verifyReviewerToken(secret, cookie) : null;
+  return cookie ? { kind: 'cookie', token: cookie } : { kind: 'none', token: undefined };
+}
+
+/**
+ * Refuses a state-changing request sent from another site. Browsers say where a request comes
+ * from in `Sec-Fetch-Site` (which no page can forge) and `Origin`: the first must be
+ * `same-origin`, the second this server's own address (as the request reached it) or one of
+ * `allowedOrigins`. A form posted from a page with `Referrer-Policy: no-referrer` (this one)
+ * carries `Origin: null`, so a null Origin is accepted only beside `Sec-Fetch-Site: same-origin`.
+ * A cookie-borne request must carry one of the two; a bearer token (the CLI) cannot be sent by
+ * another site's page, so it need not.
+ */
+function checkOrigin(req: IncomingMessage, cookieBorne: boolean, allowedOrigins: Set<string>): void {
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError(403, 'requests from other sites are refused');
+  if (origin === undefined || (origin === 'null' && site !== undefined)) {
+    if (cookieBorne && site === undefined) throw new HttpError(403, 'a request that changes something must say where it comes from (Origin header)');
+    return;
+  }
+  const host = req.headers.host;
+  const own = host ? [`http://${host}`, `https://${host}`] : [];
+  if (!own.includes(origin) && !allowedOrigins.has(origin)) throw new HttpError(403, 'requests from other sites are refused');
 }
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
@@ -461,6 +546,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
     'Cache-Control': 'no-store',
   });
   res.end(text);
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function sendHtml(res: ServerResponse, status: number, title: string, html: string): void {

@@ -9,10 +9,10 @@ import { failureMessage, followPipeline, summarizeResult } from '../client/follo
 import { ensureSearchAttributes } from '../client/search-attributes';
 import { startPipeline } from '../client/start';
 import { CPU_TASK_QUEUE, PipelineInputSchema, parseWith } from '../shared/contracts';
-import { startReviewServer, type ReviewServer } from '../review-ui/server';
+import { reviewOrigins, startReviewServer, type ReviewServer } from '../review-ui/server';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { reviewSecret, signReviewerToken } from '../shared/review/auth';
-import { ensureReviewers } from '../shared/review/reviewers';
+import { ensureReviewers, loadRegistry } from '../shared/review/reviewers';
 import { intOption, readJsonInput } from './options';
 
 interface DevOptions {
@@ -201,13 +201,23 @@ export function registerDevCommand(program: Command): void {
           secret,
           port: opts.reviewPort,
           taskQueue: CPU_TASK_QUEUE,
+          allowedOrigins: reviewOrigins(),
         });
         console.log(`Review page: ${reviewServer.url} (reviewers: ${reviewers.map((r) => r.id).join(', ')})`);
         const printReviewLinks = (stage: string) => {
-          if (stage !== 'review' || !reviewServer) return;
-          console.log(`the run waits for expert review: open ${reviewServer.url}; each reviewer signs in with their own link:`);
-          for (const r of reviewers)
-            console.log(`  ${r.id} (${r.name}${r.lead ? ', lead' : ''}): ${reviewServer.url}/login?token=${signReviewerToken(secret, r.id)}`);
+          const page = reviewServer?.url;
+          if (stage !== 'review' || !page) return;
+          // Read now: the registry may have changed (a reviewer removed, their links revoked) since the stack started.
+          loadRegistry(store).then(
+            (entries) => {
+              console.log(`the run waits for expert review: open ${page}; each reviewer signs in with their own link (valid 7 days):`);
+              for (const r of entries)
+                console.log(
+                  `  ${r.id} (${r.name}${r.lead ? ', lead' : ''}): ${page}/login?token=${signReviewerToken(secret, r.id, { version: r.tokenVersion })}`,
+                );
+            },
+            (err: unknown) => console.error(`cannot print the reviewers' links: ${(err as Error).message}`),
+          );
         };
 
         if (!opts.run) {

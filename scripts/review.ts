@@ -1,11 +1,11 @@
 import { Client, Connection } from '@temporalio/client';
 import { Option, type Command } from 'commander';
-import { startReviewServer, type AssignmentView } from '../review-ui/server';
+import { reviewOrigins, startReviewServer, type AssignmentView } from '../review-ui/server';
 import { artifactStoreFromEnv } from '../shared/artifacts';
 import { temporalSettings } from '../client/env';
 import { CPU_TASK_QUEUE, SAFETY_LABELS } from '../shared/contracts';
-import { reviewSecret, signReviewerToken } from '../shared/review/auth';
-import { REVIEWERS_KEY, ensureReviewers, loadReviewers } from '../shared/review/reviewers';
+import { DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, reviewSecret, signReviewerToken, tokenExpiry } from '../shared/review/auth';
+import { REVIEWERS_KEY, bumpTokenVersion, ensureReviewers, loadRegistry, loadReviewers } from '../shared/review/reviewers';
 import { intOption } from './options';
 
 const DEFAULT_PORT = 8234;
@@ -116,6 +116,7 @@ export function registerReviewCommands(program: Command): void {
         host: opts.host,
         namespace: settings.namespace,
         taskQueue: CPU_TASK_QUEUE,
+        allowedOrigins: reviewOrigins(),
       }).catch(async (err: unknown) => {
         await connection.close();
         throw err;
@@ -138,21 +139,32 @@ export function registerReviewCommands(program: Command): void {
 
   review
     .command('link')
-    .description('Print a reviewer’s personal sign-in link (whoever has it can review as them: send it privately)')
+    .description('Print a reviewer’s personal sign-in link (whoever has it can review as them until it expires: send it privately)')
     .requiredOption('--reviewer <id>', 'the reviewer’s id in the registry')
     .option('--base <url>', 'the review server’s address', defaultServer())
-    .action(async (opts: { reviewer: string; base: string }) => {
-      if (!ID_PATTERN.test(opts.reviewer))
-        throw new Error(`--reviewer ${JSON.stringify(opts.reviewer)}: a reviewer id holds only letters, digits and . _ : @ -`);
-      try {
-        const known = await loadReviewers(artifactStoreFromEnv());
-        if (!known.some((r) => r.id === opts.reviewer))
-          console.error(`note: ${opts.reviewer} is not in the reviewer registry; the link works for reviews that list them in their run input`);
-      } catch {
-        // No registry: reviewers may come from the run input.
-      }
-      const token = signReviewerToken(reviewSecret(), opts.reviewer);
+    .option('--days <n>', `how many days the link works (1-${MAX_TOKEN_DAYS})`, intOption('--days', 1, MAX_TOKEN_DAYS), DEFAULT_TOKEN_DAYS)
+    .action(async (opts: { reviewer: string; base: string; days: number }) => {
+      if (!ID_PATTERN.test(opts.reviewer)) throw new Error('--reviewer: a reviewer id holds only letters, digits and . _ : @ -');
+      const store = artifactStoreFromEnv();
+      const entry = (await loadRegistry(store)).find((r) => r.id === opts.reviewer);
+      if (!entry)
+        throw new Error(
+          `${opts.reviewer} is not in the reviewer registry (${store.uriFor(REVIEWERS_KEY)}); only registered reviewers can sign in: add them there first`,
+        );
+      const expiresAt = tokenExpiry(opts.days);
+      const token = signReviewerToken(reviewSecret(), entry.id, { version: entry.tokenVersion, expiresAt });
       console.log(`${opts.base.replace(/\/+$/, '')}/login?token=${encodeURIComponent(token)}`);
+      console.error(`works until ${new Date(expiresAt).toISOString()}; \`pixel review revoke --reviewer ${entry.id}\` revokes it sooner`);
+    });
+
+  review
+    .command('revoke')
+    .description('Revoke every sign-in link of a reviewer at once (their next link works again); remove them from the registry to end their access')
+    .requiredOption('--reviewer <id>', 'the reviewer’s id in the registry')
+    .action(async (opts: { reviewer: string }) => {
+      if (!ID_PATTERN.test(opts.reviewer)) throw new Error('--reviewer: a reviewer id holds only letters, digits and . _ : @ -');
+      const version = await bumpTokenVersion(artifactStoreFromEnv(), opts.reviewer);
+      console.log(`revoked the sign-in links of ${opts.reviewer} (token version now ${version}); review servers refuse them within seconds`);
     });
 
   review

@@ -30,8 +30,18 @@ export const ReviewerSchema = z
 export type Reviewer = z.output<typeof ReviewerSchema>;
 export type ReviewerInput = z.input<typeof ReviewerSchema>;
 
+/**
+ * A reviewer's entry in the registry: the reviewer, and the version of their sign-in tokens.
+ * Tokens carry the version they were signed with; the review server accepts only the current
+ * one, so bumping it (`pixel review revoke`) revokes every link handed out before.
+ */
+export const RegistryEntrySchema = ReviewerSchema.extend({
+  tokenVersion: z.number().int().min(1).max(1_000_000_000).default(1),
+}).strict();
+export type RegistryEntry = z.output<typeof RegistryEntrySchema>;
+
 export const ReviewerRegistrySchema = z
-  .object({ reviewers: z.array(ReviewerSchema).min(1, 'the reviewer registry is empty') })
+  .object({ reviewers: z.array(RegistryEntrySchema).min(1, 'the reviewer registry is empty') })
   .strict()
   .superRefine((r, ctx) => {
     const seen = new Set<string>();

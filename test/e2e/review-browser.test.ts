@@ -263,6 +263,16 @@ describe('review page in headless Chromium', () => {
       expect(errors).toEqual([]);
       expect(secondErrors.filter((e) => !/409/.test(e))).toEqual([]);
 
+      // Signing out is a form POST, which passes the server's Origin check and clears the cookie.
+      await page.setViewportSize({ width: 1280, height: 900 });
+      const [signOut] = await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/logout'),
+        page.getByRole('button', { name: 'Sign out' }).click(),
+      ]);
+      expect({ status: signOut.status(), body: signOut.status() === 303 ? '' : await signOut.text() }).toEqual({ status: 303, body: '' });
+      await page.waitForURL(`${server.url}/`);
+      expect((await context.cookies()).filter((c) => c.name === 'pixel_review')).toEqual([]);
+
       // The last item reviewed through the API closes the review: its consensus is computed
       // from the browser's scores (one review, so the means are those scores).
       await handle.executeUpdate(submitReviewUpdate, {
