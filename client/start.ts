@@ -8,13 +8,19 @@ export function newPipelineId(now = new Date()): string {
   return `pipeline-${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
+/** The pipeline input parsed, or an error naming every bad field (before anything connects or starts). */
+export function checkPipelineInput(input: unknown): { ok: true; value: PipelineInput } {
+  const parsed = parseWith(PipelineInputSchema, 'pipeline input', input);
+  if (!parsed.ok) throw new Error(parsed.message);
+  return parsed;
+}
+
 /**
  * Validates a pipeline input on the caller's side (a clear message, nothing started) and starts
  * `trainingPipelineWorkflow` on the CPU queue with the raw input, so defaults apply in one place.
  */
 export async function startPipeline(client: Client, input: unknown, workflowId?: string): Promise<WorkflowHandle> {
-  const parsed = parseWith(PipelineInputSchema, 'pipeline input', input);
-  if (!parsed.ok) throw new Error(parsed.message);
+  const parsed = checkPipelineInput(input);
   const id = workflowId ?? newPipelineId();
   return client.workflow.start('trainingPipelineWorkflow', {
     taskQueue: CPU_TASK_QUEUE,

@@ -14,6 +14,7 @@ import {
   type SubmitReviewInput,
 } from '../shared/contracts';
 import { jsonlLines } from '../shared/util/jsonl';
+import { firstBadUtf8Byte } from '../shared/util/lines';
 import { mapInOrder } from '../shared/util/pool';
 import { verifyReviewerToken } from '../shared/review/auth';
 import { NoReviewerRegistryError, loadRegistry } from '../shared/review/reviewers';
@@ -517,7 +518,10 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     req.once('end', () => resolve(parts));
     req.once('error', reject);
   });
-  const text = Buffer.concat(chunks).toString('utf8');
+  const bytes = Buffer.concat(chunks);
+  // Decoding would silently replace bad bytes: a review must arrive as it was typed.
+  if (firstBadUtf8Byte(bytes) >= 0) throw new HttpError(400, 'the request body is not valid UTF-8');
+  const text = bytes.toString('utf8');
   try {
     return JSON.parse(text) as unknown;
   } catch {

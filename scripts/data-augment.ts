@@ -1,4 +1,4 @@
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
@@ -6,7 +6,11 @@ import { LocalArtifactStore } from '../shared/artifacts';
 import { augmentShard, loadAugmentLexicon, summarizeAugmentation } from '../shared/augmentation';
 import { AugmentConfigSchema, ConversationRecordSchema, describeZodError, parseWith } from '../shared/contracts';
 import { sha256Hex } from '../shared/util/hash';
+import { checkRegularFile, writeFileReplacing } from '../shared/util/files';
 import { readLines } from '../shared/util/lines';
+
+/** Bad lines listed one by one on stderr; the rest are counted. */
+const MAX_REPORTED_LINES = 20;
 import { createPiiEngine } from '../shared/safety/pii';
 
 /**
@@ -27,35 +31,39 @@ export function registerDataAugmentCommand(data: Command): void {
       let raw: unknown;
       try {
         raw = JSON.parse(opts.config);
-      } catch (err) {
-        throw new Error(`--config is not JSON: ${(err as Error).message}`);
+      } catch {
+        throw new Error('--config is not valid JSON');
       }
       const parsed = parseWith(AugmentConfigSchema, '--config', raw);
       if (!parsed.ok) throw new Error(parsed.message);
       // Augmented as a train shard, whatever the config's splits: the file is the split.
       const config = { ...parsed.value, splits: ['train' as const] };
+      checkRegularFile(input, 'input');
       const dir = mkdtempSync(path.join(tmpdir(), 'pixel-augment-'));
       try {
         const lines: string[] = [];
         let bad = 0;
+        // Line number and reason, never the line's text; the first few, then a count.
+        const leaveOut = (line: number, reason: string) => {
+          bad += 1;
+          if (bad <= MAX_REPORTED_LINES) console.error(`line ${line}: ${reason}, left out`);
+          else if (bad === MAX_REPORTED_LINES + 1) console.error(`(further bad lines are counted, not listed)`);
+        };
         for await (const item of readLines(createReadStream(input), 64 * 1024 * 1024, { blankLines: 0 })) {
           if (item.kind !== 'text') {
-            bad += 1;
-            console.error(`line ${item.line}: longer than the line limit, left out`);
+            leaveOut(item.line, item.detail);
             continue;
           }
           let value: unknown;
           try {
             value = JSON.parse(item.raw);
-          } catch (err) {
-            bad += 1;
-            console.error(`line ${item.line}: not JSON (${(err as Error).message}), left out`);
+          } catch {
+            leaveOut(item.line, 'not JSON');
             continue;
           }
           const record = ConversationRecordSchema.safeParse(value);
           if (!record.success) {
-            bad += 1;
-            console.error(`line ${item.line}: ${describeZodError('record', record.error)}, left out`);
+            leaveOut(item.line, describeZodError('record', record.error));
             continue;
           }
           lines.push(JSON.stringify(record.data));
@@ -67,9 +75,9 @@ export function registerDataAugmentCommand(data: Command): void {
         const { lexicon, sha256 } = loadAugmentLexicon();
         const shard = { ...ref, sha256: sha256Hex(text), split: 'train' as const, records: lines.length };
         const result = await augmentShard({ store, engine: createPiiEngine(), lexicon, lexiconSha256: sha256, shard, config });
-        writeFileSync(opts.out, result.augmented ? await store.readText(result.augmented.uri) : '');
+        await writeFileReplacing(opts.out, '--out', result.augmented ? await store.readText(result.augmented.uri) : '');
         const summary = await summarizeAugmentation(store, shard.sha256, [result], config);
-        if (opts.report) writeFileSync(opts.report, await store.readText(summary.reportUri));
+        if (opts.report) await writeFileReplacing(opts.report, '--report', await store.readText(summary.reportUri));
         const { manifestUri: _m, reportUri: _r, ...figures } = summary;
         console.log(JSON.stringify({ input, out: opts.out, badLines: bad, ...figures }, null, 2));
       } finally {

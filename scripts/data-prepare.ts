@@ -4,6 +4,7 @@ import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
 import { PrepareConfigSchema, parseWith } from '../shared/contracts';
 import { prepareDataset } from '../shared/data';
 import { intOption } from './options';
+import { checkRegularFile } from '../shared/util/files';
 
 export function registerDataPrepareCommand(data: Command): void {
   data
@@ -17,6 +18,7 @@ export function registerDataPrepareCommand(data: Command): void {
     .action(async (source: string, opts: { kind: string; shardSize: number; artifacts: string; cache: boolean }) => {
       const parsed = parseWith(PrepareConfigSchema, 'options', { source: { kind: opts.kind, uri: source }, shardSize: opts.shardSize });
       if (!parsed.ok) throw new Error(parsed.message);
+      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) checkRegularFile(source, 'source');
       const bar = process.stderr.isTTY
         ? new SingleBar({ format: '  {phase} {value} records, {quarantined} quarantined', hideCursor: true })
         : undefined;

@@ -7,8 +7,8 @@ import { pixelHome, workflowUiUrl } from '../client/env';
 import { findTemporalCli, startDevServer, stopChild, waitForTemporal, type DevServer } from '../client/temporal-cli';
 import { failureMessage, followPipeline, summarizeResult } from '../client/follow';
 import { ensureSearchAttributes } from '../client/search-attributes';
-import { startPipeline } from '../client/start';
-import { CPU_TASK_QUEUE, PipelineInputSchema, parseWith } from '../shared/contracts';
+import { checkPipelineInput, startPipeline } from '../client/start';
+import { CPU_TASK_QUEUE } from '../shared/contracts';
 import { reviewOrigins, startReviewServer, type ReviewServer } from '../review-ui/server';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { reviewSecret, signReviewerToken } from '../shared/review/auth';
@@ -122,8 +122,7 @@ export function registerDevCommand(program: Command): void {
       if (opts.run) {
         // Checked before anything starts, so bad input never leaves a stack behind.
         input = readJsonInput(opts.input, opts.inputFile);
-        const parsed = parseWith(PipelineInputSchema, 'pipeline input', input);
-        if (!parsed.ok) throw new Error(parsed.message);
+        checkPipelineInput(input);
       }
       const home = pixelHome();
       const address = `127.0.0.1:${opts.port}`;

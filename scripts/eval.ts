@@ -7,13 +7,24 @@ import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
 import { ShardRefSchema, ValidationSetConfigSchema, ValidationSetManifestSchema, parseWith, type ShardRef } from '../shared/contracts';
 import { canonicalJson, hashStream, sha256Hex } from '../shared/util/hash';
 import { buildValidationSet, mergeAnnotations, readValidationSet, serializeItems } from '../shared/evaluation/validation-set';
+import { readInputFile } from '../shared/util/files';
 import { intOption, shareOption } from './options';
+
+/** Largest annotations file read (a 1,000-item set with long comments from several annotators is far smaller). */
+const MAX_ANNOTATION_BYTES = 64 * 1024 * 1024;
 
 const ManifestShardsSchema = z.object({ shards: z.array(ShardRefSchema.partial({ records: true, bytes: true })) });
 
 /** Test shards from a stage manifest (prepare, safety or augment): the ones of the test split. */
 async function testShardsOf(store: LocalArtifactStore, manifestPath: string): Promise<ShardRef[]> {
-  const parsed = ManifestShardsSchema.safeParse(JSON.parse(await readFile(manifestPath, 'utf8')));
+  let json: unknown;
+  try {
+    json = JSON.parse(readInputFile(manifestPath, '--manifest'));
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new Error(`--manifest ${manifestPath}: not a stage manifest (it is not JSON)`);
+  }
+  const parsed = ManifestShardsSchema.safeParse(json);
   if (!parsed.success) throw new Error(`--manifest ${manifestPath}: not a stage manifest with a shards list`);
   const test = parsed.data.shards.filter((s) => s.split === 'test');
   if (test.length === 0)
@@ -83,7 +94,7 @@ export function registerEvalCommands(program: Command): void {
     .action(async (opts: { set: string; annotations: string; artifacts: string }) => {
       const store = new LocalArtifactStore(opts.artifacts);
       const { manifest, items } = await readValidationSet(store, opts.set);
-      const merged = mergeAnnotations(items, await readFile(opts.annotations, 'utf8'));
+      const merged = mergeAnnotations(items, readInputFile(opts.annotations, '--annotations', MAX_ANNOTATION_BYTES));
       for (const q of merged.quarantined) console.error(`${opts.annotations}:${q.line}: ${q.reason}`);
       const text = serializeItems(merged.items);
       const key = sha256Hex(canonicalJson({ base: manifest.file.sha256, annotated: sha256Hex(text) })).slice(0, 24);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../shared/util/files';
 import { InvalidArgumentError } from 'commander';
 
 /** commander parser for a non-negative integer option. */
@@ -22,11 +22,13 @@ export function shareOption(name: string) {
 /** Reads a JSON object given inline (`--input '{...}'`) or from a file (`--input-file f.json`). */
 export function readJsonInput(inline: string | undefined, file: string | undefined): unknown {
   if (inline !== undefined && file !== undefined) throw new Error('give either --input or --input-file, not both');
-  const text = file !== undefined ? readFileSync(file, 'utf8') : inline;
+  const text = file !== undefined ? readInputFile(file, '--input-file') : inline;
   if (text === undefined) return {};
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file ? `--input-file ${file}` : '--input'} is not valid JSON: ${(err as Error).message}`);
+    // V8's message quotes the text; the position is enough.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new Error(`${file ? `--input-file ${file}` : '--input'} is not valid JSON${at ? ` (at character ${at})` : ''}`);
   }
 }

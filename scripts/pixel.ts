@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { errorLine } from '../shared/util/files';
 import { registerBenchAugmentCommand } from './bench-augment';
 import { registerBenchBaseModelCommand } from './bench-base-model';
 import { registerBenchDataCommand } from './bench-data';
@@ -44,6 +45,7 @@ registerBenchEvalMetricsCommand(bench);
 registerBenchEvalCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  console.error(`pixel: ${err instanceof Error ? err.message : String(err)}`);
+  // One line, whatever failed: no stack, no raw input.
+  console.error(`pixel: ${errorLine(err)}`);
   process.exit(1);
 });

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { reviewOrigins, startReviewServer, type AssignmentView } from '../review-ui/server';
 import { artifactStoreFromEnv } from '../shared/artifacts';
 import { temporalSettings } from '../client/env';
-import { CPU_TASK_QUEUE, SAFETY_LABELS } from '../shared/contracts';
+import { CPU_TASK_QUEUE, SAFETY_LABELS, SubmitReviewInputSchema, parseWith } from '../shared/contracts';
 import { DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, reviewSecret, signReviewerToken, tokenExpiry } from '../shared/review/auth';
 import { REVIEWERS_KEY, bumpTokenVersion, ensureReviewers, loadRegistry, loadReviewers } from '../shared/review/reviewers';
 import { intOption } from './options';
@@ -248,14 +248,15 @@ export function registerReviewCommands(program: Command): void {
       itemId: string,
       opts: ClientOptions & { review: string; clinical: number; empathy: number; safety: number; label: string; comment: string },
     ) => {
-      const recorded = await callApi<{ itemId: string; at: string }>(opts, itemPath(opts.review, itemId), {
-        method: 'POST',
-        body: {
-          scores: { clinicalAccuracy: opts.clinical, empathy: opts.empathy, safety: opts.safety },
-          safetyLabel: opts.label,
-          comment: opts.comment,
-        },
-      });
+      const body = {
+        scores: { clinicalAccuracy: opts.clinical, empathy: opts.empathy, safety: opts.safety },
+        safetyLabel: opts.label,
+        comment: opts.comment,
+      };
+      // Checked here first, so a mistake is named before anything is sent.
+      const parsed = parseWith(SubmitReviewInputSchema.omit({ reviewerId: true, itemId: true }), 'the review', body);
+      if (!parsed.ok) throw new Error(parsed.message);
+      const recorded = await callApi<{ itemId: string; at: string }>(opts, itemPath(opts.review, itemId), { method: 'POST', body });
       console.log(`review of item ${recorded.itemId} recorded at ${recorded.at}`);
     },
   );

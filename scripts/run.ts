@@ -2,7 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import { temporalSettings, workflowUiUrl } from '../client/env';
 import { failureMessage, followPipeline, summarizeResult } from '../client/follow';
-import { startPipeline } from '../client/start';
+import { checkPipelineInput, startPipeline } from '../client/start';
 import { readJsonInput } from './options';
 
 export function registerRunCommand(program: Command): void {
@@ -16,6 +16,7 @@ export function registerRunCommand(program: Command): void {
     .addHelpText('after', '\nConnects to PIXEL_TEMPORAL_ADDRESS (default localhost:7233). Start the stack first with `pixel dev`.')
     .action(async (opts: { input?: string; inputFile?: string; id?: string; detach?: boolean }) => {
       const input = readJsonInput(opts.input, opts.inputFile);
+      checkPipelineInput(input);
       const settings = temporalSettings();
       const connection = await Connection.connect({ address: settings.address, connectTimeout: 5_000 }).catch((err: unknown) => {
         throw new Error(`cannot reach Temporal at ${settings.address} (${String(err)}); start the stack with \`pixel dev\``);

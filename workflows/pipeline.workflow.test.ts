@@ -316,7 +316,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     [{ data: { source: { kind: 'parquet' } } }, 'data.source.kind'],
     [{ data: { shardSize: 0 } }, 'data.shardSize'],
     [{ runName: 'has spaces' }, 'runName'],
-    [{ dta: {} }, 'Unrecognized key: "dta"'],
+    [{ dta: {} }, 'unknown field "dta"'],
     [[1, 2], 'pipeline input'],
     [{ safety: { policy: { redactPii: false } } }, 'safety.policy.redactPii: false would send raw personal data'],
   ])('fails at once, non-retryably, on bad input %j', async (input, expected) => {

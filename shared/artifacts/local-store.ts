@@ -32,6 +32,8 @@ export class LocalArtifactStore implements ArtifactStore {
 
   constructor(root: string) {
     this.root = path.resolve(root);
+    // Kernel file systems are no place for artifacts, and Node's recursive mkdir never returns under /proc.
+    if (/^\/(proc|sys|dev)(\/|$)/.test(this.root)) throw new Error(`the artifact store cannot live under /${this.root.split('/')[1]} (${this.root})`);
   }
 
   uriFor(key: string): string {

@@ -8,7 +8,15 @@ export function describeZodError(what: string, error: z.ZodError, maxIssues = 8)
   // Bounded: a record with 100k bad elements must not produce a 50 MB message.
   const issues = error.issues.slice(0, maxIssues).map((issue) => {
     const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
-    return `${path}: ${issue.message}`.slice(0, 300);
+    // Unknown keys are named (what is wrong), but bounded and escaped: they come from the input.
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys
+            .slice(0, 5)
+            .map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k))
+            .join(', ')}${issue.keys.length > 5 ? ` and ${issue.keys.length - 5} more` : ''}`
+        : issue.message;
+    return `${path}: ${message}`.slice(0, 300);
   });
   const more = error.issues.length - issues.length;
   return `${what}: ${issues.join('; ')}${more > 0 ? `; and ${more} more` : ''}`;

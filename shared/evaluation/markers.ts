@@ -1,5 +1,5 @@
+import { readInputFile } from '../util/files';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -163,8 +163,14 @@ export const DEFAULT_EVALUATION_MARKERS = path.join(__dirname, 'markers.yaml');
 
 /** Loads, validates and compiles a markers file; throws a message naming the bad entries. */
 export function loadEvaluationMarkers(file = DEFAULT_EVALUATION_MARKERS): EvaluationMarkers {
-  const text = readFileSync(file, 'utf8');
-  return compileEvaluationMarkers(parseYaml(text), `evaluation markers ${file}`, createHash('sha256').update(text).digest('hex'));
+  const text = readInputFile(file, 'evaluation markers');
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new Error(`evaluation markers ${file} is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return compileEvaluationMarkers(data, `evaluation markers ${file}`, createHash('sha256').update(text).digest('hex'));
 }
 
 let cached: EvaluationMarkers | undefined;

@@ -202,7 +202,7 @@ export async function buildValidationSet(
   let records = 0;
   let unmatched = 0;
   for (const shard of shards) {
-    for await (const record of jsonlValues(await store.openRead(shard.uri), (v) => ConversationRecordSchema.parse(v))) {
+    for await (const record of jsonlValues(await store.openRead(shard.uri), (v) => ConversationRecordSchema.parse(v), shard.uri)) {
       records += 1;
       const found = contextsOf(record, config.maxContextMessages);
       candidates.push(...found.candidates);
@@ -248,7 +248,14 @@ export async function readValidationSet(
   store: ArtifactStore,
   manifestUri: string,
 ): Promise<{ manifest: ValidationSetManifest; items: ValidationItem[] }> {
-  const parsed = ValidationSetManifestSchema.safeParse(JSON.parse(await store.readText(manifestUri)));
+  let json: unknown;
+  try {
+    json = JSON.parse(await store.readText(manifestUri));
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new ValidationSetError(`${manifestUri} is not a validation set manifest: it is not JSON`);
+  }
+  const parsed = ValidationSetManifestSchema.safeParse(json);
   if (!parsed.success) throw new ValidationSetError(`${manifestUri}: ${describeZodError('not a validation set manifest', parsed.error)}`);
   const manifest = parsed.data;
   const { sha256, bytes } = await hashStream(await store.openRead(manifest.file.uri));

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { z } from 'zod';
 import { ConversationRecordSchema, describeZodError } from '../contracts';
+import { checkRegularFile } from '../util/files';
 import { readLines } from '../util/lines';
 import { detectBias } from './bias/bias';
 import { assessCrisis, PROTOCOLS, type CrisisAssessment } from './crisis/assess';
@@ -187,14 +188,8 @@ export function jsonErrorWithoutText(err: unknown): string {
  * link to it). Throws one clear line naming the problem.
  */
 export function checkScanPaths(input: string, output: string): void {
-  let source: ReturnType<typeof statSync>;
-  try {
-    source = statSync(input);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `input ${input} does not exist` : `cannot read input ${input} (${code ?? 'error'})`);
-  }
-  if (!source.isFile()) throw new Error(`input ${input} is not a file`);
+  checkRegularFile(input, 'input');
+  const source = statSync(input);
   let target: ReturnType<typeof statSync> | undefined;
   try {
     target = statSync(output);

@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream';
+import { ZodError } from 'zod';
+import { describeZodError } from '../contracts/validation';
 import { readLines } from './lines';
 
 /**
@@ -15,7 +17,16 @@ export async function* jsonlValues<T>(stream: Readable, parse: (value: unknown) 
     } catch {
       throw new Error(`${what} line ${item.line} is not JSON`);
     }
-    yield parse(value);
+    let parsed: T;
+    try {
+      parsed = parse(value);
+    } catch (err) {
+      // Name the line; a schema's error becomes one line naming the bad fields (never their values).
+      throw new Error(
+        err instanceof ZodError ? describeZodError(`${what} line ${item.line}`, err) : `${what} line ${item.line}: ${(err as Error).message}`,
+      );
+    }
+    yield parsed;
   }
 }
 

@@ -1,5 +1,5 @@
+import { readInputFile } from './files';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { describeZodError } from '../contracts/validation';
@@ -22,6 +22,6 @@ export function parseYamlText<S extends z.ZodType>(text: string, schema: S, what
 
 /** Loads a YAML file with its schema; the sha256 of its text identifies the version (cache keys). */
 export function loadYamlFile<S extends z.ZodType>(file: string, schema: S, what: string): { value: z.output<S>; sha256: string } {
-  const text = readFileSync(file, 'utf8');
+  const text = readInputFile(file, what);
   return { value: parseYamlText(text, schema, `${what} ${file}`), sha256: createHash('sha256').update(text).digest('hex') };
 }

@@ -89,7 +89,7 @@ describe('pixel safety scan', () => {
     const output = path.join(t.dir, 'kept.jsonl');
     writeFileSync(output, 'earlier results\n');
     const missing = await pixelFailure(['safety', 'scan', '--rules-only', '--input', path.join(t.dir, 'nope.jsonl'), '--output', output]);
-    expect(missing.stderr.trim()).toBe(`pixel: input ${path.join(t.dir, 'nope.jsonl')} does not exist`);
+    expect(missing.stderr.trim()).toBe(`pixel: cannot read input ${path.join(t.dir, 'nope.jsonl')}: it does not exist`);
     expect(readFileSync(output, 'utf8')).toBe('earlier results\n');
     // An output folder that cannot be written: one clear line, no stack trace.
     const unwritable = await pixelFailure([

@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import * as path from 'node:path';
+import { replaceFile } from '../../util/files';
 import { generateConversation, type GeneratorOptions } from './generator';
 
 /**
@@ -15,7 +16,17 @@ export async function writeSyntheticJsonl(
   onProgress?: (written: number) => void,
 ): Promise<{ records: number; bytes: number }> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const out = createWriteStream(file);
+  // A temporary file renamed into place: a failure (a full disk) leaves any earlier file whole.
+  return replaceFile(file, 'output', (temporary) => writeTo(temporary, count, options, onProgress));
+}
+
+async function writeTo(
+  file: string,
+  count: number,
+  options: GeneratorOptions,
+  onProgress?: (written: number) => void,
+): Promise<{ records: number; bytes: number }> {
+  const out = createWriteStream(file, { flags: 'wx' });
   const failed = new Promise<never>((_, reject) => out.once('error', reject));
   failed.catch(() => undefined); // surfaced by the awaits below
   let bytes = 0;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../../util/files';
 import * as path from 'node:path';
 import { DetectionEngine, DetectorRegistry, type EngineOptions } from '../engine';
 import { parsePatternDetectors } from '../pattern-detector';
@@ -17,7 +17,7 @@ export const DEFAULT_PATTERN_FILE = path.join(__dirname, 'pattern-detectors.yaml
 export function createPiiRegistry(extraFiles: readonly string[] = []): DetectorRegistry {
   const registry = new DetectorRegistry();
   for (const file of [DEFAULT_PATTERN_FILE, ...extraFiles]) {
-    for (const detector of parsePatternDetectors(readFileSync(file, 'utf8'), file)) registry.register(detector);
+    for (const detector of parsePatternDetectors(readInputFile(file, 'PII detectors'), file)) registry.register(detector);
   }
   registry.register(new PhoneDetector());
   registry.register(new PersonDetector());

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
+import { readInputFile } from '../../util/files';
 import type { ArtifactStore } from '../../artifacts';
 import {
   GenerateArtifactsInputSchema,
@@ -40,9 +41,7 @@ export async function generateTrainingArtifacts(
   const externalDataBytes = options.externalDataBytes ?? EXTERNAL_DATA_BYTES;
   const spec = GenerateArtifactsInputSchema.parse(input);
   const dir = spec.model.startsWith('file://') ? new URL(spec.model).pathname : path.resolve(spec.model);
-  const configText = await readFile(path.join(dir, 'config.json'), 'utf8').catch((err: Error) => {
-    throw new Error(`model folder ${dir}: config.json: ${err.message}`);
-  });
+  const configText = readInputFile(path.join(dir, 'config.json'), `model folder ${dir}: config`);
   const weightsHash = createHash('sha256');
   const entries = (await readdir(dir)).sort();
   for (const f of entries)
