@@ -35,7 +35,7 @@ describe('generateTrainingArtifactsActivity', () => {
     [{ model: '' }, /model: model is empty/],
     [{ model: 'x', seq: 1 }, /seq/],
     [{ model: 'x', lora: { rank: 0 } }, /lora\.rank/],
-    [{ model: '/no/such/folder' }, /model folder \/no\/such\/folder: config\.json/],
+    [{ model: '/no/such/folder' }, /model folder \/no\/such\/folder: config .*config\.json: it does not exist/],
   ])('fails %j non-retryably, naming the problem', async (input, message) => {
     const { generateTrainingArtifactsActivity } = createTrainingActivities(new LocalArtifactStore(path.join(t.dir, 'store')));
     const err: unknown = await new MockActivityEnvironment().run(generateTrainingArtifactsActivity, input as GenerateArtifactsInput).then(

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { z } from 'zod';
 import { ConversationRecordSchema, describeZodError } from '../contracts';
-import { checkRegularFile } from '../util/files';
+import { checkRegularFile, replaceFile, type WriteTarget } from '../util/files';
 import { readLines } from '../util/lines';
 import { detectBias } from './bias/bias';
 import { assessCrisis, PROTOCOLS, type CrisisAssessment } from './crisis/assess';
@@ -215,25 +214,18 @@ export async function scanJsonl(
   models: ScanModels = {},
 ): Promise<{ lines: number; errors: number }> {
   checkScanPaths(input, output);
-  const temporary = path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const counts = await scanJsonlInto(input, temporary, engine, onProgress, models);
-    renameSync(temporary, output);
-    return counts;
-  } catch (err) {
-    rmSync(temporary, { force: true });
-    throw err;
-  }
+  return replaceFile(output, 'output', (target) => scanJsonlInto(input, target, output, engine, onProgress, models));
 }
 
 async function scanJsonlInto(
   input: string,
+  target: WriteTarget,
   output: string,
   engine: DetectionEngine,
   onProgress: ((n: number) => void) | undefined,
   models: ScanModels,
 ): Promise<{ lines: number; errors: number }> {
-  const out = createWriteStream(output, { flags: 'wx', mode: 0o600 });
+  const out = createWriteStream(target.path, { flags: target.flags, mode: 0o600 });
   // A write error (disk full, a folder that cannot be written) rejects the scan instead of
   // surfacing as an unhandled 'error' event.
   let failed: Error | undefined;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../../test/helpers';
 import { errorLine, readInputFile, replaceFile, writeFileReplacing } from './files';
@@ -33,8 +33,8 @@ describe('replaceFile', () => {
     const file = path.join(t.dir, 'out.jsonl');
     writeFileSync(file, 'old\n');
     await expect(
-      replaceFile(file, 'output', async (temporary) => {
-        writeFileSync(temporary, 'half');
+      replaceFile(file, 'output', async (target) => {
+        writeFileSync(target.path, 'half');
         throw new Error('disk full');
       }),
     ).rejects.toThrow('disk full');
@@ -47,6 +47,24 @@ describe('replaceFile', () => {
     await expect(writeFileReplacing(path.join(t.dir, 'folder'), '--out', 'x')).rejects.toThrow(/^cannot write --out .*folder: it is a folder$/);
     await expect(writeFileReplacing(path.join(t.dir, 'no', 'such', 'dir', 'x'), '--out', 'x')).rejects.toThrow(/it does not exist$/);
     expect(existsSync(path.join(t.dir, 'no'))).toBe(false);
+  });
+
+  it('writes devices and pipes in place (never renames over /dev/...), and through a symbolic link keeps the link', async () => {
+    await writeFileReplacing('/dev/null', '--out', 'discarded');
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+    if (existsSync('/dev/full')) {
+      await expect(writeFileReplacing('/dev/full', '--out', 'x'.repeat(100_000))).rejects.toThrow(
+        /^cannot write --out \/dev\/full: the disk is full$/,
+      );
+      expect(statSync('/dev/full').isCharacterDevice()).toBe(true);
+    }
+    const real = path.join(t.dir, 'real.jsonl');
+    const link = path.join(t.dir, 'link.jsonl');
+    writeFileSync(real, 'old\n');
+    symlinkSync(real, link);
+    await writeFileReplacing(link, '--out', 'new\n');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(real, 'utf8')).toBe('new\n');
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { firstBadUtf8Byte } from './lines';
@@ -111,26 +111,47 @@ export function temporaryBeside(file: string): string {
   return path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
+/** Where {@link replaceFile}'s writer writes: a path, and the open flags to use on it. */
+export interface WriteTarget {
+  path: string;
+  /** `wx` for a fresh temporary file, `w` for a device or pipe written in place. */
+  flags: 'wx' | 'w';
+}
+
 /**
  * Writes a file a command was asked to write without harming what is there until the new one is
- * whole: the data goes to a temporary file beside it, which is renamed into place on success and
- * removed on failure. `write` gets the temporary path. Errors say what failed in words.
+ * whole: the data goes to a temporary file beside it (beside the file a symbolic link points to,
+ * so the link stays a link), which is renamed into place on success and removed on failure. A
+ * device or pipe (`/dev/stdout`, a FIFO) is written in place: renaming over it would replace the
+ * device itself. A folder is refused. Errors say what failed in words.
  */
-export async function replaceFile<T>(file: string, what: string, write: (temporary: string) => Promise<T>): Promise<T> {
-  const temporary = temporaryBeside(file);
-  try {
-    const result = await write(temporary);
-    await rename(temporary, file);
-    return result;
-  } catch (err) {
-    await rm(temporary, { force: true }).catch(() => undefined);
+export async function replaceFile<T>(file: string, what: string, write: (target: WriteTarget) => Promise<T>): Promise<T> {
+  const fail = (err: unknown): never => {
     if ((err as NodeJS.ErrnoException).code && (err as NodeJS.ErrnoException).syscall)
       throw new Error(`cannot write ${what} ${file}: ${fsReason(err)}`);
     throw err;
+  };
+  let destination = file;
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw new Error(`cannot write ${what} ${file}: it is a folder`);
+    if (!st.isFile()) return await write({ path: file, flags: 'w' }).catch(fail);
+    destination = realpathSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fail(err);
+  }
+  const temporary = temporaryBeside(destination);
+  try {
+    const result = await write({ path: temporary, flags: 'wx' });
+    await rename(temporary, destination);
+    return result;
+  } catch (err) {
+    await rm(temporary, { force: true }).catch(() => undefined);
+    return fail(err);
   }
 }
 
 /** {@link replaceFile} for data in memory. */
 export function writeFileReplacing(file: string, what: string, data: string | Uint8Array): Promise<void> {
-  return replaceFile(file, what, (temporary) => writeFile(temporary, data, { flag: 'wx' }));
+  return replaceFile(file, what, (target) => writeFile(target.path, data, { flag: target.flags }));
 }

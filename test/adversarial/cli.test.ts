@@ -8,7 +8,7 @@
  * `npm run test:adversarial` runs this file and the review API's.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../helpers';
 
@@ -246,6 +246,14 @@ describe('pixel data prepare / augment: conversation files', () => {
   it('generate names an output it cannot write and leaves no partial file', async () => {
     expectClearFailure(await pixel(['data', 'generate', '--out', f('out'), '--count', '10']), /cannot write output .*it is a folder/);
     expectClearFailure(await pixel(['data', 'generate', '--out', f('canary-value.json/x.jsonl'), '--count', '10']), /in the way|not a folder/);
+    // A device is written in place, never renamed over.
+    if (existsSync('/dev/full')) {
+      expectClearFailure(
+        await pixel(['data', 'generate', '--out', '/dev/full', '--count', '100']),
+        /cannot write output \/dev\/full: the disk is full/,
+      );
+      expect(statSync('/dev/full').isCharacterDevice()).toBe(true);
+    }
   });
 });
 

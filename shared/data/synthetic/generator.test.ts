@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { ConversationRecordSchema } from '../../contracts';
 import { generateConversation, generateConversations, type PlantedPii } from './generator';
 import { writeSyntheticJsonl } from './write';
@@ -89,6 +89,8 @@ describe('synthetic generator', () => {
 
 describe('writeSyntheticJsonl', () => {
   (existsSync('/dev/full') ? it : it.skip)('fails when the disk is full instead of reporting success', async () => {
-    await expect(writeSyntheticJsonl('/dev/full', 50, options)).rejects.toThrow(/ENOSPC/);
+    await expect(writeSyntheticJsonl('/dev/full', 50, options)).rejects.toThrow(/disk is full/);
+    // Written in place: the device is still a device.
+    expect(statSync('/dev/full').isCharacterDevice()).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import * as path from 'node:path';
-import { replaceFile } from '../../util/files';
+import { replaceFile, type WriteTarget } from '../../util/files';
 import { generateConversation, type GeneratorOptions } from './generator';
 
 /**
@@ -17,16 +17,16 @@ export async function writeSyntheticJsonl(
 ): Promise<{ records: number; bytes: number }> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   // A temporary file renamed into place: a failure (a full disk) leaves any earlier file whole.
-  return replaceFile(file, 'output', (temporary) => writeTo(temporary, count, options, onProgress));
+  return replaceFile(file, 'output', (target) => writeTo(target, count, options, onProgress));
 }
 
 async function writeTo(
-  file: string,
+  target: WriteTarget,
   count: number,
   options: GeneratorOptions,
   onProgress?: (written: number) => void,
 ): Promise<{ records: number; bytes: number }> {
-  const out = createWriteStream(file, { flags: 'wx' });
+  const out = createWriteStream(target.path, { flags: target.flags });
   const failed = new Promise<never>((_, reject) => out.once('error', reject));
   failed.catch(() => undefined); // surfaced by the awaits below
   let bytes = 0;
