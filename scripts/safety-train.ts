@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { prf } from '../shared/safety/evaluate';
@@ -15,17 +15,16 @@ import {
   trainLogistic,
   type CrisisHeadFile,
 } from '../shared/safety/learned/crisis-head';
+import { writeFileReplacing } from '../shared/util/files';
 import { sha256Hex } from '../shared/util/hash';
 import { intOption } from './options';
 
 export const AT_RISK = new Set(['Ideation', 'Behavior', 'Attempt']);
 export const URGENT = new Set(['Behavior', 'Attempt']);
 
-function writeAtomic(file: string, text: string | Buffer): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
+async function writeAtomic(file: string, text: string | Buffer): Promise<void> {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  await writeFileReplacing(file, 'output', text);
 }
 
 /**
@@ -86,7 +85,7 @@ export async function embedGroups(name: string, posts: readonly (readonly string
     console.error(`[safety train-crisis] ${((Date.now() - started) / flat.length).toFixed(1)} ms per post`);
     vectors = new Float32Array(flat.length * MINILM.dim);
     embedded.forEach((v, i) => vectors.set(v, i * MINILM.dim));
-    writeAtomic(cache, Buffer.from(vectors.buffer));
+    await writeAtomic(cache, Buffer.from(vectors.buffer));
   }
   let k = 0;
   return posts.map((p) => p.map(() => vectors.subarray(MINILM.dim * k, MINILM.dim * ++k)));
@@ -218,9 +217,9 @@ export function registerSafetyTrainCommand(safety: Command): void {
         metrics,
       };
       const text = `${JSON.stringify(head)}\n`;
-      writeAtomic(opts.out, text);
+      await writeAtomic(opts.out, text);
       const sha256 = sha256Hex(text);
-      writeAtomic(path.join(path.dirname(opts.out), 'MODEL_CARD.md'), modelCard(head, sha256));
+      await writeAtomic(path.join(path.dirname(opts.out), 'MODEL_CARD.md'), modelCard(head, sha256));
       console.log(JSON.stringify({ out: opts.out, sha256, metrics }));
     });
 }
