@@ -24,12 +24,21 @@ class ApiError extends Error {
   }
 }
 
+/** Reads (GET) that meet a busy review (502) or registry (503) are tried again after 1 and 2 s. */
+const READ_RETRY_DELAYS_MS = [1000, 2000];
+
 async function api(path, options = {}) {
-  const res = await fetch(path, {
-    credentials: 'same-origin',
-    headers: { Accept: 'application/json', ...(options.body ? { 'Content-Type': 'application/json' } : {}) },
-    ...options,
-  });
+  const read = (options.method ?? 'GET') === 'GET';
+  let res;
+  for (let attempt = 0; ; attempt++) {
+    res = await fetch(path, {
+      credentials: 'same-origin',
+      headers: { Accept: 'application/json', ...(options.body ? { 'Content-Type': 'application/json' } : {}) },
+      ...options,
+    });
+    if (!read || (res.status !== 502 && res.status !== 503) || attempt >= READ_RETRY_DELAYS_MS.length) break;
+    await new Promise((resolve) => setTimeout(resolve, READ_RETRY_DELAYS_MS[attempt]));
+  }
   let body = null;
   try {
     body = await res.json();

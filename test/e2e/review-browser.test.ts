@@ -151,7 +151,8 @@ describe('review page in headless Chromium', () => {
       await crisisLink.focus();
       await page.keyboard.press('Enter');
       const heading = page.getByRole('heading', { level: 2, name: 'Item crisis-1 (crisis)' });
-      await heading.waitFor();
+      // On a busy machine the review's worker may answer the status query late; the page retries reads.
+      await heading.waitFor({ timeout: 30_000 });
       await focusOn(page, '#item-heading');
       expect(await page.locator('#crisis-banner').isVisible()).toBe(true);
       expect(await page.locator('#crisis-detail').innerText()).toContain('Severity HIGH');
