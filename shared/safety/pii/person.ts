@@ -288,13 +288,18 @@ export class PersonDetector implements Detector {
     }
     // Names typed in lower case ("jessica moreau"): a given name that is no English word,
     // followed by a word that is a known name or no English word.
+    // The capitalised findings are in text order and so are these matches: one pointer finds the
+    // finding a match could overlap (a search through all of them was quadratic in hostile text).
+    const named = findings.length;
+    let k = 0;
     this.lower.lastIndex = 0;
     for (let m = this.lower.exec(text); m !== null; m = this.lower.exec(text)) {
       const [first, second] = [m[1] as string, m[2] as string];
       const cap = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
       if (!this.given.has(cap(first)) || this.english.has(first) || this.ambiguous.has(cap(first)) || this.nonNames.has(cap(first))) continue;
       if (this.english.has(second) && !this.names.has(cap(second))) continue;
-      if (findings.some((f) => m.index < f.end && f.start < m.index + m[0].length)) continue;
+      while (k < named && (findings[k] as Finding).end <= m.index) k += 1;
+      if (k < named && (findings[k] as Finding).start < m.index + m[0].length) continue;
       findings.push({
         category: 'PERSON',
         start: m.index,

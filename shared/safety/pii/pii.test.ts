@@ -94,6 +94,7 @@ describe('linear-time matching', () => {
     ['hex and colons', 'a:'],
     ['capitalised words', 'Maple '],
     ['titled names', 'Dr. Maple '],
+    ['lower-case names', 'jessica moreau and '],
     ['numbered words', '12 Oak '],
     ['urls', 'www.'],
     ['dashes', '12-'],
