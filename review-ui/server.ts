@@ -163,7 +163,7 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
    * The registry entry a token speaks for, checked on every request: signature and expiry, then
    * that the reviewer is still in the registry and the token's version is still theirs.
    */
-  async function reviewerOf(token: string | undefined | null): Promise<RegistryEntry> {
+  async function reviewerOf(token: string | undefined | null): Promise<{ reviewer: RegistryEntry; expiresAt: number }> {
     const check = verifyReviewerToken(secret, token);
     if (!check.ok) {
       throw new HttpError(
@@ -185,7 +185,7 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
     const entry = entries.get(check.reviewerId);
     if (!entry) throw new HttpError(401, 'you are not in the reviewer registry (any more); ask your review lead');
     if (entry.tokenVersion !== check.version) throw new HttpError(401, 'this sign-in link was revoked; ask your review lead for a new one');
-    return entry;
+    return { reviewer: entry, expiresAt: check.expiresAt };
   }
 
   // Review material files are written once per evaluation and never change: cache a few.
@@ -326,15 +326,15 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
       if (pathname === '/login') {
         if (method !== 'GET') throw new HttpError(405, 'use GET');
         const token = url.searchParams.get('token');
+        let expiresAt: number;
         try {
-          await reviewerOf(token);
+          ({ expiresAt } = await reviewerOf(token));
         } catch (err) {
           if (!(err instanceof HttpError)) throw err;
           sendHtml(res, err.status, 'Sign-in link not valid', `This sign-in link does not work: ${escapeHtml(err.message)}.`);
           return;
         }
-        const check = verifyReviewerToken(secret, token);
-        const maxAge = check.ok ? Math.max(0, Math.floor((check.expiresAt - Date.now()) / 1000)) : 0;
+        const maxAge = Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
         res.writeHead(303, {
           Location: '/',
           // The cookie lasts as long as the link; every request still checks the registry.
@@ -363,7 +363,7 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
 
     const credential = credentialOf(req);
     if (method !== 'GET' && method !== 'HEAD') checkOrigin(req, credential.kind === 'cookie', allowedOrigins);
-    const reviewer = await reviewerOf(credential.token);
+    const { reviewer } = await reviewerOf(credential.token);
     const reviewerId = reviewer.id;
 
     if (pathname === '/api/me') {

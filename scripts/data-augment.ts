@@ -8,10 +8,10 @@ import { AugmentConfigSchema, ConversationRecordSchema, describeZodError, parseW
 import { sha256Hex } from '../shared/util/hash';
 import { checkRegularFile, writeFileReplacing } from '../shared/util/files';
 import { readLines } from '../shared/util/lines';
+import { createPiiEngine } from '../shared/safety/pii';
 
 /** Bad lines listed one by one on stderr; the rest are counted. */
 const MAX_REPORTED_LINES = 20;
-import { createPiiEngine } from '../shared/safety/pii';
 
 /**
  * `pixel data augment`: the augmentation stage on one JSONL file of conversation records,

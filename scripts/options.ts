@@ -1,5 +1,6 @@
-import { readInputFile } from '../shared/util/files';
 import { InvalidArgumentError } from 'commander';
+import { readInputFile } from '../shared/util/files';
+import { jsonErrorPosition } from '../shared/util/jsonl';
 
 /** commander parser for a non-negative integer option. */
 export function intOption(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
@@ -28,7 +29,7 @@ export function readJsonInput(inline: string | undefined, file: string | undefin
     return JSON.parse(text);
   } catch (err) {
     // V8's message quotes the text; the position is enough.
-    const at = /position (\d+)/.exec((err as Error).message)?.[1];
-    throw new Error(`${file ? `--input-file ${file}` : '--input'} is not valid JSON${at ? ` (at character ${at})` : ''}`);
+    const at = jsonErrorPosition(err);
+    throw new Error(`${file ? `--input-file ${file}` : '--input'} is not valid JSON${at === undefined ? '' : ` (at character ${at})`}`);
   }
 }

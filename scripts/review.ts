@@ -12,6 +12,12 @@ const DEFAULT_PORT = 8234;
 const defaultServer = () => process.env.PIXEL_REVIEW_URL ?? `http://localhost:${DEFAULT_PORT}`;
 const ID_PATTERN = /^[\w.:@-]+$/;
 
+/** `--reviewer`'s value, refused (without echoing it) unless it is a reviewer id. */
+function reviewerIdOption(id: string): string {
+  if (!ID_PATTERN.test(id)) throw new Error('--reviewer: a reviewer id holds only letters, digits and . _ : @ -');
+  return id;
+}
+
 interface ClientOptions {
   token?: string;
   server: string;
@@ -144,9 +150,9 @@ export function registerReviewCommands(program: Command): void {
     .option('--base <url>', 'the review server’s address', defaultServer())
     .option('--days <n>', `how many days the link works (1-${MAX_TOKEN_DAYS})`, intOption('--days', 1, MAX_TOKEN_DAYS), DEFAULT_TOKEN_DAYS)
     .action(async (opts: { reviewer: string; base: string; days: number }) => {
-      if (!ID_PATTERN.test(opts.reviewer)) throw new Error('--reviewer: a reviewer id holds only letters, digits and . _ : @ -');
+      const reviewerId = reviewerIdOption(opts.reviewer);
       const store = artifactStoreFromEnv();
-      const entry = (await loadRegistry(store)).find((r) => r.id === opts.reviewer);
+      const entry = (await loadRegistry(store)).find((r) => r.id === reviewerId);
       if (!entry)
         throw new Error(
           `${opts.reviewer} is not in the reviewer registry (${store.uriFor(REVIEWERS_KEY)}); only registered reviewers can sign in: add them there first`,
@@ -162,8 +168,7 @@ export function registerReviewCommands(program: Command): void {
     .description('Revoke every sign-in link of a reviewer at once (their next link works again); remove them from the registry to end their access')
     .requiredOption('--reviewer <id>', 'the reviewer’s id in the registry')
     .action(async (opts: { reviewer: string }) => {
-      if (!ID_PATTERN.test(opts.reviewer)) throw new Error('--reviewer: a reviewer id holds only letters, digits and . _ : @ -');
-      const version = await bumpTokenVersion(artifactStoreFromEnv(), opts.reviewer);
+      const version = await bumpTokenVersion(artifactStoreFromEnv(), reviewerIdOption(opts.reviewer));
       console.log(`revoked the sign-in links of ${opts.reviewer} (token version now ${version}); review servers refuse them within seconds`);
     });
 

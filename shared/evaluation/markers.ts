@@ -1,11 +1,11 @@
-import { readInputFile } from '../util/files';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SCENARIOS, type Scenario } from '../contracts/evaluation';
 import { describeZodError } from '../contracts/validation';
+import { readInputFile } from '../util/files';
 import { nonLinearReason } from '../util/regex';
+import { parseYamlData } from '../util/yaml-file';
 
 /** A space in a pattern stands for any run of whitespace. */
 function expandSpaces(source: string): string {
@@ -164,13 +164,11 @@ export const DEFAULT_EVALUATION_MARKERS = path.join(__dirname, 'markers.yaml');
 /** Loads, validates and compiles a markers file; throws a message naming the bad entries. */
 export function loadEvaluationMarkers(file = DEFAULT_EVALUATION_MARKERS): EvaluationMarkers {
   const text = readInputFile(file, 'evaluation markers');
-  let data: unknown;
-  try {
-    data = parseYaml(text);
-  } catch (err) {
-    throw new Error(`evaluation markers ${file} is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return compileEvaluationMarkers(data, `evaluation markers ${file}`, createHash('sha256').update(text).digest('hex'));
+  return compileEvaluationMarkers(
+    parseYamlData(text, `evaluation markers ${file}`),
+    `evaluation markers ${file}`,
+    createHash('sha256').update(text).digest('hex'),
+  );
 }
 
 let cached: EvaluationMarkers | undefined;

@@ -1,6 +1,7 @@
 import type { ArtifactStore } from '../artifacts';
 import { ArtifactNotFoundError } from '../artifacts';
 import { ReviewerRegistrySchema, describeZodError, type RegistryEntry, type Reviewer, type ReviewerInput } from '../contracts';
+import { jsonErrorPosition } from '../util/jsonl';
 
 /** Where the reviewer registry lives in the artifact store. */
 export const REVIEWERS_KEY = 'review/reviewers.json';
@@ -35,8 +36,8 @@ export async function loadRegistry(store: ArtifactStore): Promise<RegistryEntry[
     json = JSON.parse(text);
   } catch (err) {
     // JSON.parse's message may quote the file; the position is enough to find the fault.
-    const at = /position (\d+)/.exec((err as Error).message)?.[1];
-    throw new Error(`${uri} is not JSON${at ? ` (at character ${at})` : ''}`);
+    const at = jsonErrorPosition(err);
+    throw new Error(`${uri} is not JSON${at === undefined ? '' : ` (at character ${at})`}`);
   }
   const parsed = ReviewerRegistrySchema.safeParse(json);
   if (!parsed.success) throw new Error(`${uri}: ${describeZodError('not a reviewer registry', parsed.error)}`);

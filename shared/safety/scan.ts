@@ -4,6 +4,7 @@ import { finished } from 'node:stream/promises';
 import { z } from 'zod';
 import { ConversationRecordSchema, describeZodError } from '../contracts';
 import { checkRegularFile, replaceFile, type WriteTarget } from '../util/files';
+import { jsonErrorPosition } from '../util/jsonl';
 import { readLines } from '../util/lines';
 import { detectBias } from './bias/bias';
 import { assessCrisis, PROTOCOLS, type CrisisAssessment } from './crisis/assess';
@@ -177,7 +178,7 @@ async function tagSegments(items: readonly { text: string; segments?: Segment[] 
 
 /** Where a JSON.parse error happened, without the text around it (which may hold personal data). */
 export function jsonErrorWithoutText(err: unknown): string {
-  const position = /position (\d+)/.exec(String((err as Error)?.message ?? ''))?.[1];
+  const position = jsonErrorPosition(err);
   return position === undefined ? 'malformed JSON' : `malformed JSON at character ${position}`;
 }
 
@@ -187,8 +188,7 @@ export function jsonErrorWithoutText(err: unknown): string {
  * link to it). Throws one clear line naming the problem.
  */
 export function checkScanPaths(input: string, output: string): void {
-  checkRegularFile(input, 'input');
-  const source = statSync(input);
+  const source = checkRegularFile(input, 'input');
   let target: ReturnType<typeof statSync> | undefined;
   try {
     target = statSync(output);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { jsonErrorPosition } from './jsonl';
 import { firstBadUtf8Byte } from './lines';
 
 /** Largest configuration or input file read whole (a pipeline input, a detector list, a manifest). */
@@ -42,9 +43,9 @@ export function fsReason(err: unknown): string {
 
 /**
  * Checks that `file` is a regular file (not missing, a folder, a device or a pipe, which may never
- * end) and returns its size; the error names `what` and the path.
+ * end) and returns its stats; the error names `what` and the path.
  */
-export function checkRegularFile(file: string, what: string): number {
+export function checkRegularFile(file: string, what: string): Stats {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(file);
@@ -53,7 +54,7 @@ export function checkRegularFile(file: string, what: string): number {
   }
   if (st.isDirectory()) throw new Error(`cannot read ${what} ${file}: it is a folder`);
   if (!st.isFile()) throw new Error(`cannot read ${what} ${file}: it is not a regular file`);
-  return st.size;
+  return st;
 }
 
 /**
@@ -63,7 +64,7 @@ export function checkRegularFile(file: string, what: string): number {
  * is dropped.
  */
 export function readInputFile(file: string, what: string, maxBytes = MAX_INPUT_FILE_BYTES): string {
-  const size = checkRegularFile(file, what);
+  const { size } = checkRegularFile(file, what);
   if (size > maxBytes) throw new Error(`${what} ${file} is larger than ${formatBytes(maxBytes)} (${formatBytes(size)})`);
   let bytes: Buffer;
   try {
@@ -94,8 +95,8 @@ export function errorLine(err: unknown, max = 500): string {
     const e = err as NodeJS.ErrnoException;
     message = `cannot ${e.syscall}${e.path ? ` ${e.path}` : ''}: ${fsReason(e)}`;
   } else if (err instanceof SyntaxError && /JSON/.test(err.message)) {
-    const at = /position (\d+)/.exec(err.message)?.[1];
-    message = `not valid JSON${at ? ` (at character ${at})` : ''}`;
+    const at = jsonErrorPosition(err);
+    message = `not valid JSON${at === undefined ? '' : ` (at character ${at})`}`;
   } else if (err instanceof RangeError && /call stack|string length|Array buffer allocation|allocation failed/i.test(err.message)) {
     message = 'the input is nested too deeply or is too large to handle';
   } else {

@@ -4,6 +4,15 @@ import { describeZodError } from '../contracts/validation';
 import { readLines } from './lines';
 
 /**
+ * Where a `JSON.parse` error happened (a character offset), read from its message without the
+ * text V8 quotes around it, which may hold personal data; undefined when the message gives none.
+ */
+export function jsonErrorPosition(err: unknown): number | undefined {
+  const position = /position (\d+)/.exec(String((err as Error | undefined)?.message ?? ''))?.[1];
+  return position === undefined ? undefined : Number(position);
+}
+
+/**
  * The values of a JSONL artifact Pixel wrote itself (shards, responses, losses), one per
  * non-blank line, each through `parse` (a zod schema's parse, say). Unlike source files, these
  * are trusted to be well formed: a bad line throws, naming its number but nothing of its text.

@@ -1,5 +1,5 @@
-import { readInputFile } from '../../util/files';
 import * as path from 'node:path';
+import { readInputFile } from '../../util/files';
 import { DetectionEngine, DetectorRegistry, type EngineOptions } from '../engine';
 import { parsePatternDetectors } from '../pattern-detector';
 import { PII_CATEGORIES } from '../types';
