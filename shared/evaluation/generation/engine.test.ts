@@ -3,7 +3,7 @@ import { tempDir } from '../../../test/helpers';
 import { SamplingConfigSchema, type Message } from '../../contracts';
 import { tokenizeConversation } from '../../training/data/chat-tokens';
 import { createDefaultModel } from '../../training/model/default-model';
-import { conversationLosses, generateResponses, ONE_STREAM_INT4, openModel, promptIds, type OpenModel } from './engine';
+import { conversationLosses, generateResponses, KvCache, ONE_STREAM_INT4, openModel, promptIds, type OpenModel } from './engine';
 import { runGenerationInThread } from './run-generation';
 
 const user = (content: string): Message[] => [{ role: 'user', content }];
@@ -61,7 +61,7 @@ describe('generation engine (tiny model, onnxruntime CPU)', () => {
     60_000,
   );
 
-  it('one stream with the fused kernel, its KV cache written in place, generates what the batched engine does; one-stream int4 weights open and generate', async () => {
+  it('one stream with the fused kernel, its KV cache kept in JavaScript and fed in place, generates what the batched engine does; one-stream int4 weights open and generate', async () => {
     const sampling = SamplingConfigSchema.parse({ maxNewTokens: 16, temperature: 0, batch: 1 });
     const fused = await openModel(dir, ['cpu'], { fusedAttention: true });
     const quantized = await openModel(dir, ['cpu'], { fusedAttention: true, quantize: ONE_STREAM_INT4 });
@@ -73,6 +73,11 @@ describe('generation engine (tiny model, onnxruntime CPU)', () => {
       const small = await generateResponses(quantized, PROMPTS, sampling);
       expect(small.every((r) => r.tokens > 0 && r.tokens <= 16)).toBe(true);
       await expect(generateResponses(fused, PROMPTS, { ...sampling, batch: 2 })).rejects.toThrow(/one stream at a time/);
+      // Responses longer than the cache's first room: it grows (twice here) without losing a row.
+      const long = SamplingConfigSchema.parse({ maxNewTokens: 150, temperature: 0, batch: 1, repetitionPenalty: 1 });
+      const longExpected = await generateResponses(model, PROMPTS.slice(0, 2), long);
+      expect(longExpected.some((r) => r.tokens > 2 * KvCache.GROWTH)).toBe(true);
+      expect(await generateResponses(fused, PROMPTS.slice(0, 2), long)).toEqual(longExpected);
     } finally {
       await fused.session.release();
       await quantized.session.release();

@@ -11,8 +11,10 @@ import { matMulNBits, quantizeBlockwise, type QuantScheme } from '../graph/quant
  * one position of the cache, not all of it, into and out of JavaScript; and a `logits_to_keep`
  * input says how many last positions get logits. `fused` (one stream, no padding): attention is
  * onnxruntime's GroupQueryAttention kernel (rotary, cache append and attention in one node per
- * layer instead of about twenty), the cache batch-major as transformers.js has it, and
- * `logits_to_keep` as in time-major.
+ * layer instead of about twenty), the past batch-major as transformers.js has it (its buffer may
+ * be longer than the cached length, which the kernel reads from the attention mask), the step's
+ * own rows of every layer as one extra `new_rows` output (what the engine fetches instead of the
+ * whole `present`), and `logits_to_keep` as in time-major.
  */
 export type InferenceCacheLayout = 'batch-major' | 'time-major' | 'fused';
 
@@ -222,6 +224,7 @@ export function buildInference(
   const totalLength = fused ? node('Cast', [scalarOf(totalLen)], [], 'int64', { to: int(6) }) : undefined;
 
   const fuseResidual = fused && options.fuseResidual !== false;
+  const newRows: Value[] = [];
   let h = op.gather(g, w('model.embed_tokens.weight'), ids);
   // With fuseResidual, the MLP's output waits to be added by the next norm's node.
   let pending: Value | undefined;
@@ -256,6 +259,9 @@ export function buildInference(
       ) as [Value, Value, Value];
       g.output(presentKey, `present.${i}.key`);
       g.output(presentValue, `present.${i}.value`);
+      // This step's rows of the cache alone: what the engine fetches (see `new_rows` below).
+      for (const present of [presentKey, presentValue])
+        newRows.push(node('Slice', [present, pastLen, totalLen, g.ints([2])], [B, d.kvHeads, S, d.headDim]));
       const projected = linear(attention, `${pre}.self_attn.o_proj.weight`);
       let y: Value;
       if (fuseResidual) [y, h] = skipNorm(projected, h, `${pre}.post_attention_layernorm.weight`);
@@ -316,6 +322,11 @@ export function buildInference(
     const [gateX, up] = linears(y, [`${pre}.mlp.gate_proj.weight`, `${pre}.mlp.up_proj.weight`]) as [Value, Value];
     h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
   }
+  if (fused)
+    // Every layer's new key and value rows in one output, [layers * 2 * batch, kv_heads, seq,
+    // head_dim] (layer by layer, key before value): fetching the whole `present` would cost a copy
+    // of the cache into JavaScript every step, and each fetched output costs the binding a tensor.
+    g.output(node('Concat', newRows, ['rows', d.kvHeads, S, d.headDim], f, { axis: int(0) }), 'new_rows');
   if (pending) [h] = skipNorm(pending, h, 'model.norm.weight');
   else h = rmsNorm(h, 'model.norm.weight');
   if (timeMajor || fused) {
