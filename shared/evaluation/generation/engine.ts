@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../util/rng';
 import type { ExampleLoss, GeneratedResponse, Message, SamplingConfig } from '../../contracts';
-import { buildInference, type InferenceQuantization } from '../../training/artifacts/inference';
+import { buildInference, rotaryCaches, type InferenceQuantization } from '../../training/artifacts/inference';
 import { toOnnx } from '../../training/graph/onnx-writer';
 import type { ModelDims } from '../../training/model/config';
 import { loadModelFolder } from '../../training/model/folder';
@@ -26,6 +26,8 @@ export interface OpenModel {
   defaultSystem?: string;
   /** Attention as onnxruntime's fused kernel: one stream at a time (see `InferenceCacheLayout`). */
   fused: boolean;
+  /** The graph's rotary tables (fused: the engine rotates the keys it caches). */
+  rope: { cos: Float32Array; sin: Float32Array };
 }
 
 /**
@@ -89,6 +91,7 @@ export async function openModel(
     executionProvider,
     ...(defaultSystem ? { defaultSystem } : {}),
     fused: options.fusedAttention ?? false,
+    rope: options.fusedAttention ? rotaryCaches(folder.dims, maxPositions) : { cos: new Float32Array(0), sin: new Float32Array(0) },
   };
 }
 
@@ -182,24 +185,39 @@ export class KvCache {
   /** Appends the positions a step computed (time-major: its `present.*` outputs; fused: its `new_rows`). */
   append(result: Record<string, ort.Tensor>): void {
     if (this.m.fused) {
-      // new_rows: [layers * 2, kv_heads, seq, head_dim], layer by layer, key before value; each
-      // head's rows go after its cached ones in [1, kv_heads, capacity, head_dim].
+      // new_rows: [layers, seq, (heads + 2 * kv_heads) * head_dim], each layer's packed q|k|v
+      // projection; its keys get the rotary embedding of their position (rotate-half, the graph's
+      // own tables), and each head's rows go after its cached ones in [1, kv_heads, capacity, head_dim].
       const t = result.new_rows as ort.Tensor;
       const data = t.data as Float32Array;
-      const added = t.dims[2] as number;
+      const added = t.dims[1] as number;
       if (this.length + added > this.capacity) this.grow(this.length + added);
-      const { kvHeads, headDim } = this.m.dims;
-      const span = added * headDim;
-      for (let i = 0; i < this.m.dims.layers; i++)
-        for (const [kind, buffers] of [
-          [0, this.keys],
-          [1, this.values],
-        ] as const) {
-          const buffer = buffers[i] as Float32Array;
-          const from = (i * 2 + kind) * kvHeads * span;
-          for (let h = 0; h < kvHeads; h++)
-            buffer.set(data.subarray(from + h * span, from + (h + 1) * span), (h * this.capacity + this.length) * headDim);
+      const { heads, kvHeads, headDim } = this.m.dims;
+      const half = headDim / 2;
+      const width = (heads + 2 * kvHeads) * headDim;
+      const { cos, sin } = this.m.rope;
+      for (let i = 0; i < this.m.dims.layers; i++) {
+        const keys = this.keys[i] as Float32Array;
+        const values = this.values[i] as Float32Array;
+        for (let s = 0; s < added; s++) {
+          const row = (i * added + s) * width;
+          const position = this.length + s;
+          for (let h = 0; h < kvHeads; h++) {
+            const k = row + (heads + h) * headDim;
+            const v = row + (heads + kvHeads + h) * headDim;
+            const at = (h * this.capacity + position) * headDim;
+            values.set(data.subarray(v, v + headDim), at);
+            for (let j = 0; j < half; j++) {
+              const c = cos[position * half + j] as number;
+              const sn = sin[position * half + j] as number;
+              const x = data[k + j] as number;
+              const y = data[k + j + half] as number;
+              keys[at + j] = x * c - y * sn;
+              keys[at + j + half] = y * c + x * sn;
+            }
+          }
         }
+      }
       this.length += added;
       return;
     }

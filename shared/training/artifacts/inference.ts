@@ -28,6 +28,22 @@ export interface InferenceQuantization {
   scheme?: QuantScheme;
   /** Bits of the LM head (the tied embedding in SmolLM2, which GGUF keeps at 8 bits); `bits` unless given. */
   headBits?: 4 | 8;
+  /** Block size and scheme of the LM head; those of the layers unless given. */
+  headBlockSize?: number;
+  headScheme?: QuantScheme;
+}
+
+/**
+ * The rotary tables onnxruntime's RotaryEmbedding and GroupQueryAttention take (rotate-half
+ * layout), [positions, head_dim / 2] in float32: cos and sin of every position for the first half
+ * of a head (the second half repeats them). The fused engine rotates the keys it caches with them.
+ */
+export function rotaryCaches(d: ModelDims, positions: number): { cos: Float32Array; sin: Float32Array } {
+  const { cos, sin } = ropeTables(d, positions);
+  const half = d.headDim / 2;
+  const firstHalf = (table: number[]) =>
+    Float32Array.from({ length: positions * half }, (_, k) => table[Math.floor(k / half) * d.headDim + (k % half)] as number);
+  return { cos: firstHalf(cos), sin: firstHalf(sin) };
 }
 
 /**
@@ -124,6 +140,8 @@ export function buildInference(
     scales: readonly number[] = [],
     split = true,
     bits = quantize?.bits,
+    blockSize = quantize?.blockSize ?? 32,
+    scheme = quantize?.scheme,
   ): Value[] => {
     const parts = names.map(matrix);
     const k = (parts[0] as { k: number }).k;
@@ -140,7 +158,7 @@ export function buildInference(
     const key = plain ? (names[0] as string) : `${names[0]}+${names.length - 1}`;
     let y =
       quantize && bits
-        ? matMulNBits(g, x, quantizeBlockwise(stacked, rows, k, bits, quantize.blockSize ?? 32, quantize.scheme), key, quantize.accuracyLevel ?? 0)
+        ? matMulNBits(g, x, quantizeBlockwise(stacked, rows, k, bits, blockSize, scheme), key, quantize.accuracyLevel ?? 0)
         : hfLinear(g, x, plain ? w(key) : g.initializer(key, tensor(f, [rows, k], stacked)));
     if (biases.some((b) => b !== undefined)) {
       const bias = new Float32Array(rows);
@@ -166,17 +184,25 @@ export function buildInference(
       parts.map((p) => ({ dtype: f, shape: shape(p.n) })),
     );
   };
-  const linear = (x: Value, name: string, bias?: string, bits = quantize?.bits) => linears(x, [name], [bias], [], true, bits)[0] as Value;
+  const linear = (x: Value, name: string, bias?: string) => linears(x, [name], [bias])[0] as Value;
+  const lmHead = (x: Value) =>
+    linears(
+      x,
+      [head],
+      [],
+      [],
+      true,
+      quantize?.headBits ?? quantize?.bits,
+      quantize?.headBlockSize ?? quantize?.blockSize ?? 32,
+      quantize?.headScheme ?? quantize?.scheme,
+    )[0] as Value;
   const head = d.tied ? 'model.embed_tokens.weight' : 'lm_head.weight';
 
-  // Rotary embedding as onnxruntime's RotaryEmbedding (rotate-half layout): the tables hold
-  // cos and sin of every position for the first half of a head (the second half repeats them).
-  const { cos, sin } = ropeTables(d, maxPositions);
+  // Rotary embedding as onnxruntime's RotaryEmbedding (rotate-half layout).
   const half = d.headDim / 2;
-  const firstHalf = (table: number[]) =>
-    Array.from({ length: maxPositions * half }, (_, k) => table[Math.floor(k / half) * d.headDim + (k % half)] as number);
-  const cosCache = g.initializer('rope.cos', tensor(f, [maxPositions, half], firstHalf(cos)));
-  const sinCache = g.initializer('rope.sin', tensor(f, [maxPositions, half], firstHalf(sin)));
+  const caches = rotaryCaches(d, maxPositions);
+  const cosCache = g.initializer('rope.cos', tensor(f, [maxPositions, half], caches.cos));
+  const sinCache = g.initializer('rope.sin', tensor(f, [maxPositions, half], caches.sin));
   const rope = (x: Value) =>
     g.node(
       'RotaryEmbedding',
@@ -259,9 +285,7 @@ export function buildInference(
       ) as [Value, Value, Value];
       g.output(presentKey, `present.${i}.key`);
       g.output(presentValue, `present.${i}.value`);
-      // This step's rows of the cache alone: what the engine fetches (see `new_rows` below).
-      for (const present of [presentKey, presentValue])
-        newRows.push(node('Slice', [present, pastLen, totalLen, g.ints([2])], [B, d.kvHeads, S, d.headDim]));
+      newRows.push(packed);
       const projected = linear(attention, `${pre}.self_attn.o_proj.weight`);
       let y: Value;
       if (fuseResidual) [y, h] = skipNorm(projected, h, `${pre}.post_attention_layernorm.weight`);
@@ -323,10 +347,12 @@ export function buildInference(
     h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
   }
   if (fused)
-    // Every layer's new key and value rows in one output, [layers * 2 * batch, kv_heads, seq,
-    // head_dim] (layer by layer, key before value): fetching the whole `present` would cost a copy
-    // of the cache into JavaScript every step, and each fetched output costs the binding a tensor.
-    g.output(node('Concat', newRows, ['rows', d.kvHeads, S, d.headDim], f, { axis: int(0) }), 'new_rows');
+    // The step's own cache rows, for the engine to append: every layer's packed q|k|v projection
+    // in one output, [layers * batch, seq, (heads + 2 * kv_heads) * head_dim], keys before the
+    // rotary embedding (the engine applies it with the same tables). Fetching the whole `present`
+    // would cost a copy of the cache into JavaScript every step, and each fetched output costs
+    // the binding a tensor of its own.
+    g.output(node('Concat', newRows, ['rows', S, (d.heads + 2 * d.kvHeads) * d.headDim], f, { axis: int(0) }), 'new_rows');
   if (pending) [h] = skipNorm(pending, h, 'model.norm.weight');
   else h = rmsNorm(h, 'model.norm.weight');
   if (timeMajor || fused) {
@@ -338,9 +364,9 @@ export function buildInference(
       [h, node('Neg', [op.unsqueeze(g, keep, [0])], [1], 'int64'), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])],
       [B, 'kept', d.hidden],
     );
-    g.output(linear(last, head, undefined, quantize?.headBits ?? quantize?.bits), 'logits');
+    g.output(lmHead(last), 'logits');
   } else {
-    g.output(linear(h, head, undefined, quantize?.headBits ?? quantize?.bits), 'logits');
+    g.output(lmHead(h), 'logits');
   }
   return g;
 }
