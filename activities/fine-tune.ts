@@ -1,7 +1,19 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { ArtifactStore } from '../shared/artifacts';
-import { ErrorTypes, TrainModelInputSchema, invalidInput, parseInput, type TrainModelInput, type TrainModelResult } from '../shared/contracts';
+import {
+  ErrorTypes,
+  TrainModelInputSchema,
+  TrainingUnchangedInputSchema,
+  invalidInput,
+  parseInput,
+  type TrainModelInput,
+  type TrainModelResult,
+  type TrainingUnchangedInput,
+  type TrainingUnchangedResult,
+} from '../shared/contracts';
 import { FineTuneCancelled, FineTuneInputError, TrainingError, fineTune } from '../shared/training/fine-tune';
+import { BaseModelError, resolveBaseModel } from '../shared/training/model/base-model';
+import { unchangedSincePromotion } from '../shared/training/training-key';
 import type { AcceleratorInfo } from './accelerator';
 
 export type { TrainModelInput, TrainModelResult };
@@ -16,6 +28,22 @@ export type { TrainModelInput, TrainModelResult };
  */
 export function createTrainActivities(deps: { store: ArtifactStore; accelerator: AcceleratorInfo }) {
   return {
+    /**
+     * Whether the promoted model was trained from exactly what the train stage is about to
+     * train from (same data, config and base model). On the GPU queue: that worker has the base
+     * model, whose weights the key hashes.
+     */
+    async trainingUnchangedActivity(input: TrainingUnchangedInput): Promise<TrainingUnchangedResult> {
+      const { dataManifestUri, config } = parseInput(TrainingUnchangedInputSchema, 'trainingUnchanged input', input);
+      let modelDir: string;
+      try {
+        modelDir = await resolveBaseModel(config.model);
+      } catch (err) {
+        if (err instanceof BaseModelError) throw invalidInput(err.message);
+        throw err;
+      }
+      return unchangedSincePromotion(deps.store, dataManifestUri, config, modelDir);
+    },
     async trainModelActivity(input: TrainModelInput): Promise<TrainModelResult> {
       const { config, dataManifestUri, runId } = parseInput(TrainModelInputSchema, 'trainModel input', input);
       const ctx = Context.current();

@@ -65,10 +65,18 @@ export function createReviewActivities(store: ArtifactStore) {
      * summaries, and makes it current in one atomic write. Idempotent on retry.
      */
     async promoteModelActivity(input: PromoteModelInput): Promise<PromoteModelResult> {
-      const { runId, modelUri, evaluation, review } = parseInput(PromoteModelInputSchema, 'promoteModel input', input);
+      const { runId, modelUri, trainingKey, evaluation, review } = parseInput(PromoteModelInputSchema, 'promoteModel input', input);
       const registry = new ModelRegistry(store);
       const previous = await registry.current();
-      await registry.register({ version: runId, modelUri, runId, createdAt: new Date().toISOString(), evaluation, review });
+      await registry.register({
+        version: runId,
+        modelUri,
+        runId,
+        createdAt: new Date().toISOString(),
+        ...(trainingKey ? { trainingKey } : {}),
+        evaluation,
+        review,
+      });
       await registry.promote(runId);
       return { version: runId, modelUri, previous: previous && previous.version !== runId ? previous.version : null };
     },

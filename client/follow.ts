@@ -147,6 +147,7 @@ export function summarizeResult(result: PipelineResult): string {
           `  augmented manifest ${result.augment.manifestUri}`,
         ]
       : []),
+    ...(result.unchanged ? [`  ${result.unchanged.reason}: no training, evaluation, review or promotion (model ${result.unchanged.modelUri})`] : []),
     ...(result.train
       ? [
           `  train: ${result.train.steps} steps on ${result.train.executionProvider} (${result.train.stoppedBy}), validation loss ${result.train.baseValLoss?.toFixed(3) ?? '?'} before -> ${result.train.bestValLoss?.toFixed(3) ?? '?'} best (step ${result.train.bestStep})${result.train.resumedFromStep > 0 ? `, resumed from step ${result.train.resumedFromStep}` : ''}`,

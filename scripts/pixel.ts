@@ -16,6 +16,7 @@ import { registerEvalCommands } from './eval';
 import { registerReviewCommands } from './review';
 import { registerModelCommands } from './model';
 import { registerRunCommand } from './run';
+import { registerScheduleCommands } from './schedule';
 import { registerSafetyScanCommand } from './safety-scan';
 import { registerSafetyTrainCommand } from './safety-train';
 
@@ -27,6 +28,7 @@ registerRunCommand(program);
 registerModelCommands(program);
 registerEvalCommands(program);
 registerReviewCommands(program);
+registerScheduleCommands(program);
 const data = program.command('data').description('Generate and prepare conversation data');
 registerDataGenerateCommand(data);
 registerDataPrepareCommand(data);

@@ -1,8 +1,7 @@
-import { Client, Connection } from '@temporalio/client';
 import { Option, type Command } from 'commander';
 import { reviewOrigins, startReviewServer, type AssignmentView } from '../review-ui/server';
 import { artifactStoreFromEnv } from '../shared/artifacts';
-import { temporalSettings } from '../client/env';
+import { connectTemporal } from '../client/connect';
 import { CPU_TASK_QUEUE, SAFETY_LABELS, SubmitReviewInputSchema, parseWith } from '../shared/contracts';
 import { DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, reviewSecret, signReviewerToken, tokenExpiry } from '../shared/review/auth';
 import { REVIEWERS_KEY, bumpTokenVersion, ensureReviewers, loadRegistry, loadReviewers } from '../shared/review/reviewers';
@@ -109,11 +108,7 @@ export function registerReviewCommands(program: Command): void {
       '\nConnects to PIXEL_TEMPORAL_ADDRESS (default localhost:7233); reads review material from PIXEL_ARTIFACTS. Ctrl-C stops it.',
     )
     .action(async (opts: { port: number; host: string }) => {
-      const settings = temporalSettings();
-      const connection = await Connection.connect({ address: settings.address, connectTimeout: 5_000 }).catch((err: unknown) => {
-        throw new Error(`cannot reach Temporal at ${settings.address} (${String(err)}); start the stack with \`pixel dev\``);
-      });
-      const client = new Client({ connection, namespace: settings.namespace });
+      const { connection, client, settings } = await connectTemporal();
       const server = await startReviewServer({
         client,
         store: artifactStoreFromEnv(),

@@ -1,6 +1,6 @@
-import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
-import { temporalSettings, workflowUiUrl } from '../client/env';
+import { connectTemporal } from '../client/connect';
+import { workflowUiUrl } from '../client/env';
 import { failureMessage, followPipeline, summarizeResult } from '../client/follow';
 import { checkPipelineInput, startPipeline } from '../client/start';
 import { readJsonInput } from './options';
@@ -17,12 +17,8 @@ export function registerRunCommand(program: Command): void {
     .action(async (opts: { input?: string; inputFile?: string; id?: string; detach?: boolean }) => {
       const input = readJsonInput(opts.input, opts.inputFile);
       checkPipelineInput(input);
-      const settings = temporalSettings();
-      const connection = await Connection.connect({ address: settings.address, connectTimeout: 5_000 }).catch((err: unknown) => {
-        throw new Error(`cannot reach Temporal at ${settings.address} (${String(err)}); start the stack with \`pixel dev\``);
-      });
+      const { connection, client, settings } = await connectTemporal();
       try {
-        const client = new Client({ connection, namespace: settings.namespace });
         const handle = await startPipeline(client, input, opts.id);
         console.log(`started ${handle.workflowId}`);
         console.log(`  ${workflowUiUrl(settings, handle.workflowId)}`);

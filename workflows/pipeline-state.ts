@@ -50,6 +50,13 @@ export class PipelineState {
     this.end(name, now, 'cancelled');
   }
 
+  /** The stage will not run, and why (shown in the UI's details and the result). */
+  skip(name: PipelineStageName, reason: string): void {
+    const s = this.stage(name);
+    s.status = 'skipped';
+    s.reason = reason;
+  }
+
   private end(name: PipelineStageName, now: Date, status: 'failed' | 'cancelled'): void {
     const s = this.stage(name);
     s.status = status;
@@ -101,7 +108,7 @@ export class PipelineState {
             .join(', ')
         : '';
       const time = s.durationMs !== undefined ? ` (${(s.durationMs / 1000).toFixed(1)} s${s.cacheHit ? ', cached' : ''})` : '';
-      lines.push(`- ${s.name}: ${s.status}${time}${counts}${s.error ? ` — ${s.error}` : ''}`);
+      lines.push(`- ${s.name}: ${s.status}${time}${counts}${s.error ? ` — ${s.error}` : ''}${s.reason ? ` — ${s.reason}` : ''}`);
     }
     if (this.datasetSha) lines.push('', `dataset \`${this.datasetSha.slice(0, 16)}\``);
     return lines.join('\n');

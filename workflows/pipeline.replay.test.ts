@@ -17,6 +17,8 @@ const FIXTURES = [
   'pipeline-default-v4.json',
   'pipeline-default-v5.json',
   'pipeline-default-v6.json',
+  // A run that ends before training because nothing changed since the promoted model.
+  'pipeline-unchanged-v1.json',
 ];
 
 describe('trainingPipelineWorkflow replay', () => {

@@ -59,6 +59,8 @@ export const REVIEW_STAGE_PATCH = 'review-stage-v1';
  * poll a stop flag, and took its progress as signals).
  */
 export const TRAIN_STOP_BY_CANCEL_PATCH = 'train-stop-by-cancel-v1';
+/** Guards the check before training for runs that end when nothing changed (`train.skipIfUnchanged`). */
+export const SKIP_UNCHANGED_PATCH = 'skip-unchanged-v1';
 
 // CPU activities run on the workflow's own task queue (the CPU queue in production), which also
 // keeps each test's worker on a queue of its own.
@@ -193,13 +195,26 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
   const dataset = await prepareStage(run);
   const safety = patched(SAFETY_STAGE_PATCH) ? await safetyStage(run, dataset) : undefined;
   const augment = safety && patched(AUGMENT_STAGE_PATCH) ? await augmentStage(run, dataset, safety) : undefined;
+  const unchanged = augment && config.train.enabled && config.train.skipIfUnchanged ? await unchangedSincePromotion(run, augment) : undefined;
+  if (unchanged) {
+    run.state.finish();
+    run.publish();
+    return {
+      runName: run.state.runName,
+      dataset,
+      ...(safety ? { safety: safety.result } : {}),
+      augment,
+      unchanged,
+      stages: run.state.stagesSnapshot(),
+    };
+  }
   const train = augment && config.train.enabled && patched(TRAIN_STAGE_PATCH) ? await trainStage(run, augment) : undefined;
   const evaluation =
     train?.modelUri && config.evaluate.enabled && patched(EVALUATE_STAGE_PATCH) ? await evaluateStage(run, train, safety?.shards ?? []) : undefined;
   // No items to review (no crisis item and a review sample of 0): nothing can approve, nothing is promoted.
   const reviewed =
     evaluation && train?.modelUri && config.review.enabled && (evaluation.reviewItems ?? []).length > 0 && patched(REVIEW_STAGE_PATCH)
-      ? await reviewAndPromoteStages(run, evaluation, train.modelUri)
+      ? await reviewAndPromoteStages(run, evaluation, train.modelUri, train.trainingKey)
       : undefined;
 
   run.state.finish();
@@ -290,6 +305,21 @@ async function augmentStage(run: PipelineRun, dataset: PrepareDatasetResult, saf
       artifacts: { report: r.reportUri, manifest: r.manifestUri },
     }),
   );
+}
+
+/**
+ * A scheduled run's check before training (`train.skipIfUnchanged`): when the promoted model was
+ * trained from the same data, config and base model, training would give it again, so the run
+ * ends here and says so, and the later stages are marked skipped with the reason.
+ */
+async function unchangedSincePromotion(run: PipelineRun, augment: AugmentResult): Promise<NonNullable<PipelineResult['unchanged']> | undefined> {
+  if (!patched(SKIP_UNCHANGED_PATCH)) return undefined;
+  const gpu = gpuActivities({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '10 minutes' });
+  const check = await gpu.trainingUnchangedActivity({ dataManifestUri: augment.manifestUri, config: run.config.train.config });
+  if (!check.promoted) return undefined;
+  const reason = `nothing changed: data, training config and base model are those of promoted model ${check.promoted.version}`;
+  for (const stage of ['train', 'evaluate', 'review', 'promote'] as const) run.state.skip(stage, reason);
+  return { ...check.promoted, trainingKey: check.trainingKey, reason };
 }
 
 /**
@@ -411,6 +441,7 @@ async function reviewAndPromoteStages(
   run: PipelineRun,
   evaluated: NonNullable<PipelineResult['evaluate']>,
   candidateUri: string,
+  trainingKey: string | undefined,
 ): Promise<Pick<PipelineResult, 'review' | 'promotion'>> {
   const reviewConfig = run.config.review;
   const review = await run.stage(
@@ -454,6 +485,7 @@ async function reviewAndPromoteStages(
       const result = await cpu.promoteModelActivity({
         runId: workflowInfo().workflowId,
         modelUri: candidateUri,
+        ...(trainingKey ? { trainingKey } : {}),
         evaluation: { reportUri: evaluated.reportUri, decision: evaluated.verdict.decision, headline: evaluated.headline },
         review: {
           status: review.status,

@@ -30,6 +30,8 @@ import { trainingPipelineWorkflow } from './pipeline';
 
 /** Set UPDATE_HISTORIES=1 to re-record the replay fixture from the `{}` run. */
 const HISTORY_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-default-v6.json');
+/** ... and the run that ends before training because nothing changed (`train.skipIfUnchanged`). */
+const UNCHANGED_FIXTURE = path.join(__dirname, '__histories__', 'pipeline-unchanged-v1.json');
 
 describe('trainingPipelineWorkflow on a real dev server', () => {
   let env: TestWorkflowEnvironment;
@@ -291,6 +293,26 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
     expect(b.promotion!.promoted).toBe(false);
     expect(b.promotion!.reasons.join(' ')).toMatch(/expert review: rejected/);
     expect((await registry.current())?.version).toBe(first.workflowId);
+
+    // The promoted model records what it was trained from; a run that asks to skip when nothing
+    // changed (as the nightly schedule does) and has the same data, config and base model ends
+    // before training, with the later stages marked skipped.
+    expect(a.train!.trainingKey).toMatch(/^[0-9a-f]{64}$/);
+    expect((await registry.current())?.trainingKey).toBe(a.train!.trainingKey);
+    const nightly = await start({ ...input('promote-c'), train: { skipIfUnchanged: true } }, 'promote-c');
+    const c = await nightly.result();
+    expect(c.unchanged).toMatchObject({ version: first.workflowId, modelUri: a.train!.modelUri, trainingKey: a.train!.trainingKey });
+    expect(c.unchanged!.reason).toMatch(/^nothing changed/);
+    expect(c.train).toBeUndefined();
+    expect(c.evaluate).toBeUndefined();
+    expect(c.stages.map((s) => s.status)).toEqual(['completed', 'completed', 'completed', 'skipped', 'skipped', 'skipped', 'skipped']);
+    const activities = ((await nightly.fetchHistory()).events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter((n): n is string => Boolean(n));
+    expect(activities).toContain('trainingUnchangedActivity');
+    expect(activities).not.toContain('trainModelActivity');
+    expect((await registry.current())?.version).toBe(first.workflowId);
+    if (process.env.UPDATE_HISTORIES === '1') writeFileSync(UNCHANGED_FIXTURE, historyToJSON(await nightly.fetchHistory()));
   }, 300_000);
 
   it('reuses the prepared dataset and the augmented shards on a second identical run', async () => {

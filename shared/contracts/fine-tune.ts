@@ -102,9 +102,22 @@ export const TrainModelResultSchema = z.object({
   /** The base model folder it was fine-tuned from (evaluation's baseline when none is promoted). */
   baseModelUri: z.string().optional(),
   artifactsManifestUri: z.string(),
+  /** What the model depends on (data, config, base model; see `trainingKeyOf`): recorded when it is promoted. */
+  trainingKey: z.string().optional(),
   resumedFromStep: z.number(),
 });
 export type TrainModelResult = z.infer<typeof TrainModelResultSchema>;
+
+/** Input of `trainingUnchangedActivity`: what the train stage is about to fine-tune. */
+export const TrainingUnchangedInputSchema = z.object({ dataManifestUri: z.string().min(1), config: TrainConfigSchema }).strict();
+export type TrainingUnchangedInput = z.input<typeof TrainingUnchangedInputSchema>;
+export const TrainingUnchangedResultSchema = z.object({
+  /** The key the train stage's model would have (see `trainingKeyOf`). */
+  trainingKey: z.string(),
+  /** The promoted model when it was trained from the same key: nothing has changed since. */
+  promoted: z.object({ version: z.string(), modelUri: z.string() }).nullable(),
+});
+export type TrainingUnchangedResult = z.infer<typeof TrainingUnchangedResultSchema>;
 
 /**
  * Heartbeat details of the training activity: where a retry resumes from (`checkpointUri`,

@@ -12,3 +12,4 @@ export * from './model-artifacts';
 export * from './fine-tune';
 export * from './evaluation';
 export * from './review';
+export * from './schedule';

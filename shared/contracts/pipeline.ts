@@ -29,6 +29,12 @@ export const PipelineInputSchema = z
         config: TrainConfigSchema.prefault({}),
         /** A training attempt that stops heartbeating this long is retried (and resumes from its checkpoint). */
         heartbeatTimeoutSeconds: z.number().int().min(1).max(3600).default(120),
+        /**
+         * End the run before training when the promoted model was trained from the same data,
+         * config and base model ("nothing changed"). Nightly schedules set it
+         * (`pixel schedule create`); a run started by hand trains unless it asks.
+         */
+        skipIfUnchanged: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -64,7 +70,7 @@ export type ParsedPipelineInput = z.output<typeof PipelineInputSchema>;
 export const PIPELINE_STAGES = ['prepare', 'safety', 'augment', 'train', 'evaluate', 'review', 'promote'] as const;
 export type PipelineStageName = (typeof PIPELINE_STAGES)[number];
 
-export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']);
+export const StageStatusSchema = z.enum(['pending', 'running', 'completed', 'failed', 'cancelled', 'skipped']);
 export type StageStatus = z.infer<typeof StageStatusSchema>;
 
 export const StageProgressSchema = z.object({
@@ -79,6 +85,8 @@ export const StageProgressSchema = z.object({
   /** Where the stage's outputs are (manifest, report), by name. */
   artifacts: z.record(z.string(), z.string()).optional(),
   error: z.string().optional(),
+  /** Why a skipped stage did not run. */
+  reason: z.string().optional(),
 });
 export type StageProgress = z.infer<typeof StageProgressSchema>;
 
@@ -110,6 +118,8 @@ export const PipelineResultSchema = z.object({
   }).optional(),
   /** Absent on runs that predate expert review or turned it off. */
   review: ExpertReviewResultSchema.optional(),
+  /** Set when the run ended before training because nothing changed since the promoted model (`train.skipIfUnchanged`). */
+  unchanged: z.object({ version: z.string(), modelUri: z.string(), trainingKey: z.string(), reason: z.string() }).optional(),
   /** Whether the model was promoted, and why (not). */
   promotion: z.object({ promoted: z.boolean(), reasons: z.array(z.string()), result: PromoteModelResultSchema.optional() }).optional(),
   stages: z.array(StageProgressSchema),

@@ -272,6 +272,8 @@ export const PromoteModelInputSchema = z
   .object({
     runId: id('runId'),
     modelUri: z.string().min(1),
+    /** What the model was trained from (the train stage's key), kept in the registry entry. */
+    trainingKey: z.string().min(1).max(128).optional(),
     evaluation: z.object({ reportUri: z.string(), decision: z.string(), headline: z.record(z.string(), z.unknown()) }).strict(),
     review: z
       .object({ status: z.string(), explanation: z.array(z.string()), alpha: z.number().nullable(), meanScore: z.number(), passRate: z.number() })

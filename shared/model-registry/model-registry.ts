@@ -11,6 +11,8 @@ export const RegistryEntrySchema = z
     modelSha: z.string().optional(),
     runId: z.string().optional(),
     createdAt: z.string(),
+    /** What the model was trained from (data, config, base model; see `trainingKeyOf`), when known. */
+    trainingKey: z.string().optional(),
     /** What evaluation said (report and headline figures). */
     evaluation: z.record(z.string(), z.unknown()).optional(),
     /** What expert review said. */

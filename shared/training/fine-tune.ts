@@ -2,13 +2,14 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { ArtifactStore } from '../artifacts';
 import { TrainHeartbeatSchema, type TrainConfig, type TrainHeartbeat, type TrainModelResult } from '../contracts/fine-tune';
-import type { GenerateArtifactsInput } from '../contracts/model-artifacts';
 import { generateTrainingArtifacts } from './artifacts/generate';
 import { ArtifactManifestSchema, type ArtifactManifest } from './artifacts/train-step';
 import { exportFineTuned } from './export';
+import { artifactSpecOf } from './fine-tune-spec';
 import { lossChartSvg } from './loss-chart';
 import { BaseModelError, resolveBaseModel } from './model/base-model';
 import { runTrainingInThread, TrainingError, type TrainDone } from './run-training';
+import { trainingKeyOf } from './training-key';
 
 /** Input of {@link fineTune} that can never work: a retry would fail the same way. */
 export class FineTuneInputError extends Error {
@@ -26,20 +27,7 @@ export class FineTuneCancelled extends Error {
   }
 }
 
-export { TrainingError };
-
-/** The training artifacts a config needs: its mode, bucket, LoRA, AdamW and loss terms (only those with a weight). */
-export function artifactSpecOf(config: TrainConfig, modelDir: string): GenerateArtifactsInput {
-  return {
-    model: modelDir,
-    modes: [config.mode],
-    batch: config.batch,
-    seq: config.seq,
-    lora: config.lora,
-    adamw: config.adamw,
-    objectives: { unlikelihood: config.objectives.unlikelihood > 0, kl: false },
-  };
-}
+export { TrainingError, artifactSpecOf };
 
 const DataManifestSchema = z.object({ shards: z.array(z.object({ split: z.enum(['train', 'val', 'test']), uri: z.string().min(1) })) });
 
@@ -79,8 +67,10 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
     throw err;
   }
   let manifest: z.infer<typeof DataManifestSchema>;
+  let manifestText: string;
   try {
-    manifest = DataManifestSchema.parse(JSON.parse(await store.readText(o.dataManifestUri)));
+    manifestText = await store.readText(o.dataManifestUri);
+    manifest = DataManifestSchema.parse(JSON.parse(manifestText));
   } catch (err) {
     throw new FineTuneInputError(`dataManifestUri ${o.dataManifestUri}: ${(err as Error).message}`);
   }
@@ -202,6 +192,7 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
     ...(modelUri ? { modelUri } : {}),
     baseModelUri: pathToFileURL(modelDir).href,
     artifactsManifestUri: artifacts.manifestUri,
+    trainingKey: trainingKeyOf(manifestText, artifacts.key, config),
     resumedFromStep: resumeFrom && firstStep !== undefined ? firstStep - 1 : 0,
   };
 }

@@ -173,7 +173,7 @@ const NOT_FILES: [string, RegExp][] = [
 ];
 const at = (name: string) => (name.startsWith('/') ? name : f(name));
 
-describe('pixel run / pixel dev: the pipeline input', () => {
+describe('pixel run / pixel dev / pixel schedule create: the pipeline input', () => {
   it.concurrent.each([
     ...NOT_FILES.map(([file, reason]) => [`--input-file ${file}`, ['--input-file', file], reason] as const),
     ['a file over 4 MB', ['--input-file', 'big.json'], /larger than 4 MB/],
@@ -185,10 +185,13 @@ describe('pixel run / pixel dev: the pipeline input', () => {
   ] as const)('refuses %s before reaching Temporal', async (_what, args, reason) => {
     const resolved = args.map((a, i) => (i === 1 && args[0] === '--input-file' ? at(a) : a));
     expectClearFailure(await pixel(['run', ...resolved]), reason);
+    // The nightly schedule stores the same input: checked the same way, before connecting.
+    expectClearFailure(await pixel(['schedule', 'create', ...resolved]), reason);
   });
 
   it('names Temporal when the input is good but nothing listens', async () => {
     expectClearFailure(await pixel(['run', '--input', '{}']), /cannot reach Temporal at 127\.0\.0\.1:9/);
+    expectClearFailure(await pixel(['schedule', 'create', '--input', '{}']), /cannot reach Temporal at 127\.0\.0\.1:9/);
   });
 });
 

@@ -22,6 +22,35 @@ import { buildEval, buildTrainStep, GENERATOR_VERSION, type TrainStepSpec } from
  */
 export const EXTERNAL_DATA_BYTES = 256 * 1024 * 1024;
 
+const modelFolderPath = (model: string) => (model.startsWith('file://') ? new URL(model).pathname : path.resolve(model));
+
+/**
+ * The key the artifacts of a spec are stored under: a hash of the model folder (its config and
+ * every weight file), the spec and the generator version. The same model and spec give the same
+ * key on any machine; a changed weight, config or spec gives another.
+ */
+export async function artifactsKey(input: GenerateArtifactsInput, options: { externalDataBytes?: number } = {}): Promise<string> {
+  const spec = GenerateArtifactsInputSchema.parse(input);
+  const dir = modelFolderPath(spec.model);
+  const configText = readInputFile(path.join(dir, 'config.json'), `model folder ${dir}: config`);
+  const weightsHash = createHash('sha256');
+  const entries = (await readdir(dir)).sort();
+  for (const f of entries)
+    if (/\.safetensors$|^model\.safetensors\.index\.json$/.test(f)) weightsHash.update(f).update(await readFile(path.join(dir, f)));
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        generator: GENERATOR_VERSION,
+        config: configText,
+        weights: weightsHash.digest('hex'),
+        spec: { ...spec, model: undefined },
+        externalDataBytes: options.externalDataBytes ?? EXTERNAL_DATA_BYTES,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 32);
+}
+
 /**
  * Generates the training artifacts of a model folder into the artifact store, under a key
  * that hashes the model (config and weights), the spec and the generator version:
@@ -40,24 +69,8 @@ export async function generateTrainingArtifacts(
 ): Promise<GenerateArtifactsResult> {
   const externalDataBytes = options.externalDataBytes ?? EXTERNAL_DATA_BYTES;
   const spec = GenerateArtifactsInputSchema.parse(input);
-  const dir = spec.model.startsWith('file://') ? new URL(spec.model).pathname : path.resolve(spec.model);
-  const configText = readInputFile(path.join(dir, 'config.json'), `model folder ${dir}: config`);
-  const weightsHash = createHash('sha256');
-  const entries = (await readdir(dir)).sort();
-  for (const f of entries)
-    if (/\.safetensors$|^model\.safetensors\.index\.json$/.test(f)) weightsHash.update(f).update(await readFile(path.join(dir, f)));
-  const key = createHash('sha256')
-    .update(
-      JSON.stringify({
-        generator: GENERATOR_VERSION,
-        config: configText,
-        weights: weightsHash.digest('hex'),
-        spec: { ...spec, model: undefined },
-        externalDataBytes,
-      }),
-    )
-    .digest('hex')
-    .slice(0, 32);
+  const dir = modelFolderPath(spec.model);
+  const key = await artifactsKey(spec, { externalDataBytes });
   const prefix = `training/artifacts/${key}`;
   const manifestUri = store.uriFor(`${prefix}/manifest.json`);
   if (await store.exists(manifestUri)) {
@@ -116,8 +129,9 @@ export async function generateTrainingArtifacts(
     `Pixel inference with KV cache, generator ${GENERATOR_VERSION}`,
     'model.onnx_data',
   );
-  await put('inference/config.json', configText);
-  for (const f of entries) if (TOKENIZER_AND_GENERATION_FILES.test(f)) await put(`inference/${f}`, await readFile(path.join(dir, f), 'utf8'));
+  await put('inference/config.json', readInputFile(path.join(dir, 'config.json'), `model folder ${dir}: config`));
+  for (const f of (await readdir(dir)).sort())
+    if (TOKENIZER_AND_GENERATION_FILES.test(f)) await put(`inference/${f}`, await readFile(path.join(dir, f), 'utf8'));
   const manifest = {
     kind: 'training-artifacts',
     generatorVersion: GENERATOR_VERSION,
