@@ -13,3 +13,4 @@ export * from './fine-tune';
 export * from './evaluation';
 export * from './review';
 export * from './schedule';
+export * from './sweep';
