@@ -51,7 +51,8 @@ describe('PipelineInputSchema', () => {
       data: PrepareConfigSchema.parse({}),
       safety: SafetyConfigSchema.parse({}),
       augment: AugmentConfigSchema.parse({}),
-      train: { enabled: true, config: TrainConfigSchema.parse({}), heartbeatTimeoutSeconds: 120 },
+      // A run started by hand trains even when nothing changed; nightly schedules set skipIfUnchanged.
+      train: { enabled: true, config: TrainConfigSchema.parse({}), heartbeatTimeoutSeconds: 120, skipIfUnchanged: false },
       evaluate: EvaluateConfigSchema.parse({}),
       review: ReviewConfigSchema.parse({}),
       useCache: true,
