@@ -289,6 +289,8 @@ export async function generateResponses(
   sampling: SamplingConfig,
   onProgress?: (done: number) => void,
   shouldStop?: () => boolean,
+  /** Called after each decode step with the step's index (0: the prompt's prefill): timing for benchmarks. */
+  onStep?: (step: number) => void,
 ): Promise<GeneratedResponse[]> {
   const budget = Math.max(1, m.maxPositions - sampling.maxNewTokens);
   const encoded = prompts.map((p, index) => ({ index, id: p.id, ids: promptIds(m.tokenizer, p.messages, budget, m.defaultSystem).ids }));
@@ -342,6 +344,7 @@ export async function generateResponses(
         else generated[b]!.push(token);
         last.push(token);
       }
+      onStep?.(step);
       if (finished.every(Boolean)) break;
       cache.append(result);
       total += 1;
