@@ -15,6 +15,13 @@ export function sampleToken(
   rng: Rng,
 ): number {
   const v = logits.length;
+  if (config.temperature === 0) {
+    // Greedy without a copy of the row: the raw best token (the first of equal maxima) is the
+    // answer unless the penalty applies to it, since the penalty only ever lowers a score.
+    let best = 0;
+    for (let i = 1; i < v; i++) if ((logits[i] as number) > (logits[best] as number)) best = i;
+    if (config.repetitionPenalty === 1 || !generated.includes(best)) return best;
+  }
   const scores = Float64Array.from(logits);
   if (config.repetitionPenalty !== 1) {
     for (const t of new Set(generated)) {
