@@ -12,15 +12,16 @@ import { checkPipelineInput } from './start';
 
 /**
  * The input a nightly run is started with: the given pipeline input, validated, with
- * `train.skipIfUnchanged` on unless the input says otherwise (a night with no new data ends
- * before training).
+ * `train.skipIfUnchanged` on (a night with no new data ends before training) unless the input
+ * says otherwise or `alwaysTrain` turns it off.
  */
-export function scheduledInput(input: unknown): PipelineInput {
+export function scheduledInput(input: unknown, alwaysTrain = false): PipelineInput {
   checkPipelineInput(input);
   const given = input as PipelineInput & { train?: { skipIfUnchanged?: boolean } };
-  const stored = { ...given, train: { ...(given.train ?? {}), skipIfUnchanged: given.train?.skipIfUnchanged ?? true } } as PipelineInput;
-  checkPipelineInput(stored);
-  return stored;
+  return {
+    ...given,
+    train: { ...(given.train ?? {}), skipIfUnchanged: alwaysTrain ? false : (given.train?.skipIfUnchanged ?? true) },
+  };
 }
 
 /** Schedule settings parsed, or an error naming every bad field. */
@@ -64,16 +65,15 @@ async function existing(client: Client, id: string): Promise<ScheduleHandle> {
 
 /**
  * Creates the nightly retrain (or, with `replace`, changes an existing one's time, time zone,
- * catch-up window and stored input in place, keeping its history and paused state).
+ * catch-up window and stored input in place, keeping its history and paused state). Settings and
+ * input come checked (`checkScheduleSettings`, `scheduledInput`), so nothing bad reaches Temporal.
  */
 export async function createSchedule(
   client: Client,
-  settingsInput: unknown,
-  input: unknown,
+  settings: ScheduleSettings,
+  stored: PipelineInput,
   options: { replace?: boolean } = {},
 ): Promise<{ id: string; replaced: boolean }> {
-  const settings = checkScheduleSettings(settingsInput);
-  const stored = scheduledInput(input);
   const wanted = scheduleOptions(settings, stored);
   try {
     await client.schedule.create(wanted);

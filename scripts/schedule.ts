@@ -71,22 +71,17 @@ export function registerScheduleCommands(program: Command): void {
         taskQueue?: string;
         replace?: boolean;
       }) => {
+        // Checked before anything connects: a bad time or input says so at once.
         const given = readJsonInput(opts.input, opts.inputFile);
-        const input =
-          opts.alwaysTrain && given && typeof given === 'object' && !Array.isArray(given)
-            ? { ...given, train: { ...((given as { train?: object }).train ?? {}), skipIfUnchanged: false } }
-            : given;
-        const settings = {
+        const settings = checkScheduleSettings({
           id: opts.id,
           at: opts.at,
           timezone: opts.timezone,
           catchupWindowMinutes: opts.catchupWindow,
           ...(opts.taskQueue ? { taskQueue: opts.taskQueue } : {}),
-        };
-        // Checked before anything connects: a bad time or input says so at once.
-        checkScheduleSettings(settings);
-        scheduledInput(input);
-        const done = await withClient((client) => createSchedule(client, settings, input, { replace: opts.replace }));
+        });
+        const stored = scheduledInput(given, opts.alwaysTrain);
+        const done = await withClient((client) => createSchedule(client, settings, stored, { replace: opts.replace }));
         console.log(`${done.replaced ? 'changed' : 'created'} schedule ${done.id}: daily at ${opts.at} ${opts.timezone}`);
       },
     );

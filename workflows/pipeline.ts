@@ -196,19 +196,8 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
   const safety = patched(SAFETY_STAGE_PATCH) ? await safetyStage(run, dataset) : undefined;
   const augment = safety && patched(AUGMENT_STAGE_PATCH) ? await augmentStage(run, dataset, safety) : undefined;
   const unchanged = augment && config.train.enabled && config.train.skipIfUnchanged ? await unchangedSincePromotion(run, augment) : undefined;
-  if (unchanged) {
-    run.state.finish();
-    run.publish();
-    return {
-      runName: run.state.runName,
-      dataset,
-      ...(safety ? { safety: safety.result } : {}),
-      augment,
-      unchanged,
-      stages: run.state.stagesSnapshot(),
-    };
-  }
-  const train = augment && config.train.enabled && patched(TRAIN_STAGE_PATCH) ? await trainStage(run, augment) : undefined;
+  // Nothing changed since the promoted model: no training, so no evaluation, review or promotion.
+  const train = !unchanged && augment && config.train.enabled && patched(TRAIN_STAGE_PATCH) ? await trainStage(run, augment) : undefined;
   const evaluation =
     train?.modelUri && config.evaluate.enabled && patched(EVALUATE_STAGE_PATCH) ? await evaluateStage(run, train, safety?.shards ?? []) : undefined;
   // No items to review (no crisis item and a review sample of 0): nothing can approve, nothing is promoted.
@@ -224,6 +213,7 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
     dataset,
     ...(safety ? { safety: safety.result } : {}),
     ...(augment ? { augment } : {}),
+    ...(unchanged ? { unchanged } : {}),
     ...(train ? { train } : {}),
     ...(evaluation ? { evaluate: evaluation } : {}),
     ...(reviewed ? reviewed : {}),
