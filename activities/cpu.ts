@@ -4,6 +4,7 @@ import { createEvaluationCpuActivities } from './evaluate';
 import { createReviewActivities } from './review';
 import { createPrepareActivity } from './prepare';
 import { createSafetyActivities } from './safety';
+import { createSweepActivities } from './sweep';
 import { createTrainingActivities } from './model-artifacts';
 
 /** Everything the CPU worker registers. Workflows import this file's types only. */
@@ -15,6 +16,7 @@ export function createCpuActivities(deps: { store: ArtifactStore }) {
     ...createTrainingActivities(deps.store),
     ...createEvaluationCpuActivities(deps.store),
     ...createReviewActivities(deps.store),
+    ...createSweepActivities(deps.store),
   };
 }
 

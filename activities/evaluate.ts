@@ -3,6 +3,7 @@ import type { ArtifactStore } from '../shared/artifacts';
 import {
   BuildValidationSetInputSchema,
   GenerateEvaluationInputSchema,
+  QuickEvaluateInputSchema,
   ResolveBaselineInputSchema,
   ScoreEvaluationInputSchema,
   invalidInput,
@@ -11,6 +12,8 @@ import {
   type BuildValidationSetResult,
   type GenerateEvaluationInput,
   type GenerateEvaluationResult,
+  type QuickEvaluateInput,
+  type QuickEvaluateResult,
   type ResolveBaselineInput,
   type ResolveBaselineResult,
   type ScoreEvaluationInput,
@@ -23,6 +26,7 @@ import {
   resolveBaseline,
   scoreEvaluation,
 } from '../shared/evaluation/evaluate-model';
+import { quickEvaluate } from '../shared/evaluation/quick-evaluate';
 import type { DetectionEngine } from '../shared/safety/engine';
 import { createPiiEngine } from '../shared/safety/pii';
 import type { AcceleratorInfo } from './accelerator';
@@ -69,7 +73,29 @@ export function createEvaluationCpuActivities(store: ArtifactStore) {
 
 /** Evaluation activities of the GPU queue: one model's responses and test loss. */
 export function createEvaluationGpuActivities(deps: { store: ArtifactStore; accelerator: AcceleratorInfo }) {
+  let engine: DetectionEngine | undefined;
   return {
+    /** A sweep trial's quick evaluation: a few fixed validation prompts answered and scored (see `quickEvaluate`). */
+    async quickEvaluateActivity(input: QuickEvaluateInput): Promise<QuickEvaluateResult> {
+      const parsed = parseInput(QuickEvaluateInputSchema, 'quickEvaluate input', input);
+      const ctx = Context.current();
+      engine ??= createPiiEngine();
+      try {
+        return await mapInputErrors(() =>
+          quickEvaluate(deps.store, {
+            ...parsed,
+            executionProvider: deps.accelerator.executionProvider,
+            engine: engine!,
+            signal: ctx.cancellationSignal,
+            onProgress: (p) => ctx.heartbeat(p),
+          }),
+        );
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('quick evaluation cancelled');
+        throw err;
+      }
+    },
+
     async generateEvaluationOutputsActivity(input: GenerateEvaluationInput): Promise<GenerateEvaluationResult> {
       const parsed = parseInput(GenerateEvaluationInputSchema, 'generateEvaluationOutputs input', input);
       const ctx = Context.current();

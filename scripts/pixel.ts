@@ -17,6 +17,7 @@ import { registerReviewCommands } from './review';
 import { registerModelCommands } from './model';
 import { registerRunCommand } from './run';
 import { registerScheduleCommands } from './schedule';
+import { registerSweepCommands } from './sweep';
 import { registerSafetyScanCommand } from './safety-scan';
 import { registerSafetyTrainCommand } from './safety-train';
 
@@ -29,6 +30,7 @@ registerModelCommands(program);
 registerEvalCommands(program);
 registerReviewCommands(program);
 registerScheduleCommands(program);
+registerSweepCommands(program);
 const data = program.command('data').description('Generate and prepare conversation data');
 registerDataGenerateCommand(data);
 registerDataPrepareCommand(data);

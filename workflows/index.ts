@@ -1,3 +1,4 @@
 export { trainingPipelineWorkflow } from './pipeline';
 export { getProgressQuery } from './messages';
 export { expertReviewWorkflow } from './expert-review';
+export { hyperparameterSweepWorkflow } from './sweep';

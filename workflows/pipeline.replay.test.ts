@@ -59,3 +59,17 @@ describe('expertReviewWorkflow replay', () => {
     await Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, history, 'replay-expert-review-v1');
   }, 60_000);
 });
+
+describe('hyperparameterSweepWorkflow replay', () => {
+  beforeAll(() => quietRuntime());
+
+  it('replays a whole sweep (data child, asynchronous trials, ASHA decisions, quick evaluations, report)', async () => {
+    const json = JSON.parse(readFileSync(path.join(__dirname, '__histories__', 'sweep-v1.json'), 'utf8')) as {
+      events: { startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId?: string } }[];
+    };
+    // The data child's id derives from the sweep's own id, so replay under the recorded one.
+    const child = json.events.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)?.startChildWorkflowExecutionInitiatedEventAttributes
+      ?.workflowId;
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('./index') }, historyFromJSON(json), child!.replace(/-data$/, ''));
+  }, 60_000);
+});

@@ -213,12 +213,18 @@ export async function trainingPipelineWorkflow(input: PipelineInput = {}): Promi
     dataset,
     ...(safety ? { safety: safety.result } : {}),
     ...(augment ? { augment } : {}),
+    ...(safety ? { testShards: testShardsOf(safety.shards) } : {}),
     ...(unchanged ? { unchanged } : {}),
     ...(train ? { train } : {}),
     ...(evaluation ? { evaluate: evaluation } : {}),
     ...(reviewed ? reviewed : {}),
     stages: run.state.stagesSnapshot(),
   };
+}
+
+/** The safety stage's kept test shards that hold records. */
+function testShardsOf(shards: readonly SafetyShardResult[]): ShardRef[] {
+  return shards.filter((s) => s.split === 'test' && s.kept.records > 0).map((s) => ({ split: s.split, ...s.kept }));
 }
 
 async function prepareStage(run: PipelineRun): Promise<PrepareDatasetResult> {
@@ -375,7 +381,7 @@ async function evaluateStage(
   return run.stage(
     'evaluate',
     async () => {
-      const testShards: ShardRef[] = safetyShards.filter((s) => s.split === 'test' && s.kept.records > 0).map((s) => ({ split: s.split, ...s.kept }));
+      const testShards = testShardsOf(safetyShards);
       const set = await cpu.buildValidationSetActivity({ shards: testShards, config: evaluate.validationSet });
       run.progress('evaluate', { items: set.manifest.records });
       const baseline = await cpu.resolveEvaluationBaselineActivity({

@@ -80,7 +80,7 @@ export const TrainModelInputSchema = z
 export type TrainModelInput = z.input<typeof TrainModelInputSchema>;
 
 /** Why training ended. */
-export const TRAIN_STOP_REASONS = ['steps', 'early_stop', 'stop_requested', 'cancelled'] as const;
+export const TRAIN_STOP_REASONS = ['steps', 'early_stop', 'stop_requested', 'cancelled', 'paused'] as const;
 export type TrainStopReason = (typeof TRAIN_STOP_REASONS)[number];
 
 /** Result of `trainModelActivity`; the pipeline's `train` result is this. */
@@ -90,6 +90,8 @@ export const TrainModelResultSchema = z.object({
   executionProvider: z.string(),
   bestStep: z.number(),
   bestValLoss: z.number().nullable(),
+  /** Validation loss at the last step, when it was measured there (absent on runs from before it existed). */
+  lastValLoss: z.number().nullable().optional(),
   /** Validation loss of the base model before training (step 0), for the report. */
   baseValLoss: z.number().nullable(),
   bestCheckpointUri: z.string().optional(),
@@ -129,6 +131,8 @@ export const TrainHeartbeatSchema = z.object({
   step: z.number().int().min(0),
   totalSteps: z.number().int().min(0).optional(),
   checkpointUri: z.string().optional(),
+  /** The best checkpoint so far: a retry exports it even when it was written before the retry. */
+  bestCheckpointUri: z.string().optional(),
   bestValLoss: z.number().nullable(),
   dataCursor: z.object({ epoch: z.number().int(), file: z.number().int(), line: z.number().int() }),
   loss: z.number().optional(),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AugmentConfigSchema, AugmentResultSchema } from './augment';
 import { EvaluateConfigSchema, EvaluationVerdictSchema, ScoreEvaluationResultSchema } from './evaluation';
 import { ExpertReviewResultSchema, PromoteModelResultSchema, ReviewConfigSchema } from './review';
-import { PrepareConfigSchema, PrepareDatasetResultSchema } from './prepare';
+import { PrepareConfigSchema, PrepareDatasetResultSchema, ShardRefSchema } from './prepare';
 import { SafetyConfigSchema, SafetyResultSchema } from './safety';
 import { TrainConfigSchema, TrainModelResultSchema } from './fine-tune';
 
@@ -108,6 +108,8 @@ export const PipelineResultSchema = z.object({
   safety: SafetyResultSchema.optional(),
   /** Absent on runs that predate the augmentation stage. */
   augment: AugmentResultSchema.optional(),
+  /** The safety stage's kept test shards, what evaluation (and a sweep's validation set) reads; absent on older runs. */
+  testShards: z.array(ShardRefSchema).optional(),
   /** Absent on runs that predate the training stage or turned it off. */
   train: TrainModelResultSchema.optional(),
   /** Absent on runs that predate the evaluation stage, turned it off, or trained no model. */

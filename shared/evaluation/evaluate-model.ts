@@ -56,7 +56,7 @@ export async function modelFolderSha(dir: string): Promise<string> {
 }
 
 /** The local folder of a model named by URI or path; it must hold a `config.json`. */
-async function modelFolder(store: ArtifactStore, uri: string, what: string): Promise<string> {
+export async function modelFolder(store: ArtifactStore, uri: string, what: string): Promise<string> {
   let dir: string;
   try {
     dir = await store.localPath(uri, { folder: true });

@@ -7,6 +7,12 @@ import { drawParams, fromUnit, toUnit } from './space';
 export interface FinishedTrial {
   params: SweepParams;
   values: readonly number[];
+  /**
+   * Set on a trial early stopping ended: the furthest rung it reached and its validation loss
+   * there (`values` is then ignored). Such trials rank after every completed one, deeper rungs
+   * first, then by that loss: ASHA already judged them worse than the trials it let go on.
+   */
+  pruned?: { rung: number; value: number };
 }
 
 /** The standard normal CDF (Abramowitz and Stegun 7.1.26, error below 1.5e-7). */
@@ -99,12 +105,18 @@ export function suggestTrial(
   index: number,
   finished: readonly FinishedTrial[],
 ): SweepParams {
-  const usable = finished.filter((t) => t.values.length === objectives.length && t.values.every(Number.isFinite));
-  if (sampler.kind === 'random' || usable.length < sampler.startupTrials) return drawParams(space, Rng.for(sampler.seed, 'sweep', String(index)));
-  const order = rankPoints(usable.map((t) => minimizing(t.values, objectives)));
-  const goodCount = Math.max(1, Math.ceil(sampler.gamma * usable.length));
-  const good = order.slice(0, goodCount).map((i) => usable[i] as FinishedTrial);
-  const bad = order.slice(goodCount).map((i) => usable[i] as FinishedTrial);
+  const complete = finished.filter((t) => !t.pruned && t.values.length === objectives.length && t.values.every(Number.isFinite));
+  const pruned = finished
+    .filter((t) => t.pruned && Number.isFinite(t.pruned.value))
+    .map((t, i) => ({ t, i }))
+    .sort((a, b) => b.t.pruned!.rung - a.t.pruned!.rung || a.t.pruned!.value - b.t.pruned!.value || a.i - b.i)
+    .map((x) => x.t);
+  const total = complete.length + pruned.length;
+  if (sampler.kind === 'random' || total < sampler.startupTrials) return drawParams(space, Rng.for(sampler.seed, 'sweep', String(index)));
+  const ranked = [...rankPoints(complete.map((t) => minimizing(t.values, objectives))).map((i) => complete[i] as FinishedTrial), ...pruned];
+  const goodCount = Math.max(1, Math.ceil(sampler.gamma * total));
+  const good = ranked.slice(0, goodCount);
+  const bad = ranked.slice(goodCount);
   const out: SweepParams = {};
   for (const name of Object.keys(space).sort()) {
     const p = space[name] as SearchParam;

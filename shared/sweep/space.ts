@@ -43,7 +43,8 @@ export function drawParams(space: SearchSpace, rng: Rng): SweepParams {
  * a combination the config refuses (warmup not below steps, say) is an error naming it.
  */
 export function applyParams(base: TrainConfigInput, params: SweepParams): TrainConfig {
-  const config = structuredClone(base) as Record<string, unknown>;
+  // JSON, not structuredClone: this runs inside workflows too, whose sandbox has no structuredClone.
+  const config = JSON.parse(JSON.stringify(base)) as Record<string, unknown>;
   for (const [path, value] of Object.entries(params)) {
     const keys = path.split('.');
     let at = config;

@@ -41,6 +41,12 @@ export interface FineTuneOptions {
   executionProvider: 'cpu' | 'cuda';
   /** What a previous attempt last reported (its heartbeat details): where to resume. */
   previous?: unknown;
+  /**
+   * One segment of a longer run (a sweep trial's rung): start from `resumeFromUri` (the previous
+   * segment's checkpoint; a retry's own heartbeat wins), pause at `untilStep` with a checkpoint and
+   * its validation loss, and export the model only when `untilStep` is the last step.
+   */
+  segment?: { untilStep: number; resumeFromUri?: string; bestCheckpointUri?: string };
   /** Finish now with the best checkpoint, export it and return (a person's stop, a cancelled run). */
   stop?: AbortSignal;
   /** Checkpoint where training is and throw {@link FineTuneCancelled} (the worker is going away). */
@@ -91,8 +97,13 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
   const graphManifest = async (name: string): Promise<ArtifactManifest> =>
     ArtifactManifestSchema.parse(JSON.parse(await store.readText((artifacts.files[name] ?? { uri: name }).uri)));
 
-  // A retry picks up the last checkpoint its previous attempt reported.
-  const resumeFrom = previous.success && previous.data.checkpointUri ? await store.localPath(previous.data.checkpointUri) : undefined;
+  // A retry picks up the last checkpoint its previous attempt reported; a segment starts where the one before it paused.
+  const resumeUri = (previous.success ? previous.data.checkpointUri : undefined) ?? o.segment?.resumeFromUri;
+  const bestUri = (previous.success ? previous.data.bestCheckpointUri : undefined) ?? o.segment?.bestCheckpointUri;
+  if (!previous.success && o.segment?.resumeFromUri) beat = { ...beat, checkpointUri: o.segment.resumeFromUri };
+  if (bestUri) beat = { ...beat, bestCheckpointUri: bestUri };
+  const resumeFrom = resumeUri ? await store.localPath(resumeUri) : undefined;
+  const bestCheckpoint = resumeFrom && bestUri ? await store.localPath(bestUri) : undefined;
   const checkpoints = await store.workspace(`training/runs/${runId}/checkpoints`);
   o.onLog?.('training', { executionProvider: o.executionProvider, mode: config.mode, resumeFrom: resumeFrom ?? null, steps: config.steps });
   let firstStepAt = Date.now();
@@ -107,6 +118,8 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
       valFiles,
       config,
       resumeFrom,
+      ...(bestCheckpoint ? { bestCheckpoint } : {}),
+      ...(o.segment ? { untilStep: o.segment.untilStep } : {}),
       checkpointDir: checkpoints.dir,
       executionProviders: o.executionProvider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     },
@@ -114,9 +127,8 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
       signal: o.abort,
       onLog: (message) => o.onLog?.(message),
       onCheckpoint: (m) => {
-        if (m.reason === 'best') return;
         void checkpoints.publish(m.path).then((uri) => {
-          beat = { ...beat, checkpointUri: uri };
+          beat = m.reason === 'best' ? { ...beat, bestCheckpointUri: uri } : { ...beat, checkpointUri: uri };
           o.onProgress(beat);
         });
       },
@@ -166,10 +178,11 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
     `${prefix}/loss-curve.svg`,
     lossChartSvg(done.losses, done.valLosses, `${runId}: loss per step (${config.mode}, ${done.stoppedBy})`),
   );
-  // The fine-tuned model, from the best checkpoint (else the last): a model folder with its inference graph.
+  // The fine-tuned model, from the best checkpoint (else the last): a model folder with its inference
+  // graph; a paused segment has no model yet.
   const source = done.bestCheckpoint ?? done.lastCheckpoint;
   let modelUri: string | undefined;
-  if (source) {
+  if (source && done.stoppedBy !== 'paused') {
     o.onProgress({ ...beat, phase: 'export' });
     const out = await store.workspace(`${prefix}/model`);
     await exportFineTuned(modelDir, source, out.dir, Math.max(config.seq, 512));
@@ -177,13 +190,16 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
   }
   const published = (p?: string) => (p ? checkpoints.publish(p) : Promise.resolve(undefined));
   const bestCheckpointUri = await published(done.bestCheckpoint);
-  const lastCheckpointUri = await published(done.lastCheckpoint);
+  // Resumed at its own pause point, a segment wrote no checkpoint: the one it resumed from is where it is.
+  const lastCheckpointUri = (await published(done.lastCheckpoint)) ?? (done.step > 0 ? resumeUri : undefined);
+  const lastValLoss = done.valLosses.find((v) => v.step === done.step)?.loss ?? null;
   return {
     steps: done.step,
     stoppedBy: done.stoppedBy,
     executionProvider: o.executionProvider,
     bestStep: done.bestStep,
     bestValLoss: done.bestValLoss,
+    lastValLoss,
     baseValLoss: done.valLosses.find((v) => v.step === 0)?.loss ?? null,
     ...(bestCheckpointUri ? { bestCheckpointUri } : {}),
     ...(lastCheckpointUri ? { lastCheckpointUri } : {}),

@@ -27,6 +27,10 @@ export const TrainThreadDataSchema = z
     valFiles: z.array(z.string().min(1)),
     config: TrainConfigSchema,
     resumeFrom: z.string().min(1).optional(),
+    /** The best checkpoint written before the resume (kept unless this run finds a better one). */
+    bestCheckpoint: z.string().min(1).optional(),
+    /** Pause at this step (a sweep's rung): evaluate, checkpoint, stop with `paused`. */
+    untilStep: z.number().int().min(1).optional(),
     checkpointDir: z.string().min(1),
     executionProviders: z
       .array(z.enum(['cpu', 'cuda']))
@@ -132,6 +136,8 @@ async function main(input: unknown, port: NonNullable<typeof parentPort>): Promi
       validation,
       schedule: { lr: config.lr, warmupSteps: config.warmupSteps, totalSteps: config.steps, minLr: config.minLr },
       evalEvery: validation.length > 0 ? config.evalEvery : 0,
+      ...(data.untilStep !== undefined ? { untilStep: data.untilStep } : {}),
+      ...(data.bestCheckpoint !== undefined ? { bestCheckpoint: data.bestCheckpoint } : {}),
       checkpointEvery: config.checkpointEvery,
       patience: config.patience,
       minDelta: config.minDelta,

@@ -152,6 +152,41 @@ describe('train', () => {
     expect(rest.valLosses).toEqual(whole.valLosses.filter((v) => v.step > 10));
   }, 120_000);
 
+  it('pauses at a rung with a checkpoint and its validation loss; the segments add up to the uninterrupted run', async () => {
+    const whole = await train(await options({ checkpoints: [] }));
+    const load = async (file: string): Promise<TrainState> => {
+      const l = await loadTrainState<TrainState['cursor']>(file);
+      return { step: l.step, params: l.params, cursor: l.cursor, bestValLoss: l.bestValLoss, bestStep: l.bestStep, sinceBest: l.sinceBest };
+    };
+    // Rungs at 3 and 9 (not evaluation steps): each pause evaluates and checkpoints there.
+    const a = await train(await options({ checkpoints: [], untilStep: 3 }));
+    expect(a.stoppedBy).toBe('paused');
+    expect(a.state.step).toBe(3);
+    expect(a.valLosses.map((v) => v.step)).toEqual([0, 3]);
+    expect(a.lastCheckpoint).toMatch(/ckpt-3-/);
+    const b = await train(await options({ checkpoints: [], untilStep: 9, resume: await load(a.lastCheckpoint!), bestCheckpoint: a.bestCheckpoint! }));
+    expect(b.stoppedBy).toBe('paused');
+    expect(b.valLosses.map((v) => v.step)).toEqual([6, 9]);
+    const c = await train(
+      await options({ checkpoints: [], untilStep: 24, resume: await load(b.lastCheckpoint!), bestCheckpoint: b.bestCheckpoint! }),
+    );
+    expect(c.stoppedBy).toBe('steps');
+    expect(c.valLosses.map((v) => v.step)).toEqual([12, 18, 24]);
+    // Same schedule, same data, same losses: pausing changes nothing but where the run stops.
+    expect([...a.losses, ...b.losses, ...c.losses]).toEqual(whole.losses);
+    // An extra evaluation does not disturb training; at shared steps the losses agree.
+    expect([...a.valLosses, ...b.valLosses, ...c.valLosses].filter((v) => v.step % 6 === 0)).toEqual(whole.valLosses);
+    // The best checkpoint carried in from an earlier segment stays the best unless beaten.
+    expect(c.bestCheckpoint).toBeDefined();
+    expect(c.state.bestStep).toBe(whole.state.bestStep);
+
+    // Resumed from its own pause point (the attempt before ended after checkpointing): measures it and pauses again.
+    const again = await train(await options({ checkpoints: [], untilStep: 3, resume: await load(a.lastCheckpoint!) }));
+    expect(again.stoppedBy).toBe('paused');
+    expect(again.losses).toHaveLength(0);
+    expect(again.valLosses).toEqual([{ step: 3, loss: a.valLosses[1]!.loss }]);
+  }, 180_000);
+
   it('stops early when validation stops improving, keeping the best checkpoint', async () => {
     const result = await train(await options({ checkpoints: [], patience: 1, minDelta: 1e9 }));
     expect(result.stoppedBy).toBe('early_stop');

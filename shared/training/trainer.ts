@@ -24,6 +24,14 @@ export interface TrainerOptions {
   validation: readonly Batch[];
   schedule: { lr: number; warmupSteps: number; totalSteps: number; minLr: number };
   evalEvery: number;
+  /**
+   * Pause here (a sweep's rung): evaluate and checkpoint at this step, then return with
+   * `stoppedBy: 'paused'`; a later run resumed from that checkpoint goes on with the same
+   * learning-rate schedule, so segments add up to one uninterrupted run.
+   */
+  untilStep?: number;
+  /** The best checkpoint so far of a resumed run (it may have been written before the resume). */
+  bestCheckpoint?: string;
   checkpointEvery: number;
   patience: number;
   minDelta: number;
@@ -42,7 +50,7 @@ export interface TrainerOptions {
   onFallback?: (message: string) => void;
 }
 
-export type StopReason = 'steps' | 'early_stop' | 'stop_requested' | 'cancelled';
+export type StopReason = 'steps' | 'early_stop' | 'stop_requested' | 'cancelled' | 'paused';
 
 export interface TrainResult {
   state: TrainState;
@@ -72,12 +80,13 @@ function batchFeeds(
   seq: number,
   inputs: ReadonlySet<string>,
   objectiveWeights: readonly number[] | undefined,
+  plainWeights = false,
 ): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {
     input_ids: new ort.Tensor('int64', BigInt64Array.from(b.input, BigInt), [batch, seq]),
     targets: new ort.Tensor('int64', BigInt64Array.from(b.target, BigInt), [batch, seq]),
     loss_mask: f32(Float32Array.from(b.mask), [batch, seq]),
-    example_weight: f32(Float32Array.from(b.exampleWeight), [batch]),
+    example_weight: f32(plainWeights ? new Float32Array(batch).fill(1) : Float32Array.from(b.exampleWeight), [batch]),
   };
   if (inputs.has('negative_example')) feeds.negative_example = f32(Float32Array.from(b.negative), [batch]);
   if (inputs.has('objective_weights')) {
@@ -139,11 +148,21 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     bestStep: 0,
     sinceBest: 0,
   };
-  const result: TrainResult = { state, losses: [], valLosses: [], stoppedBy: 'steps' };
+  const result: TrainResult = {
+    state,
+    losses: [],
+    valLosses: [],
+    stoppedBy: 'steps',
+    ...(o.resume && o.bestCheckpoint && o.resume.bestStep > 0 ? { bestCheckpoint: o.bestCheckpoint } : {}),
+  };
+  // Validation measures the model, not the training emphasis: every example weighs 1 (crisis
+  // weighting is for training) and only cross-entropy counts, so runs whose crisis weight or loss
+  // terms differ (a sweep's trials) have comparable validation losses.
+  const evalWeights = o.objectiveWeights?.map((w, i) => (i === 0 ? 1 : 0));
   const evaluate = async (): Promise<number> => {
     let total = 0;
     for (const b of o.validation) {
-      const feeds: Record<string, ort.Tensor> = batchFeeds(b, batch, seq, evalInputs, o.objectiveWeights);
+      const feeds: Record<string, ort.Tensor> = batchFeeds(b, batch, seq, evalInputs, evalWeights, true);
       for (const [name, p] of state.params) feeds[name] = f32(p.value, shapeOf(name));
       total += Number(((await evalSession.run(feeds)).loss as ort.Tensor).data[0]);
     }
@@ -152,7 +171,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   try {
     // The base model's validation loss (step 0), what the fine-tuned one is compared with.
     if (!o.resume && o.evalEvery > 0 && o.validation.length > 0) result.valLosses.push({ step: 0, loss: await evaluate() });
-    while (state.step < o.schedule.totalSteps) {
+    const lastStep = Math.min(o.schedule.totalSteps, o.untilStep ?? Infinity);
+    while (state.step < lastStep) {
       if (o.signal?.aborted) {
         result.lastCheckpoint = await o.checkpoint(state, 'stop');
         result.stoppedBy = 'cancelled';
@@ -188,7 +208,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       state.cursor = o.data.cursor();
       result.losses.push({ step, loss, lr });
       let valLoss: number | undefined;
-      if (o.evalEvery > 0 && step % o.evalEvery === 0) {
+      // A pause point is always evaluated: it is what the pause is for.
+      if ((o.evalEvery > 0 && step % o.evalEvery === 0) || (step === o.untilStep && o.validation.length > 0)) {
         valLoss = await evaluate();
         result.valLosses.push({ step, loss: valLoss });
         const es = earlyStopping({ best: state.bestValLoss, sinceBest: state.sinceBest }, valLoss, o.patience, o.minDelta);
@@ -204,8 +225,15 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
           break;
         }
       }
-      if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0) result.lastCheckpoint = await o.checkpoint(state, 'interval');
+      if ((o.checkpointEvery > 0 && step % o.checkpointEvery === 0) || step === o.untilStep)
+        result.lastCheckpoint = await o.checkpoint(state, 'interval');
       o.onStep?.({ step, loss, lr, tokens: batch * seq, valLoss, cursor: state.cursor, bestValLoss: state.bestValLoss });
+    }
+    if (o.untilStep !== undefined && state.step === o.untilStep && (result.stoppedBy === 'steps' || result.stoppedBy === 'early_stop')) {
+      // Resumed from the pause point's own checkpoint (the attempt before ended after writing it): measure it here.
+      if (o.validation.length > 0 && !result.valLosses.some((v) => v.step === state.step))
+        result.valLosses.push({ step: state.step, loss: await evaluate() });
+      if (result.stoppedBy === 'steps' && state.step < o.schedule.totalSteps) result.stoppedBy = 'paused';
     }
   } finally {
     await stepSession.release();

@@ -1,0 +1,126 @@
+import {
+  TrainConfigSchema,
+  type Asha,
+  type ParsedSweepInput,
+  type SweepLeaderboard,
+  type SweepObjective,
+  type SweepParams,
+  type SweepTrial,
+  type TrainConfig,
+} from '../contracts';
+import { ashaRungs } from './asha';
+import { minimizing, nondominatedFronts } from './pareto';
+import type { FinishedTrial } from './sampler';
+import { applyParams } from './space';
+
+/**
+ * A trial's training config: the base config with its parameters set, measured on the same
+ * validation examples as every other trial whatever its batch size, and never stopped by the
+ * trainer's own early stopping (ASHA decides when a trial stops).
+ */
+export function trialConfig(base: ParsedSweepInput['pipeline']['train']['config'], params: SweepParams, validationExamples: number): TrainConfig {
+  const config = applyParams(base, params);
+  return TrainConfigSchema.parse({ ...config, evalBatches: Math.min(1000, Math.ceil(validationExamples / config.batch)), patience: 0 });
+}
+
+/**
+ * Why the space cannot work with the training config, or undefined: every parameter at its low
+ * end, then at its high end, must give a config the trainer accepts (warmup below steps, say).
+ * Checked before a sweep starts, so a space that would fail every trial fails nothing.
+ */
+export function spaceProblem(input: Pick<ParsedSweepInput, 'space' | 'pipeline' | 'validationExamples'>): string | undefined {
+  for (const corner of ['low', 'high'] as const) {
+    const params: SweepParams = {};
+    for (const [name, p] of Object.entries(input.space))
+      params[name] = p.type === 'categorical' ? (p.choices[corner === 'low' ? 0 : p.choices.length - 1] as string | number | boolean) : p[corner];
+    try {
+      trialConfig(input.pipeline.train.config, params, input.validationExamples);
+    } catch (err) {
+      const issues = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
+      const why = issues ? issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ') : (err as Error).message;
+      return `every parameter at its ${corner} end gives a training config that is refused: ${why}`;
+    }
+  }
+  return undefined;
+}
+
+/** The steps a trial trains to, in order: each rung below its budget (when ASHA is on), then the budget. */
+export function trialTargets(asha: Asha, steps: number): number[] {
+  return [...(asha.enabled ? ashaRungs(asha, steps) : []), steps];
+}
+
+/** A finished trial's objective values in the sweep's order, or undefined while any is missing. */
+export function objectiveValues(trial: Pick<SweepTrial, 'rungs' | 'metrics' | 'steps'>, objectives: readonly SweepObjective[]): number[] | undefined {
+  const last = trial.rungs.find((r) => r.step === trial.steps)?.valLoss;
+  const values = objectives.map((o) => (o.name === 'valLoss' ? last : trial.metrics?.[o.name as keyof NonNullable<SweepTrial['metrics']>]));
+  return values.every((v): v is number => typeof v === 'number' && Number.isFinite(v)) ? values : undefined;
+}
+
+/** What the sampler learns from: completed trials with their values, and pruned ones with the rung they reached. */
+export function samplerHistory(trials: readonly SweepTrial[]): FinishedTrial[] {
+  const out: FinishedTrial[] = [];
+  for (const t of trials) {
+    if (t.status === 'completed' && t.values) out.push({ params: t.params, values: t.values });
+    const last = t.rungs[t.rungs.length - 1];
+    if (t.status === 'pruned' && last && last.valLoss !== null)
+      out.push({ params: t.params, values: [], pruned: { rung: last.step, value: last.valLoss } });
+  }
+  return out;
+}
+
+/**
+ * Trials best first: finished ones by Pareto front, then by the first objective within a front;
+ * then running and pruned ones by the furthest rung reached and their loss there; failed ones last.
+ * Also the Pareto front (finished trials' indices).
+ */
+export function rankTrials(trials: readonly SweepTrial[], objectives: readonly SweepObjective[]): { ranked: SweepTrial[]; paretoFront: number[] } {
+  const finished = trials.filter((t) => t.status === 'completed' && t.values);
+  const points = finished.map((t) => minimizing(t.values as number[], objectives));
+  const ranked: SweepTrial[] = [];
+  const fronts = nondominatedFronts(points);
+  for (const front of fronts)
+    ranked.push(...[...front].sort((a, b) => points[a]![0]! - points[b]![0]! || finished[a]!.index - finished[b]!.index).map((i) => finished[i]!));
+  const reached = (t: SweepTrial) => t.rungs[t.rungs.length - 1];
+  const rest = trials
+    .filter((t) => !finished.includes(t) && t.status !== 'failed')
+    .sort(
+      (a, b) =>
+        (reached(b)?.step ?? -1) - (reached(a)?.step ?? -1) ||
+        (reached(a)?.valLoss ?? Infinity) - (reached(b)?.valLoss ?? Infinity) ||
+        a.index - b.index,
+    );
+  ranked.push(...rest, ...trials.filter((t) => t.status === 'failed'));
+  return { ranked, paretoFront: (fronts[0] ?? []).map((i) => finished[i]!.index).sort((a, b) => a - b) };
+}
+
+/** The leaderboard: trials ranked, counts, steps spent, the Pareto front and the best trial with the pipeline input that trains it. */
+export function sweepLeaderboard(
+  input: ParsedSweepInput,
+  s: { name: string; status: SweepLeaderboard['status']; trials: readonly SweepTrial[]; budget: number; stopped?: { reason: string } },
+): SweepLeaderboard {
+  const { ranked, paretoFront } = rankTrials(s.trials, input.objectives);
+  const count = (status: SweepTrial['status']) => s.trials.filter((t) => t.status === status).length;
+  const top = ranked[0]?.status === 'completed' && ranked[0].values ? ranked[0] : undefined;
+  const pipeline = input.pipeline;
+  return {
+    name: s.name,
+    status: s.status,
+    objectives: input.objectives,
+    budget: s.budget,
+    started: s.trials.length,
+    counts: { running: count('running'), pruned: count('pruned'), completed: count('completed'), failed: count('failed') },
+    trainSteps: s.trials.reduce((a, t) => a + t.step, 0),
+    fullSteps: s.trials.reduce((a, t) => a + t.steps, 0),
+    trials: ranked,
+    paretoFront,
+    best: top
+      ? {
+          index: top.index,
+          params: top.params,
+          values: top.values as number[],
+          pipelineInput: { ...pipeline, train: { ...pipeline.train, config: applyParams(pipeline.train.config, top.params) } },
+        }
+      : null,
+    ...(s.stopped ? { stopped: s.stopped } : {}),
+  };
+}
