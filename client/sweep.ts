@@ -20,12 +20,12 @@ export function checkSweepInput(input: unknown): { name?: string } {
   return parsed.value.name ? { name: parsed.value.name } : {};
 }
 
-/** Starts `hyperparameterSweepWorkflow` on the CPU queue with the raw input (defaults apply in one place). */
-export async function startSweep(client: Client, input: unknown, workflowId?: string): Promise<WorkflowHandle> {
+/** Starts `hyperparameterSweepWorkflow` on the CPU queue (trials then train on its GPU queue) with the raw input (defaults apply in one place). */
+export async function startSweep(client: Client, input: unknown, options: { workflowId?: string; taskQueue?: string } = {}): Promise<WorkflowHandle> {
   const { name } = checkSweepInput(input);
-  const id = workflowId ?? newSweepId();
+  const id = options.workflowId ?? newSweepId();
   return client.workflow.start('hyperparameterSweepWorkflow', {
-    taskQueue: CPU_TASK_QUEUE,
+    taskQueue: options.taskQueue ?? CPU_TASK_QUEUE,
     workflowId: id,
     args: [input as SweepInput],
     typedSearchAttributes: [{ key: RUN_NAME, value: name ?? id }],

@@ -34,6 +34,7 @@ import { loadTokenizer } from '../shared/training/tokenizer/load';
 import { freePort, quietRuntime } from '../test/helpers';
 import { trainingPipelineWorkflow } from '../workflows/pipeline';
 import { createCpuWorker, createGpuWorker } from '../workers/factory';
+import { Teardown } from './bench/teardown';
 import { intOption } from './options';
 
 interface BenchTrainOptions {
@@ -62,29 +63,6 @@ function steadyTokensPerSecond(beats: readonly Beat[], tokensPerStep: number): {
 
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Cleanup steps run once, last added first, whether the bench succeeds, fails or is interrupted. */
-class Teardown {
-  private readonly steps: { name: string; run: () => Promise<void> | void }[] = [];
-  private done: Promise<void> | undefined;
-
-  add(name: string, run: () => Promise<void> | void): void {
-    this.steps.push({ name, run });
-  }
-
-  run(): Promise<void> {
-    this.done ??= (async () => {
-      for (const step of [...this.steps].reverse()) {
-        try {
-          await step.run();
-        } catch (err) {
-          console.error(`cleanup (${step.name}) failed: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      }
-    })();
-    return this.done;
-  }
-}
 
 /** The last non-empty line of a log file, for an error message (the file is removed with the temp dir). */
 function lastLogLine(file: string): string {

@@ -6,6 +6,7 @@ import { registerBenchDataCommand } from './bench-data';
 import { registerBenchEvalCommand } from './bench-eval';
 import { registerBenchEvalMetricsCommand } from './bench-eval-metrics';
 import { registerBenchSafetyCommand } from './bench-safety';
+import { registerBenchSweepCommand } from './bench-sweep';
 import { registerBenchTrainCommand } from './bench-train';
 import { registerBenchTrainStepCommand } from './bench-train-step';
 import { registerDataAugmentCommand } from './data-augment';
@@ -47,6 +48,7 @@ registerBenchBaseModelCommand(bench);
 registerBenchTrainCommand(bench);
 registerBenchEvalMetricsCommand(bench);
 registerBenchEvalCommand(bench);
+registerBenchSweepCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // One line, whatever failed: no stack, no raw input.

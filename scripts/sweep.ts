@@ -27,6 +27,11 @@ function sweepId(value: string): string {
   return value;
 }
 
+function taskQueueOption(value: string): string {
+  if (!/^[\w.:@-]{1,200}$/.test(value)) throw new InvalidArgumentError('--task-queue holds only letters, digits and . _ : @ - (at most 200)');
+  return value;
+}
+
 function reasonOption(value: string): string {
   if (value.length > 500 || [...value].some((c) => c.charCodeAt(0) < 32))
     throw new InvalidArgumentError('--reason must be one line of at most 500 characters');
@@ -42,12 +47,20 @@ export function registerSweepCommands(program: Command): void {
     .option('--input-file <file>', 'read the sweep input from a JSON file')
     .option('--id <workflowId>', 'workflow id (default sweep-<time>-<random>)', sweepId)
     .option('--detach', 'print the sweep id and return without waiting')
+    .option(
+      '--task-queue <queue>',
+      'the CPU task queue the sweep runs on (trials train on <queue>-gpu; default pixel-cpu and pixel-gpu)',
+      taskQueueOption,
+    )
     .addHelpText('after', '\nConnects to PIXEL_TEMPORAL_ADDRESS (default localhost:7233). Start the stack first with `pixel dev`.')
-    .action(async (opts: { input?: string; inputFile?: string; id?: string; detach?: boolean }) => {
+    .action(async (opts: { input?: string; inputFile?: string; id?: string; detach?: boolean; taskQueue?: string }) => {
       const input = readJsonInput(opts.input, opts.inputFile);
       checkSweepInput(input);
       await withClient(async (client, settings) => {
-        const handle = await startSweep(client, input, opts.id);
+        const handle = await startSweep(client, input, {
+          ...(opts.id ? { workflowId: opts.id } : {}),
+          ...(opts.taskQueue ? { taskQueue: opts.taskQueue } : {}),
+        });
         console.log(`started ${handle.workflowId}`);
         console.log(`  ${workflowUiUrl(settings, handle.workflowId)}`);
         if (opts.detach) return;
@@ -80,7 +93,8 @@ export function registerSweepCommands(program: Command): void {
     .description("A sweep's leaderboard: trials by rank, counts, steps spent, Pareto front, best configuration")
     .option('--json', 'print JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
-      const board = await withClient((client) => sweepStatus(client, sweepId(id)));
+      const sid = sweepId(id);
+      const board = await withClient((client) => sweepStatus(client, sid));
       console.log(opts.json ? JSON.stringify(board, null, 2) : summarizeSweep(board));
     });
   sweep
@@ -88,7 +102,8 @@ export function registerSweepCommands(program: Command): void {
     .description('Start no new trial; running trials finish and every result is kept')
     .option('--reason <text>', 'why (shown in the UI)', reasonOption)
     .action(async (id: string, opts: { reason?: string }) => {
-      const r = await withClient((client) => stopSweep(client, sweepId(id), opts.reason));
+      const sid = sweepId(id);
+      const r = await withClient((client) => stopSweep(client, sid, opts.reason));
       console.log(`stopping sweep ${id}: ${r.started} of ${r.budget} trials started; running ones finish`);
     });
   sweep
@@ -96,7 +111,8 @@ export function registerSweepCommands(program: Command): void {
     .description('Run more trials in a running sweep')
     .requiredOption('--trials <n>', 'trials to add', intOption('--trials', 1, 1000))
     .action(async (id: string, opts: { trials: number }) => {
-      const r = await withClient((client) => widenSweep(client, sweepId(id), opts.trials));
+      const sid = sweepId(id);
+      const r = await withClient((client) => widenSweep(client, sid, opts.trials));
       console.log(`sweep ${id}: budget now ${r.budget} trials (${r.started} started)`);
     });
   sweep
@@ -105,7 +121,8 @@ export function registerSweepCommands(program: Command): void {
     .option('--as-input', 'print the pipeline input that trains the best configuration, as JSON')
     .option('--out <file>', 'write it to this file instead of printing it')
     .action(async (id: string, opts: { asInput?: boolean; out?: string }) => {
-      const board = await withClient((client) => sweepStatus(client, sweepId(id)));
+      const sid = sweepId(id);
+      const board = await withClient((client) => sweepStatus(client, sid));
       if (!board.best) throw new Error(`sweep ${id} has no finished trial yet`);
       const text = `${JSON.stringify(opts.asInput ? board.best.pipelineInput : board.best, null, 2)}\n`;
       if (opts.out) {

@@ -7,7 +7,12 @@ import type { z } from 'zod';
 export function describeZodError(what: string, error: z.ZodError, maxIssues = 8): string {
   // Bounded: a record with 100k bad elements must not produce a 50 MB message.
   const issues = error.issues.slice(0, maxIssues).map((issue) => {
-    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+    // Path segments can be keys of the input's own records (a sweep's space): plain names as they are, others quoted and bounded.
+    const segment = (k: PropertyKey) => {
+      const text = String(k);
+      return /^[\w.:@-]{1,64}$/.test(text) ? text : JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+    };
+    const path = issue.path.length > 0 ? issue.path.map(segment).join('.') : '(root)';
     // Unknown keys are named (what is wrong), but bounded and escaped: they come from the input.
     const message =
       issue.code === 'unrecognized_keys'

@@ -195,6 +195,38 @@ describe('pixel run / pixel dev / pixel schedule create: the pipeline input', ()
   });
 });
 
+describe('pixel sweep: the sweep input and sweep ids', () => {
+  it.concurrent.each([
+    ...NOT_FILES.map(([file, reason]) => [`--input-file ${file}`, ['--input-file', file], reason] as const),
+    ['a file over 4 MB', ['--input-file', 'big.json'], /larger than 4 MB/],
+    ['binary', ['--input-file', 'binary.bin'], /not UTF-8 text \(first bad byte at offset \d+\)/],
+    ['nested 200,000 deep', ['--input-file', 'deep.json'], /sweep input: \(root\): Invalid input: expected object/],
+    ['broken inline JSON', ['--input', `{"x": "${CANARY}`], /--input is not valid JSON/],
+    ['a pipeline value, nested', ['--input', JSON.stringify({ pipeline: { runName: `${CANARY} with spaces` } })], /sweep input: pipeline\.runName/],
+    [
+      // A setting's name is named, as unknown fields are, but quoted and bounded: control characters arrive escaped.
+      'an unknown setting in the space',
+      ['--input', JSON.stringify({ space: { 'learning\u0007rate': { type: 'float', low: 0, high: 1 } } })],
+      /space\."learning\\u0007rate": is not a sweepable setting/,
+    ],
+    [
+      'a space the training config refuses',
+      ['--input', '{"space":{"warmupSteps":{"type":"int","low":0,"high":1000}}}'],
+      /space: every parameter at its high end/,
+    ],
+    ["the sweep's own state", ['--input', '{"state":{"trials":[],"asha":{},"budget":1,"continued":0}}'], /state is set by the sweep itself/],
+  ] as const)('start refuses %s before reaching Temporal', async (_what, args, reason) => {
+    const resolved = args.map((a, i) => (i === 1 && args[0] === '--input-file' ? at(a) : a));
+    expectClearFailure(await pixel(['sweep', 'start', ...resolved]), reason);
+  });
+
+  it('names Temporal when the input is good but nothing listens, and refuses ids that are not ids', async () => {
+    expectClearFailure(await pixel(['sweep', 'start', '--input', '{}']), /cannot reach Temporal at 127\.0\.0\.1:9/);
+    for (const command of ['status', 'stop', 'best'])
+      expectClearFailure(await pixel(['sweep', command, `../${CANARY}/x y`]), /a sweep id holds only letters/);
+  });
+});
+
 describe('pixel data prepare / augment: conversation files', () => {
   it.concurrent.each([...NOT_FILES.map(([file, reason]) => [file, reason] as const)])('prepare refuses %s', async (file, reason) => {
     expectClearFailure(await pixel(['data', 'prepare', at(file), '--no-cache']), reason);

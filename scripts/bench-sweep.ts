@@ -1,0 +1,205 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { InvalidArgumentError, type Command } from 'commander';
+import { failureMessage } from '../client/follow';
+import { findTemporalCli, startDevServer } from '../client/temporal-cli';
+import { LocalArtifactStore } from '../shared/artifacts';
+import type { SweepInput, SweepResult } from '../shared/contracts';
+import { BASE_MODEL_PRESETS } from '../shared/training/model/base-model';
+import { freePort, quietRuntime } from '../test/helpers';
+import { hyperparameterSweepWorkflow } from '../workflows/sweep';
+import { createCpuWorker, createGpuWorker } from '../workers/factory';
+import { Teardown } from './bench/teardown';
+import { intOption } from './options';
+
+interface BenchSweepOptions {
+  trials: number;
+  steps: number;
+  minSteps: number;
+  eta: number;
+  seed: number;
+  model: string;
+  records: number;
+  sampler: 'random' | 'tpe';
+  timeout: number;
+}
+
+const round = (x: number, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/**
+ * ASHA against plain random search, both through `hyperparameterSweepWorkflow` on a real Temporal
+ * dev server with the CPU and GPU-queue workers in this process: the same default search space,
+ * the same trial count and, with the random sampler for both (the default), the very same trial
+ * configurations, so the difference is early stopping alone. Prints the training steps each
+ * spent and the best validation loss each found.
+ */
+async function benchSweep(dir: string, teardown: Teardown, opts: BenchSweepOptions): Promise<void> {
+  const cli = findTemporalCli();
+  quietRuntime();
+  const server = await startDevServer({
+    cli,
+    dbFile: path.join(dir, 'temporal.db'),
+    port: await freePort(),
+    uiPort: await freePort(),
+    logFile: path.join(dir, 'temporal.log'),
+  });
+  teardown.add('dev server', () => server.stop());
+  const nativeConnection = await NativeConnection.connect({ address: server.address });
+  teardown.add('worker connection', () => nativeConnection.close());
+  const connection = await Connection.connect({ address: server.address });
+  teardown.add('client connection', () => connection.close());
+  const client = new Client({ connection, namespace: 'default' });
+  const store = new LocalArtifactStore(path.join(dir, 'store'));
+  const taskQueue = 'pixel-bench-sweep';
+  const startWorker = (name: string, worker: Worker) => {
+    const running = worker.run();
+    running.catch(() => undefined);
+    teardown.add(`${name} worker`, async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, 15_000))]);
+    });
+  };
+  startWorker('cpu', await createCpuWorker({ connection: nativeConnection, namespace: 'default', taskQueue, store }));
+  startWorker(
+    'gpu',
+    await createGpuWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue: `${taskQueue}-gpu`,
+      store,
+      accelerator: { executionProvider: 'cpu', gpus: [], reason: 'bench' },
+    }),
+  );
+
+  const input = (asha: boolean): SweepInput => ({
+    name: asha ? 'bench-asha' : 'bench-random',
+    pipeline: {
+      data: { source: { kind: 'synthetic', count: opts.records, seed: 8 } },
+      train: { config: { model: opts.model, steps: opts.steps, evalEvery: 0, checkpointEvery: 0, seed: opts.seed } },
+      evaluate: { enabled: false },
+      review: { enabled: false },
+    },
+    objectives: [{ name: 'valLoss', direction: 'minimize' }],
+    sampler: { kind: asha ? opts.sampler : 'random', seed: opts.seed },
+    asha: { enabled: asha, minSteps: opts.minSteps, eta: opts.eta },
+    trials: opts.trials,
+    // One trial at a time: the same history in the same order, so the runs are repeatable.
+    concurrency: 1,
+    validationExamples: 32,
+  });
+  const run = async (asha: boolean): Promise<{ result: SweepResult; seconds: number }> => {
+    const started = Date.now();
+    console.error(`${asha ? 'ASHA' : 'random search'}: ${opts.trials} trials of ${opts.steps} steps ...`);
+    const handle = await client.workflow.start(hyperparameterSweepWorkflow, {
+      taskQueue,
+      workflowId: `bench-sweep-${asha ? 'asha' : 'random'}-${Date.now()}`,
+      args: [input(asha)],
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        handle.result(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the sweep did not finish within ${opts.timeout} s (--timeout)`)), opts.timeout * 1000);
+        }),
+      ]);
+      return { result, seconds: (Date.now() - started) / 1000 };
+    } catch (err) {
+      await handle.terminate('bench sweep failed').catch(() => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  // Random search first: it also prepares the data the ASHA sweep then finds in the cache.
+  const random = await run(false);
+  const asha = await run(true);
+  const bestOf = (r: SweepResult) => (r.best ? { trial: r.best.index, valLoss: r.best.values[0] as number } : null);
+  const ashaBest = bestOf(asha.result);
+  const randomBest = bestOf(random.result);
+  if (!ashaBest || !randomBest) throw new Error('a sweep finished no trial');
+  const computeFraction = asha.result.trainSteps / random.result.trainSteps;
+  const gap = (ashaBest.valLoss - randomBest.valLoss) / randomBest.valLoss;
+  console.log(
+    JSON.stringify(
+      {
+        trials: opts.trials,
+        stepsPerTrial: opts.steps,
+        rungs: { minSteps: opts.minSteps, eta: opts.eta },
+        model: opts.model,
+        sampler: { asha: opts.sampler, random: 'random', seed: opts.seed },
+        ashaTrainSteps: asha.result.trainSteps,
+        randomTrainSteps: random.result.trainSteps,
+        computeFraction: round(computeFraction),
+        ashaBestValLoss: round(ashaBest.valLoss),
+        randomBestValLoss: round(randomBest.valLoss),
+        relativeGap: round(gap),
+        ashaBestTrial: ashaBest.trial,
+        randomBestTrial: randomBest.trial,
+        ashaCounts: asha.result.counts,
+        ashaSeconds: round(asha.seconds, 1),
+        randomSeconds: round(random.seconds, 1),
+        target: { maxRelativeGap: 0.02, maxComputeFraction: 0.4 },
+        met: gap <= 0.02 && computeFraction <= 0.4,
+      },
+      null,
+      2,
+    ),
+  );
+}
+
+export function registerBenchSweepCommand(bench: Command): void {
+  bench
+    .command('sweep')
+    .description(
+      'ASHA early stopping against random search of the same trials, through the sweep workflow on a real Temporal dev server; prints JSON',
+    )
+    .option('--trials <n>', 'trials in each sweep', intOption('--trials', 2, 500), 27)
+    .option('--steps <n>', 'training steps of a trial run to the end', intOption('--steps', 4, 100_000), 60)
+    .option('--min-steps <n>', "ASHA's first rung", intOption('--min-steps', 1, 100_000), 5)
+    .option('--eta <n>', "ASHA's reduction factor", intOption('--eta', 2, 10), 3)
+    .option('--seed <n>', 'sampler and training seed', intOption('--seed', 0, 2 ** 31 - 1), 7)
+    .option(
+      '--model <preset>',
+      `base model (${BASE_MODEL_PRESETS.join(', ')}, or a model folder)`,
+      (v: string) => {
+        if (!v.trim()) throw new InvalidArgumentError('--model is empty');
+        return v;
+      },
+      'random-small',
+    )
+    .option('--records <n>', 'synthetic conversations to prepare', intOption('--records', 100, 1_000_000), 600)
+    .option(
+      '--sampler <kind>',
+      'sampler of the ASHA sweep (random: the same trials as the random search)',
+      (v: string) => {
+        if (v !== 'random' && v !== 'tpe') throw new InvalidArgumentError('--sampler is random or tpe');
+        return v;
+      },
+      'random',
+    )
+    .option('--timeout <seconds>', 'give up on a sweep after this long', intOption('--timeout', 10, 86_400), 3600)
+    .action(async (opts: BenchSweepOptions) => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-sweep-'));
+      const teardown = new Teardown();
+      teardown.add('temp dir', () => rmSync(dir, { recursive: true, force: true }));
+      const onSignal = (signal: NodeJS.Signals) => {
+        console.error(`${signal}: stopping the dev server and removing ${dir}`);
+        void teardown.run().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        await benchSweep(dir, teardown, opts);
+      } catch (err) {
+        throw new Error(`bench sweep failed: ${failureMessage(err).replace(/\s+/g, ' ')}`);
+      } finally {
+        await teardown.run();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
