@@ -153,6 +153,8 @@ class SweepRun {
   private running = 0;
   /** Set once the trials are over: no Update may change the sweep any more. */
   finishing = false;
+  /** The search attribute values last set. */
+  private published: { done: number; best: number | undefined } = { done: -1, best: undefined };
 
   constructor(readonly config: ParsedSweepInput) {
     this.name = config.name ?? workflowInfo().workflowId;
@@ -247,10 +249,12 @@ class SweepRun {
   publish(): void {
     const board = this.leaderboard();
     const done = board.counts.completed + board.counts.pruned + board.counts.failed;
-    upsertSearchAttributes([
-      { key: SWEEP_TRIALS_DONE, value: done },
-      ...(board.best ? [{ key: SWEEP_BEST_VALUE, value: board.best.values[0] as number }] : []),
-    ]);
+    const best = board.best?.values[0];
+    // Only when they change: each upsert is an event in the history.
+    if (done !== this.published.done || best !== this.published.best) {
+      upsertSearchAttributes([{ key: SWEEP_TRIALS_DONE, value: done }, ...(best !== undefined ? [{ key: SWEEP_BEST_VALUE, value: best }] : [])]);
+      this.published = { done, best };
+    }
     const objectives = board.objectives.map((o) => `${o.name} (${o.direction === 'minimize' ? 'min' : 'max'})`).join(', ');
     const rows = board.trials.slice(0, 10).map((t) => {
       const last = t.rungs[t.rungs.length - 1];
@@ -342,6 +346,8 @@ class SweepRun {
         this.fail(trial, `training failed at step ${trial.step}: ${messageOf(err)}`);
         return;
       }
+      // Cancelled meanwhile: the activity finished early with what it had; no rung was reached.
+      if (CancellationScope.current().consideredCancelled) return;
       trial.step = segment.steps;
       if (segment.lastCheckpointUri) trial.checkpointUri = segment.lastCheckpointUri;
       if (segment.bestCheckpointUri) trial.bestCheckpointUri = segment.bestCheckpointUri;
