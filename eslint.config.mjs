@@ -73,7 +73,8 @@ export default tseslint.config(
                 '!../shared/sweep/*',
               ],
               allowTypeImports: true,
-              message: 'Workflows import shared/contracts, shared/util/pool and shared/sweep (plain, deterministic code), and activities only as types.',
+              message:
+                'Workflows import shared/contracts, shared/util/pool and shared/sweep (plain, deterministic code), and activities only as types.',
             },
           ],
         },
