@@ -40,7 +40,7 @@ import {
   type SweepTrial,
   type TrainConfig,
 } from '../shared/contracts';
-import { ashaDecide } from '../shared/sweep/asha';
+import { ashaDecide, ashaPromotable, ashaRungs } from '../shared/sweep/asha';
 import { objectiveValues, samplerHistory, spaceProblem, sweepLeaderboard, trialConfig, trialTargets } from '../shared/sweep/leaderboard';
 import { suggestTrial } from '../shared/sweep/sampler';
 import { RETRY_POLICY } from './activity-options';
@@ -103,6 +103,7 @@ export async function hyperparameterSweepWorkflow(input: SweepInput = {}): Promi
     return continueAsNew<typeof hyperparameterSweepWorkflow>({ ...input, state: sweep.snapshot() });
   }
   sweep.finishing = true;
+  sweep.closePaused();
   const leaderboard = sweep.leaderboard('completed');
   const report = await cpu.writeSweepReportActivity({ sweepId: workflowInfo().workflowId, leaderboard });
   sweep.publish();
@@ -218,20 +219,37 @@ class SweepRun {
     return info.historyLength >= this.config.maxHistoryEvents || info.continueAsNewSuggested;
   }
 
+  /** ASHA's `promote` mode: the paused trial a free slot should resume, if any. */
+  private promotable(): SweepTrial | undefined {
+    if (!this.config.asha.enabled || this.config.asha.mode !== 'promote') return undefined;
+    const maxSteps = Math.max(0, ...this.state.trials.map((t) => t.steps));
+    const relaxed = this.state.trials.length >= this.state.budget;
+    const index = ashaPromotable(this.state.trials, this.config.asha, ashaRungs(this.config.asha, maxSteps), relaxed);
+    return index === undefined ? undefined : this.state.trials[index];
+  }
+
+  /** Something to run: a paused trial to promote, or a trial not started yet. */
+  private hasWork(): boolean {
+    return !this.state.stopped && (this.promotable() !== undefined || this.state.trials.length < this.state.budget);
+  }
+
   private canStart(): boolean {
-    return (
-      !CancellationScope.current().consideredCancelled &&
-      !this.state.stopped &&
-      !this.draining() &&
-      this.state.trials.length < this.state.budget &&
-      this.running < this.config.concurrency
-    );
+    return !CancellationScope.current().consideredCancelled && !this.draining() && this.running < this.config.concurrency && this.hasWork();
   }
 
   shouldContinueAsNew(): boolean {
     if (!this.draining()) return false;
-    const interrupted = this.state.trials.some((t) => t.status === 'running');
-    return interrupted || (!this.state.stopped && this.state.trials.length < this.state.budget);
+    return this.state.trials.some((t) => t.status === 'running') || this.hasWork();
+  }
+
+  /** The sweep is over: a trial still waiting at a rung was not promoted, and says why. */
+  closePaused(): void {
+    for (const t of this.state.trials.filter((x) => x.status === 'paused')) {
+      t.status = 'pruned';
+      t.reason = this.state.stopped
+        ? `not promoted past step ${t.step}: the sweep was stopped`
+        : `not promoted past step ${t.step}: its validation loss was not in the best 1/${this.config.asha.eta} of the trials that reached it`;
+    }
   }
 
   leaderboard(status?: SweepLeaderboard['status']): SweepLeaderboard {
@@ -295,6 +313,13 @@ class SweepRun {
     for (;;) {
       await condition(() => this.canStart() || this.running === 0);
       if (!this.canStart()) break;
+      const promoted = this.promotable();
+      if (promoted) {
+        promoted.status = 'running';
+        launch(promoted);
+        this.publish();
+        continue;
+      }
       const index = this.state.trials.length;
       const params = suggestTrial(this.config.space, this.config.sampler, this.config.objectives, index, samplerHistory(this.state.trials));
       const trial: SweepTrial = { index, params, status: 'running', step: 0, steps: 0, rungs: [] };
@@ -353,6 +378,11 @@ class SweepRun {
       if (segment.bestCheckpointUri) trial.bestCheckpointUri = segment.bestCheckpointUri;
       const valLoss = segment.lastValLoss ?? null;
       trial.rungs.push({ step: segment.steps, valLoss });
+      if (segment.steps < train.steps && config.asha.mode === 'promote') {
+        // Waits here, its checkpoint kept, until it ranks among the best of its rung (see `promotable`).
+        trial.status = 'paused';
+        return;
+      }
       if (segment.steps < train.steps) {
         const decision = ashaDecide(this.state.asha, config.asha, target, valLoss ?? Infinity);
         this.state.asha = decision.record;

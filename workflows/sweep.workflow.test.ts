@@ -163,6 +163,36 @@ describe('hyperparameterSweepWorkflow on a real dev server', () => {
     }
   }, 600_000);
 
+  it('promotes paused trials (ASHA as Li et al. describe it): trials wait at rungs and only the best of each rung train on', async () => {
+    const handle = await start(
+      {
+        name: 'sweep-p',
+        trials: 6,
+        concurrency: 2,
+        asha: { minSteps: 3, eta: 3, mode: 'promote' },
+        objectives: [{ name: 'valLoss', direction: 'minimize' }],
+      },
+      'sweep-p',
+    );
+    const result = await handle.result();
+    expect(result.trials).toHaveLength(6);
+    expectRungsOnce(result.trials);
+    expect(result.counts).toMatchObject({ running: 0, paused: 0, failed: 0 });
+    // At least one trial is promoted to the end (the budget spent, the best of each rung goes on).
+    expect(result.counts.completed).toBeGreaterThanOrEqual(1);
+    for (const trial of result.trials.filter((x) => x.status === 'pruned')) expect(trial.reason).toMatch(/not promoted past step (3|9)/);
+    // Every trial reached the first rung; fewer reached each next one.
+    const reached = (step: number) => result.trials.filter((x) => x.rungs.some((r) => r.step === step)).length;
+    expect(reached(3)).toBe(6);
+    expect(reached(9)).toBeLessThan(6);
+    expect(reached(27)).toBeLessThanOrEqual(reached(9));
+    // The trial that finished was the best at the last rung before the end among those that reached it.
+    const finished = result.trials.filter((x) => x.status === 'completed');
+    const at9 = result.trials.filter((x) => x.rungs.some((r) => r.step === 9)).map((x) => x.rungs.find((r) => r.step === 9)!.valLoss!);
+    expect(Math.min(...finished.map((x) => x.rungs.find((r) => r.step === 9)!.valLoss!))).toBe(Math.min(...at9));
+    expect(result.trainSteps).toBeLessThan(result.fullSteps);
+  }, 600_000);
+
   it('widens and stops on Updates, answers the leaderboard query, and refuses to widen a stopped sweep', async () => {
     const handle = await start(
       { name: 'sweep-b', trials: 2, concurrency: 1, asha: { enabled: false }, objectives: [{ name: 'valLoss', direction: 'minimize' }] },

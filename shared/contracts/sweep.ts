@@ -85,15 +85,22 @@ export const SweepSamplerSchema = z
 export type SweepSampler = z.output<typeof SweepSamplerSchema>;
 
 /**
- * Asynchronous successive halving: rungs at `minSteps`, `minSteps * eta`, ... below `maxSteps`;
- * a trial reaching a rung goes on only if its value there is in the best 1/eta of the values
- * recorded at that rung so far.
+ * Asynchronous successive halving: rungs at `minSteps`, `minSteps * eta`, ... below `maxSteps`.
+ * `stop` (the default): a trial reaching a rung goes on at once if its value there is in the best
+ * 1/eta of the values recorded at that rung so far, else it stops; early trials face few rivals,
+ * so more of them go on, and more trials finish (a fuller Pareto front). `promote` (ASHA as Li et
+ * al. describe it): a trial pauses at each rung with its checkpoint; a free slot resumes the best
+ * paused trial that is in the top floor(n/eta) of the n trials that reached its rung (highest rung
+ * first), else starts a new trial; once the trial budget is spent the best paused trial of a rung
+ * may go on even when fewer than eta reached it, so at least one trial finishes. It spends about
+ * the steps successive halving does, and finishes fewer trials.
  */
 export const AshaSchema = z
   .object({
     enabled: z.boolean().default(true),
     minSteps: z.number().int().min(1).default(10),
     eta: z.number().int().min(2).max(10).default(3),
+    mode: z.enum(['stop', 'promote']).default('stop'),
   })
   .strict();
 export type Asha = z.output<typeof AshaSchema>;
@@ -129,7 +136,8 @@ export type QuickEval = z.output<typeof QuickEvalSchema>;
 
 const count = z.number().int().min(0);
 
-export const SWEEP_TRIAL_STATUSES = ['running', 'pruned', 'completed', 'failed'] as const;
+/** `paused`: waiting at a rung for a promotion (ASHA's `promote` mode); at the sweep's end a trial still paused counts as pruned. */
+export const SWEEP_TRIAL_STATUSES = ['running', 'paused', 'pruned', 'completed', 'failed'] as const;
 export type SweepTrialStatus = (typeof SWEEP_TRIAL_STATUSES)[number];
 
 /** One trial of a sweep: its parameters, what each rung measured, and how it ended. Plain data, kept in the workflow's state. */
@@ -276,7 +284,7 @@ export const SweepLeaderboardSchema = z.object({
   objectives: z.array(SweepObjectiveSchema),
   budget: count,
   started: count,
-  counts: z.object({ running: count, pruned: count, completed: count, failed: count }),
+  counts: z.object({ running: count, paused: count, pruned: count, completed: count, failed: count }),
   /** Training steps of every trial together, and what the same trials would take without early stopping. */
   trainSteps: count,
   fullSteps: count,

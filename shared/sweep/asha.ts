@@ -28,3 +28,34 @@ export function ashaDecide(record: AshaRecord, asha: Asha, rung: number, value: 
   const cutoff = at === lo || !Number.isFinite(above) ? (at === lo ? below : Infinity) : below + (at - lo) * (above - below);
   return { record: next, goOn: Number.isFinite(value) && value <= cutoff };
 }
+
+/** A trial as promotion sees it: where it stands and the validation loss at each rung it reached. */
+export interface RungTrial {
+  index: number;
+  status: string;
+  step: number;
+  rungs: readonly { step: number; valLoss: number | null }[];
+}
+
+/**
+ * ASHA's promotion (`mode: 'promote'`): the trial a free slot should resume, or undefined to start
+ * a new one. Rungs are tried from the highest down; at each, the trials that reached it are ranked
+ * by their loss there (unmeasured last, then by index), and the best one still paused there is
+ * promoted if it ranks within floor(n / eta); when `relaxed` (the trial budget is spent, so no
+ * new trial will add rivals) and no trial has gone on from that rung yet, the best one may go on
+ * even below eta trials, so at least one trial finishes. Plain data in, so the decision replays.
+ */
+export function ashaPromotable(trials: readonly RungTrial[], asha: Asha, rungs: readonly number[], relaxed: boolean): number | undefined {
+  for (const rung of [...rungs].sort((a, b) => b - a)) {
+    const reached = trials
+      .map((t) => ({ t, loss: t.rungs.find((r) => r.step === rung) }))
+      .filter((x): x is { t: RungTrial; loss: { step: number; valLoss: number | null } } => x.loss !== undefined)
+      .sort((a, b) => (a.loss.valLoss ?? Infinity) - (b.loss.valLoss ?? Infinity) || a.t.index - b.t.index);
+    // Relaxed, a rung lets one trial on when none has gone on from it yet: enough for one to finish, no more.
+    const goneOn = reached.filter((x) => x.t.step > rung || (x.t.status === 'running' && x.t.step === rung)).length;
+    const k = Math.max(relaxed && goneOn === 0 ? 1 : 0, Math.floor(reached.length / asha.eta));
+    const pick = reached.slice(0, k).find((x) => x.t.status === 'paused' && x.t.step === rung && x.loss.valLoss !== null);
+    if (pick) return pick.t.index;
+  }
+  return undefined;
+}

@@ -62,7 +62,8 @@ export function samplerHistory(trials: readonly SweepTrial[]): FinishedTrial[] {
   for (const t of trials) {
     if (t.status === 'completed' && t.values) out.push({ params: t.params, values: t.values });
     const last = t.rungs[t.rungs.length - 1];
-    if (t.status === 'pruned' && last && last.valLoss !== null)
+    // A trial waiting at a rung counts as stopped there until it is promoted.
+    if ((t.status === 'pruned' || t.status === 'paused') && last && last.valLoss !== null)
       out.push({ params: t.params, values: [], pruned: { rung: last.step, value: last.valLoss } });
   }
   return out;
@@ -108,7 +109,7 @@ export function sweepLeaderboard(
     objectives: input.objectives,
     budget: s.budget,
     started: s.trials.length,
-    counts: { running: count('running'), pruned: count('pruned'), completed: count('completed'), failed: count('failed') },
+    counts: { running: count('running'), paused: count('paused'), pruned: count('pruned'), completed: count('completed'), failed: count('failed') },
     trainSteps: s.trials.reduce((a, t) => a + t.step, 0),
     fullSteps: s.trials.reduce((a, t) => a + t.steps, 0),
     trials: ranked,

@@ -104,7 +104,7 @@ const empty = (objectives: SweepObjective[] = TWO): SweepLeaderboard => ({
   objectives,
   budget: 4,
   started: 0,
-  counts: { running: 0, pruned: 0, completed: 0, failed: 0 },
+  counts: { running: 0, paused: 0, pruned: 0, completed: 0, failed: 0 },
   trainSteps: 0,
   fullSteps: 0,
   trials: [],

@@ -231,7 +231,7 @@ export function objectiveChartSvg(board: SweepLeaderboard): string {
 /** Chart 2: validation loss by step, one line per trial: pruned grey, completed coloured, the best thick. */
 export function learningCurvesSvg(board: SweepLeaderboard): string {
   const bestIndex = board.best?.index;
-  const order = { pruned: 0, failed: 1, running: 2, completed: 3 } as const;
+  const order = { pruned: 0, failed: 1, paused: 2, running: 2, completed: 3 } as const;
   const trials = board.trials
     .filter((t) => curve(t).length > 0)
     .sort((a, b) => order[a.status] - order[b.status] || Number(a.index === bestIndex) - Number(b.index === bestIndex) || a.index - b.index);

@@ -1,6 +1,6 @@
 import { SearchSpaceSchema, SweepSamplerSchema, type SearchSpace, type SweepObjective } from '../contracts';
 import { Rng } from '../util/rng';
-import { ashaDecide, ashaRungs, type AshaRecord } from './asha';
+import { ashaDecide, ashaPromotable, ashaRungs, type AshaRecord } from './asha';
 import { crowdingDistance, dominates, nondominatedFronts, rankPoints } from './pareto';
 import { suggestTrial, type FinishedTrial } from './sampler';
 import { applyParams, drawParams } from './space';
@@ -133,7 +133,7 @@ describe('Pareto ranking', () => {
 });
 
 describe('ASHA', () => {
-  const asha = { enabled: true, minSteps: 10, eta: 3 };
+  const asha = { enabled: true, minSteps: 10, eta: 3, mode: 'stop' as const };
   it('puts rungs at minSteps times powers of eta below the budget', () => {
     expect(ashaRungs(asha, 100)).toEqual([10, 30, 90]);
     expect(ashaRungs(asha, 10)).toEqual([]);
@@ -154,5 +154,39 @@ describe('ASHA', () => {
     expect(record['10']).toEqual([5, 6, 4, 7, 5, Infinity]);
     // Other rungs are judged on their own values.
     expect(ashaDecide(record, asha, 30, 100).goOn).toBe(true);
+  });
+  it('promotes the best paused trial in the top floor(n/eta) of its rung, highest rung first, and relaxes to the best one once the budget is spent', () => {
+    const paused = (index: number, losses: number[], status = 'paused') => ({
+      index,
+      status,
+      step: [10, 30, 90][losses.length - 1] as number,
+      rungs: losses.map((valLoss, i) => ({ step: [10, 30, 90][i] as number, valLoss })),
+    });
+    const promote = { ...asha, mode: 'promote' as const };
+    // Two at rung 10: floor(2/3) = 0, nothing to promote yet (start a new trial instead) ...
+    expect(ashaPromotable([paused(0, [5]), paused(1, [4])], promote, [10, 30], false)).toBeUndefined();
+    // ... unless no new trial will come: then the best goes on, once.
+    expect(ashaPromotable([paused(0, [5]), paused(1, [4])], promote, [10, 30], true)).toBe(1);
+    expect(ashaPromotable([paused(0, [5]), { ...paused(1, [4]), status: 'running' }], promote, [10, 30], true)).toBeUndefined();
+    expect(ashaPromotable([paused(0, [5]), { ...paused(1, [4, 3]), status: 'completed', step: 90 }, paused(2, [3])], promote, [10, 30], true)).toBe(
+      2,
+    );
+    // Three: the best of them.
+    const three = [paused(0, [5]), paused(1, [4]), paused(2, [6])];
+    expect(ashaPromotable(three, promote, [10, 30], false)).toBe(1);
+    // Once it runs (not paused), nobody else is in the top third.
+    const running = [paused(0, [5]), { ...paused(1, [4]), status: 'running' }, paused(2, [6])];
+    expect(ashaPromotable(running, promote, [10, 30], false)).toBeUndefined();
+    // Six at rung 10 (two promotable) and three at rung 30: rung 30's best goes first.
+    const six = [paused(0, [5, 3]), paused(1, [4, 2]), paused(2, [6, 4]), paused(3, [7]), paused(4, [8]), paused(5, [9])];
+    expect(ashaPromotable(six, promote, [10, 30], false)).toBe(1);
+    // A trial promoted past rung 30 already (step 90): rung 10's top two are 1 and 0, both gone on; nothing left.
+    const later = six.map((t) => (t.index <= 1 ? { ...t, status: 'running', step: 90 } : t));
+    expect(ashaPromotable(later, promote, [10, 30], false)).toBeUndefined();
+    // An unmeasured loss ranks last and is never promoted.
+    expect(
+      ashaPromotable([{ index: 0, status: 'paused', step: 10, rungs: [{ step: 10, valLoss: null }] }, paused(1, [4])], promote, [10], true),
+    ).toBe(1);
+    expect(ashaPromotable([{ index: 0, status: 'paused', step: 10, rungs: [{ step: 10, valLoss: null }] }], promote, [10], true)).toBeUndefined();
   });
 });
