@@ -46,6 +46,10 @@ describe('searchAttributeFlags', () => {
       'CrisisCount=Int',
       '--search-attribute',
       'UnredactedPii=Bool',
+      '--search-attribute',
+      'SweepBestValue=Double',
+      '--search-attribute',
+      'SweepTrialsDone=Int',
     ]);
   });
 });

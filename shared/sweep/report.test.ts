@@ -89,7 +89,7 @@ function board(): SweepLeaderboard {
     objectives: TWO,
     budget: 8,
     started: 8,
-    counts: { running: 1, pruned: 2, completed: 4, failed: 1 },
+    counts: { running: 1, paused: 0, pruned: 2, completed: 4, failed: 1 },
     trainSteps: trials.reduce((a, t) => a + t.step, 0),
     fullSteps: trials.reduce((a, t) => a + t.steps, 0),
     trials,

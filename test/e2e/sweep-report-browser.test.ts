@@ -92,7 +92,7 @@ function board(): SweepLeaderboard {
     ],
     budget: 9,
     started: 9,
-    counts: { running: 0, pruned: 3, completed: 5, failed: 1 },
+    counts: { running: 0, paused: 0, pruned: 3, completed: 5, failed: 1 },
     trainSteps: trials.reduce((a, t) => a + t.step, 0),
     fullSteps: trials.reduce((a, t) => a + t.steps, 0),
     trials,
