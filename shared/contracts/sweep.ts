@@ -75,7 +75,8 @@ export const SweepSamplerSchema = z
       .min(0)
       .max(2 ** 31 - 1)
       .default(1),
-    startupTrials: z.number().int().min(1).max(1000).default(8),
+    // Half the default budget: TPE proposes the second half of a default sweep.
+    startupTrials: z.number().int().min(1).max(1000).default(4),
     /** Candidates drawn from the good trials' density; the best by l(x) / g(x) is proposed. */
     candidates: z.number().int().min(1).max(1000).default(24),
     /** Share of finished trials counted as good (at least one). */
