@@ -194,7 +194,7 @@ class SweepRun {
           const { trials } = parseInput(WidenSweepInputSchema, 'widenSweep', request);
           if (this.state.stopped) throw invalidInput('widenSweep: the sweep was stopped; start a new one');
           if (this.finishing) throw invalidInput('widenSweep: the sweep has finished its trials');
-          if (this.state.budget + trials > 10_000) throw invalidInput(`widenSweep: at most 10000 trials in all (the budget is ${this.state.budget})`);
+          if (this.state.budget + trials > 1000) throw invalidInput(`widenSweep: at most 1000 trials in all (the budget is ${this.state.budget})`);
         },
       },
     );
@@ -378,13 +378,17 @@ class SweepRun {
       if (segment.bestCheckpointUri) trial.bestCheckpointUri = segment.bestCheckpointUri;
       const valLoss = segment.lastValLoss ?? null;
       trial.rungs.push({ step: segment.steps, valLoss });
+      if (valLoss === null || !Number.isFinite(valLoss)) {
+        this.fail(trial, `no validation loss at step ${segment.steps} (an empty val split, or training diverged): nothing to compare`);
+        return;
+      }
       if (segment.steps < train.steps && config.asha.mode === 'promote') {
         // Waits here, its checkpoint kept, until it ranks among the best of its rung (see `promotable`).
         trial.status = 'paused';
         return;
       }
       if (segment.steps < train.steps) {
-        const decision = ashaDecide(this.state.asha, config.asha, target, valLoss ?? Infinity);
+        const decision = ashaDecide(this.state.asha, config.asha, target, valLoss);
         this.state.asha = decision.record;
         if (!decision.goOn) {
           trial.status = 'pruned';

@@ -18,6 +18,8 @@ export const SWEEPABLE_PATHS = [
   'objectives.unlikelihood',
 ] as const;
 export type SweepablePath = (typeof SWEEPABLE_PATHS)[number];
+/** Settings that take whole numbers. */
+const INTEGER_SETTINGS: readonly string[] = ['warmupSteps', 'steps', 'batch', 'lora.rank'];
 
 const finite = z.number().finite();
 
@@ -47,6 +49,8 @@ export const SearchSpaceSchema = z.record(z.string(), SearchParamSchema).superRe
     const p = space[name] as SearchParam;
     if (p.type !== 'categorical' && !(p.low < p.high))
       ctx.addIssue({ code: 'custom', path: [name, 'high'], message: `must be above low (${p.low})` });
+    if (INTEGER_SETTINGS.includes(name) && p.type !== 'int' && !(p.type === 'categorical' && p.choices.every((c) => Number.isInteger(c))))
+      ctx.addIssue({ code: 'custom', path: [name, 'type'], message: 'takes whole numbers: use int, or categorical with whole numbers' });
     if (p.type === 'int' && p.log && p.low < 1)
       ctx.addIssue({ code: 'custom', path: [name, 'low'], message: 'must be at least 1 for a log-scaled int' });
   }
@@ -183,7 +187,7 @@ export const SweepStateSchema = z
   .object({
     trials: z.array(SweepTrialSchema),
     /** ASHA's record: each rung's values in the order they came. */
-    asha: z.record(z.string(), z.array(z.number())),
+    asha: z.record(z.string(), z.array(z.number().nullable())),
     /** Trials to run in all (the input's `trials`, widened by Updates). */
     budget: count,
     /** A person stopped the sweep: no new trial starts. */

@@ -8,7 +8,7 @@ export function ashaRungs(asha: Asha, maxSteps: number): number[] {
 }
 
 /** What ASHA has seen: each rung's recorded values (lower is better), in the order they came. Plain data, kept in workflow state. */
-export type AshaRecord = Record<string, number[]>;
+export type AshaRecord = Record<string, (number | null)[]>;
 
 /**
  * Asynchronous successive halving's decision for a trial reaching a rung with `value` (lower is
@@ -18,9 +18,10 @@ export type AshaRecord = Record<string, number[]>;
  * waits for a rung to fill, which is what lets freed capacity start the next trial at once.
  */
 export function ashaDecide(record: AshaRecord, asha: Asha, rung: number, value: number): { record: AshaRecord; goOn: boolean } {
-  const seen = [...(record[String(rung)] ?? []), Number.isFinite(value) ? value : Infinity];
+  // Unmeasured or diverged values are kept as null (JSON has no Infinity) and rank last.
+  const seen = [...(record[String(rung)] ?? []), Number.isFinite(value) ? value : null];
   const next = { ...record, [String(rung)]: seen };
-  const sorted = [...seen].sort((a, b) => a - b);
+  const sorted = seen.map((v) => v ?? Infinity).sort((a, b) => a - b);
   const at = (sorted.length - 1) / asha.eta;
   const lo = Math.floor(at);
   const below = sorted[lo] as number;
@@ -48,6 +49,8 @@ export interface RungTrial {
 export function ashaPromotable(trials: readonly RungTrial[], asha: Asha, rungs: readonly number[], relaxed: boolean): number | undefined {
   for (const rung of [...rungs].sort((a, b) => b - a)) {
     const reached = trials
+      // A failed trial neither competes nor holds a place.
+      .filter((t) => t.status !== 'failed')
       .map((t) => ({ t, loss: t.rungs.find((r) => r.step === rung) }))
       .filter((x): x is { t: RungTrial; loss: { step: number; valLoss: number | null } } => x.loss !== undefined)
       .sort((a, b) => (a.loss.valLoss ?? Infinity) - (b.loss.valLoss ?? Infinity) || a.t.index - b.t.index);

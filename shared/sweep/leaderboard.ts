@@ -1,6 +1,7 @@
 import {
   TrainConfigSchema,
   type Asha,
+  type SearchParam,
   type ParsedSweepInput,
   type SweepLeaderboard,
   type SweepObjective,
@@ -28,19 +29,50 @@ export function trialConfig(base: ParsedSweepInput['pipeline']['train']['config'
  * end, then at its high end, must give a config the trainer accepts (warmup below steps, say).
  * Checked before a sweep starts, so a space that would fail every trial fails nothing.
  */
-export function spaceProblem(input: Pick<ParsedSweepInput, 'space' | 'pipeline' | 'validationExamples'>): string | undefined {
-  for (const corner of ['low', 'high'] as const) {
-    const params: SweepParams = {};
-    for (const [name, p] of Object.entries(input.space))
-      params[name] = p.type === 'categorical' ? (p.choices[corner === 'low' ? 0 : p.choices.length - 1] as string | number | boolean) : p[corner];
+export function spaceProblem(input: Pick<ParsedSweepInput, 'space' | 'pipeline' | 'validationExamples' | 'asha'>): string | undefined {
+  const low = (p: SearchParam) => (p.type === 'categorical' ? (p.choices[0] as string | number | boolean) : p.low);
+  const high = (p: SearchParam) => (p.type === 'categorical' ? (p.choices[p.choices.length - 1] as string | number | boolean) : p.high);
+  const entries = Object.entries(input.space);
+  const at = (pick: (name: string, p: SearchParam) => string | number | boolean): SweepParams =>
+    Object.fromEntries(entries.map(([name, p]) => [name, pick(name, p)]));
+  // Every parameter low, every one high, the pairs the config orders (warmup up with steps down,
+  // minLr up with lr down), and each categorical choice with the rest low.
+  const points: { what: string; params: SweepParams }[] = [
+    { what: 'every parameter at its low end', params: at((_, p) => low(p)) },
+    { what: 'every parameter at its high end', params: at((_, p) => high(p)) },
+    {
+      what: 'warmupSteps and minLr at their high ends with the rest low',
+      params: at((name, p) => (name === 'warmupSteps' || name === 'minLr' ? high(p) : low(p))),
+    },
+    ...entries.flatMap(([name, p]) =>
+      p.type === 'categorical'
+        ? p.choices.map((choice, i) => ({ what: `${name} choice ${i + 1} with the rest low`, params: { ...at((_, q) => low(q)), [name]: choice } }))
+        : [],
+    ),
+  ];
+  for (const { what, params } of points) {
     try {
       trialConfig(input.pipeline.train.config, params, input.validationExamples);
     } catch (err) {
       const issues = (err as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
       const why = issues ? issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ') : (err as Error).message;
-      return `every parameter at its ${corner} end gives a training config that is refused: ${why}`;
+      return `${what} gives a training config that is refused: ${why}`;
     }
   }
+  const batch = input.space.batch;
+  if (batch) {
+    const values =
+      batch.type === 'categorical'
+        ? batch.choices
+        : batch.type === 'int'
+          ? Array.from({ length: batch.high - batch.low + 1 }, (_, i) => batch.low + i)
+          : [];
+    if (values.some((v) => typeof v !== 'number' || input.validationExamples % v !== 0))
+      return `batch: every value must divide validationExamples (${input.validationExamples}) so every trial is measured on the same examples: use a categorical list of divisors`;
+  }
+  const steps = input.space.steps;
+  if (steps && input.asha.enabled && Number(low(steps)) <= input.asha.minSteps)
+    return `steps: the low end must be above asha.minSteps (${input.asha.minSteps}), or early stopping never judges such a trial`;
   return undefined;
 }
 

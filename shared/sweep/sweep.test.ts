@@ -1,4 +1,5 @@
-import { SearchSpaceSchema, SweepSamplerSchema, type SearchSpace, type SweepObjective } from '../contracts';
+import { AshaSchema, PipelineInputSchema, SearchSpaceSchema, SweepSamplerSchema, type SearchSpace, type SweepObjective } from '../contracts';
+import { spaceProblem } from './leaderboard';
 import { Rng } from '../util/rng';
 import { ashaDecide, ashaPromotable, ashaRungs, type AshaRecord } from './asha';
 import { crowdingDistance, dominates, nondominatedFronts, rankPoints } from './pareto';
@@ -132,6 +133,29 @@ describe('Pareto ranking', () => {
   });
 });
 
+describe('the space against the training config', () => {
+  const base = { pipeline: PipelineInputSchema.parse({}), validationExamples: 16, asha: AshaSchema.parse({}) };
+  const problem = (space: unknown) => spaceProblem({ ...base, space: SearchSpaceSchema.parse(space) });
+  it('checks the pairs the config orders and every categorical choice, not only the corners', () => {
+    expect(problem({ lr: { type: 'log-float', low: 1e-4, high: 1e-2 }, warmupSteps: { type: 'int', low: 0, high: 8 } })).toBeUndefined();
+    expect(problem({ steps: { type: 'int', low: 20, high: 100 }, warmupSteps: { type: 'int', low: 0, high: 30 } })).toMatch(
+      /warmupSteps and minLr at their high ends/,
+    );
+    expect(problem({ lr: { type: 'log-float', low: 1e-5, high: 1e-2 }, minLr: { type: 'float', low: 0, high: 1e-4 } })).toMatch(/minLr/);
+    expect(problem({ 'lora.rank': { type: 'categorical', choices: [2, 0, 8] } })).toMatch(/lora\.rank choice 2/);
+  });
+  it('refuses batch sizes that would measure trials on different examples, and step budgets ASHA never judges', () => {
+    expect(problem({ batch: { type: 'categorical', choices: [2, 4, 8] } })).toBeUndefined();
+    expect(problem({ batch: { type: 'categorical', choices: [2, 3] } })).toMatch(/batch: every value must divide validationExamples \(16\)/);
+    expect(problem({ steps: { type: 'int', low: 10, high: 100 }, warmupSteps: { type: 'int', low: 0, high: 5 } })).toMatch(
+      /steps: the low end must be above asha\.minSteps \(10\)/,
+    );
+  });
+  it('takes whole numbers for whole-number settings', () => {
+    expect(SearchSpaceSchema.safeParse({ steps: { type: 'float', low: 20, high: 100 } }).error?.issues[0]?.message).toMatch(/takes whole numbers/);
+  });
+});
+
 describe('ASHA', () => {
   const asha = { enabled: true, minSteps: 10, eta: 3, mode: 'stop' as const };
   it('puts rungs at minSteps times powers of eta below the budget', () => {
@@ -151,7 +175,7 @@ describe('ASHA', () => {
     expect(decide(7)).toBe(false); // cutoff is 5 for [4, 5, 6, 7]
     expect(decide(5)).toBe(true); // cutoff 5 for [4, 5, 5, 6, 7]: a tie with the cutoff goes on
     expect(decide(Number.NaN)).toBe(false); // a diverged trial never goes on
-    expect(record['10']).toEqual([5, 6, 4, 7, 5, Infinity]);
+    expect(record['10']).toEqual([5, 6, 4, 7, 5, null]);
     // Other rungs are judged on their own values.
     expect(ashaDecide(record, asha, 30, 100).goOn).toBe(true);
   });
