@@ -225,16 +225,16 @@ describe('hyperparameterSweepWorkflow on a real dev server', () => {
 
   it('continues as new with its state: no trial lost, none repeated, interrupted trials resumed from their checkpoints', async () => {
     const handle = await start(
-      { name: 'sweep-c', trials: 4, concurrency: 2, maxHistoryEvents: 60, objectives: [{ name: 'valLoss', direction: 'minimize' }] },
+      { name: 'sweep-c', trials: 6, concurrency: 2, maxHistoryEvents: 50, objectives: [{ name: 'valLoss', direction: 'minimize' }] },
       'sweep-c',
     );
     const result = await handle.result();
     expect(result.runs).toBeGreaterThan(1);
-    expect(result.trials.map((x) => x.index).sort((a, b) => a - b)).toEqual([0, 1, 2, 3]);
+    expect(result.trials.map((x) => x.index).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(result.counts.running).toBe(0);
     expectRungsOnce(result.trials);
     // No trial was proposed twice.
-    expect(new Set(result.trials.map((x) => JSON.stringify(x.params))).size).toBe(4);
+    expect(new Set(result.trials.map((x) => JSON.stringify(x.params))).size).toBe(6);
     // The first run handed on trials paused at a rung, with their checkpoints; they went on from there.
     const first = env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
     const continued = ((await first.fetchHistory()).events ?? []).find(
