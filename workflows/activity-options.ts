@@ -1,4 +1,7 @@
-import { NON_RETRYABLE_ERROR_TYPES } from '../shared/contracts';
+import { ActivityCancellationType, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import type { GpuActivities } from '../activities/gpu';
+import { CPU_TASK_QUEUE, GPU_TASK_QUEUE, NON_RETRYABLE_ERROR_TYPES } from '../shared/contracts';
 
 /**
  * How every activity of Pixel's workflows is retried: exponential backoff from 2 s to a minute,
@@ -12,3 +15,15 @@ export const RETRY_POLICY = {
   maximumAttempts: 5,
   nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
 } as const;
+
+/** GPU-queue activities of the running workflow: 'pixel-gpu' beside 'pixel-cpu', else '<queue>-gpu' (tests). */
+export function gpuActivities(options: { startToCloseTimeout: Duration; heartbeatTimeout: Duration; maximumAttempts?: number }) {
+  const queue = workflowInfo().taskQueue;
+  return proxyActivities<GpuActivities>({
+    taskQueue: queue === CPU_TASK_QUEUE ? GPU_TASK_QUEUE : `${queue}-gpu`,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    startToCloseTimeout: options.startToCloseTimeout,
+    heartbeatTimeout: options.heartbeatTimeout,
+    retry: { ...RETRY_POLICY, ...(options.maximumAttempts ? { maximumAttempts: options.maximumAttempts } : {}) },
+  });
+}

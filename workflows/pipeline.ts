@@ -13,16 +13,12 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Duration } from '@temporalio/common';
 import type { CpuActivities } from '../activities/cpu';
-import type { GpuActivities } from '../activities/gpu';
 import {
-  CPU_TASK_QUEUE,
   CRISIS_COUNT,
   UNREDACTED_PII,
   DATASET_SHA,
   ErrorTypes,
-  GPU_TASK_QUEUE,
   PIPELINE_STAGE,
   PipelineInputSchema,
   RUN_NAME,
@@ -39,7 +35,7 @@ import {
   type ShardRef,
 } from '../shared/contracts';
 import { mapInOrder } from '../shared/util/pool';
-import { RETRY_POLICY } from './activity-options';
+import { RETRY_POLICY, gpuActivities } from './activity-options';
 import { expertReviewWorkflow } from './expert-review';
 import { getProgressQuery, isTrainingStopRequestedQuery, reportTrainingProgressSignal, stopTrainingSignal } from './messages';
 import { PipelineState } from './pipeline-state';
@@ -79,18 +75,6 @@ const cpu = proxyActivities<CpuActivities>(CPU_ACTIVITY_OPTIONS);
  * worker that dies is noticed after a minute rather than the two the others are given.
  */
 const streaming = proxyActivities<CpuActivities>({ ...CPU_ACTIVITY_OPTIONS, heartbeatTimeout: '1 minute' });
-
-/** GPU-queue activities: 'pixel-gpu' beside 'pixel-cpu', else '<queue>-gpu' (tests). */
-function gpuActivities(options: { startToCloseTimeout: Duration; heartbeatTimeout: Duration; maximumAttempts?: number }) {
-  const queue = workflowInfo().taskQueue;
-  return proxyActivities<GpuActivities>({
-    taskQueue: queue === CPU_TASK_QUEUE ? GPU_TASK_QUEUE : `${queue}-gpu`,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    startToCloseTimeout: options.startToCloseTimeout,
-    heartbeatTimeout: options.heartbeatTimeout,
-    retry: { ...RETRY_POLICY, ...(options.maximumAttempts ? { maximumAttempts: options.maximumAttempts } : {}) },
-  });
-}
 
 /** Turns a failed activity into the ApplicationFailure the workflow fails with, keeping its type. */
 function stageFailure(stage: PipelineStageName, err: unknown): ApplicationFailure {

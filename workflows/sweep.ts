@@ -16,13 +16,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Duration } from '@temporalio/common';
 import type { CpuActivities } from '../activities/cpu';
-import type { GpuActivities } from '../activities/gpu';
 import {
-  CPU_TASK_QUEUE,
   ErrorTypes,
-  GPU_TASK_QUEUE,
   RUN_NAME,
   StopSweepInputSchema,
   SWEEP_BEST_VALUE,
@@ -43,7 +39,7 @@ import {
 import { ashaDecide, ashaPromotable, ashaRungs } from '../shared/sweep/asha';
 import { objectiveValues, samplerHistory, spaceProblem, sweepLeaderboard, trialConfig, trialTargets } from '../shared/sweep/leaderboard';
 import { suggestTrial } from '../shared/sweep/sampler';
-import { RETRY_POLICY } from './activity-options';
+import { RETRY_POLICY, gpuActivities } from './activity-options';
 import { trainingPipelineWorkflow } from './pipeline';
 import { stopSweepUpdate, sweepLeaderboardQuery, widenSweepUpdate } from './sweep-messages';
 
@@ -53,18 +49,6 @@ const cpu = proxyActivities<CpuActivities>({
   heartbeatTimeout: '2 minutes',
   retry: RETRY_POLICY,
 });
-
-/** GPU-queue activities: 'pixel-gpu' beside 'pixel-cpu', else '<queue>-gpu' (tests), as the pipeline's. */
-function gpuActivities(options: { startToCloseTimeout: Duration; heartbeatTimeoutSeconds: number; maximumAttempts?: number }) {
-  const queue = workflowInfo().taskQueue;
-  return proxyActivities<GpuActivities>({
-    taskQueue: queue === CPU_TASK_QUEUE ? GPU_TASK_QUEUE : `${queue}-gpu`,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    startToCloseTimeout: options.startToCloseTimeout,
-    heartbeatTimeout: options.heartbeatTimeoutSeconds * 1000,
-    retry: { ...RETRY_POLICY, ...(options.maximumAttempts ? { maximumAttempts: options.maximumAttempts } : {}) },
-  });
-}
 
 /** A failure's own message (an activity's cause, not the wrapper's "activity task failed"). */
 function messageOf(err: unknown): string {
@@ -349,7 +333,7 @@ class SweepRun {
     trial.steps = train.steps;
     const gpu = gpuActivities({
       startToCloseTimeout: '24 hours',
-      heartbeatTimeoutSeconds: config.pipeline.train.heartbeatTimeoutSeconds,
+      heartbeatTimeout: config.pipeline.train.heartbeatTimeoutSeconds * 1000,
       maximumAttempts: 10,
     });
     for (const target of trialTargets(config.asha, train.steps)) {
@@ -403,7 +387,7 @@ class SweepRun {
         this.fail(trial, 'training exported no model to evaluate');
         return;
       }
-      const evaluate = gpuActivities({ startToCloseTimeout: '2 hours', heartbeatTimeoutSeconds: 300 });
+      const evaluate = gpuActivities({ startToCloseTimeout: '2 hours', heartbeatTimeout: '5 minutes' });
       try {
         const quick = await evaluate.quickEvaluateActivity({
           modelUri: trial.modelUri,
