@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { InvalidArgumentError, type Command } from 'commander';
-import { failureMessage } from '../client/follow';
 import { findTemporalCli, startDevServer } from '../client/temporal-cli';
 import { LocalArtifactStore } from '../shared/artifacts';
 import type { SweepInput, SweepResult } from '../shared/contracts';
@@ -12,7 +9,7 @@ import { BASE_MODEL_PRESETS } from '../shared/training/model/base-model';
 import { freePort, quietRuntime } from '../test/helpers';
 import { hyperparameterSweepWorkflow } from '../workflows/sweep';
 import { createCpuWorker, createGpuWorker } from '../workers/factory';
-import { Teardown } from './bench/teardown';
+import { Teardown, runBench } from './bench/teardown';
 import { intOption } from './options';
 
 interface BenchSweepOptions {
@@ -210,23 +207,6 @@ export function registerBenchSweepCommand(bench: Command): void {
     )
     .option('--timeout <seconds>', 'give up on a sweep after this long', intOption('--timeout', 10, 86_400), 3600)
     .action(async (opts: BenchSweepOptions) => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-sweep-'));
-      const teardown = new Teardown();
-      teardown.add('temp dir', () => rmSync(dir, { recursive: true, force: true }));
-      const onSignal = (signal: NodeJS.Signals) => {
-        console.error(`${signal}: stopping the dev server and removing ${dir}`);
-        void teardown.run().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        await benchSweep(dir, teardown, opts);
-      } catch (err) {
-        throw new Error(`bench sweep failed: ${failureMessage(err).replace(/\s+/g, ' ')}`);
-      } finally {
-        await teardown.run();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      await runBench('sweep', (dir, teardown) => benchSweep(dir, teardown, opts));
     });
 }

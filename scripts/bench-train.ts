@@ -1,6 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
@@ -34,7 +33,7 @@ import { loadTokenizer } from '../shared/training/tokenizer/load';
 import { freePort, quietRuntime } from '../test/helpers';
 import { trainingPipelineWorkflow } from '../workflows/pipeline';
 import { createCpuWorker, createGpuWorker } from '../workers/factory';
-import { Teardown } from './bench/teardown';
+import { Teardown, runBench } from './bench/teardown';
 import { intOption } from './options';
 
 interface BenchTrainOptions {
@@ -270,24 +269,7 @@ export function registerBenchTrainCommand(bench: Command): void {
     )
     .option('--server-timeout <seconds>', 'give up on the dev-server pipeline run after this long', intOption('--server-timeout', 10, 86_400), 1200)
     .action(async (opts: BenchTrainOptions) => {
-      const dir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-train-'));
-      const teardown = new Teardown();
-      teardown.add('temp dir', () => rmSync(dir, { recursive: true, force: true }));
-      const onSignal = (signal: NodeJS.Signals) => {
-        console.error(`${signal}: stopping the dev server and removing ${dir}`);
-        void teardown.run().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        await benchTrain(dir, teardown, opts);
-      } catch (err) {
-        throw new Error(`bench train failed: ${failureMessage(err).replace(/\s+/g, ' ')}`);
-      } finally {
-        await teardown.run();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      await runBench('train', (dir, teardown) => benchTrain(dir, teardown, opts));
     });
 }
 
