@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -7,25 +7,7 @@ import type { SweepInput, SweepResult, SweepTrial } from '../../shared/contracts
 import { createDefaultModel } from '../../shared/training/model/default-model';
 import { hyperparameterSweepWorkflow } from '../../workflows/sweep';
 import { sweepLeaderboardQuery } from '../../workflows/sweep-messages';
-import { freePort, tempDir } from '../helpers';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-
-/** A worker in a process of its own, so the test can kill it like a crashed machine. */
-function startWorker(file: string, env: NodeJS.ProcessEnv): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', file)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      if (/polling task queue/.test(output)) resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${file} exited (${code}) before polling: ${output.slice(-500)}`)));
-  });
-  return { child, ready };
-}
+import { freePort, startWorkerProcess, tempDir } from '../helpers';
 
 /** What must survive: each trial's proposal, how far it got, what every rung measured and how it ended. */
 const essence = (trials: readonly SweepTrial[]) =>
@@ -63,7 +45,7 @@ describe('a sweep survives a killed GPU worker and a server restart', () => {
       PIXEL_LOG_LEVEL: 'ERROR',
     };
     for (const file of ['cpu-worker.ts', 'gpu-worker.ts']) {
-      const w = startWorker(file, env);
+      const w = startWorkerProcess(file, env);
       children.push(w.child);
       await w.ready;
     }
@@ -130,7 +112,7 @@ describe('a sweep survives a killed GPU worker and a server restart', () => {
     await server.stop();
     await new Promise((r) => setTimeout(r, 1000));
     server = await startDevServer(options());
-    const replacement = startWorker('gpu-worker.ts', env);
+    const replacement = startWorkerProcess('gpu-worker.ts', env);
     children.push(replacement.child);
     await replacement.ready;
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,29 +9,7 @@ import type { PipelineInput, PipelineResult } from '../../shared/contracts';
 import { pendingHeartbeat } from '../../client/follow';
 import { trainingPipelineWorkflow } from '../../workflows/pipeline';
 import { createCpuWorker } from '../../workers/factory';
-import { tempDir, testEnvironment, uniqueQueue } from '../helpers';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-
-/** A GPU worker in a process of its own, so the test can kill it like a crashed machine. */
-function startGpuWorker(env: NodeJS.ProcessEnv): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers', 'gpu-worker.ts')], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      if (/polling task queue/.test(output)) resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`gpu worker exited (${code}) before polling: ${output.slice(-500)}`)));
-  });
-  return { child, ready };
-}
+import { startWorkerProcess, tempDir, testEnvironment, uniqueQueue } from '../helpers';
 
 describe('training survives a killed GPU worker', () => {
   const t = tempDir('pixel-durability-');
@@ -82,7 +60,7 @@ describe('training survives a killed GPU worker', () => {
     JSON.parse(readFileSync(fileURLToPath(r.train!.lossCurveUri), 'utf8')) as { losses: { step: number; loss: number }[] };
 
   it('a run whose GPU worker is SIGKILLed mid-training completes on a new worker, resumed from its last checkpoint, with the uninterrupted run’s steps and losses', async () => {
-    const first = startGpuWorker(childEnv);
+    const first = startWorkerProcess('gpu-worker.ts', childEnv);
     children.push(first.child);
     await first.ready;
     // The uninterrupted reference run.
@@ -109,7 +87,7 @@ describe('training survives a killed GPU worker', () => {
     expect(step).toBeGreaterThanOrEqual(60);
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
-    const second = startGpuWorker(childEnv);
+    const second = startWorkerProcess('gpu-worker.ts', childEnv);
     children.push(second.child);
     await second.ready;
 
