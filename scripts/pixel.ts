@@ -5,6 +5,7 @@ import { registerBenchBaseModelCommand } from './bench-base-model';
 import { registerBenchDataCommand } from './bench-data';
 import { registerBenchEvalCommand } from './bench-eval';
 import { registerBenchEvalMetricsCommand } from './bench-eval-metrics';
+import { registerBenchLargeModelCommand } from './bench-large-model';
 import { registerBenchSafetyCommand } from './bench-safety';
 import { registerBenchSweepCommand } from './bench-sweep';
 import { registerBenchTrainCommand } from './bench-train';
@@ -49,6 +50,7 @@ registerBenchTrainCommand(bench);
 registerBenchEvalMetricsCommand(bench);
 registerBenchEvalCommand(bench);
 registerBenchSweepCommand(bench);
+registerBenchLargeModelCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // One line, whatever failed: no stack, no raw input.

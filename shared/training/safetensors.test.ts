@@ -1,7 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { readSafetensors, readSafetensorsFolder, toFloat32, writeSafetensors } from './safetensors';
+import {
+  openSafetensors,
+  readSafetensors,
+  readSafetensorsFolder,
+  readTensorBytes,
+  toBfloat16,
+  toFloat32,
+  writeSafetensors,
+  writeSafetensorsFile,
+} from './safetensors';
 
 /** A file written by hand: header JSON and data bytes as given (for malformed cases). */
 function raw(header: unknown, data: number[] = []): Buffer {
@@ -87,5 +96,71 @@ describe('safetensors', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('opens a file from its header alone and reads one tensor when asked, checking the header against the file size', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pixel-st-'));
+    try {
+      const file = path.join(dir, 'm.safetensors');
+      writeFileSync(
+        file,
+        writeSafetensors([
+          { name: 'a', dtype: 'F32', shape: [3], data: Float32Array.from([1, 2, 3]) },
+          { name: 'b', dtype: 'BF16', shape: [2], data: toBfloat16(Float32Array.from([0.5, -4])) },
+        ]),
+      );
+      const { tensors } = await openSafetensors(file);
+      expect(tensors.get('a')).toMatchObject({ dtype: 'F32', shape: [3], length: 12 });
+      expect(Array.from(toFloat32(readTensorBytes(tensors.get('b')!)))).toEqual([0.5, -4]);
+      expect(Array.from(toFloat32(readTensorBytes(tensors.get('a')!)))).toEqual([1, 2, 3]);
+      truncateSync(file, readFileSync(file).byteLength - 2);
+      await expect(openSafetensors(file)).rejects.toThrow(/tensor b: bytes 12-16 are outside the data \(14 bytes\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes a file one lazily made tensor at a time, and leaves no file (and the old one intact) when a tensor fails', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pixel-st-'));
+    try {
+      const file = path.join(dir, 'out.safetensors');
+      const made: string[] = [];
+      const lazy = (name: string, values: number[]) => ({
+        name,
+        dtype: 'F32' as const,
+        shape: [values.length],
+        load: () => (made.push(name), Float32Array.from(values)),
+      });
+      await writeSafetensorsFile(file, [lazy('x', [1, 2]), lazy('y', [3])], { step: '3' });
+      expect(made).toEqual(['x', 'y']);
+      const { tensors, metadata } = readSafetensors(readFileSync(file));
+      expect(metadata).toEqual({ step: '3' });
+      expect(Array.from(toFloat32(tensors.get('y')!))).toEqual([3]);
+      const before = readFileSync(file);
+      const failing = {
+        ...lazy('z', [1]),
+        load: (): Float32Array => {
+          throw new Error('disk on fire');
+        },
+      };
+      await expect(writeSafetensorsFile(file, [lazy('x', [1, 2]), failing])).rejects.toThrow('disk on fire');
+      expect(readFileSync(file).equals(before)).toBe(true);
+      expect(readdirSync(dir)).toEqual(['out.safetensors']);
+      // A tensor whose size does not match its shape is refused by name.
+      await expect(writeSafetensorsFile(path.join(dir, 'bad.safetensors'), [{ ...lazy('w', [1, 2]), shape: [3] }])).rejects.toThrow(
+        /tensor w: 8 bytes/,
+      );
+      expect(existsSync(path.join(dir, 'bad.safetensors'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rounds float32 to bfloat16 to nearest even, keeping NaN a NaN', () => {
+    const words = toBfloat16(Float32Array.from([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, NaN, Infinity]));
+    // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: to even (1); 1 + 3 x 2^-8 halfway up: to even (1 + 2^-6).
+    expect(Array.from(words.slice(0, 4))).toEqual([0x3f80, 0x3f80, 0x3f82, 0xc020]);
+    expect(Number.isNaN(toFloat32({ dtype: 'BF16', shape: [1], bytes: new Uint8Array(words.slice(4, 5).buffer) })[0])).toBe(true);
+    expect(words[5]).toBe(0x7f80);
   });
 });

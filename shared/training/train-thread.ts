@@ -11,7 +11,8 @@ import { ArtifactManifestSchema } from './artifacts/train-step';
 import { loadTrainState, saveTrainState } from './checkpoint';
 import { BatchStream, type Batch } from './data/batches';
 import { defaultSystemPrompt } from './data/chat-tokens';
-import { loadModelFolder } from './model/folder';
+import { initializerData } from './graph/ir';
+import { openModelFolder } from './model/folder';
 import { loadTokenizer } from './tokenizer/load';
 import { NonFiniteLossError, train, type TrainState } from './trainer';
 
@@ -98,12 +99,13 @@ async function main(input: unknown, port: NonNullable<typeof parentPort>): Promi
   }
   // Fresh start: full fine-tuning from the base weights; LoRA with A small and random, B zero.
   const init = new Map<string, Float32Array>();
-  const base = await loadModelFolder(data.modelDir);
+  // Only the trainable weights are read (LoRA: none of the base, which the graph holds).
+  const base = await openModelFolder(data.modelDir);
   const rng = Rng.for(config.seed, 'lora-init');
   for (const { name, shape } of data.trainStep.manifest.trainable) {
     const n = shape.reduce((a, b) => a * b, 1);
     const weight = base.weights.get(name);
-    if (weight) init.set(name, weight.data as Float32Array);
+    if (weight) init.set(name, initializerData(weight) as Float32Array);
     else if (name.endsWith('.lora_A'))
       init.set(
         name,

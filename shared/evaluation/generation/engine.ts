@@ -1,10 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../util/rng';
 import type { ExampleLoss, GeneratedResponse, Message, SamplingConfig } from '../../contracts';
-import { buildInference, rotaryCaches, type InferenceQuantization } from '../../training/artifacts/inference';
-import { toOnnx } from '../../training/graph/onnx-writer';
+import { buildInference, inferencePositions, rotaryCaches, type InferenceQuantization } from '../../training/artifacts/inference';
+import { graphWeightBytes, toOnnx, writeOnnxFile } from '../../training/graph/onnx-writer';
 import type { ModelDims } from '../../training/model/config';
-import { loadModelFolder } from '../../training/model/folder';
+import { openModelFolder } from '../../training/model/folder';
 import { defaultSystemPrompt, tokenizeConversation, withSystemPrompt } from '../../training/data/chat-tokens';
 import { loadTokenizer } from '../../training/tokenizer/load';
 import { sampleToken, tokenNll } from './sampler';
@@ -40,6 +43,9 @@ export interface OpenModel {
  */
 export const ONE_STREAM_INT4: InferenceQuantization = { bits: 4, blockSize: 64, scheme: 'symmetric', headBits: 8, accuracyLevel: 4 };
 /** 8-bit blocks of 32 (perplexity within 0.5% of float32), half of float32's bytes. */
+/** Graphs whose weights reach this many bytes are written with an external data file (see {@link openModel}). */
+const EXTERNAL_DATA_BYTES = 1024 * 1024 * 1024;
+
 export const ONE_STREAM_INT8: InferenceQuantization = { bits: 8, accuracyLevel: 4 };
 
 /**
@@ -52,16 +58,27 @@ export async function openModel(
   executionProviders: readonly string[] = ['cpu'],
   options: { quantize?: InferenceQuantization; threads?: number; fusedAttention?: boolean } = {},
 ): Promise<OpenModel> {
-  const folder = await loadModelFolder(modelDir);
-  const maxPositions = Math.min(Number(folder.config.max_position_embeddings ?? 2048), 8192);
-  const bytes = toOnnx(
-    buildInference(folder.dims, folder.weights, maxPositions, { quantize: options.quantize, cache: options.fusedAttention ? 'fused' : 'time-major' }),
-  );
+  const folder = await openModelFolder(modelDir);
+  const maxPositions = inferencePositions(folder.config);
+  const graph = buildInference(folder.dims, folder.weights, maxPositions, {
+    quantize: options.quantize,
+    cache: options.fusedAttention ? 'fused' : 'time-major',
+  });
+  // A graph with large weights (protobuf holds at most 2 GB) goes through a temporary folder with
+  // its data file beside it, written one tensor at a time; small ones stay in memory.
+  let bytes: Uint8Array | string;
+  let scratch: string | undefined;
+  if (graphWeightBytes(graph) < EXTERNAL_DATA_BYTES) bytes = toOnnx(graph);
+  else {
+    scratch = await mkdtemp(path.join(tmpdir(), 'pixel-model-'));
+    bytes = path.join(scratch, 'model.onnx');
+    await writeOnnxFile(graph, bytes, { externalBytes: 0 });
+  }
   let session: ort.InferenceSession | undefined;
   let executionProvider = 'cpu';
   for (const ep of executionProviders) {
     try {
-      session = await ort.InferenceSession.create(bytes, {
+      const sessionOptions: ort.InferenceSession.SessionOptions = {
         executionProviders: [ep],
         graphOptimizationLevel: 'all',
         ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
@@ -71,13 +88,22 @@ export async function openModel(
         // wake-ups (measured 9.5 against 10.8 ms per step at a 300-token context). Batched
         // sessions share the cores with other work, and sleep.
         extra: { session: { intra_op: { allow_spinning: options.fusedAttention ? '1' : '0' } } },
-      });
+      };
+      session =
+        typeof bytes === 'string'
+          ? await ort.InferenceSession.create(bytes, sessionOptions)
+          : await ort.InferenceSession.create(bytes, sessionOptions);
       executionProvider = ep;
       break;
     } catch (err) {
-      if (ep === executionProviders[executionProviders.length - 1]) throw err;
+      if (ep === executionProviders[executionProviders.length - 1]) {
+        if (scratch) await rm(scratch, { recursive: true, force: true });
+        throw err;
+      }
     }
   }
+  // The session holds the weights now (read, or mapped, which outlives the file's name).
+  if (scratch) await rm(scratch, { recursive: true, force: true });
   const tokenizer = await loadTokenizer(modelDir);
   const id = (t: string): number | undefined => {
     const v = tokenizer.convert_tokens_to_ids(t) as number | null | undefined;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { readInputFile } from '../../util/files';
@@ -10,10 +11,10 @@ import {
   type GenerateArtifactsResult,
 } from '../../contracts/model-artifacts';
 import type { Graph } from '../graph/ir';
-import { toOnnx, toOnnxWithExternalData } from '../graph/onnx-writer';
+import { externalDataSink, graphWeightBytes, toOnnx, writeOnnxWithExternalData, type ExternalDataSink } from '../graph/onnx-writer';
 import { parameterShapes } from '../model/config';
-import { TOKENIZER_AND_GENERATION_FILES, loadModelFolder } from '../model/folder';
-import { buildInference } from './inference';
+import { TOKENIZER_AND_GENERATION_FILES, openModelFolder } from '../model/folder';
+import { buildInference, inferencePositions } from './inference';
 import { buildEval, buildTrainStep, GENERATOR_VERSION, type TrainStepSpec } from './train-step';
 
 /**
@@ -35,8 +36,12 @@ export async function artifactsKey(input: GenerateArtifactsInput, options: { ext
   const configText = readInputFile(path.join(dir, 'config.json'), `model folder ${dir}: config`);
   const weightsHash = createHash('sha256');
   const entries = (await readdir(dir)).sort();
+  // Streamed: weight files of large models are tens of gigabytes.
   for (const f of entries)
-    if (/\.safetensors$|^model\.safetensors\.index\.json$/.test(f)) weightsHash.update(f).update(await readFile(path.join(dir, f)));
+    if (/\.safetensors$|^model\.safetensors\.index\.json$/.test(f)) {
+      weightsHash.update(f);
+      for await (const chunk of createReadStream(path.join(dir, f), { highWaterMark: 1 << 22 })) weightsHash.update(chunk as Buffer);
+    }
   return createHash('sha256')
     .update(
       JSON.stringify({
@@ -77,27 +82,39 @@ export async function generateTrainingArtifacts(
     const previous = JSON.parse(await store.readText(manifestUri)) as Omit<GenerateArtifactsResult, 'cacheHit' | 'manifestUri'>;
     return GenerateArtifactsResultSchema.parse({ ...previous, manifestUri, cacheHit: true });
   }
-  const model = await loadModelFolder(dir);
+  // Weights stay on disk until a graph writer streams them, one tensor at a time.
+  const model = await openModelFolder(dir);
   const parameters = parameterShapes(model.dims).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
   const files: GenerateArtifactsResult['files'] = {};
-  const put = async (name: string, data: Uint8Array | string) => {
+  const open = (name: string) => {
     const writer = store.openWrite(`${prefix}/${name}`);
+    return {
+      write: (data: Uint8Array | string) =>
+        writer.write(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)),
+      close: async () => void (files[name] = await writer.close()),
+      abort: () => writer.abort(),
+    };
+  };
+  const put = async (name: string, data: Uint8Array | string) => {
+    const file = open(name);
     try {
-      await writer.write(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-      const ref = await writer.close();
-      files[name] = ref;
+      await file.write(data);
+      await file.close();
     } catch (err) {
-      await writer.abort();
+      await file.abort();
       throw err;
     }
   };
-  // A graph with large weights goes out as `<name>` plus `<dataName>`, else as one file.
-  const putGraph = async (name: string, g: Graph, docString: string, dataName = `${path.basename(name)}.data`) => {
-    const bytes = [...g.initializers.values()].reduce((n, t) => n + t.data.byteLength, 0);
-    if (bytes < externalDataBytes) return put(name, toOnnx(g, { docString }));
-    const { model, data } = toOnnxWithExternalData(g, { location: dataName, minBytes: 1024 }, { docString });
-    await put(name, model);
-    await put(path.posix.join(path.posix.dirname(name), dataName), data);
+  /** An external data file written as graphs are: graphs written against it share the tensors it already holds. */
+  const dataFile = (name: string) => {
+    const file = open(name);
+    const sink = externalDataSink({ location: path.posix.basename(name), minBytes: 1024 }, (chunk) => file.write(chunk));
+    return { sink, close: file.close, abort: file.abort };
+  };
+  // A graph with large weights goes out as `<name>` plus its data file, else as one file.
+  const putGraph = async (name: string, g: Graph, docString: string, sink?: ExternalDataSink) => {
+    if (!sink) return put(name, toOnnx(g, { docString }));
+    await put(name, await writeOnnxWithExternalData(g, sink, { docString }));
   };
   for (const mode of spec.modes) {
     const trainSpec: TrainStepSpec = {
@@ -113,22 +130,32 @@ export async function generateTrainingArtifacts(
     const frozen = mode === 'lora' ? model.weights : undefined;
     onProgress?.(`train-step-${mode}`);
     const step = buildTrainStep(trainSpec, frozen);
-    await putGraph(`train-step-${mode}.onnx`, step.graph, `Pixel train step (${mode}), generator ${GENERATOR_VERSION}`);
-    await put(`train-step-${mode}.json`, `${JSON.stringify(step.manifest, null, 2)}\n`);
     onProgress?.(`eval-${mode}`);
     const evaluation = buildEval(trainSpec, frozen);
-    await putGraph(`eval-${mode}.onnx`, evaluation.graph, `Pixel eval (${mode}), generator ${GENERATOR_VERSION}`);
+    // The LoRA train step and its eval graph hold the same frozen base: one data file serves both.
+    const shared = graphWeightBytes(step.graph) >= externalDataBytes ? dataFile(`${mode}-weights.onnx.data`) : undefined;
+    try {
+      await putGraph(`train-step-${mode}.onnx`, step.graph, `Pixel train step (${mode}), generator ${GENERATOR_VERSION}`, shared?.sink);
+      await putGraph(`eval-${mode}.onnx`, evaluation.graph, `Pixel eval (${mode}), generator ${GENERATOR_VERSION}`, shared?.sink);
+      await shared?.close();
+    } catch (err) {
+      await shared?.abort();
+      throw err;
+    }
+    await put(`train-step-${mode}.json`, `${JSON.stringify(step.manifest, null, 2)}\n`);
     await put(`eval-${mode}.json`, `${JSON.stringify(evaluation.manifest, null, 2)}\n`);
   }
   onProgress?.('inference');
-  const maxPositions = Math.max(spec.seq, Number((model.config as { max_position_embeddings?: number }).max_position_embeddings ?? 2048));
+  const inference = buildInference(model.dims, model.weights, inferencePositions(model.config, spec.seq));
   // transformers.js looks for `model.onnx_data` beside a model with external data.
-  await putGraph(
-    'inference/onnx/model.onnx',
-    buildInference(model.dims, model.weights, maxPositions),
-    `Pixel inference with KV cache, generator ${GENERATOR_VERSION}`,
-    'model.onnx_data',
-  );
+  const inferenceData = graphWeightBytes(inference) >= externalDataBytes ? dataFile('inference/onnx/model.onnx_data') : undefined;
+  try {
+    await putGraph('inference/onnx/model.onnx', inference, `Pixel inference with KV cache, generator ${GENERATOR_VERSION}`, inferenceData?.sink);
+    await inferenceData?.close();
+  } catch (err) {
+    await inferenceData?.abort();
+    throw err;
+  }
   await put('inference/config.json', readInputFile(path.join(dir, 'config.json'), `model folder ${dir}: config`));
   for (const f of (await readdir(dir)).sort())
     if (TOKENIZER_AND_GENERATION_FILES.test(f)) await put(`inference/${f}`, await readFile(path.join(dir, f), 'utf8'));

@@ -38,6 +38,22 @@ const FLAVOURS: [string, LlamaConfigInput][] = [
       max_position_embeddings: 64,
     },
   ],
+  [
+    'mistral, head_dim wider than hidden / heads (as in Nemo), sliding window of 3',
+    {
+      model_type: 'mistral',
+      vocab_size: 45,
+      hidden_size: 32,
+      intermediate_size: 48,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 16,
+      sliding_window: 3,
+      rope_theta: 1_000_000,
+      max_position_embeddings: 64,
+    },
+  ],
 ];
 
 /** Logits of the training forward graph for one sequence: the reference for the inference artifact. */
@@ -107,42 +123,48 @@ describe('inference artifact', () => {
     await session.release();
   });
 
-  it('with the fused attention kernel (GroupQueryAttention) gives the same logits, prompt and cached step', async () => {
-    const dir = path.join(root, 'fused');
-    // The kernel needs a head size that is a multiple of 16.
-    await createRandomModel(dir, { ...FLAVOURS[0]![1], hidden_size: 64 }, 5);
-    const folder = await loadModelFolder(dir);
-    const d = folder.dims;
-    const session = await ort.InferenceSession.create(toOnnx(buildInference(d, folder.weights, 64, { cache: 'fused' })));
-    const tokens = [3, 17, 5, 9, 1, 12, 7];
-    const reference = await referenceLogits(folder, tokens);
-    const run = (ids: number[], start: number, past: Record<string, ort.Tensor>, keep: number) =>
-      session.run({
-        input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
-        attention_mask: new ort.Tensor('int64', new Array<number>(start + ids.length).fill(1), [1, start + ids.length]),
-        position_ids: new ort.Tensor(
-          'int64',
-          ids.map((_, i) => start + i),
-          [1, ids.length],
-        ),
-        logits_to_keep: new ort.Tensor('int64', [keep], []),
-        ...past,
-      });
-    const noPast: Record<string, ort.Tensor> = {};
-    for (let i = 0; i < d.layers; i++)
-      for (const kind of ['key', 'value'])
-        noPast[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, d.kvHeads, 0, d.headDim]);
-    const all = await run(tokens, 0, noPast, tokens.length);
-    expect(maxDiff(Array.from((all.logits as ort.Tensor).data as Float32Array), reference.flat())).toBeLessThan(1e-4);
-    const first = await run(tokens.slice(0, -1), 0, noPast, 1);
-    expect((first.logits as ort.Tensor).dims).toEqual([1, 1, d.vocab]);
-    const cache: Record<string, ort.Tensor> = {};
-    for (let i = 0; i < d.layers; i++)
-      for (const kind of ['key', 'value']) cache[`past_key_values.${i}.${kind}`] = first[`present.${i}.${kind}`] as ort.Tensor;
-    const next = await run(tokens.slice(-1), tokens.length - 1, cache, 1);
-    expect(maxDiff(Array.from((next.logits as ort.Tensor).data as Float32Array), reference[tokens.length - 1]!)).toBeLessThan(1e-4);
-    await session.release();
-  });
+  it.each([
+    ['llama', { ...FLAVOURS[0]![1], hidden_size: 64 }],
+    ['mistral with a sliding window', FLAVOURS[2]![1]],
+  ] as [string, LlamaConfigInput][])(
+    'with the fused attention kernel (GroupQueryAttention) gives the same logits, prompt and cached step: %s',
+    async (name, config) => {
+      const dir = path.join(root, `fused-${name.replace(/ /g, '-')}`);
+      // The kernel needs a head size that is a multiple of 16.
+      await createRandomModel(dir, config, 5);
+      const folder = await loadModelFolder(dir);
+      const d = folder.dims;
+      const session = await ort.InferenceSession.create(toOnnx(buildInference(d, folder.weights, 64, { cache: 'fused' })));
+      const tokens = [3, 17, 5, 9, 1, 12, 7];
+      const reference = await referenceLogits(folder, tokens);
+      const run = (ids: number[], start: number, past: Record<string, ort.Tensor>, keep: number) =>
+        session.run({
+          input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
+          attention_mask: new ort.Tensor('int64', new Array<number>(start + ids.length).fill(1), [1, start + ids.length]),
+          position_ids: new ort.Tensor(
+            'int64',
+            ids.map((_, i) => start + i),
+            [1, ids.length],
+          ),
+          logits_to_keep: new ort.Tensor('int64', [keep], []),
+          ...past,
+        });
+      const noPast: Record<string, ort.Tensor> = {};
+      for (let i = 0; i < d.layers; i++)
+        for (const kind of ['key', 'value'])
+          noPast[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, d.kvHeads, 0, d.headDim]);
+      const all = await run(tokens, 0, noPast, tokens.length);
+      expect(maxDiff(Array.from((all.logits as ort.Tensor).data as Float32Array), reference.flat())).toBeLessThan(1e-4);
+      const first = await run(tokens.slice(0, -1), 0, noPast, 1);
+      expect((first.logits as ort.Tensor).dims).toEqual([1, 1, d.vocab]);
+      const cache: Record<string, ort.Tensor> = {};
+      for (let i = 0; i < d.layers; i++)
+        for (const kind of ['key', 'value']) cache[`past_key_values.${i}.${kind}`] = first[`present.${i}.${kind}`] as ort.Tensor;
+      const next = await run(tokens.slice(-1), tokens.length - 1, cache, 1);
+      expect(maxDiff(Array.from((next.logits as ort.Tensor).data as Float32Array), reference[tokens.length - 1]!)).toBeLessThan(1e-4);
+      await session.release();
+    },
+  );
 
   it.each([
     [8, 0.02],

@@ -1,4 +1,4 @@
-import { Graph, int, tensor, type Tensor, type Value } from '../graph/ir';
+import { Graph, initializerData, int, tensor, type Initializer, type Value } from '../graph/ir';
 import * as op from '../graph/ops';
 import { parameterShapes, type ModelDims } from '../model/config';
 import { linear as hfLinear, ropeTables } from '../model/llama';
@@ -33,6 +33,14 @@ export interface InferenceQuantization {
   headScheme?: QuantScheme;
 }
 
+/** The most positions an inference graph's rotary tables cover (Mistral-Nemo's config allows 1,024,000). */
+export const INFERENCE_MAX_POSITIONS = 8192;
+
+/** Positions of a model's inference graph: its config's maximum, at most {@link INFERENCE_MAX_POSITIONS}, at least `atLeast`. */
+export function inferencePositions(config: { max_position_embeddings?: number | undefined }, atLeast = 1): number {
+  return Math.max(atLeast, Math.min(Number(config.max_position_embeddings ?? 2048), INFERENCE_MAX_POSITIONS));
+}
+
 /**
  * The rotary tables onnxruntime's RotaryEmbedding and GroupQueryAttention take (rotate-half
  * layout), [positions, head_dim / 2] in float32: cos and sin of every position for the first half
@@ -60,7 +68,7 @@ export function rotaryCaches(d: ModelDims, positions: number): { cos: Float32Arr
  */
 export function buildInference(
   dims: ModelDims,
-  weights: ReadonlyMap<string, Tensor>,
+  weights: ReadonlyMap<string, Initializer>,
   maxPositions: number,
   options: { quantize?: InferenceQuantization; cache?: InferenceCacheLayout; fuseResidual?: boolean } = {},
 ): Graph {
@@ -123,15 +131,17 @@ export function buildInference(
     ) as [Value, Value, Value, Value];
     return [normed, sum];
   };
-  const matrix = (name: string): { n: number; k: number; data: Float32Array } => {
+  const matrix = (name: string): { n: number; k: number; load: () => Float32Array } => {
     const t = weights.get(name);
     if (!t || t.dtype !== 'float32' || t.dims.length !== 2) throw new Error(`inference needs a float32 matrix ${name}`);
-    return { n: t.dims[0] as number, k: t.dims[1] as number, data: t.data as Float32Array };
+    return { n: t.dims[0] as number, k: t.dims[1] as number, load: () => initializerData(t) as Float32Array };
   };
   /**
    * Linear layers that read the same input, as one product whose output is split again: q, k
    * and v, and gate and up. Their weights are stacked ([sum of outs, in]); one MatMul (or
    * MatMulNBits) per group instead of one per layer saves most of a small step's dispatch time.
+   * The stacked float weight is lazy (made from its parts when the graph is written), so a large
+   * model's weights pass through memory one group at a time.
    */
   const linears = (
     x: Value,
@@ -146,29 +156,34 @@ export function buildInference(
     const parts = names.map(matrix);
     const k = (parts[0] as { k: number }).k;
     const rows = parts.reduce((sum, p) => sum + p.n, 0);
-    const stacked = new Float32Array(rows * k);
-    let at = 0;
-    parts.forEach((p, i) => {
-      const factor = scales[i] ?? 1;
-      if (factor === 1) stacked.set(p.data, at);
-      else for (let j = 0; j < p.data.length; j++) stacked[at + j] = (p.data[j] as number) * factor;
-      at += p.data.length;
-    });
+    const stack = (): Float32Array => {
+      const stacked = new Float32Array(rows * k);
+      let at = 0;
+      parts.forEach((p, i) => {
+        const factor = scales[i] ?? 1;
+        const data = p.load();
+        if (factor === 1) stacked.set(data, at);
+        else for (let j = 0; j < data.length; j++) stacked[at + j] = (data[j] as number) * factor;
+        at += data.length;
+      });
+      return stacked;
+    };
     const plain = names.length === 1 && (scales[0] ?? 1) === 1;
     const key = plain ? (names[0] as string) : `${names[0]}+${names.length - 1}`;
     let y =
       quantize && bits
-        ? matMulNBits(g, x, quantizeBlockwise(stacked, rows, k, bits, blockSize, scheme), key, quantize.accuracyLevel ?? 0)
-        : hfLinear(g, x, plain ? w(key) : g.initializer(key, tensor(f, [rows, k], stacked)));
+        ? matMulNBits(g, x, quantizeBlockwise(stack(), rows, k, bits, blockSize, scheme), key, quantize.accuracyLevel ?? 0)
+        : hfLinear(g, x, plain ? w(key) : g.initializer(key, { dtype: f, dims: [rows, k], load: stack }));
     if (biases.some((b) => b !== undefined)) {
       const bias = new Float32Array(rows);
       let offset = 0;
       parts.forEach((p, i) => {
         const b = biases[i];
         const factor = scales[i] ?? 1;
-        if (b)
+        const t = b ? weights.get(b) : undefined;
+        if (t)
           bias.set(
-            (weights.get(b)?.data as Float32Array).map((v) => v * factor),
+            (initializerData(t) as Float32Array).map((v) => v * factor),
             offset,
           );
         offset += p.n;
@@ -225,7 +240,13 @@ export function buildInference(
   const scalarOf = (x: Value) => node('Squeeze', [x, g.ints([0])], [], 'int64');
   const qIndex = node('Add', [node('Range', [zero, scalarOf(seqLen), one], [S], 'int64'), pastLen], [S], 'int64');
   const kIndex = node('Range', [zero, scalarOf(totalLen), one], [T], 'int64');
-  const causal = node('LessOrEqual', [op.unsqueeze(g, kIndex, [0]), op.unsqueeze(g, qIndex, [1])], [S, T], 'bool');
+  let causal = node('LessOrEqual', [op.unsqueeze(g, kIndex, [0]), op.unsqueeze(g, qIndex, [1])], [S, T], 'bool');
+  if (d.slidingWindow !== undefined) {
+    // Mistral's sliding window: key k is visible from query q only when q - k < window.
+    const reach = node('Sub', [op.unsqueeze(g, qIndex, [1]), op.unsqueeze(g, kIndex, [0])], [S, T], 'int64');
+    const inWindow = node('Less', [reach, g.constant(tensor('int64', [], [d.slidingWindow]))], [S, T], 'bool');
+    causal = node('And', [causal, inWindow], [S, T], 'bool');
+  }
   const notPad = node('Cast', [op.unsqueeze(g, attentionMask, [1, 2])], [B, 1, 1, T], 'bool', { to: int(9) });
   const allowed = node('And', [causal, notPad], [B, 1, S, T], 'bool');
   const bias = node('Where', [allowed, g.scalar(f, 0), g.scalar(f, -1e9)], [B, 1, S, T]);
@@ -274,7 +295,14 @@ export function buildInference(
       const [attention, presentKey, presentValue] = g.node(
         'GroupQueryAttention',
         [packed, empty, empty, pastLayer.key, pastLayer.value, seqlensK as Value, totalLength as Value, cosCache, sinCache],
-        { num_heads: int(d.heads), kv_num_heads: int(d.kvHeads), do_rotary: int(1), rotary_interleaved: int(0) },
+        {
+          num_heads: int(d.heads),
+          kv_num_heads: int(d.kvHeads),
+          do_rotary: int(1),
+          rotary_interleaved: int(0),
+          // The same count as Mistral's (the query's own key included): checked against the unfused graph in the tests.
+          ...(d.slidingWindow !== undefined ? { local_window_size: int(d.slidingWindow) } : {}),
+        },
         [
           { dtype: f, shape: [B, S, d.heads * d.headDim] },
           { dtype: f, shape: [B, d.kvHeads, T, d.headDim] },

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AdamWSpecSchema, LoraSpecSchema, type AdamWSpec, type LoraSpec, type ObjectiveTerms } from '../../contracts/model-artifacts';
-import { Graph, type DType, type Tensor, type Value } from '../graph/ir';
+import { Graph, type DType, type Initializer, type Value } from '../graph/ir';
 import * as op from '../graph/ops';
 import { adamWStep } from '../graph/optimizer';
 import { parameterShapes, type ModelDims } from '../model/config';
 import { llamaForward, type LoraAdapter } from '../model/llama';
 
 /** Bump when generated graphs change for the same spec; recorded in every manifest. */
-export const GENERATOR_VERSION = '2';
+export const GENERATOR_VERSION = '3';
 
 /** LoRA settings as the graph builder takes them (the validated {@link LoraSpec}). */
 export type LoraConfig = Pick<LoraSpec, 'rank' | 'alpha'> & { targets: readonly string[] };
@@ -91,7 +91,7 @@ const loraName = (weight: string, part: 'A' | 'B') => weight.replace(/\.weight$/
  * `base_logprobs` [batch, seq, vocab] (the base model's log-probabilities) keeps the model near
  * its base.
  */
-function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, Tensor> | undefined) {
+function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, Initializer> | undefined) {
   const { dims, batch, seq, dtype } = spec;
   const lora = spec.mode === 'lora' ? (spec.lora ?? LoraSpecSchema.parse({})) : undefined;
   const trainable: Value[] = [];
@@ -182,7 +182,7 @@ function io(g: Graph, names: readonly string[]): IoSpec[] {
  * per trainable tensor `<name>.next`, `<name>.m.next`, `<name>.v.next`. LoRA keeps the base
  * weights in the graph as initializers (they stay on the device) and trains the adapters.
  */
-export function buildTrainStep(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Tensor>): { graph: Graph; manifest: ArtifactManifest } {
+export function buildTrainStep(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Initializer>): { graph: Graph; manifest: ArtifactManifest } {
   const g = new Graph(`train-step-${spec.mode}`);
   const model = buildModel(g, spec, frozen);
   const step = adamWStep(g, model.loss, model.trainable, spec.adamw ?? AdamWSpecSchema.parse({}));
@@ -216,7 +216,7 @@ function manifestOf(
 }
 
 /** The eval artifact: loss and per-example loss only, same inputs as the train step minus optimizer state. */
-export function buildEval(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Tensor>): { graph: Graph; manifest: ArtifactManifest } {
+export function buildEval(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Initializer>): { graph: Graph; manifest: ArtifactManifest } {
   const g = new Graph(`eval-${spec.mode}`);
   const model = buildModel(g, spec, frozen);
   g.output(model.loss, 'loss');

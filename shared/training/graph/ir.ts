@@ -42,6 +42,37 @@ export interface Node {
   readonly name: string;
 }
 
+/**
+ * A weight whose values are read only when the graph is written (from a safetensors shard, or
+ * stacked from others): a model of several gigabytes goes to its ONNX data file one tensor at a
+ * time instead of being held in memory whole. `load` may be called more than once; nothing keeps
+ * what it returns.
+ */
+export interface LazyTensor {
+  dtype: DType;
+  dims: readonly number[];
+  load(): TensorData;
+}
+
+/** A stored weight: its values, or how to read them. */
+export type Initializer = Tensor | LazyTensor;
+
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 };
+
+export const isLazy = (t: Initializer): t is LazyTensor => typeof (t as LazyTensor).load === 'function';
+/** The tensor's size in bytes, without reading a lazy one. */
+export const initializerBytes = (t: Initializer): number => t.dims.reduce((a, b) => a * b, 1) * BYTES[t.dtype];
+/** The tensor's values (a lazy one is read now; the caller should not keep it longer than needed). */
+export function initializerData(t: Initializer): TensorData {
+  if (!isLazy(t)) return t.data;
+  const data = t.load();
+  if (data.byteLength !== initializerBytes(t))
+    throw new Error(`a lazy tensor of ${t.dtype} [${t.dims.join(', ')}] read ${data.byteLength} bytes, expected ${initializerBytes(t)}`);
+  return data;
+}
+/** The tensor with its values in memory. */
+export const materialize = (t: Initializer): Tensor => (isLazy(t) ? { dtype: t.dtype, dims: t.dims, data: initializerData(t) } : t);
+
 export const int = (value: number): Attr => ({ kind: 'int', value });
 export const ints = (value: readonly number[]): Attr => ({ kind: 'ints', value });
 export const float = (value: number): Attr => ({ kind: 'float', value });
@@ -81,7 +112,7 @@ export class Graph {
   readonly nodes: Node[] = [];
   readonly inputs: string[] = [];
   readonly outputs: string[] = [];
-  readonly initializers = new Map<string, Tensor>();
+  readonly initializers = new Map<string, Initializer>();
   private counter = 0;
 
   constructor(readonly name = 'pixel') {}
@@ -113,7 +144,7 @@ export class Graph {
   }
 
   /** A named constant stored in the model (weights; small constants go through {@link constant}). */
-  initializer(name: string, t: Tensor): Value {
+  initializer(name: string, t: Initializer): Value {
     const v = this.declare(name, t.dtype, t.dims);
     this.initializers.set(name, t);
     return v;

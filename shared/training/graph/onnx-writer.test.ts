@@ -38,7 +38,7 @@ describe('ONNX writer', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pixel-onnx-'));
     try {
       const inline = toOnnx(g);
-      const { model, data } = toOnnxWithExternalData(g, { location: 'model.onnx.data', minBytes: 1024 });
+      const { model, data } = await toOnnxWithExternalData(g, { location: 'model.onnx.data', minBytes: 1024 });
       expect(model.byteLength).toBeLessThan(inline.byteLength - 16_000);
       expect(data.byteLength).toBe(64 * 64 * 4); // only w (16 KiB); b stays inline
       writeFileSync(path.join(dir, 'model.onnx'), model);

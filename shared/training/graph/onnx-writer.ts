@@ -1,5 +1,7 @@
+import { open, rename, rm, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
-import type { Attr, DType, Graph, Shape, Tensor } from './ir';
+import { initializerBytes, initializerData, type Attr, type DType, type Graph, type Initializer, type Shape, type Tensor } from './ir';
 
 /** The opset Pixel's graphs use (onnxruntime 1.30 accepts 18-23 with IR version 8). */
 export const OPSET = 18;
@@ -14,8 +16,9 @@ const ELEM: Record<DType, onnx.TensorProto.DataType> = {
   bool: onnx.TensorProto.DataType.BOOL,
 };
 
-function tensorProto(name: string, t: Tensor): onnx.ITensorProto {
-  const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+function tensorProto(name: string, t: Tensor | Initializer): onnx.ITensorProto {
+  const data = initializerData(t);
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   // raw_data is little-endian, which is what typed arrays are on every platform Node runs on.
   return { name, dims: [...t.dims], dataType: ELEM[t.dtype], rawData: bytes };
 }
@@ -53,42 +56,88 @@ export interface ExternalDataOptions {
 }
 
 /**
- * Encodes a graph as an ONNX model (protobuf bytes). With `externalData`, large initializers
- * are written to a separate data file instead (protobuf cannot hold a model over 2 GB; frozen
- * weights of real models are far larger): each gets `location`, `offset` and `length` entries,
- * offsets aligned to 4 KiB as onnxruntime prefers. Open such a model by path (the data file
- * beside it) or pass the data through `externalData` in the session options.
+ * An external data file being written: where the next tensor goes, and the tensors already in
+ * it. Graphs that share weights (a LoRA train step and its eval graph hold the same frozen base)
+ * can be written against one sink: a tensor another graph already wrote is referenced again, not
+ * written twice.
  */
-export function toOnnxWithExternalData(
+export interface ExternalDataSink extends ExternalDataOptions {
+  offset: number;
+  readonly written: Map<string, { offset: number; length: number; dtype: DType; dims: string }>;
+  write(chunk: Buffer): Promise<void>;
+}
+
+export function externalDataSink(options: ExternalDataOptions, write: (chunk: Buffer) => Promise<void>): ExternalDataSink {
+  return { ...options, offset: 0, written: new Map(), write };
+}
+
+const WRITE_CHUNK_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Encodes a graph as an ONNX model (protobuf bytes) whose large initializers go to an external
+ * data file instead (protobuf cannot hold a model over 2 GB; frozen weights of real models are
+ * far larger): each gets `location`, `offset` and `length` entries, offsets aligned to 4 KiB as
+ * onnxruntime prefers. Tensors are read (lazy ones loaded) and written one at a time, so the
+ * model is never in memory whole. Open such a model by path (the data file beside it) or pass
+ * the data through `externalData` in the session options.
+ */
+export async function writeOnnxWithExternalData(
   g: Graph,
-  externalData: ExternalDataOptions,
+  sink: ExternalDataSink,
   options: { producer?: string; docString?: string } = {},
-): { model: Uint8Array; data: Buffer } {
-  const chunks: Buffer[] = [];
-  let offset = 0;
+): Promise<Uint8Array> {
   const external = new Map<string, onnx.ITensorProto>();
   const read = readValues(g);
   for (const [name, t] of g.initializers) {
-    if (t.data.byteLength < externalData.minBytes || !read.has(name)) continue;
-    const pad = (4096 - (offset % 4096)) % 4096;
-    if (pad > 0) chunks.push(Buffer.alloc(pad));
-    offset += pad;
-    chunks.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    const length = initializerBytes(t);
+    if (length < sink.minBytes || !read.has(name)) continue;
+    let at = sink.written.get(name);
+    if (at && (at.dtype !== t.dtype || at.dims !== t.dims.join() || at.length !== length))
+      throw new Error(`external data ${sink.location} already holds a different tensor named ${name}`);
+    if (!at) {
+      const pad = (4096 - (sink.offset % 4096)) % 4096;
+      if (pad > 0) await sink.write(Buffer.alloc(pad));
+      sink.offset += pad;
+      const data = initializerData(t);
+      // In pieces: hashing and writing refuse single buffers over 2 GB (an embedding of 131k x 5120 is 2.7 GB).
+      for (let from = 0; from < data.byteLength; from += WRITE_CHUNK_BYTES)
+        await sink.write(Buffer.from(data.buffer, data.byteOffset + from, Math.min(WRITE_CHUNK_BYTES, data.byteLength - from)));
+      at = { offset: sink.offset, length, dtype: t.dtype, dims: t.dims.join() };
+      sink.written.set(name, at);
+      sink.offset += length;
+    }
     external.set(name, {
       name,
       dims: [...t.dims],
       dataType: ELEM[t.dtype],
       dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
       externalData: [
-        { key: 'location', value: externalData.location },
-        { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(t.data.byteLength) },
+        { key: 'location', value: sink.location },
+        { key: 'offset', value: String(at.offset) },
+        { key: 'length', value: String(length) },
       ],
     });
-    offset += t.data.byteLength;
   }
-  return { model: encode(g, options, external), data: Buffer.concat(chunks) };
+  return encode(g, options, external);
 }
+
+/** {@link writeOnnxWithExternalData} into memory: the model and its data file's bytes. */
+export async function toOnnxWithExternalData(
+  g: Graph,
+  externalData: ExternalDataOptions,
+  options: { producer?: string; docString?: string } = {},
+): Promise<{ model: Uint8Array; data: Buffer }> {
+  const chunks: Buffer[] = [];
+  const model = await writeOnnxWithExternalData(
+    g,
+    externalDataSink(externalData, async (chunk) => void chunks.push(Buffer.from(chunk))),
+    options,
+  );
+  return { model, data: Buffer.concat(chunks) };
+}
+
+/** Bytes of the graph's initializers (lazy ones not read). */
+export const graphWeightBytes = (g: Graph): number => [...g.initializers.values()].reduce((n, t) => n + initializerBytes(t), 0);
 
 /** Encodes a graph as an ONNX model (protobuf bytes), every initializer inline. */
 export function toOnnx(g: Graph, options: { producer?: string; docString?: string } = {}): Uint8Array {
@@ -174,4 +223,41 @@ function encode(g: Graph, options: { producer?: string; docString?: string }, ex
     },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+/**
+ * Writes a graph to a local file, its weights to `<dataName>` beside it when they reach
+ * `externalBytes` (else inline), one tensor at a time. Each file appears only when complete
+ * (a temporary file, then a rename). Returns whether a data file was written.
+ */
+export async function writeOnnxFile(
+  g: Graph,
+  file: string,
+  options: { dataName?: string; externalBytes?: number; producer?: string; docString?: string } = {},
+): Promise<{ external: boolean }> {
+  const temp = (f: string) => `${f}.${process.pid}.tmp`;
+  if (graphWeightBytes(g) < (options.externalBytes ?? 256 * 1024 * 1024)) {
+    await writeFile(temp(file), toOnnx(g, options));
+    await rename(temp(file), file);
+    return { external: false };
+  }
+  const dataName = options.dataName ?? `${path.basename(file)}.data`;
+  const dataFile = path.join(path.dirname(file), dataName);
+  const handle = await open(temp(dataFile), 'w');
+  try {
+    const model = await writeOnnxWithExternalData(
+      g,
+      externalDataSink({ location: dataName, minBytes: 1024 }, async (chunk) => void (await handle.write(chunk))),
+      options,
+    );
+    await handle.close();
+    await writeFile(temp(file), model);
+    await rename(temp(dataFile), dataFile);
+    await rename(temp(file), file);
+    return { external: true };
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await Promise.all([rm(temp(dataFile), { force: true }), rm(temp(file), { force: true })]);
+    throw err;
+  }
 }

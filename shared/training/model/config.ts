@@ -23,9 +23,47 @@ export const LlamaConfigSchema = z
     tie_word_embeddings: z.boolean().default(false),
     attention_bias: z.boolean().optional(),
     hidden_act: z.literal('silu').default('silu'),
+    // Rotary scaling (Llama 3.x, long-context fine-tunes): `rope_type` (or the older `type`) and its factors.
+    rope_scaling: z
+      .object({
+        rope_type: z.string().optional(),
+        type: z.string().optional(),
+        factor: z.number().positive().optional(),
+        low_freq_factor: z.number().positive().optional(),
+        high_freq_factor: z.number().positive().optional(),
+        original_max_position_embeddings: z.number().int().min(1).optional(),
+      })
+      .passthrough()
+      .nullable()
+      .optional(),
+    // Mistral's sliding-window attention: each token sees itself and the window - 1 tokens before it.
+    sliding_window: z.number().int().min(1).nullable().optional(),
+    // Qwen2's switch for its (per-layer) sliding window; when false the window is not used.
+    use_sliding_window: z.boolean().optional(),
   })
   .passthrough()
   .superRefine((c, ctx) => {
+    const scaling = c.rope_scaling;
+    const ropeType = scaling ? (scaling.rope_type ?? scaling.type ?? 'default') : 'default';
+    if (scaling && !SUPPORTED_ROPE_SCALING.includes(ropeType))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rope_scaling'],
+        message: `rope scaling '${String(ropeType).slice(0, 40)}' is not supported (Pixel implements ${SUPPORTED_ROPE_SCALING.join(', ')}); a model that needs it would run with wrong positions`,
+      });
+    if (scaling && (ropeType === 'linear' || ropeType === 'llama3') && scaling.factor === undefined)
+      ctx.addIssue({ code: 'custom', path: ['rope_scaling', 'factor'], message: `rope scaling '${ropeType}' needs a factor` });
+    if (scaling && ropeType === 'llama3')
+      for (const key of ['low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'] as const)
+        if (scaling[key] === undefined) ctx.addIssue({ code: 'custom', path: ['rope_scaling', key], message: `rope scaling 'llama3' needs ${key}` });
+    if (scaling?.low_freq_factor !== undefined && scaling.high_freq_factor !== undefined && scaling.high_freq_factor <= scaling.low_freq_factor)
+      ctx.addIssue({ code: 'custom', path: ['rope_scaling', 'high_freq_factor'], message: 'high_freq_factor must be greater than low_freq_factor' });
+    if ((c.model_type === 'qwen2' || c.model_type === 'qwen3') && c.use_sliding_window === true)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['use_sliding_window'],
+        message: `${c.model_type}'s per-layer sliding window (max_window_layers) is not supported; set use_sliding_window to false only if the model was trained without it`,
+      });
     const kv = c.num_key_value_heads ?? c.num_attention_heads;
     if (c.num_attention_heads % kv !== 0)
       ctx.addIssue({
@@ -43,6 +81,14 @@ export const LlamaConfigSchema = z
   });
 export type LlamaConfigInput = z.input<typeof LlamaConfigSchema>;
 
+/** Rotary scaling types Pixel computes exactly as Hugging Face does (others are refused, not ignored). */
+export const SUPPORTED_ROPE_SCALING: readonly string[] = ['default', 'linear', 'llama3'];
+
+/** How rotary frequencies are scaled: positions divided by `factor` (linear), or Llama 3's per-wavelength blend. */
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
 /** The resolved shape of a model: every derived size spelled out. */
 export interface ModelDims {
   modelType: z.output<typeof LlamaConfigSchema>['model_type'];
@@ -58,6 +104,10 @@ export interface ModelDims {
   tied: boolean;
   attentionBias: boolean;
   qkNorm: boolean;
+  /** Rotary scaling, when the config has one (absent: plain rope with `ropeTheta`). */
+  ropeScaling?: RopeScaling;
+  /** Sliding-window attention: a token sees itself and the `slidingWindow - 1` tokens before it (absent: all before it). */
+  slidingWindow?: number;
 }
 
 export function modelDims(config: LlamaConfigInput): ModelDims {
@@ -76,7 +126,50 @@ export function modelDims(config: LlamaConfigInput): ModelDims {
     tied: c.tie_word_embeddings,
     attentionBias: c.attention_bias ?? c.model_type === 'qwen2',
     qkNorm: c.model_type === 'qwen3',
+    ...ropeScalingOf(c.rope_scaling),
+    // Qwen2 configs carry a sliding_window they do not use unless use_sliding_window is set.
+    ...(c.sliding_window && c.use_sliding_window !== false && c.model_type !== 'qwen2' && c.model_type !== 'qwen3'
+      ? { slidingWindow: c.sliding_window }
+      : {}),
   };
+}
+
+function ropeScalingOf(s: z.output<typeof LlamaConfigSchema>['rope_scaling']): { ropeScaling?: RopeScaling } {
+  const type = s ? (s.rope_type ?? s.type ?? 'default') : 'default';
+  if (!s || type === 'default') return {};
+  if (type === 'linear') return { ropeScaling: { type, factor: s.factor as number } };
+  return {
+    ropeScaling: {
+      type: 'llama3',
+      factor: s.factor as number,
+      lowFreqFactor: s.low_freq_factor as number,
+      highFreqFactor: s.high_freq_factor as number,
+      originalMaxPositions: s.original_max_position_embeddings as number,
+    },
+  };
+}
+
+/**
+ * The rotary inverse frequencies of a head's first half, [headDim / 2], as Hugging Face computes
+ * them: 1 / theta^(2j / headDim), divided by the factor under linear scaling; under Llama 3's
+ * scaling, long wavelengths (beyond original / low_freq_factor) are divided by the factor, short
+ * ones (below original / high_freq_factor) kept, and those between blended smoothly.
+ */
+export function ropeInverseFrequencies(d: Pick<ModelDims, 'headDim' | 'ropeTheta' | 'ropeScaling'>): number[] {
+  const half = d.headDim / 2;
+  const base = Array.from({ length: half }, (_, j) => 1 / d.ropeTheta ** ((2 * j) / d.headDim));
+  const s = d.ropeScaling;
+  if (!s) return base;
+  if (s.type === 'linear') return base.map((f) => f / s.factor);
+  const lowWavelength = s.originalMaxPositions / s.lowFreqFactor;
+  const highWavelength = s.originalMaxPositions / s.highFreqFactor;
+  return base.map((f) => {
+    const wavelength = (2 * Math.PI) / f;
+    if (wavelength < highWavelength) return f;
+    if (wavelength > lowWavelength) return f / s.factor;
+    const smooth = (s.originalMaxPositions / wavelength - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return (1 - smooth) * (f / s.factor) + smooth * f;
+  });
 }
 
 /** Parameter names and shapes, in Hugging Face's naming (Linear weights are [out, in]). */

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { tensor, type Tensor } from '../graph/ir';
-import { readSafetensorsFolder, toFloat32, writeSafetensors } from '../safetensors';
+import { materialize, type LazyTensor, type Tensor } from '../graph/ir';
+import { openSafetensorsFolder, readTensorBytes, toFloat32, writeSafetensors, type SafetensorsDType } from '../safetensors';
 import { LlamaConfigSchema, modelDims, parameterShapes, type LlamaConfigInput, type ModelDims } from './config';
 
 /** Files of a model folder besides its weights: tokenizer, chat template, generation defaults. */
@@ -60,12 +60,25 @@ export class ModelFolderError extends Error {
   }
 }
 
+/** A model folder opened without reading its weights: each is a {@link LazyTensor} read (as float32) when asked for. */
+export interface OpenedModelFolder {
+  config: LlamaConfigInput;
+  dims: ModelDims;
+  weights: Map<string, LazyTensor>;
+  /** The dtype the folder stores its weights in (the first weight's; `F32`, `BF16`, `F16`). */
+  storedDtype: SafetensorsDType;
+  /** Bytes of the weights as stored. */
+  storedBytes: number;
+}
+
 /**
- * Loads a model folder: the validated config and every parameter as float32 (fp16 and bf16
- * weights are widened). Each expected tensor must be present with its shape; extra tensors
- * (rotary buffers and the like) are ignored.
+ * Opens a model folder: the validated config, and every parameter as a lazy float32 tensor
+ * (fp16 and bf16 weights are widened when read). Only the headers are read here, so a folder of
+ * tens of gigabytes opens at once and a graph writer streams its weights one at a time. Each
+ * expected tensor must be present with its shape; extra tensors (rotary buffers and the like) are
+ * ignored.
  */
-export async function loadModelFolder(dir: string): Promise<{ config: LlamaConfigInput; dims: ModelDims; weights: Map<string, Tensor> }> {
+export async function openModelFolder(dir: string): Promise<OpenedModelFolder> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'));
@@ -76,9 +89,11 @@ export async function loadModelFolder(dir: string): Promise<{ config: LlamaConfi
   if (!parsed.success)
     throw new ModelFolderError(dir, `config.json: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   const dims = modelDims(parsed.data);
-  const entries = await readSafetensorsFolder(dir);
-  const weights = new Map<string, Tensor>();
+  const entries = await openSafetensorsFolder(dir);
+  const weights = new Map<string, LazyTensor>();
   const problems: string[] = [];
+  let storedDtype: SafetensorsDType | undefined;
+  let storedBytes = 0;
   for (const [name, shape] of parameterShapes(dims)) {
     const e = entries.get(name);
     if (!e) {
@@ -89,9 +104,24 @@ export async function loadModelFolder(dir: string): Promise<{ config: LlamaConfi
       problems.push(`${name} is [${e.shape.join(', ')}], the config needs [${shape.join(', ')}]`);
       continue;
     }
-    weights.set(name, tensor('float32', shape, toFloat32(e)));
+    if (!['F32', 'F16', 'BF16', 'F64'].includes(e.dtype)) {
+      problems.push(`${name} is ${e.dtype}, not a float type`);
+      continue;
+    }
+    storedDtype ??= e.dtype;
+    storedBytes += e.length;
+    weights.set(name, { dtype: 'float32', dims: shape, load: () => toFloat32(readTensorBytes(e)) });
   }
   if (problems.length > 0)
     throw new ModelFolderError(dir, problems.slice(0, 8).join('; ') + (problems.length > 8 ? `; and ${problems.length - 8} more` : ''));
-  return { config: parsed.data, dims, weights };
+  return { config: parsed.data, dims, weights, storedDtype: storedDtype ?? 'F32', storedBytes };
+}
+
+/**
+ * Loads a model folder: the validated config and every parameter as float32 in memory (fp16 and
+ * bf16 weights are widened). For small models; large ones stream through {@link openModelFolder}.
+ */
+export async function loadModelFolder(dir: string): Promise<{ config: LlamaConfigInput; dims: ModelDims; weights: Map<string, Tensor> }> {
+  const { config, dims, weights } = await openModelFolder(dir);
+  return { config, dims, weights: new Map([...weights].map(([name, t]) => [name, materialize(t)])) };
 }

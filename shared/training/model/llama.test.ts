@@ -37,6 +37,46 @@ const FLAVOURS: [string, LlamaConfigInput][] = [
     },
   ],
   [
+    'mistral, head_dim wider than hidden / heads (Nemo-style), sliding window of 2, grouped-query attention',
+    {
+      model_type: 'mistral',
+      vocab_size: 13,
+      hidden_size: 8,
+      intermediate_size: 12,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 6,
+      sliding_window: 2,
+      rope_theta: 1_000_000,
+    },
+  ],
+  [
+    'llama, Llama 3 rope scaling',
+    {
+      model_type: 'llama',
+      vocab_size: 11,
+      hidden_size: 16,
+      intermediate_size: 12,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      rope_theta: 50,
+      rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+    },
+  ],
+  [
+    'llama, linear rope scaling (older "type" key)',
+    {
+      model_type: 'llama',
+      vocab_size: 11,
+      hidden_size: 8,
+      intermediate_size: 12,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      rope_scaling: { type: 'linear', factor: 4 },
+    },
+  ],
+  [
     'qwen2, attention biases',
     {
       model_type: 'qwen2',
@@ -83,9 +123,21 @@ function referenceForward(d: ModelDims, w: Weights, ids: number[][]): number[][]
   };
   const silu = (v: number) => v / (1 + Math.exp(-v));
   const half = d.headDim / 2;
+  // The frequency of pair j, written out as Hugging Face's rope initialisers do.
+  const frequency = (j: number): number => {
+    const f = 1 / d.ropeTheta ** ((2 * j) / d.headDim);
+    const s = d.ropeScaling;
+    if (!s) return f;
+    if (s.type === 'linear') return f / s.factor;
+    const wavelength = (2 * Math.PI) / f;
+    const scaled = wavelength > s.originalMaxPositions / s.lowFreqFactor ? f / s.factor : f;
+    const smooth = (s.originalMaxPositions / wavelength - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    const medium = !(wavelength < s.originalMaxPositions / s.highFreqFactor) && !(wavelength > s.originalMaxPositions / s.lowFreqFactor);
+    return medium ? ((1 - smooth) * scaled) / s.factor + smooth * scaled : scaled;
+  };
   const rope = (x: number[], pos: number) =>
     x.map((v, j) => {
-      const theta = pos / d.ropeTheta ** ((2 * (j % half)) / d.headDim);
+      const theta = pos * frequency(j % half);
       const rotated = j < half ? -x[j + half]! : x[j - half]!;
       return v * Math.cos(theta) + rotated * Math.sin(theta);
     });
@@ -111,7 +163,10 @@ function referenceForward(d: ModelDims, w: Weights, ids: number[][]): number[][]
       const attn = q.map((qs, pos) =>
         qs.flatMap((qh, head) => {
           const kvh = Math.floor(head / rep);
-          const scores = Array.from({ length: pos + 1 }, (_, t) => qh.reduce((a, qv, j) => a + qv * k[t]![kvh]![j]!, 0) / Math.sqrt(d.headDim));
+          const seen = (t: number) => d.slidingWindow === undefined || pos - t < d.slidingWindow;
+          const scores = Array.from({ length: pos + 1 }, (_, t) =>
+            seen(t) ? qh.reduce((a, qv, j) => a + qv * k[t]![kvh]![j]!, 0) / Math.sqrt(d.headDim) : -Infinity,
+          );
           const max = Math.max(...scores);
           const e = scores.map((s) => Math.exp(s - max));
           const z = e.reduce((a, b2) => a + b2, 0);
@@ -191,6 +246,27 @@ describe('Llama-family forward graph', () => {
     );
     expect(((out.loss as ort.Tensor).data as Float64Array)[0]).toBeCloseTo(nll / (batch * seq), 9);
     await session.release();
+  });
+
+  it('reads the scaling and window fields, and refuses ones it would otherwise ignore', () => {
+    const base = {
+      model_type: 'mistral' as const,
+      vocab_size: 5,
+      hidden_size: 8,
+      intermediate_size: 8,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+    };
+    expect(modelDims({ ...base, sliding_window: null, rope_scaling: null })).not.toHaveProperty('slidingWindow');
+    expect(modelDims({ ...base, sliding_window: 4096 }).slidingWindow).toBe(4096);
+    // Qwen2 configs name a window they do not use unless use_sliding_window is set; with it set, refused.
+    expect(modelDims({ ...base, model_type: 'qwen2', sliding_window: 4096, use_sliding_window: false })).not.toHaveProperty('slidingWindow');
+    expect(() => modelDims({ ...base, model_type: 'qwen2', sliding_window: 4096, use_sliding_window: true })).toThrow(/max_window_layers/);
+    expect(() => modelDims({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/rope scaling 'yarn' is not supported/);
+    expect(() => modelDims({ ...base, rope_scaling: { type: 'dynamic', factor: 2 } })).toThrow(/'dynamic' is not supported/);
+    expect(() => modelDims({ ...base, rope_scaling: { rope_type: 'llama3', factor: 8 } })).toThrow(/needs low_freq_factor/);
+    expect(() => modelDims({ ...base, rope_scaling: { rope_type: 'linear' } })).toThrow(/needs a factor/);
+    expect(modelDims({ ...base, rope_scaling: { rope_type: 'default' } })).not.toHaveProperty('ropeScaling');
   });
 
   it('refuses a config whose heads do not divide, naming the field', () => {

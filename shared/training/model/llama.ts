@@ -1,6 +1,6 @@
 import { tensor, type DType, type Graph, type Value } from '../graph/ir';
 import * as op from '../graph/ops';
-import type { ModelDims } from './config';
+import { ropeInverseFrequencies, type ModelDims } from './config';
 
 /**
  * The Llama-family forward pass as graph nodes, for a fixed [batch, seq] bucket (training and
@@ -13,11 +13,12 @@ import type { ModelDims } from './config';
 /** Rotary tables for positions 0..seq-1, [seq, headDim], as Hugging Face computes them (rotate-half layout). */
 export function ropeTables(d: ModelDims, seq: number): { cos: number[]; sin: number[] } {
   const half = d.headDim / 2;
+  const inverse = ropeInverseFrequencies(d);
   const cos: number[] = [];
   const sin: number[] = [];
   for (let p = 0; p < seq; p++) {
     for (let j = 0; j < d.headDim; j++) {
-      const invFreq = 1 / d.ropeTheta ** ((2 * (j % half)) / d.headDim);
+      const invFreq = inverse[j % half] as number;
       cos.push(Math.cos(p * invFreq));
       sin.push(Math.sin(p * invFreq));
     }
@@ -64,6 +65,11 @@ export function linear(g: Graph, x: Value, w: Value, b?: Value, adapter?: LoraAd
   return b ? op.add(g, y, b) : y;
 }
 
+/** Whether query position `q` attends to key position `k`: causal, and within the sliding window when there is one. */
+export function visible(q: number, k: number, slidingWindow?: number): boolean {
+  return k <= q && (slidingWindow === undefined || q - k < slidingWindow);
+}
+
 export function llamaForward(
   g: Graph,
   d: ModelDims,
@@ -86,7 +92,7 @@ export function llamaForward(
     tensor(
       dtype,
       [seq, seq],
-      Array.from({ length: seq * seq }, (_, k) => (k % seq > Math.floor(k / seq) ? -1e9 : 0)),
+      Array.from({ length: seq * seq }, (_, k) => (visible(Math.floor(k / seq), k % seq, d.slidingWindow) ? 0 : -1e9)),
     ),
     'causal_mask',
   );

@@ -1,0 +1,296 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir, totalmem } from 'node:os';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { LocalArtifactStore } from '../shared/artifacts';
+import { SamplingConfigSchema, TrainConfigSchema, type TrainConfig } from '../shared/contracts';
+import { generateConversation } from '../shared/data/synthetic/generator';
+import { generateResponses, openModel } from '../shared/evaluation/generation/engine';
+import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
+import { fineTune } from '../shared/training/fine-tune';
+import { artifactSpecOf } from '../shared/training/fine-tune-spec';
+import { modelDims, parameterShapes, type LlamaConfigInput } from '../shared/training/model/config';
+import { writeSafetensorsFile, type LazyTensorToWrite } from '../shared/training/safetensors';
+import { SPECIAL_TOKENS, tokenizerFiles, trainBpe, type TrainedBpe } from '../shared/training/tokenizer/bpe';
+import { intOption } from './options';
+
+/**
+ * Mistral-Nemo-12B's exact width (Wayfarer-2-12B's architecture) with 2 of its 40 layers: hidden
+ * 5120, 32 query and 8 key/value heads of an explicit head_dim 128 (queries 4096 wide, not 5120),
+ * intermediate 14336, a 131,072-token vocabulary, rope theta 1e6, untied LM head; about 1.89B
+ * parameters, 3.8 GB in bf16.
+ */
+export const NEMO_2_LAYERS: LlamaConfigInput = {
+  model_type: 'mistral',
+  vocab_size: 131_072,
+  hidden_size: 5120,
+  intermediate_size: 14_336,
+  num_hidden_layers: 2,
+  num_attention_heads: 32,
+  num_key_value_heads: 8,
+  head_dim: 128,
+  rms_norm_eps: 1e-5,
+  rope_theta: 1_000_000,
+  max_position_embeddings: 1_024_000,
+  sliding_window: null,
+  tie_word_embeddings: false,
+};
+
+/** Peak resident memory of this process so far (VmHWM), in bytes. */
+export function peakRssBytes(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : process.memoryUsage().rss;
+}
+
+const GB = 1024 ** 3;
+const gb = (bytes: number) => Number((bytes / GB).toFixed(2));
+
+/**
+ * A byte-level BPE of exactly `vocabSize` tokens: merges learned from synthetic conversations,
+ * then merges of token pairs not yet in the vocabulary until it is full (a 131k vocabulary needs
+ * far more text than a test has; every merge is of two existing tokens, so it is a valid BPE).
+ */
+function fullVocabularyBpe(vocabSize: number): TrainedBpe {
+  const corpus = Array.from({ length: 200 }, (_, i) =>
+    generateConversation(i, { seed: 3, crisisShare: 0.1, piiShare: 0 })
+      .messages.map((m) => m.content)
+      .join('\n'),
+  ).join('\n');
+  const bpe = trainBpe(corpus, 3000);
+  const budget = vocabSize - SPECIAL_TOKENS.length;
+  const tokens = [...bpe.vocab.keys()];
+  for (let i = 0; bpe.vocab.size < budget; i++) {
+    const a = tokens[i % tokens.length] as string;
+    for (let j = 0; j < 400 && bpe.vocab.size < budget; j++) {
+      const b = tokens[(i * 7 + j) % tokens.length] as string;
+      if (bpe.vocab.has(a + b)) continue;
+      bpe.merges.push([a, b]);
+      bpe.vocab.set(a + b, bpe.vocab.size);
+      tokens.push(a + b);
+    }
+  }
+  return bpe;
+}
+
+/**
+ * Writes the model folder as a checkpoint of a real 12B is laid out: bf16 weights in several
+ * safetensors shards with `model.safetensors.index.json`, `config.json`, a generated tokenizer.
+ * Weights are random (uniform, 1/sqrt(fan-in); norms 1) and made one tensor at a time.
+ */
+export async function writeShardedBf16Model(
+  dir: string,
+  config: LlamaConfigInput,
+  shards: number,
+  seed = 1,
+): Promise<{ bytes: number; parameters: number }> {
+  mkdirSync(dir, { recursive: true });
+  const dims = modelDims(config);
+  const shapes = parameterShapes(dims);
+  const sizes = shapes.map(([, s]) => s.reduce((a, b) => a * b, 1));
+  const parameters = sizes.reduce((a, b) => a + b, 0);
+  const perShard = Math.ceil((parameters * 2) / shards);
+  const files: LazyTensorToWrite[][] = [[]];
+  let inShard = 0;
+  let state = seed >>> 0 || 1;
+  shapes.forEach(([name, shape], i) => {
+    const n = sizes[i] as number;
+    if (inShard > 0 && inShard + n * 2 > perShard) {
+      files.push([]);
+      inShard = 0;
+    }
+    inShard += n * 2;
+    const fanIn = shape[shape.length - 1] as number;
+    (files[files.length - 1] as LazyTensorToWrite[]).push({
+      name,
+      dtype: 'BF16',
+      shape,
+      load: () => {
+        const out = new Uint16Array(n);
+        if (name.endsWith('norm.weight')) return out.fill(0x3f80); // 1.0
+        const scale = (2 * Math.sqrt(3)) / Math.sqrt(fanIn);
+        const f = new Float32Array(1);
+        const w = new Uint32Array(f.buffer);
+        for (let k = 0; k < n; k++) {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          f[0] = ((state >>> 0) / 2 ** 32 - 0.5) * scale;
+          out[k] = ((w[0] as number) + 0x7fff + (((w[0] as number) >>> 16) & 1)) >>> 16;
+        }
+        return out;
+      },
+    });
+  });
+  const weightMap: Record<string, string> = {};
+  for (const [k, tensors] of files.entries()) {
+    const file = `model-${String(k + 1).padStart(5, '0')}-of-${String(files.length).padStart(5, '0')}.safetensors`;
+    await writeSafetensorsFile(path.join(dir, file), tensors, { format: 'pt' });
+    for (const t of tensors) weightMap[t.name] = file;
+  }
+  await writeFile(
+    path.join(dir, 'model.safetensors.index.json'),
+    `${JSON.stringify({ metadata: { total_size: parameters * 2 }, weight_map: weightMap }, null, 2)}\n`,
+  );
+  await writeFile(
+    path.join(dir, 'config.json'),
+    `${JSON.stringify({ architectures: ['MistralForCausalLM'], ...config, torch_dtype: 'bfloat16' }, null, 2)}\n`,
+  );
+  await writeFile(path.join(dir, 'generation_config.json'), `${JSON.stringify({ do_sample: false, max_new_tokens: 64 }, null, 2)}\n`);
+  const { tokenizer, config: tokenizerConfig } = tokenizerFiles(fullVocabularyBpe(dims.vocab), 4096);
+  await writeFile(path.join(dir, 'tokenizer.json'), `${JSON.stringify(tokenizer)}\n`);
+  await writeFile(path.join(dir, 'tokenizer_config.json'), `${JSON.stringify(tokenizerConfig, null, 2)}\n`);
+  return { bytes: parameters * 2, parameters };
+}
+
+const trainConfig = (modelDir: string, steps: number, seq: number): TrainConfig =>
+  TrainConfigSchema.parse({
+    model: modelDir,
+    mode: 'lora',
+    steps,
+    warmupSteps: 1,
+    batch: 1,
+    seq,
+    evalEvery: steps,
+    evalBatches: 1,
+    checkpointEvery: steps,
+    lr: 1e-3,
+    minLr: 1e-4,
+    lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
+  });
+
+interface PhaseOptions {
+  dir: string;
+  steps: number;
+  seq: number;
+  tokens: number;
+}
+
+/** One phase, in its own process so that its peak memory is its own. Prints one JSON line. */
+async function runPhase(phase: string, o: PhaseOptions): Promise<void> {
+  const started = process.hrtime.bigint();
+  const seconds = () => Number((Number(process.hrtime.bigint() - started) / 1e9).toFixed(1));
+  const modelDir = path.join(o.dir, 'model');
+  const store = new LocalArtifactStore(path.join(o.dir, 'store'));
+  const config = trainConfig(modelDir, o.steps, o.seq);
+  let result: Record<string, unknown> = {};
+  if (phase === 'create') {
+    const r = await writeShardedBf16Model(modelDir, NEMO_2_LAYERS, 4);
+    result = { parameters: r.parameters, weightsGB: gb(r.bytes), shards: 4 };
+  } else if (phase === 'artifacts') {
+    const r = await generateTrainingArtifacts(store, artifactSpecOf(config, modelDir));
+    result = { files: Object.fromEntries(Object.entries(r.files).map(([name, f]) => [name, gb(f.bytes)])), cacheHit: r.cacheHit };
+  } else if (phase === 'train') {
+    const shard = async (name: string, split: string, from: number, n: number) => {
+      const text = Array.from(
+        { length: n },
+        (_, i) => `${JSON.stringify({ ...generateConversation(from + i, { seed: 5, crisisShare: 0.2, piiShare: 0 }), id: `${name}-${i}` })}\n`,
+      ).join('');
+      return { split, kind: 'source', ...(await store.writeText(`data/${name}`, text)), records: n };
+    };
+    const manifest = await store.writeText(
+      'data/manifest.json',
+      JSON.stringify({ kind: 'augmented-dataset', shards: [await shard('train.jsonl', 'train', 0, 16), await shard('val.jsonl', 'val', 500, 4)] }),
+    );
+    const trained = await fineTune({
+      store,
+      config,
+      dataManifestUri: manifest.uri,
+      runId: 'bench-large-model',
+      executionProvider: 'cpu',
+      onProgress: () => undefined,
+    });
+    const curve = JSON.parse(await store.readText(trained.lossCurveUri)) as { losses: { step: number; loss: number }[] };
+    result = {
+      steps: trained.steps,
+      losses: curve.losses.map((l) => Number(l.loss.toFixed(4))),
+      baseValLoss: trained.baseValLoss,
+      bestValLoss: trained.bestValLoss,
+      checkpointUri: trained.lastCheckpointUri ?? null,
+      exported: trained.modelUri ? await store.localPath(trained.modelUri, { folder: true }) : null,
+    };
+  } else if (phase === 'generate') {
+    const exported = JSON.parse(readFileSync(path.join(o.dir, 'exported.json'), 'utf8')) as { dir: string };
+    const m = await openModel(exported.dir, ['cpu'], { fusedAttention: true });
+    const opened = seconds();
+    const sampling = SamplingConfigSchema.parse({ maxNewTokens: o.tokens, temperature: 0, repetitionPenalty: 1, batch: 1 });
+    const stepTimes: number[] = [];
+    const t0 = process.hrtime.bigint();
+    const [r] = await generateResponses(
+      m,
+      [{ id: 'p', messages: [{ role: 'user', content: 'I have been feeling anxious at work lately.' }] }],
+      sampling,
+      undefined,
+      undefined,
+      () => stepTimes.push(Number(process.hrtime.bigint() - t0) / 1e9),
+    );
+    await m.session.release();
+    const decode = stepTimes.length > 1 ? (stepTimes.length - 1) / ((stepTimes[stepTimes.length - 1] as number) - (stepTimes[0] as number)) : 0;
+    result = {
+      openSeconds: opened,
+      tokens: r?.tokens ?? 0,
+      timeToFirstTokenMs: Math.round((stepTimes[0] ?? 0) * 1000),
+      decodeTokensPerSecond: Number(decode.toFixed(2)),
+    };
+  } else throw new Error(`--phase must be create, artifacts, train or generate`);
+  console.log(JSON.stringify({ phase, seconds: seconds(), peakRssGB: gb(peakRssBytes()), ...result }));
+}
+
+function child(phase: string, o: PhaseOptions): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const args = [path.join(__dirname, '..', 'bin', 'pixel.js'), 'bench', 'large-model', '--phase', phase, '--dir', o.dir];
+    args.push('--steps', String(o.steps), '--seq', String(o.seq), '--tokens', String(o.tokens));
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('exit', (code, signal) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`phase ${phase} failed (${signal ?? `exit ${code}`})`));
+      try {
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        reject(new Error(`phase ${phase} printed no JSON`));
+      }
+    });
+  });
+}
+
+export function registerBenchLargeModelCommand(bench: Command): void {
+  bench
+    .command('large-model')
+    .description(
+      'A Mistral-Nemo-wide model with 2 layers (1.9B parameters, sharded bf16) through artifacts, LoRA steps, checkpoint, merge/export and greedy generation, each phase in its own process with its peak memory; prints JSON',
+    )
+    .option('--steps <n>', 'LoRA steps', intOption('--steps', 1), 3)
+    .option('--seq <n>', 'tokens per training sequence', intOption('--seq', 8), 32)
+    .option('--tokens <n>', 'tokens to generate', intOption('--tokens', 1), 8)
+    .option('--dir <dir>', 'work folder (kept); default a temporary folder, removed afterwards')
+    .option('--phase <name>', 'run one phase in this process (used by the benchmark itself)')
+    .action(async (opts: { steps: number; seq: number; tokens: number; dir?: string; phase?: string }) => {
+      if (opts.phase) {
+        if (!opts.dir) throw new Error('--phase needs --dir');
+        await runPhase(opts.phase, { dir: path.resolve(opts.dir), steps: opts.steps, seq: opts.seq, tokens: opts.tokens });
+        return;
+      }
+      const dir = opts.dir ? path.resolve(opts.dir) : mkdtempSync(path.join(tmpdir(), 'pixel-large-model-'));
+      const o = { dir, steps: opts.steps, seq: opts.seq, tokens: opts.tokens };
+      const log = (m: string) => console.error(`[bench:large-model] ${m}`);
+      try {
+        const phases: Record<string, Record<string, unknown>> = {};
+        for (const phase of ['create', 'artifacts', 'train', 'generate']) {
+          log(`${phase} ...`);
+          phases[phase] = await child(phase, o);
+          log(JSON.stringify(phases[phase]));
+          if (phase === 'train') {
+            if (!phases.train?.exported) throw new Error('training exported no model');
+            await writeFile(path.join(dir, 'exported.json'), JSON.stringify({ dir: phases.train.exported }));
+          }
+        }
+        console.log(JSON.stringify({ model: 'Mistral-Nemo width, 2 layers (bf16 shards)', machineMemoryGB: gb(totalmem()), ...o, phases }, null, 2));
+      } finally {
+        if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+      }
+    });
+}
