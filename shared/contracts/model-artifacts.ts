@@ -45,6 +45,8 @@ export const GenerateArtifactsInputSchema = z
     adamw: AdamWSpecSchema.prefault({}),
     /** Loss terms compiled into the graphs besides cross-entropy (weights are runtime inputs). */
     objectives: ObjectiveTermsSchema.prefault({}),
+    /** LoRA graphs: the frozen base's matrices in float16 (see the train config's `frozenPrecision`). */
+    frozenDtype: z.enum(['float32', 'float16']).optional(),
   })
   .strict();
 export type GenerateArtifactsInput = z.input<typeof GenerateArtifactsInputSchema>;

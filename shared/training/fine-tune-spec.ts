@@ -11,5 +11,7 @@ export function artifactSpecOf(config: TrainConfig, modelDir: string): GenerateA
     lora: config.lora,
     adamw: config.adamw,
     objectives: { unlikelihood: config.objectives.unlikelihood > 0, kl: false },
+    // Only when it changes the graphs, so the artifacts (and training keys) of float32 runs keep their keys.
+    ...(config.mode === 'lora' && config.frozenPrecision === 'float16' ? { frozenDtype: 'float16' as const } : {}),
   };
 }

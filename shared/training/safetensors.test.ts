@@ -7,6 +7,7 @@ import {
   readSafetensorsFolder,
   readTensorBytes,
   toBfloat16,
+  toFloat16,
   toFloat32,
   writeSafetensors,
   writeSafetensorsFile,
@@ -162,5 +163,14 @@ describe('safetensors', () => {
     expect(Array.from(words.slice(0, 4))).toEqual([0x3f80, 0x3f80, 0x3f82, 0xc020]);
     expect(Number.isNaN(toFloat32({ dtype: 'BF16', shape: [1], bytes: new Uint8Array(words.slice(4, 5).buffer) })[0])).toBe(true);
     expect(words[5]).toBe(0x7f80);
+  });
+
+  it('rounds float32 to float16 to nearest even, with overflow to infinity and subnormals, and reads it back', () => {
+    const values = [1, -0.5, 65504, 65520, 2 ** -24, 2 ** -25, 3 * 2 ** -25, 1 + 2 ** -11, 0.1, NaN];
+    const words = Array.from(toFloat16(Float32Array.from(values)));
+    expect(words.slice(0, 8)).toEqual([0x3c00, 0xb800, 0x7bff, 0x7c00, 0x0001, 0x0000, 0x0002, 0x3c00]);
+    const back = toFloat32({ dtype: 'F16', shape: [values.length], bytes: new Uint8Array(Uint16Array.from(words).buffer) });
+    expect(Math.abs((back[8] as number) - 0.1)).toBeLessThan(0.1 * 2 ** -11);
+    expect(Number.isNaN(back[9])).toBe(true);
   });
 });

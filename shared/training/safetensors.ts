@@ -204,6 +204,46 @@ export function toFloat32(entry: SafetensorsEntry): Float32Array {
   }
 }
 
+/** float32 values as IEEE half-precision words, rounded to nearest even (overflow to infinity, tiny values to subnormals or zero). */
+export function toFloat16(values: Float32Array): Uint16Array {
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const w = words[i] as number;
+    const sign = (w >>> 16) & 0x8000;
+    const exp = (w >>> 23) & 0xff;
+    let mant = w & 0x7fffff;
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
+      continue;
+    }
+    const e = exp - 127 + 15;
+    if (e >= 31) {
+      out[i] = sign | 0x7c00;
+      continue;
+    }
+    if (e <= 0) {
+      if (e < -10) {
+        out[i] = sign;
+        continue;
+      }
+      mant |= 0x800000;
+      const shift = 14 - e;
+      const half = 1 << (shift - 1);
+      const rest = mant & ((1 << shift) - 1);
+      let m = mant >>> shift;
+      if (rest > half || (rest === half && m & 1)) m += 1;
+      out[i] = sign | m;
+      continue;
+    }
+    let h = (e << 10) | (mant >>> 13);
+    const rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h += 1; // may carry into the exponent: still right
+    out[i] = sign | h;
+  }
+  return out;
+}
+
 /** float32 values as bfloat16 words, rounded to nearest even (NaN stays NaN). */
 export function toBfloat16(values: Float32Array): Uint16Array {
   const words = new Uint32Array(values.buffer, values.byteOffset, values.length);

@@ -126,6 +126,7 @@ export async function generateTrainingArtifacts(
       lora: spec.lora,
       adamw: spec.adamw,
       objectives: spec.objectives,
+      ...(spec.frozenDtype ? { frozenDtype: spec.frozenDtype } : {}),
     };
     const frozen = mode === 'lora' ? model.weights : undefined;
     onProgress?.(`train-step-${mode}`);

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint';
-import { tensor, type Tensor } from '../graph/ir';
+import { initializerBytes, tensor, type Tensor } from '../graph/ir';
 import { toOnnx } from '../graph/onnx-writer';
 import { modelDims, parameterShapes, type ModelDims } from '../model/config';
 import { gradients } from '../graph/autodiff';
-import { buildEval, buildTrainStep, type ArtifactManifest, type TrainStepSpec } from './train-step';
+import { buildEval, buildTrainStep, specHash, type ArtifactManifest, type TrainStepSpec } from './train-step';
 import { seededStream } from '../../../test/helpers';
 
 const CORPUS =
@@ -128,6 +128,36 @@ describe('train-step artifact', () => {
     };
     const losses = await train(manifest, toOnnx(graph), spec, init, 200, 1e-2);
     expect(mean(losses.slice(-10))).toBeLessThan(mean(losses.slice(0, 10)) * 0.75);
+  }, 60_000);
+
+  it('LoRA on a float16 frozen base: half the stored bytes, the float32 graph’s losses within float16 rounding, adapters in float32', async () => {
+    const dims = dimsFor(VOCAB.length);
+    const lora = { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'] };
+    const spec: TrainStepSpec = { dims, batch: 4, seq: 16, dtype: 'float32', mode: 'lora', lora };
+    const half: TrainStepSpec = { ...spec, frozenDtype: 'float16' };
+    const base = initWeights(dims, 'float32', 5);
+    const full = buildTrainStep(spec, base);
+    const reduced = buildTrainStep(half, base);
+    expect(specHash(half)).not.toBe(specHash(spec));
+    expect(reduced.manifest.trainable).toEqual(full.manifest.trainable);
+    expect(reduced.manifest.inputs.filter((i) => i.dtype !== 'float32' && i.dtype !== 'int64')).toEqual([]);
+    const bytes = (g: typeof full.graph) => [...g.initializers.values()].reduce((n, t) => n + initializerBytes(t), 0);
+    expect(bytes(reduced.graph)).toBeLessThan(bytes(full.graph) * 0.55);
+    const init = () => {
+      const rnd = seededStream(23);
+      return (name: string, shape: number[]) => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        return new ort.Tensor(
+          'float32',
+          name.endsWith('lora_A') ? Array.from({ length: n }, () => rnd() * 0.2) : new Array<number>(n).fill(0),
+          shape,
+        );
+      };
+    };
+    const a = await train(full.manifest, toOnnx(full.graph), spec, init(), 20, 1e-2);
+    const b = await train(reduced.manifest, toOnnx(reduced.graph), half, init(), 20, 1e-2);
+    a.forEach((loss, i) => expect(Math.abs(loss - b[i]!) / loss).toBeLessThan(5e-3));
+    expect(b).not.toEqual(a); // the base really was rounded to float16
   }, 60_000);
 
   it('the eval artifact gives the train step’s loss for the same weights and batch, per example too', async () => {

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { AdamWSpecSchema, LoraSpecSchema, type AdamWSpec, type LoraSpec, type ObjectiveTerms } from '../../contracts/model-artifacts';
-import { Graph, type DType, type Initializer, type Value } from '../graph/ir';
+import { Graph, initializerData, type DType, type Initializer, type Value } from '../graph/ir';
+import { toFloat16 } from '../safetensors';
 import * as op from '../graph/ops';
 import { adamWStep } from '../graph/optimizer';
 import { parameterShapes, type ModelDims } from '../model/config';
@@ -27,12 +28,19 @@ export interface TrainStepSpec {
    * that is on, in this order]), so a run can change or zero it without a new graph.
    */
   objectives?: Partial<ObjectiveTerms>;
+  /**
+   * LoRA only: the frozen base's matrices in float16 (half the memory: what lets a 12B base fit
+   * one 80 GB GPU), multiplied in float16 with float32 results; adapters, norms, loss and AdamW
+   * state stay float32. For execution providers with float16 kernels (CUDA); the CPU provider
+   * widens them back to float32 when it loads the graph.
+   */
+  frozenDtype?: 'float32' | 'float16';
 }
 
 const IoSpecSchema = z
   .object({
     name: z.string().min(1),
-    dtype: z.enum(['float32', 'float64', 'int64', 'int32', 'uint8', 'bool']),
+    dtype: z.enum(['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool']),
     shape: z.array(z.union([z.number().int(), z.string()])),
   })
   .strict();
@@ -69,6 +77,7 @@ export function specHash(spec: TrainStepSpec): string {
         lora: mode === 'lora' ? (spec.lora ?? LoraSpecSchema.parse({})) : null,
         adamw: spec.adamw ?? AdamWSpecSchema.parse({}),
         objectives: spec.objectives ?? {},
+        ...(spec.mode === 'lora' && spec.frozenDtype === 'float16' ? { frozenDtype: 'float16' } : {}),
       }),
     )
     .digest('hex')
@@ -109,7 +118,8 @@ function buildModel(g: Graph, spec: TrainStepSpec, frozen: ReadonlyMap<string, I
     if (!t) throw new Error(`LoRA needs the base weight ${name}`);
     if (t.dtype !== dtype || t.dims.join() !== shape.join())
       throw new Error(`base weight ${name} is ${t.dtype} [${t.dims.join(', ')}], expected ${dtype} [${shape.join(', ')}]`);
-    const base = g.initializer(name, t);
+    const half = spec.frozenDtype === 'float16' && shape.length === 2;
+    const base = g.initializer(name, half ? { dtype: 'float16', dims: t.dims, load: () => toFloat16(initializerData(t) as Float32Array) } : t);
     frozenNames.push(name);
     const target = lora.targets.some((x) => name.endsWith(`.${x}.weight`));
     if (!target) {

@@ -6,7 +6,7 @@
  * an ONNX ModelProto.
  */
 
-export type DType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8' | 'bool';
+export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
@@ -16,7 +16,8 @@ export interface Value {
   readonly shape: Shape;
 }
 
-export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+/** float16 values are their IEEE half-precision bit patterns in a Uint16Array. */
+export type TensorData = Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
 
 export interface Tensor {
   dtype: DType;
@@ -57,7 +58,7 @@ export interface LazyTensor {
 /** A stored weight: its values, or how to read them. */
 export type Initializer = Tensor | LazyTensor;
 
-const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 };
 
 export const isLazy = (t: Initializer): t is LazyTensor => typeof (t as LazyTensor).load === 'function';
 /** The tensor's size in bytes, without reading a lazy one. */
@@ -82,6 +83,7 @@ export const tensorAttr = (value: Tensor): Attr => ({ kind: 'tensor', value });
 const ARRAYS: Record<DType, (n: number) => TensorData> = {
   float32: (n) => new Float32Array(n),
   float64: (n) => new Float64Array(n),
+  float16: (n) => new Uint16Array(n),
   int64: (n) => new BigInt64Array(n),
   int32: (n) => new Int32Array(n),
   uint8: (n) => new Uint8Array(n),
@@ -101,7 +103,7 @@ export function tensor(dtype: DType, dims: readonly number[], values: readonly n
   return { dtype, dims, data };
 }
 
-export const isFloat = (dtype: DType): boolean => dtype === 'float32' || dtype === 'float64';
+export const isFloat = (dtype: DType): boolean => dtype === 'float32' || dtype === 'float64' || dtype === 'float16';
 export const sameDim = (a: Dim, b: Dim): boolean => a === b;
 export const numel = (shape: Shape): number | undefined =>
   shape.every((d) => typeof d === 'number') ? (shape as number[]).reduce((a, b) => a * b, 1) : undefined;

@@ -269,6 +269,17 @@ RULES.set('LogSoftmax', ({ g, node, output, grad }) => {
 });
 
 /** Rows of `table` ([V, d]) picked by integer `ids` (any shape): an embedding lookup. */
+const ONNX_TYPE: Partial<Record<DType, number>> = { float32: 1, float16: 10, float64: 11 };
+
+/** Converts a float value to another float type (the frozen float16 base of a LoRA graph to and from float32). */
+export function cast(g: Graph, x: Value, to: DType): Value {
+  if (x.dtype === to) return x;
+  const code = ONNX_TYPE[to];
+  if (code === undefined || !isFloat(x.dtype)) throw new Error(`cast: ${x.dtype} to ${to} is not a float conversion`);
+  return g.node('Cast', [x], { to: int(code) }, [{ dtype: to, shape: x.shape }])[0] as Value;
+}
+RULES.set('Cast', ({ g, inputs: [x], grad }) => [cast(g, grad, (x as Value).dtype)]);
+
 export function gather(g: Graph, table: Value, ids: Value): Value {
   if (isFloat(ids.dtype)) throw new Error('gather: ids must be integers');
   return g.node('Gather', [table, ids], { axis: int(0) }, [{ dtype: table.dtype, shape: [...ids.shape, ...table.shape.slice(1)] }])[0] as Value;

@@ -57,7 +57,12 @@ export interface ForwardOptions {
  * frozen W is the gradient of x alone.
  */
 export function linear(g: Graph, x: Value, w: Value, b?: Value, adapter?: LoraAdapter): Value {
-  let y = op.matmul(g, x, op.transpose(g, w, [1, 0]));
+  // A frozen weight kept in float16 (a LoRA base on a GPU): the product runs in float16 and its
+  // result comes back as float32, so the adapters, norms, loss and optimizer stay in float32.
+  let y =
+    w.dtype === x.dtype
+      ? op.matmul(g, x, op.transpose(g, w, [1, 0]))
+      : op.cast(g, op.matmul(g, op.cast(g, x, w.dtype), op.transpose(g, w, [1, 0])), x.dtype);
   if (adapter) {
     const low = op.matmul(g, op.matmul(g, x, op.transpose(g, adapter.a, [1, 0])), op.transpose(g, adapter.b, [1, 0]));
     y = op.add(g, y, op.mul(g, low, g.scalar(x.dtype, adapter.scale)));
@@ -106,7 +111,7 @@ export function llamaForward(
     return op.reshape(g, op.expand(g, five, [batch, d.kvHeads, rep, seq, d.headDim]), [batch, d.heads, seq, d.headDim]);
   };
 
-  let h = op.gather(g, p('model.embed_tokens.weight'), ids);
+  let h = op.cast(g, op.gather(g, p('model.embed_tokens.weight'), ids), dtype);
   for (let i = 0; i < d.layers; i++) {
     const pre = `model.layers.${i}`;
     const x = op.rmsNorm(g, h, p(`${pre}.input_layernorm.weight`), d.eps);
