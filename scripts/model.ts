@@ -1,13 +1,24 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
-import { GenerateArtifactsInputSchema, parseWith } from '../shared/contracts';
+import { GenerateArtifactsInputSchema, LoraSpecSchema, SamplingConfigSchema, TrainConfigSchema, parseWith } from '../shared/contracts';
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import { importGguf } from '../shared/training/gguf/import';
 import { parameterShapes } from '../shared/training/model/config';
 import { BASE_MODEL_PRESETS, ensurePreset, type BaseModelPreset } from '../shared/training/model/base-model';
 import { createDefaultModel } from '../shared/training/model/default-model';
 import { loadModelFolder } from '../shared/training/model/folder';
+import {
+  LORA_TARGETS,
+  defaultFrozenDtype,
+  formatBytes,
+  largestItems,
+  parseDevice,
+  planMemory,
+  readModelConfig,
+  type FrozenDtype,
+  type LoraTarget,
+} from '../shared/training/model/memory-plan';
 import { intOption } from './options';
 
 export function registerModelCommands(program: Command): void {
@@ -84,4 +95,101 @@ export function registerModelCommands(program: Command): void {
       );
       console.log(JSON.stringify(result, null, 2));
     });
+  const trainDefaults = TrainConfigSchema.parse({});
+  const samplingDefaults = SamplingConfigSchema.parse({});
+  model
+    .command('plan')
+    .description(
+      "The memory a run needs (weights, LoRA and optimizer state, activations, KV cache) and whether it fits the device, from the model's config.json alone; prints JSON",
+    )
+    .requiredOption('--model <dir>', 'a model folder (only its config.json is read)')
+    .option('--mode <mode>', 'lora or full', trainDefaults.mode)
+    .option('--batch <n>', 'sequences per train step', intOption('--batch', 1, 65_536), trainDefaults.batch)
+    .option('--seq <n>', 'tokens per sequence', intOption('--seq', 1, 1_048_576), trainDefaults.seq)
+    .option('--lora-rank <n>', 'LoRA rank', intOption('--lora-rank', 1, 512), LoraSpecSchema.parse({}).rank)
+    .option(
+      '--lora-targets <list>',
+      `LoRA target projections, comma-separated (${LORA_TARGETS.join(', ')})`,
+      LoraSpecSchema.parse({}).targets.join(','),
+    )
+    .option('--device <spec>', 'cpu (this machine), cpu:24GB or cuda:80GB', 'cpu')
+    .option('--frozen-dtype <dtype>', 'frozen base weights in LoRA: float32 or float16 (default: float32 on cpu, float16 on cuda)')
+    .option('--max-new-tokens <n>', 'generation: new tokens per response', intOption('--max-new-tokens', 1, 1_048_576), samplingDefaults.maxNewTokens)
+    .option('--gen-batch <n>', 'generation: prompts decoded together', intOption('--gen-batch', 1, 4096), samplingDefaults.batch)
+    .option('--prompt-tokens <n>', 'generation: prompt tokens (default: --seq)', intOption('--prompt-tokens', 1, 1_048_576))
+    .option('--check', 'exit 1 when the run does not fit')
+    .action(
+      (opts: {
+        model: string;
+        mode: string;
+        batch: number;
+        seq: number;
+        loraRank: number;
+        loraTargets: string;
+        device: string;
+        frozenDtype?: string;
+        maxNewTokens: number;
+        genBatch: number;
+        promptTokens?: number;
+        check?: boolean;
+      }) => {
+        if (opts.mode !== 'lora' && opts.mode !== 'full') throw new Error(`--mode must be lora or full, not "${opts.mode}"`);
+        if (opts.frozenDtype !== undefined && opts.frozenDtype !== 'float32' && opts.frozenDtype !== 'float16')
+          throw new Error(`--frozen-dtype must be float32 or float16, not "${opts.frozenDtype}"`);
+        const targets = opts.loraTargets.split(',').map((t) => t.trim());
+        const unknown = targets.filter((t) => !(LORA_TARGETS as readonly string[]).includes(t));
+        if (unknown.length > 0) throw new Error(`--lora-targets: unknown ${unknown.join(', ')} (use ${LORA_TARGETS.join(', ')})`);
+        const device = parseDevice(opts.device);
+        const dir = path.resolve(opts.model);
+        const { dims, storedDtype } = readModelConfig(dir);
+        const mode = opts.mode;
+        const plan = (frozenDtype: FrozenDtype) =>
+          planMemory(dims, {
+            mode,
+            batch: opts.batch,
+            seq: opts.seq,
+            lora: { rank: opts.loraRank, targets: targets as LoraTarget[] },
+            frozenDtype,
+            storedDtype,
+            device,
+            generation: { batch: opts.genBatch, maxTokens: opts.maxNewTokens, ...(opts.promptTokens ? { promptTokens: opts.promptTokens } : {}) },
+          });
+        const chosen = plan(opts.frozenDtype ?? defaultFrozenDtype(device.kind));
+        // LoRA: both precisions of the frozen weights, side by side.
+        const precisions =
+          mode === 'lora'
+            ? (['float32', 'float16'] as const).map((dtype) => {
+                const p = plan(dtype);
+                return { frozenDtype: dtype, trainingBytes: p.training.bytes, training: formatBytes(p.training.bytes), fits: p.training.fits };
+              })
+            : undefined;
+        console.log(
+          JSON.stringify(
+            {
+              model: dir,
+              dims: { vocab: dims.vocab, hidden: dims.hidden, layers: dims.layers, heads: dims.heads, kvHeads: dims.kvHeads, headDim: dims.headDim },
+              storedDtype,
+              ...chosen,
+              table: undefined,
+              summary: {
+                training: formatBytes(chosen.training.bytes),
+                generation: chosen.generation ? formatBytes(chosen.generation.bytes) : undefined,
+                device: formatBytes(device.bytes),
+              },
+              ...(precisions ? { precisions } : {}),
+            },
+            null,
+            2,
+          ),
+        );
+        if (!opts.check) console.error(chosen.table);
+        else if (!chosen.fits) {
+          const failing = chosen.training.fits ? 'generation' : 'training';
+          const t = chosen.training.fits ? chosen.generation! : chosen.training;
+          throw new Error(
+            `${failing} does not fit ${device.text}: needs ${formatBytes(t.bytes)} of ${formatBytes(device.bytes)} (largest: ${largestItems(t, device.kind)})`,
+          );
+        }
+      },
+    );
 }

@@ -8,6 +8,7 @@ import { exportFineTuned } from './export';
 import { artifactSpecOf } from './fine-tune-spec';
 import { lossChartSvg } from './loss-chart';
 import { BaseModelError, resolveBaseModel } from './model/base-model';
+import { fineTuneMemoryDecision, readModelConfig } from './model/memory-plan';
 import { runTrainingInThread, TrainingError, type TrainDone } from './run-training';
 import { trainingKeyOf } from './training-key';
 
@@ -57,11 +58,41 @@ export interface FineTuneOptions {
 }
 
 /**
+ * Refuses a run that cannot fit its device, from the model's config.json alone (before any
+ * artifact is generated or weight loaded): the memory plan of its training on this machine's RAM
+ * (CPU) or on the GPU memory PIXEL_GPU_MEMORY_GB gives (CUDA; without it the check is skipped).
+ */
+function checkMemory(modelDir: string, config: TrainConfig, executionProvider: 'cpu' | 'cuda', onLog: FineTuneOptions['onLog']): void {
+  let model: ReturnType<typeof readModelConfig>;
+  try {
+    model = readModelConfig(modelDir);
+  } catch (err) {
+    throw new FineTuneInputError((err as Error).message);
+  }
+  const decision = fineTuneMemoryDecision(
+    model.dims,
+    {
+      mode: config.mode,
+      batch: config.batch,
+      seq: config.seq,
+      lora: config.lora,
+      frozenDtype: config.frozenPrecision,
+      storedDtype: model.storedDtype,
+    },
+    executionProvider,
+  );
+  if (decision.kind === 'too-large' || decision.kind === 'invalid') throw new FineTuneInputError(decision.message);
+  if (decision.kind === 'skipped') onLog?.(`memory check skipped: ${decision.reason}`);
+  else onLog?.('memory plan', { trainingBytes: decision.plan.training.bytes, deviceBytes: decision.plan.device.bytes });
+}
+
+/**
  * The fine-tune stage, top to bottom: resolve the base model (the embedded default is created
- * on first use), read the data manifest, generate (or reuse) the training artifacts, train in a
- * worker thread from the previous attempt's checkpoint if there is one, then write the loss
- * curve and chart and export the best checkpoint (else the last) as a model folder with its
- * inference graph. Everything it reads or writes goes through the artifact store.
+ * on first use), check that the run fits its device's memory, read the data manifest, generate
+ * (or reuse) the training artifacts, train in a worker thread from the previous attempt's
+ * checkpoint if there is one, then write the loss curve and chart and export the best checkpoint
+ * (else the last) as a model folder with its inference graph. Everything it reads or writes goes
+ * through the artifact store.
  */
 export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
   const { store, config, runId } = o;
@@ -72,6 +103,7 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
     if (err instanceof BaseModelError) throw new FineTuneInputError(err.message);
     throw err;
   }
+  checkMemory(modelDir, config, o.executionProvider, o.onLog);
   let manifest: z.infer<typeof DataManifestSchema>;
   let manifestText: string;
   try {

@@ -1,0 +1,367 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { modelDims, type LlamaConfigInput } from './config';
+import { MODEL_PRESETS } from './default-model';
+import {
+  RUNTIME_BYTES,
+  fineTuneMemoryDecision,
+  formatBytes,
+  parseDevice,
+  planMemory,
+  readModelConfig,
+  type DeviceSpec,
+  type LoraTarget,
+  type MemoryPlan,
+} from './memory-plan';
+import { NEMO_2_LAYERS } from './sharded-model';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const cpu = (gib = 1000): DeviceSpec => parseDevice(`cpu:${gib}GB`);
+const item = (plan: MemoryPlan, key: string, part: 'training' | 'generation' = 'training') =>
+  plan[part]?.items.find((i) => i.key === key)?.bytes ?? 0;
+
+// The shapes scripts/measure-memory.ts measures (its CASES), by name.
+const M13: LlamaConfigInput = {
+  model_type: 'llama',
+  vocab_size: 1024,
+  hidden_size: 512,
+  intermediate_size: 1376,
+  num_hidden_layers: 4,
+  num_attention_heads: 8,
+  num_key_value_heads: 8,
+  tie_word_embeddings: false,
+};
+const VOCAB_131K: LlamaConfigInput = {
+  model_type: 'llama',
+  vocab_size: 131_072,
+  hidden_size: 256,
+  intermediate_size: 688,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  tie_word_embeddings: true,
+};
+const VOCAB_131K_NARROW: LlamaConfigInput = {
+  ...VOCAB_131K,
+  hidden_size: 128,
+  intermediate_size: 344,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+};
+const VOCAB_64K_UNTIED: LlamaConfigInput = {
+  model_type: 'llama',
+  vocab_size: 65_536,
+  hidden_size: 512,
+  intermediate_size: 1376,
+  num_hidden_layers: 2,
+  num_attention_heads: 8,
+  num_key_value_heads: 2,
+  tie_word_embeddings: false,
+};
+const VOCAB_131K_WIDE_TIED: LlamaConfigInput = { ...VOCAB_64K_UNTIED, vocab_size: 131_072, intermediate_size: 1024, tie_word_embeddings: true };
+const GQA_LONG: LlamaConfigInput = {
+  model_type: 'mistral',
+  vocab_size: 2048,
+  hidden_size: 256,
+  intermediate_size: 512,
+  num_hidden_layers: 2,
+  num_attention_heads: 8,
+  num_key_value_heads: 2,
+  head_dim: 64,
+};
+const QWEN2_SMALL: LlamaConfigInput = {
+  model_type: 'qwen2',
+  vocab_size: 4096,
+  hidden_size: 384,
+  intermediate_size: 1024,
+  num_hidden_layers: 3,
+  num_attention_heads: 6,
+  num_key_value_heads: 2,
+  tie_word_embeddings: false,
+};
+const QWEN3_SMALL: LlamaConfigInput = {
+  model_type: 'qwen3',
+  vocab_size: 8192,
+  hidden_size: 256,
+  intermediate_size: 768,
+  num_hidden_layers: 3,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 64,
+  tie_word_embeddings: true,
+};
+
+interface Measured {
+  name: string;
+  config: LlamaConfigInput;
+  mode: 'full' | 'lora';
+  batch: number;
+  seq: number;
+  lora?: { rank: number; targets: LoraTarget[] };
+  /** Peak RSS minus the baseline before anything was loaded (MiB): the real trainer, 6 steps, an evaluation every 2. */
+  trainingMiB: number;
+  /** The same for generation (openModel, one batch decoded with the KV cache). */
+  generation?: { batch: number; prompt: number; maxNewTokens: number; MiB: number };
+  /** Not used to set the measured constants of memory-plan.ts: a check of them. */
+  holdout?: boolean;
+}
+
+/**
+ * Measured with `node --expose-gc --require tsx/cjs scripts/measure-memory.ts` on 2026-12-05 at
+ * commit 90fa67e (node 20.20.2, onnxruntime-node 1.30.0, CPU provider, 2 threads; a 2-core,
+ * 24 GB machine with other work running). Baselines were 92 to 97 MiB (the plan's runtime term);
+ * a second run gave every figure within 3% (18 MiB) of these.
+ * The measuring children load a 300-token tokenizer, so the plan is given that vocabulary for it.
+ */
+const MEASURED: Measured[] = [
+  { name: 'random-small-full', config: MODEL_PRESETS.default, mode: 'full', batch: 4, seq: 128, trainingMiB: 395 },
+  { name: 'random-small-lora', config: MODEL_PRESETS.default, mode: 'lora', batch: 4, seq: 128, trainingMiB: 286 },
+  { name: 'llama-13.7m-full', config: M13, mode: 'full', batch: 8, seq: 128, trainingMiB: 1163 },
+  {
+    name: 'llama-13.7m-lora',
+    config: M13,
+    mode: 'lora',
+    batch: 8,
+    seq: 128,
+    trainingMiB: 814,
+    generation: { batch: 16, prompt: 256, maxNewTokens: 64, MiB: 521 },
+  },
+  { name: 'vocab-131k-full', config: VOCAB_131K_NARROW, mode: 'full', batch: 2, seq: 64, trainingMiB: 1707 },
+  {
+    name: 'vocab-131k-lora',
+    config: VOCAB_131K,
+    mode: 'lora',
+    batch: 2,
+    seq: 64,
+    trainingMiB: 1397,
+    generation: { batch: 8, prompt: 128, maxNewTokens: 32, MiB: 561 },
+  },
+  { name: 'vocab-64k-untied-lora', config: VOCAB_64K_UNTIED, mode: 'lora', batch: 1, seq: 64, trainingMiB: 931 },
+  { name: 'gqa-long-full', config: GQA_LONG, mode: 'full', batch: 2, seq: 512, trainingMiB: 630 },
+  { name: 'gqa-long-lora', config: GQA_LONG, mode: 'lora', batch: 2, seq: 512, trainingMiB: 496 },
+  { name: 'random-tiny-full', config: MODEL_PRESETS.tiny, mode: 'full', batch: 4, seq: 64, trainingMiB: 68, holdout: true },
+  { name: 'random-tiny-lora', config: MODEL_PRESETS.tiny, mode: 'lora', batch: 4, seq: 64, trainingMiB: 68, holdout: true },
+  {
+    name: 'qwen2-qv-lora',
+    config: QWEN2_SMALL,
+    mode: 'lora',
+    batch: 4,
+    seq: 256,
+    lora: { rank: 16, targets: ['q_proj', 'v_proj'] },
+    trainingMiB: 627,
+    generation: { batch: 8, prompt: 512, maxNewTokens: 32, MiB: 424 },
+    holdout: true,
+  },
+  { name: 'qwen2-full', config: QWEN2_SMALL, mode: 'full', batch: 2, seq: 256, trainingMiB: 655, holdout: true },
+  { name: 'qwen3-lora', config: QWEN3_SMALL, mode: 'lora', batch: 8, seq: 128, trainingMiB: 684, holdout: true },
+  { name: 'vocab-131k-lora-b4', config: VOCAB_131K, mode: 'lora', batch: 4, seq: 32, trainingMiB: 1400, holdout: true },
+  { name: 'vocab-131k-wide-tied-lora', config: VOCAB_131K_WIDE_TIED, mode: 'lora', batch: 1, seq: 64, trainingMiB: 1601, holdout: true },
+];
+
+const planOf = (m: Measured) =>
+  planMemory(modelDims(m.config), {
+    mode: m.mode,
+    batch: m.batch,
+    seq: m.seq,
+    ...(m.lora ? { lora: m.lora } : {}),
+    device: cpu(),
+    tokenizerVocab: 300,
+    ...(m.generation ? { generation: { batch: m.generation.batch, promptTokens: m.generation.prompt, maxTokens: m.generation.maxNewTokens } } : {}),
+  });
+
+describe('planMemory against measured peaks (CPU)', () => {
+  // Within 30% either way, and never more than 15% under: underestimating is what lets a run start and die.
+  const within = (planned: number, measured: number) => {
+    const ratio = planned / measured;
+    expect(ratio).toBeGreaterThanOrEqual(0.85);
+    expect(ratio).toBeLessThanOrEqual(1.3);
+  };
+
+  it.each(MEASURED.map((m) => [m.name, m] as const))('training %s', (_, m) => {
+    within((planOf(m).training.bytes - RUNTIME_BYTES) / MiB, m.trainingMiB);
+  });
+
+  it.each(MEASURED.filter((m) => m.generation).map((m) => [m.name, m] as const))('generation %s', (_, m) => {
+    within(((planOf(m).generation?.bytes ?? 0) - RUNTIME_BYTES) / MiB, m.generation?.MiB ?? NaN);
+  });
+
+  it('matches what bench:large-model reported for a Nemo-wide 2-layer model (1.89B parameters, bf16 shards)', () => {
+    // Commit 8a6cda1: LoRA on q, k, v, o at batch 1 x seq 32, peak RSS 16.5 GiB (the training
+    // phase, with its checkpoint and export); greedy generation with fused attention 8.3 GiB.
+    const plan = planMemory(modelDims(NEMO_2_LAYERS), {
+      mode: 'lora',
+      batch: 1,
+      seq: 32,
+      lora: { rank: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
+      storedDtype: 'bfloat16',
+      device: cpu(),
+      generation: { batch: 1, maxTokens: 8, promptTokens: 40 },
+    });
+    within(plan.training.bytes / GiB, 16.5);
+    within((plan.generation?.bytes ?? 0) / GiB, 8.3);
+  });
+
+  it('has cases the constants were not fitted to, for every mode', () => {
+    expect(MEASURED.filter((m) => m.holdout).map((m) => m.mode)).toEqual(expect.arrayContaining(['full', 'lora']));
+  });
+});
+
+describe('planMemory terms', () => {
+  const nemo = modelDims({
+    model_type: 'mistral',
+    vocab_size: 131_072,
+    hidden_size: 5120,
+    intermediate_size: 14_336,
+    num_hidden_layers: 40,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    tie_word_embeddings: false,
+  });
+
+  it('sizes the KV cache as 2 x layers x kvHeads x headDim x tokens x batch x 4 bytes', () => {
+    const plan = planMemory(nemo, { mode: 'lora', batch: 1, seq: 100, device: parseDevice('cuda:80GB'), generation: { batch: 3, maxTokens: 28 } });
+    expect(item(plan, 'kvCache', 'generation')).toBe(2 * 40 * 8 * 128 * (100 + 28) * 3 * 4);
+    expect(plan.generation?.promptTokens).toBe(100);
+  });
+
+  it('counts the logits [batch, seq, vocab] four times in a train step, and the attention probabilities per layer', () => {
+    const plan = planMemory(nemo, { mode: 'lora', batch: 2, seq: 64, device: cpu() });
+    expect(item(plan, 'logits')).toBe(4 * 2 * 64 * 131_072 * 4);
+    // One [batch, heads, seq, seq] per layer, and two more in the layer whose backward pass is running.
+    expect(item(plan, 'attentionScores')).toBe((40 + 2) * 2 * 32 * 64 * 64 * 4);
+  });
+
+  it('keeps LoRA state small and full fine-tuning state at several copies of the weights', () => {
+    const lora = planMemory(nemo, { mode: 'lora', batch: 1, seq: 64, device: cpu(4096) });
+    const full = planMemory(nemo, { mode: 'full', batch: 1, seq: 64, device: cpu(4096) });
+    // rank 8 on q, k, v, o, gate, up, down of 40 layers
+    expect(lora.trainableParameters).toBe(40 * 8 * (2 * (5120 + 4096) + 2 * (5120 + 1024) + 3 * (5120 + 14_336)));
+    expect(full.trainableParameters).toBe(full.parameters);
+    for (const key of ['trainable', 'adamM', 'adamV', 'gradients']) expect(item(full, key)).toBe(full.parameters * 4);
+    expect(item(full, 'nextJsCopies')).toBe(3 * full.parameters * 4);
+    expect(item(lora, 'adamV')).toBe(lora.trainableParameters * 4);
+    expect(full.training.bytes).toBeGreaterThan(10 * full.parameters * 4);
+  });
+
+  it('frozen weights: float16 on cuda by default, float32 on cpu (where float16 graphs are widened)', () => {
+    const gpu16 = planMemory(nemo, { mode: 'lora', batch: 1, seq: 64, device: parseDevice('cuda:80GB') });
+    const gpu32 = planMemory(nemo, { mode: 'lora', batch: 1, seq: 64, device: parseDevice('cuda:80GB'), frozenDtype: 'float32' });
+    expect(gpu16.frozenDtype).toBe('float16');
+    expect(item(gpu32, 'frozenEval')).toBe(2 * item(gpu16, 'frozenEval'));
+    expect(planMemory(nemo, { mode: 'lora', batch: 1, seq: 64, device: cpu() }).frozenDtype).toBe('float32');
+    const cpu16 = planMemory(nemo, { mode: 'lora', batch: 1, seq: 64, device: cpu(), frozenDtype: 'float16' });
+    expect(item(cpu16, 'frozenEval')).toBe(item(gpu32, 'frozenEval') - 131_072 * 5120 * 4); // float32, and the mapped embedding shared
+  });
+
+  it('says whether it fits, on the device memory only for cuda', () => {
+    const small = modelDims(MODEL_PRESETS.tiny);
+    expect(planMemory(small, { mode: 'lora', batch: 4, seq: 64, device: cpu(24) }).fits).toBe(true);
+    expect(planMemory(small, { mode: 'lora', batch: 4, seq: 64, device: parseDevice('cpu:100MB') }).fits).toBe(false);
+    const gpu = planMemory(nemo, { mode: 'lora', batch: 1, seq: 128, device: parseDevice('cuda:80GB') });
+    expect(gpu.training.fits).toBe(true);
+    expect(gpu.training.hostBytes).toBeGreaterThan(0);
+    const deviceItems = gpu.training.items.filter((i) => i.on === 'device' && i.phase !== 'load').reduce((n, i) => n + i.bytes, 0);
+    expect(gpu.training.bytes).toBe(deviceItems);
+    expect(planMemory(nemo, { mode: 'full', batch: 1, seq: 128, device: parseDevice('cuda:80GB') }).fits).toBe(false);
+  });
+
+  it('prints a table of every term with the peak and the verdict', () => {
+    const plan = planMemory(modelDims(MODEL_PRESETS.tiny), {
+      mode: 'lora',
+      batch: 4,
+      seq: 64,
+      device: cpu(24),
+      generation: { batch: 2, maxTokens: 8 },
+    });
+    expect(plan.table).toContain('training (lora, batch 4 x seq 64, frozen weights float32, on cpu:24GB)');
+    expect(plan.table).toContain('KV cache');
+    expect(plan.table).toMatch(/peak RAM of 24\.0 GiB: fits/);
+  });
+});
+
+describe('parseDevice', () => {
+  it('reads cpu (this machine), cpu:<size> and cuda:<size>, sizes binary', () => {
+    expect(parseDevice('cpu', 123)).toEqual({ kind: 'cpu', bytes: 123, text: 'cpu', fromMachine: true });
+    expect(parseDevice('cpu:24GB').bytes).toBe(24 * GiB);
+    expect(parseDevice('cuda:80GB')).toMatchObject({ kind: 'cuda', bytes: 80 * GiB });
+    expect(parseDevice(' cuda:79.5GiB ').bytes).toBe(Math.floor(79.5 * GiB));
+    expect(parseDevice('cpu:512mb').bytes).toBe(512 * MiB);
+  });
+
+  it.each([
+    ['gpu:80GB', 'the kind must be cpu or cuda'],
+    ['cuda', "give the GPU's memory"],
+    ['cuda:80', 'needs a unit'],
+    ['cuda:80XB', 'unknown unit "XB"'],
+    ['cuda:lots', 'not a number with a unit'],
+    ['cuda:0GB', 'more than 0'],
+    ['cuda:80GB:1', 'more than one ":"'],
+  ])('refuses %s, saying what is wrong', (text, problem) => {
+    expect(() => parseDevice(text)).toThrow(problem);
+    expect(() => parseDevice(text)).toThrow(`device "${text.trim()}"`);
+  });
+});
+
+describe('readModelConfig', () => {
+  it('reads config.json alone (no weights in the folder) with its stored dtype, and names a bad folder', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pixel-plan-'));
+    try {
+      writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...MODEL_PRESETS.tiny, torch_dtype: 'bfloat16' }));
+      expect(readModelConfig(dir)).toMatchObject({ dims: { vocab: 512, layers: 2 }, storedDtype: 'bfloat16' });
+      writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...MODEL_PRESETS.tiny, num_key_value_heads: 3 }));
+      expect(() => readModelConfig(dir)).toThrow(/model folder .*config\.json: num_key_value_heads/);
+      writeFileSync(path.join(dir, 'config.json'), '{');
+      expect(() => readModelConfig(dir)).toThrow('config.json is not valid JSON');
+      expect(() => readModelConfig(path.join(dir, 'missing'))).toThrow(/model folder .*missing.*config/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fineTuneMemoryDecision (the fine-tune stage refuses a run that cannot fit)', () => {
+  const tiny = modelDims(MODEL_PRESETS.tiny);
+  const wide = modelDims({
+    ...VOCAB_131K,
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_hidden_layers: 8,
+    num_attention_heads: 16,
+    num_key_value_heads: 4,
+  });
+  const run = { mode: 'lora' as const, batch: 4, seq: 128, lora: { rank: 8, targets: ['q_proj', 'v_proj'] as LoraTarget[] } };
+
+  it('checks a CPU run against the machine memory', () => {
+    expect(fineTuneMemoryDecision(tiny, run, 'cpu', {}, 24 * GiB).kind).toBe('fits');
+    const refused = fineTuneMemoryDecision(wide, run, 'cpu', {}, 2 * GiB);
+    expect(refused.kind).toBe('too-large');
+    if (refused.kind !== 'too-large') return;
+    // The numbers: needed, available, and the largest terms.
+    expect(refused.message).toContain(`needs about ${formatBytes(refused.plan.training.bytes)}`);
+    expect(refused.message).toContain("more than the 2.0 GiB of this machine's RAM");
+    expect(refused.message).toMatch(/largest: frozenTrainStep [\d.]+ GiB/);
+  });
+
+  it('checks a CUDA run against PIXEL_GPU_MEMORY_GB, and skips it without', () => {
+    expect(fineTuneMemoryDecision(wide, run, 'cuda', {}, 1)).toEqual({ kind: 'skipped', reason: expect.stringContaining('PIXEL_GPU_MEMORY_GB') });
+    expect(fineTuneMemoryDecision(wide, run, 'cuda', { PIXEL_GPU_MEMORY_GB: '80' }, 1).kind).toBe('fits');
+    const refused = fineTuneMemoryDecision(wide, { ...run, mode: 'full' }, 'cuda', { PIXEL_GPU_MEMORY_GB: '8' }, 1);
+    expect(refused.kind).toBe('too-large');
+    if (refused.kind === 'too-large') expect(refused.message).toContain('more than the 8.0 GiB of GPU memory (PIXEL_GPU_MEMORY_GB)');
+    expect(fineTuneMemoryDecision(wide, run, 'cuda', { PIXEL_GPU_MEMORY_GB: 'eighty' }, 1)).toEqual({
+      kind: 'invalid',
+      message: expect.stringContaining('PIXEL_GPU_MEMORY_GB must be'),
+    });
+  });
+
+  it("plans the run's frozen precision on the GPU", () => {
+    const env = { PIXEL_GPU_MEMORY_GB: '1000' };
+    const f32 = fineTuneMemoryDecision(wide, run, 'cuda', env, 1);
+    const f16 = fineTuneMemoryDecision(wide, { ...run, frozenDtype: 'float16' }, 'cuda', env, 1);
+    if (f32.kind !== 'fits' || f16.kind !== 'fits') throw new Error('expected both to fit');
+    expect(f16.plan.training.bytes).toBeLessThan(f32.plan.training.bytes);
+  });
+});
