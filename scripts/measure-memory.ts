@@ -32,7 +32,7 @@ import * as ort from 'onnxruntime-node';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { TrainConfigSchema } from '../shared/contracts/fine-tune';
 import { ArtifactManifestSchema } from '../shared/training/artifacts/train-step';
-import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
+import { generateTrainingArtifacts, usesSharedWeightsFile } from '../shared/training/artifacts/generate';
 import type { BatchStream } from '../shared/training/data/batches';
 import { KvCache, openModel } from '../shared/evaluation/generation/engine';
 import { artifactSpecOf } from '../shared/training/fine-tune-spec';
@@ -290,6 +290,7 @@ async function childTrain(c: MeasureCase, prepared: { modelDir: string; files: R
     patience: 0,
     minDelta: 0,
     threads: THREADS,
+    prepackWeights: !usesSharedWeightsFile(prepared.files, c.mode),
     checkpoint: () => Promise.resolve(''),
     onStep: (s) => {
       phases[`step${s.step}`] = memory().hwm - baseline;

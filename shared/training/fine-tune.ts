@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { ArtifactStore } from '../artifacts';
 import { TrainHeartbeatSchema, type TrainConfig, type TrainHeartbeat, type TrainModelResult } from '../contracts/fine-tune';
-import { generateTrainingArtifacts } from './artifacts/generate';
+import { generateTrainingArtifacts, usesSharedWeightsFile } from './artifacts/generate';
 import { ArtifactManifestSchema, type ArtifactManifest } from './artifacts/train-step';
 import { exportFineTuned } from './export';
 import { artifactSpecOf } from './fine-tune-spec';
@@ -153,6 +153,7 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
       ...(bestCheckpoint ? { bestCheckpoint } : {}),
       ...(o.segment ? { untilStep: o.segment.untilStep } : {}),
       checkpointDir: checkpoints.dir,
+      prepackWeights: !usesSharedWeightsFile(artifacts.files, config.mode),
       executionProviders: o.executionProvider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     },
     {

@@ -33,6 +33,8 @@ export const TrainThreadDataSchema = z
     /** Pause at this step (a sweep's rung): evaluate, checkpoint, stop with `paused`. */
     untilStep: z.number().int().min(1).optional(),
     checkpointDir: z.string().min(1),
+    /** Let onnxruntime pack frozen weights (see the trainer's `prepackWeights`). */
+    prepackWeights: z.boolean().optional(),
     executionProviders: z
       .array(z.enum(['cpu', 'cuda']))
       .min(1)
@@ -144,6 +146,7 @@ async function main(input: unknown, port: NonNullable<typeof parentPort>): Promi
       patience: config.patience,
       minDelta: config.minDelta,
       threads: config.threads,
+      ...(data.prepackWeights !== undefined ? { prepackWeights: data.prepackWeights } : {}),
       objectiveWeights,
       executionProviders: data.executionProviders,
       stopRequested: () => stop,

@@ -56,6 +56,12 @@ export async function artifactsKey(input: GenerateArtifactsInput, options: { ext
     .slice(0, 32);
 }
 
+/** The data file a mode's train step and eval graph share their frozen weights in, when the weights are large. */
+export const sharedWeightsFile = (mode: 'full' | 'lora'): string => `${mode}-weights.onnx.data`;
+
+/** Whether a generated artifact set keeps a mode's frozen weights in a shared data file (so sessions should map, not pack, them). */
+export const usesSharedWeightsFile = (files: Readonly<Record<string, unknown>>, mode: 'full' | 'lora'): boolean => sharedWeightsFile(mode) in files;
+
 /**
  * Generates the training artifacts of a model folder into the artifact store, under a key
  * that hashes the model (config and weights), the spec and the generator version:
@@ -134,7 +140,7 @@ export async function generateTrainingArtifacts(
     onProgress?.(`eval-${mode}`);
     const evaluation = buildEval(trainSpec, frozen);
     // The LoRA train step and its eval graph hold the same frozen base: one data file serves both.
-    const shared = graphWeightBytes(step.graph) >= externalDataBytes ? dataFile(`${mode}-weights.onnx.data`) : undefined;
+    const shared = graphWeightBytes(step.graph) >= externalDataBytes ? dataFile(sharedWeightsFile(mode)) : undefined;
     try {
       await putGraph(`train-step-${mode}.onnx`, step.graph, `Pixel train step (${mode}), generator ${GENERATOR_VERSION}`, shared?.sink);
       await putGraph(`eval-${mode}.onnx`, evaluation.graph, `Pixel eval (${mode}), generator ${GENERATOR_VERSION}`, shared?.sink);

@@ -128,6 +128,36 @@ export function matmul(g: Graph, a: Value, b: Value): Value {
   return g.node('MatMul', [a, b], {}, [{ dtype, shape: [...batch, m, n] }])[0] as Value;
 }
 
+/**
+ * x @ w^T for a weight in Hugging Face's [out, in] layout, as onnxruntime's FusedMatMul with
+ * transB: no transposed copy of w is ever made (a Transpose of a frozen weight is constant-folded
+ * into a second copy of it, which for a large base is gigabytes). Its gradient reads w as it is.
+ */
+export function matmulTransB(g: Graph, x: Value, w: Value): Value {
+  const dtype = sameDtype('FusedMatMul', [x, w]);
+  if (w.shape.length !== 2) throw new Error('matmulTransB needs a 2-D weight');
+  const [out, inp] = w.shape as [Dim, Dim];
+  if (!sameDim(x.shape[x.shape.length - 1] as Dim, inp))
+    throw new Error(`matmulTransB: inner dimensions differ (${x.shape[x.shape.length - 1]} vs ${inp})`);
+  return g.node(
+    'FusedMatMul',
+    [x, w],
+    { transA: int(0), transB: int(1), alpha: { kind: 'float', value: 1 } },
+    [{ dtype, shape: [...x.shape.slice(0, -1), out] }],
+    'fmm',
+    'com.microsoft',
+  )[0] as Value;
+}
+RULES.set('FusedMatMul', ({ g, inputs: [x, w], grad }) => {
+  const X = x as Value;
+  const W = w as Value;
+  const [out, inp] = W.shape as [number, number];
+  // dx = dy @ w; dw = dy^T @ x over every leading position.
+  const dx = matmul(g, grad, W);
+  const dw = matmul(g, transpose(g, reshape(g, grad, [-1, out]), [1, 0]), reshape(g, X, [-1, inp]));
+  return [dx, dw];
+});
+
 /** Swaps the last two axes. */
 export function transposeLast(g: Graph, a: Value): Value {
   const r = a.shape.length;
