@@ -1,4 +1,6 @@
 import { availableParallelism } from 'node:os';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
 import { LoraSpecSchema } from '../shared/contracts';
@@ -76,9 +78,31 @@ interface Result {
   tokensPerSecond: number;
   gflops: number;
   peakFraction: number;
-  /** PyTorch's step on the same shapes and cores, as issue 22 quotes it (not measured here), and this step's time over it. */
+  /** PyTorch's step on the same shapes and cores (measured in this run with --pytorch, else as issue 22 quotes it), and this step's time over it. */
   pytorchStepMs?: number;
+  pytorchMeasured?: boolean;
   vsPytorch?: number;
+}
+
+/**
+ * PyTorch's train step on the same models, batch, sequence, LoRA and thread count, in this run:
+ * `scripts/bench/pytorch_train_step.py` under the given Python (one with torch installed).
+ */
+function pytorchSteps(python: string, spec: object): Promise<{ torch: string; results: { model: string; mode: string; stepMs: number }[] }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(python, [path.join(__dirname, 'bench', 'pytorch_train_step.py'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', (err) => reject(new Error(`--pytorch ${python}: ${err.message}`)));
+    p.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`--pytorch ${python}: the PyTorch step exited with ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as { torch: string; results: { model: string; mode: string; stepMs: number }[] });
+      } catch {
+        reject(new Error(`--pytorch ${python}: printed no JSON`));
+      }
+    });
+  });
 }
 
 /** PyTorch 2.15's train step on these 2 cores, batch 8 x 64 (issue 22): the 13.7M model's full step about 330 ms, LoRA about 230 ms. */
@@ -155,7 +179,7 @@ async function measure(
     stepMs,
     tokensPerSecond: Math.round(tokens / stepSeconds),
     gflops: Math.round(gflops * 10) / 10,
-    ...(reference ? { pytorchStepMs: reference, vsPytorch: Math.round((stepMs / reference) * 1000) / 1000 } : {}),
+    ...(reference ? { pytorchStepMs: reference, pytorchMeasured: false, vsPytorch: Math.round((stepMs / reference) * 1000) / 1000 } : {}),
   };
 }
 
@@ -194,7 +218,8 @@ export function registerBenchTrainStepCommand(bench: Command): void {
     .option('--steps <n>', 'timed steps per configuration (median reported)', intOption('--steps', 1, 100), 5)
     .option('--batch <n>', 'sequences per step', intOption('--batch', 1, 256), 8)
     .option('--seq <n>', 'tokens per sequence', intOption('--seq', 2, 4096), 64)
-    .action(async (opts: { threads: number; steps: number; batch: number; seq: number }) => {
+    .option('--pytorch <python>', "also time PyTorch's step on the same shapes in this run, with this Python (torch installed)")
+    .action(async (opts: { threads: number; steps: number; batch: number; seq: number; pytorch?: string }) => {
       const peak = await matmulPeakSampler(1024, opts.threads);
       await peak.sample();
       const measured: Omit<Result, 'peakFraction'>[] = [];
@@ -205,14 +230,34 @@ export function registerBenchTrainStepCommand(bench: Command): void {
           await peak.sample();
         }
       }
+      let torch: Awaited<ReturnType<typeof pytorchSteps>> | undefined;
+      if (opts.pytorch) {
+        console.error('measuring PyTorch ...');
+        torch = await pytorchSteps(opts.pytorch, {
+          threads: opts.threads,
+          batch: opts.batch,
+          seq: opts.seq,
+          steps: opts.steps,
+          lora: LoraSpecSchema.parse({}),
+          models: MODELS.map(([label, config]) => ({ label, dims: modelDims(config) })),
+        });
+        await peak.sample();
+      }
       await peak.release();
       const best = Math.max(...peak.samples);
-      const results: Result[] = measured.map((r) => ({ ...r, peakFraction: Math.round((r.gflops / best) * 1000) / 1000 }));
+      const results: Result[] = measured.map((r) => {
+        const t = torch?.results.find((x) => x.model === r.model && x.mode === r.mode);
+        const withTorch = t
+          ? { ...r, pytorchStepMs: t.stepMs, pytorchMeasured: true, vsPytorch: Math.round((r.stepMs / t.stepMs) * 1000) / 1000 }
+          : r;
+        return { ...withTorch, peakFraction: Math.round((r.gflops / best) * 1000) / 1000 };
+      });
       console.log(
         JSON.stringify({
           benchmark: 'train-step',
           matmulPeakGflops: Math.round(best * 10) / 10,
           matmulPeakSamplesGflops: peak.samples.map((x) => Math.round(x)),
+          ...(torch ? { pytorch: torch.torch } : {}),
           threads: opts.threads,
           results,
           scope:
