@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { GENERATOR_VERSION, writeSyntheticJsonl } from '../shared/data';
+import { runJsonChild } from './bench/json-child';
 import { intOption } from './options';
-
-const run = promisify(execFile);
 
 /** Size of the production dataset the preparation stage must handle. */
 export const PRODUCTION_RECORDS = 608_458;
@@ -46,14 +43,14 @@ export function registerBenchDataCommand(bench: Command): void {
       const measure = async (threads: 'auto' | '0'): Promise<Measurement> => {
         const storeDir = mkdtempSync(path.join(tmpdir(), 'pixel-bench-store-'));
         try {
-          const { stdout } = await run(
-            process.execPath,
-            ['--import', 'tsx', path.join(__dirname, 'bench', 'prepare-once.ts'), file, storeDir, ...(threads === '0' ? ['0'] : [])],
-            {
-              maxBuffer: 1 << 20,
-            },
-          );
-          return JSON.parse(stdout.trim().split('\n').pop() as string) as Measurement;
+          return await runJsonChild<Measurement>('prepare-once', process.execPath, [
+            '--import',
+            'tsx',
+            path.join(__dirname, 'bench', 'prepare-once.ts'),
+            file,
+            storeDir,
+            ...(threads === '0' ? ['0'] : []),
+          ]);
         } finally {
           rmSync(storeDir, { recursive: true, force: true });
         }

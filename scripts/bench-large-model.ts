@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir, totalmem } from 'node:os';
@@ -12,13 +11,8 @@ import { generateTrainingArtifacts } from '../shared/training/artifacts/generate
 import { fineTune } from '../shared/training/fine-tune';
 import { artifactSpecOf } from '../shared/training/fine-tune-spec';
 import { NEMO_2_LAYERS, writeShardedBf16Model } from '../shared/training/model/sharded-model';
+import { runJsonChild } from './bench/json-child';
 import { intOption } from './options';
-
-/** Peak resident memory of this process so far (VmHWM), in bytes. */
-export function peakRssBytes(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) * 1024 : process.memoryUsage().rss;
-}
 
 const GB = 1024 ** 3;
 const gb = (bytes: number) => Number((bytes / GB).toFixed(2));
@@ -112,27 +106,13 @@ async function runPhase(phase: string, o: PhaseOptions): Promise<void> {
       decodeTokensPerSecond: Number(decode.toFixed(2)),
     };
   } else throw new Error(`--phase must be create, artifacts, train or generate`);
-  console.log(JSON.stringify({ phase, seconds: seconds(), peakRssGB: gb(peakRssBytes()), ...result }));
+  console.log(JSON.stringify({ phase, seconds: seconds(), peakRssGB: gb(process.resourceUsage().maxRSS * 1024), ...result }));
 }
 
 function child(phase: string, o: PhaseOptions): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const args = [path.join(__dirname, '..', 'bin', 'pixel.js'), 'bench', 'large-model', '--phase', phase, '--dir', o.dir];
-    args.push('--steps', String(o.steps), '--seq', String(o.seq), '--tokens', String(o.tokens));
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('exit', (code, signal) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`phase ${phase} failed (${signal ?? `exit ${code}`})`));
-      try {
-        resolve(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        reject(new Error(`phase ${phase} printed no JSON`));
-      }
-    });
-  });
+  const args = [path.join(__dirname, '..', 'bin', 'pixel.js'), 'bench', 'large-model', '--phase', phase, '--dir', o.dir];
+  args.push('--steps', String(o.steps), '--seq', String(o.seq), '--tokens', String(o.tokens));
+  return runJsonChild(`phase ${phase}`, process.execPath, args);
 }
 
 export function registerBenchLargeModelCommand(bench: Command): void {

@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
@@ -9,7 +8,9 @@ import { Graph, tensor, type Tensor } from '../shared/training/graph/ir';
 import { matmul } from '../shared/training/graph/ops';
 import { toOnnx } from '../shared/training/graph/onnx-writer';
 import { modelDims, parameterShapes, type LlamaConfigInput } from '../shared/training/model/config';
+import { LLAMA_13M } from '../shared/training/model/memory-cases';
 import { median } from './bench-data';
+import { runJsonChild } from './bench/json-child';
 import { intOption } from './options';
 
 const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
@@ -89,20 +90,7 @@ interface Result {
  * `scripts/bench/pytorch_train_step.py` under the given Python (one with torch installed).
  */
 function pytorchSteps(python: string, spec: object): Promise<{ torch: string; results: { model: string; mode: string; stepMs: number }[] }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(python, [path.join(__dirname, 'bench', 'pytorch_train_step.py'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', (err) => reject(new Error(`--pytorch ${python}: ${err.message}`)));
-    p.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`--pytorch ${python}: the PyTorch step exited with ${code}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as { torch: string; results: { model: string; mode: string; stepMs: number }[] });
-      } catch {
-        reject(new Error(`--pytorch ${python}: printed no JSON`));
-      }
-    });
-  });
+  return runJsonChild(`--pytorch ${python}`, python, [path.join(__dirname, 'bench', 'pytorch_train_step.py'), JSON.stringify(spec)]);
 }
 
 /** PyTorch 2.15's train step on these 2 cores, batch 8 x 64 (issue 22): the 13.7M model's full step about 330 ms, LoRA about 230 ms. */
@@ -196,18 +184,7 @@ const MODELS: [string, LlamaConfigInput][] = [
       num_key_value_heads: 4,
     },
   ],
-  [
-    '13M',
-    {
-      model_type: 'llama',
-      vocab_size: 1024,
-      hidden_size: 512,
-      intermediate_size: 1376,
-      num_hidden_layers: 4,
-      num_attention_heads: 8,
-      num_key_value_heads: 8,
-    },
-  ],
+  ['13M', LLAMA_13M],
 ];
 
 export function registerBenchTrainStepCommand(bench: Command): void {

@@ -1,7 +1,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { replaceFile } from '../util/files';
 
 /**
  * Reading and writing the safetensors format (what Hugging Face model folders hold): an
@@ -321,7 +322,7 @@ export function writeSafetensors(tensors: readonly TensorToWrite[], metadata: Re
 /**
  * Writes a safetensors file one tensor at a time (each made by its `load` when its turn comes,
  * and dropped after): a model of several gigabytes is never in memory whole. The file appears
- * only when complete (a temporary file beside it, then a rename).
+ * only when complete ({@link replaceFile}).
  */
 export async function writeSafetensorsFile(
   file: string,
@@ -329,25 +330,22 @@ export async function writeSafetensorsFile(
   metadata: Record<string, string> = {},
 ): Promise<void> {
   const { head, sizes } = encodeHeader(tensors, metadata);
-  const temp = `${file}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w');
-  try {
-    await handle.write(head);
-    for (const [i, t] of tensors.entries()) {
-      const data = t.load();
-      checkSize(t, data, sizes[i] as number);
-      const bytes = bytesOf(data);
-      // In pieces: a single write of over 2 GB is refused.
-      for (let from = 0; from < bytes.byteLength; from += 1 << 28)
-        await handle.write(bytes.subarray(from, Math.min(bytes.byteLength, from + (1 << 28))));
+  await replaceFile(file, 'safetensors file', async (target) => {
+    const handle = await open(target.path, target.flags);
+    try {
+      await handle.write(head);
+      for (const [i, t] of tensors.entries()) {
+        const data = t.load();
+        checkSize(t, data, sizes[i] as number);
+        const bytes = bytesOf(data);
+        // In pieces: a single write of over 2 GB is refused.
+        for (let from = 0; from < bytes.byteLength; from += 1 << 28)
+          await handle.write(bytes.subarray(from, Math.min(bytes.byteLength, from + (1 << 28))));
+      }
+    } finally {
+      await handle.close();
     }
-    await handle.close();
-    await rename(temp, file);
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw err;
-  }
+  });
 }
 
 const IndexSchema = z.object({ weight_map: z.record(z.string(), z.string()), metadata: z.record(z.string(), z.unknown()).optional() });

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { MISTRAL_NEMO_12B } from '../../shared/training/model/sharded-model';
 import { pixelFailure, runPixel, tempDir } from '../helpers';
 
 interface Plan {
@@ -13,23 +14,7 @@ interface Plan {
 }
 
 /** Mistral-Nemo-12B's config.json (the shape of Wayfarer-2-12B): no weights beside it, which `plan` never reads. */
-const NEMO = {
-  architectures: ['MistralForCausalLM'],
-  model_type: 'mistral',
-  vocab_size: 131_072,
-  hidden_size: 5120,
-  intermediate_size: 14_336,
-  num_hidden_layers: 40,
-  num_attention_heads: 32,
-  num_key_value_heads: 8,
-  head_dim: 128,
-  max_position_embeddings: 1_024_000,
-  rms_norm_eps: 1e-5,
-  rope_theta: 1_000_000,
-  sliding_window: null,
-  tie_word_embeddings: false,
-  torch_dtype: 'bfloat16',
-};
+const NEMO = { architectures: ['MistralForCausalLM'], ...MISTRAL_NEMO_12B, torch_dtype: 'bfloat16' };
 
 const TINY = {
   model_type: 'llama',

@@ -4,7 +4,13 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../util/rng';
 import type { ExampleLoss, GeneratedResponse, Message, SamplingConfig } from '../../contracts';
-import { buildInference, inferencePositions, rotaryCaches, type InferenceQuantization } from '../../training/artifacts/inference';
+import {
+  ENGINE_IN_MEMORY_BYTES,
+  buildInference,
+  inferencePositions,
+  rotaryCaches,
+  type InferenceQuantization,
+} from '../../training/artifacts/inference';
 import { graphWeightBytes, toOnnx, writeOnnxFile } from '../../training/graph/onnx-writer';
 import type { ModelDims } from '../../training/model/config';
 import { openModelFolder } from '../../training/model/folder';
@@ -43,9 +49,6 @@ export interface OpenModel {
  */
 export const ONE_STREAM_INT4: InferenceQuantization = { bits: 4, blockSize: 64, scheme: 'symmetric', headBits: 8, accuracyLevel: 4 };
 /** 8-bit blocks of 32 (perplexity within 0.5% of float32), half of float32's bytes. */
-/** Graphs whose weights reach this many bytes are written with an external data file (see {@link openModel}). */
-const EXTERNAL_DATA_BYTES = 1024 * 1024 * 1024;
-
 export const ONE_STREAM_INT8: InferenceQuantization = { bits: 8, accuracyLevel: 4 };
 
 /**
@@ -68,7 +71,7 @@ export async function openModel(
   // its data file beside it, written one tensor at a time; small ones stay in memory.
   let bytes: Uint8Array | string;
   let scratch: string | undefined;
-  if (graphWeightBytes(graph) < EXTERNAL_DATA_BYTES) bytes = toOnnx(graph);
+  if (graphWeightBytes(graph) < ENGINE_IN_MEMORY_BYTES) bytes = toOnnx(graph);
   else {
     scratch = await mkdtemp(path.join(tmpdir(), 'pixel-model-'));
     bytes = path.join(scratch, 'model.onnx');

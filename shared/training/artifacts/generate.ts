@@ -11,17 +11,18 @@ import {
   type GenerateArtifactsResult,
 } from '../../contracts/model-artifacts';
 import type { Graph } from '../graph/ir';
-import { externalDataSink, graphWeightBytes, toOnnx, writeOnnxWithExternalData, type ExternalDataSink } from '../graph/onnx-writer';
+import {
+  EXTERNAL_DATA_BYTES,
+  externalDataSink,
+  graphWeightBytes,
+  toOnnx,
+  writeOnnxWithExternalData,
+  type ExternalDataSink,
+} from '../graph/onnx-writer';
 import { parameterShapes } from '../model/config';
 import { TOKENIZER_AND_GENERATION_FILES, openModelFolder } from '../model/folder';
 import { buildInference, inferencePositions } from './inference';
 import { buildEval, buildTrainStep, GENERATOR_VERSION, type TrainStepSpec } from './train-step';
-
-/**
- * Graphs whose initializers exceed this many bytes keep them in a data file beside the model
- * (protobuf cannot hold 2 GB; large frozen weights load faster from a file anyway).
- */
-export const EXTERNAL_DATA_BYTES = 256 * 1024 * 1024;
 
 const modelFolderPath = (model: string) => (model.startsWith('file://') ? new URL(model).pathname : path.resolve(model));
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Graph, type Value } from '../graph/ir';
 import { toOnnx } from '../graph/onnx-writer';
-import { parameterShapes, type LlamaConfigInput } from '../model/config';
+import { parameterShapes, type LlamaConfigInput, type ModelDims } from '../model/config';
 import { createRandomModel, loadModelFolder } from '../model/folder';
 import { llamaForward } from '../model/llama';
 import { buildInference } from './inference';
@@ -71,6 +71,15 @@ async function referenceLogits(folder: Awaited<ReturnType<typeof loadModelFolder
   return tokens.map((_, i) => data.slice(i * v, (i + 1) * v));
 }
 
+/** An empty KV cache for one sequence (batch-major): every layer's key and value with no positions yet. */
+function emptyPast(d: ModelDims): Record<string, ort.Tensor> {
+  const past: Record<string, ort.Tensor> = {};
+  for (let i = 0; i < d.layers; i++)
+    for (const kind of ['key', 'value'])
+      past[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, d.kvHeads, 0, d.headDim]);
+  return past;
+}
+
 const argmax = (xs: number[]) => xs.reduce((best, x, i) => (x > (xs[best] as number) ? i : best), 0);
 const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - (b[i] as number))));
 
@@ -87,7 +96,6 @@ describe('inference artifact', () => {
     const session = await ort.InferenceSession.create(toOnnx(buildInference(d, folder.weights, 64)));
     const tokens = [3, 17, 5, 9, 1, 12, 7];
     const reference = await referenceLogits(folder, tokens);
-    const empty = (n: number) => new ort.Tensor('float32', new Float32Array(0), [1, d.kvHeads, n, d.headDim]);
     const run = async (ids: number[], start: number, past: Record<string, ort.Tensor>) => {
       const feeds: Record<string, ort.Tensor> = {
         input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
@@ -101,11 +109,7 @@ describe('inference artifact', () => {
       };
       return session.run(feeds);
     };
-    const noPast: Record<string, ort.Tensor> = {};
-    for (let i = 0; i < d.layers; i++) {
-      noPast[`past_key_values.${i}.key`] = empty(0);
-      noPast[`past_key_values.${i}.value`] = empty(0);
-    }
+    const noPast = emptyPast(d);
     // The whole prompt at once.
     const all = await run(tokens, 0, noPast);
     const logits = Array.from((all.logits as ort.Tensor).data as Float32Array);
@@ -149,10 +153,7 @@ describe('inference artifact', () => {
           logits_to_keep: new ort.Tensor('int64', [keep], []),
           ...past,
         });
-      const noPast: Record<string, ort.Tensor> = {};
-      for (let i = 0; i < d.layers; i++)
-        for (const kind of ['key', 'value'])
-          noPast[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, d.kvHeads, 0, d.headDim]);
+      const noPast = emptyPast(d);
       const all = await run(tokens, 0, noPast, tokens.length);
       expect(maxDiff(Array.from((all.logits as ort.Tensor).data as Float32Array), reference.flat())).toBeLessThan(1e-4);
       const first = await run(tokens.slice(0, -1), 0, noPast, 1);
@@ -178,10 +179,7 @@ describe('inference artifact', () => {
     const session = await ort.InferenceSession.create(toOnnx(buildInference(d, folder.weights, 64, { quantize: { bits, accuracyLevel: 0 } })));
     const tokens = [3, 17, 5, 9, 1, 12, 7];
     const reference = (await referenceLogits(folder, tokens)).flat();
-    const past: Record<string, ort.Tensor> = {};
-    for (let i = 0; i < d.layers; i++)
-      for (const kind of ['key', 'value'])
-        past[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, d.kvHeads, 0, d.headDim]);
+    const past = emptyPast(d);
     const out = await session.run({
       input_ids: new ort.Tensor('int64', tokens, [1, tokens.length]),
       attention_mask: new ort.Tensor('int64', new Array<number>(tokens.length).fill(1), [1, tokens.length]),

@@ -33,6 +33,12 @@ export interface InferenceQuantization {
   headScheme?: QuantScheme;
 }
 
+/**
+ * The generation engine keeps an inference graph in memory below this many bytes of weights, and
+ * writes a larger one with a data file (protobuf holds at most 2 GB) before opening it.
+ */
+export const ENGINE_IN_MEMORY_BYTES = 1024 * 1024 * 1024;
+
 /** The most positions an inference graph's rotary tables cover (Mistral-Nemo's config allows 1,024,000). */
 export const INFERENCE_MAX_POSITIONS = 8192;
 

@@ -1,6 +1,7 @@
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { replaceFile, writeFileReplacing } from '../../util/files';
 import { initializerBytes, initializerData, type Attr, type DType, type Graph, type Initializer, type Shape, type Tensor } from './ir';
 
 /** The opset Pixel's graphs use (onnxruntime 1.30 accepts 18-23 with IR version 8). */
@@ -73,6 +74,12 @@ export function externalDataSink(options: ExternalDataOptions, write: (chunk: Bu
 }
 
 const WRITE_CHUNK_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Graphs whose initializers reach this many bytes keep them in a data file beside the model
+ * (protobuf cannot hold 2 GB; large frozen weights load faster from a file anyway).
+ */
+export const EXTERNAL_DATA_BYTES = 256 * 1024 * 1024;
 
 /**
  * Encodes a graph as an ONNX model (protobuf bytes) whose large initializers go to an external
@@ -229,36 +236,30 @@ function encode(g: Graph, options: { producer?: string; docString?: string }, ex
 /**
  * Writes a graph to a local file, its weights to `<dataName>` beside it when they reach
  * `externalBytes` (else inline), one tensor at a time. Each file appears only when complete
- * (a temporary file, then a rename). Returns whether a data file was written.
+ * ({@link replaceFile}). Returns whether a data file was written.
  */
 export async function writeOnnxFile(
   g: Graph,
   file: string,
   options: { dataName?: string; externalBytes?: number; producer?: string; docString?: string } = {},
 ): Promise<{ external: boolean }> {
-  const temp = (f: string) => `${f}.${process.pid}.tmp`;
-  if (graphWeightBytes(g) < (options.externalBytes ?? 256 * 1024 * 1024)) {
-    await writeFile(temp(file), toOnnx(g, options));
-    await rename(temp(file), file);
+  if (graphWeightBytes(g) < (options.externalBytes ?? EXTERNAL_DATA_BYTES)) {
+    await writeFileReplacing(file, 'ONNX model', toOnnx(g, options));
     return { external: false };
   }
   const dataName = options.dataName ?? `${path.basename(file)}.data`;
-  const dataFile = path.join(path.dirname(file), dataName);
-  const handle = await open(temp(dataFile), 'w');
-  try {
-    const model = await writeOnnxWithExternalData(
-      g,
-      externalDataSink({ location: dataName, minBytes: 1024 }, async (chunk) => void (await handle.write(chunk))),
-      options,
-    );
-    await handle.close();
-    await writeFile(temp(file), model);
-    await rename(temp(dataFile), dataFile);
-    await rename(temp(file), file);
-    return { external: true };
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await Promise.all([rm(temp(dataFile), { force: true }), rm(temp(file), { force: true })]);
-    throw err;
-  }
+  const model = await replaceFile(path.join(path.dirname(file), dataName), 'ONNX external data', async (target) => {
+    const handle = await open(target.path, target.flags);
+    try {
+      return await writeOnnxWithExternalData(
+        g,
+        externalDataSink({ location: dataName, minBytes: 1024 }, async (chunk) => void (await handle.write(chunk))),
+        options,
+      );
+    } finally {
+      await handle.close();
+    }
+  });
+  await writeFileReplacing(file, 'ONNX model', model);
+  return { external: true };
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { modelDims, type LlamaConfigInput } from './config';
+import { modelDims } from './config';
 import { MODEL_PRESETS } from './default-model';
 import {
   RUNTIME_BYTES,
@@ -14,7 +14,8 @@ import {
   type LoraTarget,
   type MemoryPlan,
 } from './memory-plan';
-import { NEMO_2_LAYERS } from './sharded-model';
+import { MEMORY_CASES, VOCAB_131K, type MeasureCase } from './memory-cases';
+import { MISTRAL_NEMO_12B, NEMO_2_LAYERS } from './sharded-model';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -22,143 +23,45 @@ const cpu = (gib = 1000): DeviceSpec => parseDevice(`cpu:${gib}GB`);
 const item = (plan: MemoryPlan, key: string, part: 'training' | 'generation' = 'training') =>
   plan[part]?.items.find((i) => i.key === key)?.bytes ?? 0;
 
-// The shapes scripts/measure-memory.ts measures (its CASES), by name.
-const M13: LlamaConfigInput = {
-  model_type: 'llama',
-  vocab_size: 1024,
-  hidden_size: 512,
-  intermediate_size: 1376,
-  num_hidden_layers: 4,
-  num_attention_heads: 8,
-  num_key_value_heads: 8,
-  tie_word_embeddings: false,
-};
-const VOCAB_131K: LlamaConfigInput = {
-  model_type: 'llama',
-  vocab_size: 131_072,
-  hidden_size: 256,
-  intermediate_size: 688,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  tie_word_embeddings: true,
-};
-const VOCAB_131K_NARROW: LlamaConfigInput = {
-  ...VOCAB_131K,
-  hidden_size: 128,
-  intermediate_size: 344,
-  num_attention_heads: 2,
-  num_key_value_heads: 1,
-};
-const VOCAB_64K_UNTIED: LlamaConfigInput = {
-  model_type: 'llama',
-  vocab_size: 65_536,
-  hidden_size: 512,
-  intermediate_size: 1376,
-  num_hidden_layers: 2,
-  num_attention_heads: 8,
-  num_key_value_heads: 2,
-  tie_word_embeddings: false,
-};
-const VOCAB_131K_WIDE_TIED: LlamaConfigInput = { ...VOCAB_64K_UNTIED, vocab_size: 131_072, intermediate_size: 1024, tie_word_embeddings: true };
-const GQA_LONG: LlamaConfigInput = {
-  model_type: 'mistral',
-  vocab_size: 2048,
-  hidden_size: 256,
-  intermediate_size: 512,
-  num_hidden_layers: 2,
-  num_attention_heads: 8,
-  num_key_value_heads: 2,
-  head_dim: 64,
-};
-const QWEN2_SMALL: LlamaConfigInput = {
-  model_type: 'qwen2',
-  vocab_size: 4096,
-  hidden_size: 384,
-  intermediate_size: 1024,
-  num_hidden_layers: 3,
-  num_attention_heads: 6,
-  num_key_value_heads: 2,
-  tie_word_embeddings: false,
-};
-const QWEN3_SMALL: LlamaConfigInput = {
-  model_type: 'qwen3',
-  vocab_size: 8192,
-  hidden_size: 256,
-  intermediate_size: 768,
-  num_hidden_layers: 3,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  head_dim: 64,
-  tie_word_embeddings: true,
-};
-
-interface Measured {
-  name: string;
-  config: LlamaConfigInput;
-  mode: 'full' | 'lora';
-  batch: number;
-  seq: number;
-  lora?: { rank: number; targets: LoraTarget[] };
+interface Measured extends MeasureCase {
   /** Peak RSS minus the baseline before anything was loaded (MiB): the real trainer, 6 steps, an evaluation every 2. */
   trainingMiB: number;
   /** The same for generation (openModel, one batch decoded with the KV cache). */
-  generation?: { batch: number; prompt: number; maxNewTokens: number; MiB: number };
-  /** Not used to set the measured constants of memory-plan.ts: a check of them. */
-  holdout?: boolean;
+  generationMiB?: number;
 }
 
 /**
  * Measured with `node --expose-gc --require tsx/cjs scripts/measure-memory.ts` on 2026-12-05 at
  * commit 90fa67e (node 20.20.2, onnxruntime-node 1.30.0, CPU provider, 2 threads; a 2-core,
- * 24 GB machine with other work running). Baselines were 92 to 97 MiB (the plan's runtime term);
- * a second run gave every figure within 3% (18 MiB) of these.
+ * 24 GB machine with other work running), the two cases whose graphs keep their frozen weights in
+ * a data file again at 2732342 (mapped, not packed). Baselines were 92 to 97 MiB (the plan's
+ * runtime term); a second run gave every figure within 3% (18 MiB) of these.
  * The measuring children load a 300-token tokenizer, so the plan is given that vocabulary for it.
+ * Shapes: MEMORY_CASES (memory-cases.ts), the ones the script measures.
  */
-const MEASURED: Measured[] = [
-  { name: 'random-small-full', config: MODEL_PRESETS.default, mode: 'full', batch: 4, seq: 128, trainingMiB: 395 },
-  { name: 'random-small-lora', config: MODEL_PRESETS.default, mode: 'lora', batch: 4, seq: 128, trainingMiB: 286 },
-  { name: 'llama-13.7m-full', config: M13, mode: 'full', batch: 8, seq: 128, trainingMiB: 1163 },
-  {
-    name: 'llama-13.7m-lora',
-    config: M13,
-    mode: 'lora',
-    batch: 8,
-    seq: 128,
-    trainingMiB: 814,
-    generation: { batch: 16, prompt: 256, maxNewTokens: 64, MiB: 521 },
-  },
-  { name: 'vocab-131k-full', config: VOCAB_131K_NARROW, mode: 'full', batch: 2, seq: 64, trainingMiB: 1707 },
-  {
-    name: 'vocab-131k-lora',
-    config: VOCAB_131K,
-    mode: 'lora',
-    batch: 2,
-    seq: 64,
-    trainingMiB: 1397,
-    generation: { batch: 8, prompt: 128, maxNewTokens: 32, MiB: 561 },
-  },
-  { name: 'vocab-64k-untied-lora', config: VOCAB_64K_UNTIED, mode: 'lora', batch: 1, seq: 64, trainingMiB: 786 },
-  { name: 'gqa-long-full', config: GQA_LONG, mode: 'full', batch: 2, seq: 512, trainingMiB: 630 },
-  { name: 'gqa-long-lora', config: GQA_LONG, mode: 'lora', batch: 2, seq: 512, trainingMiB: 496 },
-  { name: 'random-tiny-full', config: MODEL_PRESETS.tiny, mode: 'full', batch: 4, seq: 64, trainingMiB: 68, holdout: true },
-  { name: 'random-tiny-lora', config: MODEL_PRESETS.tiny, mode: 'lora', batch: 4, seq: 64, trainingMiB: 68, holdout: true },
-  {
-    name: 'qwen2-qv-lora',
-    config: QWEN2_SMALL,
-    mode: 'lora',
-    batch: 4,
-    seq: 256,
-    lora: { rank: 16, targets: ['q_proj', 'v_proj'] },
-    trainingMiB: 627,
-    generation: { batch: 8, prompt: 512, maxNewTokens: 32, MiB: 424 },
-    holdout: true,
-  },
-  { name: 'qwen2-full', config: QWEN2_SMALL, mode: 'full', batch: 2, seq: 256, trainingMiB: 655, holdout: true },
-  { name: 'qwen3-lora', config: QWEN3_SMALL, mode: 'lora', batch: 8, seq: 128, trainingMiB: 684, holdout: true },
-  { name: 'vocab-131k-lora-b4', config: VOCAB_131K, mode: 'lora', batch: 4, seq: 32, trainingMiB: 1400, holdout: true },
-  { name: 'vocab-131k-wide-tied-lora', config: VOCAB_131K_WIDE_TIED, mode: 'lora', batch: 1, seq: 64, trainingMiB: 957, holdout: true },
-];
+const FIGURES: Record<string, { trainingMiB: number; generationMiB?: number }> = {
+  'random-small-full': { trainingMiB: 395 },
+  'random-small-lora': { trainingMiB: 286 },
+  'llama-13.7m-full': { trainingMiB: 1163 },
+  'llama-13.7m-lora': { trainingMiB: 814, generationMiB: 521 },
+  'vocab-131k-full': { trainingMiB: 1707 },
+  'vocab-131k-lora': { trainingMiB: 1397, generationMiB: 561 },
+  'vocab-64k-untied-lora': { trainingMiB: 786 },
+  'gqa-long-full': { trainingMiB: 630 },
+  'gqa-long-lora': { trainingMiB: 496 },
+  'random-tiny-full': { trainingMiB: 68 },
+  'random-tiny-lora': { trainingMiB: 68 },
+  'qwen2-qv-lora': { trainingMiB: 627, generationMiB: 424 },
+  'qwen2-full': { trainingMiB: 655 },
+  'qwen3-lora': { trainingMiB: 684 },
+  'vocab-131k-lora-b4': { trainingMiB: 1400 },
+  'vocab-131k-wide-tied-lora': { trainingMiB: 957 },
+};
+const MEASURED: Measured[] = MEMORY_CASES.map((c) => {
+  const figures = FIGURES[c.name];
+  if (!figures) throw new Error(`no measured figures for the case ${c.name}`);
+  return { ...c, ...figures };
+});
 
 const planOf = (m: Measured) =>
   planMemory(modelDims(m.config), {
@@ -184,7 +87,7 @@ describe('planMemory against measured peaks (CPU)', () => {
   });
 
   it.each(MEASURED.filter((m) => m.generation).map((m) => [m.name, m] as const))('generation %s', (_, m) => {
-    within(((planOf(m).generation?.bytes ?? 0) - RUNTIME_BYTES) / MiB, m.generation?.MiB ?? NaN);
+    within(((planOf(m).generation?.bytes ?? 0) - RUNTIME_BYTES) / MiB, m.generationMiB ?? NaN);
   });
 
   it('matches what bench:large-model reported for a Nemo-wide 2-layer model (1.89B parameters, bf16 shards)', () => {
@@ -211,17 +114,7 @@ describe('planMemory against measured peaks (CPU)', () => {
 });
 
 describe('planMemory terms', () => {
-  const nemo = modelDims({
-    model_type: 'mistral',
-    vocab_size: 131_072,
-    hidden_size: 5120,
-    intermediate_size: 14_336,
-    num_hidden_layers: 40,
-    num_attention_heads: 32,
-    num_key_value_heads: 8,
-    head_dim: 128,
-    tie_word_embeddings: false,
-  });
+  const nemo = modelDims(MISTRAL_NEMO_12B);
 
   it('sizes the KV cache as 2 x layers x kvHeads x headDim x tokens x batch x 4 bytes', () => {
     const plan = planMemory(nemo, { mode: 'lora', batch: 1, seq: 100, device: parseDevice('cuda:80GB'), generation: { batch: 3, maxTokens: 28 } });

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { LoraSpecSchema } from '../../contracts/model-artifacts';
 import { readInputFile } from '../../util/files';
-import { EXTERNAL_DATA_BYTES } from '../artifacts/generate';
+import { ENGINE_IN_MEMORY_BYTES } from '../artifacts/inference';
+import { EXTERNAL_DATA_BYTES } from '../graph/onnx-writer';
 import { LlamaConfigSchema, modelDims, parameterShapes, type ModelDims } from './config';
 
 /**
@@ -118,8 +119,6 @@ export const tokenizerBytes = (vocab: number) => 23 * MiB + 340 * vocab;
  * resident until then.
  */
 const V8_EXTERNAL_GC_BYTES = 64 * MiB;
-/** The generation engine serializes an inference graph in memory below this many bytes of initializers, else to a file (engine.ts). */
-const ENGINE_FILE_BYTES = 1 * GiB;
 /**
  * Copies of the frozen base weights a LoRA session holds. Every frozen matrix W is read as it is
  * by both of its products (x Wᵀ as FusedMatMul with transB, dY W in the backward pass), so no
@@ -553,7 +552,7 @@ export function planMemory(dims: ModelDims, options: MemoryPlanOptions): MemoryP
     // replace their parts). Over 1 GiB the graph goes to a temporary file one tensor at a time and
     // the session reads it from there: no whole copy besides the session's (bench:large-model
     // measured an 8.3 GiB peak for 7.0 GiB of float32 weights, a Nemo-wide 2-layer model).
-    const inMemory = (p.all + stacked) * F32 < ENGINE_FILE_BYTES;
+    const inMemory = (p.all + stacked) * F32 < ENGINE_IN_MEMORY_BYTES;
     const read = Math.min(p.all * (STORED_BYTES[o.storedDtype] + F32) + stacked * F32, V8_EXTERNAL_GC_BYTES);
     const jsGarbage = inMemory ? read + p.all * F32 : 0;
     // Either way, constant folding turns each Transpose(W) into a new Wᵀ while W is still held: one weight twice at a time.

@@ -13,17 +13,16 @@ import { modelDims, parameterShapes, type LlamaConfigInput } from './config';
  */
 
 /**
- * Mistral-Nemo-12B's exact width (Wayfarer-2-12B's architecture) with 2 of its 40 layers: hidden
- * 5120, 32 query and 8 key/value heads of an explicit head_dim 128 (queries 4096 wide, not 5120),
- * intermediate 14336, a 131,072-token vocabulary, rope theta 1e6, untied LM head; about 1.89B
- * parameters, 3.8 GB in bf16.
+ * Mistral-Nemo-12B's config (the architecture of Wayfarer-2-12B, Pixel's production base): 40
+ * layers, hidden 5120, 32 query and 8 key/value heads of an explicit head_dim 128 (queries 4096
+ * wide, not 5120), intermediate 14336, a 131,072-token vocabulary, rope theta 1e6, untied LM head.
  */
-export const NEMO_2_LAYERS: LlamaConfigInput = {
+export const MISTRAL_NEMO_12B: LlamaConfigInput = {
   model_type: 'mistral',
   vocab_size: 131_072,
   hidden_size: 5120,
   intermediate_size: 14_336,
-  num_hidden_layers: 2,
+  num_hidden_layers: 40,
   num_attention_heads: 32,
   num_key_value_heads: 8,
   head_dim: 128,
@@ -33,6 +32,9 @@ export const NEMO_2_LAYERS: LlamaConfigInput = {
   sliding_window: null,
   tie_word_embeddings: false,
 };
+
+/** Nemo's exact width with 2 of its 40 layers: about 1.89B parameters, 3.8 GB in bf16. */
+export const NEMO_2_LAYERS: LlamaConfigInput = { ...MISTRAL_NEMO_12B, num_hidden_layers: 2 };
 
 /**
  * A byte-level BPE of exactly `vocabSize` tokens: merges learned from synthetic conversations,
