@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { MODEL_PRESETS } from '../../shared/training/model/default-model';
 import { MISTRAL_NEMO_12B } from '../../shared/training/model/sharded-model';
 import { pixelFailure, runPixel, tempDir } from '../helpers';
 
@@ -16,16 +17,8 @@ interface Plan {
 /** Mistral-Nemo-12B's config.json (the shape of Wayfarer-2-12B): no weights beside it, which `plan` never reads. */
 const NEMO = { architectures: ['MistralForCausalLM'], ...MISTRAL_NEMO_12B, torch_dtype: 'bfloat16' };
 
-const TINY = {
-  model_type: 'llama',
-  vocab_size: 512,
-  hidden_size: 64,
-  intermediate_size: 128,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  tie_word_embeddings: true,
-};
+/** The random-tiny preset's config. */
+const TINY = MODEL_PRESETS.tiny;
 
 describe('pixel model plan', () => {
   const t = tempDir('pixel-cli-plan-');
