@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
 import { LoraSpecSchema } from '../shared/contracts';
 import { buildTrainStep, type TrainStepSpec } from '../shared/training/artifacts/train-step';
+import { createStepRunner } from '../shared/training/step-runner';
 import { Graph, tensor, type Tensor } from '../shared/training/graph/ir';
 import { matmul } from '../shared/training/graph/ops';
 import { toOnnx } from '../shared/training/graph/onnx-writer';
@@ -73,6 +74,8 @@ interface Result {
   params: number;
   trainable: number;
   mode: 'full' | 'lora';
+  /** Where AdamW ran: on the host (the default, one WebAssembly pass) or in the graph. */
+  optimizer: 'host' | 'graph';
   batch: number;
   seq: number;
   stepMs: number;
@@ -82,6 +85,9 @@ interface Result {
   /** PyTorch's step on the same shapes and cores (measured in this run with --pytorch, else as issue 22 quotes it), and this step's time over it. */
   pytorchStepMs?: number;
   pytorchMeasured?: boolean;
+  /** With --rounds: each round's step time (stepMs is their median), and PyTorch's. */
+  stepMsRounds?: number[];
+  pytorchStepMsRounds?: number[];
   vsPytorch?: number;
 }
 
@@ -100,6 +106,7 @@ async function measure(
   label: string,
   config: LlamaConfigInput,
   mode: 'full' | 'lora',
+  optimizer: 'host' | 'graph',
   batch: number,
   seq: number,
   threads: number,
@@ -116,37 +123,35 @@ async function measure(
         : randomTensor(shape, 2 / Math.sqrt(shape[shape.length - 1] as number), i + 1),
     ]),
   );
-  const spec: TrainStepSpec = { dims, batch, seq, dtype: 'float32', mode, lora: LoraSpecSchema.parse({}) };
+  const spec: TrainStepSpec = { dims, batch, seq, dtype: 'float32', mode, lora: LoraSpecSchema.parse({}), optimizer };
   const { graph, manifest } = buildTrainStep(spec, mode === 'lora' ? weights : undefined);
   const session = await ort.InferenceSession.create(toOnnx(graph), sessionOptions(threads));
-  const state: Record<string, ort.Tensor> = {};
-  for (const { name, shape } of manifest.trainable) {
-    const init =
+  const initial = (name: string, shape: number[]) =>
+    (
       weights.get(name) ??
-      (name.endsWith('lora_A') ? randomTensor(shape, 0.02, 7) : tensor('float32', shape, new Float32Array(shape.reduce((a, b) => a * b, 1))));
-    state[name] = new ort.Tensor('float32', init.data as Float32Array, shape);
-    state[`${name}.m`] = new ort.Tensor('float32', new Float32Array(init.data.length), shape);
-    state[`${name}.v`] = new ort.Tensor('float32', new Float32Array(init.data.length), shape);
-  }
+      (name.endsWith('lora_A') ? randomTensor(shape, 0.02, 7) : tensor('float32', shape, new Float32Array(shape.reduce((a, b) => a * b, 1))))
+    ).data as Float32Array;
   const ids = Array.from({ length: batch * seq }, (_, i) => (i * 7919) % dims.vocab);
   const data = {
     input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [batch, seq]),
     targets: new ort.Tensor('int64', BigInt64Array.from(ids.map((t) => BigInt((t + 1) % dims.vocab))), [batch, seq]),
     loss_mask: new ort.Tensor('float32', new Float32Array(batch * seq).fill(1), [batch, seq]),
     example_weight: new ort.Tensor('float32', new Float32Array(batch).fill(1), [batch]),
-    lr: new ort.Tensor('float32', Float32Array.from([1e-4]), []),
   };
+  // Steps as the trainer (shared/training/trainer.ts) takes them, the state crossing JS as there.
+  const state = new Map(
+    manifest.trainable.map(({ name, shape }) => {
+      const value = initial(name, shape);
+      return [name, { value, m: new Float32Array(value.length), v: new Float32Array(value.length) }];
+    }),
+  );
+  const runner = createStepRunner(session, manifest, state);
+  const takeStep = async (s: number) => void (await runner.step(data, s, 1e-4));
   const times: number[] = [];
   for (let s = 1; s <= steps + 2; s++) {
     const t = process.hrtime.bigint();
-    const out = await session.run({ ...state, ...data, step: new ort.Tensor('float32', Float32Array.from([s]), []) });
+    await takeStep(s);
     if (s > 2) times.push(Number(process.hrtime.bigint() - t) / 1e9);
-    // State crosses the JS boundary every step, as in a real run.
-    for (const { name } of manifest.trainable) {
-      state[name] = out[`${name}.next`] as ort.Tensor;
-      state[`${name}.m`] = out[`${name}.m.next`] as ort.Tensor;
-      state[`${name}.v`] = out[`${name}.v.next`] as ort.Tensor;
-    }
   }
   await session.release();
   const stepSeconds = median(times);
@@ -162,6 +167,7 @@ async function measure(
     params,
     trainable: manifest.trainable.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0),
     mode,
+    optimizer,
     batch,
     seq,
     stepMs,
@@ -196,36 +202,76 @@ export function registerBenchTrainStepCommand(bench: Command): void {
     .option('--batch <n>', 'sequences per step', intOption('--batch', 1, 256), 8)
     .option('--seq <n>', 'tokens per sequence', intOption('--seq', 2, 4096), 64)
     .option('--pytorch <python>', "also time PyTorch's step on the same shapes in this run, with this Python (torch installed)")
-    .action(async (opts: { threads: number; steps: number; batch: number; seq: number; pytorch?: string }) => {
+    .option(
+      '--rounds <n>',
+      'rounds of every configuration (and of PyTorch), alternating, medians reported: noise on a shared machine falls on both',
+      intOption('--rounds', 1, 20),
+      1,
+    )
+    .action(async (opts: { threads: number; steps: number; batch: number; seq: number; pytorch?: string; rounds: number }) => {
       const peak = await matmulPeakSampler(1024, opts.threads);
       await peak.sample();
-      const measured: Omit<Result, 'peakFraction'>[] = [];
-      for (const [label, config] of MODELS) {
-        for (const mode of ['full', 'lora'] as const) {
-          console.error(`measuring ${label} ${mode} ...`);
-          measured.push(await measure(label, config, mode, opts.batch, opts.seq, opts.threads, opts.steps));
+      const rounds: Omit<Result, 'peakFraction'>[][] = [];
+      const torchRounds: Awaited<ReturnType<typeof pytorchSteps>>[] = [];
+      for (let round = 1; round <= opts.rounds; round++) {
+        const measured: Omit<Result, 'peakFraction'>[] = [];
+        for (const [label, config] of MODELS) {
+          // Each mode with AdamW on the host (what training uses) and, for comparison, in the graph.
+          for (const mode of ['full', 'lora'] as const)
+            for (const optimizer of ['host', 'graph'] as const) {
+              console.error(`round ${round}: measuring ${label} ${mode}, AdamW on the ${optimizer} ...`);
+              measured.push(await measure(label, config, mode, optimizer, opts.batch, opts.seq, opts.threads, opts.steps));
+              await peak.sample();
+            }
+        }
+        rounds.push(measured);
+        if (opts.pytorch) {
+          console.error(`round ${round}: measuring PyTorch ...`);
+          torchRounds.push(
+            await pytorchSteps(opts.pytorch, {
+              threads: opts.threads,
+              batch: opts.batch,
+              seq: opts.seq,
+              steps: opts.steps,
+              lora: LoraSpecSchema.parse({}),
+              models: MODELS.map(([label, config]) => ({ label, dims: modelDims(config) })),
+            }),
+          );
           await peak.sample();
         }
       }
-      let torch: Awaited<ReturnType<typeof pytorchSteps>> | undefined;
-      if (opts.pytorch) {
-        console.error('measuring PyTorch ...');
-        torch = await pytorchSteps(opts.pytorch, {
-          threads: opts.threads,
-          batch: opts.batch,
-          seq: opts.seq,
-          steps: opts.steps,
-          lora: LoraSpecSchema.parse({}),
-          models: MODELS.map(([label, config]) => ({ label, dims: modelDims(config) })),
-        });
-        await peak.sample();
-      }
+      const round1 = (x: number) => Math.round(x * 10) / 10;
+      // Per configuration, the median step time over the rounds, and the rates at that time.
+      const measured = (rounds[0] ?? []).map((first, i) => {
+        const all = rounds.map((r) => r[i] as Omit<Result, 'peakFraction'>);
+        const stepMs = median(all.map((r) => r.stepMs));
+        return {
+          ...first,
+          stepMs: round1(stepMs),
+          tokensPerSecond: Math.round((first.batch * first.seq * 1000) / stepMs),
+          gflops: round1((first.gflops * first.stepMs) / stepMs),
+          ...(opts.rounds > 1 ? { stepMsRounds: all.map((r) => r.stepMs) } : {}),
+        };
+      });
+      const torchMs = (model: string, mode: string) => {
+        const all = torchRounds
+          .map((t) => t.results.find((x) => x.model === model && x.mode === mode)?.stepMs)
+          .filter((x): x is number => x !== undefined);
+        return all.length ? { stepMs: round1(median(all)), rounds: all } : undefined;
+      };
+      const torch = torchRounds[0];
       await peak.release();
       const best = Math.max(...peak.samples);
       const results: Result[] = measured.map((r) => {
-        const t = torch?.results.find((x) => x.model === r.model && x.mode === r.mode);
+        const t = torchMs(r.model, r.mode);
         const withTorch = t
-          ? { ...r, pytorchStepMs: t.stepMs, pytorchMeasured: true, vsPytorch: Math.round((r.stepMs / t.stepMs) * 1000) / 1000 }
+          ? {
+              ...r,
+              pytorchStepMs: t.stepMs,
+              ...(opts.rounds > 1 ? { pytorchStepMsRounds: t.rounds } : {}),
+              pytorchMeasured: true,
+              vsPytorch: Math.round((r.stepMs / t.stepMs) * 1000) / 1000,
+            }
           : r;
         return { ...withTorch, peakFraction: Math.round((r.gflops / best) * 1000) / 1000 };
       });
@@ -238,7 +284,7 @@ export function registerBenchTrainStepCommand(bench: Command): void {
           threads: opts.threads,
           results,
           scope:
-            'one train step (forward, backward, clipping, AdamW) of the generated graph on the CPU execution provider, parameters and moments in and out of JS each step; median of the timed steps after 2 warm-up steps; peak is the best of 5 samples of a 1024x1024 float32 MatMul with the same session options (each the fastest of 8 runs), taken before and between the configurations in the same process; pytorchStepMs is the figure issue 22 quotes for PyTorch 2.15 on the same cores (not measured here)',
+            "one train step (forward, backward, clipping, AdamW) as the trainer takes it on the CPU execution provider: with AdamW on the host, the parameters read in place and the gradients written to the optimizer's memory, then its WebAssembly pass; with AdamW in the graph, parameters and moments in and out of JS each step; median of the timed steps after 2 warm-up steps; peak is the best sample of a 1024x1024 float32 MatMul with the same session options (each the fastest of 8 runs), taken before and between the configurations in the same process; pytorchStepMs is PyTorch's step on the same shapes and threads, measured in this run with --pytorch (pytorchMeasured: true), else the figure issue 22 quotes",
           target: { peakFraction: 0.5, for: 'train step of a 10M+ parameter model, CPU' },
         }),
       );

@@ -1,3 +1,4 @@
+import { createStepRunner } from '../shared/training/step-runner';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -320,17 +321,14 @@ async function benchTrain(dir: string, teardown: Teardown, opts: BenchTrainOptio
   const batches: Batch[] = [];
   for (let i = 0; i < opts.steps; i++) batches.push(await stream.next());
   const base = await loadModelFolder(modelDir);
-  const state: Record<string, ort.Tensor> = {};
-  for (const { name, shape } of stepManifest.trainable) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    state[name] = new ort.Tensor(
-      'float32',
-      (base.weights.get(name)?.data as Float32Array | undefined) ?? new Float32Array(n).fill(name.endsWith('lora_A') ? 0.01 : 0),
-      shape,
-    );
-    state[`${name}.m`] = new ort.Tensor('float32', new Float32Array(n), shape);
-    state[`${name}.v`] = new ort.Tensor('float32', new Float32Array(n), shape);
-  }
+  const state = new Map(
+    stepManifest.trainable.map(({ name, shape }) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const value = (base.weights.get(name)?.data as Float32Array | undefined) ?? new Float32Array(n).fill(name.endsWith('lora_A') ? 0.01 : 0);
+      return [name, { value, m: new Float32Array(n), v: new Float32Array(n) }];
+    }),
+  );
+  const runner = createStepRunner(session, stepManifest, state);
   const [b, s] = [config.batch, config.seq];
   console.error(`bare loop: ${opts.steps} steps ...`);
   let bareStart = process.hrtime.bigint();
@@ -338,20 +336,16 @@ async function benchTrain(dir: string, teardown: Teardown, opts: BenchTrainOptio
     // Timed from the end of the first step, as the activity's figure is (first to last step).
     if (i === 1) bareStart = process.hrtime.bigint();
     const batch = batches[i] as Batch;
-    const out = await session.run({
-      ...state,
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(batch.input, BigInt), [b, s]),
-      targets: new ort.Tensor('int64', BigInt64Array.from(batch.target, BigInt), [b, s]),
-      loss_mask: new ort.Tensor('float32', Float32Array.from(batch.mask), [b, s]),
-      example_weight: new ort.Tensor('float32', Float32Array.from(batch.exampleWeight), [b]),
-      lr: new ort.Tensor('float32', Float32Array.from([config.lr]), []),
-      step: new ort.Tensor('float32', Float32Array.from([i + 1]), []),
-    });
-    for (const { name } of stepManifest.trainable) {
-      state[name] = out[`${name}.next`] as ort.Tensor;
-      state[`${name}.m`] = out[`${name}.m.next`] as ort.Tensor;
-      state[`${name}.v`] = out[`${name}.v.next`] as ort.Tensor;
-    }
+    await runner.step(
+      {
+        input_ids: new ort.Tensor('int64', BigInt64Array.from(batch.input, BigInt), [b, s]),
+        targets: new ort.Tensor('int64', BigInt64Array.from(batch.target, BigInt), [b, s]),
+        loss_mask: new ort.Tensor('float32', Float32Array.from(batch.mask), [b, s]),
+        example_weight: new ort.Tensor('float32', Float32Array.from(batch.exampleWeight), [b]),
+      },
+      i + 1,
+      config.lr,
+    );
   }
   const bareSeconds = Number(process.hrtime.bigint() - bareStart) / 1e9;
   await session.release();

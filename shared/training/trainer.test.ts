@@ -92,8 +92,11 @@ describe('train', () => {
     expect(row.mask.every((m) => m === 0)).toBe(true); // the reply starts after token 8
   });
 
-  async function options(extra: Partial<TrainerOptions> & { checkpoints: string[] }): Promise<TrainerOptions> {
-    const s = spec();
+  async function options(
+    extra: Partial<TrainerOptions> & { checkpoints: string[] },
+    specExtra: Partial<TrainStepSpec> = {},
+  ): Promise<TrainerOptions> {
+    const s = { ...spec(), ...specExtra };
     const step = buildTrainStep(s);
     const evaluation = buildEval(s);
     const padId = tokenizer.convert_tokens_to_ids('<|endoftext|>');
@@ -150,6 +153,45 @@ describe('train', () => {
     const rest = await train(await options({ checkpoints: [], resume: resumeState }));
     expect([...first.losses, ...rest.losses]).toEqual(whole.losses);
     expect(rest.valLosses).toEqual(whole.valLosses.filter((v) => v.step > 10));
+  }, 120_000);
+
+  it('AdamW on the host (the default) trains as AdamW in the graph does, and their checkpoints resume each other', async () => {
+    // Strong decay and a low clipping bound, so that each term of the update shows in the comparison.
+    const adamw = { beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.5, maxGradNorm: 0.5 };
+    const hostRun = await train(await options({ checkpoints: [] }, { adamw }));
+    expect(buildTrainStep(spec()).manifest.optimizer?.placement).toBe('host');
+    const graphRun = await train(await options({ checkpoints: [] }, { adamw, optimizer: 'graph' }));
+    expect(hostRun.losses).toHaveLength(24);
+    // The same formula in float32, its scalars rounded alike: only the order of a few roundings differs.
+    hostRun.losses.forEach((l, i) => expect(Math.abs(l.loss - (graphRun.losses[i]?.loss ?? NaN))).toBeLessThan(1e-4 * l.loss));
+    let worst = 0;
+    for (const [name, p] of hostRun.state.params) {
+      const q = graphRun.state.params.get(name)!;
+      for (let i = 0; i < p.value.length; i++) worst = Math.max(worst, Math.abs(p.value[i]! - q.value[i]!));
+    }
+    expect(worst).toBeLessThan(1e-4);
+    // A graph-optimizer checkpoint resumed by the host optimizer continues that run.
+    const saved: string[] = [];
+    await train(await options({ checkpoints: saved, checkpointEvery: 10, stopRequested: () => saved.length > 0 }, { adamw, optimizer: 'graph' }));
+    const loaded = await loadTrainState<TrainState['cursor']>(saved[0]!);
+    const rest = await train(
+      await options(
+        {
+          checkpoints: [],
+          resume: {
+            step: loaded.step,
+            params: loaded.params,
+            cursor: loaded.cursor,
+            bestValLoss: loaded.bestValLoss,
+            bestStep: loaded.bestStep,
+            sinceBest: loaded.sinceBest,
+          },
+        },
+        { adamw },
+      ),
+    );
+    expect(rest.losses[0]?.step).toBe(loaded.step + 1);
+    rest.losses.forEach((l) => expect(Math.abs(l.loss - graphRun.losses[l.step - 1]!.loss)).toBeLessThan(1e-4 * l.loss));
   }, 120_000);
 
   it('pauses at a rung with a checkpoint and its validation loss; the segments add up to the uninterrupted run', async () => {

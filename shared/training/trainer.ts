@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import type { ArtifactManifest } from './artifacts/train-step';
 import type { Batch, BatchStream, DataCursor } from './data/batches';
 import { earlyStopping, learningRate } from './schedule';
+import { createStepRunner } from './step-runner';
 
 /** Everything a resumed run needs to continue exactly where a checkpoint left it. */
 export interface TrainState {
@@ -105,8 +106,10 @@ function batchFeeds(
 
 /**
  * The training loop, top to bottom: set the learning rate, maybe evaluate and checkpoint, take
- * a step, log. Parameters and AdamW moments live in JS between steps (as the train-step graph
- * takes them), so a checkpoint is exact and a resumed run repeats an uninterrupted one. Stops at
+ * a step, log. Parameters and AdamW moments live in JS between steps (in the host optimizer's
+ * memory when the train step's manifest puts AdamW there, else as the graph takes and gives
+ * them), so a checkpoint is exact and a resumed run repeats an uninterrupted one. The state's
+ * arrays are updated in place by a host step: a checkpoint is written before the next step. Stops at
  * `totalSteps`, on early stopping, when asked to, or when cancelled (after a checkpoint).
  */
 export async function train(o: TrainerOptions): Promise<TrainResult> {
@@ -157,6 +160,9 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
     bestStep: 0,
     sinceBest: 0,
   };
+  // AdamW where the train step's manifest puts it; on the host the state's arrays become views
+  // of the optimizer's memory, updated in place by each step.
+  const runner = createStepRunner(stepSession, o.trainStep.manifest, state.params);
   const result: TrainResult = {
     state,
     losses: [],
@@ -194,25 +200,8 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       const step = state.step + 1;
       const lr = learningRate(step, o.schedule);
       const b = await o.data.next();
-      const feeds: Record<string, ort.Tensor> = {
-        ...batchFeeds(b, batch, seq, stepInputs, o.objectiveWeights),
-        lr: f32(Float32Array.from([lr]), []),
-        step: f32(Float32Array.from([step]), []),
-      };
-      for (const [name, p] of state.params) {
-        const dims = shapeOf(name);
-        feeds[name] = f32(p.value, dims);
-        feeds[`${name}.m`] = f32(p.m, dims);
-        feeds[`${name}.v`] = f32(p.v, dims);
-      }
-      const out = await stepSession.run(feeds);
-      const loss = Number((out.loss as ort.Tensor).data[0]);
+      const { loss } = await runner.step(batchFeeds(b, batch, seq, stepInputs, o.objectiveWeights), step, lr);
       if (!Number.isFinite(loss)) throw new NonFiniteLossError(step, result.lastCheckpoint);
-      for (const [name, p] of state.params) {
-        p.value = (out[`${name}.next`] as ort.Tensor).data as Float32Array;
-        p.m = (out[`${name}.m.next`] as ort.Tensor).data as Float32Array;
-        p.v = (out[`${name}.v.next`] as ort.Tensor).data as Float32Array;
-      }
       state.step = step;
       state.cursor = o.data.cursor();
       result.losses.push({ step, loss, lr });

@@ -1,3 +1,4 @@
+import { gradientStepRunner, HostAdamW } from '../host-adamw';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -54,8 +55,17 @@ async function train(
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
   const ids = encode(CORPUS.repeat(4));
   const state: Record<string, ort.Tensor> = {};
+  // AdamW on the host (as the trainer runs it) or in the graph, as the manifest says.
+  const host = manifest.optimizer?.placement === 'host' ? new HostAdamW(manifest.trainable, manifest.optimizer.adamw) : undefined;
+  const runHost = host ? gradientStepRunner(session, host) : undefined;
   for (const { name, shape } of manifest.trainable) {
     state[name] = init(name, shape);
+    if (host) {
+      const t = host.tensors.get(name)!;
+      t.value.set(state[name].data as Float32Array);
+      state[name] = new ort.Tensor('float32', t.value, shape);
+      continue;
+    }
     const zeros = new Array<number>(shape.reduce((a, b) => a * b, 1)).fill(0);
     state[`${name}.m`] = new ort.Tensor(spec.dtype, zeros, shape);
     state[`${name}.v`] = new ort.Tensor(spec.dtype, zeros, shape);
@@ -70,15 +80,19 @@ async function train(
       input.push(...ids.slice(at, at + spec.seq));
       target.push(...ids.slice(at + 1, at + spec.seq + 1));
     }
-    const out = await session.run({
-      ...state,
+    const data = {
       input_ids: new ort.Tensor('int64', input, [spec.batch, spec.seq]),
       targets: new ort.Tensor('int64', target, [spec.batch, spec.seq]),
       loss_mask: new ort.Tensor(spec.dtype, new Array<number>(spec.batch * spec.seq).fill(1), [spec.batch, spec.seq]),
       example_weight: new ort.Tensor(spec.dtype, new Array<number>(spec.batch).fill(1), [spec.batch]),
-      lr: new ort.Tensor(spec.dtype, [lr], []),
-      step: new ort.Tensor(spec.dtype, [step], []),
-    });
+    };
+    if (host && runHost) {
+      const { loss, gradNorm } = await runHost({ ...state, ...data });
+      losses.push(loss);
+      host.step(step, lr, gradNorm);
+      continue;
+    }
+    const out = await session.run({ ...state, ...data, lr: new ort.Tensor(spec.dtype, [lr], []), step: new ort.Tensor(spec.dtype, [step], []) });
     losses.push(Number((out.loss as ort.Tensor).data[0]));
     for (const { name } of manifest.trainable) {
       state[name] = out[`${name}.next`] as ort.Tensor;
@@ -196,7 +210,8 @@ describe('train-step artifact', () => {
 describe('checkpoint reload', () => {
   it('a checkpoint saved after training reloads to the same eval loss', async () => {
     const dims = dimsFor(VOCAB.length, 16);
-    const spec: TrainStepSpec = { dims, batch: 2, seq: 8, dtype: 'float32', mode: 'full' };
+    // AdamW in the graph: this test drives the graph's own state inputs and outputs.
+    const spec: TrainStepSpec = { dims, batch: 2, seq: 8, dtype: 'float32', mode: 'full', optimizer: 'graph' };
     const step = buildTrainStep(spec);
     const evaluation = buildEval(spec);
     const trainer = await ort.InferenceSession.create(toOnnx(step.graph));

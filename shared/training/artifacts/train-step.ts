@@ -4,12 +4,13 @@ import { AdamWSpecSchema, LoraSpecSchema, type AdamWSpec, type LoraSpec, type Ob
 import { Graph, initializerData, type DType, type Initializer, type Value } from '../graph/ir';
 import { toFloat16 } from '../safetensors';
 import * as op from '../graph/ops';
-import { adamWStep } from '../graph/optimizer';
+import { adamWStep, gradientsAndNorm } from '../graph/optimizer';
+import { hostOptimizerFits } from '../host-adamw';
 import { parameterShapes, type ModelDims } from '../model/config';
 import { llamaForward, type LoraAdapter } from '../model/llama';
 
 /** Bump when generated graphs change for the same spec; recorded in every manifest. */
-export const GENERATOR_VERSION = '3';
+export const GENERATOR_VERSION = '4';
 
 /** LoRA settings as the graph builder takes them (the validated {@link LoraSpec}). */
 export type LoraConfig = Pick<LoraSpec, 'rank' | 'alpha'> & { targets: readonly string[] };
@@ -35,6 +36,14 @@ export interface TrainStepSpec {
    * widens them back to float32 when it loads the graph.
    */
   frozenDtype?: 'float32' | 'float16';
+  /**
+   * Where AdamW runs: `host` (the graph gives gradients and their norm, the trainer updates the
+   * state in one WebAssembly pass; see shared/training/host-adamw.ts) or `graph` (AdamW in the
+   * ONNX graph, state in and out every step). Default: `host` for float32 graphs whose trainable
+   * tensors fit its memory (about 268M numbers), else `graph`. Not part of the spec hash: a checkpoint holds the
+   * same tensors either way.
+   */
+  optimizer?: 'graph' | 'host';
 }
 
 const IoSpecSchema = z
@@ -60,6 +69,15 @@ export const ArtifactManifestSchema = z
     trainable: z.array(z.object({ name: z.string().min(1), shape: z.array(z.number().int().min(0)) }).strict()),
     /** Base weights stored in the graph (LoRA): not inputs. */
     frozen: z.array(z.string()),
+    /**
+     * Train steps: where AdamW runs. `graph` (or absent): per trainable tensor `<name>.m` and
+     * `<name>.v` inputs, `lr` and `step`, and `.next` outputs. `host`: per trainable tensor a
+     * `<name>.grad` output, and the trainer applies AdamW with these settings.
+     */
+    optimizer: z
+      .object({ placement: z.enum(['graph', 'host']), adamw: AdamWSpecSchema })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ArtifactManifest = z.infer<typeof ArtifactManifestSchema>;
@@ -186,25 +204,42 @@ function io(g: Graph, names: readonly string[]): IoSpec[] {
 }
 
 /**
- * The train-step artifact: forward, backward, global-norm clipping and AdamW in one graph.
- * Inputs: data (`input_ids`, `targets`, `loss_mask`, `example_weight`), `lr`, `step`, and per
- * trainable tensor its value and moments. Outputs: `loss`, `grad_norm`, `per_example_loss`, and
- * per trainable tensor `<name>.next`, `<name>.m.next`, `<name>.v.next`. LoRA keeps the base
- * weights in the graph as initializers (they stay on the device) and trains the adapters.
+ * The train-step artifact: forward and backward, and AdamW where {@link TrainStepSpec.optimizer}
+ * puts it. Inputs: data (`input_ids`, `targets`, `loss_mask`, `example_weight`) and per
+ * trainable tensor its value. Outputs: `loss`, `grad_norm` (before clipping), `per_example_loss`,
+ * and per trainable tensor `<name>.grad` (AdamW on the host) or, with AdamW in the graph (which
+ * also takes `lr`, `step` and per tensor its moments `<name>.m`, `<name>.v`), global-norm
+ * clipping and `<name>.next`, `<name>.m.next`, `<name>.v.next`. The manifest says which. LoRA
+ * keeps the base weights in the graph as initializers (they stay on the device) and trains the
+ * adapters.
  */
 export function buildTrainStep(spec: TrainStepSpec, frozen?: ReadonlyMap<string, Initializer>): { graph: Graph; manifest: ArtifactManifest } {
   const g = new Graph(`train-step-${spec.mode}`);
   const model = buildModel(g, spec, frozen);
-  const step = adamWStep(g, model.loss, model.trainable, spec.adamw ?? AdamWSpecSchema.parse({}));
-  g.output(model.loss, 'loss');
-  g.output(step.gradNorm, 'grad_norm');
-  g.output(model.perExample, 'per_example_loss');
-  for (const p of step.params) {
-    g.output(p.next, `${p.param.name}.next`);
-    g.output(p.nextM, `${p.param.name}.m.next`);
-    g.output(p.nextV, `${p.param.name}.v.next`);
+  const adamw = spec.adamw ?? AdamWSpecSchema.parse({});
+  // The host optimizer is float32 (float64 graphs are for gradient checks).
+  if (spec.optimizer === 'host' && spec.dtype !== 'float32') throw new Error(`AdamW on the host is float32; this train step is ${spec.dtype}`);
+  const placement =
+    spec.optimizer ??
+    (spec.dtype === 'float32' && hostOptimizerFits(model.trainable.map((v) => ({ shape: v.shape as number[] }))) ? 'host' : 'graph');
+  if (placement === 'host') {
+    const { grads, gradNorm } = gradientsAndNorm(g, model.loss, model.trainable);
+    g.output(model.loss, 'loss');
+    g.output(gradNorm, 'grad_norm');
+    g.output(model.perExample, 'per_example_loss');
+    model.trainable.forEach((p, i) => g.output(grads[i] as Value, `${p.name}.grad`));
+  } else {
+    const step = adamWStep(g, model.loss, model.trainable, adamw);
+    g.output(model.loss, 'loss');
+    g.output(step.gradNorm, 'grad_norm');
+    g.output(model.perExample, 'per_example_loss');
+    for (const p of step.params) {
+      g.output(p.next, `${p.param.name}.next`);
+      g.output(p.nextM, `${p.param.name}.m.next`);
+      g.output(p.nextV, `${p.param.name}.v.next`);
+    }
   }
-  return { graph: g, manifest: manifestOf('train-step', g, spec, model) };
+  return { graph: g, manifest: { ...manifestOf('train-step', g, spec, model), optimizer: { placement, adamw } } };
 }
 
 function manifestOf(

@@ -68,3 +68,23 @@ export function adamWStep(
   });
   return { params: out, gradNorm, lr, step };
 }
+
+/**
+ * The gradient half of a train step whose AdamW runs on the host (shared/training/host-adamw.ts):
+ * gradients of `loss` for `params` and their global L2 norm (before clipping; the host clips).
+ */
+export function gradientsAndNorm(g: Graph, loss: Value, params: readonly Value[]): { grads: Value[]; gradNorm: Value } {
+  const dtype = loss.dtype;
+  const grads = gradients(g, loss, params);
+  // One read of each gradient (no squared copy): the host pass is what reads them next.
+  const squares = grads.map(
+    (gr) => g.node('ReduceSumSquare', [gr], { keepdims: { kind: 'int', value: 0 } }, [{ dtype, shape: [] }], 'sumsq')[0] as Value,
+  );
+  return {
+    grads,
+    gradNorm: sqrt(
+      g,
+      squares.reduce((a, b) => add(g, a, b)),
+    ),
+  };
+}

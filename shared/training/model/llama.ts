@@ -59,13 +59,14 @@ export interface ForwardOptions {
 export function linear(g: Graph, x: Value, w: Value, b?: Value, adapter?: LoraAdapter): Value {
   // A frozen weight kept in float16 (a LoRA base on a GPU): the product runs in float16 and its
   // result comes back as float32, so the adapters, norms, loss and optimizer stay in float32.
-  // A frozen weight (an initializer) is read as it is by both products (x W^T here, dY W in the
-  // backward pass): a Transpose of it would be folded into a second copy of the whole weight.
-  const frozen = g.initializers.has(w.name);
-  const product = (a: Value) => (frozen ? op.matmulTransB(g, a, w) : op.matmul(g, a, op.transpose(g, w, [1, 0])));
+  // Every weight is read as it is (FusedMatMul with transB) by both products, x W^T here and
+  // dY W in the backward pass, and a trained one's gradient comes out in W's own layout: a
+  // Transpose of a frozen weight would be folded into a second copy of the whole weight, and of
+  // a trained one costs a copy of it and of its gradient every step.
+  const product = (a: Value) => op.matmulTransB(g, a, w);
   let y = w.dtype === x.dtype ? product(x) : op.cast(g, product(op.cast(g, x, w.dtype)), x.dtype);
   if (adapter) {
-    const low = op.matmul(g, op.matmul(g, x, op.transpose(g, adapter.a, [1, 0])), op.transpose(g, adapter.b, [1, 0]));
+    const low = op.matmulTransB(g, op.matmulTransB(g, x, adapter.a), adapter.b);
     y = op.add(g, y, op.mul(g, low, g.scalar(x.dtype, adapter.scale)));
   }
   return b ? op.add(g, y, b) : y;

@@ -1,3 +1,4 @@
+import { hostOptimizerFits } from '../host-adamw';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -449,26 +450,39 @@ export function planMemory(dims: ModelDims, options: MemoryPlanOptions): MemoryP
     // A graph with its weights inside is read whole while its session opens (the second while the first holds its copies).
     if (!external) add('graphWhileLoading', 'a graph file being read while its session opens', fileBytes, 'host', 'load');
   }
-  // Trainable tensors and AdamW moments live in JS between steps (the trainer's state).
-  add('trainable', `trainable parameters in JS (${trainable.toLocaleString('en')}, float32)`, trainable * F32, 'host', 'steady');
-  add('adamM', 'AdamW first moments in JS', trainable * F32, 'host', 'steady');
-  add('adamV', 'AdamW second moments in JS', trainable * F32, 'host', 'steady');
+  // Where AdamW runs (train-step.ts decides it the same way): on the host when the state fits one
+  // WebAssembly memory, the graph then giving only gradients; else in the graph, the state going
+  // in and out every step.
+  const hostOptimizer = hostOptimizerFits([{ shape: [trainable] }]);
+  // Trainable tensors and AdamW moments live in JS between steps (the trainer's state): in the
+  // host optimizer's memory, with the gradients' buffer, or as the graph gives them back.
+  const where = hostOptimizer ? "in the host optimizer's memory" : 'in JS';
+  add('trainable', `trainable parameters ${where} (${trainable.toLocaleString('en')}, float32)`, trainable * F32, 'host', 'steady');
+  add('adamM', `AdamW first moments ${where}`, trainable * F32, 'host', 'steady');
+  add('adamV', `AdamW second moments ${where}`, trainable * F32, 'host', 'steady');
+  if (hostOptimizer) add('hostGradients', 'the gradients, written there by the train step', trainable * F32, 'host', 'steady');
   // On the GPU the inputs are copied to the device every step; on the CPU onnxruntime reads the JS buffers.
-  if (gpu) add('stateOnDevice', 'parameters and moments copied to the GPU as step inputs', 3 * trainable * F32, 'device', 'run');
+  if (gpu)
+    add(
+      'stateOnDevice',
+      hostOptimizer ? 'parameters copied to the GPU as step inputs' : 'parameters and moments copied to the GPU as step inputs',
+      (hostOptimizer ? 1 : 3) * trainable * F32,
+      'device',
+      'run',
+    );
   // Intermediate tensors of the train step (held twice, see ARENA_PATTERN_FACTOR).
   const saved = layerSavedElements(d, o.batch, o.seq, trained, full, lora?.rank ?? 0);
   const scratch = layerScratchElements(d, o.batch, o.seq);
   const stepActivations = (d.layers * saved.other + scratch.other + 2 * T * d.hidden) * F32;
   const stepScores = (d.layers * saved.scores + scratch.scores) * F32;
   const stepLogits = LOGITS_COPIES_TRAIN * T * d.vocab * F32;
-  const transposed = full ? p.linear * F32 : 0;
-  // Full mode: a weight's gradient is computed transposed (xᵀ dy) and transposed back (the largest
-  // weight's at once); the embedding lookup's is scattered into a zero table of its own; a tied
+  // Full mode: every weight is read as it is (no transposed copies) and its gradient comes out in
+  // its own layout; the embedding lookup's is scattered into a zero table of its own; a tied
   // embedding's two gradients (lookup and LM head) are summed into a third.
-  const gradientScratch = full ? (p.largest + p.embedding + (d.tied ? p.embedding : 0)) * F32 : 0;
+  const gradientScratch = full ? (p.embedding + (d.tied ? p.embedding : 0)) * F32 : 0;
   const gradients = trainable * F32;
-  // Eval: one layer's tensors at a time, the logits once; in full mode the weights' transposes pass through (the largest at once).
-  const evalActivations = (layerForwardElements(d, o.batch, o.seq) + LOGITS_COPIES_EVAL * T * d.vocab + (full ? p.largest : 0)) * F32;
+  // Eval: one layer's tensors at a time, the logits once.
+  const evalActivations = (layerForwardElements(d, o.batch, o.seq) + LOGITS_COPIES_EVAL * T * d.vocab) * F32;
   add(
     'activations',
     `train-step activations kept for the backward pass (${d.layers} layers) and one layer's scratch`,
@@ -490,36 +504,36 @@ export function planMemory(dims: ModelDims, options: MemoryPlanOptions): MemoryP
     'device',
     'run',
   );
-  if (full) add('transposedWeights', 'transposed weights (the graph computes x Wᵀ; kept for the backward pass)', transposed, 'device', 'run');
   add('gradients', 'gradients of the trainable tensors (all alive for the global-norm clip)', gradients, 'device', 'run');
-  if (full)
+  if (full) add('gradientScratch', 'weight-gradient temporaries: the embedding scatter table (and the tied sum)', gradientScratch, 'device', 'run');
+  add('evalActivations', 'eval-session activations (one layer at a time, logits once)', evalActivations, 'device', 'run');
+  // AdamW in the graph: its outputs come last, when the backward pass has freed the activations:
+  // the arena hands them those blocks, so only what exceeds them is new. On the host: nothing
+  // beyond the gradients, which are the outputs.
+  const outputs = (hostOptimizer ? 1 : 3) * trainable * F32;
+  if (!hostOptimizer)
     add(
-      'gradientScratch',
-      'weight-gradient temporaries: a transposed gradient, the embedding scatter table (and the tied sum)',
-      gradientScratch,
+      'nextOutputs',
+      "the step's `.next`, `.m.next`, `.v.next` outputs (onnxruntime's buffers), beyond the activation blocks they reuse",
+      Math.max(0, outputs - (stepActivations + stepScores + stepLogits)),
       'device',
       'run',
     );
-  add('evalActivations', 'eval-session activations (one layer at a time, logits once)', evalActivations, 'device', 'run');
-  // The optimizer's outputs come last, when the backward pass has freed the activations: the
-  // arena hands them those blocks, so only what exceeds them is new.
-  const outputs = 3 * trainable * F32;
-  add(
-    'nextOutputs',
-    "the step's `.next`, `.m.next`, `.v.next` outputs (onnxruntime's buffers), beyond the activation blocks they reuse",
-    Math.max(0, outputs - (stepActivations + stepScores + stepLogits + transposed)),
-    'device',
-    'run',
-  );
   add(
     'arenaPattern',
     "onnxruntime's arena: each session's intermediate tensors held a second time (the first run's blocks stay cached beside the memory pattern's block)",
-    (ARENA_PATTERN_FACTOR - 1) * (stepActivations + stepScores + stepLogits + transposed + gradients + gradientScratch + evalActivations),
+    (ARENA_PATTERN_FACTOR - 1) * (stepActivations + stepScores + stepLogits + gradients + gradientScratch + evalActivations),
     'device',
     'run',
   );
-  // onnxruntime-node copies every output into a new JS buffer while the previous step's state is still referenced.
-  add('nextJsCopies', 'those outputs copied into new JS buffers', outputs, 'host', 'run');
+  // onnxruntime-node copies every output into a new JS buffer while the previous step's are still referenced (on the host: the gradients, dropped).
+  add(
+    'nextJsCopies',
+    hostOptimizer ? 'the gradients copied into new JS buffers by the binding' : 'those outputs copied into new JS buffers',
+    outputs,
+    'host',
+    'run',
+  );
   // On the GPU, onnxruntime first copies them to host tensors.
   if (gpu) add('nextHostCopies', "those outputs copied from the GPU into onnxruntime's host tensors", outputs, 'host', 'run');
   const training = total(items, device);
