@@ -156,9 +156,17 @@ async function measure(
   await session.release();
   const stepSeconds = median(times);
   const tokens = batch * seq;
-  // 6 x params x tokens (forward and backward of every weight) plus attention's two products
-  // (QK^T and AV: 2 x 2 x seq x head_dim per head and query, x3 for the backward pass).
-  const flops = 6 * params * tokens + 12 * batch * seq * seq * dims.heads * dims.headDim * dims.layers;
+  // The products' work: per weight matrix 2 x its size x tokens forward, as much again for the
+  // input's gradient, and as much again for its own gradient when it is trained (full: 6, LoRA:
+  // 4, plus 6 for each adapter); the embedding lookup is a gather, no product (unless tied, as
+  // the LM head); plus attention's two products (QK^T and AV: 2 x 2 x seq x head_dim per head
+  // and query, x3 for the backward pass).
+  const matrices = shapes
+    .filter(([name, shape]) => shape.length === 2 && (name !== 'model.embed_tokens.weight' || dims.tied))
+    .reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
+  const adapters = mode === 'lora' ? manifest.trainable.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0) : 0;
+  const flops =
+    (mode === 'full' ? 6 : 4) * matrices * tokens + 6 * adapters * tokens + 12 * batch * seq * seq * dims.heads * dims.headDim * dims.layers;
   const gflops = flops / stepSeconds / 1e9;
   const stepMs = Math.round(stepSeconds * 1000 * 10) / 10;
   const reference = batch === 8 && seq === 64 ? PYTORCH_MS[label]?.[mode] : undefined;
