@@ -91,78 +91,32 @@ function kernelBytes(): Uint8Array {
   const memarg = [4, 0]; // 16-byte alignment (2^4), offset 0
   const at = (base: number) => [...get(base), ...get(offset), 0x6a]; // base + offset (i32.add)
   const load = (base: number) => [...at(base), ...simd(SIMD.load), ...memarg];
+  // Expression builders: each gives the bytes that leave its value on the stack.
+  const binary = (op: number) => (x: number[], y: number[]) => [...x, ...y, ...simd(op)];
+  const [add, sub, mul, div] = [binary(SIMD.add), binary(SIMD.sub), binary(SIMD.mul), binary(SIMD.div)];
+  const sqrt = (x: number[]) => [...x, ...simd(SIMD.sqrt)];
+  /** Stores `value` at base + offset, keeping it in `keep` when given. */
+  const store = (base: number, value: number[], keep?: number) => [
+    ...at(base),
+    ...value,
+    ...(keep === undefined ? [] : tee(keep)),
+    ...simd(SIMD.store),
+    ...memarg,
+  ];
   const body = [
     ...splats.flatMap((s) => [...get(s.scalar), ...simd(SIMD.splat), ...set(s.vec)]),
-    0x02,
-    0x40, // block
-    0x03,
-    0x40, // loop
-    ...get(i),
-    ...get(GROUPS),
-    0x4f,
-    0x0d,
-    1, // i >= groups (i32.ge_u): br_if to the block's end
-    ...get(i),
-    0x41,
-    4,
-    0x74,
-    ...set(offset), // offset = i << 4
+    ...[0x02, 0x40, 0x03, 0x40], // block, loop
+    ...[...get(i), ...get(GROUPS), 0x4f, 0x0d, 1], // i >= groups (i32.ge_u): br_if to the block's end
+    ...[...get(i), 0x41, 4, 0x74, ...set(offset)], // offset = i << 4
     ...load(G),
     ...set(gi),
-    // m = b1 m + a1 g
-    ...at(M),
-    ...load(M),
-    ...get(vB1),
-    ...simd(SIMD.mul),
-    ...get(gi),
-    ...get(vA1),
-    ...simd(SIMD.mul),
-    ...simd(SIMD.add),
-    ...tee(mi),
-    ...simd(SIMD.store),
-    ...memarg,
-    // v = b2 v + a2 g g
-    ...at(V),
-    ...load(V),
-    ...get(vB2),
-    ...simd(SIMD.mul),
-    ...get(gi),
-    ...get(gi),
-    ...simd(SIMD.mul),
-    ...get(vA2),
-    ...simd(SIMD.mul),
-    ...simd(SIMD.add),
-    ...tee(vi),
-    ...simd(SIMD.store),
-    ...memarg,
-    // p = p keep - m / (sqrt(v) ic + eps) stepSize
-    ...at(P),
-    ...load(P),
-    ...get(vKeep),
-    ...simd(SIMD.mul),
-    ...get(mi),
-    ...get(vi),
-    ...simd(SIMD.sqrt),
-    ...get(vIC),
-    ...simd(SIMD.mul),
-    ...get(vEps),
-    ...simd(SIMD.add),
-    ...simd(SIMD.div),
-    ...get(vStep),
-    ...simd(SIMD.mul),
-    ...simd(SIMD.sub),
-    ...simd(SIMD.store),
-    ...memarg,
-    ...get(i),
-    0x41,
-    1,
-    0x6a,
-    ...set(i), // i += 1
-    0x0c,
-    0, // br to the loop's start
-    0x0b,
-    0x0b,
-    0x0b, // end loop, block, function
+    // m = b1 m + a1 g;  v = b2 v + a2 g g;  p = p keep - m / (sqrt(v) ic + eps) stepSize
+    ...store(M, add(mul(load(M), get(vB1)), mul(get(gi), get(vA1))), mi),
+    ...store(V, add(mul(load(V), get(vB2)), mul(mul(get(gi), get(gi)), get(vA2))), vi),
+    ...store(P, sub(mul(load(P), get(vKeep)), mul(div(get(mi), add(mul(sqrt(get(vi)), get(vIC)), get(vEps))), get(vStep)))),
+    ...[...get(i), 0x41, 1, 0x6a, ...set(i)], // i += 1
+    ...[0x0c, 0], // br to the loop's start
+    ...[0x0b, 0x0b, 0x0b], // end loop, block, function
   ];
   const locals = vector([
     [...uleb(2), I32],

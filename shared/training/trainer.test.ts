@@ -92,6 +92,12 @@ describe('train', () => {
     expect(row.mask.every((m) => m === 0)).toBe(true); // the reply starts after token 8
   });
 
+  /** The trainer state a checkpoint holds, to resume from. */
+  const resumeFrom = async (file: string): Promise<TrainState> => {
+    const l = await loadTrainState<TrainState['cursor']>(file);
+    return { step: l.step, params: l.params, cursor: l.cursor, bestValLoss: l.bestValLoss, bestStep: l.bestStep, sinceBest: l.sinceBest };
+  };
+
   async function options(
     extra: Partial<TrainerOptions> & { checkpoints: string[] },
     specExtra: Partial<TrainStepSpec> = {},
@@ -139,17 +145,8 @@ describe('train', () => {
     );
     expect(first.stoppedBy).toBe('stop_requested');
     expect(first.state.step).toBe(10);
-    const checkpointFile = saved.find((f) => f.includes('ckpt-10-'))!;
-    const loaded = await loadTrainState<TrainState['cursor']>(checkpointFile);
-    expect(loaded.step).toBe(10);
-    const resumeState: TrainState = {
-      step: loaded.step,
-      params: loaded.params,
-      cursor: loaded.cursor,
-      bestValLoss: loaded.bestValLoss,
-      bestStep: loaded.bestStep,
-      sinceBest: loaded.sinceBest,
-    };
+    const resumeState = await resumeFrom(saved.find((f) => f.includes('ckpt-10-'))!);
+    expect(resumeState.step).toBe(10);
     const rest = await train(await options({ checkpoints: [], resume: resumeState }));
     expect([...first.losses, ...rest.losses]).toEqual(whole.losses);
     expect(rest.valLosses).toEqual(whole.valLosses.filter((v) => v.step > 10));
@@ -173,44 +170,28 @@ describe('train', () => {
     // A graph-optimizer checkpoint resumed by the host optimizer continues that run.
     const saved: string[] = [];
     await train(await options({ checkpoints: saved, checkpointEvery: 10, stopRequested: () => saved.length > 0 }, { adamw, optimizer: 'graph' }));
-    const loaded = await loadTrainState<TrainState['cursor']>(saved[0]!);
-    const rest = await train(
-      await options(
-        {
-          checkpoints: [],
-          resume: {
-            step: loaded.step,
-            params: loaded.params,
-            cursor: loaded.cursor,
-            bestValLoss: loaded.bestValLoss,
-            bestStep: loaded.bestStep,
-            sinceBest: loaded.sinceBest,
-          },
-        },
-        { adamw },
-      ),
-    );
-    expect(rest.losses[0]?.step).toBe(loaded.step + 1);
+    const resume = await resumeFrom(saved[0]!);
+    const resumedAt = resume.step; // the trainer carries the state it is given forward
+    const rest = await train(await options({ checkpoints: [], resume }, { adamw }));
+    expect(rest.losses[0]?.step).toBe(resumedAt + 1);
     rest.losses.forEach((l) => expect(Math.abs(l.loss - graphRun.losses[l.step - 1]!.loss)).toBeLessThan(1e-4 * l.loss));
   }, 120_000);
 
   it('pauses at a rung with a checkpoint and its validation loss; the segments add up to the uninterrupted run', async () => {
     const whole = await train(await options({ checkpoints: [] }));
-    const load = async (file: string): Promise<TrainState> => {
-      const l = await loadTrainState<TrainState['cursor']>(file);
-      return { step: l.step, params: l.params, cursor: l.cursor, bestValLoss: l.bestValLoss, bestStep: l.bestStep, sinceBest: l.sinceBest };
-    };
     // Rungs at 3 and 9 (not evaluation steps): each pause evaluates and checkpoints there.
     const a = await train(await options({ checkpoints: [], untilStep: 3 }));
     expect(a.stoppedBy).toBe('paused');
     expect(a.state.step).toBe(3);
     expect(a.valLosses.map((v) => v.step)).toEqual([0, 3]);
     expect(a.lastCheckpoint).toMatch(/ckpt-3-/);
-    const b = await train(await options({ checkpoints: [], untilStep: 9, resume: await load(a.lastCheckpoint!), bestCheckpoint: a.bestCheckpoint! }));
+    const b = await train(
+      await options({ checkpoints: [], untilStep: 9, resume: await resumeFrom(a.lastCheckpoint!), bestCheckpoint: a.bestCheckpoint! }),
+    );
     expect(b.stoppedBy).toBe('paused');
     expect(b.valLosses.map((v) => v.step)).toEqual([6, 9]);
     const c = await train(
-      await options({ checkpoints: [], untilStep: 24, resume: await load(b.lastCheckpoint!), bestCheckpoint: b.bestCheckpoint! }),
+      await options({ checkpoints: [], untilStep: 24, resume: await resumeFrom(b.lastCheckpoint!), bestCheckpoint: b.bestCheckpoint! }),
     );
     expect(c.stoppedBy).toBe('steps');
     expect(c.valLosses.map((v) => v.step)).toEqual([12, 18, 24]);
@@ -223,7 +204,7 @@ describe('train', () => {
     expect(c.state.bestStep).toBe(whole.state.bestStep);
 
     // Resumed from its own pause point (the attempt before ended after checkpointing): measures it and pauses again.
-    const again = await train(await options({ checkpoints: [], untilStep: 3, resume: await load(a.lastCheckpoint!) }));
+    const again = await train(await options({ checkpoints: [], untilStep: 3, resume: await resumeFrom(a.lastCheckpoint!) }));
     expect(again.stoppedBy).toBe('paused');
     expect(again.losses).toHaveLength(0);
     expect(again.valLosses).toEqual([{ step: 3, loss: a.valLosses[1]!.loss }]);
