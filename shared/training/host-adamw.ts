@@ -225,6 +225,14 @@ export function gradientStepRunner(
     preallocated: new ort.Tensor('float32', t.grad, [...t.shape]),
   }));
   let inPlace: boolean | undefined;
+  // The fetches, made once: the gradients into the optimizer's memory, or (once that is known not
+  // to work) as new tensors to copy from.
+  const preallocatedFetches: Record<string, ort.Tensor | null> = { loss: null, grad_norm: null };
+  const plainFetches: Record<string, null> = { loss: null, grad_norm: null };
+  for (const o of outputs) {
+    preallocatedFetches[o.output] = o.preallocated;
+    plainFetches[o.output] = null;
+  }
   const scalars = (out: ort.InferenceSession.ReturnType) => ({
     loss: Number((out.loss as ort.Tensor).data[0]),
     gradNorm: Number((out.grad_norm as ort.Tensor).data[0]),
@@ -234,12 +242,10 @@ export function gradientStepRunner(
   };
   return async (feeds) => {
     if (inPlace !== false) {
-      const fetches: Record<string, ort.Tensor | null> = { loss: null, grad_norm: null };
-      for (const o of outputs) fetches[o.output] = o.preallocated;
       if (inPlace === undefined) for (const o of outputs) o.grad.fill(NaN);
       let out: ort.InferenceSession.ReturnType | undefined;
       try {
-        out = await session.run(feeds, fetches);
+        out = await session.run(feeds, preallocatedFetches);
       } catch (err) {
         if (inPlace !== undefined || !/preallocated|pre-allocated/i.test(String((err as Error).message))) throw err;
         inPlace = false;
@@ -254,9 +260,7 @@ export function gradientStepRunner(
         return scalars(out);
       }
     }
-    const fetches: Record<string, null> = { loss: null, grad_norm: null };
-    for (const o of outputs) fetches[o.output] = null;
-    const out = await session.run(feeds, fetches);
+    const out = await session.run(feeds, plainFetches);
     copyGrads(out);
     return scalars(out);
   };

@@ -2,12 +2,12 @@ import * as ort from 'onnxruntime-node';
 import type { ArtifactManifest } from './artifacts/train-step';
 import type { Batch, BatchStream, DataCursor } from './data/batches';
 import { earlyStopping, learningRate } from './schedule';
-import { createStepRunner } from './step-runner';
+import { createStepRunner, type TrainTensors } from './step-runner';
 
 /** Everything a resumed run needs to continue exactly where a checkpoint left it. */
 export interface TrainState {
   step: number;
-  params: Map<string, { value: Float32Array; m: Float32Array; v: Float32Array }>;
+  params: Map<string, TrainTensors>;
   cursor: DataCursor;
   bestValLoss: number;
   bestStep: number;

@@ -80,6 +80,19 @@ function emptyPast(d: ModelDims): Record<string, ort.Tensor> {
   return past;
 }
 
+/** One sequence's `input_ids`, `attention_mask` and `position_ids`, its tokens following `start` cached positions. */
+function tokenFeeds(ids: number[], start = 0): Record<string, ort.Tensor> {
+  return {
+    input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
+    attention_mask: new ort.Tensor('int64', new Array<number>(start + ids.length).fill(1), [1, start + ids.length]),
+    position_ids: new ort.Tensor(
+      'int64',
+      ids.map((_, i) => start + i),
+      [1, ids.length],
+    ),
+  };
+}
+
 const argmax = (xs: number[]) => xs.reduce((best, x, i) => (x > (xs[best] as number) ? i : best), 0);
 const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - (b[i] as number))));
 
@@ -97,17 +110,7 @@ describe('inference artifact', () => {
     const tokens = [3, 17, 5, 9, 1, 12, 7];
     const reference = await referenceLogits(folder, tokens);
     const run = async (ids: number[], start: number, past: Record<string, ort.Tensor>) => {
-      const feeds: Record<string, ort.Tensor> = {
-        input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
-        attention_mask: new ort.Tensor('int64', new Array<number>(start + ids.length).fill(1), [1, start + ids.length]),
-        position_ids: new ort.Tensor(
-          'int64',
-          ids.map((_, i) => start + i),
-          [1, ids.length],
-        ),
-        ...past,
-      };
-      return session.run(feeds);
+      return session.run({ ...tokenFeeds(ids, start), ...past });
     };
     const noPast = emptyPast(d);
     // The whole prompt at once.
@@ -143,13 +146,7 @@ describe('inference artifact', () => {
       const reference = await referenceLogits(folder, tokens);
       const run = (ids: number[], start: number, past: Record<string, ort.Tensor>, keep: number) =>
         session.run({
-          input_ids: new ort.Tensor('int64', ids, [1, ids.length]),
-          attention_mask: new ort.Tensor('int64', new Array<number>(start + ids.length).fill(1), [1, start + ids.length]),
-          position_ids: new ort.Tensor(
-            'int64',
-            ids.map((_, i) => start + i),
-            [1, ids.length],
-          ),
+          ...tokenFeeds(ids, start),
           logits_to_keep: new ort.Tensor('int64', [keep], []),
           ...past,
         });
@@ -180,16 +177,7 @@ describe('inference artifact', () => {
     const tokens = [3, 17, 5, 9, 1, 12, 7];
     const reference = (await referenceLogits(folder, tokens)).flat();
     const past = emptyPast(d);
-    const out = await session.run({
-      input_ids: new ort.Tensor('int64', tokens, [1, tokens.length]),
-      attention_mask: new ort.Tensor('int64', new Array<number>(tokens.length).fill(1), [1, tokens.length]),
-      position_ids: new ort.Tensor(
-        'int64',
-        tokens.map((_, i) => i),
-        [1, tokens.length],
-      ),
-      ...past,
-    });
+    const out = await session.run({ ...tokenFeeds(tokens), ...past });
     const logits = Array.from((out.logits as ort.Tensor).data as Float32Array);
     const range = Math.max(...reference) - Math.min(...reference);
     expect(maxDiff(logits, reference) / range).toBeLessThan(share);

@@ -1,4 +1,4 @@
-import { gradientStepRunner, HostAdamW } from '../host-adamw';
+import { createStepRunner } from '../step-runner';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -43,7 +43,7 @@ function initWeights(d: ModelDims, dtype: 'float32' | 'float64', seed: number): 
 
 const ortTensor = (t: Tensor) => new ort.Tensor(t.dtype, Array.from(t.data as Float32Array | Float64Array), [...t.dims]);
 
-/** Runs `steps` train steps on windows of the corpus; returns the loss of each step. */
+/** Runs `steps` train steps on windows of the corpus, as the trainer takes them (AdamW where the manifest puts it); returns the loss of each step. */
 async function train(
   manifest: ArtifactManifest,
   model: Uint8Array,
@@ -54,22 +54,13 @@ async function train(
 ): Promise<number[]> {
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
   const ids = encode(CORPUS.repeat(4));
-  const state: Record<string, ort.Tensor> = {};
-  // AdamW on the host (as the trainer runs it) or in the graph, as the manifest says.
-  const host = manifest.optimizer?.placement === 'host' ? new HostAdamW(manifest.trainable, manifest.optimizer.adamw) : undefined;
-  const runHost = host ? gradientStepRunner(session, host) : undefined;
-  for (const { name, shape } of manifest.trainable) {
-    state[name] = init(name, shape);
-    if (host) {
-      const t = host.tensors.get(name)!;
-      t.value.set(state[name].data as Float32Array);
-      state[name] = new ort.Tensor('float32', t.value, shape);
-      continue;
-    }
-    const zeros = new Array<number>(shape.reduce((a, b) => a * b, 1)).fill(0);
-    state[`${name}.m`] = new ort.Tensor(spec.dtype, zeros, shape);
-    state[`${name}.v`] = new ort.Tensor(spec.dtype, zeros, shape);
-  }
+  const params = new Map(
+    manifest.trainable.map(({ name, shape }) => {
+      const value = Float32Array.from(init(name, shape).data as ArrayLike<number>);
+      return [name, { value, m: new Float32Array(value.length), v: new Float32Array(value.length) }];
+    }),
+  );
+  const runner = createStepRunner(session, manifest, params);
   const losses: number[] = [];
   const rnd = seededStream(17);
   for (let step = 1; step <= steps; step++) {
@@ -83,22 +74,10 @@ async function train(
     const data = {
       input_ids: new ort.Tensor('int64', input, [spec.batch, spec.seq]),
       targets: new ort.Tensor('int64', target, [spec.batch, spec.seq]),
-      loss_mask: new ort.Tensor(spec.dtype, new Array<number>(spec.batch * spec.seq).fill(1), [spec.batch, spec.seq]),
-      example_weight: new ort.Tensor(spec.dtype, new Array<number>(spec.batch).fill(1), [spec.batch]),
+      loss_mask: new ort.Tensor('float32', new Float32Array(spec.batch * spec.seq).fill(1), [spec.batch, spec.seq]),
+      example_weight: new ort.Tensor('float32', new Float32Array(spec.batch).fill(1), [spec.batch]),
     };
-    if (host && runHost) {
-      const { loss, gradNorm } = await runHost({ ...state, ...data });
-      losses.push(loss);
-      host.step(step, lr, gradNorm);
-      continue;
-    }
-    const out = await session.run({ ...state, ...data, lr: new ort.Tensor(spec.dtype, [lr], []), step: new ort.Tensor(spec.dtype, [step], []) });
-    losses.push(Number((out.loss as ort.Tensor).data[0]));
-    for (const { name } of manifest.trainable) {
-      state[name] = out[`${name}.next`] as ort.Tensor;
-      state[`${name}.m`] = out[`${name}.m.next`] as ort.Tensor;
-      state[`${name}.v`] = out[`${name}.v.next`] as ort.Tensor;
-    }
+    losses.push((await runner.step(data, step, lr)).loss);
   }
   await session.release();
   return losses;
