@@ -97,6 +97,14 @@ export function nameLexicon(): NameLexicon {
  * it is reported as a PERSON finding of its own, beside the name's, so the name's span stays the
  * name (the presidio annotations do the same).
  */
+const TITLE_BEFORE_NAME_WHY = 'title before a name';
+const TITLED_WHY = 'title +0.4';
+
+/** A rule name written after a title ("Mr. Davis"), or such a title: the rules' surest context. */
+export function titledName(f: Finding): boolean {
+  return f.category === 'PERSON' && f.detector === 'PersonDetector' && (f.explanation === TITLE_BEFORE_NAME_WHY || f.explanation.includes(TITLED_WHY));
+}
+
 const TITLE_BEFORE_NAME = /(?<![\p{L}\p{N}.])((?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Rev|Fr|MR|MRS|MS|DR)\.?)[ \t]{1,3}$/u;
 
 /**
@@ -115,7 +123,7 @@ export function withTitlesBeforeNames(text: string, findings: readonly Finding[]
       const start = p.start - before.length + m.index;
       const end = start + (m[1] as string).length;
       if (start >= previousEnd)
-        titles.push({ category: 'PERSON', start, end, score: p.score, detector: p.detector, explanation: 'title before a name' });
+        titles.push({ category: 'PERSON', start, end, score: p.score, detector: p.detector, explanation: TITLE_BEFORE_NAME_WHY });
     }
     previousEnd = Math.max(previousEnd, p.end);
   }
@@ -274,7 +282,7 @@ export class PersonDetector implements Detector {
       }
       if (titled) {
         score += 0.4;
-        why.push('title +0.4');
+        why.push(TITLED_WHY);
       } else if (introduced) {
         score += 0.3;
         why.push('introduction +0.3');

