@@ -5,7 +5,8 @@ import { escapeRegex } from '../../util/regex';
 import { encoderSessionOptions, localTransformers } from '../../util/transformers';
 import { installedModelsDir } from '../../util/models-dir';
 import type { DetectionEngine } from '../engine';
-import type { Finding } from '../types';
+import { PII_CATEGORIES, type Finding } from '../types';
+import { createPiiEngine } from './index';
 import { loadPersonLexicon, nameLexicon, PersonDetector, titledName, withTitlesBeforeNames, type NameLexicon } from './person';
 
 /**
@@ -398,6 +399,8 @@ export interface PersonTaggerStats {
   sentences: number;
   /** Sentences the first pass sent on (cache hits included). */
   candidates: number;
+  /** Sentences whose every name candidate lay inside other PII (an email, an address, a date): settled as naming nobody, without the model. */
+  settledByOtherPii: number;
   /** Sentences the model read (cache misses). */
   tagged: number;
   cacheHits: number;
@@ -481,10 +484,11 @@ async function openModel(dir: string): Promise<Model> {
 
 /** The learned person-name tagger of a process, behind its cascade and cache. */
 export class PersonTagger {
-  readonly stats: PersonTaggerStats = { texts: 0, sentences: 0, candidates: 0, tagged: 0, cacheHits: 0, capped: 0 };
+  readonly stats: PersonTaggerStats = { texts: 0, sentences: 0, candidates: 0, settledByOtherPii: 0, tagged: 0, cacheHits: 0, capped: 0 };
   private readonly cache = new Map<string, Finding[]>();
   private readonly lex = spanFilterLexicon();
   private readonly rules = new PersonDetector();
+  private readonly otherPii = createPiiEngine({ categories: PII_CATEGORIES.filter((c) => c !== 'PERSON') });
   private readonly threshold: number;
   private readonly batch: number;
   private readonly cacheSize: number;
@@ -510,7 +514,9 @@ export class PersonTagger {
     this.stats.texts += texts.length;
     const split = texts.map((t) => sentences(t));
     // A sentence goes on when it has a name candidate, or when the rules find a name in it (the
-    // tagger then decides: the rules' lists hold words such as "Cons" and "Anxiety").
+    // tagger then decides: the rules' lists hold words such as "Cons" and "Anxiety"), unless
+    // every candidate lies inside other PII: such a sentence is settled as naming nobody.
+    const settled = split.map(() => [] as { offset: number; text: string }[]);
     const chosen = split.map((ss, i) => {
       // Rule findings in text order, swept alongside the sentences (linear in both).
       const ruled = this.rules.detect(texts[i] as string).sort((a, b) => a.start - b.start);
@@ -521,6 +527,11 @@ export class PersonTagger {
         while (r < ruled.length && (ruled[r] as Finding).end <= s.offset) r += 1;
         const ruleInside = r < ruled.length && (ruled[r] as Finding).start < end;
         if (!ruleInside && !mayNameSomeone(s.text, this.lex)) continue;
+        if (!this.namesOutsideOtherPii(s.text)) {
+          settled[i]?.push(s);
+          this.stats.settledByOtherPii += 1;
+          continue;
+        }
         // A hostile text full of candidates costs a bounded time: past the cap, the rules decide.
         if (candidates.length < this.maxSentencesPerText) candidates.push(s);
         else this.stats.capped += 1;
@@ -543,10 +554,30 @@ export class PersonTagger {
       }
     });
     if (missing.size > 0) for (const [text, found] of await this.read([...missing])) answers.set(text, found);
-    return chosen.map((ss) => ({
+    return chosen.map((ss, i) => ({
       findings: ss.flatMap((s) => (answers.get(s.text) ?? []).map((f) => ({ ...f, start: f.start + s.offset, end: f.end + s.offset }))),
-      covered: ss.map((s) => ({ start: s.offset, end: s.offset + s.text.length })),
+      covered: [...ss, ...(settled[i] ?? [])].map((s) => ({ start: s.offset, end: s.offset + s.text.length })).sort((a, b) => a.start - b.start),
     }));
+  }
+
+  /**
+   * Whether a candidate sentence may still name someone once the words inside other PII findings
+   * (an email address's local part, a street or a town of an address, the month of a date) are
+   * blanked out: those name nobody, and are redacted as what they are. Runs only on the few
+   * sentences that passed the first pass.
+   */
+  private namesOutsideOtherPii(sentence: string): boolean {
+    const other = this.otherPii.detect(sentence).sort((a, b) => a.start - b.start);
+    if (other.length === 0) return true;
+    let masked = '';
+    let at = 0;
+    for (const f of other) {
+      if (f.start < at) continue;
+      masked += sentence.slice(at, f.start) + ' '.repeat(f.end - f.start);
+      at = f.end;
+    }
+    masked += sentence.slice(at);
+    return this.rules.detect(masked).length > 0 || mayNameSomeone(masked, this.lex);
   }
 
   /** Runs the model over sentences (length-sorted batches), caches their spans and returns them. */
