@@ -275,4 +275,23 @@ describe('Rampart person spans', () => {
       await tagger.dispose();
     }
   });
+
+  it('settles without the model a sentence whose only name candidates lie inside other PII', async () => {
+    const tagger = await PersonTagger.open();
+    try {
+      const email = 'You can write to marguerite.okafor@example.org if that is easier.';
+      const both = 'Ask Okafor, or write to marguerite.okafor@example.org instead.';
+      const before = { ...tagger.stats };
+      const [settled, read] = await tagger.tag([email, both]);
+      expect(tagger.stats.settledByOtherPii - before.settledByOtherPii).toBe(1);
+      expect(tagger.stats.tagged - before.tagged).toBe(1);
+      // The settled sentence counts as read: rule names inside it are dropped, titled ones stay.
+      expect(settled).toEqual({ findings: [], covered: [{ start: 0, end: email.length }] });
+      expect(textOf(both, read!.findings)).toContain('Okafor');
+      const rules = new PersonDetector().detect(email);
+      expect(combinePersons(rules, settled!).filter((f) => f.category === 'PERSON')).toEqual([]);
+    } finally {
+      await tagger.dispose();
+    }
+  });
 });
