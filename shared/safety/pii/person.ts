@@ -102,7 +102,9 @@ const TITLED_WHY = 'title +0.4';
 
 /** A rule name written after a title ("Mr. Davis"), or such a title: the rules' surest context. */
 export function titledName(f: Finding): boolean {
-  return f.category === 'PERSON' && f.detector === 'PersonDetector' && (f.explanation === TITLE_BEFORE_NAME_WHY || f.explanation.includes(TITLED_WHY));
+  return (
+    f.category === 'PERSON' && f.detector === 'PersonDetector' && (f.explanation === TITLE_BEFORE_NAME_WHY || f.explanation.includes(TITLED_WHY))
+  );
 }
 
 const TITLE_BEFORE_NAME = /(?<![\p{L}\p{N}.])((?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Rev|Fr|MR|MRS|MS|DR)\.?)[ \t]{1,3}$/u;
