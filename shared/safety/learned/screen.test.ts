@@ -98,6 +98,11 @@ describe('crisis screen: rules, then the learned head behind a first pass', () =
     expect(() => loadCrisisHead(CRISIS_HEAD_FILE, 'c'.repeat(64))).toThrow(/has sha256 [0-9a-f]{64}, expected c{64}/);
     const missing = path.join(t.dir, 'no-encoder');
     await expect(CrisisScreen.open({ encoderDir: missing })).rejects.toThrow(new RegExp(`${missing}.*missing`));
+    // A head trained on another encoder's embeddings is refused, naming both files' sha256s.
+    const { loadDefaultCrisisHead } = await import('./models');
+    const head = loadDefaultCrisisHead();
+    const other = { ...head, encoder: { ...head.encoder, onnxSha256: 'e'.repeat(64) } };
+    await expect(CrisisScreen.open({ head: other })).rejects.toThrow(/trained on embeddings of the encoder file with sha256 e{64}, the encoder opened runs [0-9a-f]{64}/);
   });
 
   it('the first pass is linear in text length on hostile text (near-stems, no spaces, up to 1 MB)', () => {

@@ -160,6 +160,12 @@ export class CrisisScreen {
   static async open(options: { encoderDir?: string; head?: CrisisHeadFile; gateFile?: string; cacheSize?: number } = {}): Promise<CrisisScreen> {
     const head = options.head ?? loadDefaultCrisisHead();
     const encoder = await openEncoder(options.encoderDir ?? encoderDir(), undefined, { batch: 16, maxTokens: 256 });
+    if (head.encoder.onnxSha256 !== encoder.spec.onnxSha256) {
+      await encoder.dispose();
+      throw new Error(
+        `the crisis head was trained on embeddings of the encoder file with sha256 ${head.encoder.onnxSha256}, the encoder opened runs ${encoder.spec.onnxSha256}: retrain it (pixel safety train-crisis)`,
+      );
+    }
     return new CrisisScreen('learned', loadGate(options.gateFile), head, encoder, options.cacheSize);
   }
 
