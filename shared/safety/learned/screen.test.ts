@@ -102,7 +102,9 @@ describe('crisis screen: rules, then the learned head behind a first pass', () =
     const { loadDefaultCrisisHead } = await import('./models');
     const head = loadDefaultCrisisHead();
     const other = { ...head, encoder: { ...head.encoder, onnxSha256: 'e'.repeat(64) } };
-    await expect(CrisisScreen.open({ head: other })).rejects.toThrow(/trained on embeddings of the encoder file with sha256 e{64}, the encoder opened runs [0-9a-f]{64}/);
+    await expect(CrisisScreen.open({ head: other })).rejects.toThrow(
+      /trained on embeddings of the encoder file with sha256 e{64}, the encoder opened runs [0-9a-f]{64}/,
+    );
   });
 
   it('the first pass is linear in text length on hostile text (near-stems, no spaces, up to 1 MB)', () => {
