@@ -91,12 +91,6 @@ export function nameLexicon(): NameLexicon {
   return lexicon;
 }
 
-/**
- * A courtesy or professional title written directly before a name ("Dr. Okafor", "Mrs Lee"). It
- * tells the person's gender, marital status or profession, so it is personal data with the name;
- * it is reported as a PERSON finding of its own, beside the name's, so the name's span stays the
- * name (the presidio annotations do the same).
- */
 const TITLE_BEFORE_NAME_WHY = 'title before a name';
 const TITLED_WHY = 'title +0.4';
 
@@ -107,6 +101,12 @@ export function titledName(f: Finding): boolean {
   );
 }
 
+/**
+ * A courtesy or professional title written directly before a name ("Dr. Okafor", "Mrs Lee"). It
+ * tells the person's gender, marital status or profession, so it is personal data with the name;
+ * it is reported as a PERSON finding of its own, beside the name's, so the name's span stays the
+ * name (the presidio annotations do the same).
+ */
 const TITLE_BEFORE_NAME = /(?<![\p{L}\p{N}.])((?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Rev|Fr|MR|MRS|MS|DR)\.?)[ \t]{1,3}$/u;
 
 /**

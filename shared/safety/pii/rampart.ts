@@ -515,8 +515,9 @@ export class PersonTagger {
     const split = texts.map((t) => sentences(t));
     // A sentence goes on when it has a name candidate, or when the rules find a name in it (the
     // tagger then decides: the rules' lists hold words such as "Cons" and "Anxiety"), unless
-    // every candidate lies inside other PII: such a sentence is settled as naming nobody.
-    const settled = split.map(() => [] as { offset: number; text: string }[]);
+    // every candidate lies inside other PII: such a sentence is settled as naming nobody. Each
+    // text's answer covers, in text order, the sentences the model reads and those settled.
+    const covers = split.map(() => [] as { offset: number; text: string }[]);
     const chosen = split.map((ss, i) => {
       // Rule findings in text order, swept alongside the sentences (linear in both).
       const ruled = this.rules.detect(texts[i] as string).sort((a, b) => a.start - b.start);
@@ -528,13 +529,15 @@ export class PersonTagger {
         const ruleInside = r < ruled.length && (ruled[r] as Finding).start < end;
         if (!ruleInside && !mayNameSomeone(s.text, this.lex)) continue;
         if (!this.namesOutsideOtherPii(s.text)) {
-          settled[i]?.push(s);
+          covers[i]?.push(s);
           this.stats.settledByOtherPii += 1;
           continue;
         }
         // A hostile text full of candidates costs a bounded time: past the cap, the rules decide.
-        if (candidates.length < this.maxSentencesPerText) candidates.push(s);
-        else this.stats.capped += 1;
+        if (candidates.length < this.maxSentencesPerText) {
+          candidates.push(s);
+          covers[i]?.push(s);
+        } else this.stats.capped += 1;
       }
       return candidates;
     });
@@ -556,7 +559,7 @@ export class PersonTagger {
     if (missing.size > 0) for (const [text, found] of await this.read([...missing])) answers.set(text, found);
     return chosen.map((ss, i) => ({
       findings: ss.flatMap((s) => (answers.get(s.text) ?? []).map((f) => ({ ...f, start: f.start + s.offset, end: f.end + s.offset }))),
-      covered: [...ss, ...(settled[i] ?? [])].map((s) => ({ start: s.offset, end: s.offset + s.text.length })).sort((a, b) => a.start - b.start),
+      covered: (covers[i] ?? []).map((s) => ({ start: s.offset, end: s.offset + s.text.length })),
     }));
   }
 
