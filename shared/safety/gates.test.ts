@@ -1,4 +1,4 @@
-import { checkGates, type Speaker } from './gates';
+import { checkGates, countLetters, type Speaker } from './gates';
 
 describe('checkGates', () => {
   it.each([
@@ -28,5 +28,20 @@ describe('checkGates', () => {
 
   it('gives every finding a recommendation', () => {
     for (const g of checkGates('You should take 50 mg of xanax, fucking hell.', 'assistant')) expect(g.recommendation.length).toBeGreaterThan(10);
+  });
+});
+
+describe('countLetters', () => {
+  it.each([
+    ['', 0],
+    ['Hello, world! 123', 10],
+    ['Café déjà vu', 10],
+    ['Ελληνικά και English', 18],
+    ['𝐀𝐁 ab', 4],
+    ['日本語のテキスト', 8],
+    ['!!!???', 0],
+  ])('counts the letters of %j as %d', (text, n) => {
+    expect(countLetters(text)).toBe(n);
+    expect(countLetters(text)).toBe((text.match(/\p{L}/gu) ?? []).length);
   });
 });

@@ -73,6 +73,24 @@ const RULES: GateRule[] = [
 
 const SAFE_FRAMING = /\b(?:before|don'?t|do\snot|never|not|talk\sto|ask|check\swith|without\stalking)\b[^.!?]*$/iu;
 
+/** Letters (code points of category L) in a text; ASCII is counted without a regex (the stage runs this on every message). */
+export function countLetters(text: string): number {
+  let n = 0;
+  let other = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      other = true;
+      break;
+    }
+    if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) n += 1;
+  }
+  if (!other) return n;
+  n = 0;
+  for (const _ of text.matchAll(/\p{L}/gu)) n += 1;
+  return n;
+}
+
 /**
  * Content gates for one text: profanity, hate and harassment (bias findings at HIGH or
  * CRITICAL), information about self-harm methods, unauthorized medical advice, therapist
@@ -83,7 +101,7 @@ const SAFE_FRAMING = /\b(?:before|don'?t|do\snot|never|not|talk\sto|ask|check\sw
 export function checkGates(text: string, speaker: Speaker = 'any', bias: readonly BiasFinding[] = detectBias(text)): GateFinding[] {
   const findings: GateFinding[] = [];
   const trimmed = text.trim();
-  const letters = (trimmed.match(/\p{L}/gu) ?? []).length;
+  const letters = countLetters(trimmed);
   if (trimmed.length === 0) {
     findings.push({ gate: 'empty_or_incoherent', severity: 'ERROR', start: 0, end: text.length, recommendation: 'Reject: empty text.' });
     return findings;

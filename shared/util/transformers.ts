@@ -15,9 +15,17 @@ export async function localTransformers(modelDir: string): Promise<{ hf: typeof 
 
 /**
  * onnxruntime session options for the small encoders (sentence encoder, name tagger): one
- * operator at a time, each on up to four cores. Left to transformers.js's defaults the same
- * MiniLM batch took 1.5x the wall time and 1.5x the CPU time on 2 cores (measured in one process).
+ * operator at a time on one thread by default, `PIXEL_ENCODER_THREADS` (1-16) for more. The
+ * safety stage is judged by conversations per CPU-second: the same MiniLM texts cost 7.3 CPU-ms
+ * each on one thread and 8.0 on two (2 cores, 2026-12-05), and a worker uses its other core for
+ * other activities. Left to transformers.js's defaults the same batch took 1.5x the wall time and
+ * 1.5x the CPU time on 2 cores.
  */
-export function encoderSessionOptions(): { intraOpNumThreads: number; interOpNumThreads: number } {
-  return { intraOpNumThreads: Math.max(1, Math.min(4, availableParallelism())), interOpNumThreads: 1 };
+export function encoderSessionOptions(env: NodeJS.ProcessEnv = process.env): { intraOpNumThreads: number; interOpNumThreads: number } {
+  const raw = env.PIXEL_ENCODER_THREADS;
+  if (raw === undefined || raw === '') return { intraOpNumThreads: 1, interOpNumThreads: 1 };
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 16)
+    throw new Error(`PIXEL_ENCODER_THREADS must be a whole number from 1 to 16, got ${JSON.stringify(raw.slice(0, 20))}`);
+  return { intraOpNumThreads: Math.min(n, Math.max(1, availableParallelism())), interOpNumThreads: 1 };
 }

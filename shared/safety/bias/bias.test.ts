@@ -38,6 +38,17 @@ describe('detectBias', () => {
         .sort(),
     ).toEqual(['old people', 'teenagers']);
   });
+
+  it('finds a group standing alone after the same letters inside a word, and none inside words only', () => {
+    expect(groupsMentioned('Womenswear shops: the women there were kind.').map((g) => g.group)).toEqual(['women']);
+    expect(groupsMentioned('A moment of treatment, recommended.')).toEqual([]);
+    expect(groupsMentioned('MEN and Women')).toEqual(
+      expect.arrayContaining([
+        { type: 'gender', group: 'men' },
+        { type: 'gender', group: 'women' },
+      ]),
+    );
+  });
 });
 
 describe('fairnessReport', () => {

@@ -294,14 +294,29 @@ export const MITIGATIONS: Record<BiasType, string> = {
   language: 'Do not equate language proficiency with intelligence; include non-native phrasing respectfully.',
 };
 
+/** Any group standing as words of its own: a text without one mentions none (most texts), one linear pass. */
+const ANY_GROUP = new RegExp(
+  String.raw`(?<!\p{L})(?:${Object.values(GROUPS)
+    .flat()
+    .map((g) => g.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('|')})(?!\p{L})`,
+  'iu',
+);
+
 /** Groups a text mentions, by type (for representation balance across a dataset). */
 export function groupsMentioned(text: string): { type: BiasType; group: string }[] {
+  if (!ANY_GROUP.test(text)) return [];
   const lower = text.toLowerCase();
   const out: { type: BiasType; group: string }[] = [];
   for (const type of BIAS_TYPES) {
     for (const group of GROUPS[type]) {
-      const i = lower.indexOf(group);
-      if (i >= 0 && !/\p{L}/u.test(lower[i - 1] ?? ' ') && !/\p{L}/u.test(lower[i + group.length] ?? ' ')) out.push({ type, group });
+      // Every occurrence until one stands alone ("womenswear" first does not hide "women" later).
+      for (let i = lower.indexOf(group); i >= 0; i = lower.indexOf(group, i + 1)) {
+        if (!/\p{L}/u.test(lower[i - 1] ?? ' ') && !/\p{L}/u.test(lower[i + group.length] ?? ' ')) {
+          out.push({ type, group });
+          break;
+        }
+      }
     }
   }
   return out;

@@ -1,11 +1,27 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { encoderDir, MINILM, openEncoder, verifyEncoder } from './encoder';
+import { encoderDir, meanPoolNormalized, MINILM, openEncoder, verifyEncoder } from './encoder';
 
 const dir = encoderDir();
 // scripts/setup.sh installs the encoder; without it these tests fail with the missing file's path.
 const cosine = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => s + v * (b[i] as number), 0);
+
+describe('meanPoolNormalized', () => {
+  it('averages the unmasked steps of each row and scales to unit length', () => {
+    // Two rows, three steps, two dims; row 0 has a padded last step that must not count.
+    const hidden = new Float32Array([3, 0, 1, 0, 100, 100, 0, 1, 0, 3, 0, 2]);
+    const [a, b] = meanPoolNormalized(hidden, [1n, 1n, 0n, 1n, 1n, 1n], 2, 3, 2);
+    expect([...a!]).toEqual([1, 0]);
+    expect(b![0]).toBeCloseTo(0);
+    expect(b![1]).toBeCloseTo(1);
+  });
+
+  it('gives a zero vector, not NaN, for a row with no unmasked step', () => {
+    const [v] = meanPoolNormalized(new Float32Array([5, 5]), [0], 1, 1, 2);
+    expect([...v!]).toEqual([0, 0]);
+  });
+});
 
 describe('sentence encoder', () => {
   it('says which file is missing', async () => {
@@ -42,9 +58,14 @@ describe('sentence encoder', () => {
       expect(vectors.map((v) => v.length)).toEqual([384, 384, 384]);
       for (const v of vectors) expect(cosine(v, v)).toBeCloseTo(1, 4);
       expect(cosine(vectors[0]!, vectors[2]!)).toBeGreaterThan(cosine(vectors[0]!, vectors[1]!) + 0.2);
-      // Sorting by length inside embed() must not change which vector belongs to which text.
+      // Sorting by length inside embed() must not change which vector belongs to which text,
+      // and a text's vector must not depend on the texts batched (padded) with it.
       const alone = await encoder.embed([texts[1]!]);
       expect(cosine(alone[0]!, vectors[1]!)).toBeCloseTo(1, 4);
+      const withLong = await encoder.embed(['word '.repeat(400), texts[0]!]);
+      expect(cosine(withLong[1]!, vectors[0]!)).toBeCloseTo(1, 4);
+      // Past maxTokens a text is cut: what follows changes nothing.
+      expect(cosine(withLong[0]!, (await encoder.embed(['word '.repeat(400) + 'ocean storm']))[0]!)).toBeCloseTo(1, 4);
     } finally {
       await encoder.dispose();
     }

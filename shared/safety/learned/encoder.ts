@@ -58,39 +58,76 @@ export interface Encoder {
 }
 
 export interface EncoderOptions {
-  /** Texts per onnxruntime call (sorted by length first, so a batch pads little). */
+  /** Texts per onnxruntime call at most (sorted by token count first, so a batch pads little). */
   batch?: number;
   /** Tokens kept per text (longer texts are cut). */
   maxTokens?: number;
 }
 
-/** Opens an encoder folder after checking its sha256s. */
+/**
+ * Mean of each row's unmasked token vectors, scaled to unit length: `hidden` is [rows, steps,
+ * dim], `mask` [rows, steps] (1 for a real token).
+ */
+export function meanPoolNormalized(hidden: Float32Array, mask: ArrayLike<bigint | number>, rows: number, steps: number, dim: number): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let r = 0; r < rows; r++) {
+    const v = new Float32Array(dim);
+    let n = 0;
+    for (let t = 0; t < steps; t++) {
+      if (Number(mask[r * steps + t]) === 0) continue;
+      n += 1;
+      const at = (r * steps + t) * dim;
+      for (let d = 0; d < dim; d++) v[d] = (v[d] as number) + (hidden[at + d] as number);
+    }
+    let norm = 0;
+    for (let d = 0; d < dim; d++) {
+      const m = (v[d] as number) / Math.max(1, n);
+      v[d] = m;
+      norm += m * m;
+    }
+    const scale = 1 / Math.max(Math.sqrt(norm), 1e-12);
+    for (let d = 0; d < dim; d++) v[d] = (v[d] as number) * scale;
+    out.push(v);
+  }
+  return out;
+}
+
+/**
+ * Opens an encoder folder after checking its sha256s. A call's texts run sorted by token count
+ * in batches of similar length (padding wastes work: in the safety stage's calls of about 30
+ * texts sorted by characters, a third of the tokens run were padding), pooled here.
+ */
 export async function openEncoder(dir = encoderDir(), spec: EncoderSpec = MINILM, options: EncoderOptions = {}): Promise<Encoder> {
   await verifyEncoder(dir, spec);
   const { hf, id } = await localTransformers(dir);
-  const extract = await hf.pipeline('feature-extraction', id, { dtype: 'fp32', session_options: encoderSessionOptions() });
-  const batch = options.batch ?? 16;
+  const tokenizer = await hf.AutoTokenizer.from_pretrained(id);
+  const model = await hf.AutoModel.from_pretrained(id, { dtype: 'fp32', session_options: encoderSessionOptions() });
+  const batch = options.batch ?? 32;
   const maxTokens = options.maxTokens ?? 256;
   return {
     spec,
     async embed(texts) {
-      const order = texts.map((t, i) => [t.length, i] as const).sort((a, b) => a[0] - b[0]);
+      const tokens = texts.map((t) => Math.min(maxTokens, tokenizer.encode(t).length));
+      const order = texts.map((_, i) => i).sort((a, b) => (tokens[a] as number) - (tokens[b] as number) || a - b);
       const out = new Array<Float32Array>(texts.length);
       for (let start = 0; start < order.length; start += batch) {
-        const ids = order.slice(start, start + batch).map(([, i]) => i);
-        const tensor = await extract(
+        const ids = order.slice(start, start + batch);
+        const encoded = tokenizer(
           ids.map((i) => texts[i] as string),
-          { pooling: 'mean', normalize: true, truncation: true, max_length: maxTokens } as Parameters<typeof extract>[1],
+          { padding: true, truncation: true, max_length: maxTokens },
         );
-        const data = tensor.data as Float32Array;
-        ids.forEach((i, k) => {
-          out[i] = data.slice(k * spec.dim, (k + 1) * spec.dim);
+        const { last_hidden_state: hidden } = (await model(encoded)) as { last_hidden_state: { dims: number[]; data: Float32Array } };
+        const [rows, steps, dim] = hidden.dims as [number, number, number];
+        if (dim !== spec.dim) throw new Error(`encoder ${spec.name}: the model gives ${dim}-dim vectors, expected ${spec.dim}`);
+        const mask = (encoded as unknown as { attention_mask: { data: ArrayLike<bigint | number> } }).attention_mask.data;
+        meanPoolNormalized(hidden.data, mask, rows, steps, dim).forEach((v, k) => {
+          out[ids[k] as number] = v;
         });
       }
       return out;
     },
     async dispose() {
-      await extract.dispose();
+      await model.dispose();
     },
   };
 }

@@ -278,29 +278,67 @@ const CALENDAR = new Set<string>([
  * word. Month and day names and place names count as ordinary words.
  */
 export function mayNameSomeone(sentence: string, lexicon: SpanFilterLexicon): boolean {
-  const lex = lexicon.names;
   const cased = /\p{Lu}/u.test(sentence);
   let first = true;
-  for (const m of sentence.matchAll(WORDS)) {
+  const words = WORDS;
+  words.lastIndex = 0;
+  for (let m = words.exec(sentence); m !== null; m = words.exec(sentence)) {
     const opening = first;
     first = false;
-    const word = m[0].replace(/['’](?:s|ll|re|ve|d|m|t)?$/u, '');
-    if (word.length < 2) continue;
-    const lower = word.toLowerCase();
-    const capital = lower.charAt(0).toUpperCase() + lower.slice(1);
-    const ordinary = lex.english.has(lower) || CALENDAR.has(lower) || (lex.places.has(capital) && !lex.given.has(capital));
+    const c = wordClass(m[0], lexicon);
+    if (c & SHORT) continue;
+    const name = (c & NAME) !== 0;
+    const ordinary = (c & ORDINARY) !== 0;
     if (!cased) {
-      if (lex.names.has(capital) || !ordinary) return true;
-    } else if (word.charAt(0) === lower.charAt(0)) {
-      if (lex.names.has(capital) && !ordinary) return true;
-    } else if (opening || word === word.toUpperCase()) {
-      const given = lex.given.has(capital) && !lexicon.nonNames.has(capital);
-      if (word === word.toUpperCase() ? given : given || !ordinary) return true;
-    } else if (lex.names.has(capital) || !ordinary) {
+      if (name || !ordinary) return true;
+    } else if (c & LOWER_FIRST) {
+      if (name && !ordinary) return true;
+    } else if (opening || c & ALL_UPPER) {
+      const given = (c & GIVEN) !== 0;
+      if (c & ALL_UPPER ? given : given || !ordinary) return true;
+    } else if (name || !ordinary) {
       return true;
     }
   }
   return false;
+}
+
+// What mayNameSomeone needs to know of a word, as bits, remembered per lexicon and word: the
+// first pass runs on every sentence of the safety stage, and most words recur.
+const SHORT = 1; // under two letters once a trailing "'s", "'ll", ... is cut
+const LOWER_FIRST = 2; // starts in lower case
+const ALL_UPPER = 4;
+const NAME = 8; // a known given or family name, capitalised
+const GIVEN = 16; // a given name that is no never-name ("My", "Hi")
+const ORDINARY = 32; // an English word, a month or weekday, or a place that is no given name
+const WORD_CLASSES = new WeakMap<SpanFilterLexicon, Map<string, number>>();
+const WORD_CLASSES_MAX = 200_000;
+
+function wordClass(raw: string, lexicon: SpanFilterLexicon): number {
+  let memo = WORD_CLASSES.get(lexicon);
+  if (!memo) {
+    memo = new Map();
+    WORD_CLASSES.set(lexicon, memo);
+  }
+  const known = memo.get(raw);
+  if (known !== undefined) return known;
+  const lex = lexicon.names;
+  const word = raw.includes("'") || raw.includes('’') ? raw.replace(/['’](?:s|ll|re|ve|d|m|t)?$/u, '') : raw;
+  let c = SHORT;
+  if (word.length >= 2) {
+    const lower = word.toLowerCase();
+    const capital = lower.charAt(0).toUpperCase() + lower.slice(1);
+    c =
+      (word.charAt(0) === lower.charAt(0) ? LOWER_FIRST : 0) |
+      (word === word.toUpperCase() ? ALL_UPPER : 0) |
+      (lex.names.has(capital) ? NAME : 0) |
+      (lex.given.has(capital) && !lexicon.nonNames.has(capital) ? GIVEN : 0) |
+      (lex.english.has(lower) || CALENDAR.has(lower) || (lex.places.has(capital) && !lex.given.has(capital)) ? ORDINARY : 0);
+  }
+  // Hostile text of endless new words costs memory bounded.
+  if (memo.size >= WORD_CLASSES_MAX) memo.clear();
+  memo.set(raw, c);
+  return c;
 }
 
 /** The tagger's answer for one text: its PERSON findings, and the character ranges it read. */
