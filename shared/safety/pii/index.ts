@@ -4,7 +4,7 @@ import { DetectionEngine, DetectorRegistry, type EngineOptions } from '../engine
 import { parsePatternDetectors } from '../pattern-detector';
 import { PII_CATEGORIES } from '../types';
 import { AddressDetector } from './address';
-import { PersonDetector } from './person';
+import { sharedPersonDetector } from './person';
 import { PhoneDetector } from './phone';
 
 /** The default data-defined PII detectors (pattern-detectors.yaml beside this file). */
@@ -20,7 +20,7 @@ export function createPiiRegistry(extraFiles: readonly string[] = []): DetectorR
     for (const detector of parsePatternDetectors(readInputFile(file, 'PII detectors'), file)) registry.register(detector);
   }
   registry.register(new PhoneDetector());
-  registry.register(new PersonDetector());
+  registry.register(sharedPersonDetector());
   registry.register(new AddressDetector());
   return registry;
 }

@@ -196,7 +196,29 @@ export class PersonDetector implements Detector {
   /** An ordinary English word that is no known name. */
   private readonly plain = (w: string): boolean => !this.names.has(bare(w)) && this.english.has(bare(w).toLowerCase());
 
+  /**
+   * The findings of recent texts (copies are handed out): the name tagger's cascade and the
+   * engine both ask about every text of the safety stage, one right after the other, and the
+   * second answer cost 2.5% of the stage (production-size set, 2026-12-05). Bounded: at most
+   * 16,384 texts of up to 4,000 characters with up to 32 findings each.
+   */
+  private readonly recent = new Map<string, Finding[]>();
+
   detect(text: string): Finding[] {
+    const known = this.recent.get(text);
+    if (known) return known.map((f) => ({ ...f }));
+    const findings = this.find(text);
+    if (text.length <= 4000 && findings.length <= 32) {
+      if (this.recent.size >= 16_384) this.recent.clear();
+      this.recent.set(
+        text,
+        findings.map((f) => ({ ...f })),
+      );
+    }
+    return findings;
+  }
+
+  private find(text: string): Finding[] {
     const findings: Finding[] = [];
     this.run.lastIndex = 0;
     for (let m = this.run.exec(text); m !== null; m = this.run.exec(text)) {
@@ -331,4 +353,11 @@ export class PersonDetector implements Detector {
     }
     return withTitlesBeforeNames(text, findings);
   }
+}
+
+let shared: PersonDetector | undefined;
+/** The process's person-name rules over the default lexicon (the engine's and the name tagger's, so one remembers for the other). */
+export function sharedPersonDetector(): PersonDetector {
+  shared ??= new PersonDetector();
+  return shared;
 }

