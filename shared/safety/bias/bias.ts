@@ -294,28 +294,51 @@ export const MITIGATIONS: Record<BiasType, string> = {
   language: 'Do not equate language proficiency with intelligence; include non-native phrasing respectfully.',
 };
 
-/** Any group standing as words of its own: a text without one mentions none (most texts), one linear pass. */
-const ANY_GROUP = new RegExp(
-  String.raw`(?<!\p{L})(?:${Object.values(GROUPS)
-    .flat()
-    .map((g) => g.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('|')})(?!\p{L})`,
-  'iu',
+/** Every group with its first word (a run of letters), in the order of GROUPS. */
+const GROUP_LIST = BIAS_TYPES.flatMap((type) =>
+  GROUPS[type].map((group) => ({ type, group, first: group.split(/[^\p{L}]/u)[0] as string, single: /^\p{L}+$/u.test(group) })),
 );
+
+/** Whether the UTF-16 unit at `i` is a letter (ASCII without a regex). */
+function letterAt(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  if (c < 0x80) return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+  return /\p{L}/u.test(text.charAt(i));
+}
+
+/** The runs of letters of a text, as a set (one pass, no regex over the whole text). */
+function letterRuns(text: string): Set<string> {
+  const words = new Set<string>();
+  let start = -1;
+  for (let i = 0; i <= text.length; i++) {
+    if (i < text.length && letterAt(text, i)) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      words.add(text.slice(start, i));
+      start = -1;
+    }
+  }
+  return words;
+}
 
 /** Groups a text mentions, by type (for representation balance across a dataset). */
 export function groupsMentioned(text: string): { type: BiasType; group: string }[] {
-  if (!ANY_GROUP.test(text)) return [];
   const lower = text.toLowerCase();
+  // A group stands alone only if its first word is a whole run of letters of the text: a set
+  // lookup rules out most groups (a 150-way regex alternation here cost 20x more in some runs).
+  const words = letterRuns(lower);
   const out: { type: BiasType; group: string }[] = [];
-  for (const type of BIAS_TYPES) {
-    for (const group of GROUPS[type]) {
-      // Every occurrence until one stands alone ("womenswear" first does not hide "women" later).
-      for (let i = lower.indexOf(group); i >= 0; i = lower.indexOf(group, i + 1)) {
-        if (!/\p{L}/u.test(lower[i - 1] ?? ' ') && !/\p{L}/u.test(lower[i + group.length] ?? ' ')) {
-          out.push({ type, group });
-          break;
-        }
+  for (const { type, group, first, single } of GROUP_LIST) {
+    if (!words.has(first)) continue;
+    if (single) {
+      out.push({ type, group });
+      continue;
+    }
+    // Every occurrence until one stands alone ("womenswear" first does not hide "women" later).
+    for (let i = lower.indexOf(group); i >= 0; i = lower.indexOf(group, i + 1)) {
+      if (!letterAt(lower, i - 1) && !letterAt(lower, i + group.length)) {
+        out.push({ type, group });
+        break;
       }
     }
   }
