@@ -72,16 +72,6 @@ export interface RecordVerdict {
   explanations: string[];
 }
 
-/**
- * Runs every safety check on one conversation and returns it redacted and labelled, with the
- * reasons it would be rejected (if any). Crisis conversations are labelled, never rejected for
- * being about crisis: the model must learn to answer them well.
- */
-/** Records a safety window holds at most (see filterShard). */
-export const SCREEN_WINDOW_RECORDS = 2048;
-/** Characters of records' JSON a safety window holds at most. */
-export const SCREEN_WINDOW_BYTES = 4 * 1024 * 1024;
-
 /** The rules' crisis assessment of each user turn (undefined for other turns). */
 export function userAssessments(record: ConversationRecord): (CrisisAssessment | undefined)[] {
   return record.messages.map((m) => (m.role === 'user' ? assessCrisis(m.content) : undefined));
@@ -111,6 +101,11 @@ export async function tagRecords(records: readonly ConversationRecord[], tagger:
   return records.map((r) => r.messages.map(() => tagged[at++] as TaggedPersons));
 }
 
+/**
+ * Runs every safety check on one conversation and returns it redacted and labelled, with the
+ * reasons it would be rejected (if any). Crisis conversations are labelled, never rejected for
+ * being about crisis: the model must learn to answer them well.
+ */
 export function filterRecord(
   input: ConversationRecord,
   engine: DetectionEngine,
@@ -237,6 +232,11 @@ export interface FilterShardOptions {
 export function safetyKey(shard: ShardRef, policy: SafetyPolicy): string {
   return `safety/${sha256Hex(canonicalJson({ v: SAFETY_STAGE_VERSION, shard: shard.sha256, policy })).slice(0, 32)}`;
 }
+
+/** Records a safety window holds at most (see filterShard). */
+export const SCREEN_WINDOW_RECORDS = 2048;
+/** Characters of records' JSON a safety window holds at most. */
+export const SCREEN_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /**
  * Filters one prepared shard: kept records (redacted, labelled), rejected records (redacted,

@@ -280,9 +280,8 @@ const CALENDAR = new Set<string>([
 export function mayNameSomeone(sentence: string, lexicon: SpanFilterLexicon): boolean {
   const cased = /\p{Lu}/u.test(sentence);
   let first = true;
-  const words = WORDS;
-  words.lastIndex = 0;
-  for (let m = words.exec(sentence); m !== null; m = words.exec(sentence)) {
+  WORDS.lastIndex = 0;
+  for (let m = WORDS.exec(sentence); m !== null; m = WORDS.exec(sentence)) {
     const opening = first;
     first = false;
     const c = wordClass(m[0], lexicon);
