@@ -33,4 +33,22 @@ describe('ModelRegistry', () => {
     await expect(registry.register({ ...entry('bad version'), version: 'bad version' })).rejects.toThrow(/letters, digits/);
     expect((await registry.current())?.version).toBe('v1');
   });
+
+  it('rolls back to the version promoted before, and refuses when there is none', async () => {
+    await expect(registry.rollback()).rejects.toThrow(/no model has been promoted/);
+    for (const v of ['v1', 'v2', 'v3']) await registry.register(entry(v));
+    await registry.promote('v1');
+    await expect(registry.rollback()).rejects.toThrow(/only version ever promoted/);
+    await registry.promote('v2');
+    await registry.promote('v3');
+    expect(await registry.history()).toEqual(['v2', 'v1']);
+    expect(await registry.rollback()).toEqual({ from: 'v3', to: 'v2' });
+    expect((await registry.current())?.version).toBe('v2');
+    expect(await registry.rollback()).toEqual({ from: 'v2', to: 'v1' });
+    expect(await registry.history()).toEqual([]);
+    // Promoting a version again moves it to the front, without a duplicate.
+    await registry.promote('v2');
+    await registry.promote('v1');
+    expect(await registry.history()).toEqual(['v2']);
+  });
 });

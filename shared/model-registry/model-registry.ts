@@ -21,7 +21,12 @@ export const RegistryEntrySchema = z
   .strict();
 export type RegistryEntry = z.infer<typeof RegistryEntrySchema>;
 
-const CurrentSchema = z.object({ version: z.string(), modelUri: z.string(), promotedAt: z.string() }).strict();
+/** Versions a rollback can go back to, most recent first (kept in the pointer so it changes in the same write). */
+const HISTORY = 20;
+const CurrentSchema = z
+  .object({ version: z.string(), modelUri: z.string(), promotedAt: z.string(), previous: z.array(z.string()).max(HISTORY).optional() })
+  .strict();
+type Current = z.infer<typeof CurrentSchema>;
 
 /**
  * The model registry in the artifact store: one JSON file per version under
@@ -45,8 +50,8 @@ export class ModelRegistry {
     return parsed.data;
   }
 
-  /** The promoted version, or null when none has been promoted. */
-  async current(): Promise<RegistryEntry | null> {
+  /** The pointer to the promoted version, or null when none has been promoted. */
+  private async pointer(): Promise<Current | null> {
     const uri = this.uri('current.json');
     let text: string;
     try {
@@ -55,11 +60,29 @@ export class ModelRegistry {
       if (err instanceof ArtifactNotFoundError) return null;
       throw err;
     }
-    const pointer = CurrentSchema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new Error(`${uri} is not JSON`);
+    }
+    const pointer = CurrentSchema.safeParse(json);
     if (!pointer.success) throw new Error(`${uri}: ${describeZodError('not a registry pointer', pointer.error)}`);
-    const entry = await this.get(pointer.data.version);
-    if (!entry) throw new Error(`${uri} names version ${pointer.data.version}, which is not registered`);
+    return pointer.data;
+  }
+
+  /** The promoted version, or null when none has been promoted. */
+  async current(): Promise<RegistryEntry | null> {
+    const pointer = await this.pointer();
+    if (!pointer) return null;
+    const entry = await this.get(pointer.version);
+    if (!entry) throw new Error(`${this.uri('current.json')} names version ${pointer.version}, which is not registered`);
     return entry;
+  }
+
+  /** Versions promoted before the current one, most recent first (what `rollback` goes back to). */
+  async history(): Promise<string[]> {
+    return (await this.pointer())?.previous ?? [];
   }
 
   /** Records a version (refusing to overwrite a different one under the same name). */
@@ -75,9 +98,27 @@ export class ModelRegistry {
   async promote(version: string, at = new Date()): Promise<void> {
     const entry = await this.get(version);
     if (!entry) throw new Error(`cannot promote ${version}: it is not registered`);
-    await this.store.writeText(
-      'models/registry/current.json',
-      `${JSON.stringify({ version, modelUri: entry.modelUri, promotedAt: at.toISOString() })}\n`,
-    );
+    const old = await this.pointer();
+    const previous = old && old.version !== version ? [old.version, ...(old.previous ?? [])].filter((v) => v !== version) : (old?.previous ?? []);
+    await this.writePointer({ version, modelUri: entry.modelUri, promotedAt: at.toISOString(), previous: previous.slice(0, HISTORY) });
+  }
+
+  /**
+   * Points `current` back to the version promoted before it (one atomic write); the version
+   * rolled back from is dropped from the history. Returns the version now current.
+   */
+  async rollback(at = new Date()): Promise<{ from: string; to: string }> {
+    const old = await this.pointer();
+    if (!old) throw new Error('cannot roll back: no model has been promoted');
+    const [to, ...rest] = old.previous ?? [];
+    if (!to) throw new Error(`cannot roll back: ${old.version} is the only version ever promoted`);
+    const entry = await this.get(to);
+    if (!entry) throw new Error(`cannot roll back to ${to}: it is no longer registered`);
+    await this.writePointer({ version: to, modelUri: entry.modelUri, promotedAt: at.toISOString(), previous: rest });
+    return { from: old.version, to };
+  }
+
+  private async writePointer(p: Current): Promise<void> {
+    await this.store.writeText('models/registry/current.json', `${JSON.stringify(p)}\n`);
   }
 }
