@@ -20,6 +20,7 @@ import {
   type LoraTarget,
 } from '../shared/training/model/memory-plan';
 import { intOption } from './options';
+import { registerModelRollbackCommand } from './serve';
 
 export function registerModelCommands(program: Command): void {
   const model = program.command('model').description('Base model folders and the training artifacts generated from them');
@@ -192,4 +193,5 @@ export function registerModelCommands(program: Command): void {
         }
       },
     );
+  registerModelRollbackCommand(model);
 }

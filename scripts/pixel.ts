@@ -16,6 +16,8 @@ import { registerDataPrepareCommand } from './data-prepare';
 import { registerDevCommand } from './dev';
 import { registerEvalCommands } from './eval';
 import { registerReviewCommands } from './review';
+import { registerServeCommand } from './serve';
+import { registerBenchServeCommand } from './bench-serve';
 import { registerModelCommands } from './model';
 import { registerRunCommand } from './run';
 import { registerScheduleCommands } from './schedule';
@@ -33,6 +35,7 @@ registerEvalCommands(program);
 registerReviewCommands(program);
 registerScheduleCommands(program);
 registerSweepCommands(program);
+registerServeCommand(program);
 const data = program.command('data').description('Generate and prepare conversation data');
 registerDataGenerateCommand(data);
 registerDataPrepareCommand(data);
@@ -51,6 +54,7 @@ registerBenchEvalMetricsCommand(bench);
 registerBenchEvalCommand(bench);
 registerBenchSweepCommand(bench);
 registerBenchLargeModelCommand(bench);
+registerBenchServeCommand(bench);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // One line, whatever failed: no stack, no raw input.

@@ -14,3 +14,4 @@ export * from './evaluation';
 export * from './review';
 export * from './schedule';
 export * from './sweep';
+export * from './serving';

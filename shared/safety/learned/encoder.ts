@@ -62,6 +62,8 @@ export interface EncoderOptions {
   batch?: number;
   /** Tokens kept per text (longer texts are cut). */
   maxTokens?: number;
+  /** onnxruntime intra-op threads (default: `PIXEL_ENCODER_THREADS`, else 1: the cheapest per text; a server that waits on one request's texts may want more). */
+  threads?: number;
 }
 
 /**
@@ -101,7 +103,9 @@ export async function openEncoder(dir = encoderDir(), spec: EncoderSpec = MINILM
   await verifyEncoder(dir, spec);
   const { hf, id } = await localTransformers(dir);
   const tokenizer = await hf.AutoTokenizer.from_pretrained(id);
-  const model = await hf.AutoModel.from_pretrained(id, { dtype: 'fp32', session_options: encoderSessionOptions() });
+  const sessionOptions = encoderSessionOptions();
+  if (options.threads !== undefined) sessionOptions.intraOpNumThreads = Math.max(1, Math.min(16, Math.floor(options.threads)));
+  const model = await hf.AutoModel.from_pretrained(id, { dtype: 'fp32', session_options: sessionOptions });
   const batch = options.batch ?? 32;
   const maxTokens = options.maxTokens ?? 256;
   return {

@@ -157,9 +157,15 @@ export class CrisisScreen {
    * The encoder and the head, both checked against their pinned sha256s (a changed or missing
    * file is a clear error naming it; run scripts/setup.sh).
    */
-  static async open(options: { encoderDir?: string; head?: CrisisHeadFile; gateFile?: string; cacheSize?: number } = {}): Promise<CrisisScreen> {
+  static async open(
+    options: { encoderDir?: string; head?: CrisisHeadFile; gateFile?: string; cacheSize?: number; threads?: number } = {},
+  ): Promise<CrisisScreen> {
     const head = options.head ?? loadDefaultCrisisHead();
-    const encoder = await openEncoder(options.encoderDir ?? encoderDir(), undefined, { batch: 16, maxTokens: 256 });
+    const encoder = await openEncoder(options.encoderDir ?? encoderDir(), undefined, {
+      batch: 16,
+      maxTokens: 256,
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    });
     if (head.encoder.onnxSha256 !== encoder.spec.onnxSha256) {
       await encoder.dispose();
       throw new Error(
