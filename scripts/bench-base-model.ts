@@ -136,6 +136,7 @@ async function mainJobSeconds(modelDir: string, root: string): Promise<number> {
       '17834',
       '--review-port',
       '0',
+      '--no-serve',
       '--input',
       '{"review":{"enabled":false}}',
     ],

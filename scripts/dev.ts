@@ -10,6 +10,7 @@ import { ensureSearchAttributes } from '../client/search-attributes';
 import { checkPipelineInput, startPipeline } from '../client/start';
 import { CPU_TASK_QUEUE } from '../shared/contracts';
 import { reviewOrigins, startReviewServer, type ReviewServer } from '../review-ui/server';
+import { startServing, type RunningServer } from '../serving/start';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { reviewSecret, signReviewerToken } from '../shared/review/auth';
 import { ensureReviewers, loadRegistry } from '../shared/review/reviewers';
@@ -23,7 +24,12 @@ interface DevOptions {
   input?: string;
   inputFile?: string;
   exitWhenDone?: boolean;
+  serve: boolean;
+  servePort: number;
 }
+
+/** The chat API's structured lines (model switches, guardrail decisions; never text) in the stack's output. */
+const logServing = (line: Record<string, unknown>) => console.log(`[serve] ${JSON.stringify(line)}`);
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -112,6 +118,8 @@ export function registerDevCommand(program: Command): void {
     .option('--port <port>', 'Temporal frontend port', intOption('--port', 1, 65535), 7233)
     .option('--ui-port <port>', 'Temporal Web UI port', intOption('--ui-port', 1, 65535), 8233)
     .option('--review-port <port>', 'the reviewers’ web page', intOption('--review-port', 0, 65535), 8234)
+    .option('--serve-port <port>', 'the OpenAI-compatible chat API serving the promoted model', intOption('--serve-port', 0, 65535), 8300)
+    .option('--no-serve', 'do not start the chat API')
     .option('--run', 'also start a pipeline run (input from --input / --input-file, default {}) and follow it')
     .option('--input <json>', 'pipeline input for --run, as a JSON object')
     .option('--input-file <file>', 'pipeline input for --run, from a JSON file')
@@ -129,12 +137,14 @@ export function registerDevCommand(program: Command): void {
       const uiUrl = `http://localhost:${opts.uiPort}`;
       let server: DevServer | undefined;
       let reviewServer: ReviewServer | undefined;
+      let serving: RunningServer | undefined;
       const workers: SupervisedWorker[] = [];
       let stopping: Promise<void> | undefined;
 
       const stop = (): Promise<void> => {
         stopping ??= (async () => {
           await reviewServer?.close().catch(() => undefined);
+          await serving?.close(10_000).catch(() => undefined);
           console.log('stopping workers (they finish in-flight work first) ...');
           await Promise.all(workers.map((w) => w.stop(40_000)));
           if (server) {
@@ -203,6 +213,15 @@ export function registerDevCommand(program: Command): void {
           allowedOrigins: reviewOrigins(),
         });
         console.log(`Review page: ${reviewServer.url} (reviewers: ${reviewers.map((r) => r.id).join(', ')})`);
+        if (opts.serve) {
+          // The chat API follows the registry: it answers once a model is promoted (readyz says when).
+          serving = await startServing({ store, port: opts.servePort, log: (line) => logServing(line) }).catch((err: unknown) => {
+            if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+              throw new Error(`the chat API's port ${opts.servePort} is in use: pass --serve-port PORT (0: any free one) or --no-serve`);
+            throw err;
+          });
+          console.log(`Chat API: ${serving.url}/v1 (OpenAI-compatible; model: ${serving.host.current?.version ?? 'none promoted yet'})`);
+        }
         const printReviewLinks = (stage: string) => {
           const page = reviewServer?.url;
           if (stage !== 'review' || !page) return;

@@ -7,7 +7,6 @@
  * will not parse), never a 500, never a stack trace, never the request's text; nothing may be
  * recorded; and the server must keep serving afterwards.
  */
-import { request } from 'node:http';
 import * as path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -21,6 +20,7 @@ import { createCpuWorker } from '../../workers/factory';
 import { expertReviewWorkflow } from '../../workflows/expert-review';
 import { getReviewStatusQuery } from '../../workflows/review-messages';
 import { tempDir, testEnvironment, uniqueQueue } from '../helpers';
+import { hostileHttp } from './hostile-http';
 
 const SECRET = 'adversarial-review-secret-0123456789';
 const CANARY = 'zzCANARYzz';
@@ -28,12 +28,6 @@ const CANARY = 'zzCANARYzz';
 const BOUND_MS = 5_000;
 const suffix = Math.random().toString(36).slice(2, 8);
 const REVIEWER = `adv-reviewer-${suffix}`;
-
-interface Answer {
-  status: number;
-  body: string;
-  ms: number;
-}
 
 describe('review API under hostile requests', () => {
   let env: TestWorkflowEnvironment;
@@ -91,50 +85,12 @@ describe('review API under hostile requests', () => {
     t?.cleanup();
   });
 
-  /** A raw request (no client-side normalisation), answered or refused within the bound. */
-  function send(
-    method: string,
-    target: string,
-    options: { headers?: Record<string, string | number>; body?: Buffer | string; chunks?: () => AsyncIterable<Buffer> } = {},
-  ): Promise<Answer> {
-    const started = Date.now();
-    return new Promise((resolve, reject) => {
-      const req = request({ host, port, method, path: target, headers: options.headers, timeout: BOUND_MS * 2 }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), ms: Date.now() - started }));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer to ${method} within ${BOUND_MS * 2} ms`)));
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        // The server may answer and close before the whole body is sent (a 413): that is an answer.
-        if (err.code === 'EPIPE' || err.code === 'ECONNRESET') resolve({ status: -1, body: '', ms: Date.now() - started });
-        else reject(err);
-      });
-      if (options.chunks) {
-        void (async () => {
-          try {
-            for await (const c of options.chunks!()) if (!req.write(c)) await new Promise((r) => req.once('drain', r));
-            req.end();
-          } catch {
-            // the server hung up
-          }
-        })();
-      } else req.end(options.body);
-    });
-  }
-
-  /** A refusal: the status wanted, within the bound, a JSON error without stack or canary. */
-  function expectRefusal(a: Answer, statuses: number[], error?: RegExp): void {
-    expect({ status: a.status, expected: statuses.includes(a.status), fast: a.ms < BOUND_MS }).toEqual({
-      status: a.status,
-      expected: true,
-      fast: true,
-    });
-    expect(a.body).not.toContain(CANARY);
-    expect(a.body).not.toMatch(/\n\s+at |node:internal/);
-    if (error) expect((JSON.parse(a.body) as { error: string }).error).toMatch(error);
-  }
+  const { send, expectRefusal, expectEndlessBodyRefused } = hostileHttp(
+    () => ({ host, port }),
+    CANARY,
+    BOUND_MS,
+    (body) => (body as { error: string }).error,
+  );
 
   const auth = { Authorization: `Bearer ${token}` };
   const json = (body: string | Buffer) => ({ ...auth, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
@@ -148,19 +104,7 @@ describe('review API under hostile requests', () => {
   it('refuses bodies over 64 KB, declared or streamed without end (413)', async () => {
     const big = Buffer.alloc(10 * 1024 * 1024, 0x61);
     expectRefusal(await send('POST', itemPath(workflowId, 'item-1'), { headers: json(big), body: big }), [413, -1]);
-    let sent = 0;
-    const endless = await send('POST', itemPath(workflowId, 'item-1'), {
-      headers: { ...auth, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
-      async *chunks() {
-        // Up to 100 MB, far past the limit: the server must stop listening long before.
-        while (sent < 100 * 1024 * 1024) {
-          sent += 64 * 1024;
-          yield Buffer.alloc(64 * 1024, 0x7b);
-        }
-      },
-    });
-    expectRefusal(endless, [413, -1]);
-    expect(sent).toBeLessThan(100 * 1024 * 1024);
+    await expectEndlessBodyRefused(itemPath(workflowId, 'item-1'), auth);
   });
 
   it('refuses bodies that are deep, binary, not UTF-8, not JSON or not a review, naming what is wrong (400/415)', async () => {
