@@ -46,6 +46,7 @@ export function registerServeCommand(program: Command): void {
     .option('--max-queue <n>', 'requests waiting beyond the batch before 429', intOption('--max-queue', 0, 100_000), 32)
     .option('--max-tokens <n>', 'the most new tokens a request may ask for', intOption('--max-tokens', 1, 8192), 512)
     .option('--default-max-tokens <n>', 'new tokens when a request names none', intOption('--default-max-tokens', 1, 8192), 256)
+    .option('--max-context <n>', 'prompt and reply tokens per request at most (bounds the KV cache)', intOption('--max-context', 16, 1_048_576), 4096)
     .option('--timeout-ms <n>', 'per-request time limit', intOption('--timeout-ms', 100, 3_600_000), 120_000)
     .option('--max-body-bytes <n>', 'largest request body', intOption('--max-body-bytes', 1024, 64 * 1024 * 1024), 1024 * 1024)
     .option('--threads <n>', 'onnxruntime threads for generation', intOption('--threads', 1, 64))
@@ -63,6 +64,7 @@ export function registerServeCommand(program: Command): void {
         maxQueue: number;
         maxTokens: number;
         defaultMaxTokens: number;
+        maxContext: number;
         timeoutMs: number;
         maxBodyBytes: number;
         threads?: number;
@@ -92,6 +94,7 @@ export function registerServeCommand(program: Command): void {
           maxQueue: opts.maxQueue,
           maxTokens: opts.maxTokens,
           defaultMaxTokens: opts.defaultMaxTokens,
+          maxContext: opts.maxContext,
           timeoutMs: opts.timeoutMs,
           maxBodyBytes: opts.maxBodyBytes,
           apiKeys,

@@ -139,6 +139,28 @@ describe('continuous batching (tiny model, onnxruntime CPU)', () => {
     }
   }, 60_000);
 
+  it('bounds a request to maxContext tokens, below the positions of the model', async () => {
+    const rejected = new Map<string, string>();
+    const done = new Map<string, number>();
+    const batcher = new ContinuousBatcher(
+      model,
+      {
+        started: () => undefined,
+        delta: () => undefined,
+        done: (id, _r, u) => done.set(id, u.promptTokens + u.completionTokens),
+        rejected: (id, m) => rejected.set(id, m),
+      },
+      { maxBatch: 2, maxContext: 40 },
+    );
+    expect(batcher.context).toBe(Math.min(40, model.maxPositions));
+    batcher.submit('long', REQUESTS[1]!.messages, greedy(30));
+    batcher.submit('fits', REQUESTS[4]!.messages, greedy(3));
+    batcher.stopWhenIdle();
+    await batcher.run();
+    expect(rejected.get('long')).toMatch(/context is 40 tokens here/);
+    expect(done.get('fits')).toBeLessThanOrEqual(40);
+  }, 60_000);
+
   it('holds back only what could start a stop string', () => {
     expect(heldBack('hello wor', 'world')).toBe(6);
     expect(heldBack('hello', 'xyz')).toBe(5);

@@ -99,10 +99,15 @@ export class ContinuousBatcher {
   constructor(
     private readonly m: OpenModel,
     private readonly events: BatcherEvents,
-    private readonly options: { maxBatch: number; growth?: number; prefixCacheBytes?: number },
+    private readonly options: { maxBatch: number; growth?: number; prefixCacheBytes?: number; maxContext?: number },
   ) {
     if (m.fused) throw new Error('continuous batching needs the time-major cache layout, not the fused one');
     this.rowWidth = m.dims.kvHeads * m.dims.headDim;
+  }
+
+  /** Prompt and reply tokens a request may take: the model's positions, or less (`maxContext`) to bound the cache's memory. */
+  get context(): number {
+    return Math.min(this.m.maxPositions, this.options.maxContext ?? Number.MAX_SAFE_INTEGER);
   }
 
   /** Requests running or waiting. */
@@ -154,12 +159,12 @@ export class ContinuousBatcher {
     const running = this.rows.filter((r) => !r.finished).length;
     while (this.waiting.length > 0 && running + joining.length < this.options.maxBatch) {
       const p = this.waiting.shift() as Pending;
-      const budget = this.m.maxPositions - p.sampling.maxTokens;
+      const budget = this.context - p.sampling.maxTokens;
       const { ids } = promptIds(this.m.tokenizer, p.messages, Number.MAX_SAFE_INTEGER, this.m.defaultSystem);
       if (budget < 1 || ids.length > budget) {
         this.events.rejected(
           p.id,
-          `this model's context is ${this.m.maxPositions} tokens; the messages take ${ids.length} and max_tokens asks for ${p.sampling.maxTokens} more`,
+          `this model's context is ${this.context} tokens here; the messages take ${ids.length} and max_tokens asks for ${p.sampling.maxTokens} more`,
         );
         continue;
       }
@@ -383,7 +388,7 @@ export class ContinuousBatcher {
       }
     }
     if (!finished && r.generated.length >= r.sampling.maxTokens) finished = 'length';
-    if (!finished && r.fed >= this.m.maxPositions) finished = 'length';
+    if (!finished && r.fed >= this.context) finished = 'length';
     // Hold back what could be the start of a stop string until the next token decides it.
     if (!finished) for (const s of r.sampling.stop) end = Math.min(end, heldBack(text.slice(0, end), s));
     if (end > r.sent.length && text.startsWith(r.sent)) {

@@ -17,7 +17,7 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
       done: (id, finishReason, usage) => post({ kind: 'done', id, finishReason, ...usage }),
       rejected: (id, message) => post({ kind: 'rejected', id, message }),
     },
-    { maxBatch: data.maxBatch },
+    { maxBatch: data.maxBatch, ...(data.maxContext ? { maxContext: data.maxContext } : {}) },
   );
   port.on('message', (raw: unknown) => {
     const parsed = GeneratorCommandSchema.safeParse(raw);

@@ -138,7 +138,7 @@ export class ModelHost {
   private active?: Generator;
   private switching?: Promise<void>;
 
-  constructor(private readonly options: { maxBatch: number; threads?: number; log?: (line: Record<string, unknown>) => void }) {}
+  constructor(private readonly options: { maxBatch: number; threads?: number; maxContext?: number; log?: (line: Record<string, unknown>) => void }) {}
 
   get current(): Generator | undefined {
     return this.active;
@@ -154,6 +154,7 @@ export class ModelHost {
         modelDir,
         maxBatch: this.options.maxBatch,
         ...(this.options.threads ? { threads: this.options.threads } : {}),
+        ...(this.options.maxContext ? { maxContext: this.options.maxContext } : {}),
       });
       const old = this.active;
       this.active = generator;

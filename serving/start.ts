@@ -21,6 +21,8 @@ export interface StartServingOptions extends Partial<Omit<ServingOptions, 'host'
   crisisModel?: 'learned' | 'rules';
   personModel?: 'learned' | 'rules';
   threads?: number;
+  /** Prompt and reply tokens per request at most (default 4,096; the model's own positions if fewer). */
+  maxContext?: number;
   /** Sentence-encoder threads of the crisis guardrail (default 2, or PIXEL_ENCODER_THREADS). */
   encoderThreads?: number;
   /** Run the guardrails over synthetic conversations before listening (default true). */
@@ -57,7 +59,9 @@ export function followRegistry(
     try {
       const entry = await registry.current();
       if (!entry) throw new Error('no model has been promoted yet (pixel run, or pixel serve --model DIR)');
-      if (host.current?.version !== entry.version) await host.load(entry.version, await modelFolder(store, entry.modelUri, 'the promoted model'));
+      // A version whose generation thread died is loaded again.
+      if (host.current?.version !== entry.version || !host.current.healthy)
+        await host.load(entry.version, await modelFolder(store, entry.modelUri, 'the promoted model'));
       lastError = '';
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -93,7 +97,7 @@ export async function startServing(o: StartServingOptions): Promise<RunningServe
   const guardrails = new Guardrails(engine, screen, persons);
   if (o.warmUp !== false) await guardrails.warmUp(warmUpConversations());
   const maxBatch = o.maxBatch ?? 8;
-  const host = new ModelHost({ maxBatch, ...(o.threads ? { threads: o.threads } : {}), log });
+  const host = new ModelHost({ maxBatch, maxContext: o.maxContext ?? 4096, ...(o.threads ? { threads: o.threads } : {}), log });
   const server = new ServingServer({
     host,
     guardrails,

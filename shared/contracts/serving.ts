@@ -53,6 +53,8 @@ export const GeneratorThreadDataSchema = z
     maxBatch: z.number().int().min(1).max(256),
     /** onnxruntime intra-op threads. */
     threads: z.number().int().min(1).max(64).optional(),
+    /** Prompt and reply tokens per request at most (bounds the KV cache: batch x context x layers). */
+    maxContext: z.number().int().min(16).max(1_048_576).optional(),
   })
   .strict();
 export type GeneratorThreadData = z.infer<typeof GeneratorThreadDataSchema>;
