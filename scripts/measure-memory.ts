@@ -34,7 +34,7 @@ import { TrainConfigSchema } from '../shared/contracts/fine-tune';
 import { ArtifactManifestSchema } from '../shared/training/artifacts/train-step';
 import { generateTrainingArtifacts, usesSharedWeightsFile } from '../shared/training/artifacts/generate';
 import type { BatchStream } from '../shared/training/data/batches';
-import { KvCache, openModel } from '../shared/evaluation/generation/engine';
+import { int64, KvCache, openModel } from '../shared/evaluation/generation/engine';
 import { artifactSpecOf } from '../shared/training/fine-tune-spec';
 import { MEMORY_CASES as CASES, type MeasureCase } from '../shared/training/model/memory-cases';
 import { initializerData } from '../shared/training/graph/ir';
@@ -172,7 +172,6 @@ async function childGenerate(c: MeasureCase, prepared: { modelDir: string }): Pr
   // As generateResponses: one batch, left-padded prompts of `prompt` tokens, the cache for all of it.
   const B = gen.batch;
   const width = gen.prompt;
-  const int64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims);
   const cache = new KvCache(m, B, width + gen.maxNewTokens, width + KvCache.GROWTH);
   const ids = Array.from({ length: B * width }, (_, i) => (i * 7919) % m.dims.vocab);
   const mask = ids.map(() => 1);

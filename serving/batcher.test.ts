@@ -28,7 +28,6 @@ function collect(model: OpenModel, maxBatch: number, prefixCacheBytes?: number) 
   const batcher = new ContinuousBatcher(
     model,
     {
-      started: () => undefined,
       delta: (id, t) => {
         text.set(id, (text.get(id) ?? '') + t);
         for (const l of listeners) l(id);
@@ -145,7 +144,6 @@ describe('continuous batching (tiny model, onnxruntime CPU)', () => {
     const batcher = new ContinuousBatcher(
       model,
       {
-        started: () => undefined,
         delta: () => undefined,
         done: (id, _r, u) => done.set(id, u.promptTokens + u.completionTokens),
         rejected: (id, m) => rejected.set(id, m),

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import type { Message } from '../shared/contracts';
-import { emptyPast, promptIds, type OpenModel } from '../shared/evaluation/generation/engine';
+import { emptyPast, int64, promptIds, type OpenModel } from '../shared/evaluation/generation/engine';
 import { sampleToken } from '../shared/evaluation/generation/sampler';
 import { Rng } from '../shared/util/rng';
 
@@ -20,8 +20,6 @@ export type FinishReason = 'stop' | 'length' | 'cancelled';
 
 /** What the batcher tells its owner about one request. */
 export interface BatcherEvents {
-  /** The prompt was tokenized and the request joined the running batch. */
-  started(id: string, promptTokens: number): void;
   /** New text of the reply (never splits a character; stop strings held back until decided). */
   delta(id: string, text: string): void;
   done(id: string, finishReason: FinishReason, usage: { promptTokens: number; completionTokens: number }): void;
@@ -52,10 +50,11 @@ interface Row {
   generated: number[];
   /** The token fed at the next step (the last one sampled). */
   last: number;
-  /** Positions of this row in the cache (its prompt and the tokens fed since). */
+  /**
+   * Positions of this row in the cache (its prompt and the tokens fed since): the batch's last
+   * `fed` positions; the ones in front of them are padding, masked out.
+   */
   fed: number;
-  /** 1 where the cache position belongs to this row, 0 for the padding in front of it. */
-  mask: number[];
   /** Text sent so far. */
   sent: string;
   finished?: FinishReason;
@@ -63,13 +62,6 @@ interface Row {
   /** The prefill's cache rows, until the row is laid into the batch. */
   prefill?: { keys: Float32Array[]; values: Float32Array[] };
 }
-
-const int64 = (values: readonly number[], dims: number[]) =>
-  new ort.Tensor(
-    'int64',
-    BigInt64Array.from(values, (v) => BigInt(v)),
-    dims,
-  );
 
 /**
  * Continuous batching on a time-major inference graph (see `KvCache`): requests join and leave
@@ -228,11 +220,9 @@ export class ContinuousBatcher {
       generated: [],
       last: 0,
       fed: P,
-      mask: ids.map(() => 1),
       sent: '',
       prefill: { keys, values },
     };
-    this.events.started(p.id, P);
     this.take(row, result.logits as ort.Tensor, 0);
     return row;
   }
@@ -273,8 +263,7 @@ export class ContinuousBatcher {
     const all = [...this.rows, ...joining].filter((r) => !r.finished);
     const oldB = this.rows.length;
     const oldIndex = new Map(this.rows.map((r, i) => [r, i]));
-    const used = (r: Row) => (r.prefill ? r.mask.length : r.mask.length - r.mask.indexOf(1));
-    const length = all.length === 0 ? 0 : Math.max(...all.map(used));
+    const length = all.length === 0 ? 0 : Math.max(...all.map((r) => r.fed));
     const B = all.length;
     const capacity = length + (this.options.growth ?? 64);
     const w = this.rowWidth;
@@ -282,30 +271,22 @@ export class ContinuousBatcher {
     const keys = fresh();
     const values = fresh();
     all.forEach((r, b) => {
-      const n = used(r);
+      const n = r.fed;
       const shift = length - n;
-      if (r.prefill) {
-        for (let l = 0; l < this.m.dims.layers; l++) {
-          for (let p = 0; p < n; p++) {
-            const at = ((p + shift) * B + b) * w;
-            (keys[l] as Float32Array).set((r.prefill.keys[l] as Float32Array).subarray(p * w, (p + 1) * w), at);
-            (values[l] as Float32Array).set((r.prefill.values[l] as Float32Array).subarray(p * w, (p + 1) * w), at);
-          }
-        }
-        r.prefill = undefined;
-      } else {
-        const ob = oldIndex.get(r) as number;
-        const from = this.length - n;
-        for (let l = 0; l < this.m.dims.layers; l++) {
-          for (let p = 0; p < n; p++) {
-            const src = ((from + p) * oldB + ob) * w;
-            const at = ((p + shift) * B + b) * w;
-            (keys[l] as Float32Array).set((this.keys[l] as Float32Array).subarray(src, src + w), at);
-            (values[l] as Float32Array).set((this.values[l] as Float32Array).subarray(src, src + w), at);
-          }
+      // A joining row's positions come from its prefill (batch 1), a staying row's from the old buffers.
+      const ob = oldIndex.get(r) as number;
+      const from = this.length - n;
+      const source = r.prefill ?? { keys: this.keys, values: this.values };
+      const at = r.prefill ? (p: number) => p * w : (p: number) => ((from + p) * oldB + ob) * w;
+      for (let l = 0; l < this.m.dims.layers; l++) {
+        for (let p = 0; p < n; p++) {
+          const src = at(p);
+          const to = ((p + shift) * B + b) * w;
+          (keys[l] as Float32Array).set((source.keys[l] as Float32Array).subarray(src, src + w), to);
+          (values[l] as Float32Array).set((source.values[l] as Float32Array).subarray(src, src + w), to);
         }
       }
-      r.mask = [...new Array<number>(shift).fill(0), ...new Array<number>(n).fill(1)];
+      r.prefill = undefined;
     });
     this.rows = all;
     this.keys = keys;
@@ -329,7 +310,7 @@ export class ContinuousBatcher {
       past[`past_key_values.${l}.value`] = new ort.Tensor('float32', (this.values[l] as Float32Array).subarray(0, size), dims);
     }
     const mask: number[] = [];
-    for (const r of this.rows) mask.push(...r.mask, 1);
+    for (const r of this.rows) for (let t = 0; t <= this.length; t++) mask.push(t < this.length - r.fed ? 0 : 1);
     const result = await this.m.session.run({
       input_ids: int64(
         this.rows.map((r) => r.last),
@@ -350,7 +331,6 @@ export class ContinuousBatcher {
     this.length += 1;
     this.stats.steps += 1;
     this.rows.forEach((r, b) => {
-      r.mask.push(1);
       r.fed += 1;
       if (!r.finished) this.take(r, result.logits as ort.Tensor, b);
     });

@@ -12,7 +12,6 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
   const batcher = new ContinuousBatcher(
     model,
     {
-      started: (id, promptTokens) => post({ kind: 'started', id, promptTokens }),
       delta: (id, text) => post({ kind: 'delta', id, text }),
       done: (id, finishReason, usage) => post({ kind: 'done', id, finishReason, ...usage }),
       rejected: (id, message) => post({ kind: 'rejected', id, message }),
@@ -27,7 +26,7 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
     else if (m.kind === 'cancel') batcher.cancel(m.id);
     else batcher.stopWhenIdle();
   });
-  post({ kind: 'ready', maxPositions: model.maxPositions, executionProvider: model.executionProvider });
+  post({ kind: 'ready' });
   await batcher.run();
   await model.session.release();
   post({ kind: 'drained' });

@@ -20,7 +20,6 @@ interface InFlight {
   onDelta: (text: string) => void;
   resolve: (c: Completion) => void;
   reject: (err: Error) => void;
-  promptTokens: number;
 }
 
 /**
@@ -36,7 +35,6 @@ export class Generator {
   private constructor(
     private readonly worker: Worker,
     readonly version: string,
-    readonly maxPositions: number,
   ) {}
 
   /** Starts the thread and waits until the model is loaded. */
@@ -50,7 +48,7 @@ export class Generator {
       };
       worker.on('message', (m: GeneratorEvent) => {
         if (m.kind === 'ready') {
-          generator = new Generator(worker, version, m.maxPositions);
+          generator = new Generator(worker, version);
           resolve(generator);
         } else if (m.kind === 'error') fail(new Error(`model ${version}: ${m.message}`));
         else generator?.handle(m);
@@ -60,10 +58,6 @@ export class Generator {
         if (code !== 0 || !generator?.drained) fail(new Error(`the generation thread of model ${version} exited with code ${code}`));
       });
     });
-  }
-
-  get load(): number {
-    return this.inFlight.size;
   }
 
   get healthy(): boolean {
@@ -87,11 +81,10 @@ export class Generator {
     if (!('id' in m)) return;
     const r = this.inFlight.get(m.id);
     if (!r) return;
-    if (m.kind === 'started') r.promptTokens = m.promptTokens;
-    else if (m.kind === 'delta') r.onDelta(m.text);
+    if (m.kind === 'delta') r.onDelta(m.text);
     else if (m.kind === 'done') {
       this.inFlight.delete(m.id);
-      r.resolve({ finishReason: m.finishReason, promptTokens: m.promptTokens || r.promptTokens, completionTokens: m.completionTokens });
+      r.resolve({ finishReason: m.finishReason, promptTokens: m.promptTokens, completionTokens: m.completionTokens });
     } else if (m.kind === 'rejected') {
       this.inFlight.delete(m.id);
       r.reject(new ContextLengthError(m.message));
@@ -110,7 +103,7 @@ export class Generator {
     if (this.failed) return Promise.reject(this.failed);
     if (this.drained) return Promise.reject(new Error(`model ${this.version} is being unloaded`));
     return new Promise((resolve, reject) => {
-      this.inFlight.set(id, { onDelta, resolve, reject, promptTokens: 0 });
+      this.inFlight.set(id, { onDelta, resolve, reject });
       this.post({ kind: 'submit', id, messages, sampling });
       signal?.addEventListener('abort', () => this.post({ kind: 'cancel', id }), { once: true });
     });

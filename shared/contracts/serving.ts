@@ -81,8 +81,7 @@ export const GeneratorCommandSchema = z.discriminatedUnion('kind', [
 export type GeneratorCommand = z.infer<typeof GeneratorCommandSchema>;
 
 export type GeneratorEvent =
-  | { kind: 'ready'; maxPositions: number; executionProvider: string }
-  | { kind: 'started'; id: string; promptTokens: number }
+  | { kind: 'ready' }
   | { kind: 'delta'; id: string; text: string }
   | { kind: 'done'; id: string; finishReason: 'stop' | 'length' | 'cancelled'; promptTokens: number; completionTokens: number }
   | { kind: 'rejected'; id: string; message: string }

@@ -285,7 +285,8 @@ export function emptyPast(m: OpenModel, batch: number): Record<string, ort.Tenso
   return feeds;
 }
 
-const int64 = (values: number[], dims: number[]) =>
+/** An int64 tensor of `values` (token ids, masks, positions) for the inference graphs' inputs. */
+export const int64 = (values: readonly number[], dims: number[]) =>
   new ort.Tensor(
     'int64',
     BigInt64Array.from(values, (v) => BigInt(v)),
