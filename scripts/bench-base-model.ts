@@ -22,7 +22,7 @@ async function perplexity(
   records: { id: string; messages: Message[] }[],
   quantize?: InferenceQuantization,
 ): Promise<{ perplexity: number; tokens: number }> {
-  const m = await openModel(modelDir, ['cpu'], quantize ? { quantize, fusedAttention: true } : {});
+  const m = await openModel(modelDir, ['cpu'], quantize ? { quantize, cache: 'fused' } : {});
   try {
     const losses = await conversationLosses(m, records, 4);
     const nll = losses.reduce((s, l) => s + l.nll, 0);
@@ -43,7 +43,7 @@ export async function decodeSpeed(
   prompts: { id: string; messages: Message[] }[],
   tokens: number,
 ): Promise<{ tokensPerSecond: number; timeToFirstTokenMs: number; endToEndTokensPerSecond: number }> {
-  const m = await openModel(modelDir, ['cpu'], { ...(quantize ? { quantize } : {}), fusedAttention: true });
+  const m = await openModel(modelDir, ['cpu'], { ...(quantize ? { quantize } : {}), cache: 'fused' });
   try {
     // Greedy, and the end-of-turn token is not allowed to stop it early: every prompt decodes `tokens` tokens.
     const sampling = SamplingConfigSchema.parse({ maxNewTokens: tokens, temperature: 0, repetitionPenalty: 1, batch: 1 });

@@ -84,7 +84,7 @@ async function runPhase(phase: string, o: PhaseOptions): Promise<void> {
     };
   } else if (phase === 'generate') {
     const exported = JSON.parse(readFileSync(path.join(o.dir, 'exported.json'), 'utf8')) as { dir: string };
-    const m = await openModel(exported.dir, ['cpu'], { fusedAttention: true });
+    const m = await openModel(exported.dir, ['cpu'], { cache: 'fused' });
     const opened = seconds();
     const sampling = SamplingConfigSchema.parse({ maxNewTokens: o.tokens, temperature: 0, repetitionPenalty: 1, batch: 1 });
     const stepTimes: number[] = [];

@@ -111,10 +111,15 @@ export function registerBenchServeCommand(bench: Command): void {
         const inServer = session.inServer;
 
         // Throughput at fixed concurrency: `c` clients, each sending requests one after another.
+        // Every level sends the same conversations (concurrency 1 and 8 the same 24), each marked
+        // as its level's in its first user turn, so that no level finds another's prompts in the
+        // prefix cache: each pays the same prefill (the system prompt is shared by all).
         const tokensPerSecond: Record<string, number> = {};
         const throughputErrors: Record<string, number> = {};
         for (const c of [1, 8, 32]) {
-          const perClient = c === 1 ? 6 : c === 8 ? 3 : 2;
+          const perClient = c === 1 ? 24 : c === 8 ? 3 : 2;
+          const first = (m: Message[]) => m.findIndex((x) => x.role === 'user');
+          const marked = convs.map((m) => m.map((x, i) => (i === first(m) ? { ...x, content: `(${c}) ${x.content}` } : x)));
           let next = 0;
           let tokens = 0;
           let errors = 0;
@@ -122,7 +127,7 @@ export function registerBenchServeCommand(bench: Command): void {
           await Promise.all(
             Array.from({ length: c }, async () => {
               for (let k = 0; k < perClient; k++) {
-                const m = convs[next++ % convs.length] as Message[];
+                const m = marked[next++ % marked.length] as Message[];
                 const o = await chat(running, model.version, m, { max_tokens: opts.maxTokens, temperature: 0.7, seed: next });
                 if (o.status === 200) tokens += o.completionTokens;
                 else errors += 1;
@@ -141,7 +146,7 @@ export function registerBenchServeCommand(bench: Command): void {
             chat(running, model.version, convs[i % convs.length] as Message[], { max_tokens: 8, temperature: 0 }),
           ),
         );
-        const requests = 4 + 6 * opts.pairs + 6 + 8 * 3 + 32 * 2 + burst;
+        const requests = 4 + 6 * opts.pairs + 24 + 8 * 3 + 32 * 2 + burst;
         console.log(
           JSON.stringify({
             benchmark: 'serve',

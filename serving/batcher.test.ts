@@ -20,7 +20,7 @@ const REQUESTS: { id: string; messages: Message[]; maxTokens: number }[] = [
 
 const greedy = (maxTokens: number, stop: string[] = []): RequestSampling => ({ temperature: 0, topP: 1, topK: 50, maxTokens, stop, seed: 7 });
 
-function collect(model: OpenModel, maxBatch: number, prefixCacheBytes?: number) {
+function collect(model: OpenModel, maxBatch: number, prefixCacheBytes?: number, candidates?: boolean) {
   const text = new Map<string, string>();
   const done = new Map<string, { reason: FinishReason; completionTokens: number; promptTokens: number }>();
   const rejected = new Map<string, string>();
@@ -35,22 +35,26 @@ function collect(model: OpenModel, maxBatch: number, prefixCacheBytes?: number) 
       done: (id, reason, usage) => done.set(id, { reason, ...usage }),
       rejected: (id, message) => rejected.set(id, message),
     },
-    { maxBatch, growth: 4, ...(prefixCacheBytes !== undefined ? { prefixCacheBytes } : {}) },
+    { maxBatch, growth: 4, ...(prefixCacheBytes !== undefined ? { prefixCacheBytes } : {}), ...(candidates !== undefined ? { candidates } : {}) },
   );
   return { batcher, text, done, rejected, listeners };
 }
 
 describe('continuous batching (tiny model, onnxruntime CPU)', () => {
   let t: ReturnType<typeof tempDir>;
+  /** The batcher's graph (slots) and the evaluation's (time-major), which decodes each request alone. */
   let model: OpenModel;
+  let reference: OpenModel;
   beforeAll(async () => {
     t = tempDir();
     const dir = path.join(t.dir, 'tiny');
     await createDefaultModel(dir, 'tiny', 3);
-    model = await openModel(dir);
+    model = await openModel(dir, ['cpu'], { cache: 'slots' });
+    reference = await openModel(dir);
   }, 120_000);
   afterAll(async () => {
     await model?.session.release();
+    await reference?.session.release();
     t?.cleanup();
   });
 
@@ -58,7 +62,7 @@ describe('continuous batching (tiny model, onnxruntime CPU)', () => {
     const alone = new Map<string, string>();
     for (const r of REQUESTS) {
       const [out] = await generateResponses(
-        model,
+        reference,
         [r],
         SamplingConfigSchema.parse({ maxNewTokens: r.maxTokens, temperature: 0, repetitionPenalty: 1, batch: 1 }),
       );
@@ -81,9 +85,32 @@ describe('continuous batching (tiny model, onnxruntime CPU)', () => {
       expect(done.get(r.id)?.completionTokens).toBeLessThanOrEqual(r.maxTokens);
     }
     expect(batcher.stats.maxBatch).toBe(3);
-    expect(batcher.stats.relayouts).toBeGreaterThan(2);
+    // Rows of different lengths shared steps, and the buffers grew as they went.
+    expect(batcher.stats.resizes).toBeGreaterThan(2);
     expect(batcher.load).toBe(0);
   }, 120_000);
+
+  it("samples from the graph's top tokens exactly as from the whole logits (top-k, temperature, seed)", async () => {
+    const sampled = async (candidates: boolean) => {
+      const c = collect(model, 3, 0, candidates);
+      for (const [i, r] of REQUESTS.entries())
+        c.batcher.submit(r.id, r.messages, { temperature: 1.3, topP: 0.95, topK: 40, maxTokens: 12, stop: [], seed: 11 + i });
+      c.batcher.stopWhenIdle();
+      await c.batcher.run();
+      return c.text;
+    };
+    const fromCandidates = await sampled(true);
+    const fromLogits = await sampled(false);
+    expect(fromCandidates.size).toBe(REQUESTS.length);
+    for (const r of REQUESTS) expect(fromCandidates.get(r.id)).toBe(fromLogits.get(r.id));
+    // Not greedy: a different seed draws other tokens for at least one request.
+    const c = collect(model, 3, 0);
+    for (const [i, r] of REQUESTS.entries())
+      c.batcher.submit(r.id, r.messages, { temperature: 1.3, topP: 0.95, topK: 40, maxTokens: 12, stop: [], seed: 500 + i });
+    c.batcher.stopWhenIdle();
+    await c.batcher.run();
+    expect(REQUESTS.some((r) => c.text.get(r.id) !== fromCandidates.get(r.id))).toBe(true);
+  }, 60_000);
 
   it('refuses a request whose prompt and max tokens do not fit the context, and cancels on request', async () => {
     const { batcher, done, rejected } = collect(model, 2);

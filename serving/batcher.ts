@@ -3,6 +3,7 @@ import type { Message } from '../shared/contracts';
 import { emptyPast, int64, promptIds, type OpenModel } from '../shared/evaluation/generation/engine';
 import { sampleToken } from '../shared/evaluation/generation/sampler';
 import { Rng } from '../shared/util/rng';
+import { SAMPLING_CANDIDATES } from '../shared/training/artifacts/inference';
 
 /** One chat request's sampling settings, as the server validated them. */
 export interface RequestSampling {
@@ -33,7 +34,7 @@ interface Pending {
   sampling: RequestSampling;
 }
 
-/** A prompt's cache rows (time-major, batch 1), kept for prompts that start the same way. */
+/** A prompt's cache rows (batch-major, batch 1: [kv_heads, length, head_dim] per layer), kept for prompts that start the same way. */
 interface PrefixEntry {
   ids: number[];
   keys: Float32Array[];
@@ -50,40 +51,44 @@ interface Row {
   generated: number[];
   /** The token fed at the next step (the last one sampled). */
   last: number;
-  /**
-   * Positions of this row in the cache (its prompt and the tokens fed since): the batch's last
-   * `fed` positions; the ones in front of them are padding, masked out.
-   */
+  /** Positions this row has in its slot's cache (its prompt and the tokens fed since). */
   fed: number;
   /** Text sent so far. */
   sent: string;
   finished?: FinishReason;
   reported?: boolean;
-  /** The prefill's cache rows, until the row is laid into the batch. */
+  /** The prefill's cache rows ([kv_heads, fed, head_dim] per layer), until the row takes a slot. */
   prefill?: { keys: Float32Array[]; values: Float32Array[] };
 }
 
 /**
- * Continuous batching on a time-major inference graph (see `KvCache`): requests join and leave
- * the running batch between decode steps. A joining request is prefilled alone and its cache
- * rows laid into the batch's buffers, left-padded (masked) to the batch's length; rows that
- * finished leave at the same re-layout, and positions no remaining row uses are cut from the
- * front. Each row keeps its own positions, sampling settings and random stream (the request's
- * seed), so its reply does not depend on which requests share its steps (greedy decoding gives
- * the same tokens as decoding it alone, up to float rounding).
+ * Continuous batching on the `slots` inference graph: requests join and leave the running batch
+ * between decode steps. Each running request has a slot in the batch's cache buffers
+ * ([slots, kv_heads, capacity, head_dim] per layer; a slot's rows are one block), and its own
+ * length in it: the attention mask hides the positions it has not filled, so rows of different
+ * lengths share a step without padding, and a step writes each row's new position in place. A
+ * joining request is prefilled alone and its cache copied into the next free slot; a finished
+ * one leaves by the slots after it moving down one block each. Each row keeps its own positions,
+ * sampling settings and random stream (the request's seed), so its reply does not depend on
+ * which requests share its steps (greedy decoding gives the same tokens as decoding it alone, up
+ * to float rounding).
  */
 export class ContinuousBatcher {
   private readonly waiting: Pending[] = [];
+  /** The running rows, in slot order. */
   private rows: Row[] = [];
   private keys: Float32Array[] = [];
   private values: Float32Array[] = [];
-  /** Cached positions (the same for every row; padding included) and room for them. */
-  private length = 0;
+  /** Slots the buffers hold, and positions per slot. */
+  private slotRoom = 0;
   private capacity = 0;
-  private readonly rowWidth: number;
+  private readonly kvHeads: number;
+  private readonly headDim: number;
+  /** The graph's candidate tokens per row. */
+  private readonly candidates: number;
   private wake?: () => void;
   private stopping = false;
-  readonly stats = { steps: 0, relayouts: 0, maxBatch: 0, tokens: 0, prefillTokens: 0, prefixTokensReused: 0 };
+  readonly stats = { steps: 0, resizes: 0, maxBatch: 0, tokens: 0, prefillTokens: 0, prefixTokensReused: 0 };
   /** Prompts' cache rows, most recently used last; at most `prefixCacheBytes` in all. */
   private readonly prefixes: PrefixEntry[] = [];
   private prefixBytes = 0;
@@ -91,10 +96,19 @@ export class ContinuousBatcher {
   constructor(
     private readonly m: OpenModel,
     private readonly events: BatcherEvents,
-    private readonly options: { maxBatch: number; growth?: number; prefixCacheBytes?: number; maxContext?: number },
+    private readonly options: {
+      maxBatch: number;
+      growth?: number;
+      prefixCacheBytes?: number;
+      maxContext?: number;
+      /** false: always sample from the whole logits (the tests compare the two ways). */
+      candidates?: boolean;
+    },
   ) {
-    if (m.fused) throw new Error('continuous batching needs the time-major cache layout, not the fused one');
-    this.rowWidth = m.dims.kvHeads * m.dims.headDim;
+    if (m.layout !== 'slots') throw new Error(`continuous batching needs a model opened with the slots cache layout, not ${m.layout}`);
+    this.candidates = Math.min(SAMPLING_CANDIDATES, m.dims.vocab);
+    this.kvHeads = m.dims.kvHeads;
+    this.headDim = m.dims.headDim;
   }
 
   /** Prompt and reply tokens a request may take: the model's positions, or less (`maxContext`) to bound the cache's memory. */
@@ -141,15 +155,14 @@ export class ContinuousBatcher {
       }
       await this.admit();
       if (this.rows.length > 0) await this.step();
-      this.finishRows();
+      this.leave();
     }
   }
 
-  /** Prefills the waiting requests that fit and lays the batch out again with them. */
+  /** Prefills the waiting requests that fit and gives each a slot (the buffers grow once for all of them). */
   private async admit(): Promise<void> {
     const joining: Row[] = [];
-    const running = this.rows.filter((r) => !r.finished).length;
-    while (this.waiting.length > 0 && running + joining.length < this.options.maxBatch) {
+    while (this.waiting.length > 0 && this.rows.length + joining.length < this.options.maxBatch) {
       const p = this.waiting.shift() as Pending;
       const budget = this.context - p.sampling.maxTokens;
       const { ids } = promptIds(this.m.tokenizer, p.messages, Number.MAX_SAFE_INTEGER, this.m.defaultSystem);
@@ -160,10 +173,18 @@ export class ContinuousBatcher {
         );
         continue;
       }
-      joining.push(await this.prefill(p, ids));
+      const row = await this.prefill(p, ids);
+      if (row.finished) this.report(row);
+      else joining.push(row);
     }
-    const leaving = this.rows.some((r) => r.finished);
-    if (joining.length > 0 || leaving) this.relayout(joining);
+    if (joining.length === 0) return;
+    this.ensure(this.rows.length + joining.length, Math.max(...joining.map((r) => r.fed + 1)));
+    for (const row of joining) this.place(row);
+  }
+
+  /** Floats of one layer's cache in one slot. */
+  private get slotSize(): number {
+    return this.kvHeads * this.capacity * this.headDim;
   }
 
   /**
@@ -175,39 +196,56 @@ export class ContinuousBatcher {
     const P = ids.length;
     const hit = this.longestPrefix(ids);
     const n = hit ? hit.length : 0;
-    const w = this.rowWidth;
+    const { kvHeads: H, headDim: D } = this;
+    // A cached entry's first n positions of every head: [1, kv_heads, n, head_dim].
+    const head = (cached: Float32Array, length: number) => {
+      if (n === length) return cached;
+      const out = new Float32Array(H * n * D);
+      for (let h = 0; h < H; h++) out.set(cached.subarray(h * length * D, (h * length + n) * D), h * n * D);
+      return out;
+    };
     const past: Record<string, ort.Tensor> = n === 0 ? emptyPast(this.m, 1) : {};
     for (let l = 0; l < this.m.dims.layers && hit; l++) {
-      const dims = [n, 1, this.m.dims.kvHeads, this.m.dims.headDim];
-      past[`past_key_values.${l}.key`] = new ort.Tensor('float32', (hit.entry.keys[l] as Float32Array).subarray(0, n * w), dims);
-      past[`past_key_values.${l}.value`] = new ort.Tensor('float32', (hit.entry.values[l] as Float32Array).subarray(0, n * w), dims);
+      const dims = [1, H, n, D];
+      const length = hit.entry.ids.length;
+      past[`past_key_values.${l}.key`] = new ort.Tensor('float32', head(hit.entry.keys[l] as Float32Array, length), dims);
+      past[`past_key_values.${l}.value`] = new ort.Tensor('float32', head(hit.entry.values[l] as Float32Array, length), dims);
     }
     const rest = ids.slice(n);
-    const result = await this.m.session.run({
-      input_ids: int64(rest, [1, P - n]),
-      attention_mask: int64(
-        ids.map(() => 1),
-        [1, P],
-      ),
-      position_ids: int64(
-        rest.map((_, i) => n + i),
-        [1, P - n],
-      ),
-      logits_to_keep: int64([1], []),
-      ...past,
-    });
+    const result = await this.m.session.run(
+      {
+        input_ids: int64(rest, [1, P - n]),
+        attention_mask: int64(
+          ids.map(() => 1),
+          [1, P],
+        ),
+        position_ids: int64(
+          rest.map((_, i) => n + i),
+          [1, P - n],
+        ),
+        logits_to_keep: int64([1], []),
+        ...past,
+      },
+      this.fetches([p.sampling]),
+    );
+    // The whole prompt's rows per head: the cached start, then the computed rest.
+    const joined = (cached: Float32Array | undefined, fresh: Float32Array) => {
+      if (!cached || n === 0) return fresh;
+      const length = (hit as { entry: PrefixEntry }).entry.ids.length;
+      const out = new Float32Array(H * P * D);
+      for (let h = 0; h < H; h++) {
+        out.set(cached.subarray(h * length * D, (h * length + n) * D), h * P * D);
+        out.set(fresh.subarray(h * (P - n) * D, (h + 1) * (P - n) * D), (h * P + n) * D);
+      }
+      return out;
+    };
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
+    const kv = (result.new_kv as ort.Tensor).data as Float32Array;
+    const block = H * (P - n) * D;
     for (let l = 0; l < this.m.dims.layers; l++) {
-      const joined = (cached: Float32Array | undefined, fresh: Float32Array) => {
-        if (!cached || n === 0) return fresh;
-        const out = new Float32Array(P * w);
-        out.set(cached.subarray(0, n * w));
-        out.set(fresh, n * w);
-        return out;
-      };
-      keys.push(joined(hit?.entry.keys[l], (result[`present.${l}.key`] as ort.Tensor).data as Float32Array));
-      values.push(joined(hit?.entry.values[l], (result[`present.${l}.value`] as ort.Tensor).data as Float32Array));
+      keys.push(joined(hit?.entry.keys[l], kv.slice(2 * l * block, (2 * l + 1) * block)));
+      values.push(joined(hit?.entry.values[l], kv.slice((2 * l + 1) * block, (2 * l + 2) * block)));
     }
     this.stats.prefillTokens += P - n;
     this.stats.prefixTokensReused += n;
@@ -223,7 +261,7 @@ export class ContinuousBatcher {
       sent: '',
       prefill: { keys, values },
     };
-    this.take(row, result.logits as ort.Tensor, 0);
+    this.take(row, result, 0);
     return row;
   }
 
@@ -247,7 +285,7 @@ export class ContinuousBatcher {
   /** Keeps a prompt's cache rows for later prompts that start the same way (least recently used go first). */
   private remember(ids: number[], keys: Float32Array[], values: Float32Array[]): void {
     const budget = this.options.prefixCacheBytes ?? 256 * 1024 * 1024;
-    const bytes = 2 * ids.length * this.rowWidth * 4 * this.m.dims.layers;
+    const bytes = 2 * ids.length * this.kvHeads * this.headDim * 4 * this.m.dims.layers;
     if (bytes > budget / 4) return;
     this.prefixes.push({ ids, keys, values, bytes });
     this.prefixBytes += bytes;
@@ -255,99 +293,147 @@ export class ContinuousBatcher {
   }
 
   /**
-   * New buffers for the rows that stay and the ones joining: every row right-aligned to the
-   * batch's new length, positions that no row uses cut from the front.
+   * New buffers of `slots` slots and `capacity` positions per slot, each running row's cache
+   * copied to the same slot. Growing the positions happens every `growth` steps of the longest
+   * row; the buffers also shrink when the rows left need far fewer (the attention reads every
+   * position of a slot, masked or not).
    */
-  private relayout(joining: Row[]): void {
-    for (const r of [...this.rows, ...joining]) if (r.finished) this.report(r);
-    const all = [...this.rows, ...joining].filter((r) => !r.finished);
-    const oldB = this.rows.length;
-    const oldIndex = new Map(this.rows.map((r, i) => [r, i]));
-    const length = all.length === 0 ? 0 : Math.max(...all.map((r) => r.fed));
-    const B = all.length;
-    const capacity = length + (this.options.growth ?? 64);
-    const w = this.rowWidth;
-    const fresh = () => Array.from({ length: this.m.dims.layers }, () => new Float32Array(capacity * B * w));
-    const keys = fresh();
-    const values = fresh();
-    all.forEach((r, b) => {
-      const n = r.fed;
-      const shift = length - n;
-      // A joining row's positions come from its prefill (batch 1), a staying row's from the old buffers.
-      const ob = oldIndex.get(r) as number;
-      const from = this.length - n;
-      const source = r.prefill ?? { keys: this.keys, values: this.values };
-      const at = r.prefill ? (p: number) => p * w : (p: number) => ((from + p) * oldB + ob) * w;
+  private resize(slots: number, capacity: number): void {
+    const { kvHeads: H, headDim: D } = this;
+    const keys = Array.from({ length: this.m.dims.layers }, () => new Float32Array(slots * H * capacity * D));
+    const values = Array.from({ length: this.m.dims.layers }, () => new Float32Array(slots * H * capacity * D));
+    this.rows.forEach((r, b) => {
       for (let l = 0; l < this.m.dims.layers; l++) {
-        for (let p = 0; p < n; p++) {
-          const src = at(p);
-          const to = ((p + shift) * B + b) * w;
-          (keys[l] as Float32Array).set((source.keys[l] as Float32Array).subarray(src, src + w), to);
-          (values[l] as Float32Array).set((source.values[l] as Float32Array).subarray(src, src + w), to);
+        for (let h = 0; h < H; h++) {
+          const from = (b * H + h) * this.capacity * D;
+          const to = (b * H + h) * capacity * D;
+          (keys[l] as Float32Array).set((this.keys[l] as Float32Array).subarray(from, from + r.fed * D), to);
+          (values[l] as Float32Array).set((this.values[l] as Float32Array).subarray(from, from + r.fed * D), to);
         }
       }
-      r.prefill = undefined;
     });
-    this.rows = all;
     this.keys = keys;
     this.values = values;
-    this.length = length;
+    this.slotRoom = slots;
     this.capacity = capacity;
-    this.stats.relayouts += 1;
-    this.stats.maxBatch = Math.max(this.stats.maxBatch, B);
+    this.stats.resizes += 1;
+  }
+
+  /** Room for `slots` rows of `positions` positions (`growth` more, so that decoding does not resize every step). */
+  private ensure(slots: number, positions: number): void {
+    if (slots <= this.slotRoom && positions <= this.capacity) return;
+    const growth = this.options.growth ?? 64;
+    this.resize(
+      Math.max(this.slotRoom, Math.min(this.options.maxBatch, Math.max(slots, 2 * this.slotRoom))),
+      Math.max(this.capacity, positions + growth),
+    );
+  }
+
+  /** Gives a prefilled row the next slot (the buffers have room) and copies its prompt's cache there. */
+  private place(row: Row): void {
+    const b = this.rows.length;
+    const { kvHeads: H, headDim: D } = this;
+    const prefill = row.prefill as { keys: Float32Array[]; values: Float32Array[] };
+    for (let l = 0; l < this.m.dims.layers; l++) {
+      for (let h = 0; h < H; h++) {
+        const from = h * row.fed * D;
+        const to = (b * H + h) * this.capacity * D;
+        (this.keys[l] as Float32Array).set((prefill.keys[l] as Float32Array).subarray(from, from + row.fed * D), to);
+        (this.values[l] as Float32Array).set((prefill.values[l] as Float32Array).subarray(from, from + row.fed * D), to);
+      }
+    }
+    row.prefill = undefined;
+    this.rows.push(row);
+    this.stats.maxBatch = Math.max(this.stats.maxBatch, this.rows.length);
   }
 
   /** One decode step for every row. */
   private async step(): Promise<void> {
-    if (this.length + 1 > this.capacity) this.relayout([]);
     const B = this.rows.length;
-    if (B === 0) return;
-    const dims = [this.length, B, this.m.dims.kvHeads, this.m.dims.headDim];
+    const { kvHeads: H, headDim: D } = this;
+    let longest = 0;
+    for (const r of this.rows) longest = Math.max(longest, r.fed);
+    this.ensure(B, longest + 1);
+    const C = this.capacity;
+    const dims = [B, H, C, D];
     const past: Record<string, ort.Tensor> = {};
-    const size = this.length * B * this.rowWidth;
+    const size = B * this.slotSize;
     for (let l = 0; l < this.m.dims.layers; l++) {
       past[`past_key_values.${l}.key`] = new ort.Tensor('float32', (this.keys[l] as Float32Array).subarray(0, size), dims);
       past[`past_key_values.${l}.value`] = new ort.Tensor('float32', (this.values[l] as Float32Array).subarray(0, size), dims);
     }
-    const mask: number[] = [];
-    for (const r of this.rows) for (let t = 0; t <= this.length; t++) mask.push(t < this.length - r.fed ? 0 : 1);
-    const result = await this.m.session.run({
-      input_ids: int64(
-        this.rows.map((r) => r.last),
-        [B, 1],
-      ),
-      attention_mask: int64(mask, [B, this.length + 1]),
-      position_ids: int64(
-        this.rows.map((r) => r.fed),
-        [B, 1],
-      ),
-      logits_to_keep: int64([1], []),
-      ...past,
+    // Each row sees the positions it filled and its new one (the last); the rest of its slot is hidden.
+    const mask = new BigInt64Array(B * (C + 1));
+    this.rows.forEach((r, b) => {
+      mask.fill(1n, b * (C + 1), b * (C + 1) + r.fed);
+      mask[b * (C + 1) + C] = 1n;
     });
+    const result = await this.m.session.run(
+      {
+        input_ids: int64(
+          this.rows.map((r) => r.last),
+          [B, 1],
+        ),
+        attention_mask: new ort.Tensor('int64', mask, [B, C + 1]),
+        position_ids: int64(
+          this.rows.map((r) => r.fed),
+          [B, 1],
+        ),
+        logits_to_keep: int64([1], []),
+        ...past,
+      },
+      this.fetches(this.rows.map((r) => r.sampling)),
+    );
+    // The step's own keys and values ([layers * 2, B, kv_heads, 1, head_dim]) go to each row's next position.
+    const kv = (result.new_kv as ort.Tensor).data as Float32Array;
     for (let l = 0; l < this.m.dims.layers; l++) {
-      (this.keys[l] as Float32Array).set((result[`present.${l}.key`] as ort.Tensor).data as Float32Array, size);
-      (this.values[l] as Float32Array).set((result[`present.${l}.value`] as ort.Tensor).data as Float32Array, size);
+      const keys = this.keys[l] as Float32Array;
+      const values = this.values[l] as Float32Array;
+      this.rows.forEach((r, b) => {
+        for (let h = 0; h < H; h++) {
+          const k = ((2 * l * B + b) * H + h) * D;
+          const v = k + B * H * D;
+          const to = ((b * H + h) * C + r.fed) * D;
+          keys.set(kv.subarray(k, k + D), to);
+          values.set(kv.subarray(v, v + D), to);
+        }
+      });
     }
-    this.length += 1;
     this.stats.steps += 1;
     this.rows.forEach((r, b) => {
       r.fed += 1;
-      if (!r.finished) this.take(r, result.logits as ort.Tensor, b);
+      if (!r.finished) this.take(r, result, b);
     });
   }
 
-  /** Samples a row's next token from its logits and sends the text it adds. */
-  private take(r: Row, logits: ort.Tensor, b: number): void {
-    const vocab = logits.dims[2] as number;
-    const seq = logits.dims[1] as number;
-    const data = logits.data as Float32Array;
-    const offset = (b * seq + seq - 1) * vocab;
-    const token = sampleToken(
-      data.subarray(offset, offset + vocab),
-      r.generated,
-      { temperature: r.sampling.temperature, topP: r.sampling.topP, topK: r.sampling.topK, repetitionPenalty: 1 },
-      r.rng,
-    );
+  /**
+   * What a run returns: the new cache rows, and each row's most likely tokens when every
+   * request samples among at most that many (top-k, or greedy), else the logits.
+   */
+  private fetches(samplings: readonly RequestSampling[]): string[] {
+    const candidates = this.options.candidates !== false && samplings.every((s) => s.topK <= this.candidates);
+    return ['new_kv', ...(candidates ? ['top_logits', 'top_ids'] : ['logits'])];
+  }
+
+  /**
+   * Samples a row's next token and sends the text it adds. From the candidates (the graph's top
+   * tokens, highest first, ties to the lower id) the draw is the one the whole row would give:
+   * top-k keeps the same tokens in the same order, and so the same probabilities.
+   */
+  private take(r: Row, result: ort.InferenceSession.OnnxValueMapType, b: number): void {
+    const sampling = { temperature: r.sampling.temperature, topP: r.sampling.topP, topK: r.sampling.topK, repetitionPenalty: 1 };
+    let token: number;
+    const top = result.top_logits;
+    if (top) {
+      const k = top.dims[2] as number;
+      const index = sampleToken((top.data as Float32Array).subarray(b * k, (b + 1) * k), r.generated, sampling, r.rng);
+      token = Number((result.top_ids as ort.Tensor).data[b * k + index]);
+    } else {
+      const logits = result.logits as ort.Tensor;
+      const vocab = logits.dims[2] as number;
+      const offset = b * vocab;
+      token = sampleToken((logits.data as Float32Array).subarray(offset, offset + vocab), r.generated, sampling, r.rng);
+    }
     this.stats.tokens += 1;
     if (this.m.stopIds.has(token)) {
       r.finished = 'stop';
@@ -384,10 +470,36 @@ export class ContinuousBatcher {
     this.events.done(r.id, r.finished ?? 'stop', { promptTokens: r.promptTokens, completionTokens: r.generated.length });
   }
 
-  /** Reports rows that finished (they leave the batch at the next re-layout). */
-  private finishRows(): void {
-    for (const r of this.rows) if (r.finished) this.report(r);
-    if (this.rows.some((r) => r.finished) && this.waiting.length === 0) this.relayout([]);
+  /**
+   * Reports the rows that finished and frees their slots: the rows after a finished one move
+   * down (one block per layer each, in order, so nothing is overwritten before it moves). The
+   * buffers shrink when the rows left need less than half their positions.
+   */
+  private leave(): void {
+    if (!this.rows.some((r) => r.finished)) return;
+    const size = this.slotSize;
+    const staying: Row[] = [];
+    this.rows.forEach((r, b) => {
+      if (r.finished) {
+        this.report(r);
+        return;
+      }
+      const to = staying.length;
+      staying.push(r);
+      if (to === b) return;
+      for (let l = 0; l < this.m.dims.layers; l++) {
+        (this.keys[l] as Float32Array).copyWithin(to * size, b * size, (b + 1) * size);
+        (this.values[l] as Float32Array).copyWithin(to * size, b * size, (b + 1) * size);
+      }
+    });
+    this.rows = staying;
+    if (staying.length === 0) {
+      this.resize(0, 0);
+      return;
+    }
+    const growth = this.options.growth ?? 64;
+    const longest = Math.max(...staying.map((r) => r.fed));
+    if (this.capacity > 2 * (longest + growth)) this.resize(this.slotRoom, longest + growth);
   }
 }
 

@@ -8,7 +8,7 @@ import { ContinuousBatcher } from './batcher';
 async function main(port: NonNullable<typeof parentPort>): Promise<void> {
   const data = GeneratorThreadDataSchema.parse(workerData);
   const post = (m: GeneratorEvent) => port.postMessage(m);
-  const model = await openModel(data.modelDir, ['cpu'], data.threads ? { threads: data.threads } : {});
+  const model = await openModel(data.modelDir, ['cpu'], { cache: 'slots', ...(data.threads ? { threads: data.threads } : {}) });
   const batcher = new ContinuousBatcher(
     model,
     {

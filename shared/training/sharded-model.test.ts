@@ -98,7 +98,7 @@ describe('a sharded bf16 model end to end', () => {
     expect(differs('model.layers.0.self_attn.q_proj.weight')).toBe(true);
     expect(differs('model.layers.0.self_attn.k_proj.weight')).toBe(false);
 
-    const m = await openModel(exported, ['cpu'], { fusedAttention: true });
+    const m = await openModel(exported, ['cpu'], { cache: 'fused' });
     try {
       const sampling = SamplingConfigSchema.parse({ maxNewTokens: 4, temperature: 0, repetitionPenalty: 1, batch: 1 });
       const [a] = await generateResponses(m, [{ id: 'p', messages: [{ role: 'user', content: 'How do I sleep better?' }] }], sampling);

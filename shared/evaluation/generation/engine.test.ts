@@ -63,8 +63,8 @@ describe('generation engine (tiny model, onnxruntime CPU)', () => {
 
   it('one stream with the fused kernel, its KV cache kept in JavaScript and fed in place, generates what the batched engine does; one-stream int4 weights open and generate', async () => {
     const sampling = SamplingConfigSchema.parse({ maxNewTokens: 16, temperature: 0, batch: 1 });
-    const fused = await openModel(dir, ['cpu'], { fusedAttention: true });
-    const quantized = await openModel(dir, ['cpu'], { fusedAttention: true, quantize: ONE_STREAM_INT4 });
+    const fused = await openModel(dir, ['cpu'], { cache: 'fused' });
+    const quantized = await openModel(dir, ['cpu'], { cache: 'fused', quantize: ONE_STREAM_INT4 });
     try {
       const expected = await generateResponses(model, PROMPTS, sampling);
       expect(await generateResponses(fused, PROMPTS, sampling)).toEqual(expected);

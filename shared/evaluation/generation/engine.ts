@@ -9,6 +9,7 @@ import {
   buildInference,
   inferencePositions,
   rotaryCaches,
+  type InferenceCacheLayout,
   type InferenceQuantization,
 } from '../../training/artifacts/inference';
 import { graphWeightBytes, toOnnx, writeOnnxFile } from '../../training/graph/onnx-writer';
@@ -33,7 +34,9 @@ export interface OpenModel {
   executionProvider: string;
   /** Given to conversations without a system turn, as in training (see `defaultSystemPrompt`). */
   defaultSystem?: string;
-  /** Attention as onnxruntime's fused kernel: one stream at a time (see `InferenceCacheLayout`). */
+  /** How the graph takes and gives its KV cache (see `InferenceCacheLayout`). */
+  layout: EngineCacheLayout;
+  /** Attention as onnxruntime's fused kernel: one stream at a time (`layout` is `fused`). */
   fused: boolean;
   /** The graph's rotary tables (fused: the engine rotates the keys it caches). */
   rope: { cos: Float32Array; sin: Float32Array };
@@ -52,6 +55,12 @@ export const ONE_STREAM_INT4: InferenceQuantization = { bits: 4, blockSize: 64, 
 export const ONE_STREAM_INT8: InferenceQuantization = { bits: 8, accuracyLevel: 4 };
 
 /**
+ * The cache layouts the engine opens a model with: `time-major` (`KvCache`, batches of prompts
+ * in the evaluation), `fused` (one stream, `KvCache`) and `slots` (the serving batcher's).
+ */
+export type EngineCacheLayout = Exclude<InferenceCacheLayout, 'batch-major'>;
+
+/**
  * Opens a model folder: builds its inference graph (KV cache, the same graph the fine-tune
  * stage exports) from the folder's weights for every position the config allows, and starts a
  * session on the first execution provider that loads (CUDA, else CPU).
@@ -59,13 +68,14 @@ export const ONE_STREAM_INT8: InferenceQuantization = { bits: 8, accuracyLevel: 
 export async function openModel(
   modelDir: string,
   executionProviders: readonly string[] = ['cpu'],
-  options: { quantize?: InferenceQuantization; threads?: number; fusedAttention?: boolean } = {},
+  options: { quantize?: InferenceQuantization; threads?: number; cache?: EngineCacheLayout } = {},
 ): Promise<OpenModel> {
   const folder = await openModelFolder(modelDir);
   const maxPositions = inferencePositions(folder.config);
+  const layout = options.cache ?? 'time-major';
   const graph = buildInference(folder.dims, folder.weights, maxPositions, {
     quantize: options.quantize,
-    cache: options.fusedAttention ? 'fused' : 'time-major',
+    cache: layout,
   });
   // A graph with large weights (protobuf holds at most 2 GB) goes through a temporary folder with
   // its data file beside it, written one tensor at a time; small ones stay in memory.
@@ -90,7 +100,7 @@ export async function openModel(
         // parallel kernels: an intra-op thread that waits spinning instead of asleep saves the
         // wake-ups (measured 9.5 against 10.8 ms per step at a 300-token context). Batched
         // sessions share the cores with other work, and sleep.
-        extra: { session: { intra_op: { allow_spinning: options.fusedAttention ? '1' : '0' } } },
+        extra: { session: { intra_op: { allow_spinning: layout === 'fused' ? '1' : '0' } } },
       };
       session =
         typeof bytes === 'string'
@@ -123,8 +133,9 @@ export async function openModel(
     padId: id('<|endoftext|>') ?? 0,
     executionProvider,
     ...(defaultSystem ? { defaultSystem } : {}),
-    fused: options.fusedAttention ?? false,
-    rope: options.fusedAttention ? rotaryCaches(folder.dims, maxPositions) : { cos: new Float32Array(0), sin: new Float32Array(0) },
+    layout,
+    fused: layout === 'fused',
+    rope: layout === 'fused' ? rotaryCaches(folder.dims, maxPositions) : { cos: new Float32Array(0), sin: new Float32Array(0) },
   };
 }
 
@@ -160,6 +171,7 @@ export class KvCache {
     private readonly maxCapacity: number,
     initial = maxCapacity,
   ) {
+    if (m.layout === 'slots') throw new Error("the slots cache layout is the serving batcher's, not KvCache's");
     if (m.fused && batch !== 1) throw new Error('the fused attention kernel decodes one stream at a time (batch 1)');
     this.row = batch * m.dims.kvHeads * m.dims.headDim;
     this.capacity = m.fused ? Math.min(maxCapacity, Math.max(1, initial)) : maxCapacity;
@@ -279,7 +291,7 @@ export function emptyPast(m: OpenModel, batch: number): Record<string, ort.Tenso
       feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor(
         'float32',
         new Float32Array(0),
-        m.fused ? [batch, m.dims.kvHeads, 0, m.dims.headDim] : [0, batch, m.dims.kvHeads, m.dims.headDim],
+        m.layout === 'time-major' ? [0, batch, m.dims.kvHeads, m.dims.headDim] : [batch, m.dims.kvHeads, 0, m.dims.headDim],
       );
   }
   return feeds;

@@ -22,7 +22,10 @@ export function sampleToken(
     for (let i = 1; i < v; i++) if ((logits[i] as number) > (logits[best] as number)) best = i;
     if (config.repetitionPenalty === 1 || !generated.includes(best)) return best;
   }
-  const scores = Float64Array.from(logits);
+  // A penalised copy of the row; without a penalty the row itself (copying a vocabulary per token
+  // cost more than the rest of the draw).
+  const scores: ArrayLike<number> & { [i: number]: number } =
+    config.repetitionPenalty === 1 ? logits : logits instanceof Float32Array ? new Float64Array(logits) : Float64Array.from(logits);
   if (config.repetitionPenalty !== 1) {
     for (const t of new Set(generated)) {
       if (t < 0 || t >= v) continue;

@@ -164,6 +164,70 @@ describe('inference artifact', () => {
     },
   );
 
+  it.each(FLAVOURS)(
+    'with the slots cache (continuous batching) gives the same logits to rows of different lengths sharing a longer buffer: %s',
+    async (_name, config) => {
+      const dir = path.join(root, `slots-${config.model_type}`);
+      await createRandomModel(dir, config, 7);
+      const folder = await loadModelFolder(dir);
+      const d = folder.dims;
+      const session = await ort.InferenceSession.create(toOnnx(buildInference(d, folder.weights, 64, { cache: 'slots' })));
+      const rows = [
+        [3, 17, 5, 9, 1, 12, 7],
+        [4, 8, 2, 11],
+      ];
+      const references = await Promise.all(rows.map((r) => referenceLogits(folder, r)));
+      const keep = (n: number) => ({ logits_to_keep: new ort.Tensor('int64', [n], []) });
+      // Each prompt but its last token alone: logits of every position, and its keys and values.
+      const C = 9;
+      const H = d.kvHeads;
+      const D = d.headDim;
+      // The slots' buffers, filled with garbage first: a row must see only its own positions.
+      const buffers = Array.from({ length: 2 * d.layers }, (_, i) => Float32Array.from({ length: 2 * H * C * D }, (_, j) => Math.sin(i * 7 + j) * 3));
+      for (const [b, tokens] of rows.entries()) {
+        const n = tokens.length - 1;
+        const out = await session.run({ ...tokenFeeds(tokens.slice(0, n)), ...keep(n), ...emptyPast(d) });
+        expect(maxDiff(Array.from((out.logits as ort.Tensor).data as Float32Array), references[b]!.slice(0, n).flat())).toBeLessThan(1e-4);
+        const kv = out.new_kv as ort.Tensor;
+        expect(kv.dims).toEqual([2 * d.layers, 1, H, n, D]);
+        const data = kv.data as Float32Array;
+        for (let i = 0; i < 2 * d.layers; i++)
+          for (let h = 0; h < H; h++) buffers[i]!.set(data.subarray((i * H + h) * n * D, (i * H + h + 1) * n * D), (b * H + h) * C * D);
+      }
+      // One step for both rows: each at its own position, its unfilled positions masked out.
+      const fed = rows.map((r) => r.length - 1);
+      const mask = fed.flatMap((n) => Array.from({ length: C + 1 }, (_, t) => (t < n || t === C ? 1 : 0)));
+      const past: Record<string, ort.Tensor> = {};
+      for (let l = 0; l < d.layers; l++)
+        for (const [k, kind] of ['key', 'value'].entries())
+          past[`past_key_values.${l}.${kind}`] = new ort.Tensor('float32', buffers[2 * l + k]!, [2, H, C, D]);
+      const step = await session.run({
+        input_ids: new ort.Tensor(
+          'int64',
+          rows.map((r) => r[r.length - 1]!),
+          [2, 1],
+        ),
+        attention_mask: new ort.Tensor('int64', mask, [2, C + 1]),
+        position_ids: new ort.Tensor('int64', fed, [2, 1]),
+        ...keep(1),
+        ...past,
+      });
+      const logits = (step.logits as ort.Tensor).data as Float32Array;
+      const top = step.top_ids as ort.Tensor;
+      const k = top.dims[2] as number;
+      expect(k).toBe(Math.min(64, d.vocab));
+      for (const [b, tokens] of rows.entries()) {
+        const row = Array.from(logits.subarray(b * d.vocab, (b + 1) * d.vocab));
+        expect(maxDiff(row, references[b]![tokens.length - 1]!)).toBeLessThan(1e-4);
+        // The candidates: the row's most likely tokens, highest first.
+        expect(Number(top.data[b * k])).toBe(argmax(row));
+        const values = Array.from((step.top_logits as ort.Tensor).data as Float32Array).slice(b * k, (b + 1) * k);
+        expect(values).toEqual([...values].sort((x, y) => y - x));
+      }
+      await session.release();
+    },
+  );
+
   it.each([
     [8, 0.02],
     [4, 0.15],

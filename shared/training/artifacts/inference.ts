@@ -14,9 +14,16 @@ import { matMulNBits, quantizeBlockwise, type QuantScheme } from '../graph/quant
  * layer instead of about twenty), the past batch-major as transformers.js has it (its buffer may
  * be longer than the cached length, which the kernel reads from the attention mask), the step's
  * own rows of every layer as one extra `new_rows` output (what the engine fetches instead of the
- * whole `present`), and `logits_to_keep` as in time-major.
+ * whole `present`), and `logits_to_keep` as in time-major. `slots` (continuous batching): the past
+ * batch-major, [batch, kv_heads, capacity, head_dim], each row in a slot of a buffer longer than
+ * any row's cache (positions a row has not filled are masked out by `attention_mask`, so rows of
+ * different lengths share a step without padding or shifting), only the new positions out
+ * ([batch, kv_heads, seq, head_dim]), and attention over the past and the new positions as two
+ * products whose scores are joined before the softmax, so that no step copies or transposes the
+ * cache (concatenating the past and transposing a time-major cache took a third of an eight-row
+ * step); `logits_to_keep` as in time-major.
  */
-export type InferenceCacheLayout = 'batch-major' | 'time-major' | 'fused';
+export type InferenceCacheLayout = 'batch-major' | 'time-major' | 'fused' | 'slots';
 
 /** Weight quantization of an inference graph: every Linear layer (and the LM head) in blocks, as MatMulNBits. */
 export interface InferenceQuantization {
@@ -38,6 +45,9 @@ export interface InferenceQuantization {
  * writes a larger one with a data file (protobuf holds at most 2 GB) before opening it.
  */
 export const ENGINE_IN_MEMORY_BYTES = 1024 * 1024 * 1024;
+
+/** The `slots` graph's `top_logits` / `top_ids` per row: enough for top-k sampling with k up to this many. */
+export const SAMPLING_CANDIDATES = 64;
 
 /** The most positions an inference graph's rotary tables cover (Mistral-Nemo's config allows 1,024,000). */
 export const INFERENCE_MAX_POSITIONS = 8192;
@@ -90,6 +100,7 @@ export function buildInference(
   const positions = g.input('position_ids', 'int64', [B, S]);
   const timeMajor = options.cache === 'time-major';
   const fused = options.cache === 'fused';
+  const slots = options.cache === 'slots';
   if (fused && d.qkNorm) throw new Error('the fused attention path has no per-head q/k norm (Qwen3): use the time-major cache');
   if (fused && d.headDim % 16 !== 0)
     throw new Error(`the fused attention kernel needs a head size that is a multiple of 16 (this model's is ${d.headDim})`);
@@ -247,14 +258,31 @@ export function buildInference(
   const qIndex = node('Add', [node('Range', [zero, scalarOf(seqLen), one], [S], 'int64'), pastLen], [S], 'int64');
   const kIndex = node('Range', [zero, scalarOf(totalLen), one], [T], 'int64');
   let causal = node('LessOrEqual', [op.unsqueeze(g, kIndex, [0]), op.unsqueeze(g, qIndex, [1])], [S, T], 'bool');
-  if (d.slidingWindow !== undefined) {
+  if (d.slidingWindow !== undefined && !slots) {
     // Mistral's sliding window: key k is visible from query q only when q - k < window.
     const reach = node('Sub', [op.unsqueeze(g, qIndex, [1]), op.unsqueeze(g, kIndex, [0])], [S, T], 'int64');
     const inWindow = node('Less', [reach, g.constant(tensor('int64', [], [d.slidingWindow]))], [S, T], 'bool');
     causal = node('And', [causal, inWindow], [S, T], 'bool');
   }
   const notPad = node('Cast', [op.unsqueeze(g, attentionMask, [1, 2])], [B, 1, 1, T], 'bool', { to: int(9) });
-  const allowed = node('And', [causal, notPad], [B, 1, S, T], 'bool');
+  let allowed = node('And', [causal, notPad], [B, 1, S, T], 'bool');
+  if (d.slidingWindow !== undefined && slots) {
+    // The window by positions: a row's cached keys sit at their positions in its slot, whatever
+    // the buffer's length, and the new ones are at `position_ids`.
+    const cachedAt = node(
+      'Expand',
+      [
+        op.unsqueeze(g, node('Range', [zero, scalarOf(pastLen), one], [P], 'int64'), [0]),
+        node('Concat', [dimOf(ids, 0), pastLen], [2], 'int64', { axis: int(0) }),
+      ],
+      [B, P],
+      'int64',
+    );
+    const keyAt = node('Concat', [cachedAt, positions], [B, T], 'int64', { axis: int(1) });
+    const reach = node('Sub', [op.unsqueeze(g, positions, [2]), op.unsqueeze(g, keyAt, [1])], [B, S, T], 'int64');
+    const inWindow = node('Less', [reach, g.constant(tensor('int64', [], [d.slidingWindow]))], [B, S, T], 'bool');
+    allowed = node('And', [allowed, op.unsqueeze(g, inWindow, [1])], [B, 1, S, T], 'bool');
+  }
   const bias = node('Where', [allowed, g.scalar(f, 0), g.scalar(f, -1e9)], [B, 1, S, T]);
 
   const scale = g.scalar(f, 1 / Math.sqrt(d.headDim));
@@ -278,6 +306,8 @@ export function buildInference(
 
   const fuseResidual = fused && options.fuseResidual !== false;
   const newRows: Value[] = [];
+  // slots: every layer's new keys and values, for one `new_kv` output.
+  const newKv: Value[] = [];
   let h = op.gather(g, w('model.embed_tokens.weight'), ids);
   // With fuseResidual, the MLP's output waits to be added by the next norm's node.
   let pending: Value | undefined;
@@ -351,6 +381,32 @@ export function buildInference(
     q = rope(q);
     k = rope(k);
     const pastLayer = past[i] as { key: Value; value: Value };
+    if (slots) {
+      newKv.push(op.unsqueeze(g, k, [0]), op.unsqueeze(g, v, [0]));
+      // Scores against the cached keys and against this step's own, joined along the keys (the
+      // bias and softmax as below), then the two products with the values added.
+      const grouped = rep === 1 ? q : reshape(q, [0, d.kvHeads, -1, d.headDim], [B, d.kvHeads, 'rep_seq', d.headDim]);
+      const rows = rep === 1 ? S : 'rep_seq';
+      const scores = node(
+        'Concat',
+        [op.matmul(g, grouped, op.transposeLast(g, pastLayer.key)), op.matmul(g, grouped, op.transposeLast(g, k))],
+        [B, d.kvHeads, rows, T],
+        f,
+        { axis: int(-1) },
+      );
+      const probs = op.softmax(g, op.add(g, scaled(scores), rep === 1 ? bias : (tiledBias as Value)), -1);
+      const last = g.ints([-1]);
+      const toPast = node('Slice', [probs, g.ints([0]), pastLen, last], [B, d.kvHeads, rows, P]);
+      const toNew = node('Slice', [probs, pastLen, g.ints([Number.MAX_SAFE_INTEGER]), last], [B, d.kvHeads, rows, S]);
+      const both = op.add(g, op.matmul(g, toPast, pastLayer.value), op.matmul(g, toNew, v));
+      const attended = rep === 1 ? both : reshape(both, [0, d.heads, -1, d.headDim], [B, d.heads, S, d.headDim]);
+      const merged = reshape(op.transpose(g, attended, [0, 2, 1, 3]), [0, 0, d.heads * d.headDim], [B, S, d.heads * d.headDim]);
+      h = op.add(g, h, linear(merged, `${pre}.self_attn.o_proj.weight`));
+      const y = rmsNorm(h, `${pre}.post_attention_layernorm.weight`);
+      const [gateX, up] = linears(y, [`${pre}.mlp.gate_proj.weight`, `${pre}.mlp.up_proj.weight`]) as [Value, Value];
+      h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
+      continue;
+    }
     const keys = node('Concat', [pastLayer.key, k], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
     const values = node('Concat', [pastLayer.value, v], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
     if (timeMajor) {
@@ -387,9 +443,13 @@ export function buildInference(
     // would cost a copy of the cache into JavaScript every step, and each fetched output costs
     // the binding a tensor of its own.
     g.output(node('Concat', newRows, ['rows', S, (d.heads + 2 * d.kvHeads) * d.headDim], f, { axis: int(0) }), 'new_rows');
+  if (slots)
+    // [layers * 2, batch, kv_heads, seq, head_dim]: layer i's keys at 2i, its values at 2i + 1. One
+    // output instead of two per layer (each fetched output costs the binding a tensor of its own).
+    g.output(node('Concat', newKv, ['kv', B, d.kvHeads, S, d.headDim], f, { axis: int(0) }), 'new_kv');
   if (pending) [h] = skipNorm(pending, h, 'model.norm.weight');
   else h = rmsNorm(h, 'model.norm.weight');
-  if (timeMajor || fused) {
+  if (timeMajor || fused || slots) {
     // `logits_to_keep` (a scalar): the LM head runs on the last positions only (1 when decoding),
     // so a prompt's prefill does not compute, and copy out, logits nobody reads.
     const keep = g.input('logits_to_keep', 'int64', []);
@@ -398,7 +458,20 @@ export function buildInference(
       [h, node('Neg', [op.unsqueeze(g, keep, [0])], [1], 'int64'), g.ints([Number.MAX_SAFE_INTEGER]), g.ints([1])],
       [B, 'kept', d.hidden],
     );
-    g.output(lmHead(last), 'logits');
+    const logits = lmHead(last);
+    g.output(logits, 'logits');
+    if (slots) {
+      // The most likely tokens of each row, highest first (ties to the lower id), for samplers
+      // that keep at most that many: fetched instead of the logits, they spare a step the copy of
+      // a vocabulary per row into JavaScript and the search through it.
+      const k = Math.min(SAMPLING_CANDIDATES, d.vocab);
+      const [top, ids] = g.node('TopK', [logits, g.ints([k])], { axis: int(-1), largest: int(1), sorted: int(1) }, [
+        { dtype: f, shape: [B, 'kept', k] },
+        { dtype: 'int64', shape: [B, 'kept', k] },
+      ]) as [Value, Value];
+      g.output(top, 'top_logits');
+      g.output(ids, 'top_ids');
+    }
   } else {
     g.output(lmHead(h), 'logits');
   }
