@@ -183,6 +183,34 @@ describe('serving API (tiny models, real HTTP, openai client)', () => {
     expect(results.find((r) => r.status === 429)?.body.error?.type).toBe('rate_limit_exceeded');
   }, 60_000);
 
+  it('exports Prometheus metrics: requests by route and code, latency, first token, tokens, queue and guardrail decisions', async () => {
+    const res = await fetch(`${running.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    // One sample's value, by name and exact labels (in the order prom-client writes them).
+    const value = (name: string, labels = '') => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    // The earlier tests' requests: answered chats, refused ones (400, 401 is later), the burst's 429s.
+    expect(value('pixel_serve_requests_total', 'route="chat_completions",code="200"')).toBeGreaterThanOrEqual(5);
+    expect(value('pixel_serve_requests_total', 'route="chat_completions",code="400"')).toBeGreaterThanOrEqual(1);
+    expect(value('pixel_serve_requests_total', 'route="chat_completions",code="429"')).toBeGreaterThanOrEqual(1);
+    expect(value('pixel_serve_request_duration_seconds_count', 'route="chat_completions",stream="true"')).toBeGreaterThanOrEqual(1);
+    expect(value('pixel_serve_time_to_first_token_seconds_count', 'stream="false"')).toBeGreaterThanOrEqual(3);
+    expect(value('pixel_serve_completion_tokens_total')).toBeGreaterThan(10);
+    expect(value('pixel_serve_queue_depth')).toBe(0);
+    expect(value('pixel_serve_queue_limit')).toBe(4);
+    expect(value('pixel_serve_model_info', 'version="v1"')).toBe(1);
+    // The crisis message of the earlier test: its decision is counted by rule, severity and action.
+    expect(text).toMatch(/^pixel_serve_guardrail_events_total\{rule="crisis",severity="(HIGH|IMMINENT)",action="[a-z_-]+"\} [1-9]/m);
+    // Never a request id or text in a label.
+    expect(text).not.toMatch(/chatcmpl-|anxious|pills/);
+    // Node's process metrics too.
+    expect(value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+  });
+
   it('switches to a newly promoted model without failing a request, and rolls back', async () => {
     const answers: { sentAt: number; model: string }[] = [];
     let failures = 0;

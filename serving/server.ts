@@ -8,6 +8,7 @@ import type { RequestSampling } from './batcher';
 import { ContextLengthError, type Completion, type Generator, type ModelHost } from './generator';
 import type { GuardrailEvent, Guardrails, InputVerdict } from './guardrails';
 import { SAFE_FALLBACK, SentenceBuffer } from './guardrails';
+import { ServingMetrics, routeOf } from './metrics';
 
 /** Limits and settings of one server; every limit has a clear error when it is reached. */
 export interface ServingOptions {
@@ -46,15 +47,13 @@ class HttpError extends Error {
   }
 }
 
-/** Counts of guardrail decisions by rule, severity and action (for the metrics endpoint of the monitoring work). */
-export type GuardrailCounts = Map<string, number>;
-
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** The OpenAI-compatible chat server. */
 export class ServingServer {
   readonly server: Server;
-  readonly guardrailCounts: GuardrailCounts = new Map();
+  /** Prometheus metrics, served at `GET /metrics` (requests, latency, tokens, queue, guardrail decisions). */
+  readonly metrics: ServingMetrics;
   /**
    * Whether replies go through the guardrails. Always true for `pixel serve`; the serving
    * benchmark turns it off between requests to measure what the guardrails cost on the same server.
@@ -62,11 +61,26 @@ export class ServingServer {
   guardrailsEnabled = true;
   private active = 0;
   private closing = false;
+  /** Responses sent as server-sent events (their latency is counted apart). */
+  private readonly streaming = new WeakSet<ServerResponse>();
   private readonly keys: Buffer[];
 
   constructor(private readonly o: ServingOptions) {
     this.keys = o.apiKeys.map(digest);
+    this.metrics = new ServingMetrics({
+      inFlight: () => this.active,
+      maxBatch: o.maxBatch,
+      maxQueue: o.maxQueue,
+      model: () => o.host.current?.version,
+    });
     this.server = createServer((req, res) => {
+      const started = process.hrtime.bigint();
+      res.once('close', () => {
+        const route = routeOf(new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/');
+        const stream = this.streaming.has(res);
+        this.metrics.requests.inc({ route, code: String(res.statusCode) });
+        this.metrics.duration.observe({ route, stream: String(stream) }, Number(process.hrtime.bigint() - started) / 1e9);
+      });
       this.route(req, res).catch((err: unknown) => this.fail(res, err));
     });
   }
@@ -103,6 +117,13 @@ export class ServingServer {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const p = url.pathname.replace(/\/+$/, '') || '/';
     if (p === '/healthz' && req.method === 'GET') return this.json(res, 200, { status: 'ok' });
+    if (p === '/metrics' && req.method === 'GET') {
+      // No text, ids or keys in it; open like /healthz, so that Prometheus scrapes without a key.
+      const { contentType, text } = await this.metrics.exposition();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
     if (p === '/readyz' && req.method === 'GET') {
       const g = this.o.host.current;
       const ready = !this.closing && g !== undefined && g.healthy;
@@ -185,8 +206,7 @@ export class ServingServer {
 
   private audit(requestId: string, events: readonly GuardrailEvent[]): void {
     for (const e of events) {
-      const key = `${e.rule}|${e.severity}|${e.action}`;
-      this.guardrailCounts.set(key, (this.guardrailCounts.get(key) ?? 0) + 1);
+      this.metrics.guardrailEvents.inc({ rule: e.rule, severity: e.severity, action: e.action });
       this.o.log({ event: 'guardrail', requestId, ...e });
     }
   }
@@ -209,6 +229,7 @@ export class ServingServer {
     if (this.active >= this.o.maxBatch + this.o.maxQueue)
       throw new HttpError(429, 'rate_limit_exceeded', `the server is busy (${this.active} requests in progress); retry shortly`);
     this.active += 1;
+    const started = process.hrtime.bigint();
     const requestId = `chatcmpl-${randomUUID()}`;
     const abort = new AbortController();
     const timer = setTimeout(
@@ -233,9 +254,16 @@ export class ServingServer {
       this.audit(requestId, input.events);
       const generator = this.pick();
       const meta = { id: requestId, created: Math.floor(Date.now() / 1000), model: generator.version };
-      const context: ChatContext = { res, generator, meta, body, messages, sampling, input, clock, signal: abort.signal };
+      let first = true;
+      const firstText = () => {
+        if (!first) return;
+        first = false;
+        this.metrics.firstToken.observe({ stream: String(body.stream === true) }, Number(process.hrtime.bigint() - started) / 1e9);
+      };
+      const context: ChatContext = { res, generator, meta, body, messages, sampling, input, clock, signal: abort.signal, firstText };
       if (body.stream) await this.stream(context);
       else await this.complete(context);
+      if (this.guardrailsEnabled) this.metrics.guardrailSeconds.observe(clock.ms / 1000);
     } finally {
       clearTimeout(timer);
       this.active -= 1;
@@ -245,7 +273,18 @@ export class ServingServer {
   private async complete(x: ChatContext): Promise<void> {
     const { res, generator, meta, messages, sampling, input, clock, signal } = x;
     let text = '';
-    const done = await this.generate(generator, meta.id, messages, sampling, (t) => (text += t), signal);
+    const done = await this.generate(
+      generator,
+      meta.id,
+      messages,
+      sampling,
+      (t) => {
+        x.firstText();
+        text += t;
+      },
+      signal,
+    );
+    this.count(done);
     if (done.finishReason === 'cancelled') throw signal.reason instanceof HttpError ? signal.reason : new HttpError(499, 'server_error', 'cancelled');
     const output = this.guardrailsEnabled
       ? await clock.time(() => this.o.guardrails.checkOutput(text.trim()))
@@ -269,6 +308,7 @@ export class ServingServer {
 
   private async stream(x: ChatContext): Promise<void> {
     const { res, generator, meta, body, messages, sampling, input, clock, signal } = x;
+    this.streaming.add(res);
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -316,13 +356,24 @@ export class ServingServer {
     };
     let done: Completion;
     try {
-      done = await this.generate(generator, meta.id, messages, sampling, (t) => sentences.push(t).forEach(release), both);
+      done = await this.generate(
+        generator,
+        meta.id,
+        messages,
+        sampling,
+        (t) => {
+          x.firstText();
+          sentences.push(t).forEach(release);
+        },
+        both,
+      );
     } catch (err) {
       await queue;
       return this.streamError(res, err);
     }
     release(sentences.flush());
     await queue;
+    this.count(done);
     if (done.finishReason === 'cancelled' && !blocked) {
       return this.streamError(res, signal.reason instanceof HttpError ? signal.reason : new HttpError(499, 'server_error', 'cancelled'));
     }
@@ -353,6 +404,11 @@ export class ServingServer {
       if (err instanceof ContextLengthError) throw new HttpError(400, 'invalid_request_error', err.message, 'messages', 'context_length_exceeded');
       throw err;
     }
+  }
+
+  private count(done: Completion): void {
+    this.metrics.completionTokens.inc(done.completionTokens);
+    this.metrics.promptTokens.inc(done.promptTokens);
   }
 
   /** The model that answers now (a request keeps it even if a newer one is loaded meanwhile). */
@@ -391,6 +447,8 @@ interface ChatContext {
   input: InputVerdict;
   clock: GuardrailClock;
   signal: AbortSignal;
+  /** Called with each generated piece of text: the first one is the request's time to first token. */
+  firstText: () => void;
 }
 
 /** Wall time a request spends in its guardrails. */
