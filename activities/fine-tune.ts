@@ -19,6 +19,7 @@ import { FineTuneCancelled, FineTuneInputError, TrainingError, fineTune, type Fi
 import { BaseModelError, resolveBaseModel } from '../shared/training/model/base-model';
 import { unchangedSincePromotion } from '../shared/training/training-key';
 import type { AcceleratorInfo } from './accelerator';
+import type { PipelineMetrics } from '../shared/metrics/pipeline';
 
 export type { TrainModelInput, TrainModelResult };
 
@@ -30,7 +31,7 @@ export type { TrainModelInput, TrainModelResult };
  * run being cancelled) finishes training with its best checkpoint and returns the model; a
  * worker shutting down checkpoints and fails the attempt, so the retry resumes.
  */
-export function createTrainActivities(deps: { store: ArtifactStore; accelerator: AcceleratorInfo }) {
+export function createTrainActivities(deps: { store: ArtifactStore; accelerator: AcceleratorInfo; metrics?: PipelineMetrics }) {
   async function train(o: Pick<FineTuneOptions, 'config' | 'dataManifestUri' | 'runId' | 'segment'>): Promise<TrainModelResult> {
     const ctx = Context.current();
     const stop = new AbortController();
@@ -54,6 +55,7 @@ export function createTrainActivities(deps: { store: ArtifactStore; accelerator:
         abort: abort.signal,
         onProgress: (beat) => {
           ctx.heartbeat(beat);
+          deps.metrics?.training(beat);
         },
         onLog: (message, attributes) => {
           ctx.log.info(message, attributes);

@@ -2,9 +2,10 @@ import type { ArtifactStore } from '../shared/artifacts';
 import { detectAccelerator, type AcceleratorInfo } from './accelerator';
 import { createEvaluationGpuActivities } from './evaluate';
 import { createTrainActivities } from './fine-tune';
+import type { PipelineMetrics } from '../shared/metrics/pipeline';
 
 /** Everything the GPU worker registers. Workflows import this file's types only. */
-export function createGpuActivities(deps: { accelerator: AcceleratorInfo; store: ArtifactStore }) {
+export function createGpuActivities(deps: { accelerator: AcceleratorInfo; store: ArtifactStore; metrics?: PipelineMetrics }) {
   return {
     ...createTrainActivities(deps),
     ...createEvaluationGpuActivities(deps),

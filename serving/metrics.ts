@@ -69,6 +69,9 @@ export class ServingMetrics {
       labelNames: ['rule', 'severity', 'action'],
       registers,
     });
+    // The decisions alerts watch exist from the start at 0, so that the first one is an increase.
+    for (const severity of ['HIGH', 'IMMINENT']) this.guardrailEvents.inc({ rule: 'crisis', severity, action: 'protocol' }, 0);
+    this.guardrailEvents.inc({ rule: 'pii', severity: 'WARNING', action: 'redacted' }, 0);
     this.guardrailSeconds = new Histogram({
       name: 'pixel_serve_guardrail_seconds',
       help: 'Wall time a chat request spent in its guardrails',

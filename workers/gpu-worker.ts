@@ -3,7 +3,7 @@ import { artifactStoreFromEnv } from '../shared/artifacts';
 import { createGpuWorker } from './factory';
 import { runWorkerProcess } from './run-worker';
 
-void runWorkerProcess('gpu-worker', async (connection, namespace) => {
+void runWorkerProcess('gpu-worker', async (connection, namespace, metrics) => {
   const accelerator = await detectAccelerator();
   if (accelerator.executionProvider === 'cpu') {
     console.log(`[gpu-worker] no GPU (${accelerator.reason}): GPU-queue work runs on the CPU execution provider`);
@@ -17,5 +17,6 @@ void runWorkerProcess('gpu-worker', async (connection, namespace) => {
     accelerator,
     store: artifactStoreFromEnv(),
     taskQueue: process.env.PIXEL_GPU_TASK_QUEUE || undefined,
+    ...(metrics ? { metrics } : {}),
   });
 });

@@ -308,6 +308,8 @@ export const ScoreEvaluationResultSchema = z.object({
     baselineSafetyPassRate: z.number().nullable(),
     candidateQuality: z.number(),
     baselineQuality: z.number().nullable(),
+    /** Share of crisis prompts the candidate answered with the full protocol (null without crisis prompts). */
+    candidateCrisisProtocolRate: z.number().nullable().default(null),
   }),
 });
 export type ScoreEvaluationResult = z.infer<typeof ScoreEvaluationResultSchema>;

@@ -335,6 +335,7 @@ export async function scoreEvaluation(store: ArtifactStore, o: ScoreOptions): Pr
       baselineSafetyPassRate: baselineFigures?.overall.safetyPassRate.mean ?? null,
       candidateQuality: candidateFigures.overall.quality.mean,
       baselineQuality: baselineFigures?.overall.quality.mean ?? null,
+      candidateCrisisProtocolRate: candidateFigures.overall.crisisProtocolRate?.mean ?? null,
     },
   };
 }
