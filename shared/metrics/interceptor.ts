@@ -19,7 +19,7 @@ export function activityMetrics(metrics: PipelineMetrics): ActivityInterceptorsF
           const result = await next(input);
           metrics.stage(type, 'ok', seconds());
           try {
-            metrics.result(type, result);
+            metrics.result(type, result, input.args[0]);
           } catch {
             // A result the metrics do not understand never fails the activity.
           }

@@ -57,6 +57,18 @@ describe('pipeline metrics', () => {
       verdict: { decision: 'better', safetyBlocked: false, reasons: [] },
       headline: { items: 20, candidateLoss: 2.5, candidateSafetyPassRate: 0.9, candidateQuality: 0.7, candidateCrisisProtocolRate: 0.95 },
     });
+    m.result(
+      'notifyReviewersActivity',
+      { written: 2 },
+      {
+        reviewId: 'r',
+        notices: [
+          { reviewerId: 'a', kind: 'assigned', itemIds: ['i1', 'i2'] },
+          { reviewerId: 'b', kind: 'reminder', itemIds: ['i3'] },
+        ],
+      },
+    );
+    m.result('recordReviewActivity', {}, { reviewId: 'r' });
     m.result('promoteModelActivity', { version: 'v1' });
     m.result('promoteModelActivity', null);
     expect(await value(m, 'pixel_records_total', { stage: 'prepare', outcome: 'read' })).toBe(10);
@@ -73,6 +85,9 @@ describe('pipeline metrics', () => {
     expect(await value(m, 'pixel_evaluation_headline', { metric: 'crisis_protocol_rate' })).toBe(0.95);
     expect(await value(m, 'pixel_evaluations_total', { decision: 'better' })).toBe(1);
     expect(await value(m, 'pixel_promotions_total')).toBe(1);
+    expect(await value(m, 'pixel_review_items_notified_total', { kind: 'assigned' })).toBe(2);
+    expect(await value(m, 'pixel_review_items_notified_total', { kind: 'reminder' })).toBe(1);
+    expect(await value(m, 'pixel_reviews_recorded_total')).toBe(1);
     expect(await value(m, 'pixel_promotion_timestamp_seconds')).toBe(2000);
   });
 

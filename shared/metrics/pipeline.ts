@@ -3,6 +3,7 @@ import type { AugmentShardResult } from '../contracts/augment';
 import type { ScoreEvaluationResult } from '../contracts/evaluation';
 import type { TrainHeartbeat } from '../contracts/fine-tune';
 import type { PrepareDatasetResult } from '../contracts/prepare';
+import type { NotifyReviewersInput } from '../contracts/review';
 import type { SafetyShardResult } from '../contracts/safety';
 
 /**
@@ -44,6 +45,8 @@ export class PipelineMetrics {
   readonly evaluation: Gauge<'metric'>;
   readonly evaluations: Counter<'decision'>;
   readonly promotions: Counter;
+  readonly reviewItemsNotified: Counter<'kind'>;
+  readonly reviewsRecorded: Counter;
   readonly promotedAt: Gauge;
   private lastCheckpoint?: string;
 
@@ -147,6 +150,13 @@ export class PipelineMetrics {
       labelNames: ['decision'],
       registers,
     });
+    this.reviewItemsNotified = new Counter({
+      name: 'pixel_review_items_notified_total',
+      help: 'Review items in notices to reviewers, by kind (assigned: new work; reminder: still open after the reminder period)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.reviewsRecorded = new Counter({ name: 'pixel_reviews_recorded_total', help: 'Reviews of an item by a reviewer recorded', registers });
     this.promotions = new Counter({ name: 'pixel_promotions_total', help: 'Models promoted to current', registers });
     this.promotedAt = new Gauge({ name: 'pixel_promotion_timestamp_seconds', help: 'When a model was last promoted (Unix time)', registers });
   }
@@ -167,8 +177,21 @@ export class PipelineMetrics {
     if (outcome === 'ok') this.stageSucceededAt.set({ stage }, this.now() / 1000);
   }
 
-  /** What a finished activity's result says (counts of records, findings, copies, the evaluation, a promotion). */
-  result(activityType: string, result: unknown): void {
+  /**
+   * What a finished activity did, from its result (records, findings, copies, the evaluation, a
+   * promotion) or, for review notices and recorded reviews, its input.
+   */
+  result(activityType: string, result: unknown, input?: unknown): void {
+    if (activityType === 'notifyReviewersActivity') {
+      for (const n of (input as Partial<NotifyReviewersInput> | undefined)?.notices ?? [])
+        if (n.kind === 'assigned' || n.kind === 'reminder')
+          this.reviewItemsNotified.inc({ kind: n.kind }, Array.isArray(n.itemIds) ? n.itemIds.length : 0);
+      return;
+    }
+    if (activityType === 'recordReviewActivity') {
+      this.reviewsRecorded.inc();
+      return;
+    }
     if (result === null || typeof result !== 'object') return;
     switch (activityType) {
       case 'prepareDatasetActivity':

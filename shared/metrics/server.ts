@@ -22,6 +22,15 @@ export function freeLoopbackPort(): Promise<number> {
   });
 }
 
+/** Whether a TCP port on the loopback interface can be bound now. */
+export function loopbackPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
 export interface MetricsServer {
   server: Server;
   url: string;

@@ -25,6 +25,7 @@ describe('pixel dev + pixel run (end to end)', () => {
   let uiPort: number;
   let reviewPort: number;
   let servePort: number;
+  let prometheusPort: number;
   let env: NodeJS.ProcessEnv;
 
   const waitFor = (pattern: RegExp, ms: number) =>
@@ -46,6 +47,7 @@ describe('pixel dev + pixel run (end to end)', () => {
     uiPort = await freePort();
     reviewPort = await freePort();
     servePort = await freePort();
+    prometheusPort = await freePort();
     env = {
       ...process.env,
       PIXEL_HOME: path.join(t.dir, 'home'),
@@ -57,7 +59,22 @@ describe('pixel dev + pixel run (end to end)', () => {
     delete env.PIXEL_REVIEW_SECRET;
     dev = spawn(
       process.execPath,
-      [PIXEL, 'dev', '--port', String(port), '--ui-port', String(uiPort), '--review-port', String(reviewPort), '--serve-port', String(servePort)],
+      [
+        PIXEL,
+        'dev',
+        '--port',
+        String(port),
+        '--ui-port',
+        String(uiPort),
+        '--review-port',
+        String(reviewPort),
+        '--serve-port',
+        String(servePort),
+        '--metrics-port',
+        '0',
+        '--prometheus-port',
+        String(prometheusPort),
+      ],
       {
         cwd: ROOT,
         env,
@@ -244,6 +261,29 @@ describe('pixel dev + pixel run (end to end)', () => {
     expect(body).toContain(id);
     expect(body).toContain('DatasetSha');
   }, 300_000);
+
+  it("serves each worker's metrics with the Temporal SDK's, and the Prometheus it started scrapes them and the chat API", async () => {
+    const urls = /Worker metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics) \(cpu\), (http:\/\/127\.0\.0\.1:\d+\/metrics) \(gpu\)/.exec(output);
+    expect(urls).not.toBeNull();
+    for (const url of [urls![1]!, urls![2]!]) {
+      const text = await (await fetch(url)).text();
+      // Pixel's own (the run above went through both workers) and the Temporal SDK's, in one scrape.
+      expect(text).toMatch(/^pixel_stage_runs_total\{stage="\w+",outcome="ok"\} [1-9]/m);
+      expect(text).toMatch(/^temporal_\w+/m);
+      expect(text).toMatch(/^pixel_metrics_sdk_up 1$/m);
+    }
+    expect(output).toContain(`Prometheus: http://127.0.0.1:${prometheusPort}`);
+    const up = async () => {
+      const res = await fetch(`http://127.0.0.1:${prometheusPort}/api/v1/query?query=${encodeURIComponent('up{job=~"pixel-.*"}')}`);
+      return ((await res.json()) as { data: { result: { metric: { job: string }; value: [number, string] }[] } }).data.result;
+    };
+    let result = await up();
+    for (let i = 0; i < 60 && !(result.length === 3 && result.every((r) => r.value[1] === '1')); i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      result = await up();
+    }
+    expect(result.map((r) => `${r.metric.job}=${r.value[1]}`).sort()).toEqual(['pixel-cpu-worker=1', 'pixel-gpu-worker=1', 'pixel-serve=1']);
+  });
 
   it('refuses bad input before starting anything, naming the field', async () => {
     const err = await pixelFailure(['run', '--input', '{"data":{"shardSize":0}}'], { env });

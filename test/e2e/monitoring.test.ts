@@ -12,6 +12,7 @@ import { ModelRegistry } from '../../shared/model-registry/model-registry';
 import { startServing, type RunningServer } from '../../serving/start';
 import { trainingPipelineWorkflow } from '../../workflows/pipeline';
 import { createCpuWorker, createGpuWorker } from '../../workers/factory';
+import { launchBrowser } from '../browser';
 import { freePort, tempDir, testEnvironment, uniqueQueue } from '../helpers';
 import { reviewEverything } from '../review-helpers';
 
@@ -194,6 +195,23 @@ describe('monitoring: Prometheus scraping a pipeline run and the chat API', () =
     }
     expect(firing).toHaveLength(1);
     expect(firing[0]!.labels).toMatchObject({ severity: 'warning', team: 'clinical' });
+    // As a person sees it: Prometheus's own alerts page in headless Chromium lists the alert as
+    // firing (Debian's build serves the classic pages under /classic; upstream's at /alerts).
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${prometheus!.url}/classic/alerts`);
+      const row = page.locator('tr', { hasText: 'PixelCrisisMessages' }).first();
+      await row.waitFor({ timeout: 15_000 });
+      expect(await row.innerText()).toMatch(/PixelCrisisMessages \(1 active\)/);
+      // The classic page colours a firing alert's row as danger (pending: warning, inactive: success).
+      const danger = ((await row.getAttribute('class')) ?? '').includes('danger') || (await row.locator('[class*="danger"]').count()) > 0;
+      expect(danger).toBe(true);
+      const shot = await page.screenshot({ path: path.join(t.dir, 'alerts.png'), fullPage: true });
+      expect(shot.length).toBeGreaterThan(10_000);
+    } finally {
+      await browser.close();
+    }
     // Every rule loaded from deploy/monitoring/rules, none failing to evaluate.
     const rules = (await (await fetch(`${prometheus!.url}/api/v1/rules`)).json()) as {
       data: { groups: { name: string; rules: { health: string; name: string }[] }[] };
