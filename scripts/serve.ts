@@ -102,7 +102,9 @@ export function registerServeCommand(program: Command): void {
           personModel: opts.personModel,
           ...(opts.threads ? { threads: opts.threads } : {}),
         });
-        console.error(`pixel serve: listening on ${running.url} (OpenAI base URL ${running.url}/v1); SIGTERM or Ctrl-C stops it gracefully`);
+        console.error(
+          `pixel serve: listening on ${running.url} (OpenAI base URL ${running.url}/v1, Prometheus metrics ${running.url}/metrics); SIGTERM or Ctrl-C stops it gracefully`,
+        );
         await new Promise<void>((resolve) => {
           let stopping = false;
           const stop = () => {
