@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
@@ -209,6 +210,20 @@ describe('serving API (tiny models, real HTTP, openai client)', () => {
     expect(text).not.toMatch(/chatcmpl-|anxious|pills/);
     // Node's process metrics too.
     expect(value('process_cpu_user_seconds_total')).toBeGreaterThan(0);
+  });
+
+  it('answers 400 to a request target that is not a URL, counts it, and keeps serving', async () => {
+    const { port } = new URL(running.url);
+    const status = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write('GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      let data = '';
+      socket.on('data', (d: Buffer) => (data += d.toString()));
+      socket.on('end', () => resolve(data.split('\r\n')[0] ?? ''));
+      socket.on('error', reject);
+    });
+    expect(status).toBe('HTTP/1.1 400 Bad Request');
+    expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${running.url}/metrics`)).text()).toMatch(/^pixel_serve_requests_total\{route="other",code="400"\} [1-9]/m);
   });
 
   it('switches to a newly promoted model without failing a request, and rolls back', async () => {

@@ -76,7 +76,7 @@ export class ServingServer {
     this.server = createServer((req, res) => {
       const started = process.hrtime.bigint();
       res.once('close', () => {
-        const route = routeOf(new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/');
+        const route = routeOf(pathOf(req.url) ?? '');
         const stream = this.streaming.has(res);
         this.metrics.requests.inc({ route, code: String(res.statusCode) });
         this.metrics.duration.observe({ route, stream: String(stream) }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -114,8 +114,8 @@ export class ServingServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const p = url.pathname.replace(/\/+$/, '') || '/';
+    const p = pathOf(req.url);
+    if (p === undefined) throw new HttpError(400, 'invalid_request_error', 'the request target is not a valid URL');
     if (p === '/healthz' && req.method === 'GET') return this.json(res, 200, { status: 'ok' });
     if (p === '/metrics' && req.method === 'GET') {
       // No text, ids or keys in it; open like /healthz, so that Prometheus scrapes without a key.
@@ -466,6 +466,15 @@ class GuardrailClock {
 
 const UNGUARDED_INPUT: InputVerdict = { severity: 'NONE', events: [] };
 const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** A request target's path without trailing slashes, or undefined when it is not a URL (`GET http://[`, say). */
+function pathOf(url: string | undefined): string | undefined {
+  try {
+    return new URL(url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
+  } catch {
+    return undefined;
+  }
+}
 
 function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
