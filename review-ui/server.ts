@@ -318,7 +318,12 @@ export async function startReviewServer(options: ReviewServerOptions): Promise<R
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      throw new HttpError(400, 'the request target is not a valid URL');
+    }
     const method = req.method ?? 'GET';
     const pathname = url.pathname;
 

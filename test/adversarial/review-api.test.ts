@@ -101,6 +101,11 @@ describe('review API under hostile requests', () => {
     expect((await send('GET', '/api/me', { headers: auth })).status).toBe(200);
   });
 
+  it('refuses a request target that is not a URL (400) and keeps serving', async () => {
+    expectRefusal(await send('GET', 'http://['), [400], /not a valid URL/);
+    expect((await send('GET', '/api/me', { headers: auth })).status).toBe(200);
+  });
+
   it('refuses bodies over 64 KB, declared or streamed without end (413)', async () => {
     const big = Buffer.alloc(10 * 1024 * 1024, 0x61);
     expectRefusal(await send('POST', itemPath(workflowId, 'item-1'), { headers: json(big), body: big }), [413, -1]);
