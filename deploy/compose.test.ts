@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { SEARCH_ATTRIBUTE_KEYS } from '../shared/contracts';
@@ -19,8 +20,15 @@ describe('docker-compose files', () => {
   it('declares the whole stack', async () => {
     const services = (await compose('-f', 'docker-compose.yml', 'config', '--services')).split('\n').filter(Boolean).sort();
     expect(services).toEqual(
-      ['cpu-worker', 'gpu-worker', 'grafana', 'postgresql', 'prometheus', 'review-ui', 'temporal', 'temporal-setup', 'temporal-ui'].sort(),
+      ['cpu-worker', 'gpu-worker', 'grafana', 'postgresql', 'prometheus', 'review-ui', 'serve', 'temporal', 'temporal-setup', 'temporal-ui'].sort(),
     );
+  });
+
+  it('runs the chat API with its keys from the environment, never without auth, scraped by Prometheus', async () => {
+    const config = await compose('-f', 'docker-compose.yml', 'config');
+    expect(config).toMatch(/PIXEL_SERVE_API_KEYS/);
+    expect(config).not.toMatch(/--no-auth/);
+    expect(readFileSync(path.join(ROOT, 'deploy', 'monitoring', 'prometheus.yml'), 'utf8')).toMatch(/targets: \['serve:8300'\]/);
   });
 
   it('registers every search attribute the code uses', async () => {
