@@ -75,13 +75,14 @@ export class ServingServer {
     });
     this.server = createServer((req, res) => {
       const started = process.hrtime.bigint();
+      const p = pathOf(req.url);
       res.once('close', () => {
-        const route = routeOf(pathOf(req.url) ?? '');
+        const route = routeOf(p ?? '');
         const stream = this.streaming.has(res);
         this.metrics.requests.inc({ route, code: String(res.statusCode) });
         this.metrics.duration.observe({ route, stream: String(stream) }, Number(process.hrtime.bigint() - started) / 1e9);
       });
-      this.route(req, res).catch((err: unknown) => this.fail(res, err));
+      this.route(req, res, p).catch((err: unknown) => this.fail(res, err));
     });
   }
 
@@ -113,8 +114,8 @@ export class ServingServer {
     await this.o.host.close();
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const p = pathOf(req.url);
+  /** Answers one request; `p` is its path (see `pathOf`), undefined when the target is not a URL. */
+  private async route(req: IncomingMessage, res: ServerResponse, p: string | undefined): Promise<void> {
     if (p === undefined) throw new HttpError(400, 'invalid_request_error', 'the request target is not a valid URL');
     if (p === '/healthz' && req.method === 'GET') return this.json(res, 200, { status: 'ok' });
     if (p === '/metrics' && req.method === 'GET') {
@@ -254,13 +255,7 @@ export class ServingServer {
       this.audit(requestId, input.events);
       const generator = this.pick();
       const meta = { id: requestId, created: Math.floor(Date.now() / 1000), model: generator.version };
-      let first = true;
-      const firstText = () => {
-        if (!first) return;
-        first = false;
-        this.metrics.firstToken.observe({ stream: String(body.stream === true) }, Number(process.hrtime.bigint() - started) / 1e9);
-      };
-      const context: ChatContext = { res, generator, meta, body, messages, sampling, input, clock, signal: abort.signal, firstText };
+      const context: ChatContext = { res, generator, meta, body, messages, sampling, input, clock, signal: abort.signal, started };
       if (body.stream) await this.stream(context);
       else await this.complete(context);
       if (this.guardrailsEnabled) this.metrics.guardrailSeconds.observe(clock.ms / 1000);
@@ -271,20 +266,9 @@ export class ServingServer {
   }
 
   private async complete(x: ChatContext): Promise<void> {
-    const { res, generator, meta, messages, sampling, input, clock, signal } = x;
+    const { res, meta, input, clock, signal } = x;
     let text = '';
-    const done = await this.generate(
-      generator,
-      meta.id,
-      messages,
-      sampling,
-      (t) => {
-        x.firstText();
-        text += t;
-      },
-      signal,
-    );
-    this.count(done);
+    const done = await this.generate(x, (t) => (text += t), signal);
     if (done.finishReason === 'cancelled') throw signal.reason instanceof HttpError ? signal.reason : new HttpError(499, 'server_error', 'cancelled');
     const output = this.guardrailsEnabled
       ? await clock.time(() => this.o.guardrails.checkOutput(text.trim()))
@@ -307,7 +291,7 @@ export class ServingServer {
   }
 
   private async stream(x: ChatContext): Promise<void> {
-    const { res, generator, meta, body, messages, sampling, input, clock, signal } = x;
+    const { res, meta, body, input, clock, signal } = x;
     this.streaming.add(res);
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -356,24 +340,13 @@ export class ServingServer {
     };
     let done: Completion;
     try {
-      done = await this.generate(
-        generator,
-        meta.id,
-        messages,
-        sampling,
-        (t) => {
-          x.firstText();
-          sentences.push(t).forEach(release);
-        },
-        both,
-      );
+      done = await this.generate(x, (t) => sentences.push(t).forEach(release), both);
     } catch (err) {
       await queue;
       return this.streamError(res, err);
     }
     release(sentences.flush());
     await queue;
-    this.count(done);
     if (done.finishReason === 'cancelled' && !blocked) {
       return this.streamError(res, signal.reason instanceof HttpError ? signal.reason : new HttpError(499, 'server_error', 'cancelled'));
     }
@@ -390,25 +363,25 @@ export class ServingServer {
     if (!res.writableEnded) res.end(`data: ${JSON.stringify({ error: { message: e.message, type: e.type, param: e.param, code: e.code } })}\n\n`);
   }
 
-  private async generate(
-    generator: Generator,
-    id: string,
-    messages: Message[],
-    sampling: RequestSampling,
-    onDelta: (text: string) => void,
-    signal: AbortSignal,
-  ): Promise<Completion> {
+  /** Generates the reply on the request's model, counting its time to first text and its tokens. */
+  private async generate(x: ChatContext, onDelta: (text: string) => void, signal: AbortSignal): Promise<Completion> {
+    let first = true;
+    const delta = (text: string) => {
+      if (first) {
+        first = false;
+        this.metrics.firstToken.observe({ stream: String(x.body.stream === true) }, Number(process.hrtime.bigint() - x.started) / 1e9);
+      }
+      onDelta(text);
+    };
     try {
-      return await generator.generate(id, messages, sampling, onDelta, signal);
+      const done = await x.generator.generate(x.meta.id, x.messages, x.sampling, delta, signal);
+      this.metrics.completionTokens.inc(done.completionTokens);
+      this.metrics.promptTokens.inc(done.promptTokens);
+      return done;
     } catch (err) {
       if (err instanceof ContextLengthError) throw new HttpError(400, 'invalid_request_error', err.message, 'messages', 'context_length_exceeded');
       throw err;
     }
-  }
-
-  private count(done: Completion): void {
-    this.metrics.completionTokens.inc(done.completionTokens);
-    this.metrics.promptTokens.inc(done.promptTokens);
   }
 
   /** The model that answers now (a request keeps it even if a newer one is loaded meanwhile). */
@@ -447,8 +420,8 @@ interface ChatContext {
   input: InputVerdict;
   clock: GuardrailClock;
   signal: AbortSignal;
-  /** Called with each generated piece of text: the first one is the request's time to first token. */
-  firstText: () => void;
+  /** When the request arrived (its time to first token is counted from here). */
+  started: bigint;
 }
 
 /** Wall time a request spends in its guardrails. */

@@ -1,6 +1,6 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { reviewWorkflowId, type RecordedReview, type ReviewStatus, type SubmitReviewInput } from '../shared/contracts';
+import { reviewWorkflowId, type PipelineInput, type RecordedReview, type ReviewStatus, type SubmitReviewInput } from '../shared/contracts';
 import { getReviewStatusQuery, submitReviewUpdate } from '../workflows/review-messages';
 
 /** Waits until a pipeline run's review workflow answers its status query. */
@@ -67,4 +67,28 @@ export async function acceptedReviews(handle: WorkflowHandle): Promise<{ submitt
     const recorded = outcomes.get(request.meta?.updateId ?? '');
     return [{ submitted: defaultPayloadConverter.fromPayload<SubmitReviewInput>(arg), ...(recorded ? { recorded } : {}) }];
   });
+}
+
+/**
+ * A pipeline run the tiny test model can be promoted from: small data, lenient evaluation rules
+ * (its garbled replies trip the PII check), no crisis floor (the small test split has few crisis
+ * prompts), and two reviewers who can take crisis items.
+ */
+export function promotableRunInput(runName: string): PipelineInput {
+  return {
+    runName,
+    data: { source: { kind: 'synthetic', count: 500, seed: 17 } },
+    evaluate: {
+      validationSet: { crisisShare: { min: 0, target: 0.15, max: 0.2 } },
+      rules: { maxPiiLeaks: 1000, maxSafetyRegression: 1, maxQualityDrop: 1 },
+      reviewSample: 8,
+      sampling: { maxNewTokens: 24 },
+    },
+    review: {
+      reviewers: [
+        { id: 'r1', name: 'R1', specialties: ['crisis'] },
+        { id: 'r2', name: 'R2', specialties: ['crisis'] },
+      ],
+    },
+  };
 }

@@ -7,7 +7,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { tempDir, testEnvironment, uniqueQueue } from '../test/helpers';
-import { reviewEverything } from '../test/review-helpers';
+import { promotableRunInput, reviewEverything } from '../test/review-helpers';
 import { ModelRegistry } from '../shared/model-registry/model-registry';
 import { ensureReviewers } from '../shared/review/reviewers';
 import { LocalArtifactStore } from '../shared/artifacts';
@@ -252,24 +252,7 @@ describe('trainingPipelineWorkflow on a real dev server', () => {
   }, 180_000);
 
   it('promotes a model evaluation calls better and reviewers approve; a rejected review leaves the current model in place', async () => {
-    // Small data; lenient evaluation rules so the tiny model can count as better (its garbled
-    // replies trip the PII check), and no crisis floor (the small test split has few crisis prompts).
-    const input = (runName: string): PipelineInput => ({
-      runName,
-      data: { source: { kind: 'synthetic', count: 500, seed: 17 } },
-      evaluate: {
-        validationSet: { crisisShare: { min: 0, target: 0.15, max: 0.2 } },
-        rules: { maxPiiLeaks: 1000, maxSafetyRegression: 1, maxQualityDrop: 1 },
-        reviewSample: 8,
-        sampling: { maxNewTokens: 24 },
-      },
-      review: {
-        reviewers: [
-          { id: 'r1', name: 'R1', specialties: ['crisis'] },
-          { id: 'r2', name: 'R2', specialties: ['crisis'] },
-        ],
-      },
-    });
+    const input = promotableRunInput;
     // Start from an empty registry: the default-pipeline test promotes its model when evaluation
     // calls it better, and that model would be this run's baseline instead of the base model.
     rmSync(path.join(t.dir, 'artifacts', 'models', 'registry'), { recursive: true, force: true });

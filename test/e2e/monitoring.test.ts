@@ -4,7 +4,6 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { LocalArtifactStore } from '../../shared/artifacts';
-import type { PipelineInput } from '../../shared/contracts';
 import { PipelineMetrics } from '../../shared/metrics/pipeline';
 import { MONITORING_DIR, findPrometheus, queryPrometheus, startPrometheus, type RunningPrometheus } from '../../shared/metrics/prometheus';
 import { startMetricsServer, type MetricsServer } from '../../shared/metrics/server';
@@ -14,7 +13,7 @@ import { trainingPipelineWorkflow } from '../../workflows/pipeline';
 import { createCpuWorker, createGpuWorker } from '../../workers/factory';
 import { launchBrowser } from '../browser';
 import { freePort, tempDir, testEnvironment, uniqueQueue } from '../helpers';
-import { reviewEverything } from '../review-helpers';
+import { promotableRunInput, reviewEverything } from '../review-helpers';
 
 const CRISIS = 'I have the pills saved up and I am going to take them all tonight to end my life';
 
@@ -123,23 +122,8 @@ describe('monitoring: Prometheus scraping a pipeline run and the chat API', () =
     // Every target is scraped.
     for (const job of ['pixel-cpu-worker', 'pixel-gpu-worker', 'pixel-serve']) expect(await eventually(`up{job="${job}"}`, (v) => v === 1)).toBe(1);
 
-    // A pipeline run to promotion (small data, lenient rules so the tiny model can be promoted).
-    const input: PipelineInput = {
-      runName: 'monitoring',
-      data: { source: { kind: 'synthetic', count: 400, seed: 23 } },
-      evaluate: {
-        validationSet: { crisisShare: { min: 0, target: 0.15, max: 0.2 } },
-        rules: { maxPiiLeaks: 1000, maxSafetyRegression: 1, maxQualityDrop: 1 },
-        reviewSample: 6,
-        sampling: { maxNewTokens: 16 },
-      },
-      review: {
-        reviewers: [
-          { id: 'r1', name: 'R1', specialties: ['crisis'] },
-          { id: 'r2', name: 'R2', specialties: ['crisis'] },
-        ],
-      },
-    };
+    // A pipeline run to promotion.
+    const input = promotableRunInput('monitoring');
     const handle = await env.client.workflow.start(trainingPipelineWorkflow, { taskQueue, workflowId: `monitoring-${Date.now()}`, args: [input] });
     await reviewEverything(env.client, handle.workflowId, true);
     const result = await handle.result();
@@ -168,19 +152,33 @@ describe('monitoring: Prometheus scraping a pipeline run and the chat API', () =
     // The crisis counter exists at 0 before the message, so its first one is an increase.
     expect(await eventually('sum(pixel_serve_guardrail_events_total{rule="crisis"})', () => true)).toBe(0);
     const chat = new OpenAI({ baseURL: `${serving!.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    for (const content of ['I have been anxious at work.', 'I cannot sleep and I feel alone.'])
-      await chat.chat.completions.create({ model: 'pixel', messages: [{ role: 'user', content }], max_tokens: 8 });
-    await chat.chat.completions
-      .create({ model: 'pixel', messages: [{ role: 'user', content: 'Tell me more.' }], max_tokens: 8, stream: true })
-      .then(async (s) => {
-        for await (const _chunk of s);
-      });
+    // Tokens each reply generated (sampled: a reply may stop at its first token and have no text,
+    // and so no time to first token).
+    const generated: number[] = [];
+    for (const content of ['I have been anxious at work.', 'I cannot sleep and I feel alone.']) {
+      const reply = await chat.chat.completions.create({ model: 'pixel', messages: [{ role: 'user', content }], max_tokens: 8 });
+      generated.push(reply.usage?.completion_tokens ?? 0);
+    }
+    const stream = await chat.chat.completions.create({
+      model: 'pixel',
+      messages: [{ role: 'user', content: 'Tell me more.' }],
+      max_tokens: 8,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    for await (const chunk of stream) if (chunk.usage) generated.push(chunk.usage.completion_tokens);
     const crisis = await chat.chat.completions.create({ model: 'pixel', messages: [{ role: 'user', content: CRISIS }], max_tokens: 8 });
+    generated.push(crisis.usage?.completion_tokens ?? 0);
     expect(crisis.choices[0]?.message.content).toMatch(/988/);
+    expect(generated).toHaveLength(4);
+    const tokens = generated.reduce((a, b) => a + b, 0);
+    expect(tokens).toBeGreaterThan(0);
     expect(await eventually('sum(pixel_serve_requests_total{route="chat_completions",code="200"})', (v) => v >= 4)).toBe(4);
     expect(await eventually('sum(pixel_serve_guardrail_events_total{rule="crisis",severity=~"HIGH|IMMINENT"})', (v) => v >= 1)).toBe(1);
-    expect(await eventually('sum(pixel_serve_completion_tokens_total)', (v) => v > 0)).toBeGreaterThan(0);
-    expect(await eventually('sum(pixel_serve_time_to_first_token_seconds_count)', (v) => v >= 4)).toBe(4);
+    expect(await eventually('sum(pixel_serve_completion_tokens_total)', (v) => v >= tokens)).toBe(tokens);
+    // One time to first token per reply that generated text.
+    const withText = generated.filter((n) => n > 0).length;
+    expect(await eventually('sum(pixel_serve_time_to_first_token_seconds_count)', (v) => v >= withText)).toBe(withText);
 
     // The crisis alert fires (its rule file is the one deployed; evaluated every second here).
     const started = Date.now();

@@ -24,8 +24,7 @@ export function sampleToken(
   }
   // A penalised copy of the row; without a penalty the row itself (copying a vocabulary per token
   // cost more than the rest of the draw).
-  const scores: ArrayLike<number> & { [i: number]: number } =
-    config.repetitionPenalty === 1 ? logits : logits instanceof Float32Array ? new Float64Array(logits) : Float64Array.from(logits);
+  const scores: ArrayLike<number> & { [i: number]: number } = config.repetitionPenalty === 1 ? logits : new Float64Array(logits);
   if (config.repetitionPenalty !== 1) {
     for (const t of new Set(generated)) {
       if (t < 0 || t >= v) continue;

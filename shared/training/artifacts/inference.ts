@@ -381,6 +381,7 @@ export function buildInference(
     q = rope(q);
     k = rope(k);
     const pastLayer = past[i] as { key: Value; value: Value };
+    let attended: Value;
     if (slots) {
       newKv.push(op.unsqueeze(g, k, [0]), op.unsqueeze(g, v, [0]));
       // Scores against the cached keys and against this step's own, joined along the keys (the
@@ -399,36 +400,30 @@ export function buildInference(
       const toPast = node('Slice', [probs, g.ints([0]), pastLen, last], [B, d.kvHeads, rows, P]);
       const toNew = node('Slice', [probs, pastLen, g.ints([Number.MAX_SAFE_INTEGER]), last], [B, d.kvHeads, rows, S]);
       const both = op.add(g, op.matmul(g, toPast, pastLayer.value), op.matmul(g, toNew, v));
-      const attended = rep === 1 ? both : reshape(both, [0, d.heads, -1, d.headDim], [B, d.heads, S, d.headDim]);
-      const merged = reshape(op.transpose(g, attended, [0, 2, 1, 3]), [0, 0, d.heads * d.headDim], [B, S, d.heads * d.headDim]);
-      h = op.add(g, h, linear(merged, `${pre}.self_attn.o_proj.weight`));
-      const y = rmsNorm(h, `${pre}.post_attention_layernorm.weight`);
-      const [gateX, up] = linears(y, [`${pre}.mlp.gate_proj.weight`, `${pre}.mlp.up_proj.weight`]) as [Value, Value];
-      h = op.add(g, h, linear(op.mul(g, op.silu(g, gateX), up), `${pre}.mlp.down_proj.weight`));
-      continue;
-    }
-    const keys = node('Concat', [pastLayer.key, k], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
-    const values = node('Concat', [pastLayer.value, v], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
-    if (timeMajor) {
-      // Only this step's keys and values go out, time first: the caller appends them to its
-      // own buffer, whose first `total` rows are the next step's past as they are (no copy).
-      g.output(op.transpose(g, k, [2, 0, 1, 3]), `present.${i}.key`);
-      g.output(op.transpose(g, v, [2, 0, 1, 3]), `present.${i}.value`);
+      attended = rep === 1 ? both : reshape(both, [0, d.heads, -1, d.headDim], [B, d.heads, S, d.headDim]);
     } else {
-      g.output(keys, `present.${i}.key`);
-      g.output(values, `present.${i}.value`);
-    }
-    let attended: Value;
-    if (rep === 1) {
-      const scores = op.add(g, scaled(op.matmul(g, q, op.transposeLast(g, keys))), bias);
-      attended = op.matmul(g, op.softmax(g, scores, -1), values);
-    } else {
-      // Grouped-query attention without copying keys and values per head: the `rep` query heads
-      // of one kv head are stacked as rows ([B, kv_heads, rep * S, head_dim]), so each step reads
-      // the cache as it is rather than an expanded copy of it.
-      const grouped = reshape(q, [0, d.kvHeads, -1, d.headDim], [B, d.kvHeads, 'rep_seq', d.headDim]);
-      const scores = op.add(g, scaled(op.matmul(g, grouped, op.transposeLast(g, keys))), tiledBias as Value);
-      attended = reshape(op.matmul(g, op.softmax(g, scores, -1), values), [0, d.heads, -1, d.headDim], [B, d.heads, S, d.headDim]);
+      const keys = node('Concat', [pastLayer.key, k], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
+      const values = node('Concat', [pastLayer.value, v], [B, d.kvHeads, T, d.headDim], f, { axis: int(2) });
+      if (timeMajor) {
+        // Only this step's keys and values go out, time first: the caller appends them to its
+        // own buffer, whose first `total` rows are the next step's past as they are (no copy).
+        g.output(op.transpose(g, k, [2, 0, 1, 3]), `present.${i}.key`);
+        g.output(op.transpose(g, v, [2, 0, 1, 3]), `present.${i}.value`);
+      } else {
+        g.output(keys, `present.${i}.key`);
+        g.output(values, `present.${i}.value`);
+      }
+      if (rep === 1) {
+        const scores = op.add(g, scaled(op.matmul(g, q, op.transposeLast(g, keys))), bias);
+        attended = op.matmul(g, op.softmax(g, scores, -1), values);
+      } else {
+        // Grouped-query attention without copying keys and values per head: the `rep` query heads
+        // of one kv head are stacked as rows ([B, kv_heads, rep * S, head_dim]), so each step reads
+        // the cache as it is rather than an expanded copy of it.
+        const grouped = reshape(q, [0, d.kvHeads, -1, d.headDim], [B, d.kvHeads, 'rep_seq', d.headDim]);
+        const scores = op.add(g, scaled(op.matmul(g, grouped, op.transposeLast(g, keys))), tiledBias as Value);
+        attended = reshape(op.matmul(g, op.softmax(g, scores, -1), values), [0, d.heads, -1, d.headDim], [B, d.heads, S, d.headDim]);
+      }
     }
     const merged = reshape(op.transpose(g, attended, [0, 2, 1, 3]), [0, 0, d.heads * d.headDim], [B, S, d.heads * d.headDim]);
     h = op.add(g, h, linear(merged, `${pre}.self_attn.o_proj.weight`));
