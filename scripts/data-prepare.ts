@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
+import { artifactStoreAt, defaultArtifactRoot } from '../shared/artifacts';
 import { PrepareConfigSchema, parseWith } from '../shared/contracts';
 import { prepareDataset } from '../shared/data';
 import { intOption } from './options';
@@ -25,7 +25,7 @@ export function registerDataPrepareCommand(data: Command): void {
       bar?.start(0, 0, { phase: 'fingerprint', quarantined: 0 });
       const result = await prepareDataset({
         config: parsed.value,
-        store: new LocalArtifactStore(opts.artifacts),
+        store: artifactStoreAt(opts.artifacts, '--artifacts'),
         useCache: opts.cache,
         onProgress: (p) => bar?.update(p.read, { phase: p.phase, quarantined: p.quarantined }),
       });

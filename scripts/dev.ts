@@ -11,7 +11,7 @@ import { checkPipelineInput, startPipeline } from '../client/start';
 import { CPU_TASK_QUEUE } from '../shared/contracts';
 import { reviewOrigins, startReviewServer, type ReviewServer } from '../review-ui/server';
 import { startServing, type RunningServer } from '../serving/start';
-import { LocalArtifactStore } from '../shared/artifacts';
+import { artifactStoreAt } from '../shared/artifacts';
 import { reviewSecret, signReviewerToken } from '../shared/review/auth';
 import { ensureReviewers, loadRegistry } from '../shared/review/reviewers';
 import { findPrometheus, startPrometheus, type RunningPrometheus } from '../shared/metrics/prometheus';
@@ -244,7 +244,7 @@ export function registerDevCommand(program: Command): void {
         console.log(`Temporal address: ${address} (artifacts in ${env.PIXEL_ARTIFACTS})`);
 
         // The reviewers' page, and a reviewer registry for a fresh stack (edit review/reviewers.json to change it).
-        const store = new LocalArtifactStore(env.PIXEL_ARTIFACTS as string);
+        const store = artifactStoreAt(env.PIXEL_ARTIFACTS as string, 'PIXEL_ARTIFACTS');
         const reviewers = await ensureReviewers(store);
         const secret = reviewSecret(home);
         reviewServer = await startReviewServer({

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
+import { artifactStoreAt, defaultArtifactRoot, type ArtifactStore } from '../shared/artifacts';
 import { ShardRefSchema, ValidationSetConfigSchema, ValidationSetManifestSchema, parseWith, type ShardRef } from '../shared/contracts';
 import { canonicalJson, hashStream, sha256Hex } from '../shared/util/hash';
 import { buildValidationSet, mergeAnnotations, readValidationSet, serializeItems } from '../shared/evaluation/validation-set';
@@ -16,7 +16,7 @@ const MAX_ANNOTATION_BYTES = 64 * 1024 * 1024;
 const ManifestShardsSchema = z.object({ shards: z.array(ShardRefSchema.partial({ records: true, bytes: true })) });
 
 /** Test shards from a stage manifest (prepare, safety or augment): the ones of the test split. */
-async function testShardsOf(store: LocalArtifactStore, manifestPath: string): Promise<ShardRef[]> {
+async function testShardsOf(store: ArtifactStore, manifestPath: string): Promise<ShardRef[]> {
   let json: unknown;
   try {
     json = JSON.parse(readInputFile(manifestPath, '--manifest'));
@@ -33,7 +33,7 @@ async function testShardsOf(store: LocalArtifactStore, manifestPath: string): Pr
 }
 
 /** A JSONL file of test-split records as one shard. */
-async function fileShard(store: LocalArtifactStore, file: string): Promise<ShardRef> {
+async function fileShard(store: ArtifactStore, file: string): Promise<ShardRef> {
   const { sha256, bytes } = await hashStream(await store.openRead(file));
   const records = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '').length;
   return { split: 'test', uri: pathToFileURL(path.resolve(file)).href, sha256, bytes, records };
@@ -70,7 +70,7 @@ export function registerEvalCommands(program: Command): void {
           crisisShare: { min: opts.crisisMin, target: opts.crisisTarget, max: opts.crisisMax },
         });
         if (!config.ok) throw new Error(config.message);
-        const store = new LocalArtifactStore(opts.artifacts);
+        const store = artifactStoreAt(opts.artifacts, '--artifacts');
         const shards = opts.manifest ? await testShardsOf(store, opts.manifest) : await Promise.all(opts.records!.map((f) => fileShard(store, f)));
         const result = await buildValidationSet(store, shards, config.value);
         const { file, records, shortfall, byScenario, bySeverity, crisisShare, candidates } = result.manifest;
@@ -92,7 +92,7 @@ export function registerEvalCommands(program: Command): void {
     .requiredOption('--annotations <file>', 'annotations, one JSON object per line')
     .option('--artifacts <dir>', 'artifact store root', defaultArtifactRoot())
     .action(async (opts: { set: string; annotations: string; artifacts: string }) => {
-      const store = new LocalArtifactStore(opts.artifacts);
+      const store = artifactStoreAt(opts.artifacts, '--artifacts');
       const { manifest, items } = await readValidationSet(store, opts.set);
       const merged = mergeAnnotations(items, readInputFile(opts.annotations, '--annotations', MAX_ANNOTATION_BYTES));
       for (const q of merged.quarantined) console.error(`${opts.annotations}:${q.line}: ${q.reason}`);

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { LocalArtifactStore, defaultArtifactRoot } from '../shared/artifacts';
+import { artifactStoreAt, defaultArtifactRoot } from '../shared/artifacts';
 import { GenerateArtifactsInputSchema, LoraSpecSchema, SamplingConfigSchema, TrainConfigSchema, parseWith } from '../shared/contracts';
 import { generateTrainingArtifacts } from '../shared/training/artifacts/generate';
 import { importGguf } from '../shared/training/gguf/import';
@@ -91,7 +91,7 @@ export function registerModelCommands(program: Command): void {
         seq: opts.seq,
       });
       if (!parsed.ok) throw new Error(parsed.message);
-      const result = await generateTrainingArtifacts(new LocalArtifactStore(opts.artifacts), parsed.value, (what) =>
+      const result = await generateTrainingArtifacts(artifactStoreAt(opts.artifacts, '--artifacts'), parsed.value, (what) =>
         console.error(`generating ${what} ...`),
       );
       console.log(JSON.stringify(result, null, 2));

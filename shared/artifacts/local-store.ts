@@ -8,6 +8,7 @@ import type { FileRef } from '../contracts';
 import {
   ArtifactNotFoundError,
   ArtifactUnreadableError,
+  assertArtifactKey,
   type ArtifactStore,
   type ArtifactWorkspace,
   type ArtifactWriter,
@@ -15,12 +16,6 @@ import {
 } from './store';
 
 const FLUSH_BYTES = 1 << 20;
-
-function assertKey(key: string): void {
-  if (key.length === 0 || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '')) {
-    throw new Error(`invalid artifact key "${key}": use a relative path without '..' or empty segments`);
-  }
-}
 
 /**
  * An {@link ArtifactStore} on the local filesystem, under one root folder. URIs are `file://`
@@ -37,7 +32,7 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   uriFor(key: string): string {
-    assertKey(key);
+    assertArtifactKey(key);
     return pathToFileURL(path.join(this.root, key)).href;
   }
 
@@ -106,7 +101,7 @@ export class LocalArtifactStore implements ArtifactStore {
   }
 
   async removePrefix(prefix: string): Promise<void> {
-    assertKey(prefix);
+    assertArtifactKey(prefix);
     await fs.rm(path.join(this.root, prefix), { recursive: true, force: true });
   }
 

@@ -25,6 +25,13 @@ export class ArtifactUnreadableError extends Error {
   }
 }
 
+/** Throws unless `key` is a relative `/`-separated path without `..` or empty segments. */
+export function assertArtifactKey(key: string): void {
+  if (key.length === 0 || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '')) {
+    throw new Error(`invalid artifact key "${key}": use a relative path without '..' or empty segments`);
+  }
+}
+
 /** A file being written into the store; it becomes visible only when {@link close} resolves. */
 export interface ArtifactWriter {
   readonly uri: string;
@@ -37,7 +44,23 @@ export interface ArtifactWriter {
 }
 
 /** Where a store keeps its artifacts, as plain data: enough for a worker thread to open the same store. */
-export const StoreLocationSchema = z.discriminatedUnion('kind', [z.object({ kind: z.literal('local'), root: z.string().min(1) }).strict()]);
+export const StoreLocationSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('local'), root: z.string().min(1) }).strict(),
+  z
+    .object({
+      kind: z.literal('s3'),
+      bucket: z.string().min(1),
+      /** Keys live under this (no leading or trailing `/`; empty for the bucket's root). */
+      prefix: z.string(),
+      /** The local read-through cache (and workspaces) of this process. */
+      cacheDir: z.string().min(1),
+      /** The server's URL when it is not AWS's (credentials always come from the AWS environment). */
+      endpoint: z.string().optional(),
+      region: z.string().optional(),
+      forcePathStyle: z.boolean().optional(),
+    })
+    .strict(),
+]);
 export type StoreLocation = z.infer<typeof StoreLocationSchema>;
 
 /** A local folder whose files become artifacts of the store under one key. */

@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import type { ArtifactStore } from '../artifacts';
@@ -23,6 +21,7 @@ import { ModelRegistry } from '../model-registry/model-registry';
 import type { DetectionEngine } from '../safety/engine';
 import { sharedPersonTagger, withTaggedPersons, type PersonTagger } from '../safety/pii/rampart';
 import { lossChartSvg } from '../training/loss-chart';
+import { modelFolderSha } from '../training/model/folder';
 import { canonicalJson, sha256Hex } from '../util/hash';
 import { collectJsonl } from '../util/jsonl';
 import { runGenerationInThread } from './generation/run-generation';
@@ -41,18 +40,6 @@ export class EvaluationInputError extends Error {
     super(message);
     this.name = 'EvaluationInputError';
   }
-}
-
-/** sha256 over a model folder's config and weight files (names and bytes): what identifies the model. */
-export async function modelFolderSha(dir: string): Promise<string> {
-  const hash = createHash('sha256');
-  const files = (await readdir(dir)).filter((f) => f === 'config.json' || f.endsWith('.safetensors')).sort();
-  if (!files.includes('config.json')) throw new EvaluationInputError(`${dir} is not a model folder (config.json missing)`);
-  for (const f of files) {
-    hash.update(`${f}\0`);
-    for await (const chunk of createReadStream(path.join(dir, f))) hash.update(chunk as Buffer);
-  }
-  return hash.digest('hex');
 }
 
 /** The local folder of a model named by URI or path; it must hold a `config.json`. */

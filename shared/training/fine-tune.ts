@@ -1,4 +1,3 @@
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { ArtifactStore } from '../artifacts';
 import { TrainHeartbeatSchema, type TrainConfig, type TrainHeartbeat, type TrainModelResult } from '../contracts/fine-tune';
@@ -7,7 +6,7 @@ import { ArtifactManifestSchema, type ArtifactManifest } from './artifacts/train
 import { exportFineTuned } from './export';
 import { artifactSpecOf } from './fine-tune-spec';
 import { lossChartSvg } from './loss-chart';
-import { BaseModelError, resolveBaseModel } from './model/base-model';
+import { BaseModelError, resolveBaseModel, sharedBaseModelUri } from './model/base-model';
 import { fineTuneMemoryDecision, readModelConfig } from './model/memory-plan';
 import { runTrainingInThread, TrainingError, type TrainDone } from './run-training';
 import { trainingKeyOf } from './training-key';
@@ -222,6 +221,8 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
     modelUri = await out.publish();
   }
   const published = (p?: string) => (p ? checkpoints.publish(p) : Promise.resolve(undefined));
+  // Evaluation compares with the base model, maybe on another worker: it must be readable there.
+  const baseModelUri = await sharedBaseModelUri(store, modelDir, () => o.onProgress({ ...beat, phase: 'export' }));
   const bestCheckpointUri = await published(done.bestCheckpoint);
   // Resumed at its own pause point, a segment wrote no checkpoint: the one it resumed from is where it is.
   const lastCheckpointUri = (await published(done.lastCheckpoint)) ?? (done.step > 0 ? resumeUri : undefined);
@@ -239,7 +240,7 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
     lossCurveUri: curve.uri,
     lossChartUri: chart.uri,
     ...(modelUri ? { modelUri } : {}),
-    baseModelUri: pathToFileURL(modelDir).href,
+    baseModelUri,
     artifactsManifestUri: artifacts.manifestUri,
     trainingKey: trainingKeyOf(manifestText, artifacts.key, config),
     resumedFromStep: resumeFrom && firstStep !== undefined ? firstStep - 1 : 0,

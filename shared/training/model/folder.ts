@@ -1,4 +1,6 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { materialize, type LazyTensor, type Tensor } from '../graph/ir';
 import { openSafetensorsFolder, readTensorBytes, toFloat32, writeSafetensors, type SafetensorsDType } from '../safetensors';
@@ -124,4 +126,16 @@ export async function openModelFolder(dir: string): Promise<OpenedModelFolder> {
 export async function loadModelFolder(dir: string): Promise<{ config: LlamaConfigInput; dims: ModelDims; weights: Map<string, Tensor> }> {
   const { config, dims, weights } = await openModelFolder(dir);
   return { config, dims, weights: new Map([...weights].map(([name, t]) => [name, materialize(t)])) };
+}
+
+/** sha256 over a model folder's config and weight files (names and bytes): what identifies the model. */
+export async function modelFolderSha(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const files = (await readdir(dir)).filter((f) => f === 'config.json' || f.endsWith('.safetensors')).sort();
+  if (!files.includes('config.json')) throw new ModelFolderError(dir, 'config.json is missing');
+  for (const f of files) {
+    hash.update(`${f}\0`);
+    for await (const chunk of createReadStream(path.join(dir, f))) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
 }
