@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTE_KEYS } from '../shared/contracts';
 
 const exec = promisify(execFile);
@@ -20,7 +21,19 @@ describe('docker-compose files', () => {
   it('declares the whole stack', async () => {
     const services = (await compose('-f', 'docker-compose.yml', 'config', '--services')).split('\n').filter(Boolean).sort();
     expect(services).toEqual(
-      ['cpu-worker', 'gpu-worker', 'grafana', 'postgresql', 'prometheus', 'review-ui', 'serve', 'temporal', 'temporal-setup', 'temporal-ui'].sort(),
+      [
+        'cpu-worker',
+        'gpu-worker',
+        'grafana',
+        'postgresql',
+        'prometheus',
+        'review-ui',
+        's3',
+        'serve',
+        'temporal',
+        'temporal-setup',
+        'temporal-ui',
+      ].sort(),
     );
   });
 
@@ -29,6 +42,27 @@ describe('docker-compose files', () => {
     expect(config).toMatch(/PIXEL_SERVE_API_KEYS/);
     expect(config).not.toMatch(/--no-auth/);
     expect(readFileSync(path.join(ROOT, 'deploy', 'monitoring', 'prometheus.yml'), 'utf8')).toMatch(/targets: \['serve:8300'\]/);
+  });
+
+  it('keeps every artifact in the S3 store: each Pixel service has the bucket, the endpoint and the keys, and no shared volume', async () => {
+    const { stdout } = await exec('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
+      cwd: ROOT,
+      env: { ...process.env, COMPOSE_PROJECT_NAME: 'pixel-ci', PIXEL_S3_SECRET_KEY: 'from-the-env' },
+    });
+    const config = parse(stdout) as { services: Record<string, { environment?: Record<string, string>; volumes?: unknown[]; command?: string[] }> };
+    for (const name of ['cpu-worker', 'gpu-worker', 'review-ui', 'serve']) {
+      const env = config.services[name]?.environment ?? {};
+      expect({ name, ...env }).toMatchObject({
+        name,
+        PIXEL_ARTIFACTS: 's3://pixel/artifacts',
+        AWS_ENDPOINT_URL_S3: 'http://s3:8333',
+        AWS_SECRET_ACCESS_KEY: 'from-the-env',
+        PIXEL_S3_FORCE_PATH_STYLE: 'true',
+      });
+      expect(config.services[name]?.volumes ?? []).toEqual([]);
+    }
+    expect(config.services.s3?.environment?.AWS_SECRET_ACCESS_KEY).toBe('from-the-env');
+    expect(config.services.s3?.command).toContain('-bucket=pixel');
   });
 
   it('registers every search attribute the code uses', async () => {

@@ -157,6 +157,51 @@ describe('Helm chart (deploy/helm/pixel)', () => {
     }
   });
 
+  it('puts every pod on the S3 bucket with its own cache (production), or on the shared claim (default); refuses a store that is neither', async () => {
+    const pods = (objects: K8sObject[]) => objects.filter((o) => o.kind === 'Deployment');
+    const { objects } = await render(production);
+    expect(
+      pods(objects)
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(['pixel-cpu-worker', 'pixel-gpu-worker', 'pixel-review', 'pixel-serving']);
+    for (const pod of pods(objects)) {
+      const env = container(pod).env;
+      const value = (name: string) => env.find((e) => e.name === name);
+      expect({ pod: pod.metadata.name, artifacts: value('PIXEL_ARTIFACTS')?.value, cache: value('PIXEL_ARTIFACTS_CACHE')?.value }).toEqual({
+        pod: pod.metadata.name,
+        artifacts: 's3://pixel-prod-artifacts/pixel',
+        cache: '/cache',
+      });
+      expect(value('AWS_SECRET_ACCESS_KEY')?.valueFrom?.secretKeyRef).toEqual({ name: 'pixel-s3', key: 'AWS_SECRET_ACCESS_KEY' });
+      expect(pod.spec.template.spec.volumes).toContainEqual({ name: 'cache', emptyDir: { sizeLimit: '200Gi' } });
+      expect(JSON.stringify(pod.spec.template.spec.volumes)).not.toMatch(/persistentVolumeClaim/);
+    }
+    const local = pods((await render()).objects);
+    for (const pod of local)
+      expect(pod.spec.template.spec.volumes).toContainEqual({ name: 'artifacts', persistentVolumeClaim: { claimName: 'pixel-artifacts' } });
+    // A server other than AWS's: its endpoint and path-style addressing reach the pods.
+    const { stdout } = await run(HELM, [
+      'template',
+      'pixel',
+      CHART,
+      '--set',
+      'artifacts.s3.uri=s3://pixel/artifacts',
+      '--set',
+      'artifacts.s3.endpoint=http://seaweedfs.storage.svc:8333',
+      '--set',
+      'artifacts.s3.forcePathStyle=true',
+    ]);
+    expect(stdout).toMatch(/- name: AWS_ENDPOINT_URL_S3\n\s+value: "http:\/\/seaweedfs.storage.svc:8333"/);
+    expect(stdout).toMatch(/- name: PIXEL_S3_FORCE_PATH_STYLE\n\s+value: "true"/);
+    await expect(run(HELM, ['template', 'pixel', CHART, '--set', 'artifacts.s3.uri=https://bucket.example.com/x'])).rejects.toThrow(
+      /artifacts.s3.uri must be an s3:\/\/ URI/,
+    );
+    await expect(run(HELM, ['template', 'pixel', CHART, '--set', 'artifacts.existingClaim='])).rejects.toThrow(
+      /artifacts needs s3.uri \(s3:\/\/bucket\/prefix\) or existingClaim/,
+    );
+  });
+
   it('refuses a review page without a signing secret, naming the setting', async () => {
     await expect(run(HELM, ['template', 'pixel', CHART, '--set', 'review.existingSecret='])).rejects.toThrow(
       /review.enabled needs review.existingSecret \(a Secret with key review-secret\) or review.secret/,
