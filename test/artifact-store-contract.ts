@@ -144,6 +144,25 @@ export function artifactStoreContract(make: () => Promise<StoreUnderTest>): void
     }
   });
 
+  it('shares a folder of this machine so that another worker reads the same files', async () => {
+    const local = tempDir();
+    try {
+      mkdirSync(path.join(local.dir, 'onnx'));
+      writeFileSync(path.join(local.dir, 'config.json'), '{"base":true}');
+      writeFileSync(path.join(local.dir, 'onnx', 'model.onnx'), 'weights');
+      const keyOf = async () => 'models/base/0123abcd';
+      const uri = await store.shareFolder(local.dir, keyOf);
+      const seen = await s.other().localPath(uri, { folder: true });
+      expect(readFileSync(path.join(seen, 'config.json'), 'utf8')).toBe('{"base":true}');
+      expect(readFileSync(path.join(seen, 'onnx', 'model.onnx'), 'utf8')).toBe('weights');
+      // Shared once: the same folder gives the same URI again.
+      expect(await store.shareFolder(local.dir, keyOf)).toBe(uri);
+      await expect(store.shareFolder(path.join(local.dir, 'missing'), async () => 'models/base/none')).rejects.toThrow();
+    } finally {
+      local.cleanup();
+    }
+  });
+
   it('describes its location so another thread opens the same store', async () => {
     const ref = await store.writeText('shared/a.txt', 'same');
     const other = openArtifactStore(store.location());

@@ -128,6 +128,14 @@ export class LocalArtifactStore implements ArtifactStore {
     };
   }
 
+  async shareFolder(dir: string): Promise<string> {
+    const st = await fs.stat(dir).catch((err: unknown) => {
+      throw translate(dir, err);
+    });
+    if (!st.isDirectory()) throw new ArtifactUnreadableError(dir, 'it is not a folder');
+    return pathToFileURL(path.resolve(dir)).href;
+  }
+
   location(): StoreLocation {
     return { kind: 'local', root: this.root };
   }

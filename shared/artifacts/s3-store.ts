@@ -23,6 +23,7 @@ import { LocalArtifactStore } from './local-store';
 import {
   ArtifactNotFoundError,
   ArtifactUnreadableError,
+  SHARED_MARKER,
   assertArtifactKey,
   type ArtifactStore,
   type ArtifactWorkspace,
@@ -427,16 +428,33 @@ export class S3ArtifactStore implements ArtifactStore {
     const st = await fs.stat(file);
     const meta = await this.readMeta(key);
     if (meta && meta.bytes === st.size && meta.mtimeMs === st.mtimeMs) return; // published as it is
-    const writer = new S3Writer(`s3://${this.bucket}/${key}`, this.client, this.bucket, key);
+    await this.upload(file, key);
+    const { etag } = await this.head(`s3://${this.bucket}/${key}`, key);
+    await writeAtomically(this.metaPath(key), JSON.stringify({ etag, bytes: st.size, mtimeMs: st.mtimeMs } satisfies CacheMeta));
+  }
+
+  /** Streams a local file to an object. */
+  private async upload(file: string, objectKey: string): Promise<FileRef> {
+    const writer = new S3Writer(`s3://${this.bucket}/${objectKey}`, this.client, this.bucket, objectKey);
     try {
       for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) await writer.write(chunk as Buffer);
-      await writer.close();
+      return await writer.close();
     } catch (err) {
       await writer.abort();
       throw err;
     }
-    const { etag } = await this.head(`s3://${this.bucket}/${key}`, key);
-    await writeAtomically(this.metaPath(key), JSON.stringify({ etag, bytes: st.size, mtimeMs: st.mtimeMs } satisfies CacheMeta));
+  }
+
+  /** Copies the folder's files under the key once; `SHARED_MARKER`, written last, says the copy is whole. */
+  async shareFolder(dir: string, keyOf: () => Promise<string>): Promise<string> {
+    const key = await keyOf();
+    const objectKey = this.objectKey(key);
+    const uri = this.uriFor(key);
+    if (await this.exists(this.uriFor(`${key}/${SHARED_MARKER}`))) return uri;
+    const files: Record<string, FileRef> = {};
+    for (const rel of await filesUnder(dir)) files[rel] = await this.upload(path.join(dir, rel), `${objectKey}/${rel}`);
+    await this.writeText(`${key}/${SHARED_MARKER}`, `${JSON.stringify({ kind: 'pixel.shared-folder', files }, null, 2)}\n`);
+    return uri;
   }
 
   async workspace(key: string): Promise<ArtifactWorkspace> {

@@ -25,6 +25,9 @@ export class ArtifactUnreadableError extends Error {
   }
 }
 
+/** The file a shared folder's copy ends with ({@link ArtifactStore.shareFolder}): its files, sizes and hashes. */
+export const SHARED_MARKER = '.pixel-shared.json';
+
 /** Throws unless `key` is a relative `/`-separated path without `..` or empty segments. */
 export function assertArtifactKey(key: string): void {
   if (key.length === 0 || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '')) {
@@ -109,6 +112,13 @@ export interface ArtifactStore {
    * own place and publishing only names its URI.
    */
   workspace(key: string): Promise<ArtifactWorkspace>;
+  /**
+   * A URI for a folder on this machine that stages on other workers must read too (the base
+   * model a worker installed). A local store shares its disk with every worker and names the
+   * folder where it is; a remote store copies the files once under the key `keyOf()` gives (a
+   * content hash), with {@link SHARED_MARKER} written last.
+   */
+  shareFolder(dir: string, keyOf: () => Promise<string>): Promise<string>;
   /** Where this store is, so a worker thread can open it too ({@link openArtifactStore}). */
   location(): StoreLocation;
 }

@@ -222,7 +222,8 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
   }
   const published = (p?: string) => (p ? checkpoints.publish(p) : Promise.resolve(undefined));
   // Evaluation compares with the base model, maybe on another worker: it must be readable there.
-  const baseModelUri = await sharedBaseModelUri(store, modelDir, () => o.onProgress({ ...beat, phase: 'export' }));
+  o.onProgress({ ...beat, phase: 'export' });
+  const baseModelUri = await sharedBaseModelUri(store, modelDir);
   const bestCheckpointUri = await published(done.bestCheckpoint);
   // Resumed at its own pause point, a segment wrote no checkpoint: the one it resumed from is where it is.
   const lastCheckpointUri = (await published(done.lastCheckpoint)) ?? (done.step > 0 ? resumeUri : undefined);

@@ -1,10 +1,8 @@
-import { createReadStream, existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { ArtifactStore } from '../../artifacts';
-import type { FileRef } from '../../contracts';
 import { importGguf } from '../gguf/import';
 import { createDefaultModel } from './default-model';
 import { modelFolderSha } from './folder';
@@ -81,32 +79,9 @@ export async function resolveBaseModel(model: string | undefined): Promise<strin
 
 /**
  * The base model's URI for stages that run after training, on any worker (the baseline
- * evaluation). With a local store it is the folder itself. With a remote store the folder is on
- * this worker's disk only, so it is copied into the store once, under its content hash (config
- * and weights): `models/base/<hash>/`, with `pixel-base-model.json` written last to mark the copy
- * complete.
+ * evaluation): the folder is on this worker's disk, so the store shares it (a remote store
+ * copies it once, under `models/base/<hash of config and weights>`).
  */
-export async function sharedBaseModelUri(store: ArtifactStore, modelDir: string, onFile?: (name: string) => void): Promise<string> {
-  if (store.location().kind === 'local') return pathToFileURL(modelDir).href;
-  const sha = await modelFolderSha(modelDir);
-  const key = `models/base/${sha.slice(0, 32)}`;
-  if (await store.exists(store.uriFor(`${key}/pixel-base-model.json`))) return store.uriFor(key);
-  const names = (await readdir(modelDir, { withFileTypes: true }))
-    .filter((e) => e.isFile())
-    .map((e) => e.name)
-    .sort();
-  const files: Record<string, FileRef> = {};
-  for (const name of names) {
-    onFile?.(name);
-    const writer = store.openWrite(`${key}/${name}`);
-    try {
-      for await (const chunk of createReadStream(path.join(modelDir, name), { highWaterMark: 1 << 22 })) await writer.write(chunk as Buffer);
-      files[name] = await writer.close();
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
-  }
-  await store.writeText(`${key}/pixel-base-model.json`, `${JSON.stringify({ kind: 'pixel.base-model', sha, files }, null, 2)}\n`);
-  return store.uriFor(key);
+export function sharedBaseModelUri(store: ArtifactStore, modelDir: string): Promise<string> {
+  return store.shareFolder(modelDir, async () => `models/base/${(await modelFolderSha(modelDir)).slice(0, 32)}`);
 }
