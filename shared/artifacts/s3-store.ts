@@ -499,6 +499,7 @@ class S3Writer implements ArtifactWriter {
   private done = false;
   private uploadId: string | undefined;
   private readonly parts: { PartNumber: number; ETag: string }[] = [];
+  private partsStarted = 0;
   private readonly sending = new Set<Promise<void>>();
   private failure: Error | undefined;
 
@@ -539,7 +540,7 @@ class S3Writer implements ArtifactWriter {
     } catch (err) {
       throw (this.failure = translate(this.uri, err));
     }
-    const PartNumber = this.parts.length + this.sending.size + 1;
+    const PartNumber = ++this.partsStarted;
     const sent: Promise<void> = this.client
       .send(
         new UploadPartCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.uploadId, PartNumber, Body: body, ContentLength: body.length }),
@@ -563,7 +564,7 @@ class S3Writer implements ArtifactWriter {
       if (this.uploadId === undefined) {
         await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: rest, ContentLength: rest.length }));
       } else {
-        if (rest.length > 0 || this.parts.length + this.sending.size === 0) await this.sendPart(rest);
+        if (rest.length > 0) await this.sendPart(rest);
         await Promise.all(this.sending);
         if (this.failure) throw this.failure;
         const Parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
