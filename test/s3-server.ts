@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { stopChild } from '../shared/util/child';
 import { freePort } from './helpers';
 
 /**
@@ -83,7 +84,6 @@ export async function startS3Server(o: { binary: string; dir: string; readyTimeo
   );
   let log = '';
   child.stderr.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = `http://127.0.0.1:${ports.s3}`;
   const env = {
     AWS_ENDPOINT_URL_S3: endpoint,
@@ -101,14 +101,7 @@ export async function startS3Server(o: { binary: string; dir: string; readyTimeo
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
+  const stop = () => stopChild(child);
   // Ready when a bucket can be created: the gateway answers, the filer and a volume are up.
   const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
   const probe = client();

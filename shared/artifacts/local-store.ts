@@ -9,6 +9,8 @@ import {
   ArtifactNotFoundError,
   ArtifactUnreadableError,
   assertArtifactKey,
+  joinChunks,
+  writeWhole,
   type ArtifactStore,
   type ArtifactWorkspace,
   type ArtifactWriter,
@@ -84,15 +86,8 @@ export class LocalArtifactStore implements ArtifactStore {
     return fs.readFile(this.pathOf(uri), 'utf8');
   }
 
-  async writeText(key: string, text: string): Promise<FileRef> {
-    const writer = this.openWrite(key);
-    try {
-      await writer.write(text);
-      return await writer.close();
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
+  writeText(key: string, text: string): Promise<FileRef> {
+    return writeWhole(this.openWrite(key), text);
   }
 
   openWrite(key: string): ArtifactWriter {
@@ -191,9 +186,7 @@ class LocalWriter implements ArtifactWriter {
     const stream = await this.open();
     if (this.failure) throw this.failure;
     if (this.pending.length === 0) return;
-    const chunk = this.pending.every((p) => typeof p === 'string')
-      ? Buffer.from(this.pending.join(''), 'utf8')
-      : Buffer.concat(this.pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
+    const chunk = joinChunks(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
     this.hash.update(chunk);

@@ -25,6 +25,8 @@ import {
   ArtifactUnreadableError,
   SHARED_MARKER,
   assertArtifactKey,
+  joinChunks,
+  writeWhole,
   type ArtifactStore,
   type ArtifactWorkspace,
   type ArtifactWriter,
@@ -325,15 +327,8 @@ export class S3ArtifactStore implements ArtifactStore {
     return Buffer.concat(chunks).toString('utf8');
   }
 
-  async writeText(key: string, text: string): Promise<FileRef> {
-    const writer = this.openWrite(key);
-    try {
-      await writer.write(text);
-      return await writer.close();
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
+  writeText(key: string, text: string): Promise<FileRef> {
+    return writeWhole(this.openWrite(key), text);
   }
 
   openWrite(key: string): ArtifactWriter {
@@ -520,9 +515,7 @@ class S3Writer implements ArtifactWriter {
 
   /** What was written since the last part, as one buffer, hashed. */
   private take(): Buffer {
-    const chunk = this.pending.every((p) => typeof p === 'string')
-      ? Buffer.from(this.pending.join(''), 'utf8')
-      : Buffer.concat(this.pending.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
+    const chunk = joinChunks(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
     this.hash.update(chunk);

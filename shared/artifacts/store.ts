@@ -46,6 +46,24 @@ export interface ArtifactWriter {
   abort(): Promise<void>;
 }
 
+/** Writes a whole text through a writer: closed when written, aborted (nothing left behind) when not. */
+export async function writeWhole(writer: ArtifactWriter, text: string): Promise<FileRef> {
+  try {
+    await writer.write(text);
+    return await writer.close();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+}
+
+/** Pieces written to a writer, as one buffer (text as UTF-8). */
+export function joinChunks(pieces: readonly (string | Buffer)[]): Buffer {
+  return pieces.every((p) => typeof p === 'string')
+    ? Buffer.from(pieces.join(''), 'utf8')
+    : Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));
+}
+
 /** Where a store keeps its artifacts, as plain data: enough for a worker thread to open the same store. */
 export const StoreLocationSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('local'), root: z.string().min(1) }).strict(),

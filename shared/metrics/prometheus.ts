@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { stopChild } from '../util/child';
 
 /** Where Pixel's Prometheus alert rules, their tests and the Grafana dashboards live. */
 export const MONITORING_DIR = path.resolve(__dirname, '..', '..', 'deploy', 'monitoring');
@@ -90,14 +91,8 @@ export async function startPrometheus(o: {
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   const url = `http://127.0.0.1:${o.port}`;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChild(child);
     log.end();
   };
   const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
