@@ -4,10 +4,10 @@ import { LocalArtifactStore } from './local-store';
 import { S3ArtifactStore } from './s3-store';
 import type { ArtifactStore, StoreLocation } from './store';
 
-/** `PIXEL_ARTIFACTS` (a folder, or an `s3://` URI as it is), else `.pixel/artifacts` under the working directory. */
+/** `PIXEL_ARTIFACTS` (a folder, or a URI such as `s3://bucket/prefix` as it is), else `.pixel/artifacts` under the working directory. */
 export function defaultArtifactRoot(): string {
   const root = process.env.PIXEL_ARTIFACTS;
-  if (root?.startsWith('s3://')) return root;
+  if (root && /^[a-z][a-z0-9+.-]*:\/\//i.test(root)) return root;
   return path.resolve(root ?? path.join('.pixel', 'artifacts'));
 }
 
@@ -22,7 +22,7 @@ export function defaultArtifactCache(): string {
  * local folder (a path or `file://` URI; `.pixel/artifacts` by default).
  */
 export function artifactStoreFromEnv(): ArtifactStore {
-  return artifactStoreAt(process.env.PIXEL_ARTIFACTS ?? defaultArtifactRoot(), 'PIXEL_ARTIFACTS');
+  return artifactStoreAt(defaultArtifactRoot(), 'PIXEL_ARTIFACTS');
 }
 
 /** The store at a root a command was given (`--artifacts`): `s3://bucket/prefix`, a `file://` URI or a folder. */

@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { artifactStoreContract } from '../../test/artifact-store-contract';
@@ -152,6 +152,29 @@ describe('S3ArtifactStore against SeaweedFS', () => {
     await reader.localPath(writer.uriFor('model'), { folder: true });
     expect(readFileSync(config, 'utf8')).toBe('{"v":2}');
     expect(() => statSync(path.join(dir, 'old.bin'))).toThrow();
+  });
+
+  it('copies a shared folder once, announcing each file as it copies it', async () => {
+    const store = storeAt('share');
+    const dir = path.join(t.dir, 'base-model');
+    mkdirSync(path.join(dir, 'onnx'), { recursive: true });
+    writeFileSync(path.join(dir, 'config.json'), '{}');
+    writeFileSync(path.join(dir, 'onnx', 'model.onnx'), 'g');
+    const copied: string[] = [];
+    const uri = await store.shareFolder(
+      dir,
+      async () => 'models/base/abc',
+      (name) => copied.push(name),
+    );
+    expect(copied).toEqual(['config.json', 'onnx/model.onnx']);
+    expect(
+      await store.shareFolder(
+        dir,
+        async () => 'models/base/abc',
+        (name) => copied.push(name),
+      ),
+    ).toBe(uri);
+    expect(copied).toHaveLength(2);
   });
 
   it('reads the worker’s own files by path, and no other bucket or scheme', async () => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -19,6 +19,8 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { FileRef } from '../contracts';
+import { mapInOrder } from '../util/pool';
+import { replaceFile } from '../util/files';
 import { LocalArtifactStore } from './local-store';
 import {
   ArtifactNotFoundError,
@@ -129,12 +131,15 @@ function translate(uri: string, err: unknown): Error {
 
 const isMissing = (err: unknown) => err instanceof ArtifactNotFoundError;
 
-/** Writes a small file through a temporary sibling, so a reader never sees half of it. */
-async function writeAtomically(file: string, data: string): Promise<void> {
+/**
+ * Writes a cache file through a temporary sibling ({@link replaceFile}), so another process using
+ * the same cache never opens half of it; owner-only, as artifacts hold raw text.
+ */
+async function writeCacheFile(file: string, data: Readable | string): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await fs.writeFile(tmp, data, { mode: 0o600 });
-  await fs.rename(tmp, file);
+  await replaceFile(file, 'the artifact cache file', (target) =>
+    pipeline(typeof data === 'string' ? [data] : data, createWriteStream(target.path, { flags: target.flags, mode: 0o600 })),
+  );
 }
 
 /** Every file under a folder, as paths relative to it (`/`-separated). */
@@ -144,21 +149,12 @@ async function filesUnder(dir: string): Promise<string[]> {
     for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
       const child = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDirectory()) await walk(child);
+      // Skipping a fetch still being written (replaceFile's temporary names).
       else if (e.isFile() && !/\.tmp-\d+-[0-9a-f]{8}$/.test(e.name)) out.push(child);
     }
   };
   await walk('');
   return out.sort();
-}
-
-/** Runs `work` on every item, at most `limit` at once. */
-async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
 }
 
 /**
@@ -200,7 +196,11 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   uriFor(key: string): string {
-    return `s3://${this.bucket}/${this.objectKey(key)}`;
+    return this.objectUri(this.objectKey(key));
+  }
+
+  private objectUri(objectKey: string): string {
+    return `s3://${this.bucket}/${objectKey}`;
   }
 
   /** The object key of an `s3://` URI in this store's bucket, or null for a local path or `file://` URI. */
@@ -334,12 +334,12 @@ export class S3ArtifactStore implements ArtifactStore {
   openWrite(key: string): ArtifactWriter {
     const objectKey = this.objectKey(key);
     // A cached copy of an object this replaces is refetched: the cache compares ETags on every localPath.
-    return new S3Writer(this.uriFor(key), this.client, this.bucket, objectKey);
+    return new S3Writer(this.client, this.bucket, objectKey);
   }
 
   async removePrefix(prefix: string): Promise<void> {
     const key = this.objectKey(prefix);
-    const uri = `s3://${this.bucket}/${key}`;
+    const uri = this.objectUri(key);
     const keys = (await this.listUnder(uri, key)).map((o) => o.key);
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -361,8 +361,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   /**
    * The cached copy of one object, fetched when the cache has none or an older one (its ETag or
-   * size differs). Concurrent requests for one file share a fetch; the copy is written under a
-   * temporary name and renamed, so another process using the same cache never opens half of it.
+   * size differs). Concurrent requests for one file share a fetch.
    */
   private fetch(uri: string, key: string, known?: { etag: string; bytes: number }): Promise<string> {
     const file = this.cachePath(key);
@@ -376,16 +375,8 @@ export class S3ArtifactStore implements ArtifactStore {
         if (st?.isFile() && st.size === want.bytes) return file;
       }
       const { body, etag, bytes } = await this.getObject(uri, key);
-      await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-      try {
-        await pipeline(body, createWriteStream(tmp, { mode: 0o600 }));
-        await fs.rename(tmp, file);
-      } catch (err) {
-        await fs.rm(tmp, { force: true });
-        throw err;
-      }
-      await writeAtomically(this.metaPath(key), JSON.stringify({ etag, bytes } satisfies CacheMeta));
+      await writeCacheFile(file, body);
+      await writeCacheFile(this.metaPath(key), JSON.stringify({ etag, bytes } satisfies CacheMeta));
       return file;
     })();
     this.fetching.set(file, work);
@@ -404,7 +395,7 @@ export class S3ArtifactStore implements ArtifactStore {
       throw new ArtifactUnreadableError(uri, 'it is not a folder');
     }
     const dir = this.cachePath(key);
-    await eachLimited(objects, FETCHES, async (o) => void (await this.fetch(`s3://${this.bucket}/${o.key}`, o.key, o)));
+    await mapInOrder(objects, FETCHES, (o) => this.fetch(this.objectUri(o.key), o.key, o));
     // A cached file whose object is gone (its key was removed or rewritten without it) leaves the
     // folder; files never published (a workspace's work in progress) have no meta and stay.
     const listed = new Set(objects.map((o) => o.key));
@@ -423,17 +414,17 @@ export class S3ArtifactStore implements ArtifactStore {
     const st = await fs.stat(file);
     const meta = await this.readMeta(key);
     if (meta && meta.bytes === st.size && meta.mtimeMs === st.mtimeMs) return; // published as it is
-    await this.upload(file, key);
-    const { etag } = await this.head(`s3://${this.bucket}/${key}`, key);
-    await writeAtomically(this.metaPath(key), JSON.stringify({ etag, bytes: st.size, mtimeMs: st.mtimeMs } satisfies CacheMeta));
+    const { etag } = await this.upload(file, key);
+    await writeCacheFile(this.metaPath(key), JSON.stringify({ etag, bytes: st.size, mtimeMs: st.mtimeMs } satisfies CacheMeta));
   }
 
-  /** Streams a local file to an object. */
-  private async upload(file: string, objectKey: string): Promise<FileRef> {
-    const writer = new S3Writer(`s3://${this.bucket}/${objectKey}`, this.client, this.bucket, objectKey);
+  /** Streams a local file to an object; its reference and the object's ETag. */
+  private async upload(file: string, objectKey: string): Promise<{ ref: FileRef; etag: string }> {
+    const writer = new S3Writer(this.client, this.bucket, objectKey);
     try {
       for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) await writer.write(chunk as Buffer);
-      return await writer.close();
+      const ref = await writer.close();
+      return { ref, etag: writer.etag };
     } catch (err) {
       await writer.abort();
       throw err;
@@ -441,13 +432,16 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   /** Copies the folder's files under the key once; `SHARED_MARKER`, written last, says the copy is whole. */
-  async shareFolder(dir: string, keyOf: () => Promise<string>): Promise<string> {
+  async shareFolder(dir: string, keyOf: () => Promise<string>, onFile?: (name: string) => void): Promise<string> {
     const key = await keyOf();
     const objectKey = this.objectKey(key);
     const uri = this.uriFor(key);
     if (await this.exists(this.uriFor(`${key}/${SHARED_MARKER}`))) return uri;
     const files: Record<string, FileRef> = {};
-    for (const rel of await filesUnder(dir)) files[rel] = await this.upload(path.join(dir, rel), `${objectKey}/${rel}`);
+    for (const rel of await filesUnder(dir)) {
+      onFile?.(rel);
+      files[rel] = (await this.upload(path.join(dir, rel), `${objectKey}/${rel}`)).ref;
+    }
     await this.writeText(`${key}/${SHARED_MARKER}`, `${JSON.stringify({ kind: 'pixel.shared-folder', files }, null, 2)}\n`);
     return uri;
   }
@@ -469,7 +463,7 @@ export class S3ArtifactStore implements ArtifactStore {
         if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${file} is not inside the workspace ${dir}`);
         const child = `${objectKey}/${rel.split(path.sep).join('/')}`;
         await this.publishFile(path.resolve(file), child);
-        return `s3://${this.bucket}/${child}`;
+        return this.objectUri(child);
       },
     };
   }
@@ -497,13 +491,17 @@ class S3Writer implements ArtifactWriter {
   private partsStarted = 0;
   private readonly sending = new Set<Promise<void>>();
   private failure: Error | undefined;
+  readonly uri: string;
+  /** The object's ETag once {@link close} resolves. */
+  etag = '';
 
   constructor(
-    readonly uri: string,
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly key: string,
-  ) {}
+  ) {
+    this.uri = `s3://${bucket}/${key}`;
+  }
 
   async write(data: string | Buffer): Promise<void> {
     if (this.done) throw new Error(`write after close: ${this.uri}`);
@@ -555,19 +553,21 @@ class S3Writer implements ArtifactWriter {
     try {
       const rest = this.take();
       if (this.uploadId === undefined) {
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: rest, ContentLength: rest.length }));
+        const out = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: rest, ContentLength: rest.length }));
+        this.etag = out.ETag ?? '';
       } else {
         if (rest.length > 0) await this.sendPart(rest);
         await Promise.all(this.sending);
         if (this.failure) throw this.failure;
         const Parts = [...this.parts].sort((a, b) => a.PartNumber - b.PartNumber);
-        await this.client.send(
+        const out = await this.client.send(
           new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: this.uploadId, MultipartUpload: { Parts } }),
         );
+        this.etag = out.ETag ?? '';
       }
     } catch (err) {
       await this.cancel();
-      throw err instanceof ArtifactNotFoundError || err instanceof ArtifactUnreadableError ? err : translate(this.uri, err);
+      throw translate(this.uri, err); // the store's own errors pass through as they are
     }
     return { uri: this.uri, bytes: this.bytes, sha256: this.hash.digest('hex') };
   }

@@ -134,9 +134,10 @@ export interface ArtifactStore {
    * A URI for a folder on this machine that stages on other workers must read too (the base
    * model a worker installed). A local store shares its disk with every worker and names the
    * folder where it is; a remote store copies the files once under the key `keyOf()` gives (a
-   * content hash), with {@link SHARED_MARKER} written last.
+   * content hash), with {@link SHARED_MARKER} written last, calling `onFile` before each file
+   * (a long copy heartbeats through it).
    */
-  shareFolder(dir: string, keyOf: () => Promise<string>): Promise<string>;
+  shareFolder(dir: string, keyOf: () => Promise<string>, onFile?: (name: string) => void): Promise<string>;
   /** Where this store is, so a worker thread can open it too ({@link openArtifactStore}). */
   location(): StoreLocation;
 }

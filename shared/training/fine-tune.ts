@@ -221,9 +221,9 @@ export async function fineTune(o: FineTuneOptions): Promise<TrainModelResult> {
     modelUri = await out.publish();
   }
   const published = (p?: string) => (p ? checkpoints.publish(p) : Promise.resolve(undefined));
-  // Evaluation compares with the base model, maybe on another worker: it must be readable there.
-  o.onProgress({ ...beat, phase: 'export' });
-  const baseModelUri = await sharedBaseModelUri(store, modelDir);
+  // Evaluation compares with the base model, maybe on another worker: it must be readable there
+  // (a remote store copies it once; each file's copy heartbeats).
+  const baseModelUri = await sharedBaseModelUri(store, modelDir, () => o.onProgress({ ...beat, phase: 'export' }));
   const bestCheckpointUri = await published(done.bestCheckpoint);
   // Resumed at its own pause point, a segment wrote no checkpoint: the one it resumed from is where it is.
   const lastCheckpointUri = (await published(done.lastCheckpoint)) ?? (done.step > 0 ? resumeUri : undefined);

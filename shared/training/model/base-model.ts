@@ -82,6 +82,6 @@ export async function resolveBaseModel(model: string | undefined): Promise<strin
  * evaluation): the folder is on this worker's disk, so the store shares it (a remote store
  * copies it once, under `models/base/<hash of config and weights>`).
  */
-export function sharedBaseModelUri(store: ArtifactStore, modelDir: string): Promise<string> {
-  return store.shareFolder(modelDir, async () => `models/base/${(await modelFolderSha(modelDir)).slice(0, 32)}`);
+export function sharedBaseModelUri(store: ArtifactStore, modelDir: string, onFile?: (name: string) => void): Promise<string> {
+  return store.shareFolder(modelDir, async () => `models/base/${(await modelFolderSha(modelDir)).slice(0, 32)}`, onFile);
 }
