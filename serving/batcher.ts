@@ -153,6 +153,9 @@ export class ContinuousBatcher {
         this.wake = undefined;
         continue;
       }
+      // onnxruntime-node's run blocks this thread, so requests sent during a step are delivered
+      // only when the event loop turns: without this turn they would wait out one more step.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       await this.admit();
       if (this.rows.length > 0) await this.step();
       this.leave();
