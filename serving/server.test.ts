@@ -169,8 +169,10 @@ describe('serving API (tiny models, real HTTP, openai client)', () => {
   });
 
   it('answers 429 when the batch and the queue are full, and every other request completes', async () => {
+    // Four times what the server holds (batch 4 + queue 4) at once, so that requests finishing
+    // early (a sampled end of text) cannot make room for all the others on a loaded machine.
     const results = await Promise.all(
-      Array.from({ length: 14 }, () =>
+      Array.from({ length: 32 }, () =>
         fetch(`${running.url}/v1/chat/completions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
