@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { FileRef } from '../contracts';
 import { mapInOrder } from '../util/pool';
-import { replaceFile } from '../util/files';
+import { isTemporaryName, replaceFile } from '../util/files';
 import { LocalArtifactStore } from './local-store';
 import {
   ArtifactNotFoundError,
@@ -150,7 +150,7 @@ async function filesUnder(dir: string): Promise<string[]> {
       const child = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDirectory()) await walk(child);
       // Skipping a fetch still being written (replaceFile's temporary names).
-      else if (e.isFile() && !/\.tmp-\d+-[0-9a-f]{8}$/.test(e.name)) out.push(child);
+      else if (e.isFile() && !isTemporaryName(e.name)) out.push(child);
     }
   };
   await walk('');

@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../../test/helpers';
-import { errorLine, readInputFile, replaceFile, writeFileReplacing } from './files';
+import { errorLine, isTemporaryName, readInputFile, replaceFile, temporaryBeside, writeFileReplacing } from './files';
 
 describe('readInputFile', () => {
   let t: ReturnType<typeof tempDir>;
@@ -65,6 +65,14 @@ describe('replaceFile', () => {
     await writeFileReplacing(link, '--out', 'new\n');
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(real, 'utf8')).toBe('new\n');
+  });
+});
+
+describe('isTemporaryName', () => {
+  it('knows temporaryBeside names and no others', () => {
+    expect(isTemporaryName(path.basename(temporaryBeside('/data/model.onnx')))).toBe(true);
+    for (const name of ['model.onnx', 'notes.tmp', 'a.tmp-12', 'a.tmp-12-xyzxyzxy', 'a.tmp-12-0123abcd.json'])
+      expect(isTemporaryName(name)).toBe(false);
   });
 });
 

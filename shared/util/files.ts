@@ -112,6 +112,11 @@ export function temporaryBeside(file: string): string {
   return path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
+/** Whether a file name is one of {@link temporaryBeside}'s: a file still being written, not yet in place. */
+export function isTemporaryName(name: string): boolean {
+  return /\.tmp-\d+-[0-9a-f]{8}$/.test(name);
+}
+
 /** Where {@link replaceFile}'s writer writes: a path, and the open flags to use on it. */
 export interface WriteTarget {
   path: string;
