@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { artifactStoreFromEnv } from '../shared/artifacts';
 import type { Message } from '../shared/contracts';
 import { generateConversation } from '../shared/data';
@@ -58,7 +58,10 @@ export function registerBenchServeCommand(bench: Command): void {
     .option('--max-tokens <n>', 'new tokens per throughput request', intOption('--max-tokens', 1, 512), 48)
     .option('--max-batch <n>', "the server's batch", intOption('--max-batch', 1, 256), 8)
     .option('--max-queue <n>', "the server's queue", intOption('--max-queue', 0, 10_000), 32)
-    .action(async (opts: { pairs: number; maxTokens: number; maxBatch: number; maxQueue: number }) => {
+    .addOption(
+      new Option('--prefill <precision>', "the server's prompt prefills (as `pixel serve --prefill`)").choices(['int8', 'float32']).default('int8'),
+    )
+    .action(async (opts: { pairs: number; maxTokens: number; maxBatch: number; maxQueue: number; prefill: 'int8' | 'float32' }) => {
       const entry = await new ModelRegistry(artifactStoreFromEnv()).current().catch(() => null);
       const model = entry
         ? { version: entry.version, dir: await modelFolder(artifactStoreFromEnv(), entry.modelUri, 'the promoted model'), source: 'promoted' }
@@ -68,6 +71,7 @@ export function registerBenchServeCommand(bench: Command): void {
         maxBatch: opts.maxBatch,
         maxQueue: opts.maxQueue,
         maxTokens: 512,
+        prefill: opts.prefill,
         log: () => undefined,
       });
       try {
@@ -176,7 +180,7 @@ export function registerBenchServeCommand(bench: Command): void {
             errors5xx: outcomes.filter((o) => o.status >= 500).length + Object.values(throughputErrors).reduce((a, b) => a + b, 0),
             rejected429: outcomes.filter((o) => o.status === 429).length,
             overload: { concurrent: burst, ok: outcomes.filter((o) => o.status === 200).length },
-            server: { maxBatch: opts.maxBatch, maxQueue: opts.maxQueue },
+            server: { maxBatch: opts.maxBatch, maxQueue: opts.maxQueue, prefill: opts.prefill },
             targets: { guardrailOverheadMs: { p50: 8, p99: 20 }, c8OverC1: 3, errors5xx: 0 },
           }),
         );

@@ -89,9 +89,13 @@ export class ContinuousBatcher {
   private wake?: () => void;
   private stopping = false;
   readonly stats = { steps: 0, resizes: 0, maxBatch: 0, tokens: 0, prefillTokens: 0, prefixTokensReused: 0 };
+  /** What a fused prefill returns: every layer's cache rows and the logits. */
+  private readonly presentNames: string[];
   /** Prompts' cache rows, most recently used last; at most `prefixCacheBytes` in all. */
   private readonly prefixes: PrefixEntry[] = [];
   private prefixBytes = 0;
+  /** The session that runs prompts (see `prefillModel`). */
+  private readonly prefiller: OpenModel;
 
   constructor(
     private readonly m: OpenModel,
@@ -103,9 +107,23 @@ export class ContinuousBatcher {
       maxContext?: number;
       /** false: always sample from the whole logits (the tests compare the two ways). */
       candidates?: boolean;
+      /**
+       * The same model opened for prompts' prefills, in the `fused` layout (onnxruntime's
+       * attention kernel, which returns each layer's whole cache rows) or `slots`, and perhaps
+       * other precision (`PREFILL_INT8`); decode steps use `m`.
+       */
+      prefillModel?: OpenModel;
     },
   ) {
     if (m.layout !== 'slots') throw new Error(`continuous batching needs a model opened with the slots cache layout, not ${m.layout}`);
+    const p = options.prefillModel;
+    if (
+      p &&
+      ((p.layout !== 'slots' && p.layout !== 'fused') || JSON.stringify(p.dims) !== JSON.stringify(m.dims) || p.maxPositions !== m.maxPositions)
+    )
+      throw new Error('the prefill model must be the same model opened with the slots or fused cache layout');
+    this.prefiller = p ?? m;
+    this.presentNames = [...Array.from({ length: m.dims.layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat(), 'logits'];
     this.candidates = Math.min(SAMPLING_CANDIDATES, m.dims.vocab);
     this.kvHeads = m.dims.kvHeads;
     this.headDim = m.dims.headDim;
@@ -207,7 +225,7 @@ export class ContinuousBatcher {
       for (let h = 0; h < H; h++) out.set(cached.subarray(h * length * D, (h * length + n) * D), h * n * D);
       return out;
     };
-    const past: Record<string, ort.Tensor> = n === 0 ? emptyPast(this.m, 1) : {};
+    const past: Record<string, ort.Tensor> = n === 0 ? emptyPast(this.prefiller, 1) : {};
     for (let l = 0; l < this.m.dims.layers && hit; l++) {
       const dims = [1, H, n, D];
       const length = hit.entry.ids.length;
@@ -215,7 +233,7 @@ export class ContinuousBatcher {
       past[`past_key_values.${l}.value`] = new ort.Tensor('float32', head(hit.entry.values[l] as Float32Array, length), dims);
     }
     const rest = ids.slice(n);
-    const result = await this.m.session.run(
+    const result = await this.prefiller.session.run(
       {
         input_ids: int64(rest, [1, P - n]),
         attention_mask: int64(
@@ -229,7 +247,7 @@ export class ContinuousBatcher {
         logits_to_keep: int64([1], []),
         ...past,
       },
-      this.fetches([p.sampling]),
+      this.prefiller.fused ? this.presentNames : this.fetches([p.sampling]),
     );
     // The whole prompt's rows per head: the cached start, then the computed rest.
     const joined = (cached: Float32Array | undefined, fresh: Float32Array) => {
@@ -244,11 +262,19 @@ export class ContinuousBatcher {
     };
     const keys: Float32Array[] = [];
     const values: Float32Array[] = [];
-    const kv = (result.new_kv as ort.Tensor).data as Float32Array;
-    const block = H * (P - n) * D;
-    for (let l = 0; l < this.m.dims.layers; l++) {
-      keys.push(joined(hit?.entry.keys[l], kv.slice(2 * l * block, (2 * l + 1) * block)));
-      values.push(joined(hit?.entry.values[l], kv.slice((2 * l + 1) * block, (2 * l + 2) * block)));
+    if (this.prefiller.fused) {
+      // The fused kernel gives each layer's whole rows, [1, kv_heads, P, head_dim], the cached start included.
+      for (let l = 0; l < this.m.dims.layers; l++) {
+        keys.push((result[`present.${l}.key`] as ort.Tensor).data as Float32Array);
+        values.push((result[`present.${l}.value`] as ort.Tensor).data as Float32Array);
+      }
+    } else {
+      const kv = (result.new_kv as ort.Tensor).data as Float32Array;
+      const block = H * (P - n) * D;
+      for (let l = 0; l < this.m.dims.layers; l++) {
+        keys.push(joined(hit?.entry.keys[l], kv.slice(2 * l * block, (2 * l + 1) * block)));
+        values.push(joined(hit?.entry.values[l], kv.slice((2 * l + 1) * block, (2 * l + 2) * block)));
+      }
     }
     this.stats.prefillTokens += P - n;
     this.stats.prefixTokensReused += n;

@@ -2,13 +2,22 @@
 // model and the continuous batcher live here and the server's thread stays free for HTTP.
 import { parentPort, workerData } from 'node:worker_threads';
 import { GeneratorCommandSchema, GeneratorThreadDataSchema, type GeneratorEvent } from '../shared/contracts/serving';
-import { openModel } from '../shared/evaluation/generation/engine';
+import { openModel, PREFILL_INT8 } from '../shared/evaluation/generation/engine';
 import { ContinuousBatcher } from './batcher';
 
 async function main(port: NonNullable<typeof parentPort>): Promise<void> {
   const data = GeneratorThreadDataSchema.parse(workerData);
   const post = (m: GeneratorEvent) => port.postMessage(m);
-  const model = await openModel(data.modelDir, ['cpu'], { cache: 'slots', ...(data.threads ? { threads: data.threads } : {}) });
+  const threads = data.threads ? { threads: data.threads } : {};
+  const model = await openModel(data.modelDir, ['cpu'], { cache: 'slots', ...threads });
+  // int8 prefills run in a session of their own, with onnxruntime's fused attention kernel (the
+  // slots graph's attention, built for decode steps over a shared buffer, costs more on a whole
+  // prompt) where the model allows it; its threads sleep between runs, as they share the cores
+  // with the decode steps'. float32 prefills run in the decode session (one copy of the weights).
+  const prefillModel =
+    (data.prefill ?? 'int8') === 'int8'
+      ? await openModel(data.modelDir, ['cpu'], { cache: 'fused', fallback: 'slots', spinning: false, quantize: PREFILL_INT8, ...threads })
+      : undefined;
   const batcher = new ContinuousBatcher(
     model,
     {
@@ -16,7 +25,7 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
       done: (id, finishReason, usage) => post({ kind: 'done', id, finishReason, ...usage }),
       rejected: (id, message) => post({ kind: 'rejected', id, message }),
     },
-    { maxBatch: data.maxBatch, ...(data.maxContext ? { maxContext: data.maxContext } : {}) },
+    { maxBatch: data.maxBatch, ...(data.maxContext ? { maxContext: data.maxContext } : {}), ...(prefillModel ? { prefillModel } : {}) },
   );
   port.on('message', (raw: unknown) => {
     const parsed = GeneratorCommandSchema.safeParse(raw);
@@ -29,6 +38,7 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
   post({ kind: 'ready' });
   await batcher.run();
   await model.session.release();
+  await prefillModel?.session.release();
   post({ kind: 'drained' });
 }
 

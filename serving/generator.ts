@@ -131,7 +131,15 @@ export class ModelHost {
   private active?: Generator;
   private switching?: Promise<void>;
 
-  constructor(private readonly options: { maxBatch: number; threads?: number; maxContext?: number; log?: (line: Record<string, unknown>) => void }) {}
+  constructor(
+    private readonly options: {
+      maxBatch: number;
+      threads?: number;
+      maxContext?: number;
+      prefill?: 'int8' | 'float32';
+      log?: (line: Record<string, unknown>) => void;
+    },
+  ) {}
 
   get current(): Generator | undefined {
     return this.active;
@@ -148,6 +156,7 @@ export class ModelHost {
         maxBatch: this.options.maxBatch,
         ...(this.options.threads ? { threads: this.options.threads } : {}),
         ...(this.options.maxContext ? { maxContext: this.options.maxContext } : {}),
+        ...(this.options.prefill ? { prefill: this.options.prefill } : {}),
       });
       const old = this.active;
       this.active = generator;

@@ -23,6 +23,8 @@ export interface StartServingOptions extends Partial<Omit<ServingOptions, 'host'
   threads?: number;
   /** Prompt and reply tokens per request at most (default 4,096; the model's own positions if fewer). */
   maxContext?: number;
+  /** Prompts' prefills in int8 (default: integer products, about 1.6 times faster; decode stays float32) or float32. */
+  prefill?: 'int8' | 'float32';
   /** Sentence-encoder threads of the crisis guardrail (default 2, or PIXEL_ENCODER_THREADS). */
   encoderThreads?: number;
   /** Run the guardrails over synthetic conversations before listening (default true). */
@@ -97,7 +99,13 @@ export async function startServing(o: StartServingOptions): Promise<RunningServe
   const guardrails = new Guardrails(engine, screen, persons);
   if (o.warmUp !== false) await guardrails.warmUp(warmUpConversations());
   const maxBatch = o.maxBatch ?? 8;
-  const host = new ModelHost({ maxBatch, maxContext: o.maxContext ?? 4096, ...(o.threads ? { threads: o.threads } : {}), log });
+  const host = new ModelHost({
+    maxBatch,
+    maxContext: o.maxContext ?? 4096,
+    ...(o.threads ? { threads: o.threads } : {}),
+    ...(o.prefill ? { prefill: o.prefill } : {}),
+    log,
+  });
   const server = new ServingServer({
     host,
     guardrails,

@@ -55,6 +55,8 @@ export const GeneratorThreadDataSchema = z
     threads: z.number().int().min(1).max(64).optional(),
     /** Prompt and reply tokens per request at most (bounds the KV cache: batch x context x layers). */
     maxContext: z.number().int().min(16).max(1_048_576).optional(),
+    /** Prompts' prefills in int8 (a second session of the same weights; decode stays float32) or float32. */
+    prefill: z.enum(['int8', 'float32']).optional(),
   })
   .strict();
 export type GeneratorThreadData = z.infer<typeof GeneratorThreadDataSchema>;

@@ -229,15 +229,21 @@ describe('inference artifact', () => {
   );
 
   it.each([
-    [8, 0.02],
-    [4, 0.15],
-  ] as const)('with %i-bit weights (MatMulNBits) stays within a small share of the logits’ range of the float forward pass', async (bits, share) => {
+    ['8-bit weights (MatMulNBits)', { bits: 8, accuracyLevel: 0 }, 'MatMulNBits', 0.02],
+    ['4-bit weights (MatMulNBits)', { bits: 4, accuracyLevel: 0 }, 'MatMulNBits', 0.15],
+    ['int8 weights and inputs (DynamicQuantizeMatMul)', { bits: 8, activations: 'dynamic' }, 'DynamicQuantizeMatMul', 0.05],
+  ] as const)('with %s stays within a small share of the logits’ range of the float forward pass', async (name, quantize, kernel, share) => {
     const config = FLAVOURS[0]![1];
-    const dir = path.join(root, `quantized-${bits}`);
+    const dir = path.join(root, `quantized-${kernel}-${quantize.bits}`);
     await createRandomModel(dir, { ...config, hidden_size: 64, intermediate_size: 128 }, 9);
     const folder = await loadModelFolder(dir);
     const d = folder.dims;
-    const session = await ort.InferenceSession.create(toOnnx(buildInference(d, folder.weights, 64, { quantize: { bits, accuracyLevel: 0 } })));
+    const graph = buildInference(d, folder.weights, 64, { quantize });
+    // Every layer's products go through the kernel (q|k|v, o, gate|up, down); the LM head is
+    // quantized with the layers by MatMulNBits and stays float32 with dynamic inputs.
+    const kernels = graph.nodes.filter((n) => n.op === kernel).length;
+    expect(kernels).toBe(4 * d.layers + (kernel === 'MatMulNBits' ? 1 : 0));
+    const session = await ort.InferenceSession.create(toOnnx(graph));
     const tokens = [3, 17, 5, 9, 1, 12, 7];
     const reference = (await referenceLogits(folder, tokens)).flat();
     const past = emptyPast(d);
@@ -247,6 +253,11 @@ describe('inference artifact', () => {
     expect(maxDiff(logits, reference) / range).toBeLessThan(share);
     expect(maxDiff(logits, reference)).toBeGreaterThan(0); // the weights really were quantized
     await session.release();
+  });
+
+  it('refuses dynamic activation quantization with 4-bit weights', () => {
+    const d = { layers: 1 } as Parameters<typeof buildInference>[0];
+    expect(() => buildInference(d, new Map(), 8, { quantize: { bits: 4, activations: 'dynamic' } })).toThrow(/8-bit only/);
   });
 
   it.each(FLAVOURS)(

@@ -2,7 +2,7 @@ import { Graph, initializerData, int, tensor, type Initializer, type Value } fro
 import * as op from '../graph/ops';
 import { parameterShapes, type ModelDims } from '../model/config';
 import { linear as hfLinear, ropeTables } from '../model/llama';
-import { matMulNBits, quantizeBlockwise, type QuantScheme } from '../graph/quantize';
+import { dynamicQuantizeMatMul, matMulNBits, quantizeBlockwise, quantizeColumns, type QuantScheme } from '../graph/quantize';
 
 /**
  * How the KV cache crosses the graph's boundary. `batch-major` (transformers.js's layout): past
@@ -28,6 +28,13 @@ export type InferenceCacheLayout = 'batch-major' | 'time-major' | 'fused' | 'slo
 /** Weight quantization of an inference graph: every Linear layer (and the LM head) in blocks, as MatMulNBits. */
 export interface InferenceQuantization {
   bits: 4 | 8;
+  /**
+   * `dynamic` (8 bits only): each Linear layer as DynamicQuantizeMatMul, int8 weights with a scale
+   * per output column and the input quantized to 8 bits as it comes, one scale per product, for
+   * compute-bound runs (a prompt's prefill) on CPUs with integer dot products; the LM head stays
+   * float32 unless `headBits` is given. Otherwise weight-only blocks for MatMulNBits.
+   */
+  activations?: 'dynamic';
   blockSize?: number;
   /** onnxruntime's accuracy level for MatMulNBits: 4 computes with int8 activations (fastest on CPUs), 0 in float32. */
   accuracyLevel?: number;
@@ -55,6 +62,11 @@ export const INFERENCE_MAX_POSITIONS = 8192;
 /** Positions of a model's inference graph: its config's maximum, at most {@link INFERENCE_MAX_POSITIONS}, at least `atLeast`. */
 export function inferencePositions(config: { max_position_embeddings?: number | undefined }, atLeast = 1): number {
   return Math.max(atLeast, Math.min(Number(config.max_position_embeddings ?? 2048), INFERENCE_MAX_POSITIONS));
+}
+
+/** Whether the `fused` layout (onnxruntime's GroupQueryAttention) can run this model: no per-head q/k norm, heads a multiple of 16 wide. */
+export function fusedAttentionSupported(d: ModelDims): boolean {
+  return !d.qkNorm && d.headDim % 16 === 0;
 }
 
 /**
@@ -88,6 +100,7 @@ export function buildInference(
   maxPositions: number,
   options: { quantize?: InferenceQuantization; cache?: InferenceCacheLayout; fuseResidual?: boolean } = {},
 ): Graph {
+  if (options.quantize?.activations === 'dynamic' && options.quantize.bits !== 8) throw new Error('dynamic activation quantization is 8-bit only');
   const d = dims;
   const g = new Graph('inference');
   const f = 'float32' as const;
@@ -122,6 +135,23 @@ export function buildInference(
   // Reshape with 0 (copy that dimension) and -1 (the rest): works for any batch and length.
   const reshape = (x: Value, spec: number[], shape: (number | string)[]) => node('Reshape', [x, g.ints(spec)], shape, x.dtype as 'float32');
   const quantize = options.quantize;
+  // How Linear layers and the LM head multiply: float32, MatMulNBits blocks, or DynamicQuantizeMatMul.
+  type LinearPrecision = 'float32' | 'dynamic' | { bits: 4 | 8; blockSize: number; scheme: QuantScheme | undefined; accuracyLevel: number };
+  const layerPrecision: LinearPrecision = !quantize
+    ? 'float32'
+    : quantize.activations === 'dynamic'
+      ? 'dynamic'
+      : { bits: quantize.bits, blockSize: quantize.blockSize ?? 32, scheme: quantize.scheme, accuracyLevel: quantize.accuracyLevel ?? 0 };
+  const headBits = quantize?.activations === 'dynamic' ? quantize.headBits : (quantize?.headBits ?? quantize?.bits);
+  const headPrecision: LinearPrecision =
+    !quantize || !headBits
+      ? 'float32'
+      : {
+          bits: headBits,
+          blockSize: quantize.headBlockSize ?? quantize.blockSize ?? 32,
+          scheme: quantize.headScheme ?? quantize.scheme,
+          accuracyLevel: quantize.accuracyLevel ?? 0,
+        };
   // Inference-only fused kernels of onnxruntime: one node per RMSNorm (SimplifiedLayerNormalization)
   // instead of six, which matters when one token's step is a thousand tiny nodes.
   const rmsNorm = (x: Value, weight: string) =>
@@ -166,9 +196,7 @@ export function buildInference(
     biases: readonly (string | undefined)[] = [],
     scales: readonly number[] = [],
     split = true,
-    bits = quantize?.bits,
-    blockSize = quantize?.blockSize ?? 32,
-    scheme = quantize?.scheme,
+    precision: LinearPrecision = layerPrecision,
   ): Value[] => {
     const parts = names.map(matrix);
     const k = (parts[0] as { k: number }).k;
@@ -188,9 +216,17 @@ export function buildInference(
     const plain = names.length === 1 && (scales[0] ?? 1) === 1;
     const key = plain ? (names[0] as string) : `${names[0]}+${names.length - 1}`;
     let y =
-      quantize && bits
-        ? matMulNBits(g, x, quantizeBlockwise(stack(), rows, k, bits, blockSize, scheme), key, quantize.accuracyLevel ?? 0)
-        : hfLinear(g, x, plain ? w(key) : g.initializer(key, { dtype: f, dims: [rows, k], load: stack }));
+      precision === 'dynamic'
+        ? dynamicQuantizeMatMul(g, x, quantizeColumns(stack(), rows, k), key)
+        : precision !== 'float32'
+          ? matMulNBits(
+              g,
+              x,
+              quantizeBlockwise(stack(), rows, k, precision.bits, precision.blockSize, precision.scheme),
+              key,
+              precision.accuracyLevel,
+            )
+          : hfLinear(g, x, plain ? w(key) : g.initializer(key, { dtype: f, dims: [rows, k], load: stack }));
     if (biases.some((b) => b !== undefined)) {
       const bias = new Float32Array(rows);
       let offset = 0;
@@ -217,17 +253,7 @@ export function buildInference(
     );
   };
   const linear = (x: Value, name: string, bias?: string) => linears(x, [name], [bias])[0] as Value;
-  const lmHead = (x: Value) =>
-    linears(
-      x,
-      [head],
-      [],
-      [],
-      true,
-      quantize?.headBits ?? quantize?.bits,
-      quantize?.headBlockSize ?? quantize?.blockSize ?? 32,
-      quantize?.headScheme ?? quantize?.scheme,
-    )[0] as Value;
+  const lmHead = (x: Value) => linears(x, [head], [], [], true, headPrecision)[0] as Value;
   const head = d.tied ? 'model.embed_tokens.weight' : 'lm_head.weight';
 
   // Rotary embedding as onnxruntime's RotaryEmbedding (rotate-half layout).

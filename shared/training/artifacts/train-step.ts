@@ -49,7 +49,7 @@ export interface TrainStepSpec {
 const IoSpecSchema = z
   .object({
     name: z.string().min(1),
-    dtype: z.enum(['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'bool']),
+    dtype: z.enum(['float32', 'float64', 'float16', 'int64', 'int32', 'uint8', 'int8', 'bool']),
     shape: z.array(z.union([z.number().int(), z.string()])),
   })
   .strict();

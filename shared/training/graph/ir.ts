@@ -6,7 +6,7 @@
  * an ONNX ModelProto.
  */
 
-export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
+export type DType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
@@ -16,7 +16,7 @@ export interface Value {
   readonly shape: Shape;
 }
 
-/** float16 values are their IEEE half-precision bit patterns in a Uint16Array. */
+/** float16 values are their IEEE half-precision bit patterns in a Uint16Array, int8 values their two's-complement bytes in a Uint8Array. */
 export type TensorData = Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
 
 export interface Tensor {
@@ -58,7 +58,7 @@ export interface LazyTensor {
 /** A stored weight: its values, or how to read them. */
 export type Initializer = Tensor | LazyTensor;
 
-const BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 };
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, uint8: 1, int8: 1, bool: 1 };
 
 export const isLazy = (t: Initializer): t is LazyTensor => typeof (t as LazyTensor).load === 'function';
 /** The tensor's size in bytes, without reading a lazy one. */
@@ -87,6 +87,7 @@ const ARRAYS: Record<DType, (n: number) => TensorData> = {
   int64: (n) => new BigInt64Array(n),
   int32: (n) => new Int32Array(n),
   uint8: (n) => new Uint8Array(n),
+  int8: (n) => new Uint8Array(n),
   bool: (n) => new Uint8Array(n),
 };
 

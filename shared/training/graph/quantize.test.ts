@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
-import { Graph } from './ir';
+import { Graph, type Value } from './ir';
 import { toOnnx } from './onnx-writer';
-import { dequantizeBlockwise, matMulNBits, quantizeBlockwise } from './quantize';
+import { dequantizeBlockwise, dequantizeColumns, dynamicQuantizeMatMul, matMulNBits, quantizeBlockwise, quantizeColumns } from './quantize';
 
 /** A deterministic pseudo-random matrix in [-1, 1). */
 function matrix(n: number, k: number, seed: number): Float32Array {
@@ -10,6 +10,37 @@ function matrix(n: number, k: number, seed: number): Float32Array {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     return s / 2 ** 31 - 1;
   });
+}
+
+/**
+ * Runs x @ W^T through a one-node graph (`product` adds the node) and gives, for every row r of
+ * x [3, k] and output o, onnxruntime's value and the float reference against `dequantized` W [n, k].
+ */
+async function products(
+  product: (g: Graph, x: Value) => Value,
+  dequantized: Float32Array,
+  n: number,
+  k: number,
+): Promise<{ got: number; expected: number; magnitude: number }[]> {
+  const g = new Graph('q');
+  g.output(product(g, g.input('x', 'float32', [3, k])), 'y');
+  const session = await ort.InferenceSession.create(toOnnx(g));
+  const xs = matrix(3, k, 5);
+  const y = (await session.run({ x: new ort.Tensor('float32', xs, [3, k]) })).y as ort.Tensor;
+  await session.release();
+  const out: { got: number; expected: number; magnitude: number }[] = [];
+  for (let r = 0; r < 3; r++) {
+    for (let o = 0; o < n; o++) {
+      let expected = 0;
+      let magnitude = 0;
+      for (let i = 0; i < k; i++) {
+        expected += (xs[r * k + i] as number) * (dequantized[o * k + i] as number);
+        magnitude += Math.abs(dequantized[o * k + i] as number);
+      }
+      out.push({ got: (y.data as Float32Array)[r * n + o] as number, expected, magnitude });
+    }
+  }
+  return out;
 }
 
 describe('block quantization', () => {
@@ -61,20 +92,43 @@ describe('block quantization', () => {
     const k = 80;
     const w = matrix(n, k, 11);
     const q = quantizeBlockwise(w, n, k, bits, 32, scheme);
-    const g = new Graph('q');
-    const x = g.input('x', 'float32', [3, k]);
-    g.output(matMulNBits(g, x, q, 'w', 0), 'y');
-    const session = await ort.InferenceSession.create(toOnnx(g));
-    const xs = matrix(3, k, 5);
-    const y = (await session.run({ x: new ort.Tensor('float32', xs, [3, k]) })).y as ort.Tensor;
-    const dq = dequantizeBlockwise(q);
-    for (let r = 0; r < 3; r++) {
-      for (let o = 0; o < n; o++) {
-        let expected = 0;
-        for (let i = 0; i < k; i++) expected += (xs[r * k + i] as number) * (dq[o * k + i] as number);
-        expect((y.data as Float32Array)[r * n + o]).toBeCloseTo(expected, 3);
-      }
+    for (const p of await products((g, x) => matMulNBits(g, x, q, 'w', 0), dequantizeBlockwise(q), n, k)) expect(p.got).toBeCloseTo(p.expected, 3);
+  });
+});
+
+describe('int8 columns (DynamicQuantizeMatMul)', () => {
+  it('round-trip within half a step of each column, zero and the extremes exact, transposed to [k, n]', () => {
+    const n = 9;
+    const k = 40;
+    const w = matrix(n, k, 21);
+    w[5] = 0;
+    w[k + 2] = 1.5; // row 1's largest magnitude: exactly 127 steps
+    const q = quantizeColumns(w, n, k);
+    const back = dequantizeColumns(q);
+    const signed = new Int8Array(q.values.buffer);
+    for (let row = 0; row < n; row++) {
+      const scale = q.scales[row] as number;
+      for (let i = 0; i < k; i++) expect(Math.abs((back[row * k + i] as number) - (w[row * k + i] as number))).toBeLessThanOrEqual(scale / 2 + 1e-7);
+      expect(Math.max(...Array.from({ length: k }, (_, i) => Math.abs(signed[i * n + row] as number)))).toBe(127);
     }
-    await session.release();
+    expect(back[5]).toBe(0);
+    expect(back[k + 2]).toBeCloseTo(1.5, 6);
+    expect(signed[2 * n + 1]).toBe(127);
+    expect(() => quantizeColumns(w, n + 1, k)).toThrow(/values for a \[10, 40\] weight/);
+    // A zero column keeps a usable scale.
+    expect(dequantizeColumns(quantizeColumns(new Float32Array(8), 2, 4))).toEqual(new Float32Array(8));
+  });
+
+  it("matches onnxruntime's DynamicQuantizeMatMul within the input's quantization step", async () => {
+    const n = 24;
+    const k = 80;
+    const w = matrix(n, k, 13);
+    const q = quantizeColumns(w, n, k);
+    // The input is quantized to 8 bits over its range ([-1, 1): a step of 2/255), so each product
+    // may differ by up to half a step times the sum of the weights' magnitudes.
+    const all = await products((g, x) => dynamicQuantizeMatMul(g, x, q, 'w'), dequantizeColumns(q), n, k);
+    for (const p of all) expect(Math.abs(p.got - p.expected)).toBeLessThanOrEqual(p.magnitude / 255 + 1e-4);
+    // Not float32's exact product: the input really was quantized.
+    expect(all.some((p) => Math.abs(p.got - p.expected) > 1e-4)).toBe(true);
   });
 });
