@@ -1,8 +1,10 @@
+import { copyFileSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../../../test/helpers';
 import { SamplingConfigSchema, type Message } from '../../contracts';
 import { tokenizeConversation } from '../../training/data/chat-tokens';
 import { createDefaultModel } from '../../training/model/default-model';
+import { createRandomModel } from '../../training/model/folder';
 import { conversationLosses, generateResponses, KvCache, ONE_STREAM_INT4, openModel, promptIds, type OpenModel } from './engine';
 import { runGenerationInThread } from './run-generation';
 
@@ -130,5 +132,35 @@ describe('generation engine (tiny model, onnxruntime CPU)', () => {
       { signal: abort.signal, onProgress: () => abort.abort() },
     );
     await expect(run).rejects.toThrow(/cancelled/);
+  }, 60_000);
+
+  it("opens a model in the fused layout, or in the fallback layout when onnxruntime's attention kernel cannot take it (q/k norms)", async () => {
+    // A Qwen3-shaped model (per-head q/k norms) of the tiny model's vocabulary, with its tokenizer.
+    const qwen = path.join(t.dir, 'qwen3');
+    const vocab = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')).vocab_size as number;
+    await createRandomModel(
+      qwen,
+      {
+        model_type: 'qwen3',
+        vocab_size: vocab,
+        hidden_size: 32,
+        intermediate_size: 48,
+        num_hidden_layers: 1,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 16,
+        max_position_embeddings: 64,
+      },
+      5,
+    );
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(path.join(dir, f), path.join(qwen, f));
+    const fallback = await openModel(qwen, ['cpu'], { cache: 'fused', fallback: 'slots' });
+    expect(fallback.layout).toBe('slots');
+    expect(fallback.fused).toBe(false);
+    await fallback.session.release();
+    await expect(openModel(qwen, ['cpu'], { cache: 'fused' })).rejects.toThrow(/per-head q\/k norm/);
+    const fused = await openModel(dir, ['cpu'], { cache: 'fused', fallback: 'slots' });
+    expect(fused.layout).toBe('fused');
+    await fused.session.release();
   }, 60_000);
 });
