@@ -25,7 +25,10 @@ import { dynamicQuantizeMatMul, matMulNBits, quantizeBlockwise, quantizeColumns,
  */
 export type InferenceCacheLayout = 'batch-major' | 'time-major' | 'fused' | 'slots';
 
-/** Weight quantization of an inference graph: every Linear layer (and the LM head) in blocks, as MatMulNBits. */
+/**
+ * Weight quantization of an inference graph: every Linear layer (and the LM head) in blocks, as
+ * MatMulNBits (weight-only), or with `activations: 'dynamic'` the layers as DynamicQuantizeMatMul.
+ */
 export interface InferenceQuantization {
   bits: 4 | 8;
   /**
