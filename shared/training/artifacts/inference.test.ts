@@ -231,7 +231,7 @@ describe('inference artifact', () => {
   it.each([
     ['8-bit weights (MatMulNBits)', { bits: 8, accuracyLevel: 0 }, 'MatMulNBits', 0.02],
     ['4-bit weights (MatMulNBits)', { bits: 4, accuracyLevel: 0 }, 'MatMulNBits', 0.15],
-    ['int8 weights and inputs (DynamicQuantizeMatMul)', { bits: 8, activations: 'dynamic' }, 'DynamicQuantizeMatMul', 0.05],
+    ['int8 weights and inputs (MatMulIntegerToFloat)', { bits: 8, activations: 'dynamic' }, 'MatMulIntegerToFloat', 0.05],
   ] as const)('with %s stays within a small share of the logits’ range of the float forward pass', async (name, quantize, kernel, share) => {
     const config = FLAVOURS[0]![1];
     const dir = path.join(root, `quantized-${kernel}-${quantize.bits}`);

@@ -27,13 +27,14 @@ export type InferenceCacheLayout = 'batch-major' | 'time-major' | 'fused' | 'slo
 
 /**
  * Weight quantization of an inference graph: every Linear layer (and the LM head) in blocks, as
- * MatMulNBits (weight-only), or with `activations: 'dynamic'` the layers as DynamicQuantizeMatMul.
+ * MatMulNBits (weight-only), or with `activations: 'dynamic'` the layers in int8 with inputs
+ * quantized per token as they come (`dynamicQuantizeMatMul`).
  */
 export interface InferenceQuantization {
   bits: 4 | 8;
   /**
-   * `dynamic` (8 bits only): each Linear layer as DynamicQuantizeMatMul, int8 weights with a scale
-   * per output column and the input quantized to 8 bits as it comes, one scale per product, for
+   * `dynamic` (8 bits only): each Linear layer with int8 weights (a scale per output column) and
+   * its input quantized to 8 bits as it comes, a scale per token (`dynamicQuantizeMatMul`), for
    * compute-bound runs (a prompt's prefill) on CPUs with integer dot products; the LM head stays
    * float32 unless `headBits` is given. Otherwise weight-only blocks for MatMulNBits.
    */
@@ -138,7 +139,7 @@ export function buildInference(
   // Reshape with 0 (copy that dimension) and -1 (the rest): works for any batch and length.
   const reshape = (x: Value, spec: number[], shape: (number | string)[]) => node('Reshape', [x, g.ints(spec)], shape, x.dtype as 'float32');
   const quantize = options.quantize;
-  // How Linear layers and the LM head multiply: float32, MatMulNBits blocks, or DynamicQuantizeMatMul.
+  // How Linear layers and the LM head multiply: float32, MatMulNBits blocks, or int8 with inputs quantized per token.
   type LinearPrecision = 'float32' | 'dynamic' | { bits: 4 | 8; blockSize: number; scheme: QuantScheme | undefined; accuracyLevel: number };
   const layerPrecision: LinearPrecision = !quantize
     ? 'float32'

@@ -136,7 +136,7 @@ export function matMulNBits(g: Graph, x: Value, q: BlockQuantized, name: string,
 /**
  * A Linear weight W [n, k] in signed 8 bits, one symmetric scale per output column (w = q * scale,
  * q in [-127, 127]), stored transposed ([k, n], two's-complement bytes) as onnxruntime's
- * DynamicQuantizeMatMul takes its B.
+ * MatMulIntegerToFloat takes its B.
  */
 export interface ColumnQuantized {
   n: number;
@@ -172,20 +172,52 @@ export function dequantizeColumns(q: ColumnQuantized): Float32Array {
 }
 
 /**
- * x @ W^T with W in int8 columns and x quantized to 8 bits as it comes (one scale for the whole
- * input), as onnxruntime's DynamicQuantizeMatMul (com.microsoft): integer products on the CPU's
- * VNNI units, about 1.8 times a float32 MatMul's speed for a prompt's rows on these machines.
+ * x @ W^T with W in int8 columns and each row of x (each token) quantized to 8 bits with its own
+ * scale as it comes: QuantizeLinear by rows, onnxruntime's MatMulIntegerToFloat (integer products
+ * on the CPU's VNNI units, the columns' scales applied as it writes), then the rows' scales. A
+ * scale per token, not one for the whole input (onnxruntime's DynamicQuantizeMatMul), keeps a few
+ * tokens of large activations from coarsening every other token: measured on a fine-tuned
+ * SmolLM2, answers' perplexity after an int8 prefill 0.8% above float32's with scales per token,
+ * 3.0% with one scale, for 1.5 against 1.65 times float32's prefill speed.
  */
 export function dynamicQuantizeMatMul(g: Graph, x: Value, q: ColumnQuantized, name: string): Value {
+  const f = 'float32' as const;
+  const one = (
+    op: string,
+    inputs: Value[],
+    shape: readonly (string | number)[],
+    dtype: 'float32' | 'uint8' | 'int64' = f,
+    attrs = {},
+    domain?: string,
+  ) => g.node(op, inputs, attrs, [{ dtype, shape }], op.toLowerCase(), domain)[0] as Value;
+  const rows = one('Reshape', [x, g.ints([-1, q.k])], ['rows', q.k]);
+  const absmax = one('ReduceMax', [one('Abs', [rows], ['rows', q.k]), g.ints([-1])], ['rows'], f, { keepdims: int(0) });
+  const scale = one('Mul', [one('Max', [absmax, g.scalar(f, 1e-8)], ['rows']), g.scalar(f, 1 / 127)], ['rows']);
+  const zero = one('Expand', [g.constant(tensor('uint8', [], [128])), one('Shape', [scale], [1], 'int64')], ['rows'], 'uint8');
+  const qx = one('QuantizeLinear', [rows, scale, zero], ['rows', q.k], 'uint8', { axis: int(0) });
   const values = g.initializer(`${name}.int8`, tensor('int8', [q.k, q.n], q.values));
-  const scales = g.initializer(`${name}.scales`, tensor('float32', [q.n], q.scales));
-  const zeroPoints = g.initializer(`${name}.zero_points`, tensor('int8', [q.n], new Uint8Array(q.n)));
-  return g.node(
-    'DynamicQuantizeMatMul',
-    [x, values, scales, zeroPoints],
+  const product = one(
+    'MatMulIntegerToFloat',
+    [
+      qx,
+      values,
+      g.scalar(f, 1),
+      g.initializer(`${name}.scales`, tensor('float32', [q.n], q.scales)),
+      g.constant(tensor('uint8', [], [128])),
+      g.initializer(`${name}.zero_points`, tensor('int8', [q.n], new Uint8Array(q.n))),
+    ],
+    ['rows', q.n],
+    f,
     {},
-    [{ dtype: x.dtype, shape: [...x.shape.slice(0, -1), q.n] }],
-    'dqmatmul',
     'com.microsoft',
-  )[0] as Value;
+  );
+  const scaled = one('Mul', [product, one('Unsqueeze', [scale, g.ints([1])], ['rows', 1])], ['rows', q.n]);
+  const outShape = one(
+    'Concat',
+    [one('Slice', [one('Shape', [x], [x.shape.length], 'int64'), g.ints([0]), g.ints([-1])], [x.shape.length - 1], 'int64'), g.ints([q.n])],
+    [x.shape.length],
+    'int64',
+    { axis: int(0) },
+  );
+  return one('Reshape', [scaled, outShape], [...x.shape.slice(0, -1), q.n]);
 }
