@@ -300,24 +300,36 @@ describe('serving API: authentication and graceful shutdown', () => {
     expect((await client.models.list()).data[0]?.id).toBe('base');
   });
 
-  it('finishes a request in progress when shutting down, then stops listening', async () => {
+  it('finishes the requests in progress when shutting down, then stops listening', async () => {
     const client = new OpenAI({ baseURL: `${running.url}/v1`, apiKey: 'k-123', maxRetries: 0 });
-    const stream = await client.chat.completions.create({
-      model: 'base',
-      messages: [{ role: 'user', content: 'Tell me a story.' }],
-      max_tokens: 40,
-      stream: true,
-    });
-    const chunks = stream[Symbol.asyncIterator]();
-    // The first chunk is sent before generation starts: the request is in progress now.
-    const first = await chunks.next();
-    expect(first.done).toBe(false);
-    expect(running.server.inFlight).toBe(1);
+    // Three long sampled replies: the tiny model generates a token in about a millisecond and may
+    // end a reply early, so one request alone could be over before the test looks (40 tokens once
+    // were, in CI); at least one of three is still generating.
+    const streams = await Promise.all(
+      [1, 2, 3].map(async (seed) => {
+        const stream = await client.chat.completions.create({
+          model: 'base',
+          messages: [{ role: 'user', content: 'Tell me a story.' }],
+          max_tokens: 180,
+          temperature: 1,
+          seed,
+          stream: true,
+        });
+        const chunks = stream[Symbol.asyncIterator]();
+        // The first chunk is sent before generation starts: the request is in progress now.
+        expect((await chunks.next()).done).toBe(false);
+        return chunks;
+      }),
+    );
+    expect(running.server.inFlight).toBeGreaterThanOrEqual(1);
     const closing = running.close(10_000);
-    let finish: string | null | undefined;
-    for (let c = await chunks.next(); !c.done; c = await chunks.next()) finish = c.value.choices[0]?.finish_reason ?? finish;
-    expect(['stop', 'length']).toContain(finish);
+    for (const chunks of streams) {
+      let finish: string | null | undefined;
+      for (let c = await chunks.next(); !c.done; c = await chunks.next()) finish = c.value.choices[0]?.finish_reason ?? finish;
+      expect(['stop', 'length']).toContain(finish);
+    }
     await closing;
+    expect(running.server.inFlight).toBe(0);
     await expect(fetch(`${running.url}/healthz`)).rejects.toThrow();
   }, 60_000);
 });
