@@ -54,7 +54,7 @@ export function registerServeCommand(program: Command): void {
     .option('--no-auth', 'serve without API keys on a non-loopback address (behind a gateway that authenticates)')
     .addOption(new Option('--crisis-model <mode>', 'crisis guardrail: learned screen or rules only').choices(['learned', 'rules']).default('learned'))
     .addOption(
-      new Option('--prefill <precision>', "prompts' prefills: int8 (integer products, about 1.6x faster) or float32; decoding is float32 either way")
+      new Option('--prefill <precision>', "prompts' prefills: int8 (integer products, about 1.5x faster) or float32; decoding is float32 either way")
         .choices(['int8', 'float32'])
         .default('int8'),
     )

@@ -23,7 +23,7 @@ export interface StartServingOptions extends Partial<Omit<ServingOptions, 'host'
   threads?: number;
   /** Prompt and reply tokens per request at most (default 4,096; the model's own positions if fewer). */
   maxContext?: number;
-  /** Prompts' prefills in int8 (default: integer products, about 1.6 times faster; decode stays float32) or float32. */
+  /** Prompts' prefills in int8 (default: integer products, about 1.5 times faster; decode stays float32) or float32. */
   prefill?: 'int8' | 'float32';
   /** Sentence-encoder threads of the crisis guardrail (default 2, or PIXEL_ENCODER_THREADS). */
   encoderThreads?: number;

@@ -2,7 +2,7 @@ import { Graph, initializerData, int, tensor, type Initializer, type Value } fro
 import * as op from '../graph/ops';
 import { parameterShapes, type ModelDims } from '../model/config';
 import { linear as hfLinear, ropeTables } from '../model/llama';
-import { dynamicQuantizeMatMul, matMulNBits, quantizeBlockwise, quantizeColumns, type QuantScheme } from '../graph/quantize';
+import { perTokenInt8MatMul, matMulNBits, quantizeBlockwise, quantizeColumns, type QuantScheme } from '../graph/quantize';
 
 /**
  * How the KV cache crosses the graph's boundary. `batch-major` (transformers.js's layout): past
@@ -28,13 +28,13 @@ export type InferenceCacheLayout = 'batch-major' | 'time-major' | 'fused' | 'slo
 /**
  * Weight quantization of an inference graph: every Linear layer (and the LM head) in blocks, as
  * MatMulNBits (weight-only), or with `activations: 'dynamic'` the layers in int8 with inputs
- * quantized per token as they come (`dynamicQuantizeMatMul`).
+ * quantized per token as they come (`perTokenInt8MatMul`).
  */
 export interface InferenceQuantization {
   bits: 4 | 8;
   /**
    * `dynamic` (8 bits only): each Linear layer with int8 weights (a scale per output column) and
-   * its input quantized to 8 bits as it comes, a scale per token (`dynamicQuantizeMatMul`), for
+   * its input quantized to 8 bits as it comes, a scale per token (`perTokenInt8MatMul`), for
    * compute-bound runs (a prompt's prefill) on CPUs with integer dot products; the LM head stays
    * float32 unless `headBits` is given. Otherwise weight-only blocks for MatMulNBits.
    */
@@ -221,7 +221,7 @@ export function buildInference(
     const key = plain ? (names[0] as string) : `${names[0]}+${names.length - 1}`;
     let y =
       precision === 'dynamic'
-        ? dynamicQuantizeMatMul(g, x, quantizeColumns(stack(), rows, k), key)
+        ? perTokenInt8MatMul(g, x, quantizeColumns(stack(), rows, k), key)
         : precision !== 'float32'
           ? matMulNBits(
               g,

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { Graph, type Value } from './ir';
 import { toOnnx } from './onnx-writer';
-import { dequantizeBlockwise, dequantizeColumns, dynamicQuantizeMatMul, matMulNBits, quantizeBlockwise, quantizeColumns } from './quantize';
+import { dequantizeBlockwise, dequantizeColumns, perTokenInt8MatMul, matMulNBits, quantizeBlockwise, quantizeColumns } from './quantize';
 
 /** A deterministic pseudo-random matrix in [-1, 1). */
 function matrix(n: number, k: number, seed: number): Float32Array {
@@ -127,7 +127,7 @@ describe('int8 columns, inputs quantized per token (MatMulIntegerToFloat)', () =
     // Each row of the input is quantized to 8 bits symmetrically over its own largest magnitude
     // (under 1: a step under 1/127), so each product may differ by up to half a step times the sum
     // of the weights' magnitudes.
-    const all = await products((g, x) => dynamicQuantizeMatMul(g, x, q, 'w'), dequantizeColumns(q), n, k);
+    const all = await products((g, x) => perTokenInt8MatMul(g, x, q, 'w'), dequantizeColumns(q), n, k);
     for (const p of all) expect(Math.abs(p.got - p.expected)).toBeLessThanOrEqual(p.magnitude / 254 + 1e-4);
     // Not float32's exact product: the input really was quantized.
     expect(all.some((p) => Math.abs(p.got - p.expected) > 1e-4)).toBe(true);
