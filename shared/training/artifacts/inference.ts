@@ -1,7 +1,7 @@
 import { Graph, initializerData, int, tensor, type Initializer, type Value } from '../graph/ir';
 import * as op from '../graph/ops';
 import { parameterShapes, type ModelDims } from '../model/config';
-import { linear as hfLinear, ropeTables } from '../model/llama';
+import { linear as hfLinear, rotaryCaches } from '../model/llama';
 import { perTokenInt8MatMul, matMulNBits, quantizeBlockwise, quantizeColumns, type QuantScheme } from '../graph/quantize';
 
 /**
@@ -73,18 +73,7 @@ export function fusedAttentionSupported(d: ModelDims): boolean {
   return !d.qkNorm && d.headDim % 16 === 0;
 }
 
-/**
- * The rotary tables onnxruntime's RotaryEmbedding and GroupQueryAttention take (rotate-half
- * layout), [positions, head_dim / 2] in float32: cos and sin of every position for the first half
- * of a head (the second half repeats them). The fused engine rotates the keys it caches with them.
- */
-export function rotaryCaches(d: ModelDims, positions: number): { cos: Float32Array; sin: Float32Array } {
-  const { cos, sin } = ropeTables(d, positions);
-  const half = d.headDim / 2;
-  const firstHalf = (table: number[]) =>
-    Float32Array.from({ length: positions * half }, (_, k) => table[Math.floor(k / half) * d.headDim + (k % half)] as number);
-  return { cos: firstHalf(cos), sin: firstHalf(sin) };
-}
+export { rotaryCaches };
 
 /**
  * The inference artifact: the same Llama-family forward pass with a KV cache and dynamic

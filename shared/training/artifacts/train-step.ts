@@ -10,7 +10,7 @@ import { parameterShapes, type ModelDims } from '../model/config';
 import { llamaForward, type LoraAdapter } from '../model/llama';
 
 /** Bump when generated graphs change for the same spec; recorded in every manifest. */
-export const GENERATOR_VERSION = '4';
+export const GENERATOR_VERSION = '5';
 
 /** LoRA settings as the graph builder takes them (the validated {@link LoraSpec}). */
 export type LoraConfig = Pick<LoraSpec, 'rank' | 'alpha'> & { targets: readonly string[] };

@@ -167,6 +167,129 @@ describe('autodiff: every op against finite differences (float64)', () => {
   });
 });
 
+/**
+ * Builds an op as onnxruntime's kernel (`kernel`) and as the composite of plain ops (`composite`)
+ * in one float32 graph, with loss = sum(y * r) for each, and returns the largest difference of
+ * the outputs and of every input's gradient, and the largest output and gradient (so a test can
+ * tell agreement from two zeros). The composites' ops are checked against finite differences
+ * above, in float64; these kernels have no float64 version, so they are checked against them.
+ */
+async function kernelAgainstComposite(
+  inputs: number[][],
+  kernel: (g: Graph, xs: Value[]) => Value,
+  composite: (g: Graph, xs: Value[]) => Value,
+  kernelOps: string[],
+): Promise<{ worst: number; largest: number }> {
+  const rnd = seededStream(11);
+  const g = new Graph('kernel');
+  const xs = inputs.map((shape, i) => g.input(`x${i}`, 'float32', shape));
+  let r: Value | undefined;
+  for (const [name, build] of [
+    ['kernel', kernel],
+    ['composite', composite],
+  ] as const) {
+    const before = g.nodes.length;
+    const y = build(g, xs);
+    const built = g.nodes.slice(before).map((n) => n.op);
+    if (name === 'kernel') expect(built.filter((o) => o !== 'Constant')).toEqual(kernelOps);
+    else expect(built.some((o) => kernelOps.includes(o))).toBe(false);
+    // The same weights r for both, so that their gradients are comparable.
+    r ??= g.constant(tensor('float32', y.shape as number[], Array.from({ length: size(y.shape) }, rnd)));
+    g.output(y, `y_${name}`);
+    gradients(g, op.sumAll(g, op.mul(g, y, r)), xs).forEach((gx, i) => g.output(gx, `g${i}_${name}`));
+  }
+  const session = await ort.InferenceSession.create(toOnnx(g));
+  const feeds: Record<string, ort.Tensor> = {};
+  inputs.forEach(
+    (shape, i) =>
+      (feeds[`x${i}`] = new ort.Tensor(
+        'float32',
+        Array.from({ length: size(shape) }, () => rnd() * 2),
+        shape,
+      )),
+  );
+  const out = await session.run(feeds);
+  await session.release();
+  const data = (name: string) => Array.from((out[name] as ort.Tensor).data as Float32Array);
+  let [worst, largest] = [0, 0];
+  for (const name of ['y', ...inputs.map((_, i) => `g${i}`)]) {
+    const [p, q] = [data(`${name}_kernel`), data(`${name}_composite`)];
+    largest = Math.max(largest, ...p.map(Math.abs));
+    worst = Math.max(worst, ...p.map((v, i) => Math.abs(v - q[i]!)));
+  }
+  return { worst, largest };
+}
+
+describe('autodiff: kernels onnxruntime runs in float32 only, against their composites', () => {
+  it('RotaryEmbedding: x cos + rotate_half(x) sin', async () => {
+    const [B, H, S, D] = [2, 3, 5, 8];
+    const half = D / 2;
+    const angle = (p: number, j: number) => p * 10 ** -((j % half) / half) + 0.1 * (j % half);
+    const table = (f: (a: number) => number, width: number) =>
+      Array.from({ length: S * width }, (_, k) => f(angle(Math.floor(k / width), k % width)));
+    const rotate = Array.from({ length: D * D }, (_, k) => {
+      const [i, j] = [Math.floor(k / D), k % D];
+      return j < half && i === j + half ? -1 : j >= half && i === j - half ? 1 : 0;
+    });
+    const { worst, largest } = await kernelAgainstComposite(
+      [[B, H, S, D]],
+      (g, [x]) =>
+        op.rotaryEmbedding(
+          g,
+          x!,
+          g.constant(
+            tensor(
+              'int64',
+              [B, S],
+              Array.from({ length: B * S }, (_, k) => k % S),
+            ),
+          ),
+          g.constant(tensor('float32', [S, half], table(Math.cos, half))),
+          g.constant(tensor('float32', [S, half], table(Math.sin, half))),
+        ),
+      (g, [x]) =>
+        op.add(
+          g,
+          op.mul(g, x!, g.constant(tensor('float32', [S, D], table(Math.cos, D)))),
+          op.mul(g, op.matmul(g, x!, g.constant(tensor('float32', [D, D], rotate))), g.constant(tensor('float32', [S, D], table(Math.sin, D)))),
+        ),
+      ['RotaryEmbedding'],
+    );
+    expect(largest).toBeGreaterThan(0.1);
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('QuickGelu (SiLU): x sigmoid(x)', async () => {
+    const { worst, largest } = await kernelAgainstComposite(
+      [[4, 6, 7]],
+      (g, [x]) => op.silu(g, x!),
+      (g, [x]) => op.mul(g, x!, op.sigmoid(g, x!)),
+      ['QuickGelu'],
+    );
+    expect(largest).toBeGreaterThan(0.1);
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('SimplifiedLayerNormalization (RMSNorm): x / sqrt(mean(x^2) + eps) * w, gradients for x and w', async () => {
+    const eps = 1e-5;
+    const { worst, largest } = await kernelAgainstComposite(
+      [[3, 5, 16], [16]],
+      (g, [x, w]) => op.rmsNorm(g, x!, w!, eps),
+      (g, [x, w]) => {
+        const inv = op.div(
+          g,
+          g.scalar('float32', 1),
+          op.sqrt(g, op.add(g, op.reduceMean(g, op.mul(g, x!, x!), [-1], true), g.scalar('float32', eps))),
+        );
+        return op.mul(g, op.mul(g, x!, inv), w!);
+      },
+      ['SimplifiedLayerNormalization'],
+    );
+    expect(largest).toBeGreaterThan(0.1);
+    expect(worst).toBeLessThan(1e-5);
+  });
+});
+
 describe('autodiff: graph-level rules', () => {
   it('accumulates the gradient of a value used several times', async () => {
     // f(x) = x*x + exp(x) * x: x feeds four uses.

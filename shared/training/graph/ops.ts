@@ -148,15 +148,62 @@ export function matmulTransB(g: Graph, x: Value, w: Value): Value {
     'com.microsoft',
   )[0] as Value;
 }
+/**
+ * A weight's gradient dy^T x is taken as a plain product of an explicit transposed copy of dy
+ * when x has at least this many columns and dy at most {@link PLAIN_WEIGHT_GRADIENT_MAX_ROWS}.
+ * onnxruntime would otherwise fuse the Transpose into the product (transA), and MLAS then
+ * transposes panels of dy again for every block of columns: measured on the 13.7M model's full
+ * step (2 cores, AVX-512), those products took 4.0 ms each fused against 2.7 ms plain, for about
+ * 0.3 ms of copying. A LoRA adapter's B (x of rank columns) keeps the fused product, where the
+ * copy would cost more than the product; so does an LM head over a large vocabulary, where the
+ * copy is as large as the logits (a 131k vocabulary's full fine-tuning peaked 5% higher).
+ */
+const PLAIN_WEIGHT_GRADIENT_MIN_COLUMNS = 256;
+const PLAIN_WEIGHT_GRADIENT_MAX_ROWS = 16384;
+
 RULES.set('FusedMatMul', ({ g, inputs: [x, w], grad }) => {
   const X = x as Value;
   const W = w as Value;
   const [out, inp] = W.shape as [number, number];
   // dx = dy @ w; dw = dy^T @ x over every leading position.
   const dx = matmul(g, grad, W);
-  const dw = matmul(g, transpose(g, reshape(g, grad, [-1, out]), [1, 0]), reshape(g, X, [-1, inp]));
+  // The transposed copy goes through a rank-3 view so that it is no longer a Transpose of the
+  // last two axes feeding a MatMul, which is what onnxruntime fuses.
+  const dyT =
+    inp >= PLAIN_WEIGHT_GRADIENT_MIN_COLUMNS && out <= PLAIN_WEIGHT_GRADIENT_MAX_ROWS
+      ? reshape(g, transpose(g, reshape(g, grad, [-1, 1, out]), [2, 0, 1]), [out, -1])
+      : transpose(g, reshape(g, grad, [-1, out]), [1, 0]);
+  const dw = matmul(g, dyT, reshape(g, X, [-1, inp]));
   return [dx, dw];
 });
+
+/**
+ * Rotary position embedding in the rotate-half layout as onnxruntime's RotaryEmbedding
+ * (com.microsoft): x [batch, heads, seq, headDim], positions [batch, seq] (int64), cos and sin
+ * [positions, headDim / 2] (the first half of each head's table; the second half repeats it).
+ * One kernel each way instead of x cos + rotate_half(x) sin, which is four nodes forward and as
+ * many back. The kernel takes float32 and float16.
+ */
+export function rotaryEmbedding(g: Graph, x: Value, positions: Value, cos: Value, sin: Value): Value {
+  if (x.dtype !== 'float32' && x.dtype !== 'float16') throw new Error(`rotaryEmbedding takes float32 or float16, not ${x.dtype}`);
+  if (x.shape.length !== 4) throw new Error('rotaryEmbedding takes x as [batch, heads, seq, headDim]');
+  return g.node(
+    'RotaryEmbedding',
+    [x, positions, cos, sin],
+    { interleaved: int(0) },
+    [{ dtype: x.dtype, shape: x.shape }],
+    'rope',
+    'com.microsoft',
+  )[0] as Value;
+}
+// Each pair (j, j + headDim/2) is rotated by its position's angle, an orthogonal map: its
+// gradient rotates back by the negated angle, the same kernel with the sine table negated.
+RULES.set('RotaryEmbedding', ({ g, inputs: [, positions, cos, sin], grad }) => [
+  rotaryEmbedding(g, grad, positions as Value, cos as Value, neg(g, sin as Value)),
+  undefined,
+  undefined,
+  undefined,
+]);
 
 /** Swaps the last two axes. */
 export function transposeLast(g: Graph, a: Value): Value {
@@ -361,16 +408,58 @@ RULES.set('Unsqueeze', ({ g, inputs: [a], grad }) => [reshapeLike(g, grad, a as 
 // ---------------------------------------------------------------------------------------------
 // Composites (built from the ops above, so their gradients come for free)
 
-/** SiLU (swish): x * sigmoid(x). */
-export function silu(g: Graph, x: Value): Value {
-  return mul(g, x, sigmoid(g, x));
-}
+// Composites with a kernel of their own: in float32, one onnxruntime kernel forward and a
+// hand-written backward of fewer passes than the composite's own rules would make (each pass
+// reads and writes a whole activation: at 2 cores these element-wise passes were a quarter of
+// a full fine-tuning step). In other dtypes (float64, which the finite-difference tests use;
+// float16) they are built from the ops above, whose gradients come for free.
 
-/** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight. */
+/** SiLU (swish): x * sigmoid(x); in float32 onnxruntime's QuickGelu with alpha 1, which is exactly that. */
+export function silu(g: Graph, x: Value): Value {
+  if (x.dtype !== 'float32') return mul(g, x, sigmoid(g, x));
+  return g.node('QuickGelu', [x], { alpha: { kind: 'float', value: 1 } }, [{ dtype: x.dtype, shape: x.shape }], 'silu', 'com.microsoft')[0] as Value;
+}
+// d/dx x s(x) = s + x s (1 - s) = s (1 + x - y), with s = sigmoid(x) computed again (not kept
+// from the forward pass) and y = x s the output.
+RULES.set('QuickGelu', ({ g, node, inputs: [x], output, grad }) => {
+  const alpha = node.attrs.alpha as Extract<Attr, { kind: 'float' }> | undefined;
+  if (alpha?.value !== 1) throw new Error('QuickGelu has a gradient rule only for alpha 1 (SiLU)');
+  const X = x as Value;
+  return [mul(g, grad, mul(g, sigmoid(g, X), add(g, sub(g, X, output), g.scalar(X.dtype, 1))))];
+});
+
+/**
+ * RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight; in float32 onnxruntime's
+ * SimplifiedLayerNormalization, whose second output (1 / rms per row) the backward pass reads.
+ */
 export function rmsNorm(g: Graph, x: Value, weight: Value, eps: number): Value {
+  if (x.dtype === 'float32' && weight.dtype === 'float32') {
+    const stats = [...x.shape.slice(0, -1), 1];
+    return g.node(
+      'SimplifiedLayerNormalization',
+      [x, weight],
+      { axis: int(-1), epsilon: { kind: 'float', value: eps }, stash_type: int(1) },
+      [
+        { dtype: x.dtype, shape: x.shape },
+        { dtype: 'float32', shape: stats },
+      ],
+      'rmsnorm',
+    )[0] as Value;
+  }
   const ms = reduceMean(g, mul(g, x, x), [-1], true);
   const inv = div(g, g.scalar(x.dtype, 1), sqrt(g, add(g, ms, g.scalar(x.dtype, eps))));
   return mul(g, mul(g, x, inv), weight);
 }
+// With r = 1 / rms (per row), xn = x r and gw = dy w:
+//   dx = r (gw - xn mean(gw xn)),   dw = sum over rows of dy xn.
+RULES.set('SimplifiedLayerNormalization', ({ g, node, inputs: [x, w], grad }) => {
+  const X = x as Value;
+  const W = w as Value;
+  const r = g.value(node.outputs[1] as string);
+  const xn = mul(g, X, r);
+  const gw = mul(g, grad, W);
+  const dx = mul(g, sub(g, gw, mul(g, xn, reduceMean(g, mul(g, gw, xn), [-1], true))), r);
+  return [dx, unbroadcast(g, mul(g, grad, xn), W.shape)];
+});
 
 export { tensor };

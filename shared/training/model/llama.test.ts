@@ -194,18 +194,34 @@ function referenceForward(d: ModelDims, w: Weights, ids: number[][]): number[][]
   });
 }
 
-function buildGraph(d: ModelDims, batch: number, seq: number) {
+function buildGraph(d: ModelDims, batch: number, seq: number, dtype: 'float64' | 'float32' = 'float64') {
   const g = new Graph('llama-test');
   const params = new Map<string, Value>();
-  for (const [name, shape] of parameterShapes(d)) params.set(name, g.input(name, 'float64', shape));
+  for (const [name, shape] of parameterShapes(d)) params.set(name, g.input(name, dtype, shape));
   const ids = g.input('input_ids', 'int64', [batch, seq]);
   const targets = g.input('targets', 'int64', [batch, seq]);
-  const mask = g.input('loss_mask', 'float64', [batch, seq]);
-  const logits = llamaForward(g, d, params, ids, { batch, seq, dtype: 'float64' });
+  const mask = g.input('loss_mask', dtype, [batch, seq]);
+  const logits = llamaForward(g, d, params, ids, { batch, seq, dtype });
   const loss = maskedCrossEntropy(g, logits, targets, mask);
   g.output(logits, 'logits');
   g.output(loss, 'loss');
   return { g, params, loss };
+}
+
+/** The graph's feeds: the weights, the token ids, next-token targets and a mask selecting every token. */
+function feedsOf(d: ModelDims, w: Weights, ids: number[][], dtype: 'float64' | 'float32'): Record<string, ort.Tensor> {
+  const [batch, seq] = [ids.length, ids[0]!.length];
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor('int64', ids.flat(), [batch, seq]),
+    targets: new ort.Tensor(
+      'int64',
+      ids.flat().map((t) => (t + 1) % d.vocab),
+      [batch, seq],
+    ),
+    loss_mask: new ort.Tensor(dtype, new Array<number>(batch * seq).fill(1), [batch, seq]),
+  };
+  for (const [name, { shape, data }] of w) feeds[name] = new ort.Tensor(dtype, data, shape);
+  return feeds;
 }
 
 describe('Llama-family forward graph', () => {
@@ -218,17 +234,7 @@ describe('Llama-family forward graph', () => {
     const ids = Array.from({ length: batch }, () => Array.from({ length: seq }, () => Math.floor((rnd() + 0.5) * d.vocab)));
     // 'basic': the extended optimisations fuse x * sigmoid(x) into QuickGelu, which has no float64 kernel.
     const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'basic' });
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', ids.flat(), [batch, seq]),
-      targets: new ort.Tensor(
-        'int64',
-        ids.flat().map((t) => (t + 1) % d.vocab),
-        [batch, seq],
-      ),
-      loss_mask: new ort.Tensor('float64', new Array<number>(batch * seq).fill(1), [batch, seq]),
-    };
-    for (const [name, { shape, data }] of w) feeds[name] = new ort.Tensor('float64', data, shape);
-    const out = await session.run(feeds);
+    const out = await session.run(feedsOf(d, w, ids, 'float64'));
     const logits = Array.from((out.logits as ort.Tensor).data as Float64Array);
     const expected = referenceForward(d, w, ids).flat(2);
     expect(logits).toHaveLength(expected.length);
@@ -247,6 +253,25 @@ describe('Llama-family forward graph', () => {
     expect(((out.loss as ort.Tensor).data as Float64Array)[0]).toBeCloseTo(nll / (batch * seq), 9);
     await session.release();
   });
+
+  it.each(FLAVOURS)(
+    "in float32 (rotary embedding, RMSNorm and SiLU as onnxruntime's kernels) matches the reference within rounding: %s",
+    async (_name, config) => {
+      const d = modelDims(config);
+      const [batch, seq] = [2, 5];
+      const { g } = buildGraph(d, batch, seq, 'float32');
+      for (const kernel of ['RotaryEmbedding', 'SimplifiedLayerNormalization', 'QuickGelu']) expect(g.nodes.some((n) => n.op === kernel)).toBe(true);
+      const w = randomWeights(d, 4);
+      const rnd = seededStream(6);
+      const ids = Array.from({ length: batch }, () => Array.from({ length: seq }, () => Math.floor((rnd() + 0.5) * d.vocab)));
+      const session = await ort.InferenceSession.create(toOnnx(g), { graphOptimizationLevel: 'all' });
+      const logits = Array.from(((await session.run(feedsOf(d, w, ids, 'float32'))).logits as ort.Tensor).data as Float32Array);
+      const expected = referenceForward(d, w, ids).flat(2);
+      const scale = Math.max(...expected.map(Math.abs));
+      expect(Math.max(...logits.map((v, i) => Math.abs(v - expected[i]!))) / scale).toBeLessThan(1e-5);
+      await session.release();
+    },
+  );
 
   it('reads the scaling and window fields, and refuses ones it would otherwise ignore', () => {
     const base = {

@@ -26,6 +26,19 @@ export function ropeTables(d: ModelDims, seq: number): { cos: number[]; sin: num
   return { cos, sin };
 }
 
+/**
+ * The rotary tables onnxruntime's RotaryEmbedding and GroupQueryAttention take (rotate-half
+ * layout), [positions, head_dim / 2] in float32: cos and sin of every position for the first half
+ * of a head (the second half repeats them). The fused engine rotates the keys it caches with them.
+ */
+export function rotaryCaches(d: ModelDims, positions: number): { cos: Float32Array; sin: Float32Array } {
+  const { cos, sin } = ropeTables(d, positions);
+  const half = d.headDim / 2;
+  const firstHalf = (table: number[]) =>
+    Float32Array.from({ length: positions * half }, (_, k) => table[Math.floor(k / half) * d.headDim + (k % half)] as number);
+  return { cos: firstHalf(cos), sin: firstHalf(sin) };
+}
+
 /** rotate_half as a matrix: x @ R = concat(-x[half:], x[:half]). */
 export function rotateHalfMatrix(headDim: number): number[] {
   const half = headDim / 2;
@@ -77,6 +90,34 @@ export function visible(q: number, k: number, slidingWindow?: number): boolean {
   return k <= q && (slidingWindow === undefined || q - k < slidingWindow);
 }
 
+/**
+ * The rotary embedding of [batch, heads, seq, headDim] queries or keys at positions 0..seq-1:
+ * onnxruntime's RotaryEmbedding kernel where it takes the dtype (float32, float16), else
+ * x cos + rotate_half(x) sin in plain nodes (float64, which the gradient tests use).
+ */
+function ropeOf(g: Graph, d: ModelDims, batch: number, seq: number, dtype: DType): (x: Value) => Value {
+  if (dtype === 'float32' || dtype === 'float16') {
+    const caches = rotaryCaches(d, seq);
+    const half = d.headDim / 2;
+    const cos = g.constant(tensor(dtype, [seq, half], caches.cos), 'rope_cos');
+    const sin = g.constant(tensor(dtype, [seq, half], caches.sin), 'rope_sin');
+    const positions = g.constant(
+      tensor(
+        'int64',
+        [batch, seq],
+        Array.from({ length: batch * seq }, (_, k) => k % seq),
+      ),
+      'rope_positions',
+    );
+    return (x) => op.rotaryEmbedding(g, x, positions, cos, sin);
+  }
+  const { cos, sin } = ropeTables(d, seq);
+  const cosT = g.constant(tensor(dtype, [seq, d.headDim], cos), 'rope_cos');
+  const sinT = g.constant(tensor(dtype, [seq, d.headDim], sin), 'rope_sin');
+  const rot = g.constant(tensor(dtype, [d.headDim, d.headDim], rotateHalfMatrix(d.headDim)), 'rope_rotate');
+  return (x) => op.add(g, op.mul(g, x, cosT), op.mul(g, op.matmul(g, x, rot), sinT));
+}
+
 export function llamaForward(
   g: Graph,
   d: ModelDims,
@@ -91,10 +132,7 @@ export function llamaForward(
   };
   /** The Linear layer of weight `name` (with its adapter, if any). */
   const lin = (x: Value, name: string, b?: Value) => linear(g, x, p(name), b, adapters?.get(name));
-  const { cos, sin } = ropeTables(d, seq);
-  const cosT = g.constant(tensor(dtype, [seq, d.headDim], cos), 'rope_cos');
-  const sinT = g.constant(tensor(dtype, [seq, d.headDim], sin), 'rope_sin');
-  const rot = g.constant(tensor(dtype, [d.headDim, d.headDim], rotateHalfMatrix(d.headDim)), 'rope_rotate');
+  const rope = ropeOf(g, d, batch, seq, dtype);
   const mask = g.constant(
     tensor(
       dtype,
@@ -104,7 +142,6 @@ export function llamaForward(
     'causal_mask',
   );
   const scale = g.scalar(dtype, 1 / Math.sqrt(d.headDim));
-  const rope = (x: Value) => op.add(g, op.mul(g, x, cosT), op.mul(g, op.matmul(g, x, rot), sinT));
   const heads = (x: Value, n: number) => op.transpose(g, op.reshape(g, x, [batch, seq, n, d.headDim]), [0, 2, 1, 3]);
   const rep = d.heads / d.kvHeads;
   const repeatKv = (x: Value): Value => {

@@ -285,14 +285,16 @@ export function parameterCounts(d: ModelDims, lora?: { rank: number; targets: re
  * `tokens` = batch x seq (see llama.ts and the gradient rules in graph/ops.ts; transposes and
  * expands are copies in onnxruntime), apart from the attention probabilities (`scores`,
  * [batch, heads, seq, seq], which softmax's backward needs):
- * - the residual stream at the layer's input and after attention (RMSNorm's backward needs x);
+ * - the residual stream at the layer's input and after attention (RMSNorm's backward needs x,
+ *   and 1 / rms per token, which it recomputes x / rms from);
  * - each RMSNorm's output when a projection reading it is trained (a weight's or adapter's
- *   gradient needs its input), and in full mode x / rms of both norms (the norm weights' gradients);
+ *   gradient needs its input);
  * - the rotated q, and the rotated keys expanded to every query head and transposed, and v
- *   expanded (the two attention products need each other's operands; rotary's products with
- *   constant tables need nothing saved);
- * - o_proj's input when it is trained; the MLP's gate, sigmoid(gate), silu(gate) and up, and
- *   their product when down_proj is trained; Qwen3's q/k heads before their norms;
+ *   expanded (the two attention products need each other's operands; the rotary kernel's
+ *   backward rotates the gradient back and needs nothing saved);
+ * - o_proj's input when it is trained; the MLP's gate, silu(gate) and up (SiLU's backward
+ *   recomputes sigmoid(gate)), and their product when down_proj is trained; Qwen3's q/k heads
+ *   before their norms;
  * - per LoRA adapter, x Aᵀ [tokens, rank] (B's gradient).
  */
 export function layerSavedElements(
@@ -309,10 +311,10 @@ export function layerSavedElements(
   let n = 2 * T * d.hidden;
   if (trained('q_proj') || trained('k_proj') || trained('v_proj')) n += T * d.hidden;
   if (trained('gate_proj') || trained('up_proj')) n += T * d.hidden;
-  if (full) n += 2 * T * d.hidden;
+  n += 2 * T;
   n += 3 * T * qd;
   if (trained('o_proj')) n += T * qd;
-  n += 4 * T * d.intermediate;
+  n += 3 * T * d.intermediate;
   if (trained('down_proj')) n += T * d.intermediate;
   if (d.qkNorm) n += T * (qd + kvd);
   if (!full) n += rank * T * LORA_TARGETS.filter(trained).length;
@@ -351,8 +353,8 @@ export function inferenceLayerElements(d: ModelDims, batch: number, seq: number,
   return 3 * batch * d.heads * seq * context + 4 * T * d.intermediate + 4 * T * d.hidden + 2 * T * d.heads * d.headDim + bias;
 }
 
-/** Constants of a training graph: the causal mask [seq, seq] and the rotary tables. */
-const graphConstantBytes = (d: ModelDims, seq: number) => (seq * seq + 2 * seq * d.headDim + d.headDim * d.headDim) * F32;
+/** Constants of a training graph: the causal mask [seq, seq] and the rotary tables (cos and sin, [seq, headDim / 2] each). */
+const graphConstantBytes = (d: ModelDims, seq: number) => (seq * seq + seq * d.headDim) * F32;
 
 /** Added to every peak: see {@link total}. */
 export const PLAN_MARGIN = 0.04;
