@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { LoraSpecSchema } from '../shared/contracts';
 import { buildTrainStep, type TrainStepSpec } from '../shared/training/artifacts/train-step';
 import { createStepRunner } from '../shared/training/step-runner';
+import { trainingSessionOptions } from '../shared/training/trainer';
 import { Graph, tensor, type Tensor } from '../shared/training/graph/ir';
 import { matmul } from '../shared/training/graph/ops';
 import { toOnnx } from '../shared/training/graph/onnx-writer';
@@ -14,11 +15,8 @@ import { median } from './bench-data';
 import { runJsonChild } from './bench/json-child';
 import { intOption } from './options';
 
-const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
-  graphOptimizationLevel: 'all',
-  intraOpNumThreads: threads,
-  extra: { session: { intra_op: { allow_spinning: '0' } } },
-});
+/** The trainer's session options (shared/training/trainer.ts), so the step is timed as training runs it. */
+const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => trainingSessionOptions(threads);
 
 function randomTensor(shape: number[], scale: number, seed: number): Tensor {
   let s = seed >>> 0 || 1;
@@ -89,6 +87,12 @@ interface Result {
   stepMsRounds?: number[];
   pytorchStepMsRounds?: number[];
   vsPytorch?: number;
+  /**
+   * With --rounds: the median over rounds of each round's ratio to PyTorch's step in the same
+   * round (PyTorch runs right after the round's configurations). On a shared machine whose speed
+   * moves within minutes this pairs each figure with one taken under the same load.
+   */
+  vsPytorchPaired?: number;
 }
 
 /**
@@ -280,6 +284,9 @@ export function registerBenchTrainStepCommand(bench: Command): void {
               ...(t.measured && opts.rounds > 1 ? { pytorchStepMsRounds: t.rounds } : {}),
               pytorchMeasured: t.measured,
               vsPytorch: Math.round((r.stepMs / t.stepMs) * 1000) / 1000,
+              ...(t.measured && opts.rounds > 1 && r.stepMsRounds?.length === t.rounds.length
+                ? { vsPytorchPaired: Math.round(median(r.stepMsRounds.map((ms, k) => ms / (t.rounds[k] as number))) * 1000) / 1000 }
+                : {}),
             }
           : r;
         return { ...withTorch, peakFraction: Math.round((r.gflops / best) * 1000) / 1000 };
@@ -293,7 +300,7 @@ export function registerBenchTrainStepCommand(bench: Command): void {
           threads: opts.threads,
           results,
           scope:
-            "one train step (forward, backward, clipping, AdamW) as the trainer takes it on the CPU execution provider: with AdamW on the host, the parameters read in place and the gradients written to the optimizer's memory, then its WebAssembly pass; with AdamW in the graph, parameters and moments in and out of JS each step; median of the timed steps after 2 warm-up steps; peak is the best sample of a 1024x1024 float32 MatMul with the same session options (each the fastest of 8 runs), taken before and between the configurations in the same process; pytorchStepMs is PyTorch's step on the same shapes and threads, measured in this run with --pytorch (pytorchMeasured: true), else the figure issue 22 quotes",
+            "one train step (forward, backward, clipping, AdamW) as the trainer takes it on the CPU execution provider: with AdamW on the host, the parameters read in place and the gradients written to the optimizer's memory, then its WebAssembly pass; with AdamW in the graph, parameters and moments in and out of JS each step; median of the timed steps after 2 warm-up steps; peak is the best sample of a 1024x1024 float32 MatMul with the same session options (each the fastest of 8 runs), taken before and between the configurations in the same process; pytorchStepMs is PyTorch's step on the same shapes and threads, measured in this run with --pytorch (pytorchMeasured: true), else the figure issue 22 quotes; vsPytorchPaired (with --rounds) is the median of each round's ratio to PyTorch's step in the same round",
           target: { peakFraction: 0.5, for: 'train step of a 10M+ parameter model, CPU' },
         }),
       );
