@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { LoraSpecSchema } from '../shared/contracts';
 import { buildTrainStep, type TrainStepSpec } from '../shared/training/artifacts/train-step';
 import { createStepRunner } from '../shared/training/step-runner';
-import { trainingSessionOptions } from '../shared/training/trainer';
+import { openNativeTrainStep, trainingSessionOptions } from '../shared/training/trainer';
 import { Graph, tensor, type Tensor } from '../shared/training/graph/ir';
 import { matmul } from '../shared/training/graph/ops';
 import { toOnnx } from '../shared/training/graph/onnx-writer';
@@ -74,6 +74,8 @@ interface Result {
   mode: 'full' | 'lora';
   /** Where AdamW ran: on the host (the default, one WebAssembly pass) or in the graph. */
   optimizer: 'host' | 'graph';
+  /** Which binding ran the step: Pixel's (no copies of the gradients) or onnxruntime-node's. */
+  binding: 'pixel' | 'onnxruntime-node';
   batch: number;
   seq: number;
   stepMs: number;
@@ -129,7 +131,10 @@ async function measure(
   );
   const spec: TrainStepSpec = { dims, batch, seq, dtype: 'float32', mode, lora: LoraSpecSchema.parse({}), optimizer };
   const { graph, manifest } = buildTrainStep(spec, mode === 'lora' ? weights : undefined);
-  const session = await ort.InferenceSession.create(toOnnx(graph), sessionOptions(threads));
+  const bytes = toOnnx(graph);
+  // As the trainer opens it: Pixel's binding for a host-AdamW step where it is built.
+  const native = openNativeTrainStep(bytes, manifest, { threads });
+  const session = native ?? (await ort.InferenceSession.create(bytes, sessionOptions(threads)));
   const initial = (name: string, shape: number[]) =>
     (
       weights.get(name) ??
@@ -179,6 +184,7 @@ async function measure(
     trainable: manifest.trainable.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0),
     mode,
     optimizer,
+    binding: native ? 'pixel' : 'onnxruntime-node',
     batch,
     seq,
     stepMs,

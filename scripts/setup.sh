@@ -7,7 +7,8 @@
 #                                 Debian's prometheus (alert rule tests, the monitoring end-to-end test),
 #                                 and helm v4 and SeaweedFS built with Go from the module proxy (the chart's
 #                                 tests; the S3 artifact store's tests against a real S3-compatible server)
-# Needs Node.js >= 20, npm and python3 with pip. Reaches only the npm registry, PyPI and Debian.
+# Needs Node.js >= 20, npm, python3 with pip, and a C compiler for the train-step binding.
+# Reaches only the npm registry, PyPI, Maven Central, the Go module proxy and Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,15 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}" npm ci --no-audit --no-fund --loglevel=error
 else
   say "Node packages up to date"
+fi
+
+# Pixel's train-step binding (native/pixel_ort.c: no copy of the gradients each step), built with
+# the machine's C compiler against onnxruntime's C API header from Debian (scripts/build-native.sh).
+# Optional for running Pixel (the trainer falls back to onnxruntime-node's binding), required for
+# the tests, which check it against onnxruntime-node's.
+if ! bash scripts/build-native.sh; then
+  [ "$want_test" = 1 ] && { echo "[setup] the tests need the train-step binding (see the line above)" >&2; exit 1; }
+  say "training will use onnxruntime-node's binding (see the line above)"
 fi
 
 if [ -n "${TEMPORAL_CLI_PATH:-}" ]; then

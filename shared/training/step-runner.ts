@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { ArtifactManifest } from './artifacts/train-step';
 import { gradientStepRunner, HostAdamW } from './host-adamw';
+import { NativeSession, nativeTensors, type NativeTensor } from './native-step';
 
 /** A trainable tensor's value and AdamW moments. */
 export interface TrainTensors {
@@ -27,7 +28,11 @@ const f32 = (data: Float32Array, dims: readonly number[]) => new ort.Tensor('flo
  * written) must be done with it before the next step. With AdamW in the graph, the entries are
  * the arrays the graph gives back.
  */
-export function createStepRunner(session: ort.InferenceSession, manifest: ArtifactManifest, params: Map<string, TrainTensors>): StepRunner {
+export function createStepRunner(
+  session: ort.InferenceSession | NativeSession,
+  manifest: ArtifactManifest,
+  params: Map<string, TrainTensors>,
+): StepRunner {
   const shapes = new Map(manifest.trainable.map((t) => [t.name, t.shape]));
   const shapeOf = (name: string) => {
     const shape = shapes.get(name);
@@ -51,7 +56,7 @@ export function createStepRunner(session: ort.InferenceSession, manifest: Artifa
       }
       params.set(name, { value: t.value, m: t.m, v: t.v });
     }
-    const run = gradientStepRunner(session, host);
+    const run = session instanceof NativeSession ? nativeGradientStepRunner(session, host) : gradientStepRunner(session, host);
     const weights: Record<string, ort.Tensor> = {};
     for (const [name, t] of host.tensors) weights[name] = f32(t.value, t.shape);
     return {
@@ -62,6 +67,7 @@ export function createStepRunner(session: ort.InferenceSession, manifest: Artifa
       },
     };
   }
+  if (session instanceof NativeSession) throw new Error('the train-step binding serves steps with AdamW on the host only');
   return {
     step: async (data, step, lr) => {
       const feeds: Record<string, ort.Tensor> = { ...data, lr: f32(Float32Array.from([lr]), []), step: f32(Float32Array.from([step]), []) };
@@ -82,5 +88,26 @@ export function createStepRunner(session: ort.InferenceSession, manifest: Artifa
           });
       return { loss, gradNorm: Number((out.grad_norm as ort.Tensor).data[0]) };
     },
+  };
+}
+
+/**
+ * A host-optimizer train step on Pixel's binding: parameters read from the optimizer's memory and
+ * gradients written into it, nothing copied (see native-step.ts).
+ */
+function nativeGradientStepRunner(
+  session: NativeSession,
+  host: HostAdamW,
+): (feeds: Record<string, ort.Tensor>) => Promise<{ loss: number; gradNorm: number }> {
+  const loss = new Float32Array(1);
+  const gradNorm = new Float32Array(1);
+  const outputs: NativeTensor[] = [
+    ['loss', loss, []],
+    ['grad_norm', gradNorm, []],
+    ...[...host.tensors].map(([name, t]): NativeTensor => [`${name}.grad`, t.grad, t.shape]),
+  ];
+  return async (feeds) => {
+    session.run(nativeTensors(feeds), outputs);
+    return { loss: loss[0] as number, gradNorm: gradNorm[0] as number };
   };
 }

@@ -3,6 +3,7 @@ import type { ArtifactManifest } from './artifacts/train-step';
 import type { Batch, BatchStream, DataCursor } from './data/batches';
 import { earlyStopping, learningRate } from './schedule';
 import { createStepRunner, type TrainTensors } from './step-runner';
+import { nativeBinding, NativeSession } from './native-step';
 
 /** Everything a resumed run needs to continue exactly where a checkpoint left it. */
 export interface TrainState {
@@ -136,6 +137,32 @@ export function trainingSessionOptions(
   };
 }
 
+/**
+ * The train step on Pixel's own binding (native-step.ts: no copy of the gradients), where the
+ * step keeps AdamW on the host, runs on the CPU and the binding is built; else undefined, and the
+ * caller opens it with onnxruntime-node. A binding that is built but fails to load is reported
+ * through `onUnavailable`; one that is not built is not (it is optional).
+ */
+export function openNativeTrainStep(
+  model: Uint8Array | string,
+  manifest: ArtifactManifest,
+  o: {
+    threads: number;
+    executionProviders?: readonly (ort.InferenceSession.ExecutionProviderConfig | string)[];
+    prepackWeights?: boolean;
+    onUnavailable?: (message: string) => void;
+  },
+): NativeSession | undefined {
+  if (manifest.optimizer?.placement !== 'host') return undefined;
+  if ((o.executionProviders ?? ['cpu']).some((p) => (typeof p === 'string' ? p : p.name) !== 'cpu')) return undefined;
+  const { binding, reason } = nativeBinding();
+  if (!binding) {
+    if (reason?.startsWith('failed')) o.onUnavailable?.(`Pixel's train-step binding ${reason}; using onnxruntime-node's`);
+    return undefined;
+  }
+  return NativeSession.open(model, { threads: o.threads, prepacking: o.prepackWeights !== false });
+}
+
 export async function train(o: TrainerOptions): Promise<TrainResult> {
   const sessionOptions = trainingSessionOptions(o.threads ?? 1, {
     ...(o.executionProviders ? { executionProviders: o.executionProviders } : {}),
@@ -154,7 +181,13 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       return create(model, sessionOptions);
     }
   };
-  const stepSession = await open(o.trainStep.model);
+  const stepSession =
+    openNativeTrainStep(o.trainStep.model, o.trainStep.manifest, {
+      threads: o.threads ?? 1,
+      executionProviders: sessionOptions.executionProviders ?? ['cpu'],
+      prepackWeights: o.prepackWeights !== false,
+      onUnavailable: o.onFallback,
+    }) ?? (await open(o.trainStep.model));
   const evalSession = await open(o.evaluation.model);
   const shapeOf = (name: string) => {
     const s = o.trainStep.manifest.inputs.find((i) => i.name === name)?.shape;
