@@ -106,14 +106,6 @@ function batchFeeds(
 }
 
 /**
- * The training loop, top to bottom: set the learning rate, maybe evaluate and checkpoint, take
- * a step, log. Parameters and AdamW moments live in JS between steps (in the host optimizer's
- * memory when the train step's manifest puts AdamW there, else as the graph takes and gives
- * them), so a checkpoint is exact and a resumed run repeats an uninterrupted one. The state's
- * arrays are updated in place by a host step: a checkpoint is written before the next step. Stops at
- * `totalSteps`, on early stopping, when asked to, or when cancelled (after a checkpoint).
- */
-/**
  * The options of the train-step and eval sessions (also what the train-step benchmarks open).
  * onnxruntime's worker threads spin between the step's nodes rather than sleep: a full step is
  * about 700 nodes, each of which would otherwise wake a sleeping thread. Measured on the 13.7M
@@ -163,6 +155,14 @@ export function openNativeTrainStep(
   return NativeSession.open(model, { threads: o.threads, prepacking: o.prepackWeights !== false });
 }
 
+/**
+ * The training loop, top to bottom: set the learning rate, maybe evaluate and checkpoint, take
+ * a step, log. Parameters and AdamW moments live in JS between steps (in the host optimizer's
+ * memory when the train step's manifest puts AdamW there, else as the graph takes and gives
+ * them), so a checkpoint is exact and a resumed run repeats an uninterrupted one. The state's
+ * arrays are updated in place by a host step: a checkpoint is written before the next step. Stops at
+ * `totalSteps`, on early stopping, when asked to, or when cancelled (after a checkpoint).
+ */
 export async function train(o: TrainerOptions): Promise<TrainResult> {
   const sessionOptions = trainingSessionOptions(o.threads ?? 1, {
     ...(o.executionProviders ? { executionProviders: o.executionProviders } : {}),
