@@ -5,7 +5,8 @@ import * as ort from 'onnxruntime-node';
 import { LoraSpecSchema } from '../shared/contracts';
 import { buildTrainStep, type TrainStepSpec } from '../shared/training/artifacts/train-step';
 import { createStepRunner } from '../shared/training/step-runner';
-import { openNativeTrainStep, trainingSessionOptions } from '../shared/training/trainer';
+import { NativeSession } from '../shared/training/native-step';
+import { openTrainStep, trainingSessionOptions } from '../shared/training/trainer';
 import { Graph, tensor, type Tensor } from '../shared/training/graph/ir';
 import { matmul } from '../shared/training/graph/ops';
 import { toOnnx } from '../shared/training/graph/onnx-writer';
@@ -14,9 +15,6 @@ import { LLAMA_13M } from '../shared/training/model/memory-cases';
 import { median } from './bench-data';
 import { runJsonChild } from './bench/json-child';
 import { intOption } from './options';
-
-/** The trainer's session options (shared/training/trainer.ts), so the step is timed as training runs it. */
-const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => trainingSessionOptions(threads);
 
 function randomTensor(shape: number[], scale: number, seed: number): Tensor {
   let s = seed >>> 0 || 1;
@@ -46,7 +44,7 @@ async function matmulPeakSampler(
   const a = g.input('a', 'float32', [n, n]);
   const b = g.initializer('b', randomTensor([n, n], 1, 3));
   g.output(matmul(g, a, b), 'c');
-  const session = await ort.InferenceSession.create(toOnnx(g), sessionOptions(threads));
+  const session = await ort.InferenceSession.create(toOnnx(g), trainingSessionOptions(threads));
   const feeds = { a: new ort.Tensor('float32', randomTensor([n, n], 1, 5).data as Float32Array, [n, n]) };
   await session.run(feeds);
   const samples: number[] = [];
@@ -131,10 +129,7 @@ async function measure(
   );
   const spec: TrainStepSpec = { dims, batch, seq, dtype: 'float32', mode, lora: LoraSpecSchema.parse({}), optimizer };
   const { graph, manifest } = buildTrainStep(spec, mode === 'lora' ? weights : undefined);
-  const bytes = toOnnx(graph);
-  // As the trainer opens it: Pixel's binding for a host-AdamW step where it is built.
-  const native = openNativeTrainStep(bytes, manifest, { threads });
-  const session = native ?? (await ort.InferenceSession.create(bytes, sessionOptions(threads)));
+  const session = await openTrainStep(toOnnx(graph), manifest, threads);
   const initial = (name: string, shape: number[]) =>
     (
       weights.get(name) ??
@@ -184,7 +179,7 @@ async function measure(
     trainable: manifest.trainable.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0),
     mode,
     optimizer,
-    binding: native ? 'pixel' : 'onnxruntime-node',
+    binding: session instanceof NativeSession ? 'pixel' : 'onnxruntime-node',
     batch,
     seq,
     stepMs,

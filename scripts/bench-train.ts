@@ -31,7 +31,7 @@ import { BatchStream, type Batch } from '../shared/training/data/batches';
 import { createDefaultModel } from '../shared/training/model/default-model';
 import { loadModelFolder } from '../shared/training/model/folder';
 import { loadTokenizer } from '../shared/training/tokenizer/load';
-import { openNativeTrainStep, trainingSessionOptions } from '../shared/training/trainer';
+import { openTrainStep } from '../shared/training/trainer';
 import { freePort, quietRuntime } from '../test/helpers';
 import { trainingPipelineWorkflow } from '../workflows/pipeline';
 import { createCpuWorker, createGpuWorker } from '../workers/factory';
@@ -306,10 +306,7 @@ async function benchTrain(dir: string, teardown: Teardown, opts: BenchTrainOptio
   const artifacts = await generateTrainingArtifacts(store, artifactSpecOf(config, modelDir));
   const file = (name: string) => fileURLToPath((artifacts.files[name] as { uri: string }).uri);
   const stepManifest = JSON.parse(await readFile(file(`train-step-${config.mode}.json`), 'utf8')) as ArtifactManifest;
-  // As the trainer opens it: Pixel's binding for a host-AdamW step where it is built.
-  const session =
-    openNativeTrainStep(file(`train-step-${config.mode}.onnx`), stepManifest, { threads: config.threads }) ??
-    (await ort.InferenceSession.create(file(`train-step-${config.mode}.onnx`), trainingSessionOptions(config.threads)));
+  const session = await openTrainStep(file(`train-step-${config.mode}.onnx`), stepManifest, config.threads);
   const tokenizer = await loadTokenizer(modelDir);
   const stream = new BatchStream([fileURLToPath(manifest.uri).replace('manifest.json', 'train.jsonl')], tokenizer, {
     batch: config.batch,

@@ -156,6 +156,24 @@ export function openNativeTrainStep(
 }
 
 /**
+ * A train step opened as the trainer opens one on the CPU: on Pixel's binding where
+ * {@link openNativeTrainStep} can, else with onnxruntime-node and {@link trainingSessionOptions}
+ * (what the train benchmarks time).
+ */
+export async function openTrainStep(
+  model: Uint8Array | string,
+  manifest: ArtifactManifest,
+  threads: number,
+): Promise<NativeSession | ort.InferenceSession> {
+  return (
+    openNativeTrainStep(model, manifest, { threads }) ??
+    (typeof model === 'string'
+      ? ort.InferenceSession.create(model, trainingSessionOptions(threads))
+      : ort.InferenceSession.create(model, trainingSessionOptions(threads)))
+  );
+}
+
+/**
  * The training loop, top to bottom: set the learning rate, maybe evaluate and checkpoint, take
  * a step, log. Parameters and AdamW moments live in JS between steps (in the host optimizer's
  * memory when the train step's manifest puts AdamW there, else as the graph takes and gives

@@ -9,12 +9,12 @@ import {
   buildInference,
   fusedAttentionSupported,
   inferencePositions,
-  rotaryCaches,
   type InferenceCacheLayout,
   type InferenceQuantization,
 } from '../../training/artifacts/inference';
 import { graphWeightBytes, toOnnx, writeOnnxFile } from '../../training/graph/onnx-writer';
 import type { ModelDims } from '../../training/model/config';
+import { rotaryCaches } from '../../training/model/llama';
 import { openModelFolder } from '../../training/model/folder';
 import { defaultSystemPrompt, tokenizeConversation, withSystemPrompt } from '../../training/data/chat-tokens';
 import { loadTokenizer } from '../../training/tokenizer/load';

@@ -73,8 +73,6 @@ export function fusedAttentionSupported(d: ModelDims): boolean {
   return !d.qkNorm && d.headDim % 16 === 0;
 }
 
-export { rotaryCaches };
-
 /**
  * The inference artifact: the same Llama-family forward pass with a KV cache and dynamic
  * shapes, under the input and output names `@huggingface/transformers` uses for decoder-only
